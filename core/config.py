@@ -1,0 +1,123 @@
+"""One typed settings object for the whole process.
+
+Precedence: ``PULSEBOARD_*`` environment variables, then ``pulseboard.toml`` (or the
+file named by ``PULSEBOARD_CONFIG``), then the defaults below. Every field is
+documented in docs/configuration.md; a test keeps the two in step. An invalid value
+stops start-up with :class:`ConfigError`, whose message names the key and what is
+allowed, so an operator never has to read a traceback to fix a typo.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+ROOT = Path(__file__).resolve().parent.parent
+ENV_PREFIX = "PULSEBOARD_"
+
+
+class ConfigError(ValueError):
+    """Raised when configuration cannot be used; the message is meant for humans."""
+
+
+class Settings(BaseSettings):
+    """Everything Pulseboard can be told from outside the code."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX, extra="forbid", frozen=True, validate_default=True
+    )
+
+    database_url: str = Field(
+        default="sqlite:///data/pulseboard.db",
+        description="SQLAlchemy URL of the store; relative SQLite paths are under the project folder.",
+    )
+    data_dir: Path = Field(default=ROOT / "data", description="Folder for the SQLite file, spool and secrets.")
+    inbox_dir: Path = Field(default=ROOT / "data" / "inbox", description="Folder watched for event, log and JUnit files.")
+    demo: bool = Field(default=True, description="Run the demo workload simulator (data labelled source=demo).")
+    collectors: bool = Field(default=True, description="Start collectors and background jobs in the app lifespan.")
+    system_interval_s: float = Field(default=5.0, ge=1.0, le=3600.0, description="System collector interval in seconds.")
+    max_body_bytes: int = Field(default=10_000_000, ge=1_024, le=1_000_000_000, description="Largest accepted API request body.")
+    max_batch_items: int = Field(default=50_000, ge=1, le=10_000_000, description="Most samples or events in one batch.")
+    max_labels: int = Field(default=32, ge=0, le=256, description="Most labels on one sample.")
+    max_label_value_length: int = Field(default=1_024, ge=1, le=65_536, description="Longest label value, in characters.")
+    max_name_length: int = Field(default=200, ge=1, le=1_000, description="Longest metric or label name.")
+    max_future_skew_s: int = Field(default=600, ge=0, description="How far in the future a timestamp may lie.")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(default="INFO", description="Server log level.")
+
+    @field_validator("database_url")
+    @classmethod
+    def _known_backend(cls, url: str) -> str:
+        if not url.startswith(("sqlite://", "postgresql+psycopg://", "postgresql://")):
+            raise ValueError("must start with sqlite:/// or postgresql+psycopg://")
+        if url.startswith("postgresql://"):
+            url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
+        return url
+
+    @field_validator("data_dir", "inbox_dir")
+    @classmethod
+    def _anchor_relative(cls, path: Path) -> Path:
+        return path if path.is_absolute() else ROOT / path
+
+    @property
+    def is_sqlite(self) -> bool:
+        """True when the store is the embedded SQLite file."""
+        return self.database_url.startswith("sqlite")
+
+    @property
+    def resolved_database_url(self) -> str:
+        """The URL with a relative SQLite path anchored at the project folder."""
+        prefix = "sqlite:///"
+        if self.database_url.startswith(prefix):
+            path = self.database_url.removeprefix(prefix)
+            if path and path != ":memory:" and not Path(path).is_absolute():
+                return prefix + str(ROOT / path)
+        return self.database_url
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        toml_path = Path(os.environ.get(ENV_PREFIX + "CONFIG", ROOT / "pulseboard.toml"))
+        return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls, toml_file=toml_path))
+
+
+def describe_errors(error: ValidationError) -> str:
+    """Turn pydantic's report into lines that name the env variable and the rule broken."""
+    lines = []
+    for item in error.errors():
+        key = ".".join(str(part) for part in item["loc"]) or "(settings)"
+        given = item.get("input")
+        shown = f" (got {given!r})" if not isinstance(given, dict) else ""
+        lines.append(f"{ENV_PREFIX}{key.upper()} / {key} in pulseboard.toml: {item['msg']}{shown}")
+    return "Invalid Pulseboard configuration:\n  " + "\n  ".join(lines)
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Build settings from the environment and file, raising ConfigError on bad input."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as error:
+        raise ConfigError(describe_errors(error)) from None
+    except (OSError, ValueError) as error:  # unreadable or malformed TOML file
+        raise ConfigError(f"Invalid Pulseboard configuration file: {error}") from None
+
+
+@functools.cache
+def get_settings() -> Settings:
+    """The process-wide settings, read once."""
+    return load_settings()

@@ -1,0 +1,123 @@
+"""Parser for the Prometheus text exposition format (version 0.0.4).
+
+Used by ``POST /api/v1/metrics`` and by the Prometheus scrape collector. It reports
+every bad line with its number instead of stopping at the first, so a client can
+fix a payload in one round trip. NaN samples (common in empty summaries) carry no
+value worth storing and are counted as skipped rather than refused.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, field
+
+from core.model import Sample, canonical_labels
+
+METRIC_NAME = r"[a-zA-Z_:][a-zA-Z0-9_:]*"
+LABEL_NAME = r"[a-zA-Z_][a-zA-Z0-9_]*"
+FLOAT = r"[+-]?(?:(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?|[Ii][Nn][Ff](?:[Ii][Nn][Ii][Tt][Yy])?|[Nn][Aa][Nn])"
+
+_SAMPLE = re.compile(rf"({METRIC_NAME})[ \t]*(\{{.*\}})?[ \t]*?[ \t]({FLOAT})(?:[ \t]+(-?\d+))?[ \t]*")
+_LABEL_PAIR = re.compile(rf'[ \t]*({LABEL_NAME})[ \t]*=[ \t]*"((?:[^"\\\n]|\\.)*)"[ \t]*(,|$)')
+_TYPE = re.compile(rf"#[ \t]+TYPE[ \t]+({METRIC_NAME})[ \t]+(\S+)[ \t]*")
+_HELP = re.compile(rf"#[ \t]+HELP[ \t]+({METRIC_NAME})(?:[ \t].*)?")
+_ESCAPES = {"\\\\": "\\", '\\"': '"', "\\n": "\n"}
+
+KINDS = frozenset({"counter", "gauge", "histogram", "summary", "untyped", "unknown", "info", "stateset", "gaugehistogram"})
+_SUFFIXES = {
+    "histogram": ("_bucket", "_sum", "_count", "_created"),
+    "gaugehistogram": ("_bucket", "_gsum", "_gcount"),
+    "summary": ("_sum", "_count", "_created"),
+    "counter": ("_total", "_created"),
+    "info": ("_info",),
+}
+MAX_TIMESTAMP_MS = 2**63 - 1
+
+
+@dataclass
+class ParseResult:
+    """Samples that parsed, ``(line number, problem)`` for those that did not, and NaNs skipped."""
+
+    samples: list[Sample] = field(default_factory=list)
+    errors: list[tuple[int, str]] = field(default_factory=list)
+    skipped_nan: int = 0
+
+
+def _unescape(raw: str) -> str:
+    bad = re.search(r"\\[^\\\"n]", raw)
+    if bad:
+        raise ValueError(f"invalid escape sequence {bad.group()!r} in label value")
+    return re.sub(r"\\[\\\"n]", lambda m: _ESCAPES[m.group()], raw)
+
+
+def _parse_labels(block: str) -> dict[str, str]:
+    inner = block[1:-1].strip()
+    labels: dict[str, str] = {}
+    pos = 0
+    while pos < len(inner):
+        match = _LABEL_PAIR.match(inner, pos)
+        if not match:
+            raise ValueError(f"malformed label at {inner[pos:pos + 30]!r}; expected name=\"value\"")
+        name, raw, sep = match.groups()
+        if name in labels:
+            raise ValueError(f"label {name!r} appears twice")
+        labels[name] = _unescape(raw)
+        pos = match.end()
+        if sep == "" and pos < len(inner):
+            raise ValueError("labels must be separated by commas")
+    return labels
+
+
+def _kind_of(name: str, types: dict[str, str]) -> str:
+    if name in types:
+        return types[name]
+    for kind_name, suffixes in _SUFFIXES.items():
+        for suffix in suffixes:
+            base = name.removesuffix(suffix)
+            if base != name and types.get(base) == kind_name:
+                return kind_name
+    return "untyped"
+
+
+def parse_prometheus(text: str, default_ts: int) -> ParseResult:
+    """Parse exposition text; samples without a timestamp get ``default_ts`` (epoch ms)."""
+    result = ParseResult()
+    types: dict[str, str] = {}
+    for number, line in enumerate(text.splitlines(), start=1):
+        stripped = line.strip()
+        if not stripped or stripped == "# EOF":
+            continue
+        if stripped.startswith("#"):
+            type_match = _TYPE.fullmatch(stripped)
+            if type_match:
+                name, kind = type_match.groups()
+                if kind not in KINDS:
+                    result.errors.append((number, f"unknown metric type {kind!r}; expected one of {', '.join(sorted(KINDS))}"))
+                else:
+                    types.setdefault(name, kind)
+            elif re.match(r"#[ \t]+(TYPE|HELP)\b", stripped) and not _HELP.fullmatch(stripped):
+                result.errors.append((number, "malformed TYPE/HELP line; expected '# TYPE name type' or '# HELP name text'"))
+            continue
+        match = _SAMPLE.fullmatch(stripped)
+        if not match:
+            result.errors.append((number, "not a sample line; expected 'name{label=\"value\"} value [timestamp_ms]'"))
+            continue
+        name, label_block, raw_value, raw_ts = match.groups()
+        try:
+            labels = _parse_labels(label_block) if label_block else {}
+        except ValueError as problem:
+            result.errors.append((number, str(problem)))
+            continue
+        value = float(raw_value)
+        if math.isnan(value):
+            result.skipped_nan += 1
+            continue
+        ts = default_ts
+        if raw_ts is not None:
+            ts = int(raw_ts)
+            if abs(ts) > MAX_TIMESTAMP_MS:
+                result.errors.append((number, f"timestamp {raw_ts} does not fit in 64 bits"))
+                continue
+        result.samples.append(Sample(name, canonical_labels(labels), value, ts, _kind_of(name, types)))
+    return result

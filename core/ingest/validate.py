@@ -1,0 +1,133 @@
+"""The one set of rules every sample and event must pass before it is stored.
+
+The API, the file watchers and the collectors all call :func:`check_batch`, so a
+limit changed in settings applies to every writer alike. Problems are collected
+for the whole batch, because a client fixing a batch wants the full list at once.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+
+from core.config import Settings
+from core.model import Batch, Event, Labels, Sample, now_ms
+
+METRIC_NAME_RE = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*")
+LABEL_NAME_RE = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")
+EVENT_TYPE_RE = re.compile(r"[a-z][a-z0-9_]*(\.[a-z0-9_]+)+")
+MAX_ID_LENGTH = 128
+MAX_SOURCE_LENGTH = 128
+MAX_PROBLEMS = 200
+
+
+@dataclass(frozen=True)
+class Limits:
+    """The ingest limits from settings, copied so hot loops avoid attribute lookups."""
+
+    max_batch_items: int
+    max_labels: int
+    max_label_value_length: int
+    max_name_length: int
+    max_future_skew_ms: int
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Limits:
+        """Limits as configured."""
+        return cls(
+            settings.max_batch_items,
+            settings.max_labels,
+            settings.max_label_value_length,
+            settings.max_name_length,
+            settings.max_future_skew_s * 1000,
+        )
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with one item of a batch."""
+
+    kind: str  # "sample" or "event"
+    index: int
+    field: str
+    message: str
+
+    def as_dict(self) -> dict[str, object]:
+        """JSON form used in API error bodies."""
+        return {"kind": self.kind, "index": self.index, "field": self.field, "message": self.message}
+
+
+def series_problems(name: str, labels: Labels, limits: Limits) -> list[tuple[str, str]]:
+    """(field, message) pairs for everything wrong with a series name and label set."""
+    problems = []
+    if len(name) > limits.max_name_length:
+        problems.append(("name", f"longer than {limits.max_name_length} characters"))
+    elif not METRIC_NAME_RE.fullmatch(name):
+        problems.append(("name", f"{name[:60]!r} is not a metric name; use letters, digits, '_' and ':', not starting with a digit"))
+    if len(labels) > limits.max_labels:
+        problems.append(("labels", f"{len(labels)} labels, at most {limits.max_labels} allowed"))
+    for key, value in labels:
+        if len(key) > limits.max_name_length or not LABEL_NAME_RE.fullmatch(key):
+            problems.append((f"labels.{key[:60]}", "not a label name; use letters, digits and '_', not starting with a digit"))
+        elif key.startswith("__"):
+            problems.append((f"labels.{key}", "label names starting with '__' are reserved"))
+        if "\x00" in value:
+            problems.append((f"labels.{key[:60]}", "value contains a NUL character"))
+        if len(value) > limits.max_label_value_length:
+            problems.append((f"labels.{key[:60]}", f"value longer than {limits.max_label_value_length} characters"))
+    return problems
+
+
+def point_problems(sample: Sample, limits: Limits, latest_ts: int) -> list[tuple[str, str]]:
+    """(field, message) pairs for a bad value or timestamp."""
+    problems = []
+    if math.isnan(sample.value):
+        problems.append(("value", "NaN cannot be stored; send a number"))
+    if sample.ts > latest_ts:
+        problems.append(("timestamp", f"{sample.ts} ms is more than {limits.max_future_skew_ms // 1000} s in the future"))
+    elif sample.ts < 0:
+        problems.append(("timestamp", "before 1970"))
+    return problems
+
+
+def event_problems(event: Event, latest_ts: int, limits: Limits) -> list[tuple[str, str]]:
+    """(field, message) pairs for everything wrong with one event."""
+    problems = []
+    if not event.id or len(event.id) > MAX_ID_LENGTH or not event.id.isprintable():
+        problems.append(("id", f"must be 1 to {MAX_ID_LENGTH} printable characters"))
+    if len(event.type) > MAX_ID_LENGTH or not EVENT_TYPE_RE.fullmatch(event.type):
+        problems.append(("type", f"{event.type[:60]!r} is not an event type; use dotted lower-case words like 'workflow.pr_created'"))
+    if not event.source or len(event.source) > MAX_SOURCE_LENGTH or not event.source.isprintable():
+        problems.append(("source", f"must be 1 to {MAX_SOURCE_LENGTH} printable characters"))
+    if event.ts > latest_ts:
+        problems.append(("timestamp", f"more than {limits.max_future_skew_ms // 1000} s in the future"))
+    elif event.ts < 0:
+        problems.append(("timestamp", "before 1970"))
+    return problems
+
+
+def check_batch(batch: Batch, limits: Limits) -> list[Problem]:
+    """Every problem in ``batch`` (capped at MAX_PROBLEMS); empty means it may be stored."""
+    problems: list[Problem] = []
+    if len(batch) > limits.max_batch_items:
+        return [Problem("batch", -1, "", f"{len(batch)} items, at most {limits.max_batch_items} per batch")]
+    latest_ts = now_ms() + limits.max_future_skew_ms
+    checked: dict[tuple[str, Labels], list[tuple[str, str]]] = {}
+    for index, sample in enumerate(batch.samples):
+        # Series are few and samples many: judge each name and label set once per batch.
+        key = (sample.name, sample.labels)
+        bad_series = checked.get(key)
+        if bad_series is None:
+            bad_series = checked[key] = series_problems(sample.name, sample.labels, limits)
+        value, ts = sample.value, sample.ts
+        if bad_series or value != value or ts > latest_ts or ts < 0:
+            found = bad_series + point_problems(sample, limits, latest_ts)
+            problems.extend(Problem("sample", index, f, m) for f, m in found)
+            if len(problems) >= MAX_PROBLEMS:
+                return problems[:MAX_PROBLEMS]
+    for index, event in enumerate(batch.events):
+        problems.extend(Problem("event", index, f, m) for f, m in event_problems(event, latest_ts, limits))
+        if len(problems) >= MAX_PROBLEMS:
+            return problems[:MAX_PROBLEMS]
+    return problems

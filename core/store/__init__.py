@@ -1,0 +1,6 @@
+"""The store: one schema on SQLite or Postgres, migrated by Alembic, reached through one engine."""
+
+from core.store.engine import get_engine, make_engine
+from core.store.migrate import current_revision, head_revision, upgrade
+
+__all__ = ["current_revision", "get_engine", "head_revision", "make_engine", "upgrade"]
