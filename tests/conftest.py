@@ -1,0 +1,117 @@
+"""Shared fixtures: a real SQLite file and a real Postgres database for every store test.
+
+``engine`` is parametrised over both backends, so a test written once proves the same
+behaviour on each. Postgres tests use a throwaway database created for this session on
+the server at ``PULSEBOARD_TEST_POSTGRES`` (default: the local server, database
+``test``). Outside CI an unreachable server skips them; with ``CI=true`` it fails them,
+because a CI run that silently skipped half the suite proves nothing.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+os.environ["PULSEBOARD_CONFIG"] = "/nonexistent/pulseboard.toml"  # a developer's own file must not leak in
+os.environ.setdefault("PULSEBOARD_DEMO", "0")
+
+from core.config import Settings, load_settings  # noqa: E402
+from core.ingest.writer import series_cache  # noqa: E402
+from core.store.engine import make_engine  # noqa: E402
+from core.store.migrate import upgrade  # noqa: E402
+from core.store.schema import metadata  # noqa: E402
+
+POSTGRES_ADMIN_URL = os.environ.get("PULSEBOARD_TEST_POSTGRES", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+
+
+def _postgres_unavailable(reason: str) -> None:
+    if IN_CI:
+        pytest.fail(f"Postgres is required in CI but unreachable at {POSTGRES_ADMIN_URL}: {reason}")
+    pytest.skip(f"Postgres unreachable at {POSTGRES_ADMIN_URL}: {reason}")
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """URL of a fresh, empty Postgres database that is dropped after the session."""
+    name = f"pulseboard_test_{os.getpid()}_{uuid.uuid4().hex[:8]}"
+    admin = sa.create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as connection:
+            connection.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    except sa.exc.OperationalError as error:
+        admin.dispose()
+        _postgres_unavailable(str(error.orig).strip().splitlines()[0])
+    url = sa.engine.make_url(POSTGRES_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
+    yield url
+    with admin.connect() as connection:
+        connection.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def _pg_engine_session(postgres_url: str) -> Iterator[Engine]:
+    engine = make_engine(postgres_url)
+    upgrade(engine)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def _sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("template") / "template.db"
+    engine = make_engine(f"sqlite:///{path}")
+    upgrade(engine)
+    engine.dispose()
+    return path
+
+
+def _truncate(engine: Engine) -> None:
+    tables = [t.name for t in reversed(metadata.sorted_tables)]
+    with engine.begin() as connection:
+        connection.exec_driver_sql("TRUNCATE " + ", ".join(f'"{t}"' for t in tables) + " RESTART IDENTITY CASCADE")
+
+
+@pytest.fixture
+def sqlite_engine(_sqlite_template: Path, tmp_path: Path) -> Iterator[Engine]:
+    """A migrated SQLite file of this test's own."""
+    path = tmp_path / "pulseboard.db"
+    shutil.copy(_sqlite_template, path)
+    engine = make_engine(f"sqlite:///{path}")
+    yield engine
+    series_cache(engine).clear()
+    engine.dispose()
+
+
+@pytest.fixture
+def pg_engine(_pg_engine_session: Engine) -> Iterator[Engine]:
+    """The session's migrated Postgres database, emptied for this test."""
+    _truncate(_pg_engine_session)
+    series_cache(_pg_engine_session).clear()
+    yield _pg_engine_session
+    series_cache(_pg_engine_session).clear()
+
+
+@pytest.fixture(params=["sqlite", "pg"])
+def engine(request: pytest.FixtureRequest) -> Engine:
+    """The same test on a real SQLite file and on a real Postgres database."""
+    return request.getfixturevalue(f"{request.param}_engine")  # type: ignore[no-any-return]
+
+
+@pytest.fixture
+def settings(engine: Engine, tmp_path: Path) -> Settings:
+    """Settings pointing at ``engine``'s database and a private data folder, demo off."""
+    return load_settings(
+        database_url=engine.url.render_as_string(hide_password=False),
+        data_dir=tmp_path,
+        inbox_dir=tmp_path / "inbox",
+        demo=False,
+        collectors=False,
+    )
