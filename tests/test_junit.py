@@ -1,0 +1,133 @@
+"""JUnit parsing against the real reports in shared/data/junit, hostile XML, and storage."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from core.junit import MAX_MESSAGE_CHARS, JunitError, parse_junit, receive_junit, store_test_run
+from core.store import schema
+
+JUNIT_DIR = Path(__file__).resolve().parents[2] / "shared" / "data" / "junit"
+SAMPLE = Path(__file__).resolve().parents[1] / "data" / "samples" / "junit.sample.xml"
+
+# counts taken by reading each file's <testcase> elements, not its header
+REAL = {
+    "pulsar-test-report.xml": (808, 1, 0, 14),
+    "pytest-report.xml": (10, 2, 0, 2),  # header says tests="15"
+    "python-unittest-report.xml": (8, 1, 1, 2),
+    "ant-junit-report-20090516.xml": (8, 0, 3, 0),
+    "nested-testsuites.xml": (3, 0, 1, 0),  # 2 testcases + 1 <error> on a suite; header says 186
+    "android-skipped-report.xml": (11, 0, 0, 3),  # header says skipped="2"
+}
+
+
+def real(name: str) -> bytes:
+    path = JUNIT_DIR / name
+    if not path.exists():
+        pytest.skip(f"{path} not present")
+    return path.read_bytes()
+
+
+@pytest.mark.parametrize("name", sorted(REAL))
+def test_real_reports_are_counted_from_their_cases(name: str) -> None:
+    run = parse_junit(real(name))
+    assert (run.tests, run.failures, run.errors, run.skipped) == REAL[name]
+    assert run.tests == run.failures + run.errors + run.skipped + run.count("passed")
+    assert run.duration_s >= 0
+
+
+def test_header_counts_are_kept_but_not_trusted() -> None:
+    run = parse_junit(real("nested-testsuites.xml"))
+    assert run.header["tests"] == "186"
+    assert run.tests == 3
+    suite_error = next(c for c in run.cases if c.status == "error")
+    assert suite_error.suite == "test.3rdlevel"
+    assert "bla bla" in (suite_error.message or "")
+
+
+def test_pulsar_suite_name_messages_and_durations() -> None:
+    run = parse_junit(real("pulsar-test-report.xml"))
+    assert run.suite == "org.apache.pulsar"
+    failed = [c for c in run.cases if c.status == "failed"]
+    assert failed[0].message and failed[0].message.startswith("expected [1.2.1] but found [1.2.0]")
+    assert run.duration_s == pytest.approx(2126.531)
+
+
+def test_ant_report_without_suite_name_and_carriage_returns() -> None:
+    run = parse_junit(real("ant-junit-report-20090516.xml"))
+    assert run.suite == "junit"
+    assert all("\r" not in (c.message or "") for c in run.cases)
+
+
+def test_long_messages_are_truncated_with_a_note() -> None:
+    body = f'<testsuite name="s"><testcase name="t"><failure message="m">{"x" * 10_000}</failure></testcase></testsuite>'
+    run = parse_junit(body.encode())
+    message = run.cases[0].message or ""
+    assert len(message) < MAX_MESSAGE_CHARS + 100
+    assert "more characters" in message
+
+
+BILLION_LAUGHS = b"""<?xml version="1.0"?>
+<!DOCTYPE lolz [<!ENTITY lol "lol"><!ENTITY lol2 "&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;">
+<!ENTITY lol3 "&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;">]>
+<testsuite name="&lol3;"><testcase name="a"/></testsuite>"""
+EXTERNAL = b"""<?xml version="1.0"?>
+<!DOCTYPE r [<!ENTITY xxe SYSTEM "file:///etc/passwd">]>
+<testsuite name="x"><testcase name="&xxe;"/></testsuite>"""
+
+
+@pytest.mark.parametrize("body", [BILLION_LAUGHS, EXTERNAL], ids=["entity-expansion", "external-entity"])
+def test_hostile_xml_is_refused(body: bytes) -> None:
+    with pytest.raises(JunitError) as caught:
+        parse_junit(body)
+    assert caught.value.kind == "hostile"
+    assert "DTD" in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("body", "kind"),
+    [(b"<testsuite><testcase", "malformed"), (b"not xml at all", "malformed"), (b"<html><body/></html>", "not_junit"), (b"<testsuites/>", "not_junit")],
+)
+def test_bad_bodies_name_the_problem(body: bytes, kind: str) -> None:
+    with pytest.raises(JunitError) as caught:
+        parse_junit(body)
+    assert caught.value.kind == kind
+
+
+def test_sample_in_data_samples_parses() -> None:
+    run = parse_junit(SAMPLE.read_bytes())
+    assert run.tests > 0 and run.failures >= 1 and run.skipped >= 1
+
+
+def test_store_is_idempotent_and_writes_cases(engine: Engine) -> None:
+    run = parse_junit(real("python-unittest-report.xml"))
+    labels = {"component": "storage", "phase": "validation", "source": "ci"}
+    first = store_test_run(engine, run, labels)
+    assert store_test_run(engine, run, labels) == first
+    other = store_test_run(engine, run, {**labels, "phase": "cleanup"})
+    assert other != first
+    with engine.connect() as connection:
+        row = connection.execute(sa.select(schema.test_runs).where(schema.test_runs.c.id == first)).mappings().one()
+        statuses = connection.scalars(sa.select(schema.test_cases.c.status).where(schema.test_cases.c.run_id == first)).all()
+    assert (row["tests"], row["failures"], row["errors"], row["skipped"]) == (8, 1, 1, 2)
+    assert row["component"] == "storage" and row["phase"] == "validation"
+    assert sorted(statuses).count("skipped") == 2 and len(statuses) == 8
+
+
+def test_receive_checks_type_and_size(engine: Engine) -> None:
+    body = real("pytest-report.xml")
+    result = receive_junit(engine, body, "application/xml; charset=utf-8", {"suite": "unit"}, max_bytes=1_000_000)
+    assert result["tests"] == 10 and result["failures"] == 2 and result["run_id"] > 0
+    with pytest.raises(JunitError) as wrong_type:
+        receive_junit(engine, body, "application/json", {}, max_bytes=1_000_000)
+    assert wrong_type.value.status == 415
+    with pytest.raises(JunitError) as too_big:
+        receive_junit(engine, body, "text/xml", {}, max_bytes=100)
+    assert too_big.value.status == 413
+    with pytest.raises(JunitError) as not_junit:
+        receive_junit(engine, b"<feed/>", "text/xml", {}, max_bytes=1_000)
+    assert not_junit.value.status == 422
