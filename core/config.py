@@ -14,7 +14,7 @@ import os
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -28,6 +28,32 @@ ENV_PREFIX = "PULSEBOARD_"
 
 class ConfigError(ValueError):
     """Raised when configuration cannot be used; the message is meant for humans."""
+
+
+class PrometheusTarget(BaseModel):
+    """One /metrics endpoint to scrape (an entry of ``prometheus_targets``)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    url: str = Field(description="http(s) URL of the exposition, e.g. http://host:9100/metrics.")
+    job: str = Field(min_length=1, max_length=100, description="Value of the job label on every scraped sample.")
+    instance: str | None = Field(default=None, description="Value of the instance label; defaults to host:port of the URL.")
+    interval_s: float = Field(default=15.0, ge=1.0, le=3600.0, description="Scrape interval in seconds.")
+    timeout_s: float = Field(default=10.0, gt=0.0, le=300.0, description="Scrape timeout in seconds; at most the interval.")
+    labels: dict[str, str] = Field(default_factory=dict, description="Extra labels added to every scraped sample.")
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, url: str) -> str:
+        if not url.startswith(("http://", "https://")):
+            raise ValueError("must be an http:// or https:// URL")
+        return url
+
+    @model_validator(mode="after")
+    def _timeout_within_interval(self) -> PrometheusTarget:
+        if self.timeout_s > self.interval_s:
+            raise ValueError(f"timeout_s ({self.timeout_s}) must not exceed interval_s ({self.interval_s})")
+        return self
 
 
 class Settings(BaseSettings):
@@ -53,6 +79,13 @@ class Settings(BaseSettings):
     max_name_length: int = Field(default=200, ge=1, le=1_000, description="Longest metric or label name.")
     max_future_skew_s: int = Field(default=600, ge=0, description="How far in the future a timestamp may lie.")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(default="INFO", description="Server log level.")
+    system_top_n: int = Field(default=5, ge=0, le=100, description="How many top processes (by CPU and by memory) the system collector reports.")
+    system_top_interval_s: float = Field(default=5.0, ge=1.0, le=3600.0, description="How often the system collector lists all processes for the top-N table, in seconds.")
+    collector_max_gap_intervals: float = Field(default=3.0, ge=1.5, le=100.0, description="A counter rate is dropped when its readings are more than this many intervals apart (sleep/resume).")
+    selfstats_interval_s: float = Field(default=15.0, ge=1.0, le=3600.0, description="Interval of the self-metrics collector, in seconds.")
+    prometheus_targets: list[PrometheusTarget] = Field(default_factory=list, description="Prometheus /metrics URLs to scrape; as an environment variable, a JSON list of objects.")
+    spool_max_bytes: int = Field(default=256 * 1024 * 1024, ge=1_024, description="Largest size of the on-disk spool; when full, new batches are refused with an error log.")
+    spool_retry_s: float = Field(default=5.0, gt=0.0, le=3600.0, description="How often the spool is replayed while the store or central server is unreachable, in seconds.")
 
     @field_validator("database_url")
     @classmethod
