@@ -6,8 +6,16 @@ Prometheus server scraping us sees stable, documented names (docs/metrics.md).
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    disable_created_metrics,
+    generate_latest,
+)
 
+disable_created_metrics()  # the _created series only double the exposition
 REGISTRY = CollectorRegistry(auto_describe=True)
 
 INGEST_ITEMS = Counter(

@@ -22,11 +22,11 @@ from sqlalchemy.engine import Engine
 os.environ["PULSEBOARD_CONFIG"] = "/nonexistent/pulseboard.toml"  # a developer's own file must not leak in
 os.environ.setdefault("PULSEBOARD_DEMO", "0")
 
-from core.config import Settings, load_settings  # noqa: E402
-from core.ingest.writer import series_cache  # noqa: E402
-from core.store.engine import make_engine  # noqa: E402
-from core.store.migrate import upgrade  # noqa: E402
-from core.store.schema import metadata  # noqa: E402
+from core.config import Settings, load_settings
+from core.ingest.writer import series_cache
+from core.store.engine import dispose_engines, make_engine
+from core.store.migrate import upgrade
+from core.store.schema import metadata
 
 POSTGRES_ADMIN_URL = os.environ.get("PULSEBOARD_TEST_POSTGRES", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
@@ -106,12 +106,13 @@ def engine(request: pytest.FixtureRequest) -> Engine:
 
 
 @pytest.fixture
-def settings(engine: Engine, tmp_path: Path) -> Settings:
+def settings(engine: Engine, tmp_path: Path) -> Iterator[Settings]:
     """Settings pointing at ``engine``'s database and a private data folder, demo off."""
-    return load_settings(
+    yield load_settings(
         database_url=engine.url.render_as_string(hide_password=False),
         data_dir=tmp_path,
         inbox_dir=tmp_path / "inbox",
         demo=False,
         collectors=False,
     )
+    dispose_engines()  # engines that code under test opened through get_engine(settings)

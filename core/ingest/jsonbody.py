@@ -10,17 +10,18 @@ from __future__ import annotations
 import json
 import math
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt, TypeAdapter, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from core.ingest.validate import Problem
 from core.model import Event, Sample, canonical_labels
 
+ModelT = TypeVar("ModelT", bound=BaseModel)
 MILLISECOND_EPOCH_THRESHOLD = 100_000_000_000  # a "seconds" timestamp this large is year 5138
 
 
-def parse_timestamp(value: str | float | int) -> int:
+def parse_timestamp(value: str | float) -> int:
     """ISO 8601 with a zone, or epoch seconds, to epoch milliseconds."""
     if isinstance(value, str):
         try:
@@ -34,7 +35,13 @@ def parse_timestamp(value: str | float | int) -> int:
         raise ValueError("must be a finite number of seconds since 1970")
     if abs(value) >= MILLISECOND_EPOCH_THRESHOLD:
         raise ValueError(f"{value} looks like milliseconds; send seconds since 1970 or an ISO 8601 string")
-    return int(round(value * 1000))
+    return round(value * 1000)
+
+
+def _check_time(value: object) -> None:
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
+        raise ValueError(f"must be an ISO 8601 string or seconds since 1970, got {type(value).__name__}")
+    parse_timestamp(value)
 
 
 class SampleIn(BaseModel):
@@ -44,21 +51,23 @@ class SampleIn(BaseModel):
 
     name: str
     labels: dict[str, str] = Field(default_factory=dict)
-    value: StrictFloat | StrictInt
-    timestamp: str | StrictFloat | StrictInt | None = None
+    value: float
+    timestamp: str | float | None = None
 
-    @field_validator("value")
+    @field_validator("value", mode="before")
     @classmethod
-    def _finite(cls, value: float) -> float:
+    def _finite(cls, value: object) -> object:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ValueError(f"must be a number, got {type(value).__name__}")
         if not math.isfinite(value):
             raise ValueError("must be a finite number")
         return value
 
-    @field_validator("timestamp")
+    @field_validator("timestamp", mode="before")
     @classmethod
-    def _time(cls, value: str | float | None) -> str | float | None:
+    def _time(cls, value: object) -> object:
         if value is not None:
-            parse_timestamp(value)
+            _check_time(value)
         return value
 
 
@@ -69,31 +78,31 @@ class EventIn(BaseModel):
 
     id: str
     type: str
-    timestamp: str | StrictFloat | StrictInt
+    timestamp: str | float
     source: str
     data: dict[str, Any] = Field(default_factory=dict)
     metadata: dict[str, Any] = Field(default_factory=dict)
 
-    @field_validator("timestamp")
+    @field_validator("timestamp", mode="before")
     @classmethod
-    def _time(cls, value: str | float) -> str | float:
-        parse_timestamp(value)
+    def _time(cls, value: object) -> object:
+        _check_time(value)
         return value
-
-
-_samples_adapter = TypeAdapter(list[SampleIn])
-_events_adapter = TypeAdapter(list[EventIn])
 
 
 class BodyError(ValueError):
     """The body is not JSON of the expected overall shape (HTTP 400)."""
 
 
+class BatchTooLong(ValueError):
+    """The body holds more items than one batch may (HTTP 413)."""
+
+
 def _reject_constant(name: str) -> None:
     raise BodyError(f"body contains {name}, which is not valid JSON; send a number or null")
 
 
-def _items(body: bytes, key: str) -> list[Any]:
+def _items(body: bytes, key: str, max_items: int | None) -> list[Any]:
     try:
         document = json.loads(body, parse_constant=_reject_constant)
     except (UnicodeDecodeError, json.JSONDecodeError) as error:
@@ -104,46 +113,57 @@ def _items(body: bytes, key: str) -> list[Any]:
         document = document[key]
     if not isinstance(document, list):
         raise BodyError(f"body must be a JSON array of {key} or an object {{\"{key}\": [...]}}")
+    if max_items is not None and len(document) > max_items:
+        raise BatchTooLong(f"{len(document)} {key}, at most {max_items} per batch (PULSEBOARD_MAX_BATCH_ITEMS)")
     return document
 
 
-def _problems(kind: str, error: ValidationError) -> list[Problem]:
-    found = []
-    for item in error.errors():
-        loc = list(item["loc"])
-        index = loc.pop(0) if loc and isinstance(loc[0], int) else -1
-        message = item["msg"].removeprefix("Value error, ")
-        found.append(Problem(kind, int(index), ".".join(str(p) for p in loc), message))
-    return found
-
-
-def decode_samples(body: bytes, default_ts: int) -> tuple[list[Sample], list[Problem]]:
-    """Samples from a JSON body, or the problems that stop it from being stored."""
-    items = _items(body, "samples")
-    try:
-        parsed = _samples_adapter.validate_python(items)
-    except ValidationError as error:
-        return [], _problems("sample", error)
-    samples = [
-        Sample(
-            item.name,
-            canonical_labels(item.labels),
-            float(item.value),
-            default_ts if item.timestamp is None else parse_timestamp(item.timestamp),
-        )
-        for item in parsed
-    ]
-    return samples, []
-
-
-def decode_events(body: bytes) -> tuple[list[Event], list[Problem]]:
-    """Events from a JSON body, or the problems that stop it from being stored."""
-    items = _items(body, "events")
-    try:
-        parsed = _events_adapter.validate_python(items)
-    except ValidationError as error:
-        return [], _problems("event", error)
+def _problems(kind: str, index: int, error: ValidationError) -> list[Problem]:
+    if not error.errors():
+        return [Problem(kind, index, "", str(error))]
     return [
-        Event(item.id, item.type, parse_timestamp(item.timestamp), item.source, item.data, item.metadata)
-        for item in parsed
-    ], []
+        Problem(kind, index, ".".join(str(p) for p in item["loc"]), item["msg"].removeprefix("Value error, "))
+        for item in error.errors()
+    ]
+
+
+def _validate_items(items: list[Any], model: type[ModelT], kind: str) -> tuple[list[tuple[int, ModelT]], list[Problem]]:
+    """Each item checked on its own, so every bad item is reported, not just the first."""
+    good: list[tuple[int, ModelT]] = []
+    problems: list[Problem] = []
+    for index, item in enumerate(items):
+        try:
+            good.append((index, model.model_validate(item)))
+        except ValidationError as error:
+            problems.extend(_problems(kind, index, error))
+    return good, problems
+
+
+def decode_samples(
+    body: bytes, default_ts: int, max_items: int | None = None
+) -> tuple[list[tuple[int, Sample]], list[Problem]]:
+    """(original index, sample) for each well-formed item, and the problems of the others."""
+    good, problems = _validate_items(_items(body, "samples", max_items), SampleIn, "sample")
+    samples = [
+        (
+            index,
+            Sample(
+                item.name,
+                canonical_labels(item.labels),
+                float(item.value),
+                default_ts if item.timestamp is None else parse_timestamp(item.timestamp),
+            ),
+        )
+        for index, item in good
+    ]
+    return samples, problems
+
+
+def decode_events(body: bytes, max_items: int | None = None) -> tuple[list[tuple[int, Event]], list[Problem]]:
+    """(original index, event) for each well-formed item, and the problems of the others."""
+    good, problems = _validate_items(_items(body, "events", max_items), EventIn, "event")
+    events = [
+        (index, Event(item.id, item.type, parse_timestamp(item.timestamp), item.source, item.data, item.metadata))
+        for index, item in good
+    ]
+    return events, problems

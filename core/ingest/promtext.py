@@ -44,11 +44,15 @@ class ParseResult:
     skipped_nan: int = 0
 
 
+def _unescape_one(match: re.Match[str]) -> str:
+    try:
+        return _ESCAPES[match.group()]
+    except KeyError:
+        raise ValueError(f"invalid escape sequence {match.group()!r} in label value") from None
+
+
 def _unescape(raw: str) -> str:
-    bad = re.search(r"\\[^\\\"n]", raw)
-    if bad:
-        raise ValueError(f"invalid escape sequence {bad.group()!r} in label value")
-    return re.sub(r"\\[\\\"n]", lambda m: _ESCAPES[m.group()], raw)
+    return re.sub(r"\\.", _unescape_one, raw, flags=re.DOTALL) if "\\" in raw else raw
 
 
 def _parse_labels(block: str) -> dict[str, str]:
@@ -84,8 +88,9 @@ def parse_prometheus(text: str, default_ts: int) -> ParseResult:
     """Parse exposition text; samples without a timestamp get ``default_ts`` (epoch ms)."""
     result = ParseResult()
     types: dict[str, str] = {}
-    for number, line in enumerate(text.splitlines(), start=1):
-        stripped = line.strip()
+    # Only "\n" ends a line: str.splitlines() would also split inside label values at \x85 or \u2028.
+    for number, line in enumerate(text.split("\n"), start=1):
+        stripped = line.strip(" \t\r")
         if not stripped or stripped == "# EOF":
             continue
         if stripped.startswith("#"):

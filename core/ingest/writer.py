@@ -8,6 +8,7 @@ makes re-sending a batch harmless; a repeated event id is counted and skipped.
 from __future__ import annotations
 
 import threading
+import weakref
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -49,12 +50,22 @@ class SeriesCache:
             self._ids.clear()
 
 
-_caches: dict[int, SeriesCache] = {}
+_caches: weakref.WeakKeyDictionary[Engine, SeriesCache] = weakref.WeakKeyDictionary()
+_caches_lock = threading.Lock()
 
 
 def series_cache(engine: Engine) -> SeriesCache:
     """The series-id cache belonging to ``engine``."""
-    return _caches.setdefault(id(engine), SeriesCache())
+    with _caches_lock:
+        cache = _caches.get(engine)
+        if cache is None:
+            cache = _caches[engine] = SeriesCache()
+        return cache
+
+
+def forget_series(engine: Engine) -> None:
+    """Drop cached series ids after series were deleted (demo purge, retention, tests)."""
+    series_cache(engine).clear()
 
 
 def _chunks(items: Sequence[str]) -> Iterable[Sequence[str]]:

@@ -1,0 +1,74 @@
+"""Pulseboard's process: the Streamlit UI, the HTTP API, /metrics and background jobs.
+
+``streamlit run app.py`` finds the ``st.App`` below and serves it: every browser session
+runs navigation.py; ``/api`` is a FastAPI sub-application; ``/metrics`` exposes
+Pulseboard's own health; the lifespan migrates the store, then starts collectors and
+jobs and stops them cleanly on shutdown.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import streamlit as st
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Mount, Route
+
+from core import selfmetrics
+from core.api import create_api
+from core.config import ConfigError, get_settings
+from core.jobs import Scheduler
+from core.store import get_engine
+
+log = logging.getLogger("pulseboard")
+
+try:
+    settings = get_settings()
+except ConfigError as error:
+    print(error, file=sys.stderr)
+    sys.exit(2)
+
+logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+api = create_api()
+
+
+def build_scheduler() -> Scheduler:
+    """Every background job of this process, registered but not started."""
+    from collectors.runner import build_scheduler as build_collectors
+
+    return build_collectors(settings, get_engine(settings))
+
+
+@asynccontextmanager
+async def lifespan(_app: Any) -> AsyncIterator[dict[str, Any]]:
+    """Migrate the store, start background work, and stop it on shutdown."""
+    engine = get_engine(settings)  # applies pending migrations before anything reads
+    scheduler = build_scheduler() if settings.collectors else None
+    if scheduler is not None:
+        scheduler.start()
+    api.state.scheduler = scheduler
+    log.info("Pulseboard started on %s (%s)", engine.url.render_as_string(hide_password=True), "jobs on" if scheduler else "jobs off")
+    try:
+        yield {"scheduler": scheduler}
+    finally:
+        if scheduler is not None:
+            scheduler.stop()
+        engine.dispose()
+        log.info("Pulseboard stopped")
+
+
+async def metrics(_request: Request) -> Response:
+    """Prometheus text exposition of Pulseboard's own metrics."""
+    return Response(selfmetrics.exposition(), media_type="text/plain; version=0.0.4; charset=utf-8")
+
+
+app = st.App(
+    "navigation.py",
+    lifespan=lifespan,
+    routes=[Mount("/api", app=api), Route("/metrics", metrics)],
+)

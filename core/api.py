@@ -1,0 +1,185 @@
+"""The HTTP API under ``/api``: ingest, health and readiness, documented by OpenAPI.
+
+FastAPI gives pydantic validation and ``/api/openapi.json`` for free; the handlers
+stay thin and call :mod:`core.ingest`, so the API, collectors and file watchers
+share one validation and one write path. Error bodies are JSON and list every bad
+item, so a client can fix a batch in one round trip.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import replace
+from typing import Any
+
+import sqlalchemy as sa
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
+
+from core.config import Settings, get_settings
+from core.ingest import BatchRejected, ingest
+from core.ingest.jsonbody import BatchTooLong, BodyError, decode_events, decode_samples
+from core.ingest.promtext import parse_prometheus
+from core.ingest.validate import MAX_PROBLEMS, Limits, Problem, check_batch
+from core.model import Batch, now_ms
+from core.store import current_revision, get_engine, head_revision
+
+JSON_TYPES = ("application/json",)
+PROMETHEUS_TYPES = ("text/plain", "application/openmetrics-text")
+
+
+class ApiError(Exception):
+    """An error a client caused; rendered as ``{"error": ..., "problems": [...]}``."""
+
+    def __init__(self, status: int, message: str, problems: list[dict[str, Any]] | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.problems = problems or []
+
+
+def _media_type(request: Request) -> str:
+    return request.headers.get("content-type", "").split(";")[0].strip().lower()
+
+
+async def read_body(request: Request, settings: Settings) -> bytes:
+    """The request body, refused with 413 as soon as it passes the size limit."""
+    limit = settings.max_body_bytes
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise ApiError(413, f"body of {declared} bytes exceeds the limit of {limit} bytes (PULSEBOARD_MAX_BODY_BYTES)")
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise ApiError(413, f"body exceeds the limit of {limit} bytes (PULSEBOARD_MAX_BODY_BYTES)")
+        chunks.append(chunk)
+    body = b"".join(chunks)
+    if not body.strip():
+        raise ApiError(400, "body is empty")
+    return body
+
+
+def _require_type(request: Request, allowed: tuple[str, ...]) -> str:
+    media = _media_type(request)
+    if media not in allowed:
+        raise ApiError(415, f"unsupported Content-Type {media or '(none)'!r}; send one of: {', '.join(allowed)}")
+    return media
+
+
+def _store(batch: Batch, settings: Settings, origin: str) -> dict[str, int]:
+    try:
+        result = ingest(get_engine(settings), batch, origin=origin, settings=settings)
+    except BatchRejected as rejected:
+        status = 413 if rejected.too_large else 422
+        raise ApiError(status, "batch rejected; nothing was stored", [p.as_dict() for p in rejected.problems]) from None
+    return {
+        "samples_written": result.samples_written,
+        "series_created": result.series_created,
+        "events_written": result.events_written,
+        "events_duplicate": result.events_duplicate,
+    }
+
+
+def _reject_with_all_problems(batch: Batch, positions: list[int], shape_problems: list[Problem], settings: Settings) -> None:
+    """Refuse a body with malformed items, also listing what is wrong with the well-formed ones."""
+    if not shape_problems:
+        return
+    remapped = [replace(p, index=positions[p.index]) for p in check_batch(batch, Limits.from_settings(settings)) if p.index >= 0]
+    problems = sorted(shape_problems + remapped, key=lambda p: (p.index, p.field))
+    raise ApiError(422, "batch rejected; nothing was stored", [p.as_dict() for p in problems[:MAX_PROBLEMS]])
+
+
+def _decode_json(body: bytes, settings: Settings, kind: str) -> Batch:
+    try:
+        if kind == "samples":
+            samples, problems = decode_samples(body, now_ms(), settings.max_batch_items)
+            positions, batch = [i for i, _ in samples], Batch(samples=tuple(s for _, s in samples))
+        else:
+            events, problems = decode_events(body, settings.max_batch_items)
+            positions, batch = [i for i, _ in events], Batch(events=tuple(e for _, e in events))
+    except BatchTooLong as error:
+        raise ApiError(413, str(error)) from None
+    except BodyError as error:
+        raise ApiError(400, str(error)) from None
+    _reject_with_all_problems(batch, positions, problems, settings)
+    return batch
+
+
+def _decode_prometheus(body: bytes) -> tuple[Batch, dict[str, int]]:
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise ApiError(400, f"body is not UTF-8 text: {error}") from None
+    parsed = parse_prometheus(text, now_ms())
+    if parsed.errors:
+        problems = [{"kind": "line", "index": line, "field": "", "message": msg} for line, msg in parsed.errors[:MAX_PROBLEMS]]
+        raise ApiError(400, "Prometheus text could not be parsed; nothing was stored", problems)
+    return Batch(tuple(parsed.samples)), {"skipped_nan": parsed.skipped_nan}
+
+
+def create_api(settings_provider: Callable[[], Settings] = get_settings) -> FastAPI:
+    """The FastAPI application mounted by app.py at ``/api``."""
+    api = FastAPI(
+        title="Pulseboard API",
+        version="1",
+        description="Ingest samples and events, push test reports, check health. See docs/api.md.",
+    )
+
+    @api.exception_handler(ApiError)
+    async def _api_error(_request: Request, error: ApiError) -> JSONResponse:
+        return JSONResponse({"error": error.message, "problems": error.problems}, status_code=error.status)
+
+    @api.post("/v1/metrics", summary="Store a batch of samples (JSON or Prometheus text)")
+    async def post_metrics(request: Request) -> JSONResponse:
+        settings = settings_provider()
+        media = _require_type(request, JSON_TYPES + PROMETHEUS_TYPES)
+        body = await read_body(request, settings)
+        batch, extra = (_decode_json(body, settings, "samples"), {}) if media in JSON_TYPES else _decode_prometheus(body)
+        stored = await run_in_threadpool(_store, batch, settings, "api")
+        return JSONResponse({**stored, **extra}, status_code=200)
+
+    @api.post("/v1/events", summary="Store a batch of events; repeated ids are accepted once")
+    async def post_events(request: Request) -> JSONResponse:
+        settings = settings_provider()
+        _require_type(request, JSON_TYPES)
+        body = await read_body(request, settings)
+        batch = _decode_json(body, settings, "events")
+        stored = await run_in_threadpool(_store, batch, settings, "api")
+        return JSONResponse(stored, status_code=200)
+
+    @api.get("/v1/health", summary="The process is alive")
+    async def health() -> dict[str, object]:
+        return {"status": "ok", "time_ms": now_ms()}
+
+    @api.get("/v1/ready", summary="Database reachable, migrations current, background jobs running")
+    async def ready(request: Request) -> JSONResponse:
+        report = await run_in_threadpool(readiness, settings_provider(), getattr(request.app.state, "scheduler", None))
+        return JSONResponse(report, status_code=200 if report["ready"] else 503)
+
+    return api
+
+
+def readiness(settings: Settings, scheduler: Any) -> dict[str, Any]:
+    """Whether this replica can serve: store reachable and migrated, jobs alive."""
+    checks: dict[str, Any] = {}
+    started = time.perf_counter()
+    try:
+        with get_engine(settings).connect() as connection:
+            connection.execute(sa.text("SELECT 1"))
+            revision = current_revision(connection)
+        checks["database"] = {"ok": True, "latency_ms": round((time.perf_counter() - started) * 1000, 2)}
+        head = head_revision()
+        checks["migrations"] = {"ok": revision == head, "current": revision, "head": head}
+    except Exception as error:  # noqa: BLE001 - any failure to reach the store means not ready
+        checks["database"] = {"ok": False, "error": f"{type(error).__name__}: {error}"}
+        checks["migrations"] = {"ok": False}
+    if settings.collectors:
+        jobs = scheduler.status() if scheduler is not None else {}
+        checks["collectors"] = {
+            "ok": scheduler is not None and scheduler.running,
+            "jobs": {name: status.as_dict() for name, status in jobs.items()},
+        }
+    return {"ready": all(check["ok"] for check in checks.values()), "checks": checks}
