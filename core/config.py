@@ -86,6 +86,15 @@ class Settings(BaseSettings):
     prometheus_targets: list[PrometheusTarget] = Field(default_factory=list, description="Prometheus /metrics URLs to scrape; as an environment variable, a JSON list of objects.")
     spool_max_bytes: int = Field(default=256 * 1024 * 1024, ge=1_024, description="Largest size of the on-disk spool; when full, new batches are refused with an error log.")
     spool_retry_s: float = Field(default=5.0, gt=0.0, le=3600.0, description="How often the spool is replayed while the store or central server is unreachable, in seconds.")
+    rollup_interval_s: float = Field(default=30.0, ge=1.0, le=3600.0, description="How often the rollup job folds new raw samples into the 1m/5m/1h tiers, in seconds.")
+    retention_interval_s: float = Field(default=300.0, ge=10.0, le=86_400.0, description="How often the retention job deletes data past its age, in seconds.")
+    retention_raw_hours: float = Field(default=24.0, ge=1.0, le=87_600.0, description="How long raw samples are kept, in hours.")
+    retention_1m_days: float = Field(default=7.0, ge=0.1, le=3650.0, description="How long 1-minute rollups are kept, in days (never less than the raw retention plus one hour).")
+    retention_5m_days: float = Field(default=30.0, ge=0.1, le=3650.0, description="How long 5-minute rollups are kept, in days.")
+    retention_1h_days: float = Field(default=400.0, ge=0.1, le=36_500.0, description="How long 1-hour rollups are kept, in days.")
+    retention_events_days: float = Field(default=90.0, ge=0.1, le=36_500.0, description="How long raw events are kept, in days (compliance events excepted).")
+    retention_compliance_days: float = Field(default=1095.0, ge=0.1, le=36_500.0, description="How long compliance events (types qa.compliance*, qse.*) are kept, in days.")
+    query_cache_ttl_s: float = Field(default=10.0, ge=0.0, le=3600.0, description="How long one series query result is shared between viewers, in seconds; 0 turns the cache off.")
 
     @field_validator("database_url")
     @classmethod

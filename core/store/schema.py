@@ -127,3 +127,23 @@ deployments = sa.Table(
     sa.Column("ts", sa.BigInteger, nullable=False, index=True),
     sa.Column("source", sa.String(128), nullable=False),
 )
+
+# Rollup bookkeeping (alembic 0003). Ingest upserts (series, minute) here, bumping
+# ``mark``; the rollup job recomputes those minutes and deletes a row only if its mark
+# is still the one it read, so a write that lands mid-run is never forgotten.
+rollup_dirty = sa.Table(
+    "rollup_dirty",
+    metadata,
+    sa.Column("series_id", sa.Integer, sa.ForeignKey("series.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("bucket", sa.BigInteger, primary_key=True),
+    sa.Column("mark", sa.BigInteger, nullable=False),
+    sqlite_with_rowid=False,
+)
+
+# Named epoch-ms watermarks; ``raw_horizon``: raw samples below it were deleted by retention.
+rollup_state = sa.Table(
+    "rollup_state",
+    metadata,
+    sa.Column("name", sa.String(64), primary_key=True),
+    sa.Column("value", sa.BigInteger, nullable=False),
+)
