@@ -20,8 +20,10 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import psutil
+from sqlalchemy.engine import Engine
 
 from collectors.fields import CounterRates, MetricSpec
+from core.config import Settings
 from core.model import Batch, Labels, Sample
 
 HIDDEN_DISKS = re.compile(r"(loop|ram)\d+$")
@@ -138,7 +140,7 @@ class SystemCollector:
 
     def _cpu(self, now: float) -> Iterator[tuple[str, Labels, float]]:
         ps, rates = self._ps, self._rates
-        per_core = [("system_cpu_percent", (), ps.cpu_times())]
+        per_core: list[tuple[str, Labels, Any]] = [("system_cpu_percent", (), ps.cpu_times())]
         per_core += [("system_cpu_core_percent", (("cpu", str(i)),), t) for i, t in enumerate(ps.cpu_times(percpu=True))]
         for name, labels, times in per_core:
             busy, total = _busy_and_total(times)
@@ -219,10 +221,22 @@ class SystemCollector:
             table.append((key, info.get("name") or "?", self._process_rates.rate(key, cpu.user + cpu.system, now), memory.rss))
         self._process_rates.forget_except(row[0] for row in table)
         yield "system_processes", (), seen
-        by_cpu = sorted((row for row in table if row[2] is not None), key=lambda row: row[2], reverse=True)[: self.top_n]
+        by_cpu = sorted((row for row in table if row[2] is not None), key=lambda row: row[2] or 0.0, reverse=True)[: self.top_n]
         by_memory = sorted(table, key=lambda row: row[3], reverse=True)[: self.top_n]
         for (pid, _), name, cpu_rate, rss in {row[0]: row for row in by_cpu + by_memory}.values():
             labels = (("name", name), ("pid", str(pid)))
             if cpu_rate is not None:
                 yield "process_cpu_percent", labels, 100.0 * cpu_rate
             yield "process_resident_bytes", labels, rss
+
+
+def build(settings: Settings, engine: Engine | None) -> list[SystemCollector]:
+    """The system collector as configured."""
+    return [
+        SystemCollector(
+            settings.system_interval_s,
+            top_n=settings.system_top_n,
+            top_interval=settings.system_top_interval_s,
+            max_gap_intervals=settings.collector_max_gap_intervals,
+        )
+    ]

@@ -38,6 +38,25 @@ QUERY_SECONDS = Histogram(
     "pulseboard_query_seconds", "Time of one dashboard query.", ["query"], registry=REGISTRY,
     buckets=(0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 5),
 )
+SPOOL_WRITTEN = Counter(
+    "pulseboard_spool_written_batches", "Batches written to the on-disk spool because the store or server was unreachable.",
+    ["origin"], registry=REGISTRY,
+)
+SPOOL_REPLAYED = Counter(
+    "pulseboard_spool_replayed_batches", "Spooled batches delivered after the store or server came back.", ["origin"], registry=REGISTRY
+)
+SPOOL_REFUSED = Counter(
+    "pulseboard_spool_refused_batches", "Batches lost because the spool was full (logged as errors).", ["origin"], registry=REGISTRY
+)
+SPOOL_QUARANTINED = Counter(
+    "pulseboard_spool_quarantined_batches", "Spooled batches set aside under spool/rejected because they cannot be stored.",
+    ["reason"], registry=REGISTRY,
+)
+SPOOL_BATCHES = Gauge("pulseboard_spool_batches", "Batches waiting in the spool.", registry=REGISTRY)
+SPOOL_BYTES = Gauge("pulseboard_spool_bytes", "Size of the batches waiting in the spool.", registry=REGISTRY)
+SCRAPES = Counter(
+    "pulseboard_scrapes", "Prometheus target scrapes, by job and result (ok or failed).", ["job", "result"], registry=REGISTRY
+)
 
 
 def exposition() -> bytes:

@@ -1,0 +1,176 @@
+"""Pulseboard's own health, stored as samples so it is charted like everything else.
+
+Reads the prometheus_client registry of :mod:`core.selfmetrics` (the same values
+served at ``/metrics``) and the size of the store. Names are derived from each
+family by fixed rules, so a metric appended to core/selfmetrics.py is stored without
+editing this module (and a test then asks for it to be documented):
+
+- counter ``x``     → ``x_total`` (raw) and ``x_per_second`` (rate over the interval)
+- gauge ``x``       → ``x``
+- histogram ``x_seconds`` → ``x_mean_seconds`` and ``x_p95_seconds`` over the interval,
+  and ``x_observations_total`` (how many runs, batches or queries were timed)
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import socket
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from prometheus_client import CollectorRegistry
+from sqlalchemy.engine import Engine
+
+from collectors.fields import UNITS, CounterRates, MetricSpec
+from core import selfmetrics
+from core.config import Settings
+from core.model import Batch, Sample
+
+log = logging.getLogger(__name__)
+
+QUANTILE = 0.95
+_UNITS_BY_SUFFIX = {suffix: unit for unit, suffix in UNITS.items() if suffix in ("_bytes", "_seconds", "_percent")}
+
+
+def _split_unit(name: str) -> tuple[str, str, str]:
+    """(base, suffix, unit) of a metric name, e.g. ('x', '_seconds', 'seconds') for x_seconds."""
+    for suffix, unit in _UNITS_BY_SUFFIX.items():
+        if name.endswith(suffix):
+            return name.removesuffix(suffix), suffix, unit
+    return name, "", "1"
+
+
+def derived_specs(registry: CollectorRegistry = selfmetrics.REGISTRY) -> list[MetricSpec]:
+    """The stored metrics derived from every family in ``registry``."""
+    specs = []
+    for family in registry.collect():
+        help_text = family.documentation.rstrip(".")
+        base, suffix, unit = _split_unit(family.name)
+        if family.type == "counter":
+            specs.append(MetricSpec(f"{family.name}_total", f"{help_text} (raw counter, resets on restart).", "total", labels=("host",)))
+            specs.append(MetricSpec(f"{family.name}_per_second", f"{help_text}, per second.", "1/s", True, ("host",)))
+        elif family.type == "gauge":
+            specs.append(MetricSpec(family.name, f"{help_text}.", unit, labels=("host",)))
+        elif family.type == "histogram":
+            specs.append(MetricSpec(f"{base}_mean{suffix}", f"{help_text}: mean over the interval.", unit, True, ("host",)))
+            specs.append(MetricSpec(f"{base}_p95{suffix}", f"{help_text}: 95th percentile over the interval (from buckets).", unit, True, ("host",)))
+            specs.append(MetricSpec(f"{base}_observations_total", f"{help_text}: number of observations (raw counter).", "total", labels=("host",)))
+    return specs
+
+
+def bucket_quantile(q: float, buckets: list[tuple[float, float]]) -> float | None:
+    """Quantile from cumulative (upper bound, count) pairs, interpolated as Prometheus does."""
+    if not buckets or buckets[-1][1] <= 0:
+        return None
+    rank = q * buckets[-1][1]
+    lower, below = 0.0, 0.0
+    for bound, count in buckets:
+        if count >= rank:
+            if math.isinf(bound):
+                return lower
+            return lower + (bound - lower) * (rank - below) / (count - below) if count > below else bound
+        lower, below = bound, count
+    return lower
+
+
+def database_size(engine: Engine) -> int | None:
+    """Bytes the store occupies: the SQLite file plus its WAL, or pg_database_size."""
+    if engine.dialect.name == "sqlite":
+        path = engine.url.database
+        if not path or path == ":memory:":
+            return None
+        return sum(p.stat().st_size for p in (Path(path), Path(path + "-wal")) if p.exists())
+    with engine.connect() as connection:
+        return int(connection.execute(sa.text("SELECT pg_database_size(current_database())")).scalar_one())
+
+
+class SelfStatsCollector:
+    """Samples of Pulseboard's own counters, gauges and timings."""
+
+    def __init__(
+        self,
+        interval: float = 15.0,
+        *,
+        registry: CollectorRegistry = selfmetrics.REGISTRY,
+        database_size: Callable[[], int | None] | None = None,
+        clock: Callable[[], float] = time.time,
+        host: str | None = None,
+        max_gap_intervals: float = 3.0,
+    ) -> None:
+        self.name = "selfstats"
+        self.interval = interval
+        self._registry, self._database_size, self._clock = registry, database_size, clock
+        self._host = host or socket.gethostname()
+        self._max_gap = max_gap_intervals * interval
+        self._rates = CounterRates(self._max_gap)
+        self._histograms: dict[tuple[str, tuple[tuple[str, str], ...]], tuple[float, dict[str, float]]] = {}
+
+    def collect(self) -> Batch:
+        """Current values; rates and interval statistics appear from the second run."""
+        self._measure_database()
+        now = self._clock()
+        ts = int(now * 1000)
+        samples = [
+            Sample(name, tuple(sorted((*labels, ("host", self._host)))), value, ts, kind)
+            for name, labels, value, kind in self._readings(now)
+        ]
+        return Batch(tuple(samples))
+
+    def _measure_database(self) -> None:
+        if self._database_size is None:
+            return
+        try:
+            size = self._database_size()
+        except (sa.exc.SQLAlchemyError, OSError) as error:  # the store being down is exactly when we must not fail
+            log.debug("database size unavailable: %s", error)
+            return
+        if size is not None:
+            selfmetrics.DATABASE_BYTES.set(size)
+
+    def _readings(self, now: float) -> Iterator[tuple[str, tuple[tuple[str, str], ...], float, str]]:
+        for family in self._registry.collect():
+            if family.type == "counter":
+                for sample in family.samples:
+                    if sample.name.endswith("_total"):
+                        labels = tuple(sorted(sample.labels.items()))
+                        yield sample.name, labels, sample.value, "counter"
+                        rate = self._rates.rate((sample.name, labels), sample.value, now)
+                        if rate is not None:
+                            yield f"{family.name}_per_second", labels, rate, "gauge"
+            elif family.type == "gauge":
+                for sample in family.samples:
+                    yield sample.name, tuple(sorted(sample.labels.items())), sample.value, "gauge"
+            elif family.type == "histogram":
+                yield from self._histogram(family, now)
+
+    def _histogram(self, family: Any, now: float) -> Iterator[tuple[str, tuple[tuple[str, str], ...], float, str]]:
+        base, suffix, _ = _split_unit(family.name)
+        series: dict[tuple[tuple[str, str], ...], dict[str, float]] = {}
+        for sample in family.samples:
+            labels = tuple(sorted((k, v) for k, v in sample.labels.items() if k != "le"))
+            key = sample.labels["le"] if sample.name.endswith("_bucket") else sample.name.rsplit("_", 1)[-1]
+            series.setdefault(labels, {})[key] = sample.value
+        for labels, values in series.items():
+            yield f"{base}_observations_total", labels, values["count"], "counter"
+            previous = self._histograms.get((family.name, labels))
+            self._histograms[(family.name, labels)] = (now, values)
+            if previous is None or not 0 < now - previous[0] <= self._max_gap:
+                continue
+            delta = {k: v - previous[1].get(k, 0.0) for k, v in values.items()}
+            if min(delta.values()) < 0 or delta["count"] <= 0:  # reset, or nothing observed this interval
+                continue
+            yield f"{base}_mean{suffix}", labels, delta["sum"] / delta["count"], "gauge"
+            buckets = sorted((float(k), v) for k, v in delta.items() if k not in ("sum", "count"))
+            p95 = bucket_quantile(QUANTILE, buckets)
+            if p95 is not None:
+                yield f"{base}_p95{suffix}", labels, p95, "gauge"
+
+
+def build(settings: Settings, engine: Engine | None) -> list[SelfStatsCollector]:
+    """The self-metrics collector, measuring the store when there is one."""
+    size = (lambda: database_size(engine)) if engine is not None else None
+    return [SelfStatsCollector(settings.selfstats_interval_s, database_size=size, max_gap_intervals=settings.collector_max_gap_intervals)]
