@@ -131,3 +131,26 @@ def test_receive_checks_type_and_size(engine: Engine) -> None:
     with pytest.raises(JunitError) as not_junit:
         receive_junit(engine, b"<feed/>", "text/xml", {}, max_bytes=1_000)
     assert not_junit.value.status == 422
+
+
+def test_inbox_reports_are_stored_once_with_folder_labels(engine: Engine, tmp_path: Path) -> None:
+    from collectors.junit_files import JunitFileCollector
+
+    inbox = tmp_path / "inbox"
+    (inbox / "junit" / "storage" / "validation").mkdir(parents=True)
+    (inbox / "pytest.xml").write_bytes(real("pytest-report.xml"))
+    (inbox / "junit" / "storage" / "validation" / "nested.xml").write_bytes(real("nested-testsuites.xml"))
+    (inbox / "evil.xml").write_bytes(BILLION_LAUGHS)
+    collector = JunitFileCollector(engine, inbox, min_age_s=0)
+    collector.collect()
+    collector.collect()  # nothing new: nothing stored twice, nothing rejected twice
+    with engine.connect() as connection:
+        rows = connection.execute(sa.select(schema.test_runs.c.tests, schema.test_runs.c.component, schema.test_runs.c.phase,
+                                            schema.test_runs.c.source).order_by(schema.test_runs.c.tests)).all()
+    assert [tuple(r) for r in rows] == [(3, "storage", "validation", "inbox"), (10, None, None, "inbox")]
+    records = (inbox / "rejected" / "evil.xml.rejected.jsonl").read_text().splitlines()
+    assert len(records) == 1 and "hostile" in records[0]
+    (inbox / "pytest.xml").write_bytes(real("python-unittest-report.xml"))  # same path, new content
+    collector.collect()
+    with engine.connect() as connection:
+        assert connection.scalar(sa.select(sa.func.count()).select_from(schema.test_runs)) == 3
