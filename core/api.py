@@ -23,6 +23,7 @@ from core.ingest import BatchRejected, ingest
 from core.ingest.jsonbody import BatchTooLong, BodyError, decode_events, decode_samples
 from core.ingest.promtext import parse_prometheus
 from core.ingest.validate import MAX_PROBLEMS, Limits, Problem, check_batch
+from core.junit import XML_CONTENT_TYPES, JunitError, receive_junit
 from core.model import Batch, now_ms
 from core.store import current_revision, get_engine, head_revision
 
@@ -149,6 +150,18 @@ def create_api(settings_provider: Callable[[], Settings] = get_settings) -> Fast
         batch = _decode_json(body, settings, "events")
         stored = await run_in_threadpool(_store, batch, settings, "api")
         return JSONResponse(stored, status_code=200)
+
+    @api.post("/v1/junit", summary="Store a JUnit XML report as a test run", status_code=201)
+    async def post_junit(request: Request, suite: str = "", component: str = "", phase: str = "") -> JSONResponse:
+        settings = settings_provider()
+        media = _require_type(request, XML_CONTENT_TYPES)
+        body = await read_body(request, settings)
+        labels = {"suite": suite, "component": component, "phase": phase}
+        try:
+            result = await run_in_threadpool(receive_junit, get_engine(settings), body, media, labels, settings.max_body_bytes)
+        except JunitError as error:
+            raise ApiError(error.status, str(error)) from None
+        return JSONResponse(result, status_code=201)
 
     @api.get("/v1/health", summary="The process is alive")
     async def health() -> dict[str, object]:

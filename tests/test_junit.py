@@ -8,6 +8,7 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from core.config import Settings
 from core.junit import MAX_MESSAGE_CHARS, JunitError, parse_junit, receive_junit, store_test_run
 from core.store import schema
 
@@ -154,3 +155,24 @@ def test_inbox_reports_are_stored_once_with_folder_labels(engine: Engine, tmp_pa
     collector.collect()
     with engine.connect() as connection:
         assert connection.scalar(sa.select(sa.func.count()).select_from(schema.test_runs)) == 3
+
+
+def test_api_route_stores_and_refuses(settings: Settings) -> None:
+    from fastapi.testclient import TestClient
+
+    from core.api import create_api
+
+    with TestClient(create_api(lambda: settings)) as client:
+        ok = client.post("/v1/junit?suite=unit&component=storage&phase=validation", content=real("pytest-report.xml"),
+                         headers={"content-type": "application/xml"})
+        assert ok.status_code == 201, ok.text
+        assert ok.json() == {"run_id": ok.json()["run_id"], "tests": 10, "failures": 2, "errors": 0, "skipped": 2}
+        again = client.post("/v1/junit?suite=unit&component=storage&phase=validation", content=real("pytest-report.xml"),
+                            headers={"content-type": "text/xml"})
+        assert again.json()["run_id"] == ok.json()["run_id"]
+        assert client.post("/v1/junit", content=b"<testsuite", headers={"content-type": "text/xml"}).status_code == 400
+        assert client.post("/v1/junit", content=BILLION_LAUGHS, headers={"content-type": "text/xml"}).status_code == 400
+        assert client.post("/v1/junit", content=b"<rss/>", headers={"content-type": "text/xml"}).status_code == 422
+        assert client.post("/v1/junit", content=b"{}", headers={"content-type": "application/json"}).status_code == 415
+        big = b"<testsuite>" + b" " * (settings.max_body_bytes + 1) + b"</testsuite>"
+        assert client.post("/v1/junit", content=big, headers={"content-type": "text/xml"}).status_code == 413
