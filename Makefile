@@ -1,0 +1,48 @@
+# Two commands: `make run` starts Pulseboard on http://localhost:8501, `make test` runs every check.
+# Each target creates .venv and installs pinned dependencies on first use (and again when they change).
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+PIP    := $(BIN)/pip install --disable-pip-version-check -q -c constraints.txt
+PORT   ?= 8501
+
+.PHONY: run test lint typecheck pytest bench browser postgres clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(VENV)/.runtime: requirements.txt constraints.txt | $(BIN)/python
+	$(PIP) -r requirements.txt
+	touch $@
+
+$(VENV)/.dev: requirements.txt requirements-dev.txt constraints.txt | $(BIN)/python
+	$(PIP) -r requirements-dev.txt
+	touch $(VENV)/.runtime $@
+
+run: $(VENV)/.runtime
+	$(BIN)/streamlit run app.py --server.headless true --server.port $(PORT)
+
+browser:
+	@scripts/ensure-chromium.sh
+
+postgres:
+	@scripts/ensure-postgres.sh
+
+lint: $(VENV)/.dev
+	$(BIN)/ruff check --output-format concise core collectors pages tests bench app.py navigation.py
+
+typecheck: $(VENV)/.dev
+	$(BIN)/mypy core collectors
+
+pytest: $(VENV)/.dev browser postgres
+	$(BIN)/python -m pytest -q -p no:cacheprovider
+
+test: lint typecheck pytest
+
+bench: $(VENV)/.dev postgres
+	@for script in bench/*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done
+	$(BIN)/python bench/report.py
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

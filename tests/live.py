@@ -1,0 +1,81 @@
+"""A real Pulseboard server (``streamlit run app.py``) on a free port, for HTTP and browser tests."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update"]
+
+
+@dataclass
+class LiveServer:
+    """A running server: its base URL, the log file, and the process."""
+
+    url: str
+    log_path: Path
+    process: subprocess.Popen[bytes]
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextmanager
+def live_server(tmp: Path, env: dict[str, str] | None = None, timeout_s: float = 90.0) -> Iterator[LiveServer]:
+    """Start the app like `make run` does, wait until /api/v1/health answers, stop it on exit."""
+    port = free_port()
+    log_path = tmp / "server.log"
+    environment = {
+        **os.environ,
+        "PULSEBOARD_CONFIG": str(tmp / "none.toml"),
+        "PULSEBOARD_DATABASE_URL": f"sqlite:///{tmp / 'pulseboard.db'}",
+        "PULSEBOARD_DATA_DIR": str(tmp),
+        "PULSEBOARD_INBOX_DIR": str(tmp / "inbox"),
+        "PULSEBOARD_DEMO": "0",
+        **(env or {}),
+    }
+    command = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
+               "--server.port", str(port), "--server.address", "127.0.0.1"]
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(command, cwd=ROOT, env=environment, stdout=log, stderr=subprocess.STDOUT)
+    server = LiveServer(f"http://127.0.0.1:{port}", log_path, process)
+    try:
+        deadline = time.monotonic() + timeout_s
+        while True:
+            if process.poll() is not None:
+                raise RuntimeError(f"server exited with {process.returncode}:\n{server.log()}")
+            try:
+                if httpx.get(f"{server.url}/api/v1/health", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"server did not answer within {timeout_s} s:\n{server.log()}")
+            time.sleep(0.2)
+        yield server
+    finally:
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
