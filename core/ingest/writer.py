@@ -16,6 +16,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from core.model import Event, Sample, labels_json, now_ms, series_fingerprint
+from core.rollup import mark_dirty
 from core.store import schema
 
 CHUNK = 500  # keeps IN (...) lists under every backend's parameter limit
@@ -160,6 +161,7 @@ def write_samples(connection: Connection, samples: Sequence[Sample], cache: Seri
         _copy_upsert_postgres(connection, rows)
     else:
         connection.exec_driver_sql(_UPSERT_SAMPLES, rows)  # type: ignore[arg-type]
+    mark_dirty(connection, rows)
     return len(samples), fresh, created
 
 

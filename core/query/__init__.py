@@ -1,0 +1,65 @@
+"""The read side of the store: every page, the API and alert rules query through here.
+
+* :func:`series` — one value per (series, bucket) for a Prometheus-style selector,
+  from the tier :func:`plan` picks (docs/query.md), as a polars DataFrame;
+* :func:`rate` — per-second rate of counters; :func:`event_percentiles` — p50/p90/p95/p99
+  of an event field; :func:`group_by_label`, :func:`top_k`, :func:`summarize` — pure
+  reshaping of results; :func:`compare_previous` — "↑ 12% vs yesterday";
+* :func:`metric_names`, :func:`label_values`, :func:`find_series` — what exists.
+
+Results are cached per (query, range bucket) for ``query_cache_ttl_s`` seconds in a
+process-wide cache that does not need Streamlit; treat returned frames as read-only.
+"""
+
+from __future__ import annotations
+
+from core.query.analysis import (
+    QUANTILES,
+    Comparison,
+    compare_previous,
+    event_percentiles,
+    group_by_label,
+    label_column,
+    period_name,
+    scalar,
+    summarize,
+    top_k,
+)
+from core.query.plan import MIN_POINTS, RESOLUTION_MS, TIERS, QueryPlan, choose_tier, plan, retention_ms
+from core.query.series import AGGS, CACHE, Agg, Buckets, buckets, find_series, label_values, metric_names, rate, series
+
+
+def clear_cache() -> None:
+    """Drop every cached query result (after bulk rewrites, and between tests)."""
+    CACHE.clear()
+
+
+__all__ = [
+    "AGGS",
+    "MIN_POINTS",
+    "QUANTILES",
+    "RESOLUTION_MS",
+    "TIERS",
+    "Agg",
+    "Buckets",
+    "Comparison",
+    "QueryPlan",
+    "buckets",
+    "choose_tier",
+    "clear_cache",
+    "compare_previous",
+    "event_percentiles",
+    "find_series",
+    "group_by_label",
+    "label_column",
+    "label_values",
+    "metric_names",
+    "period_name",
+    "plan",
+    "rate",
+    "retention_ms",
+    "scalar",
+    "series",
+    "summarize",
+    "top_k",
+]
