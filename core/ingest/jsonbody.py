@@ -1,24 +1,28 @@
 """Decode JSON request bodies into samples and events, reporting every bad item.
 
-Pydantic checks shapes and types (strict: the string "1.5" is not a number, and an
-unknown field such as a misspelt ``lables`` is an error, not silently dropped);
-:mod:`core.ingest.validate` then applies the limits shared with every other writer.
+Pydantic checks shapes and types strictly (the string "1.5" is not a number, ``true``
+is not a number, and an unknown field such as a misspelt ``lables`` is an error, not
+silently dropped); :mod:`core.ingest.validate` then applies the limits shared with
+every other writer. A well-formed batch is validated in one call into Rust; only a
+batch with errors is re-checked item by item, to name each bad item.
 """
 
 from __future__ import annotations
 
 import json
-import math
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Annotated, Any, NotRequired
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import AllowInfNan, ConfigDict, Strict, TypeAdapter, ValidationError, with_config
+from typing_extensions import TypedDict
 
 from core.ingest.validate import Problem
-from core.model import Event, Sample, canonical_labels
+from core.model import Event, Labels, Sample, canonical_labels
 
-ModelT = TypeVar("ModelT", bound=BaseModel)
 MILLISECOND_EPOCH_THRESHOLD = 100_000_000_000  # a "seconds" timestamp this large is year 5138
+
+Number = Annotated[float, Strict(), AllowInfNan(False)]
+Timestamp = Annotated[str, Strict()] | Number
 
 
 def parse_timestamp(value: str | float) -> int:
@@ -31,63 +35,37 @@ def parse_timestamp(value: str | float) -> int:
         if moment.tzinfo is None:
             raise ValueError(f"{value[:40]!r} has no timezone; add 'Z' for UTC")
         return int(moment.timestamp() * 1000)
-    if not math.isfinite(value):
-        raise ValueError("must be a finite number of seconds since 1970")
     if abs(value) >= MILLISECOND_EPOCH_THRESHOLD:
         raise ValueError(f"{value} looks like milliseconds; send seconds since 1970 or an ISO 8601 string")
     return round(value * 1000)
 
 
-def _check_time(value: object) -> None:
-    if isinstance(value, bool) or not isinstance(value, str | int | float):
-        raise ValueError(f"must be an ISO 8601 string or seconds since 1970, got {type(value).__name__}")
-    parse_timestamp(value)
+@with_config(ConfigDict(extra="forbid"))
+class SampleIn(TypedDict):
+    """One sample as clients send it (docs/api.md)."""
+
+    name: Annotated[str, Strict()]
+    labels: NotRequired[dict[Annotated[str, Strict()], Annotated[str, Strict()]]]
+    value: Number
+    timestamp: NotRequired[Timestamp | None]
 
 
-class SampleIn(BaseModel):
-    """One sample as clients send it."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    name: str
-    labels: dict[str, str] = Field(default_factory=dict)
-    value: float
-    timestamp: str | float | None = None
-
-    @field_validator("value", mode="before")
-    @classmethod
-    def _finite(cls, value: object) -> object:
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            raise ValueError(f"must be a number, got {type(value).__name__}")
-        if not math.isfinite(value):
-            raise ValueError("must be a finite number")
-        return value
-
-    @field_validator("timestamp", mode="before")
-    @classmethod
-    def _time(cls, value: object) -> object:
-        if value is not None:
-            _check_time(value)
-        return value
-
-
-class EventIn(BaseModel):
+@with_config(ConfigDict(extra="forbid"))
+class EventIn(TypedDict):
     """One event of the protocol in docs/events.md."""
 
-    model_config = ConfigDict(extra="forbid")
+    id: Annotated[str, Strict()]
+    type: Annotated[str, Strict()]
+    timestamp: Timestamp
+    source: Annotated[str, Strict()]
+    data: NotRequired[dict[str, Any]]
+    metadata: NotRequired[dict[str, Any]]
 
-    id: str
-    type: str
-    timestamp: str | float
-    source: str
-    data: dict[str, Any] = Field(default_factory=dict)
-    metadata: dict[str, Any] = Field(default_factory=dict)
 
-    @field_validator("timestamp", mode="before")
-    @classmethod
-    def _time(cls, value: object) -> object:
-        _check_time(value)
-        return value
+_sample_item = TypeAdapter(SampleIn)
+_sample_list = TypeAdapter(list[SampleIn])
+_event_item = TypeAdapter(EventIn)
+_event_list = TypeAdapter(list[EventIn])
 
 
 class BodyError(ValueError):
@@ -119,21 +97,23 @@ def _items(body: bytes, key: str, max_items: int | None) -> list[Any]:
 
 
 def _problems(kind: str, index: int, error: ValidationError) -> list[Problem]:
-    if not error.errors():
-        return [Problem(kind, index, "", str(error))]
     return [
         Problem(kind, index, ".".join(str(p) for p in item["loc"]), item["msg"].removeprefix("Value error, "))
         for item in error.errors()
-    ]
+    ] or [Problem(kind, index, "", str(error))]
 
 
-def _validate_items(items: list[Any], model: type[ModelT], kind: str) -> tuple[list[tuple[int, ModelT]], list[Problem]]:
-    """Each item checked on its own, so every bad item is reported, not just the first."""
-    good: list[tuple[int, ModelT]] = []
+def _validate(items: list[Any], whole: TypeAdapter[Any], one: TypeAdapter[Any], kind: str) -> tuple[list[tuple[int, Any]], list[Problem]]:
+    """Well-formed items with their index, and the problems of the others."""
+    try:
+        return list(enumerate(whole.validate_python(items))), []
+    except ValidationError:
+        pass  # some item is bad: check each one to name every bad item
+    good: list[tuple[int, Any]] = []
     problems: list[Problem] = []
     for index, item in enumerate(items):
         try:
-            good.append((index, model.model_validate(item)))
+            good.append((index, one.validate_python(item)))
         except ValidationError as error:
             problems.extend(_problems(kind, index, error))
     return good, problems
@@ -143,27 +123,33 @@ def decode_samples(
     body: bytes, default_ts: int, max_items: int | None = None
 ) -> tuple[list[tuple[int, Sample]], list[Problem]]:
     """(original index, sample) for each well-formed item, and the problems of the others."""
-    good, problems = _validate_items(_items(body, "samples", max_items), SampleIn, "sample")
-    samples = [
-        (
-            index,
-            Sample(
-                item.name,
-                canonical_labels(item.labels),
-                float(item.value),
-                default_ts if item.timestamp is None else parse_timestamp(item.timestamp),
-            ),
-        )
-        for index, item in good
-    ]
+    good, problems = _validate(_items(body, "samples", max_items), _sample_list, _sample_item, "sample")
+    canonical: dict[tuple[tuple[str, str], ...], Labels] = {}  # label sets repeat: sort each once
+    samples = []
+    for index, item in good:
+        raw = tuple(item.get("labels", {}).items())
+        labels = canonical.get(raw)
+        if labels is None:
+            labels = canonical[raw] = canonical_labels(raw)
+        stamp = item.get("timestamp")
+        try:
+            ts = default_ts if stamp is None else parse_timestamp(stamp)
+        except ValueError as error:
+            problems.append(Problem("sample", index, "timestamp", str(error)))
+            continue
+        samples.append((index, Sample(item["name"], labels, float(item["value"]), ts)))
     return samples, problems
 
 
 def decode_events(body: bytes, max_items: int | None = None) -> tuple[list[tuple[int, Event]], list[Problem]]:
     """(original index, event) for each well-formed item, and the problems of the others."""
-    good, problems = _validate_items(_items(body, "events", max_items), EventIn, "event")
-    events = [
-        (index, Event(item.id, item.type, parse_timestamp(item.timestamp), item.source, item.data, item.metadata))
-        for index, item in good
-    ]
+    good, problems = _validate(_items(body, "events", max_items), _event_list, _event_item, "event")
+    events = []
+    for index, item in good:
+        try:
+            ts = parse_timestamp(item["timestamp"])
+        except ValueError as error:
+            problems.append(Problem("event", index, "timestamp", str(error)))
+            continue
+        events.append((index, Event(item["id"], item["type"], ts, item["source"], item.get("data", {}), item.get("metadata", {}))))
     return events, problems
