@@ -104,9 +104,12 @@ def read_buckets(engine: Engine, series: pl.DataFrame, qplan: QueryPlan) -> pl.D
     return frame.select(BUCKET_COLUMNS).sort("series_id", "bucket")
 
 
+_QUANTA_MS = (60_000, 30_000, 15_000, 10_000, 5_000, 2_000, 1_000)
+
+
 def quantum_ms(start_ms: int, end_ms: int) -> int:
-    """Range-bucket size for cache keys: about 1/600 of the span, between 1 s and 60 s."""
-    return max(1_000, min(60_000, (end_ms - start_ms) // 600))
+    """Range-bucket size for cache keys: the largest of 1 s … 60 s within 1/600 of the span (half a pixel)."""
+    return next((q for q in _QUANTA_MS if q <= (end_ms - start_ms) // 600), _QUANTA_MS[-1])
 
 
 def buckets(
