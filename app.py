@@ -39,10 +39,20 @@ api = create_api()
 
 
 def build_scheduler() -> Scheduler:
-    """Every background job of this process, registered but not started."""
-    from collectors.runner import build_scheduler as build_collectors
+    """Every background job of this process, registered but not started.
 
-    return build_collectors(settings, get_engine(settings))
+    Collectors run on every replica (each measures its own host); the store-wide jobs
+    are singletons, so with several replicas on one Postgres only the lease holder runs them.
+    """
+    from collectors.runner import build_scheduler as build_collectors
+    from core.retention import run_retention
+    from core.rollup import run_rollup
+
+    engine = get_engine(settings)
+    scheduler = build_collectors(settings, engine)
+    scheduler.add("rollup", settings.rollup_interval_s, lambda: run_rollup(engine), singleton=True)
+    scheduler.add("retention", settings.retention_interval_s, lambda: run_retention(engine, settings), singleton=True)
+    return scheduler
 
 
 @asynccontextmanager
