@@ -90,34 +90,37 @@ def empty_buckets() -> pl.DataFrame:
     return pl.DataFrame(schema=BUCKET_SCHEMA)
 
 
-def raw_as_buckets(raw: pl.DataFrame) -> pl.DataFrame:
-    """Raw ``(series_id, ts, value)`` rows as one-sample buckets, so every tier composes alike."""
+def raw_as_buckets(raw: pl.DataFrame, columns: Sequence[str] = BUCKET_COLUMNS[2:]) -> pl.DataFrame:
+    """Raw ``(series_id, ts, value)`` rows as one-sample buckets (only ``columns``), so every tier composes alike."""
+    as_bucket = {
+        "count": pl.lit(1, pl.Int64), "sum": pl.col("value"), "min": pl.col("value"), "max": pl.col("value"),
+        "last": pl.col("value"), "last_ts": pl.col("ts").cast(pl.Int64),
+    }
     return raw.select(
         pl.col("series_id").cast(pl.Int64),
         pl.col("ts").cast(pl.Int64).alias("bucket"),
-        pl.lit(1, pl.Int64).alias("count"),
-        pl.col("value").alias("sum"),
-        pl.col("value").alias("min"),
-        pl.col("value").alias("max"),
-        pl.col("value").alias("last"),
-        pl.col("ts").cast(pl.Int64).alias("last_ts"),
+        *(as_bucket[c].alias(c) for c in columns),
     )
 
 
+_COMPOSE = {
+    "count": pl.col("count").sum(),
+    "sum": pl.col("sum").sum(),
+    "min": pl.col("min").min(),
+    "max": pl.col("max").max(),
+    "last": pl.col("last").sort_by("last_ts", maintain_order=True).last(),
+    "last_ts": pl.col("last_ts").max(),
+}
+
+
 def compose(buckets: pl.DataFrame, step_ms: int) -> pl.DataFrame:
-    """Merge buckets into ``step_ms``-wide ones; on equal ``last_ts`` the later row wins."""
+    """Merge buckets into ``step_ms``-wide ones (whichever bucket columns are present); on equal ``last_ts`` the later row wins."""
+    columns = [c for c in BUCKET_COLUMNS[2:] if c in buckets.columns]
     return (
         buckets.with_columns(pl.col("bucket") - pl.col("bucket") % step_ms)
         .group_by("series_id", "bucket", maintain_order=True)
-        .agg(
-            pl.col("count").sum(),
-            pl.col("sum").sum(),
-            pl.col("min").min(),
-            pl.col("max").max(),
-            pl.col("last").sort_by("last_ts", maintain_order=True).last(),
-            pl.col("last_ts").max(),
-        )
-        .select(BUCKET_COLUMNS)
+        .agg(_COMPOSE[c].alias(c) for c in columns)
+        .select("series_id", "bucket", *columns)
     )
 
 

@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from core.config import Settings, get_settings
-from core.query.series import CACHE, Agg, buckets, quantum_ms
+from core.query.series import AGG_COLUMNS, CACHE, Agg, buckets, quantum_ms
 from core.selectors import Selector
 from core.store import schema
 
@@ -121,8 +121,11 @@ def compare_previous(
 ) -> Comparison:
     """``agg`` over ``[start, end)`` and over the same window ``offset_ms`` earlier (default: one range length)."""
     offset = offset_ms if offset_ms is not None else end_ms - start_ms
-    current = buckets(engine, selector, start_ms, end_ms, settings=settings, now_ms=now_ms)
-    previous = buckets(engine, selector, start_ms - offset, end_ms - offset, settings=settings, now_ms=now_ms)
+    if agg not in _SCALAR:
+        raise ValueError(f"unknown aggregation {agg!r}; use one of {', '.join(_SCALAR)}")
+    columns = AGG_COLUMNS[agg] + (("last_ts",) if agg == "last" else ())
+    current = buckets(engine, selector, start_ms, end_ms, settings=settings, now_ms=now_ms, columns=columns)
+    previous = buckets(engine, selector, start_ms - offset, end_ms - offset, settings=settings, now_ms=now_ms, columns=columns)
     return Comparison(scalar(current.frame, agg), scalar(previous.frame, agg), offset)
 
 

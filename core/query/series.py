@@ -70,38 +70,53 @@ def find_series(engine: Engine, selector: str | Selector) -> pl.DataFrame:
     return pl.DataFrame(rows, schema=SERIES_SCHEMA, orient="row")
 
 
-def _read(connection: Connection, tier: str, ids: Sequence[int], start: int, end: int) -> pl.DataFrame:
+AGG_COLUMNS: dict[str, tuple[str, ...]] = {
+    "avg": ("count", "sum"), "min": ("min",), "max": ("max",), "sum": ("sum",), "count": ("count",),
+    "last": ("last", "last_ts"), "rate": ("last", "last_ts"),
+}
+
+
+def _fetch(connection: Connection, sql: str, params: tuple[int, ...], schema_: dict[str, pl.DataType]) -> pl.DataFrame:
+    # The driver cursor, not SQLAlchemy rows: wrapping 40k rows in Row objects costs more than reading them.
+    cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    try:
+        cursor.execute(sql, params)
+        rows = cursor.fetchall()
+    finally:
+        cursor.close()
+    return pl.DataFrame(rows, schema=schema_, orient="row")
+
+
+def _read(connection: Connection, tier: str, ids: Sequence[int], start: int, end: int, columns: Sequence[str]) -> pl.DataFrame:
     if not ids:
-        return empty_buckets()
+        return empty_buckets().select("series_id", "bucket", *columns)
     p = _ph(connection)
-    marks = ", ".join([p] * len(ids))
+    where = f"WHERE series_id IN ({', '.join([p] * len(ids))}) AND {{t}} >= {p} AND {{t}} < {p}"
     if tier == "raw":
-        sql = f"SELECT series_id, ts, value FROM samples WHERE series_id IN ({marks}) AND ts >= {p} AND ts < {p}"
-        rows = connection.exec_driver_sql(sql, (*ids, start, end)).fetchall()
-        raw = pl.DataFrame(rows, schema={"series_id": pl.Int64, "ts": pl.Int64, "value": pl.Float64}, orient="row")
-        return raw_as_buckets(raw)
-    sql = (
-        f'SELECT series_id, bucket, "count", "sum", "min", "max", "last", last_ts FROM samples_{tier} '
-        f"WHERE series_id IN ({marks}) AND bucket >= {p} AND bucket < {p}"
-    )
-    rows = connection.exec_driver_sql(sql, (*ids, start, end)).fetchall()
-    return pl.DataFrame(rows, schema=BUCKET_SCHEMA, orient="row")
+        sql = "SELECT series_id, ts, value FROM samples " + where.format(t="ts")
+        raw = _fetch(connection, sql, (*ids, start, end), {"series_id": pl.Int64(), "ts": pl.Int64(), "value": pl.Float64()})
+        return raw_as_buckets(raw, columns)
+    quoted = ", ".join(f'"{c}"' for c in columns)
+    sql = f"SELECT series_id, bucket, {quoted} FROM samples_{tier} " + where.format(t="bucket")
+    types: dict[str, pl.DataType] = {"series_id": pl.Int64(), "bucket": pl.Int64()} | {c: BUCKET_SCHEMA[c]() for c in columns}
+    return _fetch(connection, sql, (*ids, start, end), types)
 
 
-def read_buckets(engine: Engine, series: pl.DataFrame, qplan: QueryPlan) -> pl.DataFrame:
+def read_buckets(engine: Engine, series: pl.DataFrame, qplan: QueryPlan, columns: Sequence[str] = BUCKET_COLUMNS[2:]) -> pl.DataFrame:
     """Bucket rows for ``series`` as ``qplan`` says: tier rows, then the raw tail, composed to the step."""
     ids = series["series_id"].to_list()
+    native = qplan.tier != "raw" and qplan.step_ms == RESOLUTION_MS[qplan.tier]
     with engine.connect() as connection:
         if qplan.tail_from_ms is None:
-            frame = _read(connection, qplan.tier, ids, qplan.start_ms, qplan.end_ms)
+            body, tail = _read(connection, qplan.tier, ids, qplan.start_ms, qplan.end_ms, columns), None
         else:
-            frame = pl.concat([
-                _read(connection, qplan.tier, ids, qplan.start_ms, qplan.tail_from_ms),
-                _read(connection, "raw", ids, qplan.tail_from_ms, qplan.end_ms),
-            ])
-    if qplan.step_ms and (qplan.tier == "raw" or qplan.tail_from_ms is not None or qplan.step_ms != RESOLUTION_MS[qplan.tier]):
-        frame = compose(frame, qplan.step_ms)
-    return frame.select(BUCKET_COLUMNS).sort("series_id", "bucket")
+            body = _read(connection, qplan.tier, ids, qplan.start_ms, qplan.tail_from_ms, columns)
+            tail = _read(connection, "raw", ids, qplan.tail_from_ms, qplan.end_ms, columns)
+    if qplan.step_ms and not native:
+        body = compose(body, qplan.step_ms)
+    if tail is not None:
+        body = pl.concat([body, compose(tail, qplan.step_ms)])
+    return body
 
 
 _QUANTA_MS = (60_000, 30_000, 15_000, 10_000, 5_000, 2_000, 1_000)
@@ -121,19 +136,20 @@ def buckets(
     step_ms: int | None = None,
     settings: Settings | None = None,
     now_ms: int | None = None,
+    columns: Sequence[str] = BUCKET_COLUMNS[2:],
 ) -> Buckets:
-    """Plan, select and read; cached per (engine, selector, step, range bucket) for ``query_cache_ttl_s``."""
+    """Plan, select and read ``columns``; cached per (engine, selector, step, columns, range bucket) for ``query_cache_ttl_s``."""
     settings = settings or get_settings()
     sel = as_selector(selector)
     now = clock_ms() if now_ms is None else now_ms
     q = quantum_ms(start_ms, end_ms)
     start, end, now = start_ms - start_ms % q, -(-end_ms // q) * q, -(-now // q) * q
-    key = ("buckets", id(engine), str(engine.url), str(sel), step_ms, start, end, now)
+    key = ("buckets", id(engine), str(engine.url), str(sel), step_ms, tuple(columns), start, end, now)
 
     def compute() -> Buckets:
         qplan = plan(start, end, now, settings, step_ms)
         found = find_series(engine, sel)
-        return Buckets(qplan, found, read_buckets(engine, found, qplan))
+        return Buckets(qplan, found, read_buckets(engine, found, qplan, columns))
 
     return CACHE.get(key, settings.query_cache_ttl_s, compute)
 
@@ -176,7 +192,8 @@ def series(
     sum, count or last within each bucket (exact at every tier).
     """
     expr = value_expr(agg)
-    return to_result(buckets(engine, selector, start_ms, end_ms, step_ms=step_ms, settings=settings, now_ms=now_ms), expr)
+    found = buckets(engine, selector, start_ms, end_ms, step_ms=step_ms, settings=settings, now_ms=now_ms, columns=AGG_COLUMNS[agg])
+    return to_result(found, expr)
 
 
 def rate(
@@ -194,8 +211,8 @@ def rate(
     Uses each bucket's last value and time, so it is exact at every tier except that a
     reset *inside* one bucket is only seen if the value went down across buckets.
     """
-    found = buckets(engine, selector, start_ms, end_ms, step_ms=step_ms, settings=settings, now_ms=now_ms)
-    frame = found.frame
+    found = buckets(engine, selector, start_ms, end_ms, step_ms=step_ms, settings=settings, now_ms=now_ms, columns=AGG_COLUMNS["rate"])
+    frame = found.frame.sort("series_id", "bucket")
     previous = pl.col("last").shift(1).over("series_id")
     increase = pl.when(pl.col("last") >= previous).then(pl.col("last") - previous).otherwise(pl.col("last"))
     seconds = (pl.col("last_ts") - pl.col("last_ts").shift(1).over("series_id")) / 1000.0
