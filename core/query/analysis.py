@@ -6,7 +6,7 @@ DataFrame out, written as polars expressions.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import polars as pl
@@ -140,22 +140,29 @@ def event_percentiles(
     step_ms: int | None = None,
     quantiles: Sequence[float] = QUANTILES,
     settings: Settings | None = None,
+    where: Mapping[str, str] | None = None,
 ) -> pl.DataFrame:
     """Percentiles of a numeric event field (e.g. ``metrics.execution_time``) over a range.
 
     ``event_type`` is an exact type or a prefix ending in ``*`` (``workflow.*``);
     ``field`` and ``by`` are dotted paths into ``data`` (``by`` may also be ``source``
-    or ``type``). Columns: [ts if step] [by] count, p50, p90, ... (linear interpolation).
+    or ``type``). ``where`` keeps events whose data field equals the value, or that do
+    not carry the field at all (a page filter on ``repository`` must not hide events
+    that have none). Columns: [ts if step] [by] count, p50, p90, ... (linear interpolation).
     """
     settings = settings or get_settings()
     q = quantum_ms(start_ms, end_ms)
     start, end = start_ms - start_ms % q, -(-end_ms // q) * q
-    key = ("events", id(engine), str(engine.url), event_type, field, by, step_ms, tuple(quantiles), start, end)
-    return CACHE.get(key, settings.query_cache_ttl_s, lambda: _event_percentiles(engine, event_type, field, start, end, by, step_ms, quantiles))
+    filters = tuple(sorted((k, v) for k, v in (where or {}).items() if v))
+    key = ("events", id(engine), str(engine.url), event_type, field, by, step_ms, tuple(quantiles), start, end, filters)
+    return CACHE.get(
+        key, settings.query_cache_ttl_s, lambda: _event_percentiles(engine, event_type, field, start, end, by, step_ms, quantiles, filters)
+    )
 
 
 def _event_percentiles(
-    engine: Engine, event_type: str, field: str, start: int, end: int, by: str | None, step_ms: int | None, quantiles: Sequence[float]
+    engine: Engine, event_type: str, field: str, start: int, end: int, by: str | None, step_ms: int | None, quantiles: Sequence[float],
+    filters: Sequence[tuple[str, str]] = (),
 ) -> pl.DataFrame:
     table = schema.events
     kind = table.c.type.startswith(event_type[:-1], autoescape=True) if event_type.endswith("*") else table.c.type == event_type
@@ -165,6 +172,9 @@ def _event_percentiles(
     with engine.connect() as connection:
         rows = connection.execute(query).fetchall()
     frame = pl.DataFrame(rows, schema={"ts": pl.Int64, "type": pl.String, "source": pl.String, "data": pl.String}, orient="row")
+    for name, wanted in filters:
+        value = pl.col("data").str.json_path_match(f"$.{name}")
+        frame = frame.filter(value.is_null() | (value == wanted))
     frame = frame.with_columns(pl.col("data").str.json_path_match(f"$.{field}").cast(pl.Float64, strict=False).alias("x"))
     keys: list[str] = []
     if step_ms:
