@@ -34,13 +34,13 @@ import polars as pl
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from core import query  # noqa: E402
-from core.config import load_settings  # noqa: E402
-from core.ingest.writer import write_batch  # noqa: E402
-from core.model import Sample, now_ms  # noqa: E402
-from core.rollup import TIER_MS, run_rollup, upsert_buckets  # noqa: E402
-from core.store.engine import make_engine  # noqa: E402
-from core.store.migrate import upgrade  # noqa: E402
+from core import query
+from core.config import load_settings
+from core.ingest.writer import write_batch
+from core.model import Sample, now_ms
+from core.rollup import TIER_MS, run_rollup, upsert_buckets
+from core.store.engine import make_engine
+from core.store.migrate import upgrade
 
 SERIES = 50
 RAW_STEP_MS = 10_000
@@ -115,7 +115,7 @@ def time_queries(engine, now: int) -> dict[str, dict[str, float]]:
             timings.sort()
             out[f"{count}:{name}"] = {
                 "p50": statistics.median(timings),
-                "p95": timings[min(len(timings) - 1, int(round(0.95 * (len(timings) - 1))))],
+                "p95": timings[min(len(timings) - 1, round(0.95 * (len(timings) - 1)))],
                 "points": points,
                 "tier": tier,  # type: ignore[dict-item]
             }

@@ -174,4 +174,16 @@ def as_selector(selector: str | Selector) -> Selector:
     return selector if isinstance(selector, Selector) else parse_selector(selector)
 
 
-__all__ = ["Matcher", "Selector", "SelectorError", "as_selector", "parse_selector"]
+
+def build_selector(name: str, choices: Mapping[str, list[str] | tuple[str, ...]]) -> Selector:
+    """``name{key=~"a|b", other="c"}`` from picked label values; keys with no values picked match anything."""
+    matchers = []
+    for key, values in sorted(choices.items()):
+        if len(values) == 1:
+            matchers.append(Matcher(key, "=", values[0]))
+        elif values:
+            matchers.append(Matcher(key, "=~", "|".join(re.escape(v) for v in sorted(values))))
+    return Selector(name, tuple(matchers))
+
+
+__all__ = ["Matcher", "Selector", "SelectorError", "as_selector", "build_selector", "parse_selector"]

@@ -80,3 +80,12 @@ def test_errors_say_what_is_wrong(text: str, fragment: str) -> None:
 def test_matcher_rejects_unknown_operator() -> None:
     with pytest.raises(SelectorError):
         Matcher("a", "==", "b")  # type: ignore[arg-type]
+
+
+def test_built_selectors_escape_values_and_parse_back() -> None:
+    from core.selectors import build_selector
+
+    sel = build_selector("up", {"job": ["a.b", "c|d"], "env": ["prod"], "host": []})
+    assert str(sel) == 'up{env="prod", job=~"a\\\\.b|c\\\\|d"}'
+    assert parse_selector(str(sel)) == sel
+    assert sel.matches("up", {"env": "prod", "job": "c|d"}) and not sel.matches("up", {"env": "prod", "job": "aXb"})

@@ -1,0 +1,92 @@
+"""Explore: any metric, any labels, any range — chart, table and CSV. The analyst's free-form view."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import polars as pl
+import streamlit as st
+
+from core import query
+from core.config import get_settings
+from core.model import now_ms
+from core.selectors import SelectorError, build_selector, parse_selector
+from core.store import get_engine
+
+HOUR = 3_600_000
+RANGES = {"Last 1 h": HOUR, "Last 6 h": 6 * HOUR, "Last 24 h": 24 * HOUR, "Last 7 d": 7 * 24 * HOUR,
+          "Last 30 d": 30 * 24 * HOUR, "Last 90 d": 90 * 24 * HOUR, "Custom": 0}
+AGGREGATIONS = [*query.AGGS, "rate"]
+
+engine = get_engine()
+
+
+@st.cache_data(ttl=60, max_entries=4, show_spinner=False)
+def metric_names(_url: str) -> list[str]:
+    return query.metric_names(engine)
+
+
+@st.cache_data(ttl=60, max_entries=64, show_spinner=False)
+def label_values(_url: str, name: str) -> dict[str, list[str]]:
+    return query.label_values(engine, name)
+
+
+def pick_range() -> tuple[int, int]:
+    choice = st.selectbox("Range", list(RANGES), index=2)
+    end = now_ms()
+    if RANGES[choice]:
+        return end - RANGES[choice], end
+    today = dt.datetime.now(dt.UTC).date()
+    first, last = st.date_input("From – to (UTC)", (today - dt.timedelta(days=7), today), max_value=today)  # type: ignore[misc]
+    start = dt.datetime.combine(first, dt.time(), dt.UTC)
+    stop = dt.datetime.combine(last + dt.timedelta(days=1), dt.time(), dt.UTC)
+    return int(start.timestamp() * 1000), min(int(stop.timestamp() * 1000), end)
+
+
+st.title("Explore")
+url = str(engine.url)
+names = metric_names(url)
+if not names:
+    st.info("No metrics stored yet. Collectors and `POST /api/v1/metrics` fill the store (see docs/api.md).")
+    st.stop()
+
+left, right = st.columns([2, 3])
+with left:
+    name = st.selectbox("Metric", names)
+    labels = label_values(url, name)
+    picked = {key: st.multiselect(key, values, placeholder="any") for key, values in labels.items()}
+with right:
+    typed = st.text_input("Selector (overrides the pickers)", placeholder=str(build_selector(name, picked)),
+                          help='Prometheus syntax: name{label="v", other!="x", re=~"a|b", nre!~"c.*"}')
+    start, end = pick_range()
+    agg_col, group_col, top_col = st.columns(3)
+    agg = agg_col.selectbox("Aggregation", AGGREGATIONS, help="Within each bucket; rate is per second, for counters.")
+    group_by = group_col.multiselect("Group by", list(labels), placeholder="no grouping")
+    top = top_col.number_input("Top k series (0 = all)", min_value=0, max_value=100, value=0)
+
+try:
+    selector = parse_selector(typed) if typed.strip() else build_selector(name, picked)
+    frame = query.rate(engine, selector, start, end) if agg == "rate" else query.series(engine, selector, start, end, agg=agg)
+except (SelectorError, ValueError) as error:
+    st.error(f"{error}", icon=":material/error:")
+    st.stop()
+
+tier = query.plan(start, end, now_ms(), get_settings()).tier
+if top and not group_by:
+    frame = query.top_k(frame, int(top), "avg")
+if group_by:
+    frame = query.group_by_label(frame, group_by, "sum" if agg in ("sum", "count", "rate") else "avg")
+
+if frame.is_empty():
+    st.warning(f"No data for `{selector}` in this range.", icon=":material/search_off:")
+    st.stop()
+
+series_count = frame["series"].n_unique()
+st.caption(f"`{selector}` · {series_count} series · {frame.height:,} points · {agg} · from the {tier} tier")
+st.line_chart(frame.to_pandas(), x="ts", y="value", color="series" if series_count > 1 else None, height=380)
+
+table = frame.select("ts", "series", "value").sort("ts", "series")
+with st.expander("Table", expanded=False):
+    st.dataframe(table, hide_index=True, width="stretch")
+st.download_button("Download CSV", table.with_columns(pl.col("ts").dt.to_string("%Y-%m-%dT%H:%M:%S%.3fZ")).write_csv(),
+                   file_name=f"{name}.csv", mime="text/csv", icon=":material/download:")
