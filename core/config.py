@@ -14,7 +14,7 @@ import os
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -95,6 +95,13 @@ class Settings(BaseSettings):
     retention_events_days: float = Field(default=90.0, ge=0.1, le=36_500.0, description="How long raw events are kept, in days (compliance events excepted).")
     retention_compliance_days: float = Field(default=1095.0, ge=0.1, le=36_500.0, description="How long compliance events (types qa.compliance*, qse.*) are kept, in days.")
     query_cache_ttl_s: float = Field(default=10.0, ge=0.0, le=3600.0, description="How long one series query result is shared between viewers, in seconds; 0 turns the cache off.")
+    auth: Literal["on", "off"] = Field(default="on", description="Login and API tokens; \"off\" (no login, open API) is accepted only when the server is bound to localhost (--server.address 127.0.0.1).")
+    api_auth_open_health: bool = Field(default=True, description="Let /api/v1/health and /api/v1/ready answer without a token.")
+    api_auth_open_metrics: bool = Field(default=True, description="Let /metrics (Pulseboard's own Prometheus metrics) answer without a token.")
+    cookie_key: SecretStr | None = Field(default=None, description="Secret that signs login cookies; unset: generated once into data_dir/secrets/cookie_key (mode 0600). Set the same value on every replica.")
+    auth_cookie_expiry_days: float = Field(default=7.0, ge=0.0, le=365.0, description="How long a login cookie keeps a browser logged in, in days; 0: log in again in every new session.")
+    auth_lockout_free_attempts: int = Field(default=3, ge=1, le=100, description="Failed logins allowed for one username before each further failure locks it (2 s, 4 s, 8 s, ...).")
+    auth_lockout_max_s: float = Field(default=900.0, ge=1.0, le=86_400.0, description="Longest lock-out after repeated failed logins, in seconds.")
 
     @field_validator("database_url")
     @classmethod
