@@ -1,0 +1,269 @@
+"""Altair chart builders every page draws with: one look, a colour-blind-safe palette, tooltips.
+
+Builders take polars DataFrames and return Altair charts; they never touch Streamlit,
+so tests can inspect the Vega-Lite spec. Conventions:
+
+* categorical colours are the Okabe–Ito palette (:data:`PALETTE`), readable by the
+  common colour-vision deficiencies and on both light and dark backgrounds; status
+  colours (:data:`STATUS_COLORS`) come from the same palette and are always paired
+  with a text label, so no state is told by colour alone;
+* warning/critical thresholds are dashed horizontal rules labelled at the right edge;
+  deployments are dotted vertical rules with the component and version in the tooltip;
+* charts that support drill-down carry a point selection named :data:`PICK` on one
+  field; ``st.altair_chart(..., on_select="rerun")`` then returns the clicked value.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import altair as alt
+import polars as pl
+
+PICK = "pick"
+Chart = alt.Chart | alt.LayerChart  # what the builders return; st.altair_chart draws either
+PALETTE = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442", "#999999")
+STATUS_COLORS = {
+    "ok": "#009E73", "healthy": "#009E73", "active": "#009E73", "excellent": "#009E73", "passed": "#009E73",
+    "good": "#56B4E9", "idle": "#56B4E9", "info": "#56B4E9", "low": "#56B4E9", "in_training": "#CC79A7",
+    "warning": "#E69F00", "degraded": "#E69F00", "overloaded": "#E69F00", "medium": "#E69F00", "high": "#D55E00",
+    "poor": "#CC79A7", "critical": "#D55E00", "down": "#D55E00", "failed": "#D55E00", "error": "#D55E00",
+    "unknown": "#999999", "no data": "#999999",
+}
+WARNING_COLOR, CRITICAL_COLOR = STATUS_COLORS["warning"], STATUS_COLORS["critical"]
+TS_TOOLTIP = alt.Tooltip("ts:T", title="time", format="%Y-%m-%d %H:%M")
+
+
+def status_scale(statuses: Sequence[str]) -> alt.Scale:
+    """A colour scale mapping each status name to its fixed colour."""
+    domain = list(dict.fromkeys(statuses))
+    return alt.Scale(domain=domain, range=[STATUS_COLORS.get(s, "#999999") for s in domain])
+
+
+def _layer(*layers: alt.Chart) -> alt.LayerChart:
+    return alt.LayerChart(layer=list(layers))
+
+
+def _base(chart: Chart, height: int, title: str | None) -> Chart:
+    props: dict[str, Any] = {"height": height, "width": "container"}
+    if title:
+        props["title"] = title
+    return chart.properties(**props)  # type: ignore[no-any-return]
+
+
+def threshold_rules(warning: float | None, critical: float | None, *, field: str = "y") -> list[alt.Chart]:
+    """Dashed rules (and labels) at the warning and critical levels; none for missing levels."""
+    layers: list[alt.Chart] = []
+    for name, level, color in (("warning", warning, WARNING_COLOR), ("critical", critical, CRITICAL_COLOR)):
+        if level is None:
+            continue
+        data = pl.DataFrame({"level": [float(level)], "name": [f"{name} {level:g}"]})
+        enc = {field: alt.X("level:Q") if field == "x" else alt.Y("level:Q")}
+        rule = alt.Chart(data).mark_rule(color=color, strokeDash=[6, 4], strokeWidth=1.5).encode(
+            tooltip=[alt.Tooltip("name:N", title="threshold")], **enc)
+        text_props: dict[str, Any] = {"align": "right", "dy": -6} if field == "y" else {"align": "left", "dx": 4, "baseline": "top"}
+        label = alt.Chart(data).mark_text(color=color, fontSize=11, **text_props).encode(
+            text="name:N", **enc, **({"x": alt.value("width")} if field == "y" else {"y": alt.value(2)}))
+        layers += [rule, label]
+    return layers
+
+
+def deployment_rules(deployments: pl.DataFrame | None) -> list[alt.Chart]:
+    """Dotted vertical rules at deployments (columns ts, component, version)."""
+    if deployments is None or deployments.is_empty():
+        return []
+    rule = alt.Chart(deployments).mark_rule(color=PALETTE[7], strokeDash=[2, 3], strokeWidth=1.5).encode(
+        x="ts:T", tooltip=[TS_TOOLTIP, alt.Tooltip("component:N", title="deployed"), alt.Tooltip("version:N")])
+    return [rule]
+
+
+def trend(
+    frame: pl.DataFrame,
+    *,
+    y: str = "value",
+    color: str | None = "series",
+    y_title: str = "",
+    title: str | None = None,
+    warning: float | None = None,
+    critical: float | None = None,
+    deployments: pl.DataFrame | None = None,
+    area: bool = False,
+    height: int | None = None,
+    y_format: str = ",.2f",
+) -> Chart:
+    """Lines (or stacked areas) over time from a long frame with ``ts``, ``y`` and ``color`` columns."""
+    tooltip = [TS_TOOLTIP, alt.Tooltip(f"{y}:Q", title=y_title or y, format=y_format)]
+    encoding: dict[str, Any] = {"x": alt.X("ts:T", title=None), "y": alt.Y(f"{y}:Q", title=y_title, stack=True if area else None)}
+    if color and color in frame.columns:
+        encoding["color"] = alt.Color(f"{color}:N", title=None, scale=alt.Scale(range=list(PALETTE)), legend=alt.Legend(orient="bottom", columns=2, labelLimit=260))
+        tooltip.insert(1, alt.Tooltip(f"{color}:N"))
+    mark = alt.Chart(frame).mark_area(opacity=0.7) if area else alt.Chart(frame).mark_line(point=len(frame) < 40, strokeWidth=2)
+    layers = [mark.encode(tooltip=tooltip, **encoding), *threshold_rules(warning, critical), *deployment_rules(deployments)]
+    return _base(_layer(*layers), height or 240, title)
+
+
+def bars(
+    frame: pl.DataFrame,
+    *,
+    category: str,
+    value: str = "value",
+    color: str | None = None,
+    title: str | None = None,
+    value_title: str = "",
+    warning: float | None = None,
+    critical: float | None = None,
+    horizontal: bool = True,
+    pick: bool = False,
+    height: int | None = None,
+    sort: Sequence[str] | None = None,
+    value_format: str = ",.1f",
+    extra_tooltip: Sequence[str] = (),
+) -> Chart:
+    """One bar per category (or stacked by ``color``), threshold rules on the value axis, optional click selection."""
+    order: list[str] | str = list(sort) if sort else "-x" if horizontal else "-y"
+    cat = alt.Y(f"{category}:N", title=None, sort=order, axis=alt.Axis(labelLimit=220)) if horizontal else alt.X(f"{category}:N", title=None, sort=order, axis=alt.Axis(labelAngle=-30, labelLimit=160))
+    val = alt.X(f"{value}:Q", title=value_title) if horizontal else alt.Y(f"{value}:Q", title=value_title)
+    tooltip = [alt.Tooltip(f"{category}:N"), alt.Tooltip(f"{value}:Q", title=value_title or value, format=value_format), *[alt.Tooltip(f"{c}") for c in extra_tooltip]]
+    encoding: dict[str, Any] = {"x": val, "y": cat} if horizontal else {"x": cat, "y": val}
+    if color:
+        encoding["color"] = alt.Color(f"{color}:N", title=None, scale=_color_scale(frame, color), legend=alt.Legend(orient="bottom"))
+        tooltip.insert(1, alt.Tooltip(f"{color}:N"))
+    else:
+        encoding["color"] = alt.value(PALETTE[0])
+    chart = alt.Chart(frame).mark_bar().encode(tooltip=tooltip, **encoding)
+    if pick:
+        selection = alt.selection_point(name=PICK, fields=[category], on="click")
+        chart = chart.add_params(selection).encode(opacity=alt.condition(selection, alt.value(1.0), alt.value(0.45)))
+    layers = [chart, *threshold_rules(warning, critical, field="x" if horizontal else "y")]
+    rows = frame[category].n_unique() if category in frame.columns else 1
+    return _base(_layer(*layers), height or (max(120, 28 * rows + 40) if horizontal else 240), title)
+
+
+def _color_scale(frame: pl.DataFrame, field: str) -> alt.Scale:
+    values = [str(v) for v in frame[field].unique(maintain_order=True).to_list()] if field in frame.columns else []
+    if values and all(v in STATUS_COLORS for v in values):
+        return status_scale(values)
+    return alt.Scale(range=list(PALETTE))
+
+
+def gauge(value: float | None, *, target: float | None = None, lo: float = 0.0, hi: float = 100.0, unit: str = "%",
+          warning: float | None = None, critical: float | None = None, higher_is_worse: bool = False,
+          title: str | None = None, height: int | None = None) -> Chart:
+    """A half-circle gauge: the value's arc coloured by its level, a tick at ``target``, the number in the middle."""
+    span = hi - lo or 1.0
+    shown = 0.0 if value is None else min(max(value, lo), hi)
+    level = "no data" if value is None else _level(value, warning, critical, higher_is_worse)
+    filled = (shown - lo) / span
+    arcs = pl.DataFrame({"part": ["value", "rest"], "share": [filled, 1.0 - filled], "level": [level, "track"]})
+    arc = alt.Chart(arcs).mark_arc(innerRadius=55, outerRadius=85).encode(
+        theta=alt.Theta("share:Q", stack=True, scale=alt.Scale(range=[-1.5708, 1.5708])),
+        color=alt.Color("level:N", legend=None, scale=alt.Scale(domain=[level, "track"], range=[STATUS_COLORS.get(level, PALETTE[0]), "#bbbbbb55"])),
+        order=alt.Order("part:N", sort="descending"),
+        tooltip=[alt.Tooltip("part:N"), alt.Tooltip("share:Q", format=".1%")],
+    )
+    text = "—" if value is None else f"{value:,.1f}{unit}"
+    label = alt.Chart(pl.DataFrame({"t": [text], "sub": [level if target is None else f"target {target:g}{unit}"]}))
+    layers = [arc, label.mark_text(fontSize=24, fontWeight="bold", dy=-12).encode(text="t:N"),
+              label.mark_text(fontSize=12, dy=10).encode(text="sub:N")]
+    if target is not None:
+        angle = -1.5708 + 3.1416 * (min(max(target, lo), hi) - lo) / span
+        tick = pl.DataFrame({"theta": [angle], "theta2": [angle + 0.02]})
+        layers.append(alt.Chart(tick).mark_arc(innerRadius=50, outerRadius=92, color=PALETTE[7]).encode(theta="theta:Q", theta2="theta2:Q"))
+    chart = _layer(*layers).properties(height=height or 200, width="container")
+    return chart.properties(title=title) if title else chart
+
+
+def _level(value: float, warning: float | None, critical: float | None, higher_is_worse: bool) -> str:
+    def past(limit: float | None) -> bool:
+        return limit is not None and (value >= limit if higher_is_worse else value < limit)
+
+    return "critical" if past(critical) else "warning" if past(warning) else "ok"
+
+
+def heatmap(frame: pl.DataFrame, *, x: str, y: str, value: str = "value", title: str | None = None, value_title: str = "",
+            x_type: str = "T", height: int | None = None, pick: bool = False) -> Chart:
+    """A grid of cells coloured by ``value`` (sequential, colour-blind-safe viridis)."""
+    tooltip = [alt.Tooltip(f"{y}:N"), alt.Tooltip(f"{x}:{x_type}", format="%Y-%m-%d %H:%M") if x_type == "T" else alt.Tooltip(f"{x}:{x_type}"),
+               alt.Tooltip(f"{value}:Q", title=value_title or value, format=",.1f")]
+    chart = alt.Chart(frame).mark_rect().encode(
+        x=alt.X(f"{x}:{x_type}", title=None), y=alt.Y(f"{y}:N", title=None, axis=alt.Axis(labelLimit=220)),
+        color=alt.Color(f"{value}:Q", title=value_title, scale=alt.Scale(scheme="viridis"), legend=alt.Legend(orient="bottom")),
+        tooltip=tooltip)
+    if pick:
+        selection = alt.selection_point(name=PICK, fields=[y], on="click")
+        chart = chart.add_params(selection)
+    rows = frame[y].n_unique() if y in frame.columns else 1
+    return _base(chart, height or max(140, 18 * rows + 60), title)
+
+
+def pipeline(frame: pl.DataFrame, *, step: str = "step", order: Sequence[str] = (), title: str | None = None,
+             height: int | None = None) -> Chart:
+    """Workflow steps left to right (top to bottom), each bar split into its states (``state``, ``count``), clickable."""
+    selection = alt.selection_point(name=PICK, fields=[step], on="click")
+    states = [str(s) for s in frame["state"].unique(maintain_order=True).to_list()] if "state" in frame.columns else []
+    base = alt.Chart(frame).encode(
+        y=alt.Y(f"{step}:N", sort=list(order) or None, title=None, axis=alt.Axis(labelLimit=220)),
+        x=alt.X("count:Q", stack=True, title="workflows"),
+        tooltip=[alt.Tooltip(f"{step}:N"), alt.Tooltip("state:N"), alt.Tooltip("count:Q")],
+    )
+    bar = base.mark_bar().encode(
+        color=alt.Color("state:N", title=None, scale=alt.Scale(domain=states, range=list(PALETTE[: len(states)])), legend=alt.Legend(orient="bottom")),
+        opacity=alt.condition(selection, alt.value(1.0), alt.value(0.45)),
+    ).add_params(selection)
+    steps = frame[step].n_unique() if step in frame.columns else 1
+    return _base(bar, height or 40 * steps + 60, title)
+
+
+def status_grid(frame: pl.DataFrame, *, name: str = "name", status: str = "status", detail: str = "detail", columns: int = 6,
+                title: str | None = None, pick: bool = True) -> Chart:
+    """Tiles in a grid, one per item, coloured by status with the status written under the name."""
+    indexed = frame.with_row_index("i").with_columns(
+        (pl.col("i") % columns).alias("col"), (pl.col("i") // columns).alias("row"))
+    statuses = [str(s) for s in frame[status].unique(maintain_order=True).to_list()] if status in frame.columns else []
+    tooltip = [alt.Tooltip(f"{name}:N"), alt.Tooltip(f"{status}:N")] + ([alt.Tooltip(f"{detail}:N")] if detail in frame.columns else [])
+    base = alt.Chart(indexed).encode(x=alt.X("col:O", axis=None), y=alt.Y("row:O", axis=None), tooltip=tooltip)
+    tile = base.mark_rect(cornerRadius=6, stroke="#80808040", strokeWidth=2).encode(
+        color=alt.Color(f"{status}:N", title=None, scale=status_scale(statuses), legend=alt.Legend(orient="bottom")))
+    if pick:
+        selection = alt.selection_point(name=PICK, fields=[name], on="click")
+        tile = tile.add_params(selection).encode(opacity=alt.condition(selection, alt.value(1.0), alt.value(0.5)))
+    label = base.mark_text(fontSize=11, dy=-7, color="black").encode(text=alt.Text(f"{name}:N"))
+    state = base.mark_text(fontSize=10, dy=8, color="black").encode(text=alt.Text(f"{status}:N"))
+    rows = max(1, -(-len(frame) // columns))
+    return _base(_layer(tile, label, state), 58 * rows + 40, title)
+
+
+def timeline(frame: pl.DataFrame, *, lane: str = "kind", label: str = "label", severity: str = "severity",
+             title: str | None = None, height: int | None = None) -> Chart:
+    """Events over time, one lane per ``lane`` value, points coloured by ``severity``."""
+    severities = [str(s) for s in frame[severity].unique(maintain_order=True).to_list()] if severity in frame.columns else []
+    chart = alt.Chart(frame).mark_point(filled=True, size=90).encode(
+        x=alt.X("ts:T", title=None), y=alt.Y(f"{lane}:N", title=None, axis=alt.Axis(labelLimit=200)),
+        color=alt.Color(f"{severity}:N", title=None, scale=_color_scale(frame, severity) if severities else alt.Undefined, legend=alt.Legend(orient="bottom")),
+        shape=alt.Shape(f"{severity}:N", legend=None),
+        tooltip=[TS_TOOLTIP, alt.Tooltip(f"{lane}:N"), alt.Tooltip(f"{label}:N"), alt.Tooltip(f"{severity}:N")])
+    lanes = frame[lane].n_unique() if lane in frame.columns else 1
+    return _base(chart, height or max(120, 30 * lanes + 60), title)
+
+
+def forecast_band(frame: pl.DataFrame, *, y_title: str = "", title: str | None = None, height: int | None = None,
+                  warning: float | None = None, critical: float | None = None) -> Chart:
+    """Actuals as a line, the forecast as a dashed line inside its shaded interval (ts, value, lower, upper, kind)."""
+    actual = frame.filter(pl.col("kind") == "actual")
+    predicted = frame.filter(pl.col("kind") == "forecast")
+    layers = [
+        alt.Chart(predicted).mark_area(opacity=0.25, color=PALETTE[4]).encode(x="ts:T", y=alt.Y("lower:Q", title=y_title), y2="upper:Q",
+                                                                               tooltip=[TS_TOOLTIP, "lower:Q", "upper:Q"]),
+        alt.Chart(predicted).mark_line(strokeDash=[5, 3], color=PALETTE[1]).encode(x="ts:T", y="value:Q", tooltip=[TS_TOOLTIP, "value:Q"]),
+        alt.Chart(actual).mark_line(color=PALETTE[0]).encode(x=alt.X("ts:T", title=None), y="value:Q", tooltip=[TS_TOOLTIP, "value:Q"]),
+        *threshold_rules(warning, critical),
+    ]
+    return _base(_layer(*layers), height or 240, title)
+
+
+def sparkline(frame: pl.DataFrame, *, y: str = "value", height: int = 48) -> Chart:
+    """A small axis-less line for KPI cards."""
+    return alt.Chart(frame).mark_area(line={"color": PALETTE[0]}, color=PALETTE[0], opacity=0.25).encode(
+        x=alt.X("ts:T", axis=None), y=alt.Y(f"{y}:Q", axis=None, scale=alt.Scale(zero=False)),
+        tooltip=[TS_TOOLTIP, alt.Tooltip(f"{y}:Q", format=",.2f")]).properties(height=height, width="container")

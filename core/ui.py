@@ -1,0 +1,191 @@
+"""Page chrome shared by every role page — the only Streamlit-aware module in core/ besides auth_ui.
+
+A role page is::
+
+    viewer = require_page("operations")            # core.auth_ui: access check first
+    ctx = ui.page("operations", viewer)            # title, range picker, refresh, filters (in the URL)
+
+    @ui.live(ctx)                                  # reruns alone every ctx.refresh_s seconds
+    def queues() -> None:
+        win = ctx.window()                         # slides with the clock on every rerun
+        picked = ui.widget(QUEUES, kpis.queue_depths(ctx.engine, win, ctx.filters), ctx=ctx)
+        ...
+
+:func:`page` draws the header row: time range (1 h … 90 d, custom dates), refresh
+interval (default from core.pages), and the component/team/repository filters. All
+of them are bound to the URL query string (``?range=7d&refresh=10s&repository=org/x``)
+so a view can be shared by link. :func:`widget` draws a core.widgets config and returns
+the value clicked on it (drill-down); :func:`kpi_row` lays KPI cards out in rows that
+wrap on narrow screens; :func:`freshness` writes "last updated" and warns when the data
+has gone quiet; :func:`empty` is the empty state that says what to send.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from typing import Any, TypeVar
+
+import streamlit as st
+from sqlalchemy.engine import Engine
+
+from core import widgets as w
+from core.access import Viewer, can
+from core.config import Settings, get_settings
+from core.model import now_ms
+from core.pages import PageSpec
+from core.pages import page as page_spec
+from core.store import get_engine
+from core.timefmt import ago
+from core.timewindow import RANGE_LABELS, REFRESH, REFRESH_LABELS, Window, default_refresh_key, window
+
+F = TypeVar("F", bound=Callable[..., Any])
+FILTERS = ("component", "team", "repository")
+ALL = "All"
+
+
+@dataclass
+class PageContext:
+    """What a page's panels need: store, settings, viewer, chosen range, refresh and filters."""
+
+    spec: PageSpec
+    engine: Engine
+    settings: Settings
+    viewer: Viewer | None
+    range_key: str
+    custom: tuple[date, date] | None
+    refresh_s: int | None
+    filters: dict[str, str] = field(default_factory=dict)
+
+    def window(self, now: int | None = None) -> Window:
+        """The chosen range ending now (recomputed on each call, so live panels slide)."""
+        return window(self.range_key, now, self.custom)
+
+    @property
+    def can_see_costs(self) -> bool:
+        """True when the viewer may see cost figures (core.access ``view_costs``)."""
+        return self.viewer is None or can(self.viewer, "view_costs")
+
+
+def page(slug: str, viewer: Viewer | None, *, default_range: str = "24h", filters: Sequence[str] = FILTERS,
+         filter_options: Callable[[Engine, Window], Mapping[str, Sequence[str]]] | None = None, caption: str = "") -> PageContext:
+    """Draw the page title and its controls; return the context the page's panels read."""
+    spec = page_spec(slug)
+    settings = get_settings()
+    engine = get_engine(settings)
+    st.title(spec.title)
+    if caption:
+        st.caption(caption)
+    range_col, refresh_col, filter_col = st.columns([5, 2, 2], vertical_alignment="bottom")
+    with range_col:
+        range_key = st.segmented_control("Time range", list(RANGE_LABELS), default=default_range, required=True, key="range",
+                                         format_func=RANGE_LABELS.__getitem__, bind="query-params", persist_state="session") or default_range
+    refresh_default = default_refresh_key(spec.refresh_s)
+    with refresh_col:
+        refresh_key = st.selectbox("Refresh", list(REFRESH), index=list(REFRESH).index(refresh_default), key="refresh",
+                                   format_func=REFRESH_LABELS.__getitem__, bind="query-params",
+                                   help=f"How often the live panels redraw (default for this page: {REFRESH_LABELS[refresh_default]}).")
+    custom = None
+    if range_key == "custom":
+        today = datetime.now(UTC).date()
+        first, last = st.columns(2)
+        start = first.date_input("From", today - timedelta(days=7), max_value=today, key="from", bind="query-params")
+        end = last.date_input("To", today, max_value=today, key="to", bind="query-params")
+        custom = (start, end) if isinstance(start, date) and isinstance(end, date) else (today - timedelta(days=7), today)
+    chosen: dict[str, str] = {}
+    if filters:
+        options = filter_options(engine, window(range_key if range_key != "custom" else "30d")) if filter_options else {}
+        with filter_col.popover("Filters", icon=":material/filter_list:", width="stretch"):
+            for name in filters:
+                values = [ALL, *options.get(name, ())]
+                picked = st.selectbox(name.capitalize(), values, key=name, bind="query-params")
+                if picked and picked != ALL:
+                    chosen[name] = str(picked)
+        if chosen:
+            st.caption("Filtered by " + ", ".join(f"{k} = **{v}**" for k, v in chosen.items()) + " (events carrying that field).")
+    return PageContext(spec, engine, settings, viewer, str(range_key), custom, REFRESH.get(str(refresh_key)), chosen)
+
+
+def live(ctx: PageContext) -> Callable[[F], F]:
+    """Decorator: the panel is a fragment rerunning alone every ``ctx.refresh_s`` seconds (never when off)."""
+    return st.fragment(run_every=ctx.refresh_s)  # type: ignore[return-value]
+
+
+def section(title: str, caption: str = "") -> None:
+    """A panel heading."""
+    st.subheader(title)
+    if caption:
+        st.caption(caption)
+
+
+def empty(message: str) -> None:
+    """The empty state: what is missing and what to send to fill it."""
+    st.info(message, icon=":material/inbox:")
+
+
+def widget(config: w.WidgetConfig, data: Any = None, *, ctx: PageContext | None = None, deployments: Any = None,
+           key: str | None = None) -> str | None:
+    """Draw ``config`` with ``data`` (or data resolved from ``config.source``); return the clicked value, if any."""
+    if config.sensitive and ctx is not None and not ctx.can_see_costs:
+        return None
+    if data is None and config.source and ctx is not None:
+        data = w.resolve(config, w.SourceContext(ctx.engine, ctx.window(), ctx.filters, ctx.viewer))
+    out = w.build(config, data, deployments=deployments)
+    if isinstance(out, w.KpiOut):
+        _kpi(out)
+    elif isinstance(out, w.EmptyOut):
+        st.markdown(f"**{config.title}**")
+        empty(out.message)
+    elif isinstance(out, w.TableOut):
+        st.markdown(f"**{config.title}**", help=config.help or None)
+        st.dataframe(out.frame, hide_index=True, width="stretch", height=config.height or "auto")
+    elif isinstance(out, w.ChartOut):
+        st.markdown(f"**{config.title}**", help=config.help or None)
+        if out.pick is None:
+            st.altair_chart(out.chart, width="stretch")
+            return None
+        state = st.altair_chart(out.chart, width="stretch", on_select="rerun", selection_mode="pick", key=key or f"chart-{config.key}")
+        return picked(state, out.pick)
+    return None
+
+
+def picked(state: Any, field_name: str) -> str | None:
+    """The value of ``field_name`` in the chart's point selection, or None when nothing is clicked."""
+    try:
+        chosen = state["selection"]["pick"]
+    except (KeyError, TypeError):
+        return None
+    rows = chosen if isinstance(chosen, list) else [chosen] if isinstance(chosen, dict) and chosen else []
+    for row in rows:
+        if isinstance(row, dict) and row.get(field_name) is not None:
+            return str(row[field_name])
+    return None
+
+
+def _kpi(out: w.KpiOut) -> None:
+    label = out.label if out.level in (None, "ok") else f"{out.label} · {out.level}"
+    st.metric(label, out.value, out.delta, delta_color=out.delta_color, help=out.help or None, border=True,
+              chart_data=out.sparkline or None, chart_type="area")
+
+
+def kpi_row(items: Sequence[tuple[w.KpiConfig, w.KpiValue | float | None]], *, ctx: PageContext | None = None, per_row: int = 4) -> None:
+    """KPI cards, ``per_row`` to a row (Streamlit stacks columns on phones); cost cards dropped for viewers without costs."""
+    shown = [(c, v) for c, v in items if not (c.sensitive and ctx is not None and not ctx.can_see_costs)]
+    for start in range(0, len(shown), per_row):
+        columns = st.columns(per_row)
+        for column, (config, value) in zip(columns, shown[start:start + per_row], strict=False):
+            with column:
+                widget(config, value, ctx=ctx)
+
+
+def freshness(newest_ms: int | None, *, stale_after_s: float, what: str = "data") -> None:
+    """'Last updated hh:mm:ss UTC · newest data 12 s ago', and a warning when the newest is older than ``stale_after_s``."""
+    now = now_ms()
+    stamp = datetime.fromtimestamp(now / 1000, UTC).strftime("%H:%M:%S UTC")
+    st.caption(f"Last updated {stamp} · newest {what} {ago(newest_ms, now)}")
+    if newest_ms is None:
+        st.warning(f"No {what} has arrived yet.", icon=":material/hourglass_empty:")
+    elif now - newest_ms > stale_after_s * 1000:
+        st.warning(f"**Stale data:** the newest {what} is {ago(newest_ms, now)} — check that collectors or the demo are running "
+                   "(Admin → sources) and that pushers can reach /api/v1.", icon=":material/schedule:")
