@@ -108,6 +108,7 @@ class SelfStatsCollector:
         self._max_gap = max_gap_intervals * interval
         self._rates = CounterRates(self._max_gap)
         self._histograms: dict[tuple[str, tuple[tuple[str, str], ...]], tuple[float, dict[str, float]]] = {}
+        self._family_seen: dict[str, float] = {}
 
     def collect(self) -> Batch:
         """Current values; rates and interval statistics appear from the second run."""
@@ -154,10 +155,15 @@ class SelfStatsCollector:
             labels = tuple(sorted((k, v) for k, v in sample.labels.items() if k != "le"))
             key = sample.labels["le"] if sample.name.endswith("_bucket") else sample.name.rsplit("_", 1)[-1]
             series.setdefault(labels, {})[key] = sample.value
+        # A label set first seen now, of a family read before, was observed only in this interval.
+        family_seen = self._family_seen.get(family.name)
+        self._family_seen[family.name] = now
         for labels, values in series.items():
             yield f"{base}_observations_total", labels, values["count"], "counter"
             previous = self._histograms.get((family.name, labels))
             self._histograms[(family.name, labels)] = (now, values)
+            if previous is None and family_seen is not None:
+                previous = (family_seen, {})
             if previous is None or not 0 < now - previous[0] <= self._max_gap:
                 continue
             delta = {k: v - previous[1].get(k, 0.0) for k, v in values.items()}
