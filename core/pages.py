@@ -38,9 +38,9 @@ PAGES: tuple[PageSpec, ...] = (
     PageSpec("reports", "Reports & export", "Management", ":material/description:", ("executive", "operations", "qa_lead", "admin"), None, None),
     PageSpec("operations", "Operations", "Operations", ":material/settings_suggest:", ("operations", "admin"), 10, None, 5),
     PageSpec("alerts", "Alerts", "Operations", ":material/notifications_active:", ("operations", "qa_lead", "admin"), 10, None, 6),
-    PageSpec("developer", "Developer", "Engineering", ":material/code:", ("developer", "admin"), 15, None, 5),
+    PageSpec("developer", "Developer", "Engineering", ":material/code:", ("developer", "admin"), 15, "pages/developer.py", 5),
     PageSpec("insights", "Insights", "Engineering", ":material/lightbulb:", ("executive", "operations", "developer", "admin"), 300, None),
-    PageSpec("qa", "Quality (QA)", "Quality", ":material/verified:", ("qa_lead", "admin"), 15, None, 5),
+    PageSpec("qa", "Quality (QA)", "Quality", ":material/verified:", ("qa_lead", "admin"), 15, "pages/qa.py", 5),
     PageSpec("qse", "QSE compliance", "Quality", ":material/rule:", ("executive", "qa_lead", "admin"), 30, None),
     PageSpec("admin", "Admin", "Administration", ":material/admin_panel_settings:", ("admin",), None, None, 8),
 )

@@ -1,0 +1,1 @@
+"""Domain figures for the role pages: pure functions over polars frames, one module per page or theme."""

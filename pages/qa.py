@@ -1,0 +1,120 @@
+"""Quality (QA): quality gates, defects, compliance, test suites, coverage and the quality risk matrix."""
+
+from __future__ import annotations
+
+import polars as pl
+import streamlit as st
+
+from core import quality_charts, ui
+from core import widgets as w
+from core.auth_ui import require_page
+from core.kpis import quality as qa
+from core.kpis.records import load_deployments, marks, newest_event_ms
+
+GATE_KPIS = (
+    w.KpiConfig(title="Gates executed", format="{:,.0f}", empty="Send workflow.quality_gate_passed / _failed events (gate_name, metrics.execution_time)."),
+    w.KpiConfig(title="Gates passed", format="{:,.0f}"),
+    w.KpiConfig(title="Gates failed", format="{:,.0f}", delta_good="down"),
+    w.KpiConfig(title="Average gate time", unit="min", format="{:,.1f}", delta_good="down", help="Mean metrics.execution_time of the gate runs."),
+)
+GATES = w.BarConfig(title="Pass rate per gate (click a gate for its detail)", category="gate", value="pass_pct", unit="% passed", pick=True,
+                    thresholds=w.Thresholds(warning=95, critical=90, higher_is_worse=False), extra_tooltip=["executed", "failed", "avg_time_s"],
+                    empty="No quality gate runs in this range. Send workflow.quality_gate_passed / _failed events with gate_name.")
+GATE_TREND = w.TrendConfig(title="Gate pass rate over time", y="pass_pct", color="gate", unit="% passed")
+DEFECT_KPIS = (
+    w.KpiConfig(title="Defects found today", format="{:,.0f}", delta_good="down", empty="Send qa.defect_found / qa.defect_resolved events."),
+    w.KpiConfig(title="Critical defects (open)", format="{:,.0f}", delta_good="down", help="Critical defects found in the range, not yet resolved."),
+    w.KpiConfig(title="Resolution time", unit="h", format="{:,.1f}", delta_good="down", help="Mean hours to resolve, over defects resolved in the range."),
+    w.KpiConfig(title="Prevention rate", unit="%", format="{:,.1f}", help="Share of the range's defects found before release (not escaped)."),
+)
+BY_COMPONENT = w.BarConfig(title="Defects by component (click one for its root causes)", category="component", value="count", color="severity",
+                           pick=True, unit="defects",
+                           empty="No defects in this range. qa.defect_found events (defect_id, severity, component or repository, root_cause or category).")
+BY_CAUSE = w.BarConfig(title="Defects by root cause", category="root_cause", value="count", color="severity", unit="defects")
+COMPLIANCE_KPIS = (
+    w.KpiConfig(title="Compliance checks passed", unit="%", format="{:,.1f}", empty="Send qa.compliance_check events (policy, passed, score)."),
+    w.KpiConfig(title="Audit readiness", unit="%", format="{:,.1f}", help="Mean score of the compliance checks in the range."),
+    w.KpiConfig(title="Policy violations", format="{:,.0f}", delta_good="down", help="Failed compliance checks in the range."),
+    w.KpiConfig(title="Remediation pending", format="{:,.0f}", delta_good="down", help="Failed checks with no later passing check for the same workflow and policy."),
+)
+SUITES = w.BarConfig(title="Latest pass % per suite (click a suite for its history)", category="suite", value="pass_pct", unit="% passed", pick=True,
+                     thresholds=w.Thresholds(warning=qa.SUITE_PASSING_PCT, critical=qa.SUITE_WARNING_PCT, higher_is_worse=False),
+                     extra_tooltip=["failed", "tests", "status"],
+                     empty="No JUnit runs in this range. Drop reports in the inbox under junit/<component>/<phase>/ or POST them to /api/v1/junit.")
+COVERAGE = w.BarConfig(title="Coverage per repository (latest report)", category="repository", value="latest_pct", unit="% covered",
+                       thresholds=w.Thresholds(warning=80, critical=70, higher_is_worse=False), extra_tooltip=["mean_pct", "reports"],
+                       empty="No coverage reported. Add metrics.coverage_percentage to workflow.quality_gate_* events (e.g. code-coverage-gate).")
+
+viewer = require_page("qa")
+ctx = ui.page("qa", viewer, default_range="7d",
+              filter_options=lambda engine, win: qa.filter_options(engine, win.start_ms, win.end_ms),
+              caption="Quality gates, defects, compliance, test suites, coverage and risk. Every figure is computed from stored events and JUnit runs.")
+
+
+@ui.live(ctx)
+def gates_panel() -> None:
+    win = ctx.window()
+    data = qa.load_quality(ctx.engine, win.start_ms, win.end_ms, ctx.filters)
+    ui.freshness(newest_event_ms(ctx.engine, (*qa.GATE_EVENTS, *qa.DEFECT_EVENTS, qa.COMPLIANCE_EVENT)), stale_after_s=qa.STALE_AFTER_S,
+                 what="quality event")
+    ui.section("Quality gates")
+    totals = qa.gate_totals(data.gates)
+    minutes = None if totals.avg_time_s is None else totals.avg_time_s / 60
+    ui.kpi_row(list(zip(GATE_KPIS, (float(totals.executed), float(totals.passed), float(totals.failed), minutes), strict=True)), ctx=ctx)
+    left, right = st.columns(2)
+    with left:
+        gate = ui.widget(GATES, qa.gate_summary(data.gates), ctx=ctx, key="gate-pick")
+    with right:
+        ui.widget(GATE_TREND, qa.gate_trend(data.gates, win.step_ms(30)), ctx=ctx, deployments=marks(load_deployments(ctx.engine, win.start_ms, win.end_ms)))
+    if gate:
+        st.markdown(f"**{gate}** — execution time percentiles (s) and newest runs")
+        st.dataframe(qa.gate_time_percentiles(ctx.engine, gate, win.start_ms, win.end_ms, ctx.filters), hide_index=True, width="stretch")
+        st.dataframe(qa.gate_runs(data.gates, gate), hide_index=True, width="stretch", height=240)
+
+    ui.section("Defects")
+    found = qa.found_between(data.defects, win.start_ms, win.end_ms)
+    k = qa.defect_kpis(data.defects, start_ms=win.start_ms, end_ms=win.end_ms, day_start_ms=win.end_ms - win.end_ms % qa.DAY_MS)
+    ui.kpi_row(list(zip(DEFECT_KPIS, (float(k.found_today), float(k.critical_open), k.avg_resolution_h, k.prevention_pct), strict=True)), ctx=ctx)
+    left, right = st.columns(2)
+    with left:
+        component = ui.widget(BY_COMPONENT, qa.defects_by(found, "component"), ctx=ctx, key="component-pick")
+    with right:
+        scope = found.filter(pl.col("component") == component) if component else found
+        ui.widget(BY_CAUSE.model_copy(update={"title": f"Root causes — {component}" if component else BY_CAUSE.title}),
+                  qa.defects_by(scope, "root_cause"), ctx=ctx)
+
+    ui.section("Compliance")
+    c = qa.compliance(data.compliance_events)
+    ui.kpi_row(list(zip(COMPLIANCE_KPIS, (c.passed_pct, c.audit_readiness_pct, float(c.violations), float(c.remediation_pending)), strict=True)), ctx=ctx)
+    if c.by_policy.height:
+        st.dataframe(c.by_policy, hide_index=True, width="stretch")
+
+    ui.section("Test suites", "From stored JUnit runs: the newest run of each suite, and its pass % over its last runs.")
+    suites = qa.suite_table(data.runs)
+    suite = ui.widget(SUITES, suites, ctx=ctx, key="suite-pick")
+    if suites.height:
+        st.dataframe(suites.drop("component"), hide_index=True, width="stretch", column_config={
+            "trend": st.column_config.LineChartColumn("trend (pass %)", y_min=0, y_max=100),
+            "pass_pct": st.column_config.NumberColumn("pass %", format="%.1f"), "time_s": st.column_config.NumberColumn("time (s)")})
+    if suite:
+        ui.widget(w.TrendConfig(title=f"{suite}: pass % per run", y="pass_pct", color=None, unit="% passed"), qa.suite_history(data.runs, suite), ctx=ctx)
+
+    ui.section("Coverage and quality risk")
+    left, right = st.columns(2)
+    with left:
+        ui.widget(COVERAGE, qa.coverage(data.gates), ctx=ctx)
+    with right:
+        matrix = qa.risk_matrix(data.gates, found)
+        st.markdown("**Quality risk matrix** (click a cell for its components)",
+                    help="Likelihood: the component's gate failure %; impact: its defects' mean severity. Risk = likelihood × impact.")
+        if matrix.is_empty():
+            ui.empty("No gate runs or defects in this range to assess risk from.")
+            return
+        state = st.altair_chart(quality_charts.risk_matrix(qa.risk_cells(matrix)), width="stretch", on_select="rerun",
+                                selection_mode="pick", key="risk-pick")
+        likelihood, impact = ui.picked(state, "likelihood_level"), ui.picked(state, "impact_level")
+        chosen = matrix.filter((pl.col("likelihood_level") == likelihood) & (pl.col("impact_level") == impact)) if likelihood else matrix
+        st.dataframe(chosen.select("component", "risk", "gate_fail_pct", "defects", "mean_severity"), hide_index=True, width="stretch")
+
+
+gates_panel()
