@@ -23,7 +23,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from core.collector_state import get_state, put_state
-from core.config import Settings, get_settings
+from core.config import Settings
 from core.model import Batch
 from core.store import schema
 
@@ -141,12 +141,9 @@ class DeploymentCollector:
         return Batch()
 
 
-def make_deployment_collector(engine: Engine, settings: Settings | None = None) -> DeploymentCollector:
-    """The factory the runner registers, configured by the deployments_* settings."""
-    settings = settings or get_settings()
-    repo = getattr(settings, "deployments_repo", None)
-    return DeploymentCollector(
-        engine, Path(repo) if repo else None, getattr(settings, "deployments_component", "pulseboard"),
-        tags_only=bool(getattr(settings, "deployments_tags_only", False)),
-        interval=float(getattr(settings, "deployments_interval_s", 60.0)),
-    )
+def build(settings: Settings, engine: Engine | None) -> list[DeploymentCollector]:
+    """Registry factory, configured by the deployments_* settings (needs the store)."""
+    if engine is None:
+        return []
+    return [DeploymentCollector(engine, settings.deployments_repo, settings.deployments_component,
+                                tags_only=settings.deployments_tags_only, interval=settings.deployments_interval_s)]

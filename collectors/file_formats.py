@@ -15,12 +15,13 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 import yaml
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, NaiveDatetime, ValidationError
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, NaiveDatetime, TypeAdapter, ValidationError
 
 from core.ingest.jsonbody import EventIn, parse_timestamp
 from core.model import Event
 from core.qse_names import COF_DIMENSIONS, UCL_LAWS, compliance_summary
 
+_event_adapter: TypeAdapter[Any] = TypeAdapter(EventIn)  # the API's own event shape, so both paths accept the same lines
 MAX_DEPTH = 32
 MAX_DOCUMENT_BYTES = 5_000_000
 
@@ -91,8 +92,10 @@ def _first_error(error: ValidationError) -> str:
 def parse_event_line(line: str) -> Event:
     """One line of a ``*.events.jsonl`` file: an event of the protocol in docs/events.md."""
     try:
-        item = EventIn.model_validate(_json_object(line))
-        return Event(item.id, item.type, parse_timestamp(item.timestamp), item.source, item.data, item.metadata)
+        checked = _event_adapter.validate_python(_json_object(line))
+        item: dict[str, Any] = checked if isinstance(checked, dict) else checked.model_dump()
+        return Event(item["id"], item["type"], parse_timestamp(item["timestamp"]), item["source"],
+                     item.get("data") or {}, item.get("metadata") or {})
     except ValidationError as error:
         raise FormatError(_first_error(error)) from None
     except (ValueError, OverflowError) as error:

@@ -227,8 +227,8 @@ class FileCollector:
         quarantine(self.inbox, path.name, message, f"(whole document, copied to rejected/{path.name}.{digest[:12]}.rejected)", sha256=digest)
 
 
-def make_file_collector(engine: Engine, settings: Settings | None = None) -> FileCollector:
-    """The factory the runner registers: watches settings.inbox_dir every settings.files_interval_s."""
-    settings = settings or get_settings()
-    interval = float(getattr(settings, "files_interval_s", 5.0))
-    return FileCollector(engine, settings.inbox_dir, settings=settings, interval=interval)
+def build(settings: Settings, engine: Engine | None) -> list[FileCollector]:
+    """Registry factory: watches settings.inbox_dir every settings.files_interval_s (needs the store)."""
+    if engine is None:
+        return []
+    return [FileCollector(engine, settings.inbox_dir, settings=settings, interval=settings.files_interval_s)]

@@ -20,7 +20,7 @@ from sqlalchemy.engine import Engine
 
 from collectors.files import quarantine
 from core.collector_state import get_state, put_state
-from core.config import Settings, get_settings
+from core.config import Settings
 from core.junit import JunitError, parse_junit, store_test_run
 from core.model import Batch, now_ms
 
@@ -86,7 +86,8 @@ class JunitFileCollector:
             put_state(self.engine, NAME, key, {"path": str(path.relative_to(self.inbox)), "error": message, "read_ms": now_ms()})
 
 
-def make_junit_file_collector(engine: Engine, settings: Settings | None = None) -> JunitFileCollector:
-    """The factory the runner registers: watches settings.inbox_dir for JUnit XML."""
-    settings = settings or get_settings()
-    return JunitFileCollector(engine, settings.inbox_dir, interval=float(getattr(settings, "files_interval_s", 5.0)) * 3)
+def build(settings: Settings, engine: Engine | None) -> list[JunitFileCollector]:
+    """Registry factory: watches settings.inbox_dir for JUnit XML (needs the store)."""
+    if engine is None:
+        return []
+    return [JunitFileCollector(engine, settings.inbox_dir, interval=settings.files_interval_s * 3)]

@@ -102,6 +102,13 @@ class Settings(BaseSettings):
     auth_cookie_expiry_days: float = Field(default=7.0, ge=0.0, le=365.0, description="How long a login cookie keeps a browser logged in, in days; 0: log in again in every new session.")
     auth_lockout_free_attempts: int = Field(default=3, ge=1, le=100, description="Failed logins allowed for one username before each further failure locks it (2 s, 4 s, 8 s, ...).")
     auth_lockout_max_s: float = Field(default=900.0, ge=1.0, le=86_400.0, description="Longest lock-out after repeated failed logins, in seconds.")
+    files_interval_s: float = Field(default=5.0, ge=0.5, le=3600.0, description="How often the watched folder (inbox_dir) is scanned for event, evidence, QSE log and JUnit files, in seconds.")
+    deployments_repo: Path | None = Field(default=None, description="Git checkout whose first-parent history is recorded as deployments; unset: deployments come only from system.deployment events.")
+    deployments_component: str = Field(default="pulseboard", min_length=1, max_length=128, description="Component name given to deployments read from deployments_repo.")
+    deployments_tags_only: bool = Field(default=False, description="Count only tagged commits of deployments_repo as deployments (otherwise every first-parent commit).")
+    deployments_interval_s: float = Field(default=60.0, ge=1.0, le=86_400.0, description="How often deployments are read from git and from events, in seconds.")
+    demo_seed: int = Field(default=7, description="Seed of the demo workload; the same seed gives the same simulated history.")
+    demo_interval_s: float = Field(default=10.0, ge=1.0, le=3600.0, description="How often the demo workload generates live data, in seconds.")
 
     @field_validator("database_url")
     @classmethod

@@ -1,0 +1,113 @@
+"""The demo workload: deterministic, realistic enough to exercise every page, labelled, purgeable."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from collectors.demo import DemoCollector, DemoWorkload
+from collectors.demo_workflow import DAY, HOUR, MIN, STEPS, incidents_on
+from collectors.deployments import DeploymentCollector
+from core.demo_data import has_demo_data, purge_demo
+from core.ingest import ingest
+from core.model import Batch, Event
+from core.qse_names import COF_DIMENSIONS, UCL_LAWS
+from core.store import schema
+
+NOW = (20_300 * DAY) + 15 * HOUR + 7 * MIN  # a fixed Tuesday afternoon
+
+
+def window(seed: int, days: int = 7) -> list[Event]:
+    workload = DemoWorkload(seed, NOW)
+    start = NOW - days * DAY
+    return workload.events(start, NOW, workload.prs(start, NOW))
+
+
+def test_same_seed_same_events_other_seed_other_events() -> None:
+    first, again, other = window(7, 2), window(7, 2), window(8, 2)
+    assert [(e.id, e.ts, e.data) for e in first] == [(e.id, e.ts, e.data) for e in again]
+    assert {e.id for e in first} != {e.id for e in other}
+
+
+def test_a_week_of_pipeline_looks_like_the_real_thing() -> None:
+    events = window(7)
+    types = Counter(e.type for e in events)
+    for kind in ("workflow.pr_created", "workflow.step_started", "workflow.step_completed", "workflow.agent_assigned",
+                 "workflow.quality_gate_executed", "workflow.quality_gate_passed", "workflow.quality_gate_failed",
+                 "workflow.workflow_completed", "qa.defect_found", "qa.defect_resolved", "qa.compliance_check",
+                 "system.queue_depth_updated", "system.deployment", "qse.phase_completed", "qse.compliance_scored",
+                 "migration.component_status", "migration.phase_progress"):
+        assert types[kind] > 0, kind
+    assert {e.data["step"] for e in events if e.type == "workflow.step_completed"} == set(STEPS)
+    assert any(e.data["attempt"] > 1 for e in events if e.type == "workflow.step_started")  # retries after failed gates
+    assert all(e.source == "demo" for e in events)
+    scored = next(e for e in events if e.type == "qse.compliance_scored")
+    assert set(scored.data["cof_scores"]) == set(COF_DIMENSIONS) and set(scored.data["ucl_scores"]) == set(UCL_LAWS)
+    created = [e.ts for e in events if e.type == "workflow.pr_created"]
+    by_weekday = Counter((ts // DAY + 3) % 7 for ts in created)
+    assert min(by_weekday[d] for d in range(5)) > 2 * max(by_weekday[5], by_weekday[6])
+
+
+def test_incidents_of_every_kind_within_a_month_and_backlogs_show_in_queues() -> None:
+    incidents = [i for day in range(NOW // DAY - 30, NOW // DAY) for i in incidents_on(7, day)]
+    assert {i.kind for i in incidents} == {"queue_backlog", "agent_outage", "slow_step"}
+    backlog = next(i for i in incidents if i.kind == "queue_backlog")
+    workload = DemoWorkload(7, NOW)
+    prs = workload.prs(backlog.start - DAY, backlog.end + HOUR)
+    samples = workload.samples([backlog.end - 1, backlog.start - DAY], prs)
+    depth = {s.ts: s.value for s in samples if s.name == "qms_queue_depth" and ("queue", "progress_review") in s.labels}
+    assert depth[backlog.end - 1] > depth[backlog.start - DAY] + 5
+
+
+def count(engine: Engine, table: sa.Table, *where: sa.ColumnElement[bool]) -> int:
+    with engine.connect() as connection:
+        return int(connection.scalar(sa.select(sa.func.count()).select_from(table).where(*where)) or 0)
+
+
+def test_backfill_live_and_purge(engine: Engine) -> None:
+    clock = [NOW]
+    demo = DemoCollector(engine, seed=7, clock=lambda: clock[0], backfill_days=2)
+    demo.collect()
+    events = count(engine, schema.events)
+    assert events > 1000 and has_demo_data(engine)
+    assert count(engine, schema.events, schema.events.c.source != "demo") == 0
+    with engine.connect() as connection:
+        labels = connection.scalars(sa.select(schema.series.c.labels)).all()
+    assert labels and all('"source":"demo"' in x for x in labels)
+    assert count(engine, schema.test_runs, schema.test_runs.c.source == "demo") == 10  # 5 nightly suites x 2 nights
+    clock[0] += 10 * MIN
+    DemoCollector(engine, seed=7, clock=lambda: clock[0]).collect()  # a restarted process continues from the watermark
+    assert count(engine, schema.events) > events
+    DeploymentCollector(engine, None, "x").collect()
+    assert count(engine, schema.deployments, schema.deployments.c.source == "demo") > 0
+    ingest(engine, Batch(events=(Event("real-1", "workflow.pr_created", NOW - HOUR, "github", {}),)))
+    counts = purge_demo(engine)
+    assert counts["events"] > 1000 and counts["samples"] > 0 and counts["test_runs"] == 10 and counts["deployments"] > 0
+    assert not has_demo_data(engine)
+    assert count(engine, schema.events) == 1  # real data survives
+    assert count(engine, schema.samples) == 0 and count(engine, schema.test_cases) == 0
+    clock[0] += 10 * MIN
+    demo.collect()  # purged means off until re-enabled
+    assert count(engine, schema.events) == 1
+
+
+def test_no_backfill_into_a_store_with_real_data(sqlite_engine: Engine) -> None:
+    ingest(sqlite_engine, Batch(events=(Event("real-1", "workflow.pr_created", NOW - HOUR, "github", {}),)))
+    clock = [NOW]
+    DemoCollector(sqlite_engine, clock=lambda: clock[0]).collect()
+    assert count(sqlite_engine, schema.events) == 1
+    clock[0] += 5 * MIN
+    DemoCollector(sqlite_engine, clock=lambda: clock[0]).collect()
+    assert 1 < count(sqlite_engine, schema.events) < 500
+
+
+@pytest.mark.parametrize("days", [30])
+def test_thirty_day_backfill_on_sqlite(sqlite_engine: Engine, days: int) -> None:
+    DemoCollector(sqlite_engine, clock=lambda: NOW, backfill_days=days).collect()
+    with sqlite_engine.connect() as connection:
+        first = connection.scalar(sa.select(sa.func.min(schema.events.c.ts)))
+    assert first is not None and NOW - first >= (days - 1) * DAY
+    assert count(sqlite_engine, schema.events, schema.events.c.type == "system.error_occurred") >= 4
