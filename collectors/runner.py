@@ -37,6 +37,10 @@ COLLECTORS: tuple[str, ...] = (
     "collectors.system:build",
     "collectors.selfstats:build",
     "collectors.prometheus:build",
+    "collectors.files:build",
+    "collectors.junit_files:build",
+    "collectors.deployments:build",
+    "collectors.demo:build",
 )
 
 REPLAY_JOB = "spool:replay"
