@@ -109,6 +109,12 @@ class Settings(BaseSettings):
     deployments_interval_s: float = Field(default=60.0, ge=1.0, le=86_400.0, description="How often deployments are read from git and from events, in seconds.")
     demo_seed: int = Field(default=7, description="Seed of the demo workload; the same seed gives the same simulated history.")
     demo_interval_s: float = Field(default=10.0, ge=1.0, le=3600.0, description="How often the demo workload generates live data, in seconds.")
+    sla_check_interval_s: float = Field(default=60.0, ge=5.0, le=3600.0, description="How often the SLA check logs breaches and evaluates burn-rate alerts, in seconds.")
+    sla_breach_lookback_h: float = Field(default=24.0, ge=1.0, le=720.0, description="How far back each SLA check looks for items that ended over target, in hours (breaches are logged once).")
+    sla_alert_channels: list[str] = Field(default_factory=list, description="Notification channels for SLA breach and burn-rate alerts; empty: every channel routed for the severity.")
+    sla_escalation_channels: list[str] = Field(default_factory=lambda: ["sla-escalation"], description="Notification channels for SLA escalations (items past the escalation threshold); as an environment variable, a JSON list.")
+    sla_utilisation_selector: str = Field(default="qms_agent_load_percent", description="Metric (selector) giving resource utilisation in percent, for bottleneck analysis.")
+    sla_utilisation_label: str = Field(default="agent", description="Label of sla_utilisation_selector that names the resource.")
 
     @field_validator("database_url")
     @classmethod

@@ -330,3 +330,49 @@ notifications = sa.Table(
     sa.Index("ix_notifications_created", "created_ms"),
     sa.Index("ix_notifications_status", "status", "next_attempt_ms"),
 )
+
+# SLAs (alembic 0006). Definitions are seeded with the specification's defaults; a breach
+# row is one item over its target (``ts``: the moment it crossed it), updated while open.
+sla_definitions = sa.Table(
+    "sla_definitions",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column("step", sa.String(128), nullable=True),
+    sa.Column("selector", sa.Text, nullable=True),
+    sa.Column("target_s", sa.Float, nullable=True),
+    sa.Column("escalation_s", sa.Float, nullable=True),
+    sa.Column("response_s", sa.Float, nullable=True),
+    sa.Column("objective", sa.Float, nullable=False),
+    sa.Column("availability_target", sa.Float, nullable=True),
+    sa.Column("availability_selector", sa.Text, nullable=True),
+    sa.Column("period_days", sa.Integer, nullable=False, server_default="30"),
+    sa.Column("enabled", sa.Boolean, nullable=False, server_default=sa.true()),
+    sa.Column("updated_by", sa.String(64), nullable=False, server_default="system"),
+    sa.Column("updated_ms", sa.BigInteger, nullable=False),
+)
+
+sla_breaches = sa.Table(
+    "sla_breaches",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("sla_id", sa.String(64), nullable=False),
+    sa.Column("item_key", sa.String(256), nullable=False),
+    sa.Column("workflow_id", sa.String(128), nullable=True),
+    sa.Column("step", sa.String(128), nullable=True),
+    sa.Column("ts", sa.BigInteger, nullable=False),
+    sa.Column("started_ms", sa.BigInteger, nullable=True),
+    sa.Column("ended_ms", sa.BigInteger, nullable=True),
+    sa.Column("duration_s", sa.Float, nullable=False),
+    sa.Column("target_s", sa.Float, nullable=False),
+    sa.Column("over_s", sa.Float, nullable=False),
+    sa.Column("severity", sa.String(16), nullable=False),
+    sa.Column("escalated", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("escalated_ms", sa.BigInteger, nullable=True),
+    sa.Column("impact", sa.JSON, nullable=False),
+    sa.Column("detected_ms", sa.BigInteger, nullable=False),
+    sa.Column("updated_ms", sa.BigInteger, nullable=False),
+    sa.UniqueConstraint("sla_id", "item_key", name="uq_sla_breaches_item"),
+    sa.Index("ix_sla_breaches_ts", "ts"),
+)

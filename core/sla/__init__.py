@@ -1,0 +1,5 @@
+"""SLAs, error budgets and bottleneck analysis (issue 7; docs/sla.md).
+
+definitions (model, defaults) → store (SQL) → compliance / budget / bottlenecks (pure
+polars) → status (one SLA at one instant) → jobs (breach log, alerts) and report.
+"""

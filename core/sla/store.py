@@ -1,0 +1,152 @@
+"""SLA reads and writes: definitions, the workflow events they measure, metric values, breaches.
+
+Every SQL statement of the SLA feature is here; the other modules work on the frames
+these return.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import polars as pl
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+from core import query
+from core.config import Settings
+from core.model import now_ms as clock_ms
+from core.sla.compliance import EVENT_SCHEMA
+from core.sla.definitions import DEFAULTS, SlaDefinition
+from core.store import schema
+
+WORKFLOW_EVENT_TYPES = ("workflow.step_started", "workflow.step_completed", "workflow.pr_created",
+                        "workflow.workflow_completed", "workflow.workflow_failed")
+OPEN_MARGIN_MS = 86_400_000  # starts read before a window, so items still open at its end are seen
+FIELDS = tuple(SlaDefinition.model_fields)
+BREACH_COLUMNS = ("id", "sla_id", "item_key", "workflow_id", "step", "ts", "started_ms", "ended_ms", "duration_s",
+                  "target_s", "over_s", "severity", "escalated", "escalated_ms", "impact", "detected_ms")
+_ORDER = {d.id: n for n, d in enumerate(DEFAULTS)}
+
+
+def load_definitions(engine: Engine, *, enabled_only: bool = False) -> list[SlaDefinition]:
+    """Stored definitions, specification order first, then others by id."""
+    table = schema.sla_definitions
+    query_ = sa.select(*(table.c[name] for name in FIELDS))
+    if enabled_only:
+        query_ = query_.where(table.c.enabled.is_(True))
+    with engine.connect() as connection:
+        rows = connection.execute(query_).mappings().all()
+    found = [SlaDefinition.model_validate(dict(row)) for row in rows]
+    return sorted(found, key=lambda d: (_ORDER.get(d.id, len(_ORDER)), d.id))
+
+
+def get_definition(engine: Engine, sla_id: str) -> SlaDefinition | None:
+    """One stored definition, or None."""
+    return next((d for d in load_definitions(engine) if d.id == sla_id), None)
+
+
+def _upsert(connection: Connection, definition: SlaDefinition, actor: str, now: int) -> None:
+    table = schema.sla_definitions
+    values = definition.model_dump() | {"updated_by": actor[:64], "updated_ms": now}
+    updated = connection.execute(table.update().where(table.c.id == definition.id).values(values)).rowcount
+    if not updated:
+        connection.execute(table.insert().values(values))
+
+
+def save_definition(engine: Engine, definition: SlaDefinition, actor: str, now_ms: int | None = None) -> SlaDefinition | None:
+    """Insert or replace ``definition``; returns the previous version (None if new)."""
+    previous = get_definition(engine, definition.id)
+    with engine.begin() as connection:
+        _upsert(connection, definition, actor, clock_ms() if now_ms is None else now_ms)
+    return previous
+
+
+def seed_defaults(engine: Engine, *, replace: bool = False, actor: str = "system") -> list[str]:
+    """Store the specification's defaults that are missing (or all of them, with ``replace``); returns their ids."""
+    present = {d.id for d in load_definitions(engine)}
+    wanted = [d for d in DEFAULTS if replace or d.id not in present]
+    with engine.begin() as connection:
+        for definition in wanted:
+            _upsert(connection, definition, actor, clock_ms())
+    return [d.id for d in wanted]
+
+
+def workflow_events(engine: Engine, start_ms: int, end_ms: int) -> pl.DataFrame:
+    """Workflow events SLAs read (ts, type, data as JSON text) in ``[start - 1 day, end)``."""
+    table = schema.events
+    stmt = sa.select(table.c.ts, table.c.type, sa.cast(table.c.data, sa.Text)).where(
+        table.c.type.in_(WORKFLOW_EVENT_TYPES), table.c.ts >= start_ms - OPEN_MARGIN_MS, table.c.ts < end_ms)
+    with engine.connect() as connection:
+        rows = connection.execute(stmt).fetchall()
+    return pl.DataFrame(rows, schema=EVENT_SCHEMA, orient="row")
+
+
+def metric_values(engine: Engine, selector: str, start_ms: int, end_ms: int, settings: Settings,
+                  now_ms: int | None = None) -> pl.DataFrame:
+    """Mean value per (series, bucket) of ``selector`` through the query layer (tier chosen by range)."""
+    return query.series(engine, selector, start_ms, end_ms, agg="avg", settings=settings, now_ms=now_ms)
+
+
+def utilisation(engine: Engine, selector: str, label: str, start_ms: int, end_ms: int, settings: Settings,
+                now_ms: int | None = None) -> pl.DataFrame:
+    """Mean utilisation per resource (``resource``, ``percent``), resource named by ``label``."""
+    values = metric_values(engine, selector, start_ms, end_ms, settings, now_ms)
+    if values.is_empty():
+        return pl.DataFrame(schema={"resource": pl.String, "percent": pl.Float64})
+    return (values.with_columns(query.label_column(label).alias("resource"))
+            .group_by("resource").agg(pl.col("value").mean().alias("percent")).sort("resource"))
+
+
+def upsert_breaches(engine: Engine, rows: Iterable[dict[str, Any]], now_ms: int) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Log breaches by (sla_id, item_key): new rows are inserted, open ones updated.
+
+    Returns (newly logged, newly escalated) so the caller alerts once per change.
+    """
+    table = schema.sla_breaches
+    new: list[dict[str, Any]] = []
+    escalated: list[dict[str, Any]] = []
+    with engine.begin() as connection:
+        for row in rows:
+            found = connection.execute(sa.select(table.c.id, table.c.escalated, table.c.ended_ms).where(
+                table.c.sla_id == row["sla_id"], table.c.item_key == row["item_key"])).first()
+            if found is None:
+                values = row | {"detected_ms": now_ms, "updated_ms": now_ms,
+                                "escalated_ms": now_ms if row["escalated"] else None}
+                connection.execute(table.insert().values(values))
+                new.append(values)
+                if row["escalated"]:
+                    escalated.append(values)
+                continue
+            if found.ended_ms is not None:
+                continue  # a closed breach is final
+            values = {k: row[k] for k in ("ended_ms", "duration_s", "over_s", "severity", "escalated", "impact")}
+            if row["escalated"] and not found.escalated:
+                values["escalated_ms"] = now_ms
+                escalated.append(row | values)
+            connection.execute(table.update().where(table.c.id == found.id).values(values | {"updated_ms": now_ms}))
+    return new, escalated
+
+
+def breaches(engine: Engine, start_ms: int, end_ms: int, sla_ids: Sequence[str] = (), limit: int = 5_000) -> pl.DataFrame:
+    """Logged breaches whose ``ts`` lies in ``[start, end)``, newest first."""
+    table = schema.sla_breaches
+    stmt = (sa.select(*(table.c[c] for c in BREACH_COLUMNS)).where(table.c.ts >= start_ms, table.c.ts < end_ms)
+            .order_by(table.c.ts.desc(), table.c.id.desc()).limit(limit))
+    if sla_ids:
+        stmt = stmt.where(table.c.sla_id.in_(sla_ids))
+    with engine.connect() as connection:
+        rows = [dict(r) | {"impact": _impact_text(r["impact"])} for r in connection.execute(stmt).mappings()]
+    return pl.DataFrame(rows, schema=BREACH_FRAME, orient="row") if rows else pl.DataFrame(schema=BREACH_FRAME)
+
+
+def _impact_text(impact: dict[str, Any] | None) -> str:
+    return ", ".join(f"{key}={impact[key]}" for key in sorted(impact)) if impact else ""
+
+
+BREACH_FRAME = {
+    "id": pl.Int64, "sla_id": pl.String, "item_key": pl.String, "workflow_id": pl.String, "step": pl.String,
+    "ts": pl.Int64, "started_ms": pl.Int64, "ended_ms": pl.Int64, "duration_s": pl.Float64, "target_s": pl.Float64,
+    "over_s": pl.Float64, "severity": pl.String, "escalated": pl.Boolean, "escalated_ms": pl.Int64,
+    "impact": pl.String, "detected_ms": pl.Int64,
+}
