@@ -1,0 +1,121 @@
+"""Store access for silences, mute timings and notification channels, each change audited."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from core import audit as audit_log
+from core.alerts.notify import notifier
+from core.alerts.rules import SEVERITIES
+from core.alerts.silences import MuteTiming, Silence, parse_matchers
+from core.alerts.store import audit
+from core.model import now_ms
+from core.store import schema
+
+
+def add_silence(engine: Engine, matchers: str, starts_ms: int, ends_ms: int, reason: str, actor: str) -> int:
+    """Create a silence; refuses bad matchers, an empty reason or an end before the start."""
+    parse_matchers(matchers)
+    if ends_ms <= starts_ms:
+        raise ValueError("the silence must end after it starts")
+    if not reason.strip():
+        raise ValueError("give a reason, so others know why these alerts are quiet")
+    with engine.begin() as connection:
+        key = connection.execute(schema.silences.insert().values(
+            matchers=matchers, starts_ms=starts_ms, ends_ms=ends_ms, reason=reason.strip(),
+            created_by=actor, created_ms=now_ms())).inserted_primary_key
+    silence_id = int(key[0]) if key else 0
+    audit(engine, actor, audit_log.SILENCE_CHANGED, f"silence:{silence_id}",
+          {"op": "create", "matchers": matchers, "starts_ms": starts_ms, "ends_ms": ends_ms, "reason": reason})
+    return silence_id
+
+
+def expire_silence(engine: Engine, silence_id: int, actor: str, when: int | None = None) -> None:
+    """End a silence now."""
+    when = now_ms() if when is None else when
+    with engine.begin() as connection:
+        connection.execute(schema.silences.update().where(schema.silences.c.id == silence_id)
+                           .where(schema.silences.c.ends_ms > when).values(ends_ms=when))
+    audit(engine, actor, audit_log.SILENCE_CHANGED, f"silence:{silence_id}", {"op": "expire"})
+
+
+def silences(engine: Engine, since_ms: int | None = None) -> list[Silence]:
+    """Silences ending after ``since_ms`` (all when None), newest first."""
+    table = schema.silences
+    query = sa.select(table).order_by(table.c.id.desc())
+    if since_ms is not None:
+        query = query.where(table.c.ends_ms > since_ms)
+    with engine.connect() as connection:
+        return [Silence(r.id, r.matchers, r.starts_ms, r.ends_ms, r.reason, r.created_by) for r in connection.execute(query)]
+
+
+def save_mute_timing(engine: Engine, timing: MuteTiming, actor: str) -> None:
+    """Insert or replace a mute timing."""
+    table = schema.mute_timings
+    values = {"matchers": timing.matchers, "spec": timing.model_dump(mode="json"), "enabled": timing.enabled,
+              "updated_by": actor, "updated_ms": now_ms()}
+    with engine.begin() as connection:
+        if not connection.execute(table.update().where(table.c.name == timing.name).values(**values)).rowcount:
+            connection.execute(table.insert().values(name=timing.name, **values))
+    audit(engine, actor, audit_log.SILENCE_CHANGED, f"mute:{timing.name}", {"op": "save", "spec": values["spec"]})
+
+
+def delete_mute_timing(engine: Engine, name: str, actor: str) -> None:
+    """Remove a mute timing."""
+    with engine.begin() as connection:
+        connection.execute(schema.mute_timings.delete().where(schema.mute_timings.c.name == name))
+    audit(engine, actor, audit_log.SILENCE_CHANGED, f"mute:{name}", {"op": "delete"})
+
+
+def mute_timings(engine: Engine) -> list[MuteTiming]:
+    """Every mute timing."""
+    with engine.connect() as connection:
+        specs = connection.execute(sa.select(schema.mute_timings.c.spec).order_by(schema.mute_timings.c.name)).scalars()
+        return [MuteTiming.model_validate(spec) for spec in specs]
+
+
+@dataclass(frozen=True)
+class Channel:
+    """A configured destination: a notifier kind, its config, and the severities routed to it."""
+
+    name: str
+    kind: str
+    config: dict[str, Any]
+    severities: tuple[str, ...]
+    enabled: bool = True
+
+
+def save_channel(engine: Engine, channel: Channel, actor: str) -> None:
+    """Validate with the notifier's own check, then insert or replace."""
+    if not channel.name.strip():
+        raise ValueError("give the channel a name")
+    notifier(channel.kind).check(channel.config)
+    bad = [s for s in channel.severities if s not in SEVERITIES]
+    if bad or not channel.severities:
+        raise ValueError(f"severities: choose from {', '.join(SEVERITIES)}")
+    table = schema.notification_channels
+    values = {"kind": channel.kind, "config": channel.config, "severities": list(channel.severities),
+              "enabled": channel.enabled, "updated_by": actor, "updated_ms": now_ms()}
+    with engine.begin() as connection:
+        if not connection.execute(table.update().where(table.c.name == channel.name).values(**values)).rowcount:
+            connection.execute(table.insert().values(name=channel.name, **values))
+    audit(engine, actor, "channel_changed", channel.name, {"op": "save", "kind": channel.kind, "severities": list(channel.severities)})
+
+
+def delete_channel(engine: Engine, name: str, actor: str) -> None:
+    """Remove a channel (its delivery log stays)."""
+    with engine.begin() as connection:
+        connection.execute(schema.notification_channels.delete().where(schema.notification_channels.c.name == name))
+    audit(engine, actor, "channel_changed", name, {"op": "delete"})
+
+
+def channels(engine: Engine) -> list[Channel]:
+    """Every channel, by name."""
+    table = schema.notification_channels
+    with engine.connect() as connection:
+        rows = connection.execute(sa.select(table).order_by(table.c.name)).mappings().all()
+    return [Channel(r["name"], r["kind"], dict(r["config"]), tuple(r["severities"]), bool(r["enabled"])) for r in rows]
