@@ -17,14 +17,17 @@ import re
 import socket
 import time
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import psutil
-from sqlalchemy.engine import Engine
 
 from collectors.fields import CounterRates, MetricSpec
-from core.config import Settings
 from core.model import Batch, Labels, Sample
+
+if TYPE_CHECKING:  # kept out of the import so an agent's collector stays small
+    from sqlalchemy.engine import Engine
+
+    from core.config import Settings
 
 HIDDEN_DISKS = re.compile(r"(loop|ram)\d+$")
 PROCESS_ATTRS = ["name", "cpu_times", "memory_info", "create_time"]
@@ -210,6 +213,9 @@ class SystemCollector:
                     yield name, labels, value
 
     def _processes(self, now: float) -> Iterator[tuple[str, Labels, float]]:
+        if self.top_n <= 0:  # no table wanted: counting pids is far cheaper than reading each process
+            yield "system_processes", (), len(self._ps.pids())
+            return
         table, seen = [], 0
         for proc in self._ps.process_iter(PROCESS_ATTRS):
             seen += 1

@@ -97,6 +97,9 @@ class FakePsutil:
     def process_iter(self, attrs: list[str]) -> list[Proc]:
         return self.procs
 
+    def pids(self) -> list[int]:
+        return [proc.pid for proc in self.procs]
+
 
 def statvfs(path: str) -> os.statvfs_result:
     return os.statvfs_result((4096, 4096, 100, 50, 50, 1000, 900, 900, 0, 255))
@@ -226,6 +229,14 @@ def test_top_processes_refresh_on_their_own_interval_and_pid_reuse_is_not_a_rate
     assert not values(batch, "process_cpu_percent")
 
 
+def test_top_n_zero_counts_processes_without_reading_them(ps, clock):
+    ps.procs = [Proc(1, "a", 0.0, 1), Proc(2, "b", 0.0, 2)]
+    ps.process_iter = None  # reading the table would fail
+    batch = collector(ps, clock, top_n=0).collect()
+    assert values(batch, "system_processes") == {(): 2}
+    assert not values(batch, "process_resident_bytes")
+
+
 def test_denied_processes_are_counted_but_not_ranked(ps, clock):
     denied = Proc(1, "init", 0.0, 0)
     denied.info["memory_info"] = None
@@ -273,5 +284,5 @@ def test_bad_metric_declarations_raise_at_definition(name, unit):
 
 def test_fake_psutil_matches_real_signatures():
     for name in ("cpu_times", "getloadavg", "cpu_stats", "virtual_memory", "swap_memory", "disk_partitions",
-                 "disk_usage", "disk_io_counters", "net_io_counters", "process_iter"):
+                 "disk_usage", "disk_io_counters", "net_io_counters", "process_iter", "pids"):
         assert callable(getattr(psutil, name)) and callable(getattr(FakePsutil, name))
