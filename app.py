@@ -16,15 +16,18 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import streamlit as st
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route
 
-from core import selfmetrics
+from core import selfmetrics, users
 from core.api import create_api
+from core.auth_ui import bound_to_localhost
 from core.config import ConfigError, get_settings
 from core.jobs import Scheduler
 from core.store import get_engine
+from core.tokens import TokenRefused, authorize
 
 log = logging.getLogger("pulseboard")
 
@@ -32,6 +35,11 @@ try:
     settings = get_settings()
 except ConfigError as error:
     print(error, file=sys.stderr)
+    sys.exit(2)
+
+if settings.auth == "off" and not bound_to_localhost():
+    print("PULSEBOARD_AUTH=off (no login, open API) is allowed only on a server bound to localhost: "
+          "start with --server.address 127.0.0.1, or remove PULSEBOARD_AUTH.", file=sys.stderr)
     sys.exit(2)
 
 logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -59,6 +67,8 @@ def build_scheduler() -> Scheduler:
 async def lifespan(_app: Any) -> AsyncIterator[dict[str, Any]]:
     """Migrate the store, start background work, and stop it on shutdown."""
     engine = get_engine(settings)  # applies pending migrations before anything reads
+    if settings.auth == "on":
+        users.ensure_first_admin(engine, settings.data_dir)  # logs the one-time password on first run
     # Import-time objects live forever: freeze them out of every GC pass, and let the
     # many short-lived dicts of a 5,000-sample batch die young without a full collection.
     gc.collect()
@@ -78,8 +88,13 @@ async def lifespan(_app: Any) -> AsyncIterator[dict[str, Any]]:
         log.info("Pulseboard stopped")
 
 
-async def metrics(_request: Request) -> Response:
+async def metrics(request: Request) -> Response:
     """Prometheus text exposition of Pulseboard's own metrics."""
+    if settings.auth == "on" and not settings.api_auth_open_metrics:
+        try:
+            await run_in_threadpool(authorize, get_engine(settings), request.headers.get("authorization"), "read")
+        except TokenRefused as refused:
+            return JSONResponse({"error": refused.message, "problems": []}, status_code=refused.status)
     return Response(selfmetrics.exposition(), media_type="text/plain; version=0.0.4; charset=utf-8")
 
 

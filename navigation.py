@@ -2,7 +2,9 @@
 
 ``app.py`` serves this through ``st.App``; ``streamlit run navigation.py`` also works
 for a UI-only run. Pages whose issue has not landed yet are shown as explicit
-placeholders, so the menu already tells each audience what is coming.
+placeholders, so the menu already tells each audience what is coming. Nobody gets
+past :func:`core.auth_ui.gate` without logging in; the menu lists the viewer's pages
+only, and every other page's URL answers with a refusal.
 """
 
 from __future__ import annotations
@@ -11,8 +13,10 @@ from pathlib import Path
 
 import streamlit as st
 
+from core.access import pages_for_viewer
+from core.auth_ui import gate, refusal_page
 from core.config import ROOT
-from core.pages import SECTIONS, PageSpec, pages_for
+from core.pages import PAGES, SECTIONS, PageSpec
 
 st.set_page_config(page_title="Pulseboard", page_icon=":material/monitor_heart:", layout="wide")
 
@@ -32,10 +36,12 @@ def _page(spec: PageSpec, default: bool) -> st.Page:
     return _placeholder(spec)
 
 
-role = st.session_state.get("role", "admin")
-specs = pages_for(role)
+viewer = gate()  # login screen, forced password change or "no login" banner; stops when not logged in
+specs = pages_for_viewer(viewer)
 sections: dict[str, list[st.Page]] = {}
 for index, spec in enumerate(specs):
     sections.setdefault(spec.section, []).append(_page(spec, default=index == 0))
+# Pages the viewer may not open stay out of the menu but keep their URL, which answers with a refusal.
+sections[specs[0].section] += [refusal_page(spec) for spec in PAGES if spec not in specs]
 navigation = st.navigation({name: sections[name] for name in SECTIONS if name in sections})
 navigation.run()

@@ -66,7 +66,7 @@ def over_http(tmp: Path) -> float:
         for batch in batches(BATCHES // 2 + 1)
     ]
     tmp.mkdir(parents=True, exist_ok=True)
-    with live_server(tmp, env={"PULSEBOARD_COLLECTORS": "false"}) as server, httpx.Client(timeout=60) as client:
+    with live_server(tmp, env={"PULSEBOARD_COLLECTORS": "false"}) as server, httpx.Client(timeout=60, headers=server.headers) as client:
         client.post(f"{server.url}/api/v1/metrics", json=bodies[0]).raise_for_status()
         started = time.perf_counter()
         for body in bodies[1:]:

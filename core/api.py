@@ -14,7 +14,7 @@ from dataclasses import replace
 from typing import Any
 
 import sqlalchemy as sa
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
@@ -26,6 +26,7 @@ from core.ingest.validate import MAX_PROBLEMS, Limits, Problem, check_batch
 from core.junit import XML_CONTENT_TYPES, JunitError, receive_junit
 from core.model import Batch, now_ms
 from core.store import current_revision, get_engine, head_revision
+from core.tokens import TokenRefused, authorize
 
 JSON_TYPES = ("application/json",)
 PROMETHEUS_TYPES = ("text/plain", "application/openmetrics-text")
@@ -34,11 +35,13 @@ PROMETHEUS_TYPES = ("text/plain", "application/openmetrics-text")
 class ApiError(Exception):
     """An error a client caused; rendered as ``{"error": ..., "problems": [...]}``."""
 
-    def __init__(self, status: int, message: str, problems: list[dict[str, Any]] | None = None) -> None:
+    def __init__(self, status: int, message: str, problems: list[dict[str, Any]] | None = None,
+                 headers: dict[str, str] | None = None) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
         self.problems = problems or []
+        self.headers = headers
 
 
 def _media_type(request: Request) -> str:
@@ -121,6 +124,22 @@ def _decode_prometheus(body: bytes) -> tuple[Batch, dict[str, int]]:
     return Batch(tuple(parsed.samples)), {"skipped_nan": parsed.skipped_nan}
 
 
+def bearer(scope: str, settings_provider: Callable[[], Settings], open_if: Callable[[Settings], bool] | None = None) -> Any:
+    """A dependency requiring a token with ``scope`` (401: none or unusable, 403: scope missing)."""
+
+    async def check(request: Request) -> None:
+        settings = settings_provider()
+        if settings.auth == "off" or (open_if is not None and open_if(settings)):
+            return
+        try:
+            await run_in_threadpool(authorize, get_engine(settings), request.headers.get("authorization"), scope)
+        except TokenRefused as refused:
+            challenge = {"WWW-Authenticate": f'Bearer scope="{scope}"'} if refused.status == 401 else None
+            raise ApiError(refused.status, refused.message, headers=challenge) from None
+
+    return Depends(check)
+
+
 def create_api(settings_provider: Callable[[], Settings] = get_settings) -> FastAPI:
     """The FastAPI application mounted by app.py at ``/api``."""
     api = FastAPI(
@@ -131,9 +150,12 @@ def create_api(settings_provider: Callable[[], Settings] = get_settings) -> Fast
 
     @api.exception_handler(ApiError)
     async def _api_error(_request: Request, error: ApiError) -> JSONResponse:
-        return JSONResponse({"error": error.message, "problems": error.problems}, status_code=error.status)
+        return JSONResponse({"error": error.message, "problems": error.problems}, status_code=error.status, headers=error.headers)
 
-    @api.post("/v1/metrics", summary="Store a batch of samples (JSON or Prometheus text)")
+    ingest_scope = bearer("ingest", settings_provider)
+    health_scope = bearer("read", settings_provider, open_if=lambda settings: settings.api_auth_open_health)
+
+    @api.post("/v1/metrics", summary="Store a batch of samples (JSON or Prometheus text)", dependencies=[ingest_scope])
     async def post_metrics(request: Request) -> JSONResponse:
         settings = settings_provider()
         media = _require_type(request, JSON_TYPES + PROMETHEUS_TYPES)
@@ -142,7 +164,7 @@ def create_api(settings_provider: Callable[[], Settings] = get_settings) -> Fast
         stored = await run_in_threadpool(_store, batch, settings, "api")
         return JSONResponse({**stored, **extra}, status_code=200)
 
-    @api.post("/v1/events", summary="Store a batch of events; repeated ids are accepted once")
+    @api.post("/v1/events", summary="Store a batch of events; repeated ids are accepted once", dependencies=[ingest_scope])
     async def post_events(request: Request) -> JSONResponse:
         settings = settings_provider()
         _require_type(request, JSON_TYPES)
@@ -151,7 +173,7 @@ def create_api(settings_provider: Callable[[], Settings] = get_settings) -> Fast
         stored = await run_in_threadpool(_store, batch, settings, "api")
         return JSONResponse(stored, status_code=200)
 
-    @api.post("/v1/junit", summary="Store a JUnit XML report as a test run", status_code=201)
+    @api.post("/v1/junit", summary="Store a JUnit XML report as a test run", status_code=201, dependencies=[ingest_scope])
     async def post_junit(request: Request, suite: str = "", component: str = "", phase: str = "") -> JSONResponse:
         settings = settings_provider()
         media = _require_type(request, XML_CONTENT_TYPES)
@@ -163,11 +185,11 @@ def create_api(settings_provider: Callable[[], Settings] = get_settings) -> Fast
             raise ApiError(error.status, str(error)) from None
         return JSONResponse(result, status_code=201)
 
-    @api.get("/v1/health", summary="The process is alive")
+    @api.get("/v1/health", summary="The process is alive", dependencies=[health_scope])
     async def health() -> dict[str, object]:
         return {"status": "ok", "time_ms": now_ms()}
 
-    @api.get("/v1/ready", summary="Database reachable, migrations current, background jobs running")
+    @api.get("/v1/ready", summary="Database reachable, migrations current, background jobs running", dependencies=[health_scope])
     async def ready(request: Request) -> JSONResponse:
         report = await run_in_threadpool(readiness, settings_provider(), getattr(request.app.state, "scheduler", None))
         return JSONResponse(report, status_code=200 if report["ready"] else 503)

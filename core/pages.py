@@ -42,7 +42,8 @@ PAGES: tuple[PageSpec, ...] = (
     PageSpec("insights", "Insights", "Engineering", ":material/lightbulb:", ("executive", "operations", "developer", "admin"), 300, None),
     PageSpec("qa", "Quality (QA)", "Quality", ":material/verified:", ("qa_lead", "admin"), 15, "pages/qa.py", 5),
     PageSpec("qse", "QSE compliance", "Quality", ":material/rule:", ("executive", "qa_lead", "admin"), 30, None),
-    PageSpec("admin", "Admin", "Administration", ":material/admin_panel_settings:", ("admin",), None, None, 8),
+    PageSpec("admin", "Admin", "Administration", ":material/admin_panel_settings:", ("admin",), None, "pages/admin.py", 8),
+    PageSpec("audit", "Audit log", "Administration", ":material/history:", ("operations", "admin"), None, "pages/audit.py", 8),
 )
 
 SECTIONS = ("Everyone", "Management", "Operations", "Engineering", "Quality", "Administration")

@@ -8,6 +8,7 @@ import polars as pl
 import streamlit as st
 
 from core import query
+from core.auth_ui import require_page
 from core.config import get_settings
 from core.model import now_ms
 from core.selectors import SelectorError, build_selector, parse_selector
@@ -18,6 +19,7 @@ RANGES = {"Last 1 h": HOUR, "Last 6 h": 6 * HOUR, "Last 24 h": 24 * HOUR, "Last 
           "Last 30 d": 30 * 24 * HOUR, "Last 90 d": 90 * 24 * HOUR, "Custom": 0}
 AGGREGATIONS = [*query.AGGS, "rate"]
 
+require_page("explore")
 engine = get_engine()
 
 

@@ -18,9 +18,14 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
+from streamlit import config as st_config
 
 os.environ["PULSEBOARD_CONFIG"] = "/nonexistent/pulseboard.toml"  # a developer's own file must not leak in
 os.environ.setdefault("PULSEBOARD_DEMO", "0")
+# Page tests run as a local "no login" session unless they switch auth on (tests/test_auth_*.py
+# do); the loopback address is what a real server must be bound to for that.
+os.environ.setdefault("PULSEBOARD_AUTH", "off")
+st_config.set_option("server.address", "127.0.0.1")
 
 from core.config import Settings, load_settings
 from core.ingest.writer import series_cache

@@ -8,12 +8,17 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+from sqlalchemy.engine import Engine
+
+from core.store.engine import make_engine
+from core.store.migrate import upgrade
+from core.tokens import create_token
 
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = "/usr/bin/chromium"
@@ -22,11 +27,17 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
 
 @dataclass
 class LiveServer:
-    """A running server: its base URL, the log file, and the process."""
+    """A running server: its base URL, the log file, the process, and an ingest+read API token."""
 
     url: str
     log_path: Path
     process: subprocess.Popen[bytes]
+    token: str = ""
+
+    @property
+    def headers(self) -> dict[str, str]:
+        """``Authorization`` header carrying :attr:`token`."""
+        return {"Authorization": f"Bearer {self.token}"}
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
@@ -39,9 +50,21 @@ def free_port() -> int:
 
 
 @contextmanager
-def live_server(tmp: Path, env: dict[str, str] | None = None, timeout_s: float = 90.0) -> Iterator[LiveServer]:
-    """Start the app like `make run` does, wait until /api/v1/health answers, stop it on exit."""
+def live_server(tmp: Path, env: dict[str, str] | None = None, timeout_s: float = 90.0,
+                prepare: Callable[[Engine], None] | None = None) -> Iterator[LiveServer]:
+    """Start the app like `make run` does, wait until /api/v1/health answers, stop it on exit.
+
+    Login and API tokens are on. Before the start, the server's SQLite store is migrated
+    and given an API token (scopes ingest and read, in ``server.token``); ``prepare``
+    may add more (users, say) through core functions, exactly as an admin would.
+    """
     port = free_port()
+    store = make_engine(f"sqlite:///{tmp / 'pulseboard.db'}")
+    upgrade(store)
+    _, token = create_token(store, "tests", ["ingest", "read"], "tests")
+    if prepare is not None:
+        prepare(store)
+    store.dispose()
     log_path = tmp / "server.log"
     environment = {
         **os.environ,
@@ -50,13 +73,14 @@ def live_server(tmp: Path, env: dict[str, str] | None = None, timeout_s: float =
         "PULSEBOARD_DATA_DIR": str(tmp),
         "PULSEBOARD_INBOX_DIR": str(tmp / "inbox"),
         "PULSEBOARD_DEMO": "0",
+        "PULSEBOARD_AUTH": "on",
         **(env or {}),
     }
     command = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
                "--server.port", str(port), "--server.address", "127.0.0.1"]
     with log_path.open("wb") as log:
         process = subprocess.Popen(command, cwd=ROOT, env=environment, stdout=log, stderr=subprocess.STDOUT)
-    server = LiveServer(f"http://127.0.0.1:{port}", log_path, process)
+    server = LiveServer(f"http://127.0.0.1:{port}", log_path, process, token)
     try:
         deadline = time.monotonic() + timeout_s
         while True:

@@ -12,13 +12,17 @@ from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 
 from core.api import create_api
+from core.tokens import create_token
 
 PROM = "text/plain; version=0.0.4"
 
 
 @pytest.fixture
-def client(settings):
-    with TestClient(create_api(lambda: settings)) as test_client:
+def client(settings, engine):
+    """An API client holding an ingest+read token, with token checks on."""
+    secured = settings.model_copy(update={"auth": "on"})
+    _, token = create_token(engine, "tests", ["ingest", "read"], "tests")
+    with TestClient(create_api(lambda: secured), headers={"Authorization": f"Bearer {token}"}) as test_client:
         yield test_client
 
 

@@ -21,18 +21,20 @@ def server(tmp_path_factory):
 
 def test_json_and_prometheus_batches_are_stored_and_counted(server):
     name = f"live_{uuid.uuid4().hex[:8]}"
-    json_reply = httpx.post(f"{server.url}/api/v1/metrics", json=[{"name": name, "labels": {"via": "json"}, "value": 41}])
+    json_reply = httpx.post(f"{server.url}/api/v1/metrics", json=[{"name": name, "labels": {"via": "json"}, "value": 41}],
+                            headers=server.headers)
     assert json_reply.status_code == 200 and json_reply.json()["samples_written"] == 1
     text = f'# TYPE {name}_total counter\n{name}_total{{via="prom"}} 7\n'
     prom_reply = httpx.post(f"{server.url}/api/v1/metrics", content=text,
-                            headers={"Content-Type": "text/plain; version=0.0.4"})
+                            headers={**server.headers, "Content-Type": "text/plain; version=0.0.4"})
     assert prom_reply.status_code == 200 and prom_reply.json()["samples_written"] == 1
     exposition = httpx.get(f"{server.url}/metrics").text
     assert 'pulseboard_ingest_items_total{kind="sample",origin="api"}' in exposition
 
 
 def test_bad_batch_gets_422_with_reasons(server):
-    reply = httpx.post(f"{server.url}/api/v1/metrics", json=[{"name": "ok", "value": 1}, {"name": "x y", "value": 1}])
+    reply = httpx.post(f"{server.url}/api/v1/metrics", json=[{"name": "ok", "value": 1}, {"name": "x y", "value": 1}],
+                       headers=server.headers)
     assert reply.status_code == 422
     assert reply.json()["problems"][0]["index"] == 1
 

@@ -1,0 +1,96 @@
+"""Admin: users, API tokens and the audit log."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from core import audit_view, tokens, users
+from core.auth_ui import client_address, require_page
+from core.model import now_ms
+from core.pages import ROLES
+from core.store import get_engine
+
+viewer = require_page("admin")
+engine = get_engine()
+address = client_address()
+
+
+def show_secret_once(label: str, secret: str) -> None:
+    st.success(f"{label} Copy it now: it is shown only this once.", icon=":material/key:")
+    st.code(secret, language=None)
+
+
+def users_tab() -> None:
+    st.dataframe(users.users_frame(engine), hide_index=True, width="stretch")
+    create, change = st.columns(2)
+    with create.form("admin_create_user", clear_on_submit=True, border=True):
+        st.subheader("Create user")
+        name = st.text_input("Username", help="Lower-case letters, digits, '.', '_' or '-'.")
+        display = st.text_input("Display name")
+        email = st.text_input("Email")
+        roles = st.multiselect("Roles", ROLES)
+        if st.form_submit_button("Create", type="primary"):
+            password = users.random_password()
+            try:
+                users.create_user(engine, name, password, roles, display, email, must_change_password=True,
+                                  actor=viewer.username, address=address)
+            except users.UserError as error:
+                st.error(str(error))
+            else:
+                show_secret_once(f"Created **{users.normalise(name)}**; first-login password below (must be changed).", password)
+    with change.container(border=True):
+        st.subheader("Change user")
+        everyone = users.list_users(engine)
+        chosen = st.selectbox("User", [u.username for u in everyone], key="admin_user_pick")
+        user = next((u for u in everyone if u.username == chosen), None)
+        if user is None:
+            return
+        with st.form("admin_change_user"):
+            roles = st.multiselect("Roles", ROLES, default=list(user.roles))
+            disabled = st.checkbox("Disabled (cannot log in)", value=user.disabled)
+            if st.form_submit_button("Save"):
+                try:
+                    users.update_user(engine, user.username, roles=roles, disabled=disabled, actor=viewer.username, address=address)
+                    st.rerun()
+                except users.UserError as error:
+                    st.error(str(error))
+        if st.button("Reset password", icon=":material/lock_reset:", key="admin_reset_password"):
+            password = users.random_password()
+            users.set_password(engine, user.username, password, must_change=True, actor=viewer.username, address=address)
+            show_secret_once(f"New password for **{user.username}** (must be changed at next login).", password)
+
+
+def tokens_tab() -> None:
+    st.dataframe(tokens.tokens_frame(engine), hide_index=True, width="stretch")
+    create, revoke = st.columns(2)
+    with create.form("admin_create_token", clear_on_submit=True, border=True):
+        st.subheader("Create token")
+        name = st.text_input("Name", help="Who or what uses it, e.g. 'ci-runner-3'.")
+        scopes = st.multiselect("Scopes", tokens.SCOPES, default=["ingest"])
+        days = st.number_input("Expires after (days; 0 = never)", min_value=0, max_value=3650, value=90)
+        if st.form_submit_button("Create", type="primary"):
+            expires = now_ms() + int(days) * 86_400_000 if days else None
+            try:
+                token, secret = tokens.create_token(engine, name, scopes, viewer.username, expires, address)
+            except ValueError as error:
+                st.error(str(error))
+            else:
+                show_secret_once(f"Token **{token.id}** ({', '.join(token.scopes)}).", secret)
+    with revoke.container(border=True):
+        st.subheader("Revoke token")
+        active = [t for t in tokens.list_tokens(engine) if t.revoked_ms is None]
+        chosen = st.selectbox("Token", [t.id for t in active], key="admin_token_pick",
+                              format_func=lambda i: next(f"{t.id} · {t.name}" for t in active if t.id == i))
+        if chosen and st.button("Revoke", icon=":material/block:", key="admin_revoke_token"):
+            tokens.revoke_token(engine, chosen, viewer.username, address)
+            st.rerun()
+
+
+st.title("Admin")
+users_panel, tokens_panel, audit_panel = st.tabs(["Users", "API tokens", "Audit log"])
+with users_panel:
+    users_tab()
+with tokens_panel:
+    tokens_tab()
+with audit_panel:
+    audit_view.render(engine, viewer, address, key="admin_audit")

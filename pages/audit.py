@@ -1,0 +1,14 @@
+"""Audit log: who did what, when, from where (operations and admin)."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from core import audit_view
+from core.auth_ui import client_address, require_page
+from core.store import get_engine
+
+viewer = require_page("audit")
+
+st.title("Audit log")
+audit_view.render(get_engine(), viewer, client_address())
