@@ -25,13 +25,14 @@ os.environ.setdefault("PULSEBOARD_DEMO", "0")
 # Page tests run as a local "no login" session unless they switch auth on (tests/test_auth_*.py
 # do); the loopback address is what a real server must be bound to for that.
 os.environ.setdefault("PULSEBOARD_AUTH", "off")
-st_config.set_option("server.address", "127.0.0.1")
 
 from core.config import Settings, load_settings
 from core.ingest.writer import series_cache
 from core.store.engine import dispose_engines, make_engine
 from core.store.migrate import upgrade
 from core.store.schema import metadata
+
+st_config.set_option("server.address", "127.0.0.1")  # AppTest sessions count as a localhost-bound server
 
 POSTGRES_ADMIN_URL = os.environ.get("PULSEBOARD_TEST_POSTGRES", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}

@@ -28,7 +28,7 @@ def bearer(secret):
 
 
 def test_valid_ingest_token_stores_and_records_last_use(api, engine):
-    token, secret = tokens.create_token(engine, "ci", ["ingest"], "root")
+    _, secret = tokens.create_token(engine, "ci", ["ingest"], "root")
     reply = api.post("/v1/metrics", json=SAMPLE, headers=bearer(secret))
     assert reply.status_code == 200, reply.text
     assert tokens.list_tokens(engine)[0].last_used_ms is not None
