@@ -116,11 +116,11 @@ def in_window(items: pl.DataFrame, definition: SlaDefinition, start_ms: int, end
 
 
 def outcomes(items: pl.DataFrame, definition: SlaDefinition, now_ms: int) -> pl.DataFrame:
-    """One row per counted item for the error budget: ``ts`` (end, or now if open), ``bad`` (over target), ``weight``."""
+    """One row per counted item for the error budget: ``ts`` (end; just before now if open), ``bad`` (over target), ``weight``."""
     target = definition.target_s or 0.0
     counted = items.filter(~pl.col("open") | (pl.col("duration_s") > target))
     return counted.select(
-        pl.coalesce(pl.col("end_ms"), pl.lit(now_ms)).alias("ts"),
+        pl.coalesce(pl.col("end_ms"), pl.lit(now_ms - 1)).alias("ts"),  # windows are [now - w, now)
         (pl.col("duration_s") > target).cast(pl.Float64).alias("bad"),
         pl.lit(1.0).alias("weight"),
     ).sort("ts")

@@ -38,7 +38,7 @@ SEVERITY_RANK = {"info": 0, "warning": 1, "error": 2, "critical": 3}
 
 
 class AlertSink(Protocol):
-    """Where the job's alerts go: the alerting module, or a log when it has no hook."""
+    """Where the job's alerts go: the alerting module (:class:`core.sla.alerting.AlertsSink`) or a log."""
 
     def fire(self, rule: str, labels: dict[str, str], severity: str, summary: str, value: float | None,
              channels: Sequence[str], now_ms: int) -> None: ...
@@ -47,7 +47,7 @@ class AlertSink(Protocol):
 
 
 class LogSink:
-    """Writes alert changes to the log only (used when core.alerts offers no code hook)."""
+    """Writes alert changes to the log only (for dry runs)."""
 
     def fire(self, rule: str, labels: dict[str, str], severity: str, summary: str, value: float | None,
              channels: Sequence[str], now_ms: int) -> None:
@@ -58,12 +58,10 @@ class LogSink:
 
 
 def default_sink(engine: Engine, settings: Settings) -> AlertSink:
-    """The alerting module's code hook when present, else :class:`LogSink`."""
-    try:
-        from core.alerts import external  # type: ignore[attr-defined]
-    except ImportError:
-        return LogSink()
-    return external.sink(engine, settings)  # type: ignore[no-any-return]
+    """The alerting module's live alerts (core.sla.alerting)."""
+    from core.sla.alerting import AlertsSink
+
+    return AlertsSink(engine)
 
 
 def breach_severity(over_ratio: float, escalated: bool) -> str:
