@@ -10,6 +10,7 @@ batch with errors is re-checked item by item, to name each bad item.
 from __future__ import annotations
 
 import json
+import math
 from datetime import datetime
 from typing import Annotated, Any, NotRequired
 
@@ -80,9 +81,16 @@ def _reject_constant(name: str) -> None:
     raise BodyError(f"body contains {name}, which is not valid JSON; send a number or null")
 
 
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if math.isinf(value):
+        raise BodyError(f"body contains the number {text[:40]}, which is too large to store")
+    return value
+
+
 def _items(body: bytes, key: str, max_items: int | None) -> list[Any]:
     try:
-        document = json.loads(body, parse_constant=_reject_constant)
+        document = json.loads(body, parse_constant=_reject_constant, parse_float=_finite_float)
     except (UnicodeDecodeError, json.JSONDecodeError) as error:
         raise BodyError(f"body is not valid JSON: {error}") from None
     except RecursionError:

@@ -83,15 +83,15 @@ def _lookup(connection: Connection, fingerprints: Sequence[str]) -> dict[str, in
     return found
 
 
-def _insert_ignore(connection: Connection, table: sa.Table, rows: list[dict[str, object]], key: str) -> None:
+def _insert_ignore(connection: Connection, table: sa.Table, key: str) -> sa.Insert:
+    """INSERT that skips rows whose ``key`` already exists, in the backend's dialect."""
     if connection.dialect.name == "postgresql":
         from sqlalchemy.dialects.postgresql import insert as pg_insert
 
-        connection.execute(pg_insert(table).on_conflict_do_nothing(index_elements=[key]), rows)
-    else:
-        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+        return pg_insert(table).on_conflict_do_nothing(index_elements=[key])
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-        connection.execute(sqlite_insert(table).on_conflict_do_nothing(index_elements=[key]), rows)
+    return sqlite_insert(table).on_conflict_do_nothing(index_elements=[key])
 
 
 def resolve_series(
@@ -118,7 +118,7 @@ def resolve_series(
                 for (name, labels), fp in keys.items()
                 if fp in absent
             ]
-            _insert_ignore(connection, schema.series, rows, "fingerprint")
+            connection.execute(_insert_ignore(connection, schema.series, "fingerprint"), rows)
             fresh.update(_lookup(connection, sorted(absent)))
             created = len(absent)
         ids.update(fresh)
@@ -167,20 +167,17 @@ def write_samples(connection: Connection, samples: Sequence[Sample], cache: Seri
 
 def write_events(connection: Connection, events: Sequence[Event]) -> tuple[int, int]:
     """Insert events not already stored; returns (written, duplicates)."""
-    unique = list({e.id: e for e in reversed(events)}.values())[::-1]
-    existing: set[str] = set()
-    table = schema.events
-    for chunk in _chunks([e.id for e in unique]):
-        existing.update(connection.scalars(sa.select(table.c.id).where(table.c.id.in_(chunk))))
+    unique = list({e.id: e for e in reversed(events)}.values())[::-1]  # first of a repeated id wins
     received = now_ms()
     rows: list[dict[str, object]] = [
         {"id": e.id, "type": e.type, "ts": e.ts, "source": e.source, "data": e.data, "metadata": e.metadata, "received_ms": received}
         for e in unique
-        if e.id not in existing
     ]
-    if rows:
-        _insert_ignore(connection, table, rows, "id")
-    return len(rows), len(events) - len(rows)
+    # ON CONFLICT DO NOTHING ... RETURNING yields only the ids actually inserted: no pre-lookup,
+    # which on Postgres degraded to sequential scans while a freshly loaded table had no statistics.
+    statement = _insert_ignore(connection, schema.events, "id").returning(schema.events.c.id)
+    written = len(connection.execute(statement, rows).all()) if rows else 0
+    return written, len(events) - written
 
 
 def write_batch(engine: Engine, samples: Sequence[Sample], events: Sequence[Event]) -> WriteResult:
