@@ -68,18 +68,23 @@ def deliver_due(engine: Engine, settings: Settings, now: int | None = None) -> d
 
 
 def send_test(engine: Engine, settings: Settings, channel: Channel, actor: str) -> str | None:
-    """Queue and immediately try a test message on ``channel``; returns the error, or None when it was delivered."""
+    """Send a test message through ``channel`` now (saved or not) and log it; returns the error, or None when delivered."""
     now = now_ms()
     message = Message("test", "test", f"Test notification from Pulseboard, sent by {actor}", (
         {"fingerprint": "test", "rule": "test", "state": "firing", "severity": "info", "labels": {"alertname": "test"},
          "summary": f"This is a test of channel {channel.name}", "runbook": "", "fired_at": now, "resolved_at": None,
          "root_cause": True},))
     key = queue(engine, channel, message, now)
-    deliver_due(engine, settings, now)
-    with engine.connect() as connection:
-        row = connection.execute(sa.select(schema.notifications.c.status, schema.notifications.c.last_error)
-                                 .where(schema.notifications.c.id == key)).one()
-    return None if row.status == SENT else (row.last_error or "not delivered yet")
+    error = None
+    try:
+        notifier(channel.kind).send(channel.config, message, settings)
+    except Exception as failure:  # reported to the person who pressed the button
+        error = f"{type(failure).__name__}: {failure}"[:1000]
+    with engine.begin() as connection:
+        connection.execute(schema.notifications.update().where(schema.notifications.c.id == key).values(
+            status=SENT if error is None else FAILED, attempts=1, next_attempt_ms=None, last_error=error,
+            sent_ms=now if error is None else None))
+    return error
 
 
 def delivery_log(engine: Engine, limit: int = 200) -> pl.DataFrame:
