@@ -131,6 +131,9 @@ class Settings(BaseSettings):
     sla_escalation_channels: list[str] = Field(default_factory=lambda: ["sla-escalation"], description="Notification channels for SLA escalations (items past the escalation threshold); as an environment variable, a JSON list.")
     sla_utilisation_selector: str = Field(default="qms_agent_load_percent", description="Metric (selector) giving resource utilisation in percent, for bottleneck analysis.")
     sla_utilisation_label: str = Field(default="agent", description="Label of sla_utilisation_selector that names the resource.")
+    cost_per_agent_hour: float = Field(default=60.0, ge=0.0, le=100_000.0, description="Cost of one hour of review-agent work, for the Executive page's cost per review (shown only to roles with view_costs).")
+    cost_per_review_fixed: float = Field(default=5.0, ge=0.0, le=100_000.0, description="Fixed cost added to every review (tooling, infrastructure), for cost per review.")
+    cost_currency: str = Field(default="USD", min_length=1, max_length=8, description="Currency code written after cost figures.")
 
     @field_validator("database_url")
     @classmethod

@@ -1,33 +1,97 @@
-"""Overview: is data arriving, and what arrived last."""
+"""Overview: overall health and what drags it down, active alerts, KPI strip, component status, and what the store holds."""
 
 from __future__ import annotations
 
+import polars as pl
 import streamlit as st
 
+from core import ui
+from core import widgets as w
+from core.auth_ui import require_page
 from core.inventory import latest_events, latest_samples, store_totals
-from core.store import get_engine
+from core.kpis.developer import filter_options
+from core.kpis.overview import load_overview
 from core.timefmt import ago
 
-engine = get_engine()
+HEALTH = w.GaugeConfig(title="Health score", unit="", thresholds=w.Thresholds(warning=85, critical=70, higher_is_worse=False),
+                       help="Weighted mean of the component scores (bands: ≥ 95 excellent, ≥ 85 good, ≥ 70 warning, ≥ 50 poor, < 50 critical).")
+DRAGS = w.BarConfig(title="What drags it down", category="component", value="points_lost", unit="points lost", extra_tooltip=["score", "detail"],
+                    empty="Every component with data is at 100.")
+ALERTS = w.BarConfig(title="Active alerts by severity", category="severity", value="count", color="severity",
+                     sort=["critical", "error", "warning", "info"], empty="No alert is firing.")
+COMPONENTS = w.StatusGridConfig(title="Component status", columns=5,
+                                empty="No components yet: send qms_queue_depth / qms_agent_up / api_errors_percent samples or system.error_occurred events.")
+STRIP = (
+    w.KpiConfig(title="Active workflows", format="{:,.0f}", delta_good="off", help="Workflows without a completed/failed event (last 3 days).",
+                empty="Send workflow.pr_created and step events."),
+    w.KpiConfig(title="Completed", format="{:,.0f}", help="Workflows completed in the range.", empty="Send workflow.workflow_completed events."),
+    w.KpiConfig(title="Completion rate", unit="%", help="Completed ÷ (completed + failed) in the range.",
+                thresholds=w.Thresholds(warning=90, critical=80, higher_is_worse=False), empty="Send workflow.workflow_completed/failed events."),
+    w.KpiConfig(title="Time to merge", unit="h", format="{:,.2f}", delta_good="down", help="Mean created → completed time.",
+                empty="Send workflow.workflow_completed with duration_s."),
+    w.KpiConfig(title="Gate pass rate", unit="%", help="Share of quality-gate runs passed in the range.",
+                thresholds=w.Thresholds(warning=90, critical=80, higher_is_worse=False), empty="Send workflow.quality_gate_passed/failed events."),
+    w.KpiConfig(title="Agents up", format="{:,.0f}", delta_good="off", empty="Send qms_agent_up samples."),
+)
 
-st.title("Overview")
-totals = store_totals(engine)
-series_col, samples_col, events_col, fresh_col = st.columns(4)
-series_col.metric("Series", f"{totals.series:,}")
-samples_col.metric("Samples, last hour", f"{totals.samples_last_hour:,}")
-events_col.metric("Events, last 24 h", f"{totals.events_last_day:,}")
-fresh_col.metric("Last sample", ago(totals.newest_sample_ms))
+viewer = require_page("overview")
+ctx = ui.page("overview", viewer, filter_options=lambda engine, win: filter_options(engine, win.start_ms, win.end_ms),
+              caption="Is everything healthy right now, and if not, what is dragging it down?")
 
-if totals.series == 0 and totals.events_last_day == 0:
-    st.info(
-        "The store is empty. Send samples with `curl -X POST localhost:8501/api/v1/metrics "
-        "-H 'Content-Type: application/json' -d '[{\"name\": \"up\", \"labels\": {\"job\": \"demo\"}, \"value\": 1}]'`, "
-        "or events to `/api/v1/events` (see docs/api.md).",
-        icon=":material/inbox:",
-    )
 
-samples_tab, events_tab = st.tabs(["Latest samples", "Latest events"])
-with samples_tab:
-    st.dataframe(latest_samples(engine), hide_index=True, width="stretch")
-with events_tab:
-    st.dataframe(latest_events(engine), hide_index=True, width="stretch")
+@ui.live(ctx)
+def live_overview() -> None:
+    win = ctx.window()
+    data = load_overview(ctx.engine, win.start_ms, win.end_ms, ctx.filters, ctx.settings)
+    gauge_col, drag_col, alert_col = st.columns([2, 3, 2])
+    with gauge_col:
+        ui.widget(HEALTH, data.health.score, ctx=ctx)
+        st.markdown(f"**{data.health.band.capitalize()}**" + ("" if data.health.score is None else f" · {data.health.score:.1f} / 100"))
+    with drag_col:
+        drags = data.health.drags.filter(pl.col("points_lost") > 0)
+        ui.widget(DRAGS, drags, ctx=ctx)
+        missing = data.health.drags.filter(pl.col("score").is_null())["component"].to_list()
+        if missing:
+            st.caption("Not scored (no data): " + ", ".join(missing))
+    with alert_col:
+        if data.alerts is None:
+            st.markdown(f"**{ALERTS.title}**")
+            ui.empty("Alerting is not available yet in this installation.")
+        else:
+            counts = pl.DataFrame({"severity": list(data.alerts), "count": list(data.alerts.values())})
+            ui.widget(ALERTS, counts.filter(pl.col("count") > 0), ctx=ctx)
+    s = data.strip
+    ui.kpi_row([(STRIP[0], float(s.active_workflows) if s.active_workflows or s.completed[0] else None),
+                (STRIP[1], w.KpiValue(*s.completed)), (STRIP[2], w.KpiValue(*s.completion_pct)), (STRIP[3], w.KpiValue(*s.time_to_merge_h)),
+                (STRIP[4], w.KpiValue(*s.gate_pass_pct)), (STRIP[5], w.KpiValue(float(s.agents_up[0]) if s.agents_up[1] else None,
+                                                                                note=f"of {s.agents_up[1]} agents"))], ctx=ctx, per_row=6)
+    picked = ui.widget(COMPONENTS, data.components, ctx=ctx)
+    if picked:
+        st.dataframe(data.components.filter(pl.col("name") == picked), hide_index=True, width="stretch")
+    elif data.components.height:
+        st.caption("Click a component to see its detail.")
+    totals = store_totals(ctx.engine)
+    ui.freshness(totals.newest_sample_ms or totals.newest_event_ms, stale_after_s=max(120.0, 3 * (ctx.refresh_s or 30)))
+
+
+live_overview()
+
+totals = store_totals(ctx.engine)
+with st.expander("What is in the store", expanded=totals.series == 0 and totals.events_last_day == 0):
+    series_col, samples_col, events_col, fresh_col = st.columns(4)
+    series_col.metric("Series", f"{totals.series:,}")
+    samples_col.metric("Samples, last hour", f"{totals.samples_last_hour:,}")
+    events_col.metric("Events, last 24 h", f"{totals.events_last_day:,}")
+    fresh_col.metric("Last sample", ago(totals.newest_sample_ms))
+    if totals.series == 0 and totals.events_last_day == 0:
+        st.info(
+            "The store is empty. Send samples with `curl -X POST localhost:8501/api/v1/metrics "
+            "-H 'Content-Type: application/json' -d '[{\"name\": \"up\", \"labels\": {\"job\": \"demo\"}, \"value\": 1}]'`, "
+            "or events to `/api/v1/events` (see docs/api.md), or start with PULSEBOARD_DEMO=1.",
+            icon=":material/inbox:",
+        )
+    samples_tab, events_tab = st.tabs(["Latest samples", "Latest events"])
+    with samples_tab:
+        st.dataframe(latest_samples(ctx.engine), hide_index=True, width="stretch")
+    with events_tab:
+        st.dataframe(latest_events(ctx.engine), hide_index=True, width="stretch")

@@ -1,0 +1,172 @@
+"""Role-page benchmark: script run time (AppTest), browser time to all charts drawn, ingest → visible latency.
+
+Dataset — the demo simulator's history stretched to 90 days, in a SQLite file
+(default /tmp/pulseboard-bench-pages/pulseboard.db, reused when present; --rebuild):
+
+* ``DemoWorkload(seed 7)`` generates every demo event (PRs through the 4 QMS steps with
+  agents, gates, defects, compliance checks; queue-depth, agent-status, error and
+  deployment events; QSE sessions; migration) for the last 90 days: on the order of
+  10^5–10^6 events;
+* demo samples (queue depths, step durations, agent load/up, workflow counts, API
+  rate/latency/errors per endpoint, migration figures; ~75 series) every 5 minutes
+  for the last 14 days and every 15 minutes before that, as the demo's own back-fill does;
+* core.rollup then builds the 1m/5m/1h tiers and core.retention trims raw samples to
+  the default 24 h, as a running server would.
+
+Figures: ``page_script_ms_<page>`` — median of 5 warm AppTest runs of the page script
+at its default range (first run, which fills caches, reported separately as
+``..._cold``); ``page_charts_ms_<page>`` — in Debian Chromium against a live server on
+that store, navigation start → every chart's canvas/svg drawn, median of 3;
+``ingest_to_visible_ms`` — a ``qms_queue_depth`` sample POSTed to /api/v1/metrics →
+its value shown on the Operations page with the refresh at 1 s, median of 5.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.common import record
+
+PAGES = ("overview", "executive", "operations")
+DAY = 86_400_000
+
+
+def build_dataset(path: Path, days: int = 90) -> dict[str, int]:
+    """Fill a fresh SQLite store with ``days`` of demo history, rolled up and retention-trimmed."""
+    from collectors.demo import BACKFILL_STEP, DemoCollector, DemoWorkload
+    from core.config import load_settings
+    from core.retention import run_retention
+    from core.rollup import run_rollup
+    from core.store.engine import make_engine
+    from core.store.migrate import upgrade
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{path}{suffix}").unlink(missing_ok=True)
+    url = f"sqlite:///{path}"
+    settings = load_settings(database_url=url, data_dir=path.parent, demo=False, collectors=False)
+    engine = make_engine(url)
+    upgrade(engine)
+    now = int(time.time() * 1000)
+    collector = DemoCollector(engine, settings)
+    collector.workload = DemoWorkload(7, now)
+    started = time.perf_counter()
+    collector.generate(now - days * DAY, now, BACKFILL_STEP)
+    generated = time.perf_counter() - started
+    run_rollup(engine, now)
+    run_retention(engine, settings, now, max_seconds=600)
+    from core.collector_state import put_state
+    from core.demo_data import STATE
+
+    with engine.begin() as connection:
+        put_state(connection, STATE, "state", {"anchor_ms": now, "watermark_ms": now, "seed": 7})
+    with engine.connect() as connection:
+        counts = {t: int(connection.exec_driver_sql(f"SELECT count(*) FROM {t}").scalar_one())
+                  for t in ("events", "series", "samples", "samples_1m", "samples_5m", "samples_1h")}
+    engine.dispose()
+    print(f"  dataset: {days} days in {generated:.0f} s: " + ", ".join(f"{k} {v:,}" for k, v in counts.items()))
+    return counts
+
+
+def script_times(path: Path, runs: int = 5) -> dict[str, float]:
+    """Median warm AppTest run time per page (and the cold first run), in ms."""
+    os.environ.update({"PULSEBOARD_DATABASE_URL": f"sqlite:///{path}", "PULSEBOARD_DATA_DIR": str(path.parent), "PULSEBOARD_DEMO": "0",
+                       "PULSEBOARD_AUTH": "off", "PULSEBOARD_CONFIG": "/nonexistent/pulseboard.toml"})
+    from streamlit import config as st_config
+    from streamlit.testing.v1 import AppTest
+
+    from core.config import ROOT, get_settings
+
+    st_config.set_option("server.address", "127.0.0.1")
+    get_settings.cache_clear()
+    figures: dict[str, float] = {}
+    for page in PAGES:
+        times = []
+        for _ in range(runs + 1):
+            at = AppTest.from_file(str(ROOT / "pages" / f"{page}.py"), default_timeout=120)
+            started = time.perf_counter()
+            at.run()
+            times.append((time.perf_counter() - started) * 1000)
+            if at.exception:
+                raise RuntimeError(f"{page}: {[e.value for e in at.exception]}")
+        figures[f"page_script_ms_{page}_cold"] = times[0]
+        figures[f"page_script_ms_{page}"] = statistics.median(times[1:])
+    return figures
+
+
+def browser_times(path: Path, tmp: Path, runs: int = 3) -> dict[str, float]:
+    """Navigation → all charts drawn per page, and POST → visible on Operations at 1 s refresh, in ms."""
+    import shutil
+
+    import httpx
+    from playwright.sync_api import sync_playwright
+
+    from tests.live import CHROMIUM, CHROMIUM_ARGS, live_server
+
+    tmp.mkdir(parents=True, exist_ok=True)
+    shutil.copy(path, tmp / "pulseboard.db")
+    figures: dict[str, float] = {}
+    env = {"PULSEBOARD_AUTH": "off", "PULSEBOARD_COLLECTORS": "false", "PULSEBOARD_DEMO": "0"}
+    with live_server(tmp, env=env, timeout_s=180) as server, sync_playwright() as driver:
+        browser = driver.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1920, "height": 1080})
+        page.goto(server.url + "/")  # warm the server's caches and imports once
+        page.wait_for_selector("[data-testid='stVegaLiteChart'] canvas, [data-testid='stVegaLiteChart'] svg", timeout=120_000)
+        for name in PAGES:
+            times = []
+            for _ in range(runs):
+                page.goto("about:blank")
+                started = time.perf_counter()
+                page.goto(f"{server.url}/{'' if name == 'overview' else name}")
+                page.wait_for_function(ALL_CHARTS_DRAWN, timeout=120_000, polling=50)
+                times.append((time.perf_counter() - started) * 1000)
+            figures[f"page_charts_ms_{name}"] = statistics.median(times)
+        page.goto(f"{server.url}/operations?refresh=1s")
+        page.wait_for_function(ALL_CHARTS_DRAWN, timeout=120_000, polling=50)
+        latencies = []
+        for n in range(5):
+            value = 700 + n * 11
+            started = time.perf_counter()
+            httpx.post(f"{server.url}/api/v1/metrics", json=[{"name": "qms_queue_depth", "labels": {"queue": "bench_probe"}, "value": value}],
+                       headers=server.headers).raise_for_status()
+            page.wait_for_function("v => document.body.innerText.includes('bench_probe') && document.body.innerText.includes(v)",
+                                   arg=f"queue {value}", timeout=30_000, polling=50)
+            latencies.append((time.perf_counter() - started) * 1000)
+        figures["ingest_to_visible_ms"] = statistics.median(latencies)
+        browser.close()
+    return figures
+
+
+# Every chart container has drawn (canvas or svg inside), the app is not running, and no error box.
+ALL_CHARTS_DRAWN = """() => {
+  const charts = [...document.querySelectorAll("[data-testid='stVegaLiteChart']")];
+  const running = document.querySelector("[data-testid='stStatusWidget']");
+  return charts.length > 0 && !running && charts.every(c => c.querySelector('canvas, svg'))
+         && !document.querySelector("[data-testid='stException']");
+}"""
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--db", type=Path, default=Path("/tmp/pulseboard-bench-pages/pulseboard.db"))
+    parser.add_argument("--days", type=int, default=90)
+    parser.add_argument("--rebuild", action="store_true")
+    parser.add_argument("--no-browser", action="store_true")
+    args = parser.parse_args()
+    if args.rebuild or not args.db.exists():
+        build_dataset(args.db, args.days)
+    figures = script_times(args.db)
+    if not args.no_browser:
+        figures |= browser_times(args.db, args.db.parent / "live")
+    record(figures)
+
+
+if __name__ == "__main__":
+    main()

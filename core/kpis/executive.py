@@ -1,0 +1,175 @@
+"""The Executive page's figures: quality and efficiency KPIs, cost, trends, SLA adherence, risks.
+
+Definitions (every one computed from stored events/samples; docs/events.md names the fields):
+
+* quality score — mean gate score (``metrics.score`` × 100) of the gate runs in the range;
+* defect detection rate — share of defects found before release (core.kpis.quality);
+* false-positive rate — share of resolved defects closed as not a defect
+  (``resolution``/``resolution_type`` = ``false_positive`` or ``not_a_defect``, or
+  ``false_positive: true``); None until defects carry that field;
+* compliance adherence — share of passed ``qa.compliance_check`` events;
+* review cycle time, time to merge, completion rate — core.kpis.workflow.outcomes;
+* agent utilisation — mean of ``qms_agent_load_percent`` over the range;
+* SLA adherence — core.kpis.workflow.sla_adherence; cost per review — the cost model in
+  settings, and only for viewers with ``view_costs`` (:func:`for_viewer`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from dataclasses import fields as dc_fields
+
+import polars as pl
+from sqlalchemy.engine import Engine
+
+from core.access import Viewer, can
+from core.config import Settings, get_settings
+from core.kpis import workflow as wf
+from core.kpis.quality import COMPLIANCE_EVENT, DEFECT_EVENTS, GATE_OUTCOMES, compliance, defect_frame, defect_kpis
+from core.kpis.records import apply_filters, fields, flag, load_events, within
+from core.query import series
+
+FALSE_POSITIVE = ("false_positive", "not_a_defect")
+GATE_SCORE_TYPES = (*GATE_OUTCOMES, "workflow.quality_gate_executed")
+
+
+@dataclass(frozen=True)
+class ExecutiveKpis:
+    """The headline numbers for one window (None: no data for it)."""
+
+    quality_score: float | None
+    defect_detection_pct: float | None
+    false_positive_pct: float | None
+    compliance_pct: float | None
+    review_cycle_h: float | None
+    completion_pct: float | None
+    utilisation_pct: float | None
+    sla_pct: float | None
+    sla_target_pct: float | None
+    time_to_merge_h: float | None
+    cost_per_review: float | None
+    reviews: int
+
+
+def quality_score(gate_events: pl.DataFrame) -> float | None:
+    """Mean ``metrics.score`` × 100 over gate outcome events (executed events only where a source sends no outcomes)."""
+    scored = fields(gate_events, numbers={"score": "metrics.score"})
+    outcomes = scored.filter(pl.col("type").is_in(GATE_OUTCOMES))
+    use = outcomes if outcomes.height else scored
+    value = use["score"].mean()
+    return None if value is None else float(value) * 100  # type: ignore[arg-type]
+
+
+def false_positive_pct(defect_events: pl.DataFrame) -> float | None:
+    """Share of resolved defects closed as false positives; None when no resolution says either way."""
+    resolved = fields(defect_events.filter(pl.col("type") == "qa.defect_resolved"),
+                      {"resolution": "resolution", "resolution_type": "resolution_type", "flag": "false_positive"})
+    said = resolved.filter(pl.any_horizontal(pl.col("resolution", "resolution_type", "flag").is_not_null()))
+    if said.is_empty():
+        return None
+    hit = said.filter(pl.col("resolution").is_in(FALSE_POSITIVE) | pl.col("resolution_type").is_in(FALSE_POSITIVE)
+                      | (pl.col("flag").str.to_lowercase() == "true"))
+    return hit.height / said.height * 100
+
+
+def compute(events: pl.DataFrame, utilisation_pct: float | None, start_ms: int, end_ms: int, now_ms: int, settings: Settings) -> ExecutiveKpis:
+    """Every KPI for [start, end) from one frame of workflow, gate, defect and compliance events (reaching 3 days before start)."""
+    current = within(events, start_ms, end_ms)
+    gates = current.filter(pl.col("type").is_in(GATE_SCORE_TYPES))
+    defects = defect_kpis(defect_frame(events.filter(pl.col("type").is_in(DEFECT_EVENTS))), start_ms=start_ms, end_ms=end_ms, day_start_ms=end_ms)
+    checks = compliance(current.filter(pl.col("type") == COMPLIANCE_EVENT))
+    done = wf.outcomes(events, start_ms, end_ms)
+    sla = wf.sla_adherence(events.filter(pl.col("type").is_in(wf.WORKFLOW_TYPES)), start_ms, end_ms, now_ms)
+    cost = wf.cost_per_review(done.agent_hours, done.completed, settings.cost_per_agent_hour, settings.cost_per_review_fixed)
+    return ExecutiveKpis(quality_score(gates), defects.prevention_pct, false_positive_pct(current.filter(pl.col("type").is_in(DEFECT_EVENTS))),
+                         checks.passed_pct, done.review_cycle_h, done.completion_pct, utilisation_pct, sla.within_pct, sla.target_pct,
+                         done.time_to_merge_h, cost, done.completed)
+
+
+def for_viewer(kpis: ExecutiveKpis, viewer: Viewer | None) -> ExecutiveKpis:
+    """The KPIs with cost figures removed for viewers without ``view_costs``."""
+    if viewer is None or can(viewer, "view_costs"):
+        return kpis
+    return replace(kpis, **{f.name: None for f in dc_fields(kpis) if "cost" in f.name.split("_")})  # type: ignore[arg-type]
+
+
+def trends(events: pl.DataFrame, start_ms: int, end_ms: int, step_ms: int) -> pl.DataFrame:
+    """Quality and efficiency per bucket (long: ts, series, value): quality score, compliance, completion rate, time to merge.
+
+    Same definitions as :func:`compute`, grouped by bucket in one pass each.
+    """
+    part = within(events, start_ms, end_ms).with_columns((pl.col("ts") - pl.col("ts") % step_ms).alias("bucket"))
+    gates = fields(part.filter(pl.col("type").is_in(GATE_OUTCOMES)), numbers={"score": "metrics.score"})
+    checks = part.filter(pl.col("type") == COMPLIANCE_EVENT).with_columns(flag("passed").alias("passed"))
+    ended = fields(part.filter(pl.col("type").is_in(["workflow.workflow_completed", "workflow.workflow_failed"])),
+                   numbers={"duration_s": "duration_s"}).with_columns((pl.col("type") == "workflow.workflow_completed").alias("ok"))
+    frames = [
+        gates.group_by("bucket").agg((pl.col("score").mean() * 100).alias("value")).with_columns(pl.lit("Quality score %").alias("series")),
+        checks.group_by("bucket").agg((pl.col("passed").cast(pl.Float64).mean() * 100).alias("value")).with_columns(pl.lit("Compliance %").alias("series")),
+        ended.group_by("bucket").agg((pl.col("ok").cast(pl.Float64).mean() * 100).alias("value")).with_columns(pl.lit("Completion rate %").alias("series")),
+        ended.filter(pl.col("ok")).group_by("bucket").agg((pl.col("duration_s").mean() / 3600).alias("value"))
+        .with_columns(pl.lit("Time to merge (h)").alias("series")),
+    ]
+    frame = pl.concat([f.select("bucket", "series", pl.col("value").cast(pl.Float64).round(2)) for f in frames]).drop_nulls("value")
+    return frame.select(pl.from_epoch("bucket", time_unit="ms").dt.replace_time_zone("UTC").alias("ts"), "series", "value").sort("series", "ts")
+
+
+def risks(kpis: ExecutiveKpis, previous: ExecutiveKpis, queues: pl.DataFrame, agents_down: int, agents_total: int,
+          critical_open: int) -> pl.DataFrame:
+    """Risk assessment: one row per risk (risk, level low/medium/high, score 1–3, reason), most severe first."""
+    rows: list[tuple[str, str, str]] = []
+    if kpis.utilisation_pct is not None:
+        level = "high" if kpis.utilisation_pct >= 85 else "medium" if kpis.utilisation_pct >= 70 else "low"
+        rows.append(("Agent capacity", level, f"utilisation {kpis.utilisation_pct:.0f}% (medium ≥ 70, high ≥ 85)"))
+    if kpis.sla_pct is not None and kpis.sla_target_pct is not None:
+        gap = kpis.sla_target_pct - kpis.sla_pct
+        level = "high" if gap > 2 else "medium" if gap > 0 else "low"
+        rows.append(("SLA adherence", level, f"{kpis.sla_pct:.1f}% within target vs objective {kpis.sla_target_pct:.1f}%"))
+    if kpis.quality_score is not None and previous.quality_score is not None:
+        drop = previous.quality_score - kpis.quality_score
+        level = "high" if drop > 5 else "medium" if drop > 2 else "low"
+        rows.append(("Quality trend", level, f"quality score {kpis.quality_score:.1f} ({-drop:+.1f} vs previous period)"))
+    if queues.height:
+        worst = "high" if (queues["level"] == "critical").any() else "medium" if (queues["level"] == "warning").any() else "low"
+        deepest = queues.sort("depth", descending=True).row(0, named=True)
+        rows.append(("Review backlog", worst, f"deepest queue {deepest['queue']} at {deepest['depth']:g}"))
+    if agents_total:
+        share = agents_down / agents_total
+        rows.append(("Agent availability", "high" if share >= 0.2 else "medium" if agents_down else "low", f"{agents_down} of {agents_total} agents down"))
+    rows.append(("Critical defects", "high" if critical_open else "low", f"{critical_open} critical defects open"))
+    rank = {"high": 0, "medium": 1, "low": 2}
+    frame = pl.DataFrame(rows, schema={"risk": pl.String, "level": pl.String, "reason": pl.String}, orient="row")
+    score = pl.col("level").replace_strict({"high": 3, "medium": 2, "low": 1}, return_dtype=pl.Int8).alias("score")
+    return frame.with_columns(score).select("risk", "level", "score", "reason").sort(pl.col("level").replace_strict(rank, return_dtype=pl.Int8), "risk")
+
+
+EXEC_TYPES = (*wf.WORKFLOW_TYPES, *GATE_SCORE_TYPES, *DEFECT_EVENTS, COMPLIANCE_EVENT)
+
+
+@dataclass(frozen=True)
+class ExecutiveData:
+    """KPIs now and one period earlier, the trend frame, and open critical defects."""
+
+    current: ExecutiveKpis
+    previous: ExecutiveKpis
+    trends: pl.DataFrame
+    critical_open: int
+
+
+def load_executive(engine: Engine, start_ms: int, end_ms: int, now_ms: int, step_ms: int, filters: Mapping[str, str],
+                   viewer: Viewer | None, settings: Settings | None = None) -> ExecutiveData:
+    """Read the events of this and the previous period once, and compute both (costs dropped per viewer)."""
+    settings = settings or get_settings()
+    span = end_ms - start_ms
+    events = apply_filters(load_events(engine, EXEC_TYPES, start_ms - span - wf.OPEN_LOOKBACK_MS, end_ms, settings=settings), filters)
+
+    def utilisation(a: int, b: int) -> float | None:
+        frame = series(engine, "qms_agent_load_percent", a, b, settings=settings)
+        value = frame["value"].mean() if frame.height else None
+        return None if value is None else float(value)  # type: ignore[arg-type]
+
+    current = compute(events, utilisation(start_ms, end_ms), start_ms, end_ms, now_ms, settings)
+    previous = compute(events, utilisation(start_ms - span, start_ms), start_ms - span, start_ms, now_ms, settings)
+    defects = defect_kpis(defect_frame(events.filter(pl.col("type").is_in(DEFECT_EVENTS))), start_ms=start_ms, end_ms=end_ms, day_start_ms=end_ms)
+    return ExecutiveData(for_viewer(current, viewer), for_viewer(previous, viewer), trends(events, start_ms, end_ms, step_ms), defects.critical_open)
