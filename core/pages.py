@@ -33,7 +33,7 @@ PAGES: tuple[PageSpec, ...] = (
     PageSpec("migration", "Migration health", "Everyone", ":material/swap_horiz:", ALL, 30, None),
     PageSpec("dashboards", "Dashboards", "Everyone", ":material/dashboard_customize:", ALL, None, None),
     PageSpec("executive", "Executive", "Management", ":material/insights:", ("executive", "admin"), 30, "pages/executive.py", 5),
-    PageSpec("sla", "SLAs & error budgets", "Management", ":material/timer:", ("executive", "operations", "admin"), 30, None, 7),
+    PageSpec("sla", "SLAs & error budgets", "Management", ":material/timer:", ("executive", "operations", "admin"), 30, "pages/sla.py", 7),
     PageSpec("capacity", "Capacity & forecasts", "Management", ":material/trending_up:", ("operations", "executive", "admin"), None, None),
     PageSpec("reports", "Reports & export", "Management", ":material/description:", ("executive", "operations", "qa_lead", "admin"), None, None),
     PageSpec("operations", "Operations", "Operations", ":material/settings_suggest:", ("operations", "admin"), 10, "pages/operations.py", 5),
