@@ -100,7 +100,7 @@ def refractory(flags: np.ndarray, gap: int) -> np.ndarray:
     """Keep a flag only if no kept flag lies within the previous ``gap`` points: one incident, one detection."""
     out = np.zeros_like(flags, dtype=bool)
     last = -gap - 1
-    for index in np.flatnonzero(flags):  # loops over flagged points only, which are rare
+    for index in np.flatnonzero(flags).tolist():  # loops over flagged points only, which are rare
         if index - last > gap:
             out[index] = True
             last = index

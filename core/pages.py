@@ -37,7 +37,7 @@ PAGES: tuple[PageSpec, ...] = (
     PageSpec("capacity", "Capacity & forecasts", "Management", ":material/trending_up:", ("operations", "executive", "admin"), None, None),
     PageSpec("reports", "Reports & export", "Management", ":material/description:", ("executive", "operations", "qa_lead", "admin"), None, None),
     PageSpec("operations", "Operations", "Operations", ":material/settings_suggest:", ("operations", "admin"), 10, "pages/operations.py", 5),
-    PageSpec("alerts", "Alerts", "Operations", ":material/notifications_active:", ("operations", "qa_lead", "admin"), 10, None, 6),
+    PageSpec("alerts", "Alerts", "Operations", ":material/notifications_active:", ("operations", "qa_lead", "admin"), 10, "pages/alerts.py", 6),
     PageSpec("developer", "Developer", "Engineering", ":material/code:", ("developer", "admin"), 15, "pages/developer.py", 5),
     PageSpec("insights", "Insights", "Engineering", ":material/lightbulb:", ("executive", "operations", "developer", "admin"), 300, None),
     PageSpec("qa", "Quality (QA)", "Quality", ":material/verified:", ("qa_lead", "admin"), 15, "pages/qa.py", 5),

@@ -50,7 +50,7 @@ def deliver_due(engine: Engine, settings: Settings, now: int | None = None) -> d
             if channel is None:
                 raise RuntimeError(f"channel {row['channel']!r} no longer exists")
             notifier(channel.kind).send(channel.config, Message.from_payload(row["payload"]), settings)
-        except Exception as failure:  # any delivery problem is retried, never raised into the job
+        except Exception as failure:  # noqa: BLE001 - any delivery problem is retried, never raised into the job
             error = f"{type(failure).__name__}: {failure}"[:1000]
         attempts = row["attempts"] + 1
         if error is None:
@@ -78,7 +78,7 @@ def send_test(engine: Engine, settings: Settings, channel: Channel, actor: str) 
     error = None
     try:
         notifier(channel.kind).send(channel.config, message, settings)
-    except Exception as failure:  # reported to the person who pressed the button
+    except Exception as failure:  # noqa: BLE001 - reported to the person who pressed the button
         error = f"{type(failure).__name__}: {failure}"[:1000]
     with engine.begin() as connection:
         connection.execute(schema.notifications.update().where(schema.notifications.c.id == key).values(

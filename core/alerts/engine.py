@@ -99,7 +99,7 @@ def evaluate_all(engine: Engine, settings: Settings, now_ms: int | None = None) 
         try:
             report.transitions += evaluate_rule_now(engine, rule, settings, now)
             report.rules += 1
-        except Exception as error:  # one broken rule (a vanished table, a too-wide selector) must not stop the rest
+        except Exception as error:  # noqa: BLE001 - one broken rule (a vanished table, a too-wide selector) must not stop the rest
             report.errors[rule.name] = f"{type(error).__name__}: {error}"
             log.warning("alert rule %s failed: %s", rule.name, error)
     report.queued = dispatch.run(engine, settings, {r.name: r for r in rules}, now)

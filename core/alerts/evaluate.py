@@ -109,9 +109,9 @@ def evaluate_rule(rule: Rule, observations: list[Observation], previous: dict[st
     alert. A single label set that disappears while others report resolves.
     """
     seen: dict[str, tuple[Labels, Observation]] = {}
-    for found in observations:
-        labels = alert_labels(rule, found.labels)
-        seen[fingerprint(rule.name, labels)] = (labels, found)
+    for item in observations:
+        labels = alert_labels(rule, item.labels)
+        seen[fingerprint(rule.name, labels)] = (labels, item)
     if not observations and rule.no_data == "alerting":
         labels = alert_labels(rule, {"alertstate": "nodata"})
         seen[fingerprint(rule.name, labels)] = (labels, Observation({"alertstate": "nodata"}, None, True, False))

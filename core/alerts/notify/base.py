@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any, ClassVar, Protocol
 
 from core.config import Settings
 
@@ -55,7 +55,7 @@ class Notifier(Protocol):
 
     kind: str
     description: str
-    fields: dict[str, str]  # config key → what to enter, for the channel editor
+    fields: ClassVar[dict[str, str]]  # config key → what to enter, for the channel editor
 
     def check(self, config: dict[str, Any]) -> None:
         """Raise ValueError naming a missing or bad config value."""

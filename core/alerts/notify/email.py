@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import smtplib
 from email.message import EmailMessage
-from typing import Any
+from typing import Any, ClassVar
 
 from core.alerts.notify.base import Message
 from core.config import Settings
@@ -31,7 +31,7 @@ class Smtp:
 
     kind = "smtp"
     description = "Email over SMTP."
-    fields = {"to": "Recipients, comma separated", "host": "SMTP host (empty: smtp_host setting)", "port": "SMTP port (empty: smtp_port setting)"}
+    fields: ClassVar[dict[str, str]] = {"to": "Recipients, comma separated", "host": "SMTP host (empty: smtp_host setting)", "port": "SMTP port (empty: smtp_port setting)"}
 
     def check(self, config: dict[str, Any]) -> None:
         recipients = _recipients(config)

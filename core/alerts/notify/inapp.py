@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 from core.alerts.notify.base import Message
 from core.config import Settings
@@ -13,7 +13,7 @@ class InApp:
 
     kind = "inapp"
     description = "Badge and toasts in the dashboard."
-    fields: dict[str, str] = {}
+    fields: ClassVar[dict[str, str]] = {}
 
     def check(self, config: dict[str, Any]) -> None:
         return None

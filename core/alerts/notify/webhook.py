@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 import httpx
 
@@ -49,7 +49,7 @@ class SlackWebhook:
 
     kind = "webhook-slack"
     description = "Slack-compatible incoming webhook."
-    fields = {"url": "Incoming webhook URL"}
+    fields: ClassVar[dict[str, str]] = {"url": "Incoming webhook URL"}
 
     def check(self, config: dict[str, Any]) -> None:
         _check_url(config)
@@ -63,7 +63,7 @@ class GenericWebhook:
 
     kind = "webhook-generic"
     description = "Generic JSON webhook."
-    fields = {"url": "URL that receives the JSON POST"}
+    fields: ClassVar[dict[str, str]] = {"url": "URL that receives the JSON POST"}
 
     def check(self, config: dict[str, Any]) -> None:
         _check_url(config)

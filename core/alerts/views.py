@@ -1,0 +1,102 @@
+"""What the Alerts page shows, as pure functions: the active list, history stats, a 24 h rule preview, prefill links.
+
+The preview replays the real state machine (:func:`core.alerts.evaluate.step`) once a
+minute over the last day, so "how would this rule have fired" uses exactly the rules
+evaluation uses, including ``for``, ``keep_firing_for`` and hysteresis.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from urllib.parse import urlencode
+
+import polars as pl
+from sqlalchemy.engine import Engine
+
+from core.alerts.evaluate import FIRING, AlertState, step
+from core.alerts.kinds import Observation, clear_expr, compare
+from core.alerts.rules import SEVERITY_RANK, Rule
+from core.config import Settings
+from core.query import series
+
+MINUTE = 60_000
+DAY = 86_400_000
+
+
+def alert_link(selector: str, agg: str = "avg") -> str:
+    """URL of the Alerts page with the rule editor prefilled from a query (Explore's "create alert")."""
+    return "/alerts?" + urlencode({"selector": selector, "agg": agg})
+
+
+def prefill(selector: str, agg: str = "avg") -> str:
+    """A starting rule (YAML) for a selector taken from a query."""
+    safe = "".join(c if c.isalnum() else "_" for c in selector.split("{")[0].lower()).strip("_") or "new_rule"
+    agg = agg if agg in ("avg", "min", "max", "sum", "count", "last") else "avg"
+    return (f"name: {safe}_alert\nselector: {json.dumps(selector)}\nagg: {agg}\nwindow: 5m\nop: \">\"\nthreshold: 0\n"
+            "for: 5m\nseverity: warning\nlabels: {}\nsummary: \"{{ rule }}: {{ value }} {{ op }} {{ threshold }}\"\n")
+
+
+def label_filter(frame: pl.DataFrame, text: str) -> pl.DataFrame:
+    """Keep alerts whose labels contain every ``key=value`` pair in ``text`` (comma separated)."""
+    for part in (p.strip() for p in text.split(",") if p.strip()):
+        key, _, value = part.partition("=")
+        frame = frame.filter(pl.col("labels").str.contains(json.dumps({key.strip(): value.strip()})[1:-1], literal=True))
+    return frame
+
+
+def active_table(frame: pl.DataFrame, now: int, sort: str = "severity") -> pl.DataFrame:
+    """Pending, firing and recently resolved alerts, newest problems first, with age in minutes."""
+    if frame.is_empty():
+        return frame
+    state_rank = {"firing": 0, "pending": 1, "resolved": 2}
+    out = frame.with_columns(
+        sev_rank=pl.col("severity").replace_strict(SEVERITY_RANK, default=0),
+        state_rank=pl.col("state").replace_strict(state_rank, default=3),
+        age_min=((now - pl.coalesce("fired_at", "active_since", "resolved_at")) / MINUTE).round(1),
+    )
+    keys = ["state_rank", "sev_rank", "age_min"] if sort == "severity" else ["state_rank", "age_min", "sev_rank"]
+    return out.sort(keys, descending=[False, True, True])
+
+
+@dataclass(frozen=True)
+class Preview:
+    """Values per minute with the replayed state, and the firing episodes (series, start, end)."""
+
+    frame: pl.DataFrame
+    episodes: pl.DataFrame
+    note: str = ""
+
+
+def preview(engine: Engine, rule: Rule, settings: Settings, now: int) -> Preview:
+    """How ``rule`` would have fired over the last 24 h (threshold rules; others show their values only)."""
+    window = int(rule.window * 1000)
+    data = series(engine, rule.selector, now - DAY - window, now, step_ms=MINUTE, agg=rule.agg, settings=settings, now_ms=now)
+    empty = pl.DataFrame(schema={"series": pl.String, "start": pl.Datetime("ms", "UTC"), "end": pl.Datetime("ms", "UTC")})
+    if data.is_empty() or rule.source != "series":
+        return Preview(data, empty, "no data for this selector in the last 24 h" if rule.source == "series" else "events rules are not previewed")
+    if rule.kind != "threshold" or rule.threshold is None:
+        return Preview(data, empty, f"{rule.kind} rules: the chart shows the data; firing is not replayed")
+    how = {"avg": pl.col("value").mean(), "min": pl.col("value").min(), "max": pl.col("value").max(),
+           "sum": pl.col("value").sum(), "count": pl.col("value").sum(), "last": pl.col("value").last()}[rule.agg]
+    rolled = (data.sort("series", "ts").rolling("ts", period=f"{max(window, MINUTE)}ms", group_by="series").agg(how.alias("value"))
+              .with_columns(active=compare(pl.col("value"), rule.op, rule.threshold),
+                            clear=clear_expr(pl.col("value"), rule.op, rule.threshold, rule.hysteresis))
+              .filter(pl.col("ts").dt.epoch("ms") >= now - DAY))
+    states, episodes = [], []
+    for (name,), part in rolled.group_by("series", maintain_order=True):
+        state = AlertState(str(name), rule.name, ())
+        start = None
+        for ts, value, active, clear in part.select(pl.col("ts").dt.epoch("ms"), "value", "active", "clear").iter_rows():
+            state, _ = step(state, Observation({}, value, bool(active), bool(clear)), rule, ts)
+            states.append(state.state)
+            if state.state == FIRING and start is None:
+                start = ts
+            elif state.state != FIRING and start is not None:
+                episodes.append((str(name), start, ts))
+                start = None
+        if start is not None:
+            episodes.append((str(name), start, now))
+    frame = rolled.with_columns(state=pl.Series(states, dtype=pl.String))
+    found = pl.DataFrame(episodes, schema={"series": pl.String, "start": pl.Int64, "end": pl.Int64}, orient="row")
+    return Preview(frame, found.with_columns(pl.col("start", "end").cast(pl.Datetime("ms", "UTC"))))

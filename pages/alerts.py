@@ -1,0 +1,198 @@
+"""Alerts: what is firing now, what fired before, and the rules, silences and channels behind it."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import altair as alt
+import streamlit as st
+import yaml
+
+from core import charts
+from core.alerts import deliver, objects, store, views
+from core.alerts.notify import NOTIFIERS
+from core.alerts.rules import SEVERITIES, dump_yaml, parse_rule
+from core.alerts.silences import MuteTiming
+from core.auth_ui import require_page
+from core.config import get_settings
+from core.model import now_ms
+from core.store import get_engine
+
+viewer = require_page("alerts")
+engine, settings = get_engine(), get_settings()
+actor = viewer.username
+ICONS = {"critical": "🔴", "error": "🟠", "warning": "🟡", "info": "🔵"}
+
+
+def toasts() -> None:
+    """In-app notifications since this session last looked, as toasts."""
+    seen = st.session_state.setdefault("alerts_inbox_seen", None)
+    items = deliver.inbox(engine, seen or 0)
+    if seen is not None:
+        for item in items[-3:]:
+            st.toast(f"{item['notice']}: {item['title']}", icon=":material/notifications:")
+    st.session_state["alerts_inbox_seen"] = max([seen or 0, *(int(str(i["id"])) for i in items)])
+
+
+@st.fragment(run_every=10)
+def active_tab() -> None:
+    now = now_ms()
+    frame = store.alerts_frame(engine)
+    firing = frame.filter(frame["state"] == "firing") if not frame.is_empty() else frame
+    cols = st.columns(4)
+    for col, severity in zip(cols, reversed(SEVERITIES), strict=True):
+        count = firing.filter(firing["severity"] == severity).height if not firing.is_empty() else 0
+        col.metric(f"{ICONS[severity]} {severity.title()} firing", count)
+    left, right = st.columns([3, 1])
+    text = left.text_input("Filter by labels", placeholder="component=api, endpoint=/orders")
+    sort = right.radio("Sort by", ["severity", "age"], horizontal=True)
+    table = views.active_table(views.label_filter(frame, text), now, sort)
+    if table.is_empty():
+        st.success("No alerts are pending or firing.", icon=":material/check_circle:")
+        return
+    shown = table.select("state", "severity", "summary", "age_min", "labels", "suppressed", "acknowledged_by", "group_key", "root_cause", "fingerprint")
+    st.dataframe(shown, hide_index=True, width="stretch", column_config={"age_min": st.column_config.NumberColumn("age (min)")})
+    options = {f"{ICONS.get(r['severity'], '')} {r['summary']} [{r['state']}]": r["fingerprint"] for r in table.iter_rows(named=True)}
+    with st.form("act"):
+        picked = st.selectbox("Alert", list(options))
+        comment = st.text_input("Comment")
+        ack, resolve = st.columns(2)
+        if ack.form_submit_button("Acknowledge", icon=":material/done:") and picked:
+            ok = store.acknowledge(engine, options[picked], actor, comment)
+            st.toast("Acknowledged" if ok else "Only firing alerts can be acknowledged")
+        if resolve.form_submit_button("Resolve manually", icon=":material/task_alt:") and picked:
+            store.resolve(engine, options[picked], actor, comment)
+            st.toast("Resolved")
+
+
+def history_tab() -> None:
+    days = st.select_slider("Period", [1, 7, 30, 90], value=7, format_func=lambda d: f"last {d} d")
+    frame = store.history_frame(engine, now_ms() - days * 86_400_000)
+    cols = st.columns(3)
+    cols[0].metric("Episodes", frame.height)
+    cols[1].metric("Median duration", f"{(frame['duration_s'].median() or 0) / 60:.1f} min")
+    cols[2].metric("Median time to acknowledge", f"{(frame['time_to_ack_s'].median() or 0) / 60:.1f} min")
+    st.dataframe(frame.select("fired_at", "severity", "rule", "summary", "duration_s", "time_to_ack_s", "acknowledged_by", "ack_comment", "resolved_by"),
+                 hide_index=True, width="stretch")
+
+
+def preview_chart(rule_text: str) -> None:
+    try:
+        rule = parse_rule(yaml.safe_load(rule_text) or {})
+    except (ValueError, yaml.YAMLError, AttributeError) as error:
+        st.error(f"Refused: {error}", icon=":material/error:")
+        return
+    result = views.preview(engine, rule, settings, now_ms())
+    if result.frame.is_empty():
+        st.info(f"Preview: {result.note}", icon=":material/info:")
+        return
+    chart = charts.trend(result.frame, title=f"{rule.name}: last 24 h", y_title=rule.selector,
+                         warning=rule.threshold if rule.severity != "critical" else None,
+                         critical=rule.threshold if rule.severity == "critical" else None, height=220)
+    if not result.episodes.is_empty():
+        band = alt.Chart(result.episodes).mark_rect(opacity=0.15, color=charts.CRITICAL_COLOR).encode(x="start:T", x2="end:T")
+        chart = alt.layer(band, chart)
+    st.altair_chart(chart, width="stretch")
+    st.caption(result.note or f"Would have fired {result.episodes.height} time(s) in the last 24 h (shaded).")
+
+
+def rules_tab() -> None:
+    rules = store.load_rules(engine)
+    st.dataframe([{"name": r.name, "kind": r.kind, "severity": r.severity, "selector": r.selector, "condition": f"{r.op} {r.threshold}",
+                   "for": r.dump().get("for", "0s"), "enabled": r.enabled} for r in rules], hide_index=True, width="stretch")
+    params = st.query_params
+    names = ["(new rule)", *(r.name for r in rules)]
+    choice = st.selectbox("Edit rule", names)
+    current = next((r for r in rules if r.name == choice), None)
+    start = dump_yaml([current])[len("rules:\n- "):].replace("\n  ", "\n") if current else views.prefill(params.get("selector", "up"), params.get("agg", "avg"))
+    text = st.text_area("Rule (YAML, fields in docs/alerting.md)", start, height=260, key=f"rule-{choice}")
+    preview_chart(text)
+    save, delete = st.columns(2)
+    if save.button("Save rule", icon=":material/save:", type="primary"):
+        try:
+            store.save_rule(engine, parse_rule(yaml.safe_load(text) or {}), actor)
+            st.success("Saved.")
+        except (ValueError, yaml.YAMLError, AttributeError) as error:
+            st.error(f"Refused: {error}")
+    if current and delete.button("Delete rule", icon=":material/delete:"):
+        store.delete_rule(engine, current.name, actor)
+        st.rerun()
+    with st.expander("Import / export YAML"):
+        st.download_button("Export all rules", dump_yaml(rules), "alert_rules.yaml", "application/yaml")
+        upload = st.text_area("Paste rules YAML to import (all or nothing)", height=120)
+        if st.button("Import") and upload:
+            try:
+                st.success(f"Imported {len(store.import_rules(engine, upload, actor))} rules.")
+            except ValueError as error:
+                st.error(str(error))
+
+
+def silences_tab() -> None:
+    with st.form("silence"):
+        matchers = st.text_input("Matchers", '{alertname="high_queue_depth"}')
+        hours = st.number_input("Duration (hours)", 0.25, 720.0, 2.0, 0.25)
+        reason = st.text_input("Reason")
+        if st.form_submit_button("Silence"):
+            try:
+                now = now_ms()
+                objects.add_silence(engine, matchers, now, now + int(hours * 3_600_000), reason, actor)
+            except ValueError as error:
+                st.error(str(error))
+    for silence in objects.silences(engine, since_ms=now_ms()):
+        ends = dt.datetime.fromtimestamp(silence.ends_ms / 1000, dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+        cols = st.columns([4, 1])
+        cols[0].markdown(f"`{silence.matchers}` until {ends} — {silence.reason} (*{silence.created_by}*)")
+        if cols[1].button("Expire", key=f"expire-{silence.id}"):
+            objects.expire_silence(engine, silence.id, actor)
+            st.rerun()
+    st.subheader("Mute timings")
+    for timing in objects.mute_timings(engine):
+        st.markdown(f"**{timing.name}** `{timing.matchers}` {timing.timezone}: {[i.model_dump() for i in timing.intervals]}")
+    example = 'name: sunday-maintenance\nmatchers: \'{component="database"}\'\ntimezone: Europe/Berlin\nintervals:\n  - weekdays: [sunday]\n    times: [["02:00", "04:00"]]\n'
+    text = st.text_area("Add or replace a mute timing (YAML)", example, height=150)
+    if st.button("Save mute timing"):
+        try:
+            objects.save_mute_timing(engine, MuteTiming.model_validate(yaml.safe_load(text)), actor)
+            st.rerun()
+        except (ValueError, yaml.YAMLError) as error:
+            st.error(f"Refused: {error}")
+
+
+def channels_tab() -> None:
+    for channel in objects.channels(engine):
+        cols = st.columns([4, 1])
+        cols[0].markdown(f"**{channel.name}** · {channel.kind} · {', '.join(channel.severities)}")
+        if cols[1].button("Send test", key=f"test-{channel.name}"):
+            error = deliver.send_test(engine, settings, channel, actor)
+            cols[0].error(error) if error else cols[0].success("Delivered.")
+    with st.form("channel"):
+        name = st.text_input("Name")
+        kind = st.selectbox("Kind", [n.kind for n in NOTIFIERS], format_func=lambda k: f"{k} — {next(n.description for n in NOTIFIERS if n.kind == k)}")
+        config_text = st.text_input("Config (JSON: url for webhooks; to, host, port for email)", "{}")
+        severities = st.multiselect("Severities routed here", SEVERITIES, default=["warning", "error", "critical"])
+        if st.form_submit_button("Save channel"):
+            try:
+                objects.save_channel(engine, objects.Channel(name, kind, yaml.safe_load(config_text) or {}, tuple(severities)), actor)
+                st.rerun()
+            except (ValueError, yaml.YAMLError) as error:
+                st.error(f"Refused: {error}")
+    st.subheader("Delivery log")
+    st.dataframe(deliver.delivery_log(engine), hide_index=True, width="stretch")
+
+
+toasts()
+firing_now = store.alerts_frame(engine)
+count = int((firing_now["state"] == "firing").sum()) if not firing_now.is_empty() else 0
+st.title("Alerts")
+st.badge(f"{count} firing", icon=":material/notifications_active:", color="red" if count else "green")
+active, history, rules_, silences_, channels_ = st.tabs(["Active", "History", "Rules", "Silences & mute timings", "Channels"])
+with active:
+    active_tab()
+with history:
+    history_tab()
+with rules_:
+    rules_tab()
+with silences_:
+    silences_tab()
+with channels_:
+    channels_tab()
