@@ -21,7 +21,7 @@ from core.store import get_engine
 viewer = require_page("alerts")
 engine, settings = get_engine(), get_settings()
 actor = viewer.username
-ICONS = {"critical": "🔴", "error": "🟠", "warning": "🟡", "info": "🔵"}
+ICONS = {"critical": ":material/error:", "error": ":material/report:", "warning": ":material/warning:", "info": ":material/info:"}
 
 
 def toasts() -> None:
@@ -50,9 +50,9 @@ def active_tab() -> None:
     if table.is_empty():
         st.success("No alerts are pending or firing.", icon=":material/check_circle:")
         return
-    shown = table.select("state", "severity", "summary", "age_min", "labels", "suppressed", "acknowledged_by", "group_key", "root_cause", "fingerprint")
+    shown = table.select("state", "severity", "summary", "age_min", "acknowledged_by", "suppressed", "root_cause", "group_key", "labels")
     st.dataframe(shown, hide_index=True, width="stretch", column_config={"age_min": st.column_config.NumberColumn("age (min)")})
-    options = {f"{ICONS.get(r['severity'], '')} {r['summary']} [{r['state']}]": r["fingerprint"] for r in table.iter_rows(named=True)}
+    options = {f"{r['severity'].upper()}: {r['summary']} [{r['state']}]": r["fingerprint"] for r in table.iter_rows(named=True)}
     with st.form("act"):
         picked = st.selectbox("Alert", list(options))
         comment = st.text_input("Comment")
@@ -98,7 +98,7 @@ def preview_chart(rule_text: str) -> None:
 
 def rules_tab() -> None:
     rules = store.load_rules(engine)
-    st.dataframe([{"name": r.name, "kind": r.kind, "severity": r.severity, "selector": r.selector, "condition": f"{r.op} {r.threshold}",
+    st.dataframe([{"name": r.name, "kind": r.kind, "severity": r.severity, "selector": r.selector, "condition": f"{r.op} {r.threshold:g}" if r.threshold is not None else f"{r.detector} detector",
                    "for": r.dump().get("for", "0s"), "enabled": r.enabled} for r in rules], hide_index=True, width="stretch")
     params = st.query_params
     names = ["(new rule)", *(r.name for r in rules)]
