@@ -33,9 +33,9 @@ import numpy as np
 import polars as pl
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import ROOT, record  # noqa: E402
+from common import ROOT, record
 
-from core.anomaly import detector, infer_period, refractory  # noqa: E402
+from core.anomaly import detector, infer_period, refractory
 
 NAB = ROOT.parent / "shared" / "data" / "nab"
 PROBATION = 0.15

@@ -46,7 +46,7 @@ def http_receiver() -> Iterator[Receiver]:
     receiver = Receiver("")
 
     class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
+        def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
             status = receiver.statuses.pop(0) if receiver.statuses else 200
             if status == 200:
