@@ -53,6 +53,7 @@ def build_scheduler() -> Scheduler:
     are singletons, so with several replicas on one Postgres only the lease holder runs them.
     """
     from collectors.runner import build_scheduler as build_collectors
+    from core.alerts.engine import evaluate_all
     from core.retention import run_retention
     from core.rollup import run_rollup
 
@@ -60,6 +61,7 @@ def build_scheduler() -> Scheduler:
     scheduler = build_collectors(settings, engine)
     scheduler.add("rollup", settings.rollup_interval_s, lambda: run_rollup(engine), singleton=True)
     scheduler.add("retention", settings.retention_interval_s, lambda: run_retention(engine, settings), singleton=True)
+    scheduler.add("alerts", settings.alert_eval_interval_s, lambda: evaluate_all(engine, settings), singleton=True)
     return scheduler
 
 
