@@ -85,12 +85,15 @@ logged = store.breaches(ctx.engine, win.start_ms, win.end_ms)
 k1, k2, k3, k4 = st.columns(4)
 k1.metric("SLAs met", f"{sum(m is True for m in met)} of {sum(m is not None for m in met)}", border=True,
           help="SLAs with data in the range whose every figure meets its objective.")
-k2.metric("Lowest budget left", "–" if worst is None else f"{(worst.budget.remaining or 0) * 100:,.0f} %", border=True,
-          help=None if worst is None else f"{worst.definition.name}, over {worst.definition.period_days} days; negative: overspent.")
+left_now = None if worst is None else worst.budget.remaining
+k2.metric("Lowest budget left", view.budget_words(left_now), view.overspent_words(left_now), delta_color="inverse",
+          delta_arrow="off", border=True,
+          help=None if worst is None else f"{worst.definition.name}, over {worst.definition.period_days} days.")
 k3.metric("Burn-rate alerts", len(firing), border=True, help="Multi-window burn-rate rules firing now (docs/sla.md).")
-k4.metric("Breaches", f"{logged.height:,}", f"{int(logged['escalated'].sum()) if logged.height else 0} escalated",
-          delta_color="off", border=True, help="Items logged over target in the range by the SLA check.")
-
+escalated = int(logged["escalated"].sum()) if logged.height else 0
+k4.metric("Breaches", f"{logged.height:,}", f"{escalated} escalated" if escalated else None, delta_color="off",
+          delta_arrow="off", border=True,
+          help="Items logged over target in the range by the SLA check.")
 ui.section("Compliance", "Shares over the chosen range; budget and burn rates over each SLA's period (burn 1× spends it exactly).")
 st.dataframe(view.summary(found, "range"), hide_index=True, width="stretch", column_config={
     "burn 1 h": st.column_config.NumberColumn(format="%.1f×"), "burn 6 h": st.column_config.NumberColumn(format="%.1f×"),
@@ -104,7 +107,7 @@ if chosen is not None:
     d = chosen.definition
     trend_col, budget_col = st.columns(2)
     with trend_col:
-        share = view.good_share_trend(chosen.outcomes, win.start_ms, win.end_ms, win.step_ms(60))
+        share = view.good_share_trend(chosen.outcomes, win.start_ms, win.end_ms, win.step_ms(24))
         st.markdown(f"**{d.name}: share within target**")
         if share.is_empty():
             ui.empty("Nothing measured in the range." + (f" Send `{d.selector}` samples." if d.selector else " Send workflow step events."))
@@ -124,7 +127,8 @@ ui.section("Breaches", "Logged by the SLA check: when the item crossed its targe
 if logged.is_empty():
     ui.empty("No breach logged in the range.")
 else:
-    st.dataframe(view.breaches_table(logged, names), hide_index=True, width="stretch", height=320)
+    st.dataframe(view.breaches_table(logged, names), hide_index=True, width="stretch", height=320,
+                 column_config={"crossed": st.column_config.DatetimeColumn(format="MMM D, HH:mm")})
 
 ui.section("Bottlenecks", "Ranked by impact = items affected × time lost; each with what to do.")
 ranking, path = load_bottlenecks(str(ctx.engine.url), win.start_ms, win.end_ms)

@@ -29,6 +29,16 @@ def _pct(value: float | None) -> float | None:
     return None if value is None else round(value * 100, 2)
 
 
+def budget_words(remaining: float | None) -> str:
+    """'42 %' left; '0 %' once the budget is gone (see :func:`overspent_words`)."""
+    return "–" if remaining is None else f"{max(remaining, 0.0) * 100:,.0f} %"
+
+
+def overspent_words(remaining: float | None) -> str | None:
+    """"12× spent" when overspent, else None."""
+    return None if remaining is None or remaining >= 0 else f"{1 - remaining:,.0f}× spent"
+
+
 def verdict(met: bool | None) -> str:
     """Status word shown next to each SLA (never colour alone)."""
     return "no data" if met is None else "met" if met else "missed"
@@ -40,11 +50,11 @@ def summary(statuses: Sequence[SlaStatus], window: str) -> pl.DataFrame:
     for status in statuses:
         d, c = status.definition, status.compliance[window]
         rows.append({
-            "SLA": d.name, "target": duration(d.target_s) if d.kind != "availability" else "up",
-            "objective %": _pct(d.objective), "items": c.total, "within target %": _pct(c.within_target),
+            "SLA": d.name, "status": verdict(c.met(d)) if d.enabled else "disabled", "within target %": _pct(c.within_target),
+            "budget left %": _pct(status.budget.remaining), "burn 1 h": status.burn_rates["1 h"], "items": c.total,
+            "target": duration(d.target_s) if d.kind != "availability" else "up", "objective %": _pct(d.objective),
             "success %": _pct(c.success_rate), "response %": _pct(c.response_share), "availability %": _pct(c.availability),
-            "status": verdict(c.met(d)) if d.enabled else "disabled", "budget left %": _pct(status.budget.remaining),
-            "burn 1 h": status.burn_rates["1 h"], "burn 6 h": status.burn_rates["6 h"], "burn 3 d": status.burn_rates["3 d"],
+            "burn 6 h": status.burn_rates["6 h"], "burn 3 d": status.burn_rates["3 d"],
             "alerts": ", ".join(f"{a.rule.name} ({a.rule.severity})" for a in status.firing),
         })
     return pl.DataFrame(rows, infer_schema_length=None)
@@ -76,9 +86,9 @@ def breaches_table(logged: pl.DataFrame, names: dict[str, str]) -> pl.DataFrame:
     return logged.select(
         pl.col("ts").cast(pl.Datetime("ms", "UTC")).alias("crossed"),
         pl.col("sla_id").replace_strict(names, default=pl.col("sla_id")).alias("SLA"),
-        pl.col("workflow_id").alias("workflow"), "step",
-        pl.col("duration_s").map_elements(duration, return_dtype=pl.String).alias("took"),
         pl.col("over_s").map_elements(duration, return_dtype=pl.String).alias("over by"),
+        pl.col("duration_s").map_elements(duration, return_dtype=pl.String).alias("took"),
+        pl.col("workflow_id").alias("workflow"), "step",
         (pl.col("over_s") / pl.col("target_s") * 100).round(0).alias("over %"),
         "severity", "escalated",
         pl.when(pl.col("ended_ms").is_null()).then(pl.lit("open")).otherwise(pl.lit("ended")).alias("state"),
