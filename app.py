@@ -56,12 +56,14 @@ def build_scheduler() -> Scheduler:
     from core.alerts.engine import evaluate_all
     from core.retention import run_retention
     from core.rollup import run_rollup
+    from core.sla.jobs import check_slas
 
     engine = get_engine(settings)
     scheduler = build_collectors(settings, engine)
     scheduler.add("rollup", settings.rollup_interval_s, lambda: run_rollup(engine), singleton=True)
     scheduler.add("retention", settings.retention_interval_s, lambda: run_retention(engine, settings), singleton=True)
     scheduler.add("alerts", settings.alert_eval_interval_s, lambda: evaluate_all(engine, settings), singleton=True)
+    scheduler.add("sla_check", settings.sla_check_interval_s, lambda: check_slas(engine, settings), singleton=True)
     return scheduler
 
 
