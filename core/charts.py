@@ -137,7 +137,7 @@ def bars(
         chart = chart.add_params(selection).encode(opacity=alt.condition(selection, alt.value(1.0), alt.value(0.45)))
     layers = [chart, *threshold_rules(warning, critical, field="x" if horizontal else "y")]
     rows = frame[category].n_unique() if category in frame.columns else 1
-    return _base(_layer(*layers), height or (max(120, 28 * rows + 40) if horizontal else 240), title)
+    return _base(_layer(*layers), height or (30 * rows + (110 if color else 70) if horizontal else 260), title)
 
 
 def _color_scale(frame: pl.DataFrame, field: str) -> alt.Scale:
@@ -149,27 +149,33 @@ def _color_scale(frame: pl.DataFrame, field: str) -> alt.Scale:
 
 def gauge(value: float | None, *, target: float | None = None, lo: float = 0.0, hi: float = 100.0, unit: str = "%",
           warning: float | None = None, critical: float | None = None, higher_is_worse: bool = False,
-          title: str | None = None, height: int | None = None) -> Chart:
-    """A half-circle gauge: the value's arc coloured by its level, a tick at ``target``, the number in the middle."""
+          title: str | None = None, height: int | None = None, label: str | None = None) -> Chart:
+    """A half-circle gauge: the value's arc coloured by its level, a tick at ``target``, the number in the middle.
+
+    Under the number: ``label`` if given, else the target, else the level.
+    """
     span = hi - lo or 1.0
     shown = 0.0 if value is None else min(max(value, lo), hi)
     level = "no data" if value is None else _level(value, warning, critical, higher_is_worse)
     filled = (shown - lo) / span
     arcs = pl.DataFrame({"part": ["value", "rest"], "share": [filled, 1.0 - filled], "level": [level, "track"]})
+    half = alt.Scale(domain=[0, 1], range=[-1.5708, 1.5708])  # shares of the scale → the upper half circle
     arc = alt.Chart(arcs).mark_arc(innerRadius=55, outerRadius=85).encode(
-        theta=alt.Theta("share:Q", stack=True, scale=alt.Scale(range=[-1.5708, 1.5708])),
+        theta=alt.Theta("share:Q", stack=True, scale=half),
         color=alt.Color("level:N", legend=None, scale=alt.Scale(domain=[level, "track"], range=[STATUS_COLORS.get(level, PALETTE[0]), "#bbbbbb55"])),
         order=alt.Order("part:N", sort="descending"),
         tooltip=[alt.Tooltip("part:N"), alt.Tooltip("share:Q", format=".1%")],
     )
     text = "—" if value is None else f"{value:,.1f}{unit}"
-    label = alt.Chart(pl.DataFrame({"t": [text], "sub": [level if target is None else f"target {target:g}{unit}"]}))
-    layers = [arc, label.mark_text(fontSize=24, fontWeight="bold", dy=-12).encode(text="t:N"),
-              label.mark_text(fontSize=12, dy=10).encode(text="sub:N")]
+    sub = label or (level if target is None else f"target {target:g}{unit}")
+    words = alt.Chart(pl.DataFrame({"t": [text], "sub": [sub]}))
+    layers = [arc, words.mark_text(fontSize=24, fontWeight="bold", dy=-12).encode(text="t:N"),
+              words.mark_text(fontSize=12, dy=10).encode(text="sub:N")]
     if target is not None:
-        angle = -1.5708 + 3.1416 * (min(max(target, lo), hi) - lo) / span
-        tick = pl.DataFrame({"theta": [angle], "theta2": [angle + 0.02]})
-        layers.append(alt.Chart(tick).mark_arc(innerRadius=50, outerRadius=92, color=PALETTE[7]).encode(theta="theta:Q", theta2="theta2:Q"))
+        at = (min(max(target, lo), hi) - lo) / span
+        tick = pl.DataFrame({"a": [max(0.0, at - 0.004)], "b": [min(1.0, at + 0.004)], "target": [target]})
+        layers.append(alt.Chart(tick).mark_arc(innerRadius=48, outerRadius=92, color=PALETTE[7]).encode(
+            theta=alt.Theta("a:Q", scale=half), theta2="b:Q", tooltip=[alt.Tooltip("target:Q", title="target")]))
     chart = _layer(*layers).properties(height=height or 200, width="container")
     return chart.properties(title=title) if title else chart
 
@@ -186,15 +192,21 @@ def heatmap(frame: pl.DataFrame, *, x: str, y: str, value: str = "value", title:
     """A grid of cells coloured by ``value`` (sequential, colour-blind-safe viridis)."""
     tooltip = [alt.Tooltip(f"{y}:N"), alt.Tooltip(f"{x}:{x_type}", format="%Y-%m-%d %H:%M") if x_type == "T" else alt.Tooltip(f"{x}:{x_type}"),
                alt.Tooltip(f"{value}:Q", title=value_title or value, format=",.1f")]
+    encoding: dict[str, Any] = {"x": alt.X(f"{x}:{x_type}", title=None)}
+    if x_type == "T" and x in frame.columns and frame[x].n_unique() > 1:
+        # temporal cells need an explicit end, or every rect is drawn a few pixels wide
+        step = frame.select(pl.col(x).unique().sort().diff().min()).item()
+        frame = frame.with_columns((pl.col(x) + step).alias("_x_end"))
+        encoding["x2"] = "_x_end:T"
     chart = alt.Chart(frame).mark_rect().encode(
-        x=alt.X(f"{x}:{x_type}", title=None), y=alt.Y(f"{y}:N", title=None, axis=alt.Axis(labelLimit=220)),
+        y=alt.Y(f"{y}:N", title=None, axis=alt.Axis(labelLimit=220)),
         color=alt.Color(f"{value}:Q", title=value_title, scale=alt.Scale(scheme="viridis"), legend=alt.Legend(orient="bottom")),
-        tooltip=tooltip)
+        tooltip=tooltip, **encoding)
     if pick:
         selection = alt.selection_point(name=PICK, fields=[y], on="click")
         chart = chart.add_params(selection)
     rows = frame[y].n_unique() if y in frame.columns else 1
-    return _base(chart, height or max(140, 18 * rows + 60), title)
+    return _base(chart, height or 20 * rows + 110, title)
 
 
 def pipeline(frame: pl.DataFrame, *, step: str = "step", order: Sequence[str] = (), title: str | None = None,
@@ -212,7 +224,7 @@ def pipeline(frame: pl.DataFrame, *, step: str = "step", order: Sequence[str] = 
         opacity=alt.condition(selection, alt.value(1.0), alt.value(0.45)),
     ).add_params(selection)
     steps = frame[step].n_unique() if step in frame.columns else 1
-    return _base(bar, height or 40 * steps + 60, title)
+    return _base(bar, height or 36 * steps + 110, title)
 
 
 def status_grid(frame: pl.DataFrame, *, name: str = "name", status: str = "status", detail: str = "detail", columns: int = 6,
@@ -228,10 +240,11 @@ def status_grid(frame: pl.DataFrame, *, name: str = "name", status: str = "statu
     if pick:
         selection = alt.selection_point(name=PICK, fields=[name], on="click")
         tile = tile.add_params(selection).encode(opacity=alt.condition(selection, alt.value(1.0), alt.value(0.5)))
-    label = base.mark_text(fontSize=11, dy=-7, color="black").encode(text=alt.Text(f"{name}:N"))
-    state = base.mark_text(fontSize=10, dy=8, color="black").encode(text=alt.Text(f"{status}:N"))
+    fit = alt.ExprRef(expr=f"max(20, width / {columns} - 8)")  # ellipsis inside the tile on narrow screens; full text in the tooltip
+    label = base.mark_text(fontSize=11, dy=-7, color="black", limit=fit).encode(text=alt.Text(f"{name}:N"))
+    state = base.mark_text(fontSize=10, dy=8, color="black", limit=fit).encode(text=alt.Text(f"{status}:N"))
     rows = max(1, -(-len(frame) // columns))
-    return _base(_layer(tile, label, state), 58 * rows + 40, title)
+    return _base(_layer(tile, label, state), 44 * rows + 60, title)
 
 
 def timeline(frame: pl.DataFrame, *, lane: str = "kind", label: str = "label", severity: str = "severity",
@@ -244,7 +257,7 @@ def timeline(frame: pl.DataFrame, *, lane: str = "kind", label: str = "label", s
         shape=alt.Shape(f"{severity}:N", legend=None),
         tooltip=[TS_TOOLTIP, alt.Tooltip(f"{lane}:N"), alt.Tooltip(f"{label}:N"), alt.Tooltip(f"{severity}:N")])
     lanes = frame[lane].n_unique() if lane in frame.columns else 1
-    return _base(chart, height or max(120, 30 * lanes + 60), title)
+    return _base(chart, height or 30 * lanes + 110, title)
 
 
 def forecast_band(frame: pl.DataFrame, *, y_title: str = "", title: str | None = None, height: int | None = None,

@@ -80,7 +80,8 @@ def page(slug: str, viewer: Viewer | None, *, default_range: str = "24h", filter
     range_col, refresh_col, filter_col = st.columns([5, 2, 2], vertical_alignment="bottom")
     with range_col:
         range_key = st.segmented_control("Time range", list(RANGE_LABELS), default=default_range, required=True, key="range",
-                                         format_func=RANGE_LABELS.__getitem__, bind="query-params", persist_state="session") or default_range
+                                         format_func=RANGE_LABELS.__getitem__, bind="query-params", persist_state="session",
+                                         wrap=True) or default_range
     refresh_default = default_refresh_key(spec.refresh_s)
     with refresh_col:
         refresh_key = st.selectbox("Refresh", list(REFRESH), index=list(REFRESH).index(refresh_default), key="refresh",

@@ -300,9 +300,11 @@ def _trend(config: TrendConfig, data: pl.DataFrame, deployments: pl.DataFrame | 
 
 
 @register("gauge", "Gauge", GaugeConfig)
-def _gauge(config: GaugeConfig, data: float | None, _deployments: pl.DataFrame | None) -> Output:
+def _gauge(config: GaugeConfig, data: float | tuple[float | None, str] | None, _deployments: pl.DataFrame | None) -> Output:
+    """``data`` is the value, or (value, text to write under it)."""
     t = config.thresholds
-    return ChartOut(charts.gauge(data, target=config.target, lo=config.lo, hi=config.hi, unit=config.unit, warning=t.warning,
+    value, label = data if isinstance(data, tuple) else (data, None)
+    return ChartOut(charts.gauge(value, label=label, target=config.target, lo=config.lo, hi=config.hi, unit=config.unit, warning=t.warning,
                                  critical=t.critical, higher_is_worse=t.higher_is_worse, height=config.height))
 
 

@@ -43,11 +43,11 @@ BUSINESS = (
                 empty="Send workflow.workflow_completed with duration_s."),
     w.KpiConfig(title="Reviews completed", format="{:,.0f}", help="Workflows completed in the range."),
 )
-QUALITY_TREND = w.TrendConfig(title="Quality trend", y_title="%", empty="No gate or compliance events in the range.")
-EFFICIENCY_TREND = w.TrendConfig(title="Efficiency trend", y_title="%", empty="No completed or failed workflows in the range.")
-MERGE_TREND = w.TrendConfig(title="Time to merge", y_title="hours", color=None, empty="No completed workflows in the range.")
+QUALITY_TREND = w.TrendConfig(title="Quality trend", y_title="%", empty="No gate or compliance events in the range: send workflow.quality_gate_passed/failed and qa.compliance_check events.")
+EFFICIENCY_TREND = w.TrendConfig(title="Efficiency trend", y_title="%", empty="No completed or failed workflows in the range: send workflow.workflow_completed/failed events.")
+MERGE_TREND = w.TrendConfig(title="Time to merge", y_title="hours", color=None, empty="No completed workflows in the range: send workflow.workflow_completed with duration_s.")
 RISKS = w.BarConfig(title="Risk assessment", category="risk", value="score", color="level", extra_tooltip=["reason"],
-                    sort=None, empty="Not enough data to assess risks.")
+                    sort=None, empty="Not enough data to assess risks: send workflow events and qms_agent_* samples.")
 ALERT_SUMMARY = w.TableConfig(title="Critical and error alerts, last hour", empty="No critical or error alert fired in the last hour.")
 
 viewer = require_page("executive")

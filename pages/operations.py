@@ -48,7 +48,7 @@ def live_state() -> None:
                 for s in operations.AGENT_STATES], ctx=ctx, per_row=6)
     pipe_col, agent_col = st.columns([1, 1])
     with pipe_col:
-        step = ui.widget(PIPELINE, counts.filter(pl.col("count") > 0).with_columns(pl.col("label").alias("step")), ctx=ctx)
+        step = ui.widget(PIPELINE, counts.with_columns(pl.col("label").alias("step")) if open_now.height else None, ctx=ctx)
         if step:
             code = {v: k for k, v in workflow.STEP_LABELS.items()}.get(step, step)
             st.caption(f"Open workflows at **{step}**")
@@ -64,9 +64,8 @@ def live_state() -> None:
     queue_col, comp_col = st.columns([1, 1])
     with queue_col:
         queue = ui.widget(QUEUES, ops.queues, ctx=ctx)
-        st.dataframe(ops.queues.select("queue", pl.format("queue {}", pl.col("depth")).alias("depth"), "level",
-                                       pl.from_epoch("ts_ms", time_unit="ms").dt.replace_time_zone("UTC").alias("updated")),
-                     hide_index=True, width="stretch", height="auto")
+        if ops.queues.height:
+            st.caption("Now: " + " · ".join(f"{q} **{d:g}**" + ("" if lv == "ok" else f" ({lv})") for q, d, lv in ops.queues.select("queue", "depth", "level").iter_rows()))
         if queue:
             trend = series(ctx.engine, f'qms_queue_depth{{queue="{queue}"}}', win.start_ms, win.end_ms, step_ms=win.step_ms(), settings=ctx.settings)
             ui.widget(w.TrendConfig(title=f"{queue} depth over the range", thresholds=QUEUES.thresholds, color=None), trend, ctx=ctx)
@@ -76,7 +75,8 @@ def live_state() -> None:
             st.caption(f"Errors naming **{component}** in the range")
             st.dataframe(operations.recent_errors(ops.errors).filter(pl.col("component") == component), hide_index=True, width="stretch")
     alerts_panel(win.end_ms)
-    ui.freshness(newest_event_ms(ctx.engine, ["workflow.*", "system.*"]), stale_after_s=max(60.0, 3 * (ctx.refresh_s or 10)), what="event")
+    newest = max([t for t in (newest_event_ms(ctx.engine, ["workflow.*", "system.*"]), ops.queues["ts_ms"].max()) if t is not None], default=None)
+    ui.freshness(newest, stale_after_s=max(120.0, 3 * (ctx.refresh_s or 10)))
 
 
 def alerts_panel(now: int) -> None:

@@ -45,8 +45,7 @@ def live_overview() -> None:
     data = load_overview(ctx.engine, win.start_ms, win.end_ms, ctx.filters, ctx.settings)
     gauge_col, drag_col, alert_col = st.columns([2, 3, 2])
     with gauge_col:
-        ui.widget(HEALTH, data.health.score, ctx=ctx)
-        st.markdown(f"**{data.health.band.capitalize()}**" + ("" if data.health.score is None else f" · {data.health.score:.1f} / 100"))
+        ui.widget(HEALTH, (data.health.score, data.health.band), ctx=ctx)
     with drag_col:
         drags = data.health.drags.filter(pl.col("points_lost") > 0)
         ui.widget(DRAGS, drags, ctx=ctx)

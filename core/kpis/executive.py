@@ -29,6 +29,7 @@ from core.kpis import workflow as wf
 from core.kpis.quality import COMPLIANCE_EVENT, DEFECT_EVENTS, GATE_OUTCOMES, compliance, defect_frame, defect_kpis
 from core.kpis.records import apply_filters, fields, flag, load_events, within
 from core.query import series
+from core.query.series import CACHE, quantum_ms
 
 FALSE_POSITIVE = ("false_positive", "not_a_defect")
 GATE_SCORE_TYPES = (*GATE_OUTCOMES, "workflow.quality_gate_executed")
@@ -159,8 +160,19 @@ class ExecutiveData:
 
 def load_executive(engine: Engine, start_ms: int, end_ms: int, now_ms: int, step_ms: int, filters: Mapping[str, str],
                    viewer: Viewer | None, settings: Settings | None = None) -> ExecutiveData:
-    """Read the events of this and the previous period once, and compute both (costs dropped per viewer)."""
+    """Read the events of this and the previous period once, and compute both (costs dropped per viewer).
+
+    The result is shared between viewers for ``query_cache_ttl_s`` per range bucket (as core.query's results are).
+    """
     settings = settings or get_settings()
+    q = quantum_ms(start_ms, end_ms)
+    start_ms, end_ms = start_ms - start_ms % q, -(-end_ms // q) * q
+    key = ("executive", id(engine), str(engine.url), start_ms, end_ms, step_ms, tuple(sorted(filters.items())))
+    data = CACHE.get(key, settings.query_cache_ttl_s, lambda: _load(engine, start_ms, end_ms, now_ms, step_ms, filters, settings))
+    return replace(data, current=for_viewer(data.current, viewer), previous=for_viewer(data.previous, viewer))
+
+
+def _load(engine: Engine, start_ms: int, end_ms: int, now_ms: int, step_ms: int, filters: Mapping[str, str], settings: Settings) -> ExecutiveData:
     span = end_ms - start_ms
     events = apply_filters(load_events(engine, EXEC_TYPES, start_ms - span - wf.OPEN_LOOKBACK_MS, end_ms, settings=settings), filters)
 
@@ -172,4 +184,4 @@ def load_executive(engine: Engine, start_ms: int, end_ms: int, now_ms: int, step
     current = compute(events, utilisation(start_ms, end_ms), start_ms, end_ms, now_ms, settings)
     previous = compute(events, utilisation(start_ms - span, start_ms), start_ms - span, start_ms, now_ms, settings)
     defects = defect_kpis(defect_frame(events.filter(pl.col("type").is_in(DEFECT_EVENTS))), start_ms=start_ms, end_ms=end_ms, day_start_ms=end_ms)
-    return ExecutiveData(for_viewer(current, viewer), for_viewer(previous, viewer), trends(events, start_ms, end_ms, step_ms), defects.critical_open)
+    return ExecutiveData(current, previous, trends(events, start_ms, end_ms, step_ms), defects.critical_open)

@@ -201,8 +201,11 @@ def load_ops(engine: Engine, start_ms: int, end_ms: int, filters: Mapping[str, s
 
 
 def resource_frames(engine: Engine, start_ms: int, end_ms: int, step_ms: int, settings: Settings | None = None) -> dict[str, pl.DataFrame]:
-    """Per resource panel: the query result of its selector (CPU %, memory %, disk %, network B/s)."""
-    return {name: series(engine, selector, start_ms, end_ms, step_ms=step_ms, settings=settings) for name, (selector, _) in RESOURCES.items()}
+    """Per resource panel: the query result of its selector (CPU %, memory %, disk %, network B/s), ``series`` shortened to its labels."""
+    short = (pl.col("series").str.replace(r"^[^{]*\{", "").str.replace(r"\}$", "").str.replace_all(r'host="[^"]*"(, )?', "")
+             .str.strip_chars(", "))
+    frames = {name: series(engine, selector, start_ms, end_ms, step_ms=step_ms, settings=settings) for name, (selector, _) in RESOURCES.items()}
+    return {name: frame.with_columns(pl.when(short == "").then(pl.lit(name)).otherwise(short).alias("series")) for name, frame in frames.items()}
 
 
 def load_anomalies(engine: Engine, end_ms: int, settings: Settings | None = None) -> pl.DataFrame:

@@ -13,11 +13,12 @@ from dataclasses import dataclass
 import polars as pl
 from sqlalchemy.engine import Engine
 
-from core.config import Settings
+from core.config import Settings, get_settings
 from core.kpis import alerting, health, operations, workflow
 from core.kpis.quality import GATE_EVENTS, gate_frame, gate_totals
 from core.kpis.records import apply_filters, load_events, within
 from core.query import series
+from core.query.series import CACHE, quantum_ms
 
 HOUR_MS = 3_600_000
 DAY_MS = 24 * HOUR_MS
@@ -52,7 +53,18 @@ def _mean(frame: pl.DataFrame) -> float | None:
 
 
 def load_overview(engine: Engine, start_ms: int, end_ms: int, filters: Mapping[str, str], settings: Settings | None = None) -> Overview:
-    """Read and compute the Overview for the window [start, end) ending now-ish (health always uses the last 24 h)."""
+    """Read and compute the Overview for the window [start, end) ending now-ish (health always uses the last 24 h).
+
+    Shared between viewers for ``query_cache_ttl_s`` per range bucket of at most 2 s, so a live panel stays live.
+    """
+    ttl = (settings or get_settings()).query_cache_ttl_s
+    q = min(quantum_ms(start_ms, end_ms), 2_000)
+    start_ms, end_ms = start_ms - start_ms % q, -(-end_ms // q) * q
+    key = ("overview", id(engine), str(engine.url), start_ms, end_ms, tuple(sorted(filters.items())))
+    return CACHE.get(key, ttl, lambda: _load(engine, start_ms, end_ms, filters, settings))
+
+
+def _load(engine: Engine, start_ms: int, end_ms: int, filters: Mapping[str, str], settings: Settings | None) -> Overview:
     span = end_ms - start_ms
     ops = operations.load_ops(engine, end_ms - HOUR_MS, end_ms, filters, settings)
     events = workflow.load_workflow_events(engine, min(start_ms - span, end_ms - DAY_MS), end_ms, filters, settings)
