@@ -27,13 +27,18 @@ from streamlit_authenticator.utilities import CredentialsError, ResetError, Vali
 from core import audit, users
 from core.access import Viewer, may_open
 from core.config import Settings, get_settings
-from core.pages import PageSpec
+from core.pages import PAGES, PageSpec
 from core.store import get_engine
 
 VIEWER_KEY = "viewer"
 COOKIE_NAME = "pulseboard_auth"
 LOCAL_ADDRESSES = frozenset({"localhost", "127.0.0.1", "::1"})
 REFUSED_ICON = ":material/block:"
+# The cookie component acts only once its frame has loaded, and the cookie manager's own
+# first value triggers a rerun that may unmount it before then; so a cookie change is
+# repeated on the next few full runs.
+COOKIE_OP_KEY = "pulseboard_cookie_op"
+COOKIE_OP_RUNS = 3
 
 
 class PasswordRules(Validator):  # type: ignore[misc]
@@ -131,8 +136,20 @@ def refusal_page(spec: PageSpec) -> st.Page:
 def _establish(authenticator: stauth.Authenticate, user: users.User, set_cookie: bool) -> None:
     authenticator.authentication_controller.login(token={"username": user.username})
     if set_cookie and get_settings().auth_cookie_expiry_days > 0:
-        authenticator.cookie_controller.set_cookie()
+        st.session_state[COOKIE_OP_KEY] = ("set", COOKIE_OP_RUNS)
     st.session_state[VIEWER_KEY] = user.viewer()
+
+
+def _pending_cookie_op(authenticator: stauth.Authenticate, logged_in: bool) -> None:
+    operation, runs = st.session_state.get(COOKIE_OP_KEY) or (None, 0)
+    if operation == "set" and logged_in:
+        authenticator.cookie_controller.set_cookie()
+    elif operation == "delete":
+        authenticator.cookie_controller.delete_cookie()
+    if runs > 1:
+        st.session_state[COOKIE_OP_KEY] = (operation, runs - 1)
+    else:
+        st.session_state.pop(COOKIE_OP_KEY, None)
 
 
 def _login_from_cookie(authenticator: stauth.Authenticate, engine: Engine, settings: Settings) -> bool:
@@ -214,7 +231,8 @@ def _forced_change_screen(authenticator: stauth.Authenticate, credentials: dict[
 
 def _logout(authenticator: stauth.Authenticate, viewer: Viewer) -> None:
     audit.record(get_engine(), viewer.username, audit.LOGOUT, viewer.username, {}, client_address())
-    authenticator.logout(location="unrendered")
+    authenticator.authentication_controller.logout()  # also stops this session from re-reading the cookie
+    st.session_state[COOKIE_OP_KEY] = ("delete", COOKIE_OP_RUNS)
     st.session_state.pop(VIEWER_KEY, None)
     st.rerun()
 
@@ -231,7 +249,10 @@ def _account_sidebar(authenticator: stauth.Authenticate, credentials: dict[str, 
 
 
 def _only(render: Any, title: str) -> None:
-    st.navigation([st.Page(render, title=title, url_path="login", default=True)], position="hidden").run()
+    """Run ``render`` whatever URL was asked for; every page URL stays put for after login."""
+    pages = [st.Page(render, title=title, url_path="login", default=True)]
+    pages += [st.Page(render, title=title, url_path=spec.slug, visibility="hidden") for spec in PAGES]
+    st.navigation(pages, position="hidden").run()
     st.stop()
 
 
@@ -250,6 +271,7 @@ def gate() -> Viewer:
     viewer = current_viewer(settings)
     if viewer is None and _login_from_cookie(authenticator, engine, settings):
         viewer = current_viewer(settings)
+    _pending_cookie_op(authenticator, logged_in=viewer is not None)
     if viewer is None:
         _only(lambda: _login_screen(authenticator, engine, settings), "Log in")
     assert viewer is not None
