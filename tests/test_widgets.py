@@ -138,5 +138,5 @@ def test_windows_ranges_custom_and_refresh_defaults():
     assert custom.span_ms == 2 * DAY_MS
     with pytest.raises(ValueError):
         window("2w")
-    assert [default_refresh_key(s) for s in (30, 10, None, 15)] == ["30s", "10s", "off", "off"]
+    assert [default_refresh_key(s) for s in (30, 10, None, 15, 7)] == ["30s", "10s", "off", "15s", "off"]
     assert window("90d", 100 * DAY_MS).step_ms() == DAY_MS
