@@ -15,10 +15,9 @@ import time
 import uuid
 from pathlib import Path
 
-from common import record  # type: ignore[import-not-found]
-
 import httpx
 import sqlalchemy as sa
+from common import record  # type: ignore[import-not-found]
 
 from core.ingest import ingest
 from core.model import Batch, Sample, canonical_labels, now_ms

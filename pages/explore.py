@@ -8,6 +8,7 @@ import polars as pl
 import streamlit as st
 
 from core import query
+from core.alerts.views import alert_link
 from core.auth_ui import require_page
 from core.config import get_settings
 from core.model import now_ms
@@ -90,5 +91,8 @@ st.line_chart(frame.to_pandas(), x="ts", y="value", color="series" if series_cou
 table = frame.select("ts", "series", "value").sort("ts", "series")
 with st.expander("Table", expanded=False):
     st.dataframe(table, hide_index=True, width="stretch")
-st.download_button("Download CSV", table.with_columns(pl.col("ts").dt.to_string("%Y-%m-%dT%H:%M:%S%.3fZ")).write_csv(),
-                   file_name=f"{name}.csv", mime="text/csv", icon=":material/download:")
+csv_col, alert_col = st.columns(2)
+csv_col.download_button("Download CSV", table.with_columns(pl.col("ts").dt.to_string("%Y-%m-%dT%H:%M:%S%.3fZ")).write_csv(),
+                        file_name=f"{name}.csv", mime="text/csv", icon=":material/download:")
+alert_col.link_button("Create alert from this query", alert_link(str(selector), agg),
+                      icon=":material/add_alert:")
