@@ -53,7 +53,7 @@ def shoot(tmp: Path, pages: list[str], tablet: bool) -> None:
             for name in pages:
                 for suffix, width, height in sizes:
                     page = browser.new_page(viewport={"width": width, "height": height})
-                    page.goto(f"{server.url}/{'' if name == 'overview' else name}?refresh=off")
+                    page.goto(f"{server.url}/{'' if name == 'overview' else name}?refresh=Off")
                     page.wait_for_function(ALL_CHARTS_DRAWN, timeout=120_000, polling=200)
                     page.wait_for_timeout(1500)  # let Vega finish its transitions
                     # Streamlit scrolls inside its main block: grow the viewport to the content to capture all of it.
@@ -64,6 +64,14 @@ def shoot(tmp: Path, pages: list[str], tablet: bool) -> None:
                     page.screenshot(path=str(OUT / f"{name}{suffix}.png"), full_page=True)
                     print(f"{name}{suffix}.png ({width} px){' — ERROR BOX' if errors else ''}")
                     page.close()
+            if "overview" in pages:  # the dark theme, as a viewer whose system prefers dark sees it
+                page = browser.new_page(viewport={"width": 1920, "height": 1400}, color_scheme="dark")
+                page.goto(f"{server.url}/operations?refresh=Off")
+                page.wait_for_function(ALL_CHARTS_DRAWN, timeout=120_000, polling=200)
+                page.wait_for_timeout(2500)
+                page.screenshot(path=str(OUT / "operations-dark.png"))
+                print("operations-dark.png (1920 px, dark)")
+                page.close()
             browser.close()
 
 

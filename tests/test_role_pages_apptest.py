@@ -12,6 +12,7 @@ from core.model import Batch, Event, Sample, now_ms
 from core.query import clear_cache
 from core.rollup import run_rollup
 from core.store.engine import dispose_engines
+from core.timewindow import RANGE_LABELS
 
 PAGES = ("overview", "executive", "operations")
 H, DAY = 3_600_000, 86_400_000
@@ -79,7 +80,8 @@ def test_large_store_every_range(sqlite_engine, monkeypatch, tmp_path):
     demo(sqlite_engine, 30)  # ~90,000 events, ~75 series with 30 days of 5/15-minute samples
     for page in PAGES:
         for key in ("1h", "24h", "30d", "90d"):
-            at = run(page, range=key)
+            at = run(page, range=RANGE_LABELS[key])
+            assert at.segmented_control[0].value == key
             assert charts(at) >= 1, (page, key)
     clear_cache()
     get_settings.cache_clear()
