@@ -11,7 +11,7 @@ from core.access import can
 from core.auth_ui import require_page
 from core.kpis import alerting, operations, workflow
 from core.kpis.developer import filter_options
-from core.kpis.records import newest_event_ms
+from core.kpis.records import load_deployments, marks, newest_event_ms
 from core.query import series
 
 PIPELINE = w.PipelineConfig(title="Workflow pipeline (open workflows per step)", order=list(workflow.STEP_LABELS.values()),
@@ -111,12 +111,14 @@ def live_history() -> None:
         ui.widget(WAITS, done.step_wait_s, ctx=ctx)
     ui.section("Resource utilisation")
     frames = operations.resource_frames(ctx.engine, win.start_ms, win.end_ms, step, ctx.settings)
+    deployments = marks(load_deployments(ctx.engine, win.start_ms, win.end_ms, settings=ctx.settings))
     for column, (name, frame) in zip(st.columns(4), frames.items(), strict=True):
         warning, critical = RESOURCE_LIMITS[name]
         with column:
             ui.widget(w.TrendConfig(title=name, unit=operations.RESOURCES[name][1], height=180, color=None if frame["series"].n_unique() < 2 else "series",
                                     thresholds=w.Thresholds(warning=warning, critical=critical),
-                                    empty=f"No {operations.RESOURCES[name][0]} samples: start the system collector."), frame, ctx=ctx)
+                                    empty=f"No {operations.RESOURCES[name][0]} samples: start the system collector."), frame, ctx=ctx,
+                      deployments=deployments)
     anomaly_col, error_col = st.columns([2, 3])
     with anomaly_col:
         ui.widget(ANOMALIES, operations.load_anomalies(ctx.engine, win.end_ms, ctx.settings), ctx=ctx)
