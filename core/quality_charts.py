@@ -22,8 +22,8 @@ def risk_matrix(cells: pl.DataFrame, *, height: int = 260) -> alt.TopLevelMixin:
          * pl.col("impact_level").replace_strict({v: i + 1 for i, v in enumerate(LEVELS)}, return_dtype=pl.Int64)).alias("risk"))
     selection = alt.selection_point(name=PICK, fields=["likelihood_level", "impact_level"], on="click")
     base = alt.Chart(frame).encode(
-        x=alt.X("impact_level:N", sort=LEVELS, title="impact (defect severity)", axis=alt.Axis(labelAngle=0)),
-        y=alt.Y("likelihood_level:N", sort=list(reversed(LEVELS)), title="likelihood (gate failures)"),
+        x=alt.X("impact_level:N", sort=LEVELS, title="impact", axis=alt.Axis(labelAngle=0)),
+        y=alt.Y("likelihood_level:N", sort=list(reversed(LEVELS)), title="likelihood"),
         tooltip=[alt.Tooltip("likelihood_level:N", title="likelihood"), alt.Tooltip("impact_level:N", title="impact"),
                  alt.Tooltip("risk:Q", title="risk score"), alt.Tooltip("components:Q"), alt.Tooltip("names:N", title="which")],
     )

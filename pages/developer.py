@@ -31,7 +31,7 @@ API = w.TrendConfig(title="API p95 response time per endpoint", y="ms", color="e
 API_TABLE = w.TableConfig(title="Endpoints (range averages)")
 DB = w.TrendConfig(title="Database", color="series", empty="No database metrics. Send " + ", ".join(dev.DB_METRICS.values())
                    + " samples (label database optional) to /api/v1/metrics.")
-ERRORS = w.TrendConfig(title="Errors by type", y="count", color="error_type", area=True, unit="errors",
+ERRORS = w.TimelineConfig(title="Errors by type (hover a point for its message)", lane="error_type",
                        empty=f"No errors in this range. {dev.ERROR_EVENT} events (data.error_type or kind, component, severity, "
                              "message) appear here.")
 IMPACT = w.TableConfig(title="Before / after each deployment (1 h either side)",
@@ -107,10 +107,10 @@ def api_and_database() -> None:
 def errors_and_deployments() -> None:
     win = ctx.window()
     deployments = load_deployments(ctx.engine, win.start_ms, win.end_ms)
-    ui.section("Error timeline", "Errors per type over the range; dotted lines are deployments.")
+    ui.section("Error timeline", "Each error in the range, one lane per error type, coloured by severity.")
     events = within(load_events(ctx.engine, (dev.ERROR_EVENT,), win.start_ms, win.end_ms), win.start_ms, win.end_ms)
     errors = dev.error_frame(apply_filters(events, ctx.filters))
-    ui.widget(ERRORS, dev.error_timeline(errors, win.step_ms(60)), ctx=ctx, deployments=marks(deployments))
+    ui.widget(ERRORS, dev.error_points(errors), ctx=ctx)
     ui.section("Deployment impact", "Mean of each metric in the hour before and the hour after the newest deployments.")
     ui.widget(IMPACT, dev.deployment_impact(ctx.engine, apply_filters(deployments, ctx.filters)), ctx=ctx)
 

@@ -17,10 +17,11 @@ GATE_KPIS = (
     w.KpiConfig(title="Gates failed", format="{:,.0f}", delta_good="down"),
     w.KpiConfig(title="Average gate time", unit="min", format="{:,.1f}", delta_good="down", help="Mean metrics.execution_time of the gate runs."),
 )
-GATES = w.BarConfig(title="Pass rate per gate (click a gate for its detail)", category="gate", value="pass_pct", unit="% passed", pick=True,
-                    thresholds=w.Thresholds(warning=95, critical=90, higher_is_worse=False), extra_tooltip=["executed", "failed", "avg_time_s"],
+GATES = w.BarConfig(title="Failure rate per gate (click a gate for its detail)", category="gate", value="fail_pct", unit="% failed", pick=True,
+                    thresholds=w.Thresholds(warning=5, critical=10), extra_tooltip=["executed", "failed", "pass_pct", "avg_time_s"],
                     empty="No quality gate runs in this range. Send workflow.quality_gate_passed / _failed events with gate_name.")
-GATE_TREND = w.TrendConfig(title="Gate pass rate over time", y="pass_pct", color="gate", unit="% passed")
+GATE_TREND = w.TrendConfig(title="Gate failure rate over time", y="fail_pct", color="gate", unit="% failed",
+                           thresholds=w.Thresholds(warning=5, critical=10))
 DEFECT_KPIS = (
     w.KpiConfig(title="Defects found today", format="{:,.0f}", delta_good="down", empty="Send qa.defect_found / qa.defect_resolved events."),
     w.KpiConfig(title="Critical defects (open)", format="{:,.0f}", delta_good="down", help="Critical defects found in the range, not yet resolved."),
@@ -37,9 +38,9 @@ COMPLIANCE_KPIS = (
     w.KpiConfig(title="Policy violations", format="{:,.0f}", delta_good="down", help="Failed compliance checks in the range."),
     w.KpiConfig(title="Remediation pending", format="{:,.0f}", delta_good="down", help="Failed checks with no later passing check for the same workflow and policy."),
 )
-SUITES = w.BarConfig(title="Latest pass % per suite (click a suite for its history)", category="suite", value="pass_pct", unit="% passed", pick=True,
-                     thresholds=w.Thresholds(warning=qa.SUITE_PASSING_PCT, critical=qa.SUITE_WARNING_PCT, higher_is_worse=False),
-                     extra_tooltip=["failed", "tests", "status"],
+SUITES = w.BarConfig(title="Failed % per suite, latest run (click a suite for its history)", category="suite", value="fail_pct", unit="% failed",
+                     pick=True, thresholds=w.Thresholds(warning=100 - qa.SUITE_PASSING_PCT, critical=100 - qa.SUITE_WARNING_PCT),
+                     extra_tooltip=["pass_pct", "failed", "tests", "status"],
                      empty="No JUnit runs in this range. Drop reports in the inbox under junit/<component>/<phase>/ or POST them to /api/v1/junit.")
 COVERAGE = w.BarConfig(title="Coverage per repository (latest report)", category="repository", value="latest_pct", unit="% covered",
                        thresholds=w.Thresholds(warning=80, critical=70, higher_is_worse=False), extra_tooltip=["mean_pct", "reports"],
@@ -93,7 +94,7 @@ def gates_panel() -> None:
     suites = qa.suite_table(data.runs)
     suite = ui.widget(SUITES, suites, ctx=ctx, key="suite-pick")
     if suites.height:
-        st.dataframe(suites.drop("component"), hide_index=True, width="stretch", column_config={
+        st.dataframe(suites.drop("component", "fail_pct"), hide_index=True, width="stretch", column_config={
             "trend": st.column_config.LineChartColumn("trend (pass %)", y_min=0, y_max=100),
             "pass_pct": st.column_config.NumberColumn("pass %", format="%.1f"), "time_s": st.column_config.NumberColumn("time (s)")})
     if suite:
@@ -111,7 +112,7 @@ def gates_panel() -> None:
             ui.empty("No gate runs or defects in this range to assess risk from.")
             return
         state = st.altair_chart(quality_charts.risk_matrix(qa.risk_cells(matrix)), width="stretch", on_select="rerun",
-                                selection_mode="pick", key="risk-pick")
+                                selection_mode="pick", key="risk-pick", height=300)
         likelihood, impact = ui.picked(state, "likelihood_level"), ui.picked(state, "impact_level")
         chosen = matrix.filter((pl.col("likelihood_level") == likelihood) & (pl.col("impact_level") == impact)) if likelihood else matrix
         st.dataframe(chosen.select("component", "risk", "gate_fail_pct", "defects", "mean_severity"), hide_index=True, width="stretch")

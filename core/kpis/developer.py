@@ -159,7 +159,7 @@ def step_summary(steps: pl.DataFrame, percentiles: pl.DataFrame) -> pl.DataFrame
         if not percentiles.is_empty() else pl.DataFrame(schema={"step": pl.String, "p50_s": pl.Float64, "p95_s": pl.Float64, "p99_s": pl.Float64})
     table = counts.join(pct, on="step", how="left").with_columns(
         (pl.col("failed") / pl.col("completed") * 100).round(1).alias("failure_pct"), pl.col("failed").cast(pl.Int64),
-        pl.col("completed").cast(pl.Int64),
+        pl.col("completed").cast(pl.Int64), pl.col("p50_s", "p95_s", "p99_s", "avg_wait_s").round(1),
     )
     order = pipeline_order(table["step"].to_list())
     return table.with_columns(pl.col("step").replace_strict({s: i for i, s in enumerate(order)}, default=0).alias("_o")) \
@@ -256,6 +256,13 @@ def error_timeline(errors: pl.DataFrame, step_ms: int) -> pl.DataFrame:
     """Errors per ``step_ms`` bucket and type: ts (Datetime, bucket start), error_type, count."""
     return errors.group_by((pl.col("ts") - pl.col("ts") % step_ms).alias("bucket"), "error_type").agg(pl.len().alias("count").cast(pl.Int64)) \
         .select(pl.from_epoch("bucket", time_unit="ms").dt.replace_time_zone("UTC").alias("ts"), "error_type", "count").sort("ts", "error_type")
+
+
+def error_points(errors: pl.DataFrame) -> pl.DataFrame:
+    """One point per error for the timeline: ts (Datetime), error_type, label (component: message), severity."""
+    label = pl.concat_str([pl.col("component").fill_null("?"), pl.col("message").fill_null("")], separator=": ")
+    return errors.select(pl.from_epoch("ts", time_unit="ms").dt.replace_time_zone("UTC").alias("ts"), "error_type", label.alias("label"),
+                         pl.col("severity").fill_null("unknown")).sort("ts")
 
 
 def window_means(frame: pl.DataFrame, at_ms: int, window_ms: int = IMPACT_WINDOW_MS) -> tuple[float | None, float | None]:

@@ -75,19 +75,22 @@ def gate_totals(gates: pl.DataFrame) -> GateTotals:
 
 
 def gate_summary(gates: pl.DataFrame) -> pl.DataFrame:
-    """Per gate: executed, passed, failed, pass %, average time (s); worst pass rate first."""
+    """Per gate: executed, passed, failed, pass % and fail %, average time (s); worst pass rate first."""
     return gates.group_by("gate").agg(
         pl.len().alias("executed"), pl.col("passed").sum().alias("passed"), (~pl.col("passed")).sum().alias("failed"),
         pl.col("execution_s").mean().round(1).alias("avg_time_s"),
-    ).with_columns((pl.col("passed") / pl.col("executed") * 100).round(1).alias("pass_pct"), pl.col("passed", "failed").cast(pl.Int64)) \
-        .select("gate", "executed", "passed", "failed", "pass_pct", "avg_time_s").sort("pass_pct", "gate")
+    ).with_columns((pl.col("passed") / pl.col("executed") * 100).round(1).alias("pass_pct"), (pl.col("failed") / pl.col("executed") * 100).round(1)
+                   .alias("fail_pct"), pl.col("passed", "failed").cast(pl.Int64)) \
+        .select("gate", "executed", "passed", "failed", "pass_pct", "fail_pct", "avg_time_s").sort("pass_pct", "gate")
 
 
 def gate_trend(gates: pl.DataFrame, step_ms: int) -> pl.DataFrame:
-    """Per bucket and gate: runs and pass %; ts is the bucket start (Datetime)."""
+    """Per bucket and gate: runs, pass % and fail %; ts is the bucket start (Datetime)."""
     return gates.group_by((pl.col("ts") - pl.col("ts") % step_ms).alias("bucket"), "gate").agg(
         pl.len().alias("executed"), (pl.col("passed").mean() * 100).round(1).alias("pass_pct"),
-    ).select(pl.from_epoch("bucket", time_unit="ms").dt.replace_time_zone("UTC").alias("ts"), "gate", "executed", "pass_pct").sort("gate", "ts")
+        ((~pl.col("passed")).mean() * 100).round(1).alias("fail_pct"),
+    ).select(pl.from_epoch("bucket", time_unit="ms").dt.replace_time_zone("UTC").alias("ts"), "gate", "executed", "pass_pct", "fail_pct") \
+        .sort("gate", "ts")
 
 
 def gate_runs(gates: pl.DataFrame, gate: str, limit: int = 50) -> pl.DataFrame:
@@ -227,8 +230,9 @@ def suite_table(runs: pl.DataFrame, trend_runs: int = 10) -> pl.DataFrame:
     )
     status = pl.when(pl.col("pass_pct").is_null()).then(pl.lit("no data")).when(pl.col("pass_pct") >= SUITE_PASSING_PCT).then(pl.lit("passing")) \
         .when(pl.col("pass_pct") >= SUITE_WARNING_PCT).then(pl.lit("warning")).otherwise(pl.lit("failing"))
-    return table.with_columns(status.alias("status"), pl.from_epoch("last_ts", time_unit="ms").dt.replace_time_zone("UTC").alias("last_run")) \
-        .select("suite", "component", "pass_pct", "failed", "tests", "time_s", "trend", "status", "runs", "last_run").sort("suite")
+    return table.with_columns(status.alias("status"), pl.from_epoch("last_ts", time_unit="ms").dt.replace_time_zone("UTC").alias("last_run"),
+                              (100 - pl.col("pass_pct")).round(1).alias("fail_pct")) \
+        .select("suite", "component", "pass_pct", "fail_pct", "failed", "tests", "time_s", "trend", "status", "runs", "last_run").sort("suite")
 
 
 def suite_history(runs: pl.DataFrame, suite: str) -> pl.DataFrame:

@@ -1,0 +1,130 @@
+"""Developer and QA pages in Debian's Chromium against a real server holding demo data.
+
+Each page loads, its main charts draw (a Vega canvas or svg, no error box), and
+switching the time range redraws them with the new range's numbers. With
+PULSEBOARD_SCREENSHOT_DIR set, the desktop and phone views are saved there
+(docs/screenshots/ holds the committed ones).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+import pytest
+
+from collectors.demo import DemoCollector, DemoWorkload
+from core.model import now_ms
+from core.rollup import run_rollup
+from core.store.engine import make_engine
+from core.store.migrate import upgrade
+from tests.live import CHROMIUM, CHROMIUM_ARGS, live_server
+
+pytestmark = pytest.mark.browser
+playwright = pytest.importorskip("playwright.sync_api")
+DAY = 86_400_000
+PAGES = {"developer": "Developer", "qa": "Quality (QA)"}
+CHARTS = {"developer": (2, 3), "qa": (5, 5)}  # charts drawn at the page's default range (24 h / 7 d), and after widening it
+WIDER = {"developer": "7 d", "qa": "30 d"}
+
+
+def seed_demo(path: Path, days: int = 8) -> None:
+    """The demo workload's last ``days`` days (events, samples, JUnit runs), rolled up, in the server's store."""
+    engine = make_engine(f"sqlite:///{path}")
+    upgrade(engine)
+    now = now_ms()
+    collector = DemoCollector(engine, None, clock=lambda: now)
+    collector.workload = DemoWorkload(7, now)
+    collector.generate(now - days * DAY, now, 5 * 60_000)
+    run_rollup(engine, now)
+    engine.dispose()
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("devqa")
+    seed_demo(tmp / "pulseboard.db")
+    env = {"PULSEBOARD_COLLECTORS": "false", "PULSEBOARD_AUTH": "off"}
+    with live_server(tmp, env=env) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with playwright.sync_playwright() as driver:
+        chromium = driver.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+def open_page(browser, server, slug: str, width: int, height: int):
+    """Open the app at its root and follow the menu to ``slug``, as a user does (the menu lives in navigation.py)."""
+    context = browser.new_context(viewport={"width": max(width, 1024), "height": height})
+    page = context.new_page()
+    page.goto(server.url + "/")
+    page.get_by_role("heading", name="Overview").first.wait_for(timeout=60_000)  # the menu is st.navigation's from here on
+    more = page.get_by_test_id("stSidebarNav").get_by_text(re.compile(r"^View \d+ more$"))
+    if more.count():
+        more.click()
+    page.locator(f"[data-testid='stSidebarNav'] a[href$='/{slug}']").click()
+    page.wait_for_url(f"**/{slug}*", timeout=30_000)
+    page.set_viewport_size({"width": width, "height": height})
+    return context, page
+
+
+def wait_for_charts(page, title: str, minimum: int) -> None:
+    page.get_by_role("heading", name=title).first.wait_for(timeout=60_000)
+    page.wait_for_function(
+        "n => document.querySelectorAll('[data-testid=\"stVegaLiteChart\"] canvas, [data-testid=\"stVegaLiteChart\"] svg').length >= n",
+        arg=minimum, timeout=90_000)
+    page.wait_for_load_state("networkidle")
+    assert page.locator("[data-testid='stException']").count() == 0
+    assert page.locator("[data-testid='stAlertContentError']").count() == 0
+
+
+def pick_range(page, label: str) -> None:
+    """Click a button of the time-range picker (a segmented control)."""
+    page.get_by_test_id("stButtonGroup").first.locator("button", has_text=re.compile(f"^{label}$")).click(timeout=30_000)
+
+
+def metric_values(page) -> list[str]:
+    return page.locator("[data-testid='stMetricValue']").all_inner_texts()
+
+
+@pytest.mark.parametrize("slug", list(PAGES))
+def test_page_draws_its_charts_and_follows_the_time_range(server, browser, slug):
+    context, page = open_page(browser, server, slug, 1400, 1000)
+    try:
+        wait_for_charts(page, PAGES[slug], CHARTS[slug][0])
+        before = metric_values(page)
+        assert before and any(v not in ("—", "0") for v in before)
+        other = WIDER[slug]
+        pick_range(page, other)
+        page.wait_for_function("old => Array.from(document.querySelectorAll('[data-testid=\"stMetricValue\"]')).map(e => e.innerText).join('|') !== old",
+                               arg="|".join(before), timeout=60_000)
+        wait_for_charts(page, PAGES[slug], CHARTS[slug][1])
+        assert metric_values(page) != before
+    finally:
+        context.close()
+
+
+@pytest.mark.parametrize("slug", list(PAGES))
+@pytest.mark.parametrize("width", [1920, 1024, 375])
+def test_page_is_readable_at_every_width(server, browser, slug, width):
+    context, page = open_page(browser, server, slug, width, 1080 if width > 400 else 812)
+    try:
+        pick_range(page, WIDER[slug])
+        wait_for_charts(page, PAGES[slug], CHARTS[slug][1])
+        main = "document.querySelector('[data-testid=\"stMain\"]')"
+        overflow = page.evaluate(f"() => {main}.scrollWidth - {main}.clientWidth")
+        assert overflow <= 1, f"{slug} scrolls sideways by {overflow} px at {width} px"
+        target = os.environ.get("PULSEBOARD_SCREENSHOT_DIR")
+        if target and width in (1920, 375):
+            # the main pane scrolls inside the window, so grow the window to the content for a whole-page picture
+            page.set_viewport_size({"width": width, "height": min(page.evaluate(f"() => {main}.scrollHeight") + 40, 12_000)})
+            page.wait_for_timeout(3000)  # charts drawn lazily below the fold, and Vega transitions
+            name = f"{slug}{'-mobile' if width == 375 else ''}.png"
+            page.screenshot(path=str(Path(target) / name))
+    finally:
+        context.close()
