@@ -127,7 +127,7 @@ def defect_frame(events: pl.DataFrame) -> pl.DataFrame:
         "defect_id", pl.col("ts").alias("resolved_ts"), "resolution_hours",
         pl.coalesce("component_", "repository", pl.lit("unknown")).alias("r_component"), pl.col("severity").alias("r_severity"))
     joined = found.join(resolved, on="defect_id", how="full", coalesce=True).with_columns(
-        pl.coalesce("resolution_hours", (pl.col("resolved_ts") - pl.col("found_ts")) / HOUR_MS).alias("resolution_h"),
+        pl.coalesce("resolution_hours", ((pl.col("resolved_ts") - pl.col("found_ts")) / HOUR_MS).round(3)).alias("resolution_h"),
         pl.coalesce("component", "r_component").alias("component"), pl.coalesce("severity", "r_severity").alias("severity"))
     return joined.select(DEFECT_SCHEMA.names()).cast(DEFECT_SCHEMA)
 
