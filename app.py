@@ -23,9 +23,9 @@ from starlette.routing import Mount, Route
 
 from core import selfmetrics, users
 from core.api import create_api
-from core.auth_ui import bound_to_localhost
 from core.config import ConfigError, get_settings
 from core.jobs import Scheduler
+from core.netaddr import bound_to_localhost
 from core.store import get_engine
 from core.tokens import TokenRefused, authorize
 

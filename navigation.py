@@ -16,7 +16,9 @@ import streamlit as st
 from core.access import pages_for_viewer
 from core.auth_ui import gate, refusal_page
 from core.config import ROOT
+from core.demo_data import has_demo_data
 from core.pages import PAGES, SECTIONS, PageSpec
+from core.store import get_engine
 
 st.set_page_config(page_title="Pulseboard", page_icon=":material/monitor_heart:", layout="wide")
 
@@ -36,7 +38,15 @@ def _page(spec: PageSpec, default: bool) -> st.Page:
     return _placeholder(spec)
 
 
+@st.cache_data(ttl=30, show_spinner=False)
+def _demo_in_store() -> bool:
+    return has_demo_data(get_engine())
+
+
 viewer = gate()  # login screen, forced password change or "no login" banner; stops when not logged in
+if _demo_in_store():
+    st.sidebar.badge("Demo data", icon=":material/science:", color="orange")
+    st.sidebar.caption("Figures include simulated data (`source=demo`); an admin can purge it.")
 specs = pages_for_viewer(viewer)
 sections: dict[str, list[st.Page]] = {}
 for index, spec in enumerate(specs):

@@ -34,6 +34,7 @@ RULE_CHANGED = "rule_changed"
 SLA_CHANGED = "sla_changed"
 SILENCE_CHANGED = "silence_changed"
 EXPORT = "export"
+DEMO_PURGED = "demo_purged"
 
 COLUMNS = ("id", "ts", "actor", "action", "target", "detail", "address")
 

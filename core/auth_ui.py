@@ -21,18 +21,17 @@ from typing import Any
 import streamlit as st
 import streamlit_authenticator as stauth
 from sqlalchemy.engine import Engine
-from streamlit import config as st_config
 from streamlit_authenticator.utilities import CredentialsError, ResetError, Validator
 
 from core import audit, users
 from core.access import Viewer, may_open
 from core.config import Settings, get_settings
+from core.netaddr import bound_to_localhost
 from core.pages import PAGES, PageSpec
 from core.store import get_engine
 
 VIEWER_KEY = "viewer"
 COOKIE_NAME = "pulseboard_auth"
-LOCAL_ADDRESSES = frozenset({"localhost", "127.0.0.1", "::1"})
 REFUSED_ICON = ":material/block:"
 # The cookie component acts only once its frame has loaded, and the cookie manager's own
 # first value triggers a rerun that may unmount it before then; so a cookie change is
@@ -49,12 +48,6 @@ class PasswordRules(Validator):  # type: ignore[misc]
 
     def diagnose_password(self, password: str) -> str:
         return users.password_problem(password) or ""
-
-
-def bound_to_localhost(address: str | None = None) -> bool:
-    """True when the server listens on loopback only; unset means every interface."""
-    address = st_config.get_option("server.address") if address is None else address
-    return bool(address) and (address in LOCAL_ADDRESSES or str(address).startswith("127."))
 
 
 def auth_required(settings: Settings) -> bool:
@@ -243,7 +236,7 @@ def _account_sidebar(authenticator: stauth.Authenticate, credentials: dict[str, 
         log_out, change = st.columns(2)
         if log_out.button("Log out", icon=":material/logout:", key="sidebar_logout", width="stretch"):
             _logout(authenticator, viewer)
-        with change.popover("Password", icon=":material/key:", width="stretch"):
+        with change.popover("Password", key="sidebar_password", width="stretch", help="Change your password"):
             if _password_form(authenticator, credentials, viewer, key="sidebar_password_change"):
                 st.success("Password changed.")
 

@@ -28,7 +28,7 @@ STATUS_COLORS = {
     "ok": "#009E73", "healthy": "#009E73", "active": "#009E73", "excellent": "#009E73", "passed": "#009E73",
     "good": "#56B4E9", "idle": "#56B4E9", "info": "#56B4E9", "low": "#56B4E9", "in_training": "#CC79A7",
     "warning": "#E69F00", "degraded": "#E69F00", "overloaded": "#E69F00", "medium": "#E69F00", "high": "#CC79A7",
-    "poor": "#CC79A7", "critical": "#D55E00", "down": "#D55E00", "failed": "#D55E00", "error": "#D55E00",
+    "poor": "#CC79A7", "critical": "#D55E00", "down": "#D55E00", "failed": "#D55E00", "error": "#CC79A7",
     "unknown": "#999999", "no data": "#999999",
 }
 WARNING_COLOR, CRITICAL_COLOR = STATUS_COLORS["warning"], STATUS_COLORS["critical"]

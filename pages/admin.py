@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from core import audit_view, tokens, users
+from core import audit, audit_view, demo_data, tokens, users
 from core.auth_ui import client_address, require_page
 from core.model import now_ms
 from core.pages import ROLES
@@ -86,11 +86,25 @@ def tokens_tab() -> None:
             st.rerun()
 
 
+def demo_tab() -> None:
+    if not demo_data.has_demo_data(engine):
+        st.info("No demo data in the store.", icon=":material/check_circle:")
+        return
+    st.warning("The store holds **demo data** (everything labelled `source=demo`). Purging deletes it and stops "
+               "the demo workload from writing more; real data is untouched.", icon=":material/science:")
+    if st.button("Purge demo data", type="primary", icon=":material/delete_sweep:"):
+        counts = demo_data.purge_demo(engine)
+        audit.record(engine, viewer.username, audit.DEMO_PURGED, "demo", counts, address)
+        st.success("Removed " + ", ".join(f"{n:,} {kind}" for kind, n in counts.items()) + ".")
+
+
 st.title("Admin")
-users_panel, tokens_panel, audit_panel = st.tabs(["Users", "API tokens", "Audit log"])
+users_panel, tokens_panel, audit_panel, demo_panel = st.tabs(["Users", "API tokens", "Audit log", "Demo data"])
 with users_panel:
     users_tab()
 with tokens_panel:
     tokens_tab()
 with audit_panel:
     audit_view.render(engine, viewer, address, key="admin_audit")
+with demo_panel:
+    demo_tab()

@@ -45,7 +45,7 @@ def live_state() -> None:
     summary = operations.agent_summary(ops.agents)
     ui.kpi_row([(w.KpiConfig(title="Active workflows", format="{:,.0f}"), float(open_now.height))] +
                [(w.KpiConfig(title=s.replace("_", " ").capitalize(), format="{:,.0f}"), float(summary[s]) if summary["total"] else None)
-                for s in operations.AGENT_STATES], ctx=ctx, per_row=6)
+                for s in operations.AGENT_STATES], ctx=ctx, per_row=3)
     pipe_col, agent_col = st.columns([1, 1])
     with pipe_col:
         step = ui.widget(PIPELINE, counts.with_columns(pl.col("label").alias("step")) if open_now.height else None, ctx=ctx)

@@ -63,7 +63,7 @@ def live_overview() -> None:
     ui.kpi_row([(STRIP[0], float(s.active_workflows) if s.active_workflows or s.completed[0] else None),
                 (STRIP[1], w.KpiValue(*s.completed)), (STRIP[2], w.KpiValue(*s.completion_pct)), (STRIP[3], w.KpiValue(*s.time_to_merge_h)),
                 (STRIP[4], w.KpiValue(*s.gate_pass_pct)), (STRIP[5], w.KpiValue(float(s.agents_up[0]) if s.agents_up[1] else None,
-                                                                                note=f"of {s.agents_up[1]} agents"))], ctx=ctx, per_row=6)
+                                                                                note=f"of {s.agents_up[1]} agents"))], ctx=ctx, per_row=3)
     picked = ui.widget(COMPONENTS, data.components, ctx=ctx)
     if picked:
         st.dataframe(data.components.filter(pl.col("name") == picked), hide_index=True, width="stretch")

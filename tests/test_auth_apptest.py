@@ -136,7 +136,29 @@ def test_admin_page_renders_for_admin(store):
     at = app("pages/admin.py", Viewer.of("root", ["admin"]))
     assert not at.exception, [e.value for e in at.exception]
     assert [t.value for t in at.title] == ["Admin"]
-    assert [t.label for t in at.tabs] == ["Users", "API tokens", "Audit log"]
+    assert [t.label for t in at.tabs] == ["Users", "API tokens", "Audit log", "Demo data"]
+
+
+def test_admin_purges_demo_data_and_the_purge_is_audited(store):
+    from core import audit
+    from core.demo_data import has_demo_data
+    from core.ingest import ingest
+    from core.model import Batch, Event, Sample, now_ms
+
+    users.create_user(store, "root", PASSWORD, ["admin"], must_change_password=False)
+    demo = Batch((Sample.of("qms_queue_depth", {"source": "demo"}, 3),), (Event("d1", "workflow.pr_created", now_ms(), "demo"),))
+    real = Batch((Sample.of("qms_queue_depth", {"source": "ci"}, 4),), (Event("r1", "workflow.pr_created", now_ms(), "ci"),))
+    ingest(store, demo, origin="test")
+    ingest(store, real, origin="test")
+    at = app("pages/admin.py", Viewer.of("root", ["admin"]))
+    next(b for b in at.button if b.label == "Purge demo data").click()
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert not has_demo_data(store)
+    with store.connect() as connection:
+        assert connection.exec_driver_sql("SELECT count(*) FROM events").scalar() == 1
+        assert connection.exec_driver_sql("SELECT count(*) FROM series").scalar() == 1
+    assert audit.DEMO_PURGED in set(audit.entries(store)["action"])
 
 
 def test_no_login_mode_needs_a_localhost_bound_server(store, monkeypatch):

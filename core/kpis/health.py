@@ -55,7 +55,8 @@ def health(components: Sequence[Component]) -> Health:
              None if c.score is None or not total else round(c.weight * (100 - c.score) / total, 1), c.detail) for c in components]
     drags = pl.DataFrame(rows, schema={"component": pl.String, "score": pl.Float64, "weight": pl.Float64, "points_lost": pl.Float64,
                                        "detail": pl.String}, orient="row").sort("points_lost", descending=True, nulls_last=True)
-    return Health(None if score is None else round(score, 1), band(score), drags)
+    shown = None if score is None else round(score, 1)
+    return Health(shown, band(shown), drags)  # band the shown value: "85.0 warning" would read as a contradiction
 
 
 def _clamp(value: float) -> float:
