@@ -17,3 +17,11 @@ def test_readme_states_the_two_commands_first():
     readme = (ROOT / "README.md").read_text()
     assert readme.index("make run") < readme.index("## ") or readme.index("make run") < 1500
     assert "make test" in readme
+
+
+def test_settings_table_is_the_generated_one():
+    import subprocess
+    import sys
+
+    table = subprocess.run([sys.executable, "scripts/config_table.py"], cwd=ROOT, capture_output=True, text=True, check=True).stdout
+    assert table in (ROOT / "docs" / "configuration.md").read_text(), "run scripts/config_table.py and paste its table"
