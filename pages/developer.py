@@ -20,8 +20,8 @@ QUEUE = (
     w.KpiConfig(title="Average feedback time", unit="h", format="{:,.2f}", delta_good="down",
                 help="Queue wait + review time of the steps completed in the range (queue_wait_s + duration_s)."),
 )
-STEPS = w.BarConfig(title="p95 time per step (click a step for its detail)", category="step", value="p95_s", unit="seconds", pick=True,
-                    sort=list(dev.PIPELINE), extra_tooltip=["p50_s", "completed", "failure_pct"],
+STEPS = w.BarConfig(title="p95 time per step (click a step for its detail)", category="step", value="p95_min", unit="minutes", pick=True,
+                    sort=list(dev.PIPELINE), extra_tooltip=["p50_s", "p95_s", "completed", "failure_pct"],
                     empty="No steps completed in this range. Send workflow.step_completed events (step, duration_s, queue_wait_s, status).")
 STEP_TABLE = w.TableConfig(title="Steps")
 API = w.TrendConfig(title="API p95 response time per endpoint", y="ms", color="endpoint", unit="ms",
@@ -34,7 +34,7 @@ DB = w.TrendConfig(title="Database", color="series", empty="No database metrics.
 ERRORS = w.TimelineConfig(title="Errors by type (hover a point for its message)", lane="error_type",
                        empty=f"No errors in this range. {dev.ERROR_EVENT} events (data.error_type or kind, component, severity, "
                              "message) appear here.")
-IMPACT = w.TableConfig(title="Before / after each deployment (1 h either side)",
+IMPACT = w.TableConfig(title="Mean in the hour before → the hour after each deployment (change)",
                        empty="No deployments in this range. Post system.deployment events (component, version, commit) or configure "
                              "the deployments collector's git repository.")
 
@@ -112,7 +112,7 @@ def errors_and_deployments() -> None:
     errors = dev.error_frame(apply_filters(events, ctx.filters))
     ui.widget(ERRORS, dev.error_points(errors), ctx=ctx)
     ui.section("Deployment impact", "Mean of each metric in the hour before and the hour after the newest deployments.")
-    ui.widget(IMPACT, dev.deployment_impact(ctx.engine, apply_filters(deployments, ctx.filters)), ctx=ctx)
+    ui.widget(IMPACT, dev.impact_summary(dev.deployment_impact(ctx.engine, apply_filters(deployments, ctx.filters))), ctx=ctx)
 
 
 review_queue()

@@ -20,7 +20,7 @@ GATE_KPIS = (
 GATES = w.BarConfig(title="Failure rate per gate (click a gate for its detail)", category="gate", value="fail_pct", unit="% failed", pick=True,
                     thresholds=w.Thresholds(warning=5, critical=10), extra_tooltip=["executed", "failed", "pass_pct", "avg_time_s"],
                     empty="No quality gate runs in this range. Send workflow.quality_gate_passed / _failed events with gate_name.")
-GATE_TREND = w.TrendConfig(title="Gate failure rate over time", y="fail_pct", color="gate", unit="% failed",
+GATE_TREND = w.TrendConfig(title="Gate failure rate over time (all gates, and the gate you picked)", y="fail_pct", color="gate", unit="% failed",
                            thresholds=w.Thresholds(warning=5, critical=10))
 DEFECT_KPIS = (
     w.KpiConfig(title="Defects found today", format="{:,.0f}", delta_good="down", empty="Send qa.defect_found / qa.defect_resolved events."),
@@ -66,7 +66,10 @@ def gates_panel() -> None:
     with left:
         gate = ui.widget(GATES, qa.gate_summary(data.gates), ctx=ctx, key="gate-pick")
     with right:
-        ui.widget(GATE_TREND, qa.gate_trend(data.gates, win.step_ms(30)), ctx=ctx, deployments=marks(load_deployments(ctx.engine, win.start_ms, win.end_ms)))
+        lines = [qa.gate_trend(data.gates, win.step_ms(30), combined=True)]
+        if gate:
+            lines.append(qa.gate_trend(data.gates.filter(pl.col("gate") == gate), win.step_ms(30)))
+        ui.widget(GATE_TREND, pl.concat(lines), ctx=ctx, deployments=marks(load_deployments(ctx.engine, win.start_ms, win.end_ms)))
     if gate:
         st.markdown(f"**{gate}** — execution time percentiles (s) and newest runs")
         st.dataframe(qa.gate_time_percentiles(ctx.engine, gate, win.start_ms, win.end_ms, ctx.filters), hide_index=True, width="stretch")
@@ -95,7 +98,7 @@ def gates_panel() -> None:
     suite = ui.widget(SUITES, suites, ctx=ctx, key="suite-pick")
     if suites.height:
         st.dataframe(suites.drop("component", "fail_pct"), hide_index=True, width="stretch", column_config={
-            "trend": st.column_config.LineChartColumn("trend (pass %)", y_min=0, y_max=100),
+            "trend": st.column_config.LineChartColumn("trend (pass %, last runs)"),
             "pass_pct": st.column_config.NumberColumn("pass %", format="%.1f"), "time_s": st.column_config.NumberColumn("time (s)")})
     if suite:
         ui.widget(w.TrendConfig(title=f"{suite}: pass % per run", y="pass_pct", color=None, unit="% passed"), qa.suite_history(data.runs, suite), ctx=ctx)

@@ -122,8 +122,9 @@ def test_page_is_readable_at_every_width(server, browser, slug, width):
         target = os.environ.get("PULSEBOARD_SCREENSHOT_DIR")
         if target and width in (1920, 375):
             # the main pane scrolls inside the window, so grow the window to the content for a whole-page picture
-            page.set_viewport_size({"width": width, "height": min(page.evaluate(f"() => {main}.scrollHeight") + 40, 12_000)})
-            page.wait_for_timeout(3000)  # charts drawn lazily below the fold, and Vega transitions
+            for _ in range(2):  # charts below the fold draw once visible and may grow the page
+                page.set_viewport_size({"width": width, "height": min(page.evaluate(f"() => {main}.scrollHeight") + 40, 12_000)})
+                page.wait_for_timeout(2500)
             name = f"{slug}{'-mobile' if width == 375 else ''}.png"
             page.screenshot(path=str(Path(target) / name))
     finally:

@@ -167,6 +167,9 @@ def test_deployment_impact_compares_the_hour_either_side(engine, settings):
     assert (errors["before"], errors["after"], errors["delta"], errors["delta_pct"]) == (2.0, 6.0, 4.0, 200.0)
     latency = impact.filter(pl.col("metric") == "API p95 latency (ms)").row(0, named=True)
     assert latency["before"] is None and latency["delta"] is None  # no such samples: no made-up number
+    summary = dev.impact_summary(impact)
+    assert summary.select("component", "version", "API error rate (%)", "API p95 latency (ms)").rows() == [
+        ("api", "1.2.3", "2 → 6 (+200.0%)", "no data")]
 
 
 def test_window_means_and_impact_rows_by_hand():

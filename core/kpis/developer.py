@@ -145,7 +145,7 @@ def feedback_by_reviewer(steps: pl.DataFrame, viewer: Viewer, *, since_ms: int, 
 
 
 def step_summary(steps: pl.DataFrame, percentiles: pl.DataFrame) -> pl.DataFrame:
-    """Per step: completed, failed, failure %, p50/p95/p99 time and average queue wait (seconds).
+    """Per step: completed, failed, failure %, p50/p95/p99 time and average queue wait (seconds), p95 in minutes.
 
     ``percentiles`` is :func:`core.query.event_percentiles` of ``duration_s`` by ``step``.
     """
@@ -163,7 +163,8 @@ def step_summary(steps: pl.DataFrame, percentiles: pl.DataFrame) -> pl.DataFrame
     )
     order = pipeline_order(table["step"].to_list())
     return table.with_columns(pl.col("step").replace_strict({s: i for i, s in enumerate(order)}, default=0).alias("_o")) \
-        .sort("_o").select("step", "completed", "failed", "failure_pct", "p50_s", "p95_s", "p99_s", "avg_wait_s")
+        .sort("_o").select("step", "completed", "failed", "failure_pct", "p50_s", "p95_s", "p99_s", "avg_wait_s",
+                           (pl.col("p95_s") / 60).round(1).alias("p95_min"))
 
 
 def load_steps(engine: Engine, start_ms: int, end_ms: int, filters: Mapping[str, str], settings: Settings | None = None) -> pl.DataFrame:
@@ -284,7 +285,7 @@ def impact_rows(deployment: Mapping[str, object], metric: str, frame: pl.DataFra
     after = None if after is None else after * scale
     delta = None if before is None or after is None else after - before
     pct = None if delta is None or not before else delta / abs(before) * 100
-    return {"deployment": deployment["id"], "component": deployment["component"], "version": deployment["version"],
+    return {"deployment": deployment["id"], "ts": deployment["ts"], "component": deployment["component"], "version": deployment["version"],
             "metric": metric, "before": before, "after": after, "delta": delta, "delta_pct": pct}
 
 
@@ -297,7 +298,7 @@ def deployment_impact(engine: Engine, deployments: pl.DataFrame, *, limit: int =
         for label, selector, scale in IMPACT_METRICS:
             frame = series(engine, selector, lo, hi, step_ms=60_000, settings=settings, now_ms=now_ms)
             rows.append(impact_rows(deployment, label, frame, scale, window_ms))
-    schema = {"deployment": pl.String, "component": pl.String, "version": pl.String, "metric": pl.String, "before": pl.Float64,
+    schema = {"deployment": pl.String, "ts": pl.Int64, "component": pl.String, "version": pl.String, "metric": pl.String, "before": pl.Float64,
               "after": pl.Float64, "delta": pl.Float64, "delta_pct": pl.Float64}
     return pl.DataFrame(rows, schema=schema, orient="row").with_columns(pl.col("before", "after", "delta", "delta_pct").round(2))
 
@@ -306,3 +307,21 @@ def filter_options(engine: Engine, start_ms: int, end_ms: int, settings: Setting
     """Values offered by the page filters: repositories of step events, components of errors and deployments, teams."""
     steps = load_events(engine, (*STEP_EVENTS, ERROR_EVENT, "system.deployment"), start_ms, end_ms, settings=settings)
     return {name: filter_values(steps, name) for name in ("component", "team", "repository")}
+
+
+def impact_summary(impact: pl.DataFrame) -> pl.DataFrame:
+    """One row per deployment (newest first): time, component, version, and per metric "before → after (±x%)"."""
+    if impact.is_empty():
+        return pl.DataFrame(schema={"deployed": pl.Datetime("ms", "UTC"), "component": pl.String, "version": pl.String})
+
+    def num(column: str) -> pl.Expr:
+        return pl.col(column).map_elements(lambda v: f"{v:,.4g}", return_dtype=pl.String)
+
+    change = pl.when(pl.col("delta_pct").is_not_null()).then(pl.format(" ({}%)", pl.col("delta_pct").round(1).map_elements(
+        lambda v: f"{v:+.1f}", return_dtype=pl.String))).otherwise(pl.lit(""))
+    text = pl.when(pl.col("before").is_null() | pl.col("after").is_null()).then(pl.lit("no data")) \
+        .otherwise(pl.concat_str([num("before"), pl.lit(" → "), num("after"), change]))
+    wide = impact.with_columns(text.alias("cell")).pivot("metric", index=["deployment", "ts", "component", "version"], values="cell")
+    return wide.sort("ts", descending=True).select(
+        pl.from_epoch("ts", time_unit="ms").dt.replace_time_zone("UTC").alias("deployed"), "component", "version",
+        *[label for label, _, _ in IMPACT_METRICS if label in wide.columns])

@@ -84,8 +84,10 @@ def gate_summary(gates: pl.DataFrame) -> pl.DataFrame:
         .select("gate", "executed", "passed", "failed", "pass_pct", "fail_pct", "avg_time_s").sort("pass_pct", "gate")
 
 
-def gate_trend(gates: pl.DataFrame, step_ms: int) -> pl.DataFrame:
-    """Per bucket and gate: runs, pass % and fail %; ts is the bucket start (Datetime)."""
+def gate_trend(gates: pl.DataFrame, step_ms: int, *, combined: bool = False) -> pl.DataFrame:
+    """Per bucket and gate (or, ``combined``, all gates as "all gates"): runs, pass % and fail %; ts is the bucket start."""
+    if combined:
+        gates = gates.with_columns(pl.lit("all gates").alias("gate"))
     return gates.group_by((pl.col("ts") - pl.col("ts") % step_ms).alias("bucket"), "gate").agg(
         pl.len().alias("executed"), (pl.col("passed").mean() * 100).round(1).alias("pass_pct"),
         ((~pl.col("passed")).mean() * 100).round(1).alias("fail_pct"),
@@ -162,8 +164,9 @@ def found_between(defects: pl.DataFrame, start_ms: int, end_ms: int) -> pl.DataF
 
 
 def defects_by(defects: pl.DataFrame, column: str) -> pl.DataFrame:
-    """Defect counts per ``column`` value and severity (long: <column>, severity, count), for stacked bars."""
-    return defects.group_by(column, "severity").agg(pl.len().cast(pl.Int64).alias("count")).sort(column, "severity")
+    """Defect counts per ``column`` value and severity (long: <column>, severity, count), most severe first, for stacked bars."""
+    rank = pl.col("severity").replace_strict(SEVERITY_WEIGHT, default=0, return_dtype=pl.Int64)
+    return defects.group_by(column, "severity").agg(pl.len().cast(pl.Int64).alias("count")).sort(rank, column, descending=[True, False])
 
 
 def defect_trend(defects: pl.DataFrame, step_ms: int) -> pl.DataFrame:
