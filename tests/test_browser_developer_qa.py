@@ -8,6 +8,7 @@ PULSEBOARD_SCREENSHOT_DIR set, the desktop and phone views are saved there
 
 from __future__ import annotations
 
+import math
 import os
 import re
 from pathlib import Path
@@ -15,7 +16,8 @@ from pathlib import Path
 import pytest
 
 from collectors.demo import DemoCollector, DemoWorkload
-from core.model import now_ms
+from core.ingest import ingest
+from core.model import Batch, Event, Sample, now_ms
 from core.rollup import run_rollup
 from core.store.engine import make_engine
 from core.store.migrate import upgrade
@@ -25,8 +27,29 @@ pytestmark = pytest.mark.browser
 playwright = pytest.importorskip("playwright.sync_api")
 DAY = 86_400_000
 PAGES = {"developer": "Developer", "qa": "Quality (QA)"}
-CHARTS = {"developer": (2, 3), "qa": (5, 5)}  # charts drawn at the page's default range (24 h / 7 d), and after widening it
+CHARTS = {"developer": (5, 6), "qa": (6, 6)}  # charts drawn at the page's default range (24 h / 7 d), and after widening it
 WIDER = {"developer": "7 d", "qa": "30 d"}
+
+
+def exporter_samples(now: int, days: int) -> list[Sample]:
+    """What a database exporter would push, which the demo does not simulate: query time, pool use, lock wait."""
+    out = []
+    for ts in range(now - days * DAY, now, 5 * 60_000):
+        day = math.sin(2 * math.pi * (ts % DAY) / DAY)
+        labels = {"database": "orders"}
+        out += [Sample.of("db_query_duration_seconds", labels, 0.012 + 0.006 * day, ts),
+                Sample.of("db_pool_utilization_percent", labels, 55 + 25 * day, ts),
+                Sample.of("db_lock_wait_seconds", labels, 0.002 + 0.0015 * max(day, 0), ts)]
+    return out
+
+
+def coverage_reports(now: int, days: int) -> list[Event]:
+    """Coverage gate runs carrying metrics.coverage_percentage (the demo's gates report a score, not coverage)."""
+    repos = ("org/payments-api", "org/web-portal", "org/data-pipeline", "org/mobile-app", "org/platform-infra")
+    return [Event(f"cov-{n}-{r}", "workflow.quality_gate_executed", now - n * 6 * 3_600_000, "ci",
+                  {"workflow_id": f"WF-COV-{n}-{r}", "gate_name": "coverage-report", "repository": repo, "passed": True,
+                   "metrics": {"coverage_percentage": 68 + 4 * r + (n % 5), "execution_time": 40}})
+            for n in range(days * 4) for r, repo in enumerate(repos)]
 
 
 def seed_demo(path: Path, days: int = 8) -> None:
@@ -37,6 +60,7 @@ def seed_demo(path: Path, days: int = 8) -> None:
     collector = DemoCollector(engine, None, clock=lambda: now)
     collector.workload = DemoWorkload(7, now)
     collector.generate(now - days * DAY, now, 5 * 60_000)
+    ingest(engine, Batch(tuple(exporter_samples(now, days)), tuple(coverage_reports(now, days))), origin="test")
     run_rollup(engine, now)
     engine.dispose()
 
@@ -127,5 +151,19 @@ def test_page_is_readable_at_every_width(server, browser, slug, width):
                 page.wait_for_timeout(2500)
             name = f"{slug}{'-mobile' if width == 375 else ''}.png"
             page.screenshot(path=str(Path(target) / name))
+    finally:
+        context.close()
+
+
+def test_clicking_a_gate_opens_its_detail(server, browser):
+    context, page = open_page(browser, server, "qa", 1400, 1000)
+    try:
+        wait_for_charts(page, PAGES["qa"], CHARTS["qa"][0])
+        chart = page.get_by_test_id("stVegaLiteChart").first  # failure rate per gate, worst first
+        box = chart.bounding_box()
+        assert box is not None
+        page.mouse.click(box["x"] + box["width"] * 0.45, box["y"] + 14)  # the top bar
+        page.get_by_text("execution time percentiles").wait_for(timeout=30_000)
+        assert page.locator("[data-testid='stException']").count() == 0
     finally:
         context.close()

@@ -37,7 +37,7 @@ API_LATENCY = "api_request_duration_seconds"  # labels: endpoint, quantile ("0.5
 API_RATE = "api_requests_per_second"  # label: endpoint
 API_ERRORS = "api_errors_percent"  # label: endpoint
 DB_METRICS: dict[str, str] = {  # panel name → metric (label ``database`` optional)
-    "Query time p95 (ms)": "db_query_duration_seconds",
+    "Query time (ms)": "db_query_duration_seconds",
     "Pool in use (%)": "db_pool_utilization_percent",
     "Lock wait (ms)": "db_lock_wait_seconds",
 }
