@@ -166,3 +166,17 @@ def test_a_large_store_renders_at_the_longest_range(sqlite_engine, monkeypatch, 
         clear_cache()
         get_settings.cache_clear()
         dispose_engines()
+
+
+def test_repository_filter_narrows_the_figures(app_store):
+    now = now_ms()
+    events = [Event(f"g{n}", "workflow.quality_gate_failed" if n % 2 else "workflow.quality_gate_passed", now - H, "t",
+                    {"workflow_id": f"WF-{n}", "gate_name": "g", "repository": repo, "metrics": {"execution_time": 60}})
+              for n, repo in enumerate(["org/a", "org/a", "org/a", "org/b"])]
+    ingest(app_store, Batch(events=tuple(events)), origin="test")
+    at = run_page("qa")
+    assert metrics(at)["Gates executed"] == "4"
+    assert at.selectbox(key="repository").options == ["All", "org/a", "org/b"]
+    at.selectbox(key="repository").set_value("org/b").run()
+    assert not at.exception
+    assert (metrics(at)["Gates executed"], metrics(at)["Gates failed"]) == ("1", "1")
