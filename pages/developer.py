@@ -27,7 +27,8 @@ STEP_TABLE = w.TableConfig(title="Steps")
 API = w.TrendConfig(title="API p95 response time per endpoint", y="ms", color="endpoint", unit="ms",
                     thresholds=w.Thresholds(warning=dev.API_P95_WARNING_MS, critical=dev.API_P95_CRITICAL_MS),
                     empty=f"No API metrics. Send {dev.API_LATENCY}{{endpoint, quantile}} (0.5/0.95/0.99), {dev.API_RATE}{{endpoint}} "
-                          f"and {dev.API_ERRORS}{{endpoint}} samples to /api/v1/metrics, or scrape them with a Prometheus target.")
+                          f"and {dev.API_ERRORS}{{endpoint}} samples to /api/v1/metrics (or scrape them), or one {dev.API_REQUEST_EVENT} "
+                          "event per request (endpoint, duration_ms, status) to /api/v1/events.")
 API_TABLE = w.TableConfig(title="Endpoints (range averages)")
 DB = w.TrendConfig(title="Database", color="series", empty="No database metrics. Send " + ", ".join(dev.DB_METRICS.values())
                    + " samples (label database optional) to /api/v1/metrics.")

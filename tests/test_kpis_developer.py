@@ -186,3 +186,20 @@ def test_filter_options_list_what_the_events_carry(engine, settings):
               Event("e", dev.ERROR_EVENT, now - 60_000, "t", {"component": "api", "team": "payments"})]
     ingest(engine, Batch(events=tuple(events)), origin="test", settings=settings)
     assert dev.filter_options(engine, now - H, now + 1, settings) == {"component": ["api"], "team": ["payments"], "repository": ["org/z"]}
+
+
+def test_api_performance_from_request_events_where_no_metrics_exist(engine, settings):
+    now = now_ms()
+    durations = [(10, 200), (20, 200), (30, 500), (40, 404)]
+    events = [Event(f"r{n}", dev.API_REQUEST_EVENT, now - (n + 1) * 60_000, "gw", {"endpoint": "/c", "duration_ms": ms, "status": code})
+              for n, (ms, code) in enumerate(durations)]
+    events.append(Event("m", dev.API_REQUEST_EVENT, now - 60_000, "gw", {"endpoint": "/a", "duration_ms": 999, "status": 200}))
+    samples = [Sample.of(dev.API_RATE, {"endpoint": "/a"}, 2, now - 60_000)]
+    ingest(engine, Batch(tuple(samples), tuple(events)), origin="test", settings=settings)
+    api = dev.api_performance(engine, now - H, now, settings)
+    by_endpoint = {row["endpoint"]: row for row in api.table.iter_rows(named=True)}
+    assert by_endpoint["/a"]["requests_per_s"] == 2.0  # metrics win for an endpoint that has them
+    c = by_endpoint["/c"]
+    # linear quantiles of 10, 20, 30, 40 ms; 4 requests in an hour; 2 of 4 answered 4xx/5xx
+    assert (c["p50_ms"], c["p95_ms"], c["p99_ms"], c["requests_per_s"], c["error_pct"]) == (25.0, 38.5, 39.7, round(4 / 3600, 2), 50.0)
+    assert set(api.p95["endpoint"]) == {"/c"}

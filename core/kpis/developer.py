@@ -36,6 +36,7 @@ ERROR_PCT_WARNING, ERROR_PCT_CRITICAL = 1.0, 5.0
 API_LATENCY = "api_request_duration_seconds"  # labels: endpoint, quantile ("0.5", "0.95", "0.99")
 API_RATE = "api_requests_per_second"  # label: endpoint
 API_ERRORS = "api_errors_percent"  # label: endpoint
+API_REQUEST_EVENT = "system.api_request"  # one request: data endpoint, duration_ms, status (HTTP code); used where no API metrics exist
 DB_METRICS: dict[str, str] = {  # panel name → metric (label ``database`` optional)
     "Query time (ms)": "db_query_duration_seconds",
     "Pool in use (%)": "db_pool_utilization_percent",
@@ -222,12 +223,39 @@ class ApiPerformance:
     p95: pl.DataFrame
 
 
+def request_table(percentiles: pl.DataFrame, requests: pl.DataFrame, span_ms: int) -> pl.DataFrame:
+    """Per endpoint from request events: p50/p95/p99 (ms), requests/s over the span, error % (status ≥ 400).
+
+    ``percentiles`` is :func:`core.query.event_percentiles` of ``duration_ms`` by ``endpoint``;
+    ``requests`` the events with ``endpoint`` and ``status`` columns.
+    """
+    counts = requests.group_by("endpoint").agg(
+        (pl.len() / (span_ms / 1000)).round(2).alias("requests_per_s"), ((pl.col("status") >= 400).mean() * 100).round(2).alias("error_pct"))
+    if percentiles.is_empty():
+        return pl.DataFrame(schema={"endpoint": pl.String, "p50_ms": pl.Float64, "p95_ms": pl.Float64, "p99_ms": pl.Float64,
+                                    "requests_per_s": pl.Float64, "error_pct": pl.Float64})
+    return percentiles.select("endpoint", *(pl.col(f"p{q}").round(1).alias(f"p{q}_ms") for q in (50, 95, 99))) \
+        .join(counts, on="endpoint", how="left").filter(pl.col("endpoint") != "").sort("endpoint")
+
+
 def api_performance(engine: Engine, start_ms: int, end_ms: int, settings: Settings | None = None) -> ApiPerformance:
-    """Read the three API metrics through core.query and summarise them per endpoint."""
+    """The three API metrics through core.query, per endpoint; endpoints without metrics come from request events."""
     latency = series(engine, API_LATENCY, start_ms, end_ms, settings=settings)
     table = endpoint_table(latency, series(engine, API_RATE, start_ms, end_ms, settings=settings),
                            series(engine, API_ERRORS, start_ms, end_ms, settings=settings))
-    return ApiPerformance(table, endpoint_series(latency))
+    p95 = endpoint_series(latency)
+    requests = fields(within(load_events(engine, (API_REQUEST_EVENT,), start_ms, end_ms, settings=settings), start_ms, end_ms),
+                      {"endpoint": "endpoint"}, {"status": "status"})
+    requests = requests.filter(~pl.col("endpoint").is_in(table["endpoint"].implode()))
+    if requests.height:
+        pct = event_percentiles(engine, API_REQUEST_EVENT, "duration_ms", start_ms, end_ms, by="endpoint", settings=settings)
+        pct = pct.filter(pl.col("endpoint").is_in(requests["endpoint"].unique().implode()))
+        table = pl.concat([table, request_table(pct, requests, end_ms - start_ms)], how="diagonal_relaxed").sort("endpoint")
+        step = max(60_000, (end_ms - start_ms) // 120 // 60_000 * 60_000)
+        lines = event_percentiles(engine, API_REQUEST_EVENT, "duration_ms", start_ms, end_ms, by="endpoint", step_ms=step, settings=settings)
+        lines = lines.filter(pl.col("endpoint").is_in(requests["endpoint"].unique().implode()))
+        p95 = pl.concat([p95, lines.select("ts", "endpoint", pl.col("p95").round(1).alias("ms"))]).sort("endpoint", "ts")
+    return ApiPerformance(table, p95)
 
 
 def metric_lines(frames: Mapping[str, pl.DataFrame], scale: Mapping[str, float]) -> pl.DataFrame:
