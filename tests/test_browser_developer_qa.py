@@ -83,7 +83,7 @@ def browser():
 
 
 def open_page(browser, server, slug: str, width: int, height: int):
-    """Open the app at its root and follow the menu to ``slug``, as a user does (the menu lives in navigation.py)."""
+    """Open the app at its root and follow the menu to ``slug``, as a user does (the menu lives in pages/navigation.py)."""
     context = browser.new_context(viewport={"width": max(width, 1024), "height": height})
     page = context.new_page()
     page.goto(server.url + "/")
@@ -102,6 +102,7 @@ def wait_for_charts(page, title: str, minimum: int) -> None:
     page.wait_for_function(
         "n => document.querySelectorAll('[data-testid=\"stVegaLiteChart\"] canvas, [data-testid=\"stVegaLiteChart\"] svg').length >= n",
         arg=minimum, timeout=90_000)
+    page.wait_for_function("() => document.querySelectorAll('[data-testid=\"stMetricValue\"]').length >= 3", timeout=60_000)
     page.wait_for_load_state("networkidle")
     assert page.locator("[data-testid='stException']").count() == 0
     assert page.locator("[data-testid='stAlertContentError']").count() == 0
