@@ -30,7 +30,7 @@ postgres:
 	@scripts/ensure-postgres.sh
 
 lint: $(VENV)/.dev
-	$(BIN)/ruff check --output-format concise core collectors pages tests bench app.py navigation.py
+	$(BIN)/ruff check --output-format concise core collectors pages tests bench app.py
 
 typecheck: $(VENV)/.dev
 	$(BIN)/mypy core collectors

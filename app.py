@@ -1,7 +1,7 @@
 """Pulseboard's process: the Streamlit UI, the HTTP API, /metrics and background jobs.
 
 ``streamlit run app.py`` finds the ``st.App`` below and serves it: every browser session
-runs navigation.py; ``/api`` is a FastAPI sub-application; ``/metrics`` exposes
+runs pages/navigation.py; ``/api`` is a FastAPI sub-application; ``/metrics`` exposes
 Pulseboard's own health; the lifespan migrates the store, then starts collectors and
 jobs and stops them cleanly on shutdown.
 """
@@ -103,7 +103,7 @@ async def metrics(request: Request) -> Response:
 
 
 app = st.App(
-    "navigation.py",
+    "pages/navigation.py",
     lifespan=lifespan,
     routes=[Mount("/api", app=api), Route("/metrics", metrics)],
 )

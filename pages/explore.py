@@ -7,7 +7,7 @@ import datetime as dt
 import polars as pl
 import streamlit as st
 
-from core import query
+from core import charts, query
 from core.alerts.views import alert_link
 from core.auth_ui import require_page
 from core.config import get_settings
@@ -86,7 +86,7 @@ if frame.is_empty():
 
 series_count = frame["series"].n_unique()
 st.caption(f"`{selector}` · {series_count} series · {frame.height:,} points · {agg} · from the {tier} tier")
-st.line_chart(frame.to_pandas(), x="ts", y="value", color="series" if series_count > 1 else None, height=380)
+st.altair_chart(charts.trend(frame, color="series" if series_count > 1 else None, y_title=name, height=380), width="stretch")
 
 table = frame.select("ts", "series", "value").sort("ts", "series")
 with st.expander("Table", expanded=False):

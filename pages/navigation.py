@@ -1,8 +1,12 @@
 """The script every browser session runs: page chrome and role-based navigation.
 
-``app.py`` serves this through ``st.App``; ``streamlit run navigation.py`` also works
-for a UI-only run. Pages whose issue has not landed yet are shown as explicit
-placeholders, so the menu already tells each audience what is coming. Nobody gets
+``app.py`` serves this through ``st.App``. It lives inside pages/ on purpose: a
+``pages/`` folder *beside* the entry script switches on Streamlit's older automatic
+multipage mode, in which the first deep link after a start (say /admin) runs that page
+script directly, skipping this script, the login and the role menu.
+
+Pages whose issue has not landed yet are shown as explicit placeholders, so the menu
+already tells each audience what is coming. Nobody gets
 past :func:`core.auth_ui.gate` without logging in; the menu lists the viewer's pages
 only, and every other page's URL answers with a refusal.
 """

@@ -28,7 +28,7 @@ def store(engine, monkeypatch, tmp_path):
     dispose_engines()
 
 
-def app(script: str = "navigation.py", viewer: Viewer | None = None) -> AppTest:
+def app(script: str = "pages/navigation.py", viewer: Viewer | None = None) -> AppTest:
     at = AppTest.from_file(str(ROOT / script), default_timeout=60)
     if viewer is not None:
         at.session_state["viewer"] = viewer

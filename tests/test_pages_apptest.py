@@ -59,7 +59,7 @@ def test_overview_counts_match_the_store(app_store):
 
 
 def test_navigation_shell_runs_and_default_page_is_overview(app_store):
-    at = run_page("navigation.py")
+    at = run_page("pages/navigation.py")
     assert at.title[0].value == "Overview"
 
 
