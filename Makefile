@@ -36,7 +36,7 @@ typecheck: $(VENV)/.dev
 	$(BIN)/mypy core collectors
 
 pytest: $(VENV)/.dev browser postgres
-	$(BIN)/python -m pytest -q -p no:cacheprovider
+	$(BIN)/python -m pytest -q -rfEs -p no:cacheprovider
 
 test: lint typecheck pytest
 
