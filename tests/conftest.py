@@ -122,3 +122,16 @@ def settings(engine: Engine, tmp_path: Path) -> Iterator[Settings]:
         collectors=False,
     )
     dispose_engines()  # engines that code under test opened through get_engine(settings)
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[object]:
+    """Debian's Chromium driven by Playwright, one for the whole run (never a downloaded browser)."""
+    from playwright.sync_api import sync_playwright
+
+    from tests.live import CHROMIUM, CHROMIUM_ARGS
+
+    with sync_playwright() as driver:
+        chromium = driver.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()

@@ -10,10 +10,9 @@ import httpx
 import pytest
 
 from core import users
-from tests.live import CHROMIUM, CHROMIUM_ARGS, live_server
+from tests.live import live_server
 
 pytestmark = pytest.mark.browser
-playwright = pytest.importorskip("playwright.sync_api")
 
 
 PASSWORD = "correct horse battery"
@@ -37,14 +36,6 @@ def fresh_server(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("first-run")
     with live_server(tmp, env={"PULSEBOARD_COLLECTORS": "false"}) as running:
         yield running, tmp
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with playwright.sync_playwright() as driver:
-        chromium = driver.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
 
 
 @pytest.fixture

@@ -21,10 +21,9 @@ from core.model import Batch, Event, Sample, now_ms
 from core.rollup import run_rollup
 from core.store.engine import make_engine
 from core.store.migrate import upgrade
-from tests.live import CHROMIUM, CHROMIUM_ARGS, live_server
+from tests.live import live_server
 
 pytestmark = pytest.mark.browser
-playwright = pytest.importorskip("playwright.sync_api")
 DAY = 86_400_000
 PAGES = {"developer": "Developer", "qa": "Quality (QA)"}
 CHARTS = {"developer": (5, 6), "qa": (6, 6)}  # charts drawn at the page's default range (24 h / 7 d), and after widening it
@@ -72,14 +71,6 @@ def server(tmp_path_factory):
     env = {"PULSEBOARD_COLLECTORS": "false", "PULSEBOARD_AUTH": "off"}
     with live_server(tmp, env=env) as running:
         yield running
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with playwright.sync_playwright() as driver:
-        chromium = driver.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
 
 
 def open_page(browser, server, slug: str, width: int, height: int):

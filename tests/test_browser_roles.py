@@ -8,10 +8,9 @@ import time
 import httpx
 import pytest
 
-from tests.live import CHROMIUM, CHROMIUM_ARGS, live_server
+from tests.live import live_server
 
 pytestmark = pytest.mark.browser
-playwright = pytest.importorskip("playwright.sync_api")
 
 CHARTS_DRAWN = """() => {
   const charts = [...document.querySelectorAll("[data-testid='stVegaLiteChart']")];
@@ -36,14 +35,6 @@ def server(tmp_path_factory):
     env = {"PULSEBOARD_COLLECTORS": "false", "PULSEBOARD_AUTH": "off"}
     with live_server(tmp_path_factory.mktemp("roles"), env=env, prepare=two_days_of_demo) as running:
         yield running
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with playwright.sync_playwright() as driver:
-        chromium = driver.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
 
 
 @pytest.fixture

@@ -43,10 +43,21 @@ def _notice(row: dict[str, Any], settings: Settings, now: int) -> str | None:
     return None
 
 
-def _routes(rule: Rule | None, severity: str, available: list[Channel]) -> list[Channel]:
+def code_rule_channels(rule_name: str, settings: Settings) -> list[str]:
+    """Channels of the alerts the SLA check raises from code: they have no row in alert_rules to name them."""
+    if rule_name == "sla_escalation":
+        return list(settings.sla_escalation_channels)
+    if rule_name in ("sla_breach", "slo_burn"):
+        return list(settings.sla_alert_channels)
+    return []
+
+
+def _routes(rule: Rule | None, named: list[str], severity: str, available: list[Channel]) -> list[Channel]:
+    """The rule's own channels, else the configured channels of a code-raised alert that exist, else every channel taking the severity."""
     if rule is not None and rule.channels:
         return [c for c in available if c.name in rule.channels and c.enabled]
-    return [c for c in available if c.enabled and severity in c.severities]
+    chosen = [c for c in available if c.name in named and c.enabled]
+    return chosen or [c for c in available if c.enabled and severity in c.severities]
 
 
 def _title(notice: str, alerts: list[dict[str, Any]]) -> str:
@@ -89,7 +100,7 @@ def run(engine: Engine, settings: Settings, rules: dict[str, Rule], now: int) ->
                      "labels": row["labels_map"], "summary": row["summary"], "runbook": rule.runbook if rule else "",
                      "value": row["last_value"], "fired_at": row["fired_at"], "resolved_at": row["resolved_at"],
                      "root_cause": root, "group": group}
-            for channel in _routes(rule, row["severity"], available):
+            for channel in _routes(rule, code_rule_channels(row["rule"], settings), row["severity"], available):
                 buckets.setdefault((channel.name, group, notice), []).append(alert)
             notified.append(key)
             state = FIRING if notice == "firing" else RESOLVED

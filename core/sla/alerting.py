@@ -3,10 +3,9 @@
 The SLA check decides *whether* an alert holds; this sink runs that verdict through the
 alerting module's own state machine (core.alerts.evaluate) and store, under code-defined
 rules named ``sla_breach``, ``sla_escalation`` and ``slo_burn``. The alerting job then
-suppresses, correlates and notifies them with everything else. Because these rules are
-not rows of ``alert_rules``, notifications route by severity (channels subscribe to
-severities); escalations are ``critical``, so a channel that takes only ``critical``
-receives escalations and not ordinary breaches.
+suppresses, correlates and notifies them with everything else. These rules are not rows
+of ``alert_rules``: the dispatcher sends them to ``sla_escalation_channels`` /
+``sla_alert_channels`` when those channels exist, and otherwise routes by severity.
 """
 
 from __future__ import annotations
