@@ -18,6 +18,7 @@ from pathlib import Path
 import streamlit as st
 
 from core.access import pages_for_viewer
+from core.alerts.views import firing_count
 from core.auth_ui import gate, refusal_page
 from core.config import ROOT
 from core.demo_data import has_demo_data
@@ -47,15 +48,23 @@ def _demo_in_store() -> bool:
     return has_demo_data(get_engine())
 
 
+@st.cache_data(ttl=10, show_spinner=False)
+def _firing() -> int:
+    return firing_count(get_engine())
+
+
 viewer = gate()  # login screen, forced password change or "no login" banner; stops when not logged in
-if _demo_in_store():
-    st.sidebar.badge("Demo data", icon=":material/science:", color="orange")
-    st.sidebar.caption("Figures include simulated data (`source=demo`); an admin can purge it.")
 specs = pages_for_viewer(viewer)
+pages = {spec.slug: _page(spec, default=index == 0) for index, spec in enumerate(specs)}
 sections: dict[str, list[st.Page]] = {}
-for index, spec in enumerate(specs):
-    sections.setdefault(spec.section, []).append(_page(spec, default=index == 0))
+for spec in specs:
+    sections.setdefault(spec.section, []).append(pages[spec.slug])
 # Pages the viewer may not open stay out of the menu but keep their URL, which answers with a refusal.
 sections[specs[0].section] += [refusal_page(spec) for spec in PAGES if spec not in specs]
 navigation = st.navigation({name: sections[name] for name in SECTIONS if name in sections})
+if "alerts" in pages and (firing := _firing()):
+    st.sidebar.page_link(pages["alerts"], label=f"{firing} alert{'s' * (firing != 1)} firing", icon=":material/notifications_active:")
+if _demo_in_store():
+    st.sidebar.badge("Demo data", icon=":material/science:", color="orange")
+    st.sidebar.caption("Figures include simulated data (`source=demo`); an admin can purge it.")
 navigation.run()

@@ -68,3 +68,12 @@ def test_every_built_page_renders_on_empty_store(app_store, spec):
     if not (ROOT / spec.script).exists():
         pytest.fail(f"{spec.script} is listed in core/pages.py but missing")
     run_page(spec.script)
+
+
+def test_menu_shows_how_many_alerts_fire(app_store):
+    from core.sla.alerting import AlertsSink
+
+    AlertsSink(app_store).fire("sla_breach", {"sla": "dor_validation"}, "critical", "DoR over target", 1.0, [], now_ms())
+    at = run_page("pages/navigation.py")
+    links = [element.proto.label for element in at.get("page_link")]
+    assert "1 alert firing" in links, links

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from urllib.parse import urlencode
 
 import polars as pl
+import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from core.alerts.evaluate import FIRING, AlertState, step
@@ -19,9 +20,18 @@ from core.alerts.kinds import Observation, clear_expr, compare
 from core.alerts.rules import SEVERITY_RANK, Rule
 from core.config import Settings
 from core.query import series
+from core.store import schema
 
 MINUTE = 60_000
 DAY = 86_400_000
+
+
+def firing_count(engine: Engine) -> int:
+    """Alerts firing now and not silenced or inhibited: the number on the menu's badge."""
+    table = schema.alerts
+    with engine.connect() as connection:
+        return int(connection.scalar(
+            sa.select(sa.func.count()).where(table.c.state == "firing").where(table.c.suppressed.is_(None))) or 0)
 
 
 def alert_link(selector: str, agg: str = "avg") -> str:
