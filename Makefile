@@ -6,6 +6,8 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 PIP    := $(BIN)/pip install --disable-pip-version-check -q -c constraints.txt
 PORT   ?= 8501
+# localhost only by default; ADDRESS=0.0.0.0 serves other machines (login stays on there)
+ADDRESS ?= 127.0.0.1
 
 .PHONY: run test lint typecheck pytest bench browser postgres clean
 
@@ -21,7 +23,7 @@ $(VENV)/.dev: requirements.txt requirements-dev.txt constraints.txt | $(BIN)/pyt
 	touch $(VENV)/.runtime $@
 
 run: $(VENV)/.runtime
-	$(BIN)/streamlit run app.py --server.headless true --server.port $(PORT)
+	$(BIN)/streamlit run app.py --server.headless true --server.port $(PORT) --server.address $(ADDRESS)
 
 browser:
 	@scripts/ensure-chromium.sh
