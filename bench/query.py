@@ -17,22 +17,19 @@ Prints a table and merges the figures into bench/results.json.
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import platform
 import shutil
 import sqlite3
 import statistics
 import sys
 import tempfile
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
 import polars as pl
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from common import record  # type: ignore[import-not-found]
 
 from core import query
 from core.config import load_settings
@@ -48,7 +45,6 @@ DAY = 86_400_000
 HISTORY_DAYS = {"1m": 7, "5m": 30, "1h": 90}
 RANGES = {"1h": 3_600_000, "24h": DAY, "7d": 7 * DAY, "30d": 30 * DAY, "90d": 90 * DAY}
 REPEATS = 30
-RESULTS = Path(__file__).resolve().parent / "results.json"
 
 
 def build(engine, now: int) -> dict[str, float]:
@@ -122,28 +118,6 @@ def time_queries(engine, now: int) -> dict[str, dict[str, float]]:
     return out
 
 
-def machine() -> dict[str, object]:
-    memory = 0
-    with open("/proc/meminfo") as handle:
-        for line in handle:
-            if line.startswith("MemTotal"):
-                memory = int(line.split()[1]) // 1024
-    return {
-        "cores": os.cpu_count(), "memory_mb": memory, "python": platform.python_version(),
-        "sqlite": sqlite3.sqlite_version, "polars": pl.__version__, "platform": platform.platform(),
-    }
-
-
-def merge_results(figures: dict[str, float]) -> None:
-    data = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
-    data.update({k: round(v, 3) for k, v in figures.items()})
-    data["_machine"] = machine()
-    data["_when"] = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    tmp = RESULTS.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
-    tmp.replace(RESULTS)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--keep", action="store_true", help="keep the temporary database and print its path")
@@ -176,8 +150,7 @@ def main() -> None:
         prefix = "query" if count == "1" else "query20"
         figures[f"{prefix}_p95_ms_{name}"] = row["p95"]
         figures[f"{prefix}_p50_ms_{name}"] = row["p50"]
-    merge_results(figures)
-    print(f"\nmerged into {RESULTS}")
+    record(figures)
     if args.keep:
         print(f"database kept at {path}")
     else:
