@@ -116,6 +116,7 @@ def test_developer_is_refused_when_forcing_other_pages_urls(server, page):
     nav.wait_for(timeout=30_000)
     links = [link.inner_text().splitlines()[-1] for link in nav.get_by_role("link").all()]
     assert "Developer" in links and "Executive" not in links and "Admin" not in links
+    wait_for_cookie(page, present=True)
     for path in ("/executive", "/admin", "/audit"):  # the session cookie keeps the developer logged in
         page.goto(server.url + path)
         page.get_by_text("Access refused").first.wait_for(timeout=30_000)
@@ -123,20 +124,24 @@ def test_developer_is_refused_when_forcing_other_pages_urls(server, page):
         no_error_box(page)
 
 
+def wait_for_cookie(page, *, present: bool) -> None:
+    """The cookie is written (or expired) by a component in the page, a moment after the rerun."""
+    for _ in range(100):
+        if any(cookie["name"] == "pulseboard_auth" for cookie in page.context.cookies()) == present:
+            return
+        page.wait_for_timeout(200)
+    pytest.fail(f"session cookie {'never written' if present else 'outlived the logout'}")
+
+
 def test_session_cookie_survives_a_reload_and_logout_ends_it(server, page):
     log_in(page, server.url, "dev", PASSWORD)
-    assert any(cookie["name"] == "pulseboard_auth" for cookie in page.context.cookies())
+    wait_for_cookie(page, present=True)
     page.reload()
     page.locator("[data-testid='stSidebarNav']").wait_for(timeout=30_000)
     assert page.get_by_role("button", name="Log in").count() == 0
     page.get_by_role("button", name="Log out").click()
     page.get_by_role("button", name="Log in").wait_for(timeout=30_000)
-    for _ in range(50):  # the cookie is expired by a component in the page, a moment after the rerun
-        if not any(cookie["name"] == "pulseboard_auth" for cookie in page.context.cookies()):
-            break
-        page.wait_for_timeout(200)
-    else:
-        pytest.fail("the session cookie outlived the logout")
+    wait_for_cookie(page, present=False)
     page.reload()
     page.get_by_role("button", name="Log in").wait_for(timeout=30_000)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 from core.config import ROOT, get_settings
@@ -74,6 +75,7 @@ def test_menu_shows_how_many_alerts_fire(app_store):
     from core.sla.alerting import AlertsSink
 
     AlertsSink(app_store).fire("sla_breach", {"sla": "dor_validation"}, "critical", "DoR over target", 1.0, [], now_ms())
+    st.cache_data.clear()  # the menu caches its count for 10 s; an earlier test may have cached 0
     at = run_page("pages/navigation.py")
     links = [element.proto.label for element in at.get("page_link")]
     assert "1 alert firing" in links, links
