@@ -124,6 +124,24 @@ def settings(engine: Engine, tmp_path: Path) -> Iterator[Settings]:
     dispose_engines()  # engines that code under test opened through get_engine(settings)
 
 
+@pytest.fixture
+def app_store(engine: Engine, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Engine]:
+    """Point the process settings, which page scripts read, at this test's database; empty every cache around it."""
+    import streamlit as st
+
+    from core.config import get_settings
+    from core.query import clear_cache
+
+    monkeypatch.setenv("PULSEBOARD_DATABASE_URL", engine.url.render_as_string(hide_password=False))
+    monkeypatch.setenv("PULSEBOARD_DATA_DIR", str(tmp_path))
+    for clear in (get_settings.cache_clear, clear_cache, st.cache_data.clear):
+        clear()
+    yield engine
+    for clear in (get_settings.cache_clear, clear_cache, st.cache_data.clear):
+        clear()
+    dispose_engines()
+
+
 @pytest.fixture(scope="session")
 def browser() -> Iterator[object]:
     """Debian's Chromium driven by Playwright, one for the whole run (never a downloaded browser)."""

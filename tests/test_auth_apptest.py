@@ -11,21 +11,16 @@ from core.access import Viewer
 from core.auth_ui import REFUSED_ICON
 from core.config import ROOT, get_settings
 from core.pages import PAGES, ROLES
-from core.store.engine import dispose_engines
 
 PASSWORD = "correct horse battery"
 
 
 @pytest.fixture
-def store(engine, monkeypatch, tmp_path):
-    """Process settings (which the app reads) on this test's database, with login on."""
+def store(app_store, monkeypatch):
+    """The test's store with login on."""
     monkeypatch.setenv("PULSEBOARD_AUTH", "on")
-    monkeypatch.setenv("PULSEBOARD_DATABASE_URL", engine.url.render_as_string(hide_password=False))
-    monkeypatch.setenv("PULSEBOARD_DATA_DIR", str(tmp_path))
     get_settings.cache_clear()
-    yield engine
-    get_settings.cache_clear()
-    dispose_engines()
+    return app_store
 
 
 def app(script: str = "pages/navigation.py", viewer: Viewer | None = None) -> AppTest:

@@ -3,25 +3,12 @@
 from __future__ import annotations
 
 import pytest
-import streamlit as st
 from streamlit.testing.v1 import AppTest
 
-from core.config import ROOT, get_settings
+from core.config import ROOT
 from core.ingest import ingest
 from core.model import Batch, Event, Sample, now_ms
 from core.pages import PAGES
-from core.store.engine import dispose_engines
-
-
-@pytest.fixture
-def app_store(engine, monkeypatch, tmp_path):
-    """Point the process settings (which pages read) at this test's database."""
-    monkeypatch.setenv("PULSEBOARD_DATABASE_URL", engine.url.render_as_string(hide_password=False))
-    monkeypatch.setenv("PULSEBOARD_DATA_DIR", str(tmp_path))
-    get_settings.cache_clear()
-    yield engine
-    get_settings.cache_clear()
-    dispose_engines()
 
 
 def run_page(script: str) -> AppTest:
@@ -75,7 +62,6 @@ def test_menu_shows_how_many_alerts_fire(app_store):
     from core.sla.alerting import AlertsSink
 
     AlertsSink(app_store).fire("sla_breach", {"sla": "dor_validation"}, "critical", "DoR over target", 1.0, [], now_ms())
-    st.cache_data.clear()  # the menu caches its count for 10 s; an earlier test may have cached 0
     at = run_page("pages/navigation.py")
     links = [element.proto.label for element in at.get("page_link")]
     assert "1 alert firing" in links, links

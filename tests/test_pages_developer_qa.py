@@ -25,18 +25,11 @@ DEVELOPER = Viewer.of("dev", ["developer"])
 
 
 @pytest.fixture
-def app_store(engine, monkeypatch, tmp_path):
-    """Point the process settings (which pages read) at this test's database, with two users."""
-    monkeypatch.setenv("PULSEBOARD_DATABASE_URL", engine.url.render_as_string(hide_password=False))
-    monkeypatch.setenv("PULSEBOARD_DATA_DIR", str(tmp_path))
-    get_settings.cache_clear()
-    clear_cache()
+def app_store(app_store):
+    """The test's store (conftest) with an admin and a developer."""
     for viewer in (ADMIN, DEVELOPER):
-        users.create_user(engine, viewer.username, "Correct-Horse-9-battery", viewer.roles, must_change_password=False)
-    yield engine
-    clear_cache()
-    get_settings.cache_clear()
-    dispose_engines()
+        users.create_user(app_store, viewer.username, "Correct-Horse-9-battery", viewer.roles, must_change_password=False)
+    return app_store
 
 
 def run_page(slug: str, viewer: Viewer = ADMIN, timeout: float = 120) -> AppTest:

@@ -19,16 +19,9 @@ H, DAY = 3_600_000, 86_400_000
 
 
 @pytest.fixture
-def store(engine, monkeypatch, tmp_path):
-    """Process settings (which pages read) on this test's database; caches emptied around the test."""
-    monkeypatch.setenv("PULSEBOARD_DATABASE_URL", engine.url.render_as_string(hide_password=False))
-    monkeypatch.setenv("PULSEBOARD_DATA_DIR", str(tmp_path))
-    get_settings.cache_clear()
-    clear_cache()
-    yield engine
-    clear_cache()
-    get_settings.cache_clear()
-    dispose_engines()
+def store(app_store):
+    """The test's store, pointed at by the process settings (conftest)."""
+    return app_store
 
 
 def run(page: str, **query: str) -> AppTest:

@@ -7,26 +7,19 @@ from dataclasses import replace
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from core import audit, query
-from core.config import ROOT, get_settings
+from core import audit
+from core.config import ROOT
 from core.ingest import ingest
 from core.model import Batch, now_ms
 from core.sla import store
-from core.store.engine import dispose_engines
 from tests.sla_history import NOW, step
 
 
 @pytest.fixture
-def app_store(engine, monkeypatch, tmp_path):
-    monkeypatch.setenv("PULSEBOARD_DATABASE_URL", engine.url.render_as_string(hide_password=False))
-    monkeypatch.setenv("PULSEBOARD_DATA_DIR", str(tmp_path))
-    monkeypatch.setenv("PULSEBOARD_AUTH", "off")
-    get_settings.cache_clear()
-    query.clear_cache()
-    store.seed_defaults(engine)
-    yield engine
-    get_settings.cache_clear()
-    dispose_engines()
+def app_store(app_store):
+    """The test's store (conftest) holding the default SLA definitions."""
+    store.seed_defaults(app_store)
+    return app_store
 
 
 def shifted(events, now):
