@@ -69,7 +69,7 @@ class PageContext:
 
 
 def page(slug: str, viewer: Viewer | None, *, default_range: str = "24h", filters: Sequence[str] = FILTERS,
-         filter_options: Callable[[Engine, Window], Mapping[str, Sequence[str]]] | None = None, caption: str = "") -> PageContext:
+         filter_options: Callable[[Engine, int, int], Mapping[str, Sequence[str]]] | None = None, caption: str = "") -> PageContext:
     """Draw the page title and its controls; return the context the page's panels read."""
     spec = page_spec(slug)
     settings = get_settings()
@@ -96,7 +96,8 @@ def page(slug: str, viewer: Viewer | None, *, default_range: str = "24h", filter
         custom = (start, end) if isinstance(start, date) and isinstance(end, date) else (today - timedelta(days=7), today)
     chosen: dict[str, str] = {}
     if filters:
-        options = filter_options(engine, window(range_key if range_key != "custom" else "30d")) if filter_options else {}
+        span = window(range_key if range_key != "custom" else "30d")
+        options = filter_options(engine, span.start_ms, span.end_ms) if filter_options else {}
         with filter_col.popover("Filters", icon=":material/filter_list:", width="stretch"):
             for name in filters:
                 values = [ALL, *options.get(name, ())]

@@ -41,7 +41,7 @@ IMPACT = w.TableConfig(title="Mean in the hour before → the hour after each de
 
 viewer = require_page("developer")
 ctx = ui.page("developer", viewer, default_range="24h",
-              filter_options=lambda engine, win: dev.filter_options(engine, win.start_ms, win.end_ms),
+              filter_options=dev.filter_options,
               caption="Reviews, workflow steps, API, database, errors and deployments. Every figure is computed from stored events and samples.")
 
 

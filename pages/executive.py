@@ -52,7 +52,7 @@ ALERT_SUMMARY = w.TableConfig(title="Critical and error alerts, last hour", empt
 
 viewer = require_page("executive")
 ctx = ui.page("executive", viewer, default_range="7d",
-              filter_options=lambda engine, win: filter_options(engine, win.start_ms, win.end_ms),
+              filter_options=filter_options,
               caption="Quality, efficiency and cost against the previous period of the same length.")
 
 

@@ -31,7 +31,7 @@ ERROR_TABLE = w.TableConfig(title="Recent errors", height=240, empty="No system.
 RESOURCE_LIMITS = {"CPU": (80.0, 90.0), "Memory": (80.0, 90.0), "Disk": (80.0, 90.0), "Network": (None, None)}
 
 viewer = require_page("operations")
-ctx = ui.page("operations", viewer, filter_options=lambda engine, win: filter_options(engine, win.start_ms, win.end_ms),
+ctx = ui.page("operations", viewer, filter_options=filter_options,
               caption="What is happening right now, and where is it stuck?")
 
 

@@ -35,7 +35,7 @@ STRIP = (
 )
 
 viewer = require_page("overview")
-ctx = ui.page("overview", viewer, filter_options=lambda engine, win: filter_options(engine, win.start_ms, win.end_ms),
+ctx = ui.page("overview", viewer, filter_options=filter_options,
               caption="Is everything healthy right now, and if not, what is dragging it down?")
 
 

@@ -48,7 +48,7 @@ COVERAGE = w.BarConfig(title="Coverage per repository (latest report)", category
 
 viewer = require_page("qa")
 ctx = ui.page("qa", viewer, default_range="7d",
-              filter_options=lambda engine, win: qa.filter_options(engine, win.start_ms, win.end_ms),
+              filter_options=qa.filter_options,
               caption="Quality gates, defects, compliance, test suites, coverage and risk. Every figure is computed from stored events and JUnit runs.")
 
 
