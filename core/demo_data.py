@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from core.collector_state import get_state, put_state
-from core.ingest.writer import series_cache
+from core.ingest.writer import forget_series
 from core.model import now_ms
 from core.store import schema
 
@@ -72,5 +72,5 @@ def purge_demo(engine: Engine, *, disable: bool = True) -> dict[str, int]:
         connection.execute(sa.delete(schema.collector_state).where(schema.collector_state.c.collector == STATE))
         if disable:
             put_state(connection, STATE, "disabled", {"purged_ms": now_ms(), **counts})
-    series_cache(engine).clear()
+    forget_series(engine)
     return counts
