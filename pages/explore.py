@@ -86,13 +86,13 @@ if frame.is_empty():
 
 series_count = frame["series"].n_unique()
 st.caption(f"`{selector}` · {series_count} series · {frame.height:,} points · {agg} · from the {tier} tier")
-st.altair_chart(charts.trend(frame, color="series" if series_count > 1 else None, y_title=name, height=380), width="stretch")
+st.altair_chart(charts.trend(frame, color="series" if series_count > 1 else None, y_title=selector.name or "value", height=380), width="stretch")
 
 table = frame.select("ts", "series", "value").sort("ts", "series")
 with st.expander("Table", expanded=False):
     st.dataframe(table, hide_index=True, width="stretch")
 csv_col, alert_col = st.columns(2)
 csv_col.download_button("Download CSV", table.with_columns(pl.col("ts").dt.to_string("%Y-%m-%dT%H:%M:%S%.3fZ")).write_csv(),
-                        file_name=f"{name}.csv", mime="text/csv", icon=":material/download:")
+                        file_name=f"{selector.name or 'explore'}.csv", mime="text/csv", icon=":material/download:")
 alert_col.link_button("Create alert from this query", alert_link(str(selector), agg),
                       icon=":material/add_alert:")
