@@ -9,6 +9,12 @@ editing this module (and a test then asks for it to be documented):
 - gauge ``x``       → ``x``
 - histogram ``x_seconds`` → ``x_mean_seconds`` and ``x_p95_seconds`` over the interval,
   and ``x_observations_total`` (how many runs, batches or queries were timed)
+
+Three more series feed the default system SLAs (:data:`OWN_SPECS`, docs/metrics.md):
+``up{job="pulseboard"}`` (1 each run; at start-up an outage since the last stored 1 is
+filled with 0s), ``pulseboard_data_freshness_seconds`` (now − newest sample of any other
+source in the store) and ``pulseboard_page_load_seconds{page}`` (slowest page-script run
+per page in the interval, from :func:`core.selfmetrics.record_page_run`).
 """
 
 from __future__ import annotations
@@ -28,11 +34,21 @@ from sqlalchemy.engine import Engine
 from collectors.fields import UNITS, CounterRates, MetricSpec
 from core import selfmetrics
 from core.config import Settings
-from core.model import Batch, Sample
+from core.model import Batch, Sample, canonical_labels, series_fingerprint
+from core.store import schema
 
 log = logging.getLogger(__name__)
 
 QUANTILE = 0.95
+SELF_JOB = "pulseboard"
+MAX_DOWN_SAMPLES = 10_000  # an outage found at start-up is filled with at most this many 0s
+OWN_SPECS: tuple[MetricSpec, ...] = (
+    MetricSpec("up", "Pulseboard itself: 1 each run; at start-up the outage since the last stored 1 is filled with 0s.", "1",
+               labels=("job", "host")),
+    MetricSpec("pulseboard_data_freshness_seconds", "Age of the newest sample of any source other than Pulseboard's own series.",
+               "seconds", labels=("host",)),
+    MetricSpec("pulseboard_page_load_seconds", "Slowest run of each page script in the interval.", "seconds", labels=("page", "host")),
+)
 _UNITS_BY_SUFFIX = {suffix: unit for unit, suffix in UNITS.items() if suffix in ("_bytes", "_seconds", "_percent")}
 
 
@@ -62,6 +78,11 @@ def derived_specs(registry: CollectorRegistry = selfmetrics.REGISTRY) -> list[Me
     return specs
 
 
+def stored_specs(registry: CollectorRegistry = selfmetrics.REGISTRY) -> list[MetricSpec]:
+    """Every metric the collector stores: those derived from ``registry`` plus :data:`OWN_SPECS`."""
+    return [*derived_specs(registry), *OWN_SPECS]
+
+
 def bucket_quantile(q: float, buckets: list[tuple[float, float]]) -> float | None:
     """Quantile from cumulative (upper bound, count) pairs, interpolated as Prometheus does."""
     if not buckets or buckets[-1][1] <= 0:
@@ -88,6 +109,32 @@ def database_size(engine: Engine) -> int | None:
         return int(connection.execute(sa.text("SELECT pg_database_size(current_database())")).scalar_one())
 
 
+def newest_sample_ms(engine: Engine) -> int | None:
+    """Timestamp of the newest sample in the store, Pulseboard's own series left out (they would always look fresh)."""
+    stmt = sa.text(
+        "SELECT max((SELECT max(ts) FROM samples WHERE samples.series_id = series.id)) FROM series "
+        "WHERE name NOT LIKE :own ESCAPE '/' AND NOT (name = 'up' AND labels LIKE :self_up)"
+    )
+    with engine.connect() as connection:
+        value = connection.execute(stmt, {"own": "pulseboard/_%", "self_up": f'%"job":"{SELF_JOB}"%'}).scalar()
+    return None if value is None else int(value)
+
+
+def last_up_ms(engine: Engine, host: str) -> int | None:
+    """When this host's Pulseboard last stored ``up{job="pulseboard"}``: raw samples, else the newest rollup bucket."""
+    fingerprint = series_fingerprint("up", canonical_labels({"host": host, "job": SELF_JOB}))
+    with engine.connect() as connection:
+        series_id = connection.execute(sa.select(schema.series.c.id).where(schema.series.c.fingerprint == fingerprint)).scalar()
+        if series_id is None:
+            return None
+        newest = connection.execute(sa.select(sa.func.max(schema.samples.c.ts)).where(schema.samples.c.series_id == series_id)).scalar()
+        for table in schema.ROLLUP_TABLES.values():
+            if newest is not None:
+                break
+            newest = connection.execute(sa.select(sa.func.max(table.c.bucket)).where(table.c.series_id == series_id)).scalar()
+    return None if newest is None else int(newest)
+
+
 class SelfStatsCollector:
     """Samples of Pulseboard's own counters, gauges and timings."""
 
@@ -100,6 +147,9 @@ class SelfStatsCollector:
         clock: Callable[[], float] = time.time,
         host: str | None = None,
         max_gap_intervals: float = 3.0,
+        newest_sample_ms: Callable[[], int | None] | None = None,
+        last_up_ms: Callable[[str], int | None] | None = None,
+        page_runs: selfmetrics.PageRuns = selfmetrics.PAGE_RUNS,
     ) -> None:
         self.name = "selfstats"
         self.interval = interval
@@ -109,6 +159,8 @@ class SelfStatsCollector:
         self._rates = CounterRates(self._max_gap)
         self._histograms: dict[tuple[str, tuple[tuple[str, str], ...]], tuple[float, dict[str, float]]] = {}
         self._family_seen: dict[str, float] = {}
+        self._newest, self._last_up, self._page_runs = newest_sample_ms, last_up_ms, page_runs
+        self._started = False
 
     def collect(self) -> Batch:
         """Current values; rates and interval statistics appear from the second run."""
@@ -119,7 +171,38 @@ class SelfStatsCollector:
             Sample(name, tuple(sorted((*labels, ("host", self._host)))), value, ts, kind)
             for name, labels, value, kind in self._readings(now)
         ]
-        return Batch(tuple(samples))
+        return Batch(tuple(samples + self._own(ts)))
+
+    def _own(self, ts: int) -> list[Sample]:
+        host = ("host", self._host)
+        up = canonical_labels({"host": self._host, "job": SELF_JOB})
+        samples = [] if self._started else self._outage(up, ts)
+        self._started = True
+        samples.append(Sample("up", up, 1.0, ts, "gauge"))
+        newest = self._ask(self._newest)
+        if newest is not None:
+            samples.append(Sample("pulseboard_data_freshness_seconds", (host,), max(0, ts - newest) / 1000, ts, "gauge"))
+        for page, (slowest, _runs) in sorted(self._page_runs.drain().items()):
+            samples.append(Sample("pulseboard_page_load_seconds", canonical_labels({"host": self._host, "page": page}), slowest, ts, "gauge"))
+        return samples
+
+    def _outage(self, up: tuple[tuple[str, str], ...], ts: int) -> list[Sample]:
+        """0s from the last stored 1 up to now when the gap is longer than a few intervals (Pulseboard was down)."""
+        last = self._ask(lambda: self._last_up(self._host) if self._last_up else None)
+        if last is None or ts - last <= self._max_gap * 1000:
+            return []
+        step = max(int(self.interval * 1000), (ts - last) // MAX_DOWN_SAMPLES + 1)
+        return [Sample("up", up, 0.0, t, "gauge") for t in range(last + step, ts, step)]
+
+    @staticmethod
+    def _ask(read: Callable[[], int | None] | None) -> int | None:
+        if read is None:
+            return None
+        try:
+            return read()
+        except (sa.exc.SQLAlchemyError, OSError) as error:  # the store being down must not stop self-monitoring
+            log.debug("store reading unavailable: %s", error)
+            return None
 
     def _measure_database(self) -> None:
         if self._database_size is None:
@@ -177,6 +260,10 @@ class SelfStatsCollector:
 
 
 def build(settings: Settings, engine: Engine | None) -> list[SelfStatsCollector]:
-    """The self-metrics collector, measuring the store when there is one."""
-    size = (lambda: database_size(engine)) if engine is not None else None
-    return [SelfStatsCollector(settings.selfstats_interval_s, database_size=size, max_gap_intervals=settings.collector_max_gap_intervals)]
+    """The self-metrics collector, measuring the store (size, freshness, past outages) when there is one."""
+    if engine is None:
+        return [SelfStatsCollector(settings.selfstats_interval_s, max_gap_intervals=settings.collector_max_gap_intervals)]
+    return [SelfStatsCollector(
+        settings.selfstats_interval_s, database_size=lambda: database_size(engine), max_gap_intervals=settings.collector_max_gap_intervals,
+        newest_sample_ms=lambda: newest_sample_ms(engine), last_up_ms=lambda host: last_up_ms(engine, host),
+    )]

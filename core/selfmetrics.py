@@ -6,6 +6,9 @@ Prometheus server scraping us sees stable, documented names (docs/metrics.md).
 
 from __future__ import annotations
 
+import math
+import threading
+
 from prometheus_client import (
     CollectorRegistry,
     Counter,
@@ -57,6 +60,47 @@ SPOOL_BYTES = Gauge("pulseboard_spool_bytes", "Size of the batches waiting in th
 SCRAPES = Counter(
     "pulseboard_scrapes", "Prometheus target scrapes, by job and result (ok or failed).", ["job", "result"], registry=REGISTRY
 )
+
+
+class PageRuns:
+    """Slowest and count of page script runs per page since the last :meth:`drain`.
+
+    Kept outside the Prometheus registry: the self-metrics collector stores the slowest
+    run of each page per interval as ``pulseboard_page_load_seconds{page=...}``, the
+    series the default "Dashboard page load" SLA reads. Memory is one entry per page.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._runs: dict[str, tuple[float, int]] = {}
+
+    def record(self, page: str, seconds: float) -> None:
+        """Note that one run of ``page`` took ``seconds``; refuses an empty page or a negative/non-finite time."""
+        if not isinstance(page, str) or not page.strip():
+            raise ValueError("page run: give the page name, e.g. 'overview'")
+        if not math.isfinite(seconds) or seconds < 0:
+            raise ValueError(f"page run of {page!r}: seconds must be a finite number >= 0, got {seconds!r}")
+        with self._lock:
+            slowest, count = self._runs.get(page, (0.0, 0))
+            self._runs[page] = (max(slowest, float(seconds)), count + 1)
+
+    def drain(self) -> dict[str, tuple[float, int]]:
+        """(slowest seconds, runs) per page since the previous drain, and start afresh."""
+        with self._lock:
+            runs, self._runs = self._runs, {}
+        return runs
+
+
+PAGE_RUNS = PageRuns()
+
+
+def record_page_run(page: str, seconds: float) -> None:
+    """Record how long one run of a page script took (the page-load SLA's source).
+
+    Called by the navigation hook after each page run, e.g.
+    ``record_page_run("overview", time.perf_counter() - started)``.
+    """
+    PAGE_RUNS.record(page, seconds)
 
 
 def exposition() -> bytes:

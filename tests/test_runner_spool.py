@@ -21,9 +21,18 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from collectors.runner import COLLECTORS, REPLAY_JOB, build_collectors, build_scheduler, store_unavailable
-from collectors.selfstats import SelfStatsCollector, bucket_quantile, database_size, derived_specs
+from collectors.selfstats import (
+    OWN_SPECS,
+    SelfStatsCollector,
+    bucket_quantile,
+    database_size,
+    derived_specs,
+    last_up_ms,
+    newest_sample_ms,
+    stored_specs,
+)
 from collectors.spool import Spool, SpoolingSink, decode, encode
-from core import selfmetrics
+from core import query, selfmetrics
 from core.ingest import ingest
 from core.model import Batch, Event, Sample
 
@@ -256,7 +265,7 @@ def test_selfstats_stores_database_size_and_interval_timings(engine, settings):
     assert values[("pulseboard_query_mean_seconds", "selfstats_test")] == pytest.approx(0.11)
     assert values[("pulseboard_query_observations_total", "selfstats_test")] >= 2
     assert ingest(engine, batch, origin="collector:selfstats", settings=settings).samples_written == len(batch.samples)
-    declared = {spec.name for spec in derived_specs()}
+    declared = {spec.name for spec in stored_specs()}
     assert {s.name for s in batch.samples} <= declared
 
 
@@ -280,3 +289,100 @@ def test_every_self_metric_is_documented():
     text = DOCS.read_text()
     missing = [spec.name for spec in derived_specs() if f"`{spec.name}`" not in text]
     assert not missing, f"add to docs/collectors.md (python -m collectors docs prints the tables): {missing}"
+
+
+METRICS_DOCS = DOCS.parent / "metrics.md"
+T0 = 1_767_225_600_000  # 2026-01-01 00:00 UTC
+
+
+def sla(sla_id: str):
+    from core.sla.definitions import DEFAULTS
+
+    return next(d for d in DEFAULTS if d.id == sla_id)
+
+
+def one_hour(engine: Engine, settings, sla_id: str, now: int):
+    from core.sla.status import statuses
+
+    query.clear_cache()  # the Postgres engine is shared by the session, and so would be cached results
+    return statuses(engine, settings, [sla(sla_id)], now_ms=now)[0].compliance["1 h"]
+
+
+def test_selfstats_measures_data_freshness_from_the_store_leaving_its_own_series_out(engine, settings):
+    clock = [T0 / 1000]
+    stats = SelfStatsCollector(15, clock=lambda: clock[0], host="h", newest_sample_ms=lambda: newest_sample_ms(engine))
+    assert not [s for s in stats.collect().samples if s.name == "pulseboard_data_freshness_seconds"]  # nothing stored yet
+    ingest(engine, Batch((Sample.of("cpu_usage_percent", {"host": "h"}, 12.0, T0 - 30_000),
+                          Sample.of("pulseboard_database_bytes", {"host": "h"}, 1.0, T0 - 1_000),
+                          Sample.of("up", {"host": "h", "job": "pulseboard"}, 1.0, T0 - 1_000),
+                          Sample.of("temperature_celsius", {"host": "h"}, 40.0, T0 - 20_000))), origin="test", settings=settings)
+    assert newest_sample_ms(engine) == T0 - 20_000
+    for _ in range(10):  # a stale store: the newest foreign sample is 20 s old, then older
+        batch = stats.collect()
+        ingest(engine, batch, origin="collector:selfstats", settings=settings)
+        clock[0] += 15
+    ages = query.series(engine, "pulseboard_data_freshness_seconds", T0 - 60_000, T0 + 3_600_000, agg="last", settings=settings,
+                        now_ms=T0 + 150_000)
+    assert ages["value"].to_list()[:2] == [20.0, 35.0]
+    stale = one_hour(engine, settings, "data_freshness", T0 + 150_001)
+    assert stale.total >= 1 and stale.within_target == 0.0
+
+    ingest(engine, Batch((Sample.of("cpu_usage_percent", {"host": "h"}, 13.0, int(clock[0] * 1000) - 2_000),)),
+           origin="test", settings=settings)
+    fresh = next(s for s in stats.collect().samples if s.name == "pulseboard_data_freshness_seconds")
+    assert fresh.value == pytest.approx(2.0) and dict(fresh.labels) == {"host": "h"}
+
+
+def test_page_runs_become_the_page_load_series_the_sla_reads(engine, settings):
+    with pytest.raises(ValueError, match="seconds"):
+        selfmetrics.record_page_run("overview", -1.0)
+    with pytest.raises(ValueError, match="page name"):
+        selfmetrics.record_page_run(" ", 1.0)
+    runs = selfmetrics.PageRuns()
+    stats = SelfStatsCollector(15, clock=lambda: T0 / 1000, host="h", page_runs=runs)
+    runs.record("sla_test_page", 0.4)
+    runs.record("sla_test_page", 3.5)
+    runs.record("sla_test_other", 0.2)
+    batch = stats.collect()
+    loads = {dict(s.labels)["page"]: s.value for s in batch.samples if s.name == "pulseboard_page_load_seconds"}
+    assert loads == {"sla_test_page": 3.5, "sla_test_other": 0.2}  # the slowest run of each page
+    assert not [s for s in stats.collect().samples if s.name == "pulseboard_page_load_seconds"]  # drained: nothing new ran
+    ingest(engine, batch, origin="collector:selfstats", settings=settings)
+    result = one_hour(engine, settings, "dashboard_page_load", T0 + 1)
+    assert result.total == 2 and result.within_target == pytest.approx(0.5)
+
+    selfmetrics.record_page_run("sla_test_global", 0.25)  # the module-level function the page hook calls
+    default = SelfStatsCollector(15, clock=lambda: T0 / 1000, host="h")
+    assert ("sla_test_global", 0.25) in {(dict(s.labels)["page"], s.value) for s in default.collect().samples
+                                         if s.name == "pulseboard_page_load_seconds"}
+
+
+def test_selfstats_writes_up_for_pulseboard_and_fills_an_outage_with_zeros(engine, settings):
+    clock = [T0 / 1000]
+    first = SelfStatsCollector(15, clock=lambda: clock[0], host="h", last_up_ms=lambda host: last_up_ms(engine, host))
+    for _ in range(4):
+        batch = first.collect()
+        assert [(s.value, dict(s.labels)) for s in batch.samples if s.name == "up"] == [(1.0, {"host": "h", "job": "pulseboard"})]
+        ingest(engine, batch, origin="collector:selfstats", settings=settings)
+        clock[0] += 15
+    assert last_up_ms(engine, "h") == T0 + 45_000
+    assert last_up_ms(engine, "elsewhere") is None
+    assert one_hour(engine, settings, "uptime", T0 + 60_000).availability == 1.0
+
+    clock[0] += 600  # Pulseboard was down ten minutes, then starts again
+    restarted = SelfStatsCollector(15, clock=lambda: clock[0], host="h", last_up_ms=lambda host: last_up_ms(engine, host))
+    ups = [s for s in restarted.collect().samples if s.name == "up"]
+    zeros = [s for s in ups if s.value == 0.0]
+    assert len(zeros) == 40 and zeros[0].ts == T0 + 60_000 and zeros[-1].ts == T0 + 645_000
+    assert ups[-1].value == 1.0 and ups[-1].ts == int(clock[0] * 1000)
+    ingest(engine, Batch(tuple(ups)), origin="collector:selfstats", settings=settings)
+    uptime = one_hour(engine, settings, "uptime", int(clock[0] * 1000) + 1)
+    assert 0.0 < uptime.availability < 0.2
+    clock[0] += 15
+    assert [s.value for s in restarted.collect().samples if s.name == "up"] == [1.0]  # zeros only once, at start-up
+
+
+def test_own_sla_series_are_documented():
+    text = METRICS_DOCS.read_text()
+    missing = [spec.name for spec in OWN_SPECS if f"`{spec.name}" not in text]
+    assert not missing, f"add to docs/metrics.md: {missing}"
