@@ -157,3 +157,22 @@ def test_acknowledge_and_manual_resolve_are_audited(engine: Engine, cfg: Setting
     assert history["resolved_by"][0] == "alice"
     actions = set(audit.entries(engine, actor="alice")["action"])
     assert actions == {audit.ALERT_ACKNOWLEDGED, "alert_resolved"}
+
+
+def test_still_firing_alert_is_renotified_after_the_repeat_interval_only(engine: Engine, cfg: Settings) -> None:
+    feed(engine, "qms_queue_depth", {"queue": "dor"}, [20.0] * 20)  # five minutes of a full queue
+    add_rule(engine, **{"for": "0s"})
+    save_channel(engine, Channel("app", "inapp", {}, ("warning",)), "tester")
+    repeat = cfg.model_copy(update={"alert_repeat_interval_s": 60.0})
+    sent = []
+    for i in range(10):  # every 15 s for 150 s
+        evaluate_all(engine, repeat, T0 + i * STEP + 1)
+        sent.append(len(notices(engine)))
+    assert states(engine) == {"q": "firing"}
+    # first notice at 0 s; nothing at 15-45 s; again at 60 s and at 120 s, each a "firing" notice
+    assert sent == [1, 1, 1, 1, 2, 2, 2, 2, 3, 3]
+    assert [n[1] for n in notices(engine)] == ["firing"] * 3
+    assert store.acknowledge(engine, store.alerts_frame(engine)["fingerprint"][0], "alice", "on it", when=T0 + 10 * STEP)
+    for i in range(10, 20):  # acknowledged: no more repeats, however long it fires
+        evaluate_all(engine, repeat, T0 + i * STEP + 1)
+    assert len(notices(engine)) == 3 and states(engine) == {"q": "firing"}

@@ -1,8 +1,11 @@
 """What the Alerts page shows, as pure functions: the active list, history stats, a 24 h rule preview, prefill links.
 
 The preview replays the real state machine (:func:`core.alerts.evaluate.step`) once a
-minute over the last day, so "how would this rule have fired" uses exactly the rules
-evaluation uses, including ``for``, ``keep_firing_for`` and hysteresis.
+minute over the last day, on the condition of the rule's kind
+(:meth:`core.alerts.kinds.RuleKind.replay`: window aggregate against the threshold, the
+anomaly detector's scores, the refitted forecast trend), so "how would this rule have
+fired" uses exactly the rules evaluation uses, including ``for``, ``keep_firing_for``
+and hysteresis.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from core.alerts.evaluate import FIRING, AlertState, step
-from core.alerts.kinds import Observation, clear_expr, compare
+from core.alerts.kinds import Observation, kind
 from core.alerts.rules import SEVERITY_RANK, Rule
 from core.config import Settings
 from core.query import series
@@ -78,20 +81,23 @@ class Preview:
 
 
 def preview(engine: Engine, rule: Rule, settings: Settings, now: int) -> Preview:
-    """How ``rule`` would have fired over the last 24 h (threshold rules; others show their values only)."""
-    window = int(rule.window * 1000)
-    data = series(engine, rule.selector, now - DAY - window, now, step_ms=MINUTE, agg=rule.agg, settings=settings, now_ms=now)
+    """How ``rule`` would have fired over the last 24 h, for threshold, anomaly and forecast rules alike.
+
+    ``frame`` holds ``series, ts, value, active, clear, state`` per minute (threshold:
+    the window aggregate; anomaly: the data plus its ``score``; forecast: the data plus
+    the ``projected`` value at the horizon).
+    """
+    found_kind = kind(rule.kind)
+    history = int(found_kind.lookback_s(rule) * 1000)  # what each replayed evaluation reads before its minute
+    agg = rule.agg if rule.kind == "threshold" else "avg"  # as core.alerts.engine.rule_frame reads it
+    data = series(engine, rule.selector, now - DAY - history, now, step_ms=MINUTE, agg=agg, settings=settings, now_ms=now)
     empty = pl.DataFrame(schema={"series": pl.String, "start": pl.Datetime("ms", "UTC"), "end": pl.Datetime("ms", "UTC")})
     if data.is_empty() or rule.source != "series":
         return Preview(data, empty, "no data for this selector in the last 24 h" if rule.source == "series" else "events rules are not previewed")
-    if rule.kind != "threshold" or rule.threshold is None:
-        return Preview(data, empty, f"{rule.kind} rules: the chart shows the data; firing is not replayed")
-    how = {"avg": pl.col("value").mean(), "min": pl.col("value").min(), "max": pl.col("value").max(),
-           "sum": pl.col("value").sum(), "count": pl.col("value").sum(), "last": pl.col("value").last()}[rule.agg]
-    rolled = (data.sort("series", "ts").rolling("ts", period=f"{max(window, MINUTE)}ms", group_by="series").agg(how.alias("value"))
-              .with_columns(active=compare(pl.col("value"), rule.op, rule.threshold),
-                            clear=clear_expr(pl.col("value"), rule.op, rule.threshold, rule.hysteresis))
-              .filter(pl.col("ts").dt.epoch("ms") >= now - DAY))
+    if rule.kind in ("threshold", "forecast") and rule.threshold is None:
+        return Preview(data, empty, f"{rule.kind} rules need a threshold; the chart shows the data")
+    data = data.filter(pl.col("value").is_not_null() & pl.col("value").is_not_nan())
+    rolled = found_kind.replay(data, rule, now - DAY)
     states, episodes = [], []
     for (name,), part in rolled.group_by("series", maintain_order=True):
         state = AlertState(str(name), rule.name, ())
