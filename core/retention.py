@@ -11,6 +11,8 @@ compliance events 3 years). Every delete is bounded so ingest never waits long:
   hours the 5m/1h tiers are still recomputed from (everything from the raw horizon's
   hour on);
 * events are deleted a few thousand ids at a time; compliance events have their own age;
+* logged SLA breaches (``sla_breaches``, the compliance report's evidence) are kept as long
+  as compliance events and deleted the same way, by the time each crossed its target;
 * on SQLite the freed pages are returned with ``PRAGMA incremental_vacuum``.
 """
 
@@ -32,6 +34,7 @@ DAY_MS = 24 * HOUR_MS
 COMPLIANCE_EVENT_PREFIXES = ("qa.compliance", "qse.")
 SERIES_PER_CHUNK = 100
 EVENTS_PER_CHUNK = 5_000
+BREACHES_PER_CHUNK = 5_000
 RAW_ROWS_PER_SLICE = 50_000  # target rows per raw-delete transaction; the slice width adapts to it
 VACUUM_PAGES_PER_STEP = 2_000
 
@@ -168,6 +171,22 @@ def _delete_events(engine: Engine, cut: Cutoffs, deadline: float, stats: Retenti
     stats.deleted["events"] = deleted
 
 
+def _delete_breaches(engine: Engine, cutoff: int, deadline: float, stats: RetentionStats) -> None:
+    table = schema.sla_breaches
+    deleted = 0
+    while True:
+        if time.monotonic() > deadline:
+            stats.finished = False
+            break
+        with engine.begin() as connection:
+            ids = sa.select(table.c.id).where(table.c.ts < cutoff).order_by(table.c.id).limit(BREACHES_PER_CHUNK).scalar_subquery()
+            count = connection.execute(table.delete().where(table.c.id.in_(ids))).rowcount
+        deleted += count
+        if count < BREACHES_PER_CHUNK:
+            break
+    stats.deleted[table.name] = deleted
+
+
 def incremental_vacuum(engine: Engine, deadline: float) -> int:
     """Return free SQLite pages to the file system a step at a time; pages released."""
     if engine.dialect.name != "sqlite":
@@ -193,7 +212,7 @@ def incremental_vacuum(engine: Engine, deadline: float) -> int:
 
 
 def run_retention(engine: Engine, settings: Settings, now_ms: int | None = None, *, max_seconds: float = 20.0) -> RetentionStats:
-    """Delete raw samples, rollups and events past their configured age; resumable if cut short."""
+    """Delete raw samples, rollups, events and SLA breaches past their configured age; resumable if cut short."""
     started = time.perf_counter()
     deadline = time.monotonic() + max_seconds
     cut = cutoffs(settings, clock_ms() if now_ms is None else now_ms)
@@ -204,6 +223,7 @@ def run_retention(engine: Engine, settings: Settings, now_ms: int | None = None,
         # 5m/1h buckets from the raw horizon's hour on are recomputed from 1m: keep those 1m rows.
         _delete_tier(engine, tier, min(cutoff, horizon_hour) if tier == "1m" else cutoff, deadline, stats)
     _delete_events(engine, cut, deadline, stats)
+    _delete_breaches(engine, cut.compliance, deadline, stats)
     stats.vacuumed_pages = incremental_vacuum(engine, deadline)
     stats.seconds = time.perf_counter() - started
     return stats

@@ -105,3 +105,24 @@ def test_sqlite_space_is_reclaimed(sqlite_engine: Engine) -> None:
     assert stats.vacuumed_pages > 0
     with sqlite_engine.connect() as connection:
         assert connection.exec_driver_sql("PRAGMA freelist_count").scalar() == 0
+
+
+def test_sla_breaches_are_kept_as_long_as_compliance_reports_and_deleted_in_chunks(engine: Engine, monkeypatch) -> None:
+    monkeypatch.setattr(retention, "BREACHES_PER_CHUNK", 2)  # force several chunks
+    settings = load_settings()
+    cut = cutoffs(settings, NOW).compliance
+    assert cut == NOW - 1095 * DAY
+    ages = {"ancient": 1200 * DAY, "just-past": 1095 * DAY + 1, "edge": 1095 * DAY, "year": 365 * DAY, "today": HOUR}
+    rows = [{"sla_id": "dor_validation", "item_key": f"{name}-{n}", "workflow_id": f"WF-{name}", "step": "dor_validation",
+             "ts": NOW - age, "duration_s": 1000.0, "target_s": 900.0, "over_s": 100.0, "severity": "warning",
+             "escalated": False, "impact": {}, "detected_ms": NOW - age, "updated_ms": NOW - age}
+            for name, age in ages.items() for n in range(3)]
+    with engine.begin() as connection:
+        connection.execute(schema.sla_breaches.insert(), rows)
+    stats = run_retention(engine, settings, now_ms=NOW)
+    assert stats.finished
+    with engine.connect() as connection:
+        kept = set(connection.scalars(sa.select(schema.sla_breaches.c.item_key)))
+    assert kept == {f"{name}-{n}" for name in ("edge", "year", "today") for n in range(3)}
+    assert stats.deleted["sla_breaches"] == 6
+    assert run_retention(engine, settings, now_ms=NOW).deleted["sla_breaches"] == 0
