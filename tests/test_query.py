@@ -11,7 +11,7 @@ import polars as pl
 import pytest
 from sqlalchemy.engine import Engine
 
-from core import query
+from core import query, selfmetrics
 from core.config import load_settings
 from core.ingest.writer import write_batch
 from core.model import Event, Sample
@@ -244,3 +244,21 @@ def test_sqlite_and_postgres_return_identical_results(sqlite_engine: Engine, pg_
     for on_sqlite, on_postgres in zip(*frames, strict=True):
         assert on_sqlite.height > 0
         assert on_sqlite.equals(on_postgres) or on_sqlite.with_columns(pl.col("value").round(9)).equals(on_postgres.with_columns(pl.col("value").round(9)))
+
+
+def _query_count(kind: str) -> float:
+    return selfmetrics.REGISTRY.get_sample_value("pulseboard_query_seconds_count", {"query": kind}) or 0.0
+
+
+def test_store_reads_are_timed_by_query_kind_and_cache_hits_are_not(engine: Engine) -> None:
+    write_batch(engine, [Sample("timed", (("selector_text", "x"),), 1.0, NOW - MIN)], ())
+    series_before, rate_before = _query_count("series"), _query_count("rate")
+    query.series(engine, 'timed{selector_text="x"}', NOW - HOUR, NOW, now_ms=NOW, settings=SETTINGS)
+    assert _query_count("series") == series_before + 1
+    query.series(engine, 'timed{selector_text="x"}', NOW - HOUR, NOW, now_ms=NOW, settings=SETTINGS)  # a cache hit
+    assert _query_count("series") == series_before + 1
+    query.rate(engine, "timed", NOW - HOUR, NOW, now_ms=NOW, settings=SETTINGS)
+    assert _query_count("rate") == rate_before + 1
+    labels = {sample.labels["query"] for family in selfmetrics.REGISTRY.collect() if family.name == "pulseboard_query_seconds"
+              for sample in family.samples}
+    assert not any("timed" in label for label in labels)  # the selector never becomes a label

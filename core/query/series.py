@@ -8,6 +8,7 @@ Results are long polars DataFrames, one row per (series, bucket):
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
@@ -22,6 +23,7 @@ from core.query.cache import TTLCache
 from core.query.plan import RESOLUTION_MS, QueryPlan, plan
 from core.rollup import BUCKET_COLUMNS, BUCKET_SCHEMA, compose, empty_buckets, raw_as_buckets
 from core.selectors import Selector, as_selector
+from core.selfmetrics import QUERY_SECONDS
 from core.store import schema
 
 Agg = Literal["avg", "min", "max", "sum", "count", "last"]
@@ -137,8 +139,14 @@ def buckets(
     settings: Settings | None = None,
     now_ms: int | None = None,
     columns: Sequence[str] = BUCKET_COLUMNS[2:],
+    kind: str = "buckets",
 ) -> Buckets:
-    """Plan, select and read ``columns``; cached per (engine, selector, step, columns, range bucket) for ``query_cache_ttl_s``."""
+    """Plan, select and read ``columns``; cached per (engine, selector, step, columns, range bucket) for ``query_cache_ttl_s``.
+
+    Each cache miss, i.e. each real read of the store, is timed in ``pulseboard_query_seconds``
+    under ``kind``, a short fixed name of the caller (never the selector, which would make
+    one time series per query text).
+    """
     settings = settings or get_settings()
     sel = as_selector(selector)
     now = clock_ms() if now_ms is None else now_ms
@@ -147,9 +155,12 @@ def buckets(
     key = ("buckets", id(engine), str(engine.url), str(sel), step_ms, tuple(columns), start, end, now)
 
     def compute() -> Buckets:
+        started = time.perf_counter()
         qplan = plan(start, end, now, settings, step_ms)
         found = find_series(engine, sel)
-        return Buckets(qplan, found, read_buckets(engine, found, qplan, columns))
+        result = Buckets(qplan, found, read_buckets(engine, found, qplan, columns))
+        QUERY_SECONDS.labels(kind).observe(time.perf_counter() - started)
+        return result
 
     return CACHE.get(key, settings.query_cache_ttl_s, compute)
 
@@ -192,7 +203,8 @@ def series(
     sum, count or last within each bucket (exact at every tier).
     """
     expr = value_expr(agg)
-    found = buckets(engine, selector, start_ms, end_ms, step_ms=step_ms, settings=settings, now_ms=now_ms, columns=AGG_COLUMNS[agg])
+    found = buckets(engine, selector, start_ms, end_ms, step_ms=step_ms, settings=settings, now_ms=now_ms,
+                    columns=AGG_COLUMNS[agg], kind="series")
     return to_result(found, expr)
 
 
@@ -211,7 +223,8 @@ def rate(
     Uses each bucket's last value and time, so it is exact at every tier except that a
     reset *inside* one bucket is only seen if the value went down across buckets.
     """
-    found = buckets(engine, selector, start_ms, end_ms, step_ms=step_ms, settings=settings, now_ms=now_ms, columns=AGG_COLUMNS["rate"])
+    found = buckets(engine, selector, start_ms, end_ms, step_ms=step_ms, settings=settings, now_ms=now_ms,
+                    columns=AGG_COLUMNS["rate"], kind="rate")
     frame = found.frame.sort("series_id", "bucket")
     previous = pl.col("last").shift(1).over("series_id")
     increase = pl.when(pl.col("last") >= previous).then(pl.col("last") - previous).otherwise(pl.col("last"))
