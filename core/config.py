@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import os
+import re
 from pathlib import Path
 from typing import Literal
 
@@ -77,6 +78,8 @@ class Settings(BaseSettings):
     max_labels: int = Field(default=32, ge=0, le=256, description="Most labels on one sample.")
     max_label_value_length: int = Field(default=1_024, ge=1, le=65_536, description="Longest label value, in characters.")
     max_name_length: int = Field(default=200, ge=1, le=1_000, description="Longest metric or label name.")
+    metric_name_pattern: str = Field(default=r"[a-zA-Z_:][a-zA-Z0-9_:]*", description="Regular expression (Python syntax) every metric name must match in full. Use it to narrow the allowed names; a name outside the default cannot be written in a selector or in Prometheus text.")
+    label_name_pattern: str = Field(default=r"[a-zA-Z_][a-zA-Z0-9_]*", description="Regular expression (Python syntax) every label name must match in full; names starting with '__' stay reserved whatever it allows.")
     max_future_skew_s: int = Field(default=600, ge=0, description="How far in the future a timestamp may lie.")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(default="INFO", description="Server log level.")
     system_top_n: int = Field(default=5, ge=0, le=100, description="How many top processes (by CPU and by memory) the system collector reports.")
@@ -143,6 +146,17 @@ class Settings(BaseSettings):
         if url.startswith("postgresql://"):
             url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
         return url
+
+    @field_validator("metric_name_pattern", "label_name_pattern")
+    @classmethod
+    def _compiles(cls, pattern: str) -> str:
+        try:
+            re.compile(pattern)
+        except re.error as error:
+            raise ValueError(f"not a valid regular expression: {error}") from None
+        if not pattern:
+            raise ValueError("must not be empty")
+        return pattern
 
     @field_validator("data_dir", "inbox_dir")
     @classmethod

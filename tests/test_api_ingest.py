@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import uuid
 
 import pytest
 import sqlalchemy as sa
@@ -235,3 +236,65 @@ def test_fuzzed_prometheus_text_never_errors(client, engine, text):
     assert response.status_code in (200, 400, 413, 422), response.text
     if response.status_code != 200:
         assert rows(engine, "samples") == before
+
+
+def test_a_stricter_name_pattern_refuses_what_the_default_allows(settings, engine):
+    batch = [{"name": "cpu:ratio", "labels": {"Host": "a"}, "value": 1}]
+    _, token = create_token(engine, "tests", ["ingest"], "tests")
+    strict = settings.model_copy(update={"auth": "on", "metric_name_pattern": "[a-z_]+", "label_name_pattern": "[a-z]+"})
+    with TestClient(create_api(lambda: strict), headers={"Authorization": f"Bearer {token}"}) as client:
+        refused = client.post("/v1/metrics", json=batch)
+    assert refused.status_code == 422, refused.text
+    problems = {p["field"]: p["message"] for p in refused.json()["problems"]}
+    assert "'[a-z_]+'" in problems["name"] and "PULSEBOARD_METRIC_NAME_PATTERN" in problems["name"]
+    assert "'[a-z]+'" in problems["labels.Host"] and "PULSEBOARD_LABEL_NAME_PATTERN" in problems["labels.Host"]
+    assert rows(engine, "samples") == 0
+    default = settings.model_copy(update={"auth": "on"})
+    with TestClient(create_api(lambda: default), headers={"Authorization": f"Bearer {token}"}) as client:
+        assert client.post("/v1/metrics", json=batch).status_code == 200
+    assert rows(engine, "samples") == 1
+
+
+event_like = st.fixed_dictionaries(
+    {
+        "id": st.none() | st.text(max_size=12) | json_values,  # None: a fresh valid id
+        "type": st.sampled_from(["workflow.pr_created", "qa.defect_found", "custom.thing"]) | st.text(max_size=12) | json_values,
+        "timestamp": st.sampled_from(["2025-08-17T06:23:14Z", 1755411794.25]) | json_values,
+        "source": st.sampled_from(["qms-orchestrator"]) | st.text(max_size=12) | json_values,
+    },
+    optional={"data": st.dictionaries(st.text(max_size=8), json_values, max_size=4) | json_values,
+              "metadata": st.dictionaries(st.text(max_size=8), json_values, max_size=3) | json_values,
+              "extra": json_values},
+)
+
+valid_event = st.fixed_dictionaries(
+    {"id": st.none(), "type": st.sampled_from(["workflow.pr_created", "system.deployment", "unknown.kind_of_thing"]),
+     "timestamp": st.sampled_from(["2025-08-17T06:23:14Z", "2025-08-17T08:23:14+02:00", 1755411794.25]),
+     "source": st.text(st.characters(codec="utf-8", categories=("L", "N")), min_size=1, max_size=12)},
+    optional={"data": st.dictionaries(st.text(max_size=8), json_values, max_size=4),
+              "metadata": st.dictionaries(st.text(max_size=8), json_values, max_size=3)},
+)
+
+
+def _unique_ids(items: list[object], run: str) -> list[object]:
+    """Give each item's id a per-run, per-position prefix, so a stored batch adds exactly one row per item."""
+    unique = []
+    for index, item in enumerate(items):
+        if isinstance(item, dict) and (item.get("id") is None or isinstance(item.get("id"), str)):
+            item = {**item, "id": f"fz-{run}-{index}-{item.get('id') or ''}"}
+        unique.append(item)
+    return unique
+
+
+@hsettings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(valid_event, min_size=1, max_size=5) | st.lists(valid_event | event_like | json_values, min_size=1, max_size=5))
+def test_fuzzed_events_never_error_and_are_all_or_nothing(client, engine, items):
+    items = _unique_ids(items, uuid.uuid4().hex)  # not drawn: hypothesis replays its draws, the store keeps every id
+    before = rows(engine, "events")
+    response = client.post("/v1/events", json=items)
+    assert response.status_code in (200, 400, 413, 422), response.text
+    after = rows(engine, "events")
+    if response.status_code == 200:
+        assert after - before == len(items) == response.json()["events_written"]
+    else:
+        assert after == before and response.json()["error"]

@@ -63,3 +63,12 @@ def test_every_setting_is_documented():
     doc = (ROOT / "docs" / "configuration.md").read_text()
     missing = [name for name in Settings.model_fields if f"PULSEBOARD_{name.upper()}" not in doc]
     assert missing == [], f"undocumented settings: {missing}"
+
+
+@pytest.mark.parametrize("key", ["METRIC_NAME_PATTERN", "LABEL_NAME_PATTERN"])
+def test_invalid_name_pattern_stops_start_up_naming_the_key(toml_file, monkeypatch, key):
+    monkeypatch.setenv(f"PULSEBOARD_{key}", "[a-z")
+    with pytest.raises(ConfigError) as error:
+        load_settings()
+    assert f"PULSEBOARD_{key}" in str(error.value) and "not a valid regular expression" in str(error.value)
+

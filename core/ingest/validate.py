@@ -7,6 +7,7 @@ for the whole batch, because a client fixing a batch wants the full list at once
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from dataclasses import dataclass
@@ -14,8 +15,10 @@ from dataclasses import dataclass
 from core.config import Settings
 from core.model import Batch, Event, Labels, Sample, now_ms
 
-METRIC_NAME_RE = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*")
-LABEL_NAME_RE = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")
+DEFAULT_METRIC_NAME = Settings.model_fields["metric_name_pattern"].default
+DEFAULT_LABEL_NAME = Settings.model_fields["label_name_pattern"].default
+METRIC_NAME_RE = re.compile(DEFAULT_METRIC_NAME)  # the defaults; settings may narrow them (Limits)
+LABEL_NAME_RE = re.compile(DEFAULT_LABEL_NAME)
 EVENT_TYPE_RE = re.compile(r"[a-z][a-z0-9_]*(\.[a-z0-9_]+)+")
 MAX_ID_LENGTH = 128
 MAX_SOURCE_LENGTH = 128
@@ -31,6 +34,8 @@ class Limits:
     max_label_value_length: int
     max_name_length: int
     max_future_skew_ms: int
+    metric_name: re.Pattern[str] = METRIC_NAME_RE
+    label_name: re.Pattern[str] = LABEL_NAME_RE
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Limits:
@@ -41,7 +46,19 @@ class Limits:
             settings.max_label_value_length,
             settings.max_name_length,
             settings.max_future_skew_s * 1000,
+            _compiled(settings.metric_name_pattern),
+            _compiled(settings.label_name_pattern),
         )
+
+
+@functools.lru_cache(maxsize=16)
+def _compiled(pattern: str) -> re.Pattern[str]:
+    return re.compile(pattern)
+
+
+def _name_rule(pattern: re.Pattern[str], default: str, hint: str, key: str) -> str:
+    """What a refused name should have looked like: the plain-words hint, or the configured pattern."""
+    return hint if pattern.pattern == default else f"it must match {pattern.pattern!r} ({key})"
 
 
 @dataclass(frozen=True)
@@ -63,13 +80,17 @@ def series_problems(name: str, labels: Labels, limits: Limits) -> list[tuple[str
     problems = []
     if len(name) > limits.max_name_length:
         problems.append(("name", f"longer than {limits.max_name_length} characters"))
-    elif not METRIC_NAME_RE.fullmatch(name):
-        problems.append(("name", f"{name[:60]!r} is not a metric name; use letters, digits, '_' and ':', not starting with a digit"))
+    elif not limits.metric_name.fullmatch(name):
+        rule = _name_rule(limits.metric_name, DEFAULT_METRIC_NAME, "use letters, digits, '_' and ':', not starting with a digit",
+                          "PULSEBOARD_METRIC_NAME_PATTERN")
+        problems.append(("name", f"{name[:60]!r} is not a metric name; {rule}"))
     if len(labels) > limits.max_labels:
         problems.append(("labels", f"{len(labels)} labels, at most {limits.max_labels} allowed"))
     for key, value in labels:
-        if len(key) > limits.max_name_length or not LABEL_NAME_RE.fullmatch(key):
-            problems.append((f"labels.{key[:60]}", "not a label name; use letters, digits and '_', not starting with a digit"))
+        if len(key) > limits.max_name_length or not limits.label_name.fullmatch(key):
+            rule = _name_rule(limits.label_name, DEFAULT_LABEL_NAME, "use letters, digits and '_', not starting with a digit",
+                              "PULSEBOARD_LABEL_NAME_PATTERN")
+            problems.append((f"labels.{key[:60]}", f"not a label name; {rule}"))
         elif key.startswith("__"):
             problems.append((f"labels.{key}", "label names starting with '__' are reserved"))
         if "\x00" in value:
