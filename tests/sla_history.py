@@ -54,3 +54,21 @@ def dor_history() -> list[Event]:
     events += step("WF-10", "dor_validation", 30, None)
     events += step("WF-11", "dor_validation", 130, 16)
     return events
+
+
+def bottleneck_history() -> list[Event]:
+    """Four workflows with known bottlenecks (tests/test_sla_bottlenecks.py spells out the answers)."""
+    events: list[Event] = []
+    # DoR (target 15 min): mean 14 min > 80 % (12 min); three items past 12 min lose 2, 4, 4 min.
+    for n, minutes in enumerate((10, 14, 16, 16)):
+        events += workflow(f"W{n}", 600, 400)
+        events += step(f"W{n}", "dor_validation", 590, minutes, wait_s=60, agent="agent-x")
+    # Progress reviews (response 30 min): two waits of 40 min (mean 40 > 24): each loses 16 min.
+    events += step("W0", "progress_review", 500, 60, wait_s=40 * 60, agent="agent-y")
+    events += step("W1", "progress_review", 500, 60, wait_s=40 * 60, agent="agent-y")
+    # DoD (target 10 min): 5 min, no bottleneck.
+    events += step("W0", "dod_validation", 400, 5, wait_s=0, agent="agent-z")
+    return events
+
+
+UTILISATION = {"agent-x": 90.0, "agent-y": 97.0, "agent-z": 50.0}  # mean load percent of each agent

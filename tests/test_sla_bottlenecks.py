@@ -8,25 +8,16 @@ import pytest
 from core.sla import bottlenecks as bn
 from core.sla import compliance as comp
 from core.sla.definitions import DEFAULTS
-from tests.sla_history import NOW, frame, step, workflow
+from tests.sla_history import NOW, bottleneck_history, frame, step
+from tests.sla_history import UTILISATION as LOADS
 
 
 def history() -> tuple[pl.DataFrame, pl.DataFrame]:
-    events = []
-    # DoR (target 15 min): mean 14 min > 80 % (12 min); three items past 12 min lose 2, 4, 4 min.
-    for n, minutes in enumerate((10, 14, 16, 16)):
-        events += workflow(f"W{n}", 600, 400)
-        events += step(f"W{n}", "dor_validation", 590, minutes, wait_s=60, agent="agent-x")
-    # Progress reviews (response 30 min): two waits of 40 min (mean 40 > 24): each loses 16 min.
-    events += step("W0", "progress_review", 500, 60, wait_s=40 * 60, agent="agent-y")
-    events += step("W1", "progress_review", 500, 60, wait_s=40 * 60, agent="agent-y")
-    # DoD (target 10 min): 5 min, no bottleneck.
-    events += step("W0", "dod_validation", 400, 5, wait_s=0, agent="agent-z")
-    data = frame(events)
+    data = frame(bottleneck_history())
     return comp.step_items(data, NOW), comp.workflow_items(data, NOW)
 
 
-UTILISATION = pl.DataFrame({"resource": ["agent-x", "agent-y", "agent-z"], "percent": [90.0, 97.0, 50.0]})
+UTILISATION = pl.DataFrame({"resource": list(LOADS), "percent": list(LOADS.values())})
 
 
 def test_ranking_by_items_affected_times_time_lost():

@@ -19,6 +19,10 @@ from core.sla import budget as budgets
 from core.sla import compliance as comp
 from core.sla import status as sla_status
 from core.sla import store
+from core.sla.view import duration
+
+MARKDOWN_BREACHES = 500  # the JSON form keeps every logged breach; the readable one the newest of them
+BREACH_FIELDS = ("sla_id", "workflow_id", "step", "ts", "duration_s", "target_s", "over_s", "severity", "escalated", "ended_ms")
 
 
 @dataclass(frozen=True)
@@ -52,6 +56,7 @@ class SlaReport:
     lines: tuple[SlaLine, ...]
     bottlenecks: tuple[bn.Bottleneck, ...]
     critical_path: tuple[dict[str, Any], ...]
+    breaches: tuple[dict[str, Any], ...] = ()  # logged breaches of the period, newest first (BREACH_FIELDS + sla name)
 
     @property
     def overall_compliance(self) -> float | None:
@@ -64,7 +69,7 @@ class SlaReport:
         return {"start_ms": self.start_ms, "end_ms": self.end_ms, "generated_ms": self.generated_ms,
                 "overall_compliance": self.overall_compliance, "slas": [asdict(line) for line in self.lines],
                 "bottlenecks": [asdict(b) | {"impact_s": b.impact_s} for b in self.bottlenecks],
-                "critical_path": list(self.critical_path)}
+                "critical_path": list(self.critical_path), "breaches": list(self.breaches)}
 
     def to_markdown(self) -> str:
         """A readable report."""
@@ -83,6 +88,27 @@ class SlaReport:
         lines += ["", "## Bottlenecks", ""]
         lines += [f"{n}. **{b.name}** ({b.kind}, {b.severity}): {b.detail}; {b.items_affected} items, "
                   f"{b.impact_s / 3600:.1f} h lost. {b.recommendation}" for n, b in enumerate(self.bottlenecks, 1)] or ["None found."]
+        lines += ["", "## Critical path", ""]
+        if self.critical_path:
+            lines += ["| # | step | workflows | mean wait | mean work | attempts | per workflow | share |", "|---|---|---|---|---|---|---|---|"]
+            for row in self.critical_path:
+                step = f"**{row['step']}** (largest)" if row["dominant"] else row["step"]
+                lines.append(f"| {row['order']} | {step} | {row['workflows']} | {duration(row['wait_s'])} | {duration(row['work_s'])} | "
+                             f"{row['attempts']:.1f} | {duration(row['total_s'])} | {pct(row['share'])} |")
+        else:
+            lines.append("No finished steps in the period.")
+        lines += ["", "## Breaches", ""]
+        if self.breaches:
+            lines += ["| SLA | workflow | step | duration | over by | severity | escalated |", "|---|---|---|---|---|---|---|"]
+            for row in self.breaches[:MARKDOWN_BREACHES]:
+                over = f"{duration(row['over_s'])} ({row['over_s'] / row['target_s']:.0%})" if row["target_s"] else duration(row["over_s"])
+                still = " (still open)" if row["ended_ms"] is None else ""
+                lines.append(f"| {row['sla']} | {row['workflow_id'] or '–'} | {row['step'] or '–'} | {duration(row['duration_s'])}{still} | "
+                             f"{over} | {row['severity']} | {'yes' if row['escalated'] else 'no'} |")
+            if len(self.breaches) > MARKDOWN_BREACHES:
+                lines += ["", f"… and {len(self.breaches) - MARKDOWN_BREACHES} older breaches (all of them are in the JSON report)."]
+        else:
+            lines.append("None logged.")
         return "\n".join(lines) + "\n"
 
 
@@ -121,5 +147,7 @@ def build_report(engine: Engine, settings: Settings, start_ms: int, end_ms: int,
     usage = store.utilisation(engine, settings.sla_utilisation_selector, settings.sla_utilisation_label, start_ms, end_ms, settings, now_ms)
     found = bn.find_bottlenecks(ended, definitions, usage)
     path = bn.critical_path(ended, data.workflows)
+    names = {d.id: d.name for d in definitions}
+    rows = tuple(row | {"sla": names.get(row["sla_id"], row["sla_id"])} for row in logged.select(BREACH_FIELDS).to_dicts())
     return SlaReport(start_ms, end_ms, clock_ms() if now_ms is None else now_ms, tuple(lines), tuple(found),
-                     tuple(path.to_dicts()))
+                     tuple(path.to_dicts()), rows)
