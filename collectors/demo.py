@@ -19,7 +19,18 @@ import numpy as np
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from collectors.demo_programmes import api_profile, migration_day, nightly_suites, operations_day, qse_sessions
+from collectors.demo_programmes import (
+    TEMPLATES,
+    api_profile,
+    compliance_drop,
+    db_pool_percent,
+    migration_day,
+    migration_success_percent,
+    nightly_suites,
+    operations_day,
+    qse_sessions,
+    schedule_delays,
+)
 from collectors.demo_workflow import AGENTS, DAY, HOUR, LIFETIME, MIN, STEPS, Incident, Pr, incidents_on, prs_in_hour
 from core.collector_state import get_state, put_state
 from core.config import Settings
@@ -106,6 +117,16 @@ class DemoWorkload:
             add("qms_workflows_active", {}, active, ts)
             add("qms_workflows_completed_per_hour", {}, completed, ts)
             add("qms_workflows_failed_per_hour", {}, failed, ts)
+            if completed + failed:
+                add("qms_workflow_failure_percent", {}, round(failed / (completed + failed) * 100, 1), ts)
+            if (score := depth.gate_score(ts)) is not None:
+                add("qms_quality_score_percent", {}, score, ts)
+            add("db_connection_pool_used_percent", {"pool": "primary"}, db_pool_percent(self.seed, ts, incidents), ts)
+            add("migration_success_rate_percent", {}, migration_success_percent(self.seed, ts, incidents), ts)
+            for phase, days in schedule_delays(self.anchor, ts):
+                add("migration_schedule_delay_days", {"phase": phase}, days, ts)
+            for template in TEMPLATES:
+                add("qse_compliance_drop_percent", {"template": template}, round(compliance_drop(self.seed, template, ts), 2), ts)
             for endpoint in ENDPOINTS:
                 rate, p50, errors = api_profile(self.seed, endpoint, ts, incidents)
                 add("api_requests_per_second", {"endpoint": endpoint}, round(rate, 3), ts)
@@ -146,6 +167,9 @@ class _Depth:
         self._life = arrays([(pr.created, pr.finished) for pr in prs])
         self._done = np.sort(np.array([pr.finished for pr in prs if not pr.failed] or [0]))
         self._failed = np.sort(np.array([pr.finished for pr in prs if pr.failed] or [0]))
+        gates = sorted((ts, data["metrics"]["score"]) for pr in prs for ts, kind, data in pr.events if kind == "workflow.quality_gate_executed")
+        self._gate_ts = np.array([ts for ts, _ in gates] or [0])
+        self._gate_sum = np.concatenate([[0.0], np.cumsum([score for _, score in gates])]) if gates else np.zeros(2)
         self._steps: dict[str, tuple[np.ndarray, np.ndarray]] = {}
         for name in STEPS:
             done = sorted((e, e - s) for pr in prs for _, step, s, e in pr.worked if step == name)
@@ -167,6 +191,11 @@ class _Depth:
             return int(np.searchsorted(values, ts, "right") - np.searchsorted(values, ts - HOUR, "right"))
 
         return max(0, self._open(self._life, ts)), within(self._done), within(self._failed)
+
+    def gate_score(self, ts: int) -> float | None:
+        """Mean quality-gate score of the past hour's gate executions, in percent (None without any)."""
+        lo, hi = int(np.searchsorted(self._gate_ts, ts - HOUR, "right")), int(np.searchsorted(self._gate_ts, ts, "right"))
+        return round(float(self._gate_sum[hi] - self._gate_sum[lo]) / (hi - lo) * 100, 1) if hi > lo else None
 
     def step_seconds(self, step: str, ts: int) -> float | None:
         ends, total = self._steps[step]

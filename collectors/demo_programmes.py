@@ -31,12 +31,27 @@ COMPONENTS = ("storage", "configuration", "features", "registration", "api", "cl
 SUITES = (("Unit Tests", 200, 0.985), ("Integration", 140, 0.95), ("E2E Tests", 90, 0.88), ("Performance", 40, 0.99), ("Regression", 60, 0.93))
 DEPLOYED = ("qms-orchestrator", "decision-engine", "dashboard-api", "notification-service")
 WEEK = 7 * DAY
+ABSTRACTION_SLIP = 10 * DAY
 
 
 def _iso(ts: int) -> str:
     from datetime import UTC, datetime
 
     return datetime.fromtimestamp(ts / 1000, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def template_quality(template: str, day: int) -> float:
+    """Mean quality of a template's work on ``day``; incident-postmortem slips by 8 points in the last ten days of every 30-day cycle."""
+    # one template slips during part of every cycle: a compliance degradation to alert on
+    return TEMPLATE_QUALITY[template] - (0.08 if template == "incident-postmortem" and day % 30 >= 20 else 0.0)
+
+
+def compliance_drop(seed: int, template: str, ts: int) -> float:
+    """Points the template's compliance score fell below its own 7-day baseline (qse_compliance_drop_percent)."""
+    day = ts // DAY
+    baseline = sum(template_quality(template, day - k) for k in range(1, 8)) / 7
+    noise = rng(seed, "qse-drop", template, ts // HOUR).gauss(0, 0.4)
+    return max(0.0, (baseline - template_quality(template, day)) * 100 + noise)
 
 
 def qse_sessions(seed: int, day: int) -> list[Item]:
@@ -47,8 +62,7 @@ def qse_sessions(seed: int, day: int) -> list[Item]:
     template = r.choice(list(TEMPLATES))
     sid = f"QSE-{_iso(day * DAY)[:10].replace('-', '')}-{r.choice('ABCDEFGH')}"
     base = {"session_id": sid, "template": template, "team": r.choice(TEAMS)}
-    # one template slips by ~8 % during the last ten days of every 30-day cycle: a compliance degradation to alert on
-    quality = TEMPLATE_QUALITY[template] - (0.08 if template == "incident-postmortem" and day % 30 >= 20 else 0.0)
+    quality = template_quality(template, day)
     t = day * DAY + (8 + r.randrange(3)) * HOUR
     out: list[Item] = [(t, f"demo-{sid}-started", "qse.session_started",
                         base | {"title": f"{template.replace('-', ' ')} #{day % 1000}", "phases": [p for p, _ in TEMPLATES[template]]})]
@@ -82,14 +96,36 @@ def qse_sessions(seed: int, day: int) -> list[Item]:
     return out
 
 
+def phase_span(anchor: int, pid: str, w0: int, w1: int) -> tuple[int, int, int]:
+    """(actual start, actual end, planned end) of a migration phase; Abstraction runs ten days late."""
+    begin = (anchor // DAY - 56) * DAY  # the programme started eight weeks before the demo did
+    planned_end = begin + w1 * WEEK
+    return begin + w0 * WEEK, planned_end + (ABSTRACTION_SLIP if pid == "abstraction" else 0), planned_end
+
+
+def schedule_delays(anchor: int, ts: int) -> list[tuple[str, float]]:
+    """Days each in-progress phase is projected to finish after its planned end (migration_schedule_delay_days).
+
+    The projection extends the phase's progress so far at its current rate, as the
+    migration page's estimated completion does.
+    """
+    out = []
+    for pid, _, w0, w1 in MIGRATION_PHASES:
+        start, end, planned_end = phase_span(anchor, pid, w0, w1)
+        if start < ts < end:
+            progress = (ts - start) / (end - start)
+            out.append((pid, round(max(0.0, start + (ts - start) / progress - planned_end) / DAY, 2)))
+    return out
+
+
 def migration_day(seed: int, day: int, anchor: int) -> list[Item]:
     """The migration programme's events for one day: phase changes, progress, components, issues."""
-    begin = (anchor // DAY - 56) * DAY  # the programme started eight weeks before the demo did
+    begin = (anchor // DAY - 56) * DAY
     r, out = rng(seed, "migration", day), []
     now = day * DAY + 6 * HOUR
     progress: dict[str, float] = {}
     for pid, name, w0, w1 in MIGRATION_PHASES:
-        start, end = begin + w0 * WEEK, begin + w1 * WEEK + (WEEK if pid == "abstraction" else 0)  # abstraction runs late
+        start, end, _ = phase_span(anchor, pid, w0, w1)
         pct = max(0.0, min(100.0, (now - start) / (end - start) * 100))
         progress[pid] = pct
         status = "completed" if pct >= 100 else "in_progress" if pct > 0 else "not_started"
@@ -165,7 +201,29 @@ def api_profile(seed: int, endpoint: str, ts: int, incidents: list[Incident]) ->
     hour = ts // HOUR % 24
     daily = 0.3 + 0.7 * math.sin(math.pi * max(0, min(hour - 6, 14)) / 14)
     rate = (5 + len(endpoint) % 7 * 3) * daily * r.uniform(0.85, 1.15)
-    trouble = any(i.start <= ts < i.end and i.kind != "agent_outage" for i in incidents)
-    p50 = (0.04 + 0.01 * (len(endpoint) % 5)) * (1 + 0.5 * daily) * r.uniform(0.9, 1.1) * (2.2 if trouble else 1.0)
-    errors = abs(r.gauss(0.3, 0.1)) + (r.uniform(2, 6) if trouble else 0.0)
+    trouble = _trouble(ts, incidents)
+    # the bad deployment behind a slow step hurts the API most: p95 past 1 s and errors past 10 % on the busier endpoints
+    bad_deploy = trouble and any(i.start <= ts < i.end and i.kind == "slow_step" for i in incidents)
+    slowdown = 4.0 if bad_deploy else 2.2 if trouble else 1.0
+    p50 = (0.04 + 0.01 * (len(endpoint) % 5)) * (1 + 0.5 * daily) * r.uniform(0.9, 1.1) * slowdown
+    errors = abs(r.gauss(0.3, 0.1)) + (r.uniform(8, 14) if bad_deploy else r.uniform(2, 6) if trouble else 0.0)
     return rate, p50, errors
+
+
+def _trouble(ts: int, incidents: list[Incident]) -> bool:
+    return any(i.start <= ts < i.end and i.kind != "agent_outage" for i in incidents)
+
+
+def db_pool_percent(seed: int, ts: int, incidents: list[Incident]) -> float:
+    """Share of the database connection pool in use: follows the API's daily load; backlogs and slow steps hold connections."""
+    r = rng(seed, "db-pool", ts // (5 * MIN))
+    hour = ts // HOUR % 24
+    daily = 0.3 + 0.7 * math.sin(math.pi * max(0, min(hour - 6, 14)) / 14)
+    held = 40.0 if _trouble(ts, incidents) else 0.0
+    return round(min(100.0, max(0.0, 30 + 35 * daily + held + r.gauss(0, 3))), 1)
+
+
+def migration_success_percent(seed: int, ts: int, incidents: list[Incident]) -> float:
+    """Share of migration operations (records moved and verified) that succeed; drops while the platform is in trouble."""
+    r = rng(seed, "migration-success", ts // (5 * MIN))
+    return round(min(100.0, r.gauss(86.0, 2.5) if _trouble(ts, incidents) else r.gauss(98.5, 0.6)), 2)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import operator
 from collections import Counter
+from collections.abc import Callable
 
 import pytest
 import sqlalchemy as sa
@@ -11,10 +13,16 @@ from sqlalchemy.engine import Engine
 from collectors.demo import DemoCollector, DemoWorkload
 from collectors.demo_workflow import DAY, HOUR, MIN, STEPS, incidents_on
 from collectors.deployments import DeploymentCollector
+from collectors.system import SystemCollector
+from core.alerts.engine import event_counts
+from core.alerts.rules import Rule, load_yaml
+from core.config import ROOT
 from core.demo_data import has_demo_data, purge_demo
 from core.ingest import ingest
-from core.model import Batch, Event
+from core.model import Batch, Event, Sample
 from core.qse_names import COF_DIMENSIONS, UCL_LAWS
+from core.query.series import find_series
+from core.selectors import parse_selector
 from core.store import schema
 
 NOW = (20_300 * DAY) + 15 * HOUR + 7 * MIN  # a fixed Tuesday afternoon
@@ -111,3 +119,40 @@ def test_thirty_day_backfill_on_sqlite(sqlite_engine: Engine, days: int) -> None
         first = connection.scalar(sa.select(sa.func.min(schema.events.c.ts)))
     assert first is not None and NOW - first >= (days - 1) * DAY
     assert count(sqlite_engine, schema.events, schema.events.c.type == "system.error_occurred") >= 4
+
+
+DEFAULT_RULES = load_yaml((ROOT / "alert_rules.yaml").read_text())
+HOST_SERIES = {"system_memory_used_percent", "system_filesystem_used_percent"}  # the system collector's, not the demo's
+
+
+def test_every_default_rule_selector_matches_a_series_after_a_short_backfill(engine: Engine) -> None:
+    DemoCollector(engine, seed=7, clock=lambda: NOW, backfill_days=2).collect()
+    ingest(engine, SystemCollector().collect())  # host memory and disk come from the local collector that starts with the demo
+    for rule in DEFAULT_RULES:
+        if rule.source == "events":
+            assert not event_counts(engine, rule, NOW - 2 * DAY, NOW + 1).is_empty(), f"{rule.name}: no {rule.selector} events"
+            continue
+        found = find_series(engine, rule.selector)
+        assert not found.is_empty(), f"{rule.name}: nothing writes {rule.selector}"
+        if parse_selector(rule.selector).name not in HOST_SERIES:
+            assert all('"source":"demo"' in labels for labels in found["labels"]), rule.name
+
+
+OPS: dict[str, Callable[[float, float], bool]] = {">": operator.gt, "<": operator.lt}
+
+
+def _breaches(rule: Rule, samples: list[Sample]) -> int:
+    assert rule.threshold is not None
+    selector = parse_selector(rule.selector)
+    return sum(1 for s in samples if selector.matches(s.name, dict(s.labels)) and OPS[rule.op](s.value, rule.threshold))
+
+
+def test_every_default_threshold_rule_on_demo_series_is_breached_within_a_month() -> None:
+    """The demo's incidents and programmes give every default rule something to fire on (host rules: the real host)."""
+    workload, samples = DemoWorkload(7, NOW), []
+    for day in range(30):
+        start = NOW - (day + 1) * DAY
+        samples += workload.samples(range(start, start + DAY, 5 * MIN), workload.prs(start, start + DAY))
+    for rule in DEFAULT_RULES:
+        if rule.kind == "threshold" and rule.source == "series" and parse_selector(rule.selector).name not in HOST_SERIES:
+            assert _breaches(rule, samples) >= 3, f"{rule.name} ({rule.selector} {rule.op} {rule.threshold}) never breached in 30 demo days"
