@@ -18,6 +18,7 @@ from pathlib import Path
 import streamlit as st
 
 from core.access import pages_for_viewer
+from core.alerts.notify.inapp import SEEN_KEY, new_toasts
 from core.alerts.views import firing_count
 from core.auth_ui import gate, refusal_page
 from core.config import ROOT
@@ -64,6 +65,10 @@ sections[specs[0].section] += [refusal_page(spec) for spec in PAGES if spec not 
 navigation = st.navigation({name: sections[name] for name in SECTIONS if name in sections})
 if "alerts" in pages and (firing := _firing()):
     st.sidebar.page_link(pages["alerts"], label=f"{firing} alert{'s' * (firing != 1)} firing", icon=":material/notifications_active:")
+if "alerts" in pages:  # in-app toasts on every page, each new firing notification once per session
+    toasts, st.session_state[SEEN_KEY] = new_toasts(get_engine(), st.session_state.get(SEEN_KEY))
+    for text in toasts:
+        st.toast(text, icon=":material/notifications:")
 if _demo_in_store():
     st.sidebar.badge("Demo data", icon=":material/science:", color="orange")
     st.sidebar.caption("Figures include simulated data (`source=demo`); an admin can purge it.")
