@@ -5,8 +5,12 @@ point in "how unusual" units and compares it with a threshold picked by a
 ``sensitivity`` between 0 (only the wildest points) and 1 (anything a bit odd). They
 look only backwards (trailing windows shifted by one point), so the score of the
 newest point is exactly what an evaluation cycle sees. All work is vectorised in
-polars/numpy: one call over a day of one-minute buckets costs well under a
-millisecond per thousand points, cheap enough for every series on every cycle.
+polars/numpy. Measured by bench/results.json (``anomaly_<name>_ms_per_1k_points``,
+trailing window of 720 points, on a 2-core machine): the plain z-score about
+0.2 ms per thousand points, IQR about 4 ms, seasonal about 2.5 ms and ``auto`` about
+7.5 ms — so an ``auto`` rule over a day of one-minute buckets (1,440 points) costs
+about 11 ms per series per evaluation, and one core scores on the order of a thousand
+series in a 15 s cycle.
 
 The combined detector (``auto``) is the one the NAB benchmark (bench/anomaly.py)
 tunes: the largest of a level score (robust z against the trailing window) and a
