@@ -262,3 +262,43 @@ def test_store_reads_are_timed_by_query_kind_and_cache_hits_are_not(engine: Engi
     labels = {sample.labels["query"] for family in selfmetrics.REGISTRY.collect() if family.name == "pulseboard_query_seconds"
               for sample in family.samples}
     assert not any("timed" in label for label in labels)  # the selector never becomes a label
+
+
+def test_sqlite_and_postgres_agree_on_the_5m_and_1h_tiers_and_event_percentiles(sqlite_engine: Engine, pg_engine: Engine) -> None:
+    rng = random.Random(11)
+    span = 20 * DAY  # past the 5m tier's 14 days: read from the 1h tier
+    assert query.plan(NOW - span, NOW, NOW, SETTINGS).tier == "1h"
+    assert query.plan(NOW - 7 * DAY, NOW, NOW, SETTINGS).tier == "5m"
+    points = [
+        Sample("load", (("host", h),), round(rng.uniform(0, 100), 3), NOW - rng.randrange(1, span // 1000) * 1000)
+        for h in ("a", "b", "c")
+        for _ in range(3000)
+    ]
+    counter = [Sample("jobs_total", (("job", "x"),), float(i * 3 if i != 700 else 0), NOW - span + i * 1_200_000) for i in range(1440)]
+    events = [
+        Event(f"gate-{i}", "workflow.quality_gate_executed", NOW - rng.randrange(1, span // 1000) * 1000, "qms",
+              {"agent_id": f"ag{i % 3}", "metrics": {"execution_time": round(rng.expovariate(1 / 40), 3)}})
+        for i in range(600)
+    ]
+    frames = []
+    for engine in (sqlite_engine, pg_engine):
+        write_batch(engine, points + counter, events)
+        run_rollup(engine)
+        query.clear_cache()
+        per_engine = []
+        for days in (7, 20):
+            for agg in query.AGGS:
+                per_engine.append(query.series(engine, 'load{host=~"a|b"}', NOW - days * DAY, NOW, agg=agg, now_ms=NOW,
+                                               settings=SETTINGS).drop("series_id"))
+            per_engine.append(query.rate(engine, "jobs_total", NOW - days * DAY, NOW, now_ms=NOW, settings=SETTINGS).drop("series_id"))
+            for by in (None, "agent_id"):
+                per_engine.append(query.event_percentiles(engine, "workflow.quality_gate_*", "metrics.execution_time",
+                                                          NOW - days * DAY, NOW, by=by, settings=SETTINGS))
+        frames.append(per_engine)
+    for on_sqlite, on_postgres in zip(*frames, strict=True):
+        assert on_sqlite.height > 0
+        assert on_sqlite.columns == on_postgres.columns
+        numeric = [c for c, t in on_sqlite.schema.items() if t.is_float()]
+        assert on_sqlite.with_columns(pl.col(numeric).round(9)).equals(on_postgres.with_columns(pl.col(numeric).round(9)))
+    hourly = frames[0][len(query.AGGS) + 3]  # the first 20-day series: one row per hour bucket and series
+    assert hourly.height > 300 and (hourly["ts"].dt.epoch("ms") % HOUR == 0).all()
