@@ -41,6 +41,11 @@ def status_scale(statuses: Sequence[str]) -> alt.Scale:
     return alt.Scale(domain=domain, range=[STATUS_COLORS.get(s, "#999999") for s in domain])
 
 
+def count_axis(**props: Any) -> alt.Axis:
+    """An axis for counts: whole-number ticks only (no 0.5 workflows)."""
+    return alt.Axis(format="d", tickMinStep=1, **props)
+
+
 def _layer(*layers: alt.Chart) -> alt.LayerChart:
     return alt.LayerChart(layer=list(layers))
 
@@ -53,16 +58,24 @@ def _base(chart: Chart, height: int, title: str | None) -> Chart:
 
 
 def threshold_rules(warning: float | None, critical: float | None, *, field: str = "y") -> list[alt.Chart]:
-    """Dashed rules (and labels) at the warning and critical levels; none for missing levels."""
+    """Dashed rules (and labels) at the warning and critical levels; none for missing levels.
+
+    With both levels drawn, the higher level's label sits above (right of) its rule and the
+    lower level's below (left of) its rule, so the two labels grow apart and never overlap
+    however close the levels are on a narrow chart.
+    """
+    levels = [(n, v, c) for n, v, c in (("warning", warning, WARNING_COLOR), ("critical", critical, CRITICAL_COLOR)) if v is not None]
+    top = max((float(v) for _, v, _ in levels), default=None)
     layers: list[alt.Chart] = []
-    for name, level, color in (("warning", warning, WARNING_COLOR), ("critical", critical, CRITICAL_COLOR)):
-        if level is None:
-            continue
+    for name, level, color in levels:
         data = pl.DataFrame({"level": [float(level)], "name": [f"{name} {level:g}"]})
         enc = {field: alt.X("level:Q") if field == "x" else alt.Y("level:Q")}
         rule = alt.Chart(data).mark_rule(color=color, strokeDash=[6, 4], strokeWidth=1.5).encode(
             tooltip=[alt.Tooltip("name:N", title="threshold")], **enc)
-        text_props: dict[str, Any] = {"align": "right", "dy": -6} if field == "y" else {"align": "left", "dx": 4, "baseline": "top"}
+        upper = len(levels) == 1 or float(level) == top
+        text_props: dict[str, Any] = (
+            {"align": "right", "dy": -6} if upper else {"align": "right", "dy": 12}) if field == "y" else (
+            {"align": "left", "dx": 4, "baseline": "top"} if upper else {"align": "right", "dx": -4, "baseline": "top"})
         label = alt.Chart(data).mark_text(color=color, fontSize=11, **text_props).encode(
             text="name:N", **enc, **({"x": alt.value("width")} if field == "y" else {"y": alt.value(2)}))
         layers += [rule, label]
@@ -91,10 +104,12 @@ def trend(
     area: bool = False,
     height: int | None = None,
     y_format: str = ",.2f",
+    integer: bool = False,
 ) -> Chart:
-    """Lines (or stacked areas) over time from a long frame with ``ts``, ``y`` and ``color`` columns."""
-    tooltip = [TS_TOOLTIP, alt.Tooltip(f"{y}:Q", title=y_title or y, format=y_format)]
-    encoding: dict[str, Any] = {"x": alt.X("ts:T", title=None), "y": alt.Y(f"{y}:Q", title=y_title, stack=True if area else None)}
+    """Lines (or stacked areas) over time from a long frame with ``ts``, ``y`` and ``color`` columns (``integer``: a count axis)."""
+    tooltip = [TS_TOOLTIP, alt.Tooltip(f"{y}:Q", title=y_title or y, format=",.0f" if integer else y_format)]
+    encoding: dict[str, Any] = {"x": alt.X("ts:T", title=None),
+                                "y": alt.Y(f"{y}:Q", title=y_title, stack=True if area else None, axis=count_axis() if integer else alt.Undefined)}
     if color and color in frame.columns:
         encoding["color"] = alt.Color(f"{color}:N", title=None, scale=alt.Scale(range=list(PALETTE)), legend=alt.Legend(orient="bottom", columns=2, labelLimit=260))
         tooltip.insert(1, alt.Tooltip(f"{color}:N"))
@@ -119,12 +134,17 @@ def bars(
     sort: Sequence[str] | None = None,
     value_format: str = ",.1f",
     extra_tooltip: Sequence[str] = (),
+    integer: bool = False,
 ) -> Chart:
-    """One bar per category (or stacked by ``color``), threshold rules on the value axis, optional click selection."""
+    """One bar per category (or stacked by ``color``), threshold rules on the value axis, optional click selection.
+
+    ``integer`` marks a count axis: whole-number ticks and tooltip values.
+    """
     order: list[str] | str = list(sort) if sort else "-x" if horizontal else "-y"
     cat = alt.Y(f"{category}:N", title=None, sort=order, axis=alt.Axis(labelLimit=220)) if horizontal else alt.X(f"{category}:N", title=None, sort=order, axis=alt.Axis(labelAngle=-30, labelLimit=160))
-    val = alt.X(f"{value}:Q", title=value_title) if horizontal else alt.Y(f"{value}:Q", title=value_title)
-    tooltip = [alt.Tooltip(f"{category}:N"), alt.Tooltip(f"{value}:Q", title=value_title or value, format=value_format), *[alt.Tooltip(f"{c}") for c in extra_tooltip]]
+    axis = count_axis() if integer else alt.Undefined
+    val = alt.X(f"{value}:Q", title=value_title, axis=axis) if horizontal else alt.Y(f"{value}:Q", title=value_title, axis=axis)
+    tooltip = [alt.Tooltip(f"{category}:N"), alt.Tooltip(f"{value}:Q", title=value_title or value, format=",.0f" if integer else value_format), *[alt.Tooltip(f"{c}") for c in extra_tooltip]]
     encoding: dict[str, Any] = {"x": val, "y": cat} if horizontal else {"x": cat, "y": val}
     if color:
         encoding["color"] = alt.Color(f"{color}:N", title=None, scale=_color_scale(frame, color), legend=alt.Legend(orient="bottom"))
@@ -189,7 +209,7 @@ def _level(value: float, warning: float | None, critical: float | None, higher_i
 
 def heatmap(frame: pl.DataFrame, *, x: str, y: str, value: str = "value", title: str | None = None, value_title: str = "",
             x_type: str = "T", height: int | None = None, pick: bool = False) -> Chart:
-    """A grid of cells coloured by ``value`` (sequential, colour-blind-safe viridis)."""
+    """A grid of cells coloured by ``value`` (sequential, colour-blind-safe viridis), one labelled row per ``y`` value."""
     tooltip = [alt.Tooltip(f"{y}:N"), alt.Tooltip(f"{x}:{x_type}", format="%Y-%m-%d %H:%M") if x_type == "T" else alt.Tooltip(f"{x}:{x_type}"),
                alt.Tooltip(f"{value}:Q", title=value_title or value, format=",.1f")]
     encoding: dict[str, Any] = {"x": alt.X(f"{x}:{x_type}", title=None)}
@@ -199,14 +219,25 @@ def heatmap(frame: pl.DataFrame, *, x: str, y: str, value: str = "value", title:
         frame = frame.with_columns((pl.col(x) + step).alias("_x_end"))
         encoding["x2"] = "_x_end:T"
     chart = alt.Chart(frame).mark_rect().encode(
-        y=alt.Y(f"{y}:N", title=None, axis=alt.Axis(labelLimit=220)),
-        color=alt.Color(f"{value}:Q", title=value_title, scale=alt.Scale(scheme="viridis"), legend=alt.Legend(orient="bottom")),
+        # every row keeps its name: rows are ROW_PX tall (room for an 11 px label) and labels are never thinned out
+        y=alt.Y(f"{y}:N", title=None, axis=alt.Axis(labelLimit=220, labelOverlap=False, labelFontSize=11)),
+        color=alt.Color(f"{value}:Q", title=value_title, scale=alt.Scale(scheme="viridis"), legend=fitted_gradient_legend()),
         tooltip=tooltip, **encoding)
     if pick:
         selection = alt.selection_point(name=PICK, fields=[y], on="click")
         chart = chart.add_params(selection)
     rows = frame[y].n_unique() if y in frame.columns else 1
-    return _base(chart, height or 20 * rows + 110, title)
+    return _base(chart, height or ROW_PX * rows + 110, title)  # the height holds the time axis and legend too
+
+
+ROW_PX = 22
+
+
+def fitted_gradient_legend(**props: Any) -> alt.Legend:
+    """A horizontal colour-ramp legend under the chart, its title above the ramp and the ramp no wider than the
+    chart, so a phone-width chart does not clip its ends."""
+    return alt.Legend(orient="bottom", direction="horizontal", titleOrient="top", gradientLength=alt.ExprRef(expr="clamp(width - 40, 80, 240)"),
+                      **props)
 
 
 def pipeline(frame: pl.DataFrame, *, step: str = "step", order: Sequence[str] = (), title: str | None = None,
@@ -216,7 +247,7 @@ def pipeline(frame: pl.DataFrame, *, step: str = "step", order: Sequence[str] = 
     states = [str(s) for s in frame["state"].unique(maintain_order=True).to_list()] if "state" in frame.columns else []
     base = alt.Chart(frame).encode(
         y=alt.Y(f"{step}:N", sort=list(order) or None, title=None, axis=alt.Axis(labelLimit=220)),
-        x=alt.X("count:Q", stack=True, title="workflows"),
+        x=alt.X("count:Q", stack=True, title="workflows", axis=count_axis()),
         tooltip=[alt.Tooltip(f"{step}:N"), alt.Tooltip("state:N"), alt.Tooltip("count:Q")],
     )
     bar = base.mark_bar().encode(
@@ -227,24 +258,49 @@ def pipeline(frame: pl.DataFrame, *, step: str = "step", order: Sequence[str] = 
     return _base(bar, height or 36 * steps + 110, title)
 
 
+TILE_MIN_PX = 130  # narrowest tile that holds a wrapped agent name ("qms-compliance-" / "officer-1") at 11 px
+TILE_ROW_PX = 58
+
+
+def wrap_label(text: str, width: int = 18) -> list[str]:
+    """``text`` in lines of at most ``width`` characters, broken after a hyphen, underscore, slash or space.
+
+    Of the possible breaks the most balanced one is taken ("qms-code-" / "reviewer-1", not
+    "qms-code-reviewer-" / "1"); a word longer than ``width`` is cut.
+    """
+    if len(text) <= width:
+        return [text]
+    cuts = [i + 1 for i, c in enumerate(text[:width]) if c in "-_/ "]
+    cut = min(cuts, key=lambda i: max(i, len(text) - i)) if cuts else width
+    return [text[:cut], *wrap_label(text[cut:], width)]
+
+
 def status_grid(frame: pl.DataFrame, *, name: str = "name", status: str = "status", detail: str = "detail", columns: int = 6,
                 title: str | None = None, pick: bool = True) -> Chart:
-    """Tiles in a grid, one per item, coloured by status with the status written under the name."""
-    indexed = frame.with_row_index("i").with_columns(
-        (pl.col("i") % columns).alias("col"), (pl.col("i") // columns).alias("row"))
+    """Tiles in a grid, one per item, coloured by status with the (wrapped) name and the status written in the tile.
+
+    At most ``columns`` tiles to a row, fewer when the chart is narrow (every tile at least
+    :data:`TILE_MIN_PX` wide), so a phone shows two full-width names a row instead of six cut ones.
+    """
+    per_row = f"max(1, min({columns}, floor(width / {TILE_MIN_PX})))"
+    names = [str(v) for v in frame[name].to_list()] if name in frame.columns else []
+    indexed = frame.with_row_index("i").with_columns(pl.Series("_lines", ["\n".join(wrap_label(v)[:3]) for v in names], dtype=pl.String))
     statuses = [str(s) for s in frame[status].unique(maintain_order=True).to_list()] if status in frame.columns else []
     tooltip = [alt.Tooltip(f"{name}:N"), alt.Tooltip(f"{status}:N")] + ([alt.Tooltip(f"{detail}:N")] if detail in frame.columns else [])
-    base = alt.Chart(indexed).encode(x=alt.X("col:O", axis=None), y=alt.Y("row:O", axis=None), tooltip=tooltip)
+    base = alt.Chart(indexed).transform_calculate(col=f"datum.i % {per_row}", row=f"floor(datum.i / {per_row})").encode(
+        x=alt.X("col:O", axis=None), y=alt.Y("row:O", axis=None), tooltip=tooltip)
     tile = base.mark_rect(cornerRadius=6, stroke="#80808040", strokeWidth=2).encode(
         color=alt.Color(f"{status}:N", title=None, scale=status_scale(statuses), legend=alt.Legend(orient="bottom")))
     if pick:
         selection = alt.selection_point(name=PICK, fields=[name], on="click")
         tile = tile.add_params(selection).encode(opacity=alt.condition(selection, alt.value(1.0), alt.value(0.5)))
-    fit = alt.ExprRef(expr=f"max(20, width / {columns} - 8)")  # ellipsis inside the tile on narrow screens; full text in the tooltip
-    label = base.mark_text(fontSize=11, dy=-7, color="black", limit=fit).encode(text=alt.Text(f"{name}:N"))
-    state = base.mark_text(fontSize=10, dy=8, color="black", limit=fit).encode(text=alt.Text(f"{status}:N"))
-    rows = max(1, -(-len(frame) // columns))
-    return _base(_layer(tile, label, state), 44 * rows + 60, title)
+    fit = alt.ExprRef(expr=f"max(20, width / {per_row} - 8)")  # a name too long even when wrapped ends in an ellipsis; the tooltip has it all
+    # the name's lines run down from the tile's top edge, the status sits on its bottom edge: they cannot meet
+    label = base.mark_text(fontSize=11, lineHeight=12, lineBreak="\n", baseline="top", dy=-TILE_ROW_PX // 2 + 7, color="black",
+                           limit=fit).encode(text=alt.Text("_lines:N"))
+    state = base.mark_text(fontSize=10, baseline="bottom", dy=TILE_ROW_PX // 2 - 7, color="black", limit=fit).encode(text=alt.Text(f"{status}:N"))
+    chart = _layer(tile, label, state).properties(height=alt.Step(TILE_ROW_PX), width="container")
+    return chart.properties(title=title) if title else chart
 
 
 def timeline(frame: pl.DataFrame, *, lane: str = "kind", label: str = "label", severity: str = "severity",

@@ -9,7 +9,7 @@ from __future__ import annotations
 import altair as alt
 import polars as pl
 
-from core.charts import PICK
+from core.charts import PICK, fitted_gradient_legend
 
 LEVELS = ["low", "medium", "high"]
 
@@ -28,7 +28,7 @@ def risk_matrix(cells: pl.DataFrame, *, height: int = 260) -> alt.TopLevelMixin:
                  alt.Tooltip("risk:Q", title="risk score"), alt.Tooltip("components:Q"), alt.Tooltip("names:N", title="which")],
     )
     rect = base.mark_rect(stroke="white", strokeWidth=2).encode(
-        color=alt.Color("risk:Q", scale=alt.Scale(scheme="viridis", domain=[1, 9]), title="risk score", legend=alt.Legend(orient="bottom")),
+        color=alt.Color("risk:Q", scale=alt.Scale(scheme="viridis", domain=[1, 9]), title="risk score", legend=fitted_gradient_legend()),
         opacity=alt.condition(selection, alt.value(1.0), alt.value(0.55)),
     ).add_params(selection)
     text = base.mark_text(fontSize=18, fontWeight="bold").encode(

@@ -92,6 +92,7 @@ class TrendConfig(WidgetConfig):
     y: str = Field(default="value", description="Value column.")
     y_title: str = ""
     area: bool = Field(default=False, description="Stacked areas instead of lines.")
+    integer: bool = Field(default=False, description="The values are counts: whole-number axis ticks.")
     annotations: bool = Field(default=True, description="Mark deployments on the time axis.")
 
 
@@ -115,6 +116,7 @@ class BarConfig(WidgetConfig):
     pick: bool = Field(default=False, description="Clicking a bar selects its category (drill-down).")
     sort: list[str] | None = None
     extra_tooltip: list[str] = Field(default_factory=list)
+    integer: bool = Field(default=False, description="The values are counts: whole-number axis ticks.")
 
 
 class TableConfig(WidgetConfig):
@@ -296,7 +298,8 @@ def _kpi(config: KpiConfig, data: KpiValue | float | None, _deployments: pl.Data
 def _trend(config: TrendConfig, data: pl.DataFrame, deployments: pl.DataFrame | None) -> Output:
     t = config.thresholds
     return ChartOut(charts.trend(data, y=config.y, color=config.color, y_title=config.y_title or config.unit, warning=t.warning, critical=t.critical,
-                                 deployments=deployments if config.annotations else None, area=config.area, height=config.height))
+                                 deployments=deployments if config.annotations else None, area=config.area, height=config.height,
+                                 integer=config.integer))
 
 
 @register("gauge", "Gauge", GaugeConfig)
@@ -313,7 +316,7 @@ def _bar(config: BarConfig, data: pl.DataFrame, _deployments: pl.DataFrame | Non
     t = config.thresholds
     chart = charts.bars(data, category=config.category, value=config.value, color=config.color, value_title=config.unit, warning=t.warning,
                         critical=t.critical, horizontal=config.horizontal, pick=config.pick, sort=config.sort, extra_tooltip=config.extra_tooltip,
-                        height=config.height)
+                        height=config.height, integer=config.integer)
     return ChartOut(chart, config.category if config.pick else None)
 
 

@@ -17,7 +17,7 @@ from core.query import series
 PIPELINE = w.PipelineConfig(title="Workflow pipeline (open workflows per step)", order=list(workflow.STEP_LABELS.values()),
                             empty="No open workflows: send workflow.pr_created and workflow.step_started/step_completed events.")
 AGENTS = w.StatusGridConfig(title="Agent status", columns=6, empty="No agents: send qms_agent_load_percent / qms_agent_up samples.")
-QUEUES = w.BarConfig(title="Queue depths", category="queue", value="depth", unit="items waiting", color="level", pick=True,
+QUEUES = w.BarConfig(title="Queue depths", category="queue", value="depth", unit="items waiting", color="level", pick=True, integer=True,
                      thresholds=w.Thresholds(warning=operations.QUEUE_WARNING, critical=operations.QUEUE_CRITICAL),
                      empty="No queues: send qms_queue_depth samples or system.queue_depth_updated events.")
 WAITS = w.BarConfig(title="Mean queue wait before work starts", category="step", value="wait_s", unit="seconds",
@@ -68,7 +68,7 @@ def live_state() -> None:
             st.caption("Now: " + " · ".join(f"{q} **{d:g}**" + ("" if lv == "ok" else f" ({lv})") for q, d, lv in ops.queues.select("queue", "depth", "level").iter_rows()))
         if queue:
             trend = series(ctx.engine, f'qms_queue_depth{{queue="{queue}"}}', win.start_ms, win.end_ms, step_ms=win.step_ms(), settings=ctx.settings)
-            ui.widget(w.TrendConfig(title=f"{queue} depth over the range", thresholds=QUEUES.thresholds, color=None), trend, ctx=ctx)
+            ui.widget(w.TrendConfig(title=f"{queue} depth over the range", thresholds=QUEUES.thresholds, color=None, integer=True), trend, ctx=ctx)
     with comp_col:
         component = ui.widget(COMPONENTS, operations.component_status(ops.queues, ops.agents, ops.api_errors, ops.errors, win.end_ms), ctx=ctx)
         if component:

@@ -18,7 +18,7 @@ HEALTH = w.GaugeConfig(title="Health score", unit="", thresholds=w.Thresholds(wa
 DRAGS = w.BarConfig(title="What drags it down", category="component", value="points_lost", unit="points lost", extra_tooltip=["score", "detail"],
                     empty="Every component with data is at 100.")
 ALERTS = w.BarConfig(title="Active alerts by severity", category="severity", value="count", color="severity",
-                     sort=["critical", "error", "warning", "info"], empty="No alert is firing.")
+                     sort=["critical", "error", "warning", "info"], integer=True, empty="No alert is firing.")
 COMPONENTS = w.StatusGridConfig(title="Component status", columns=5,
                                 empty="No components yet: send qms_queue_depth / qms_agent_up / api_errors_percent samples or system.error_occurred events.")
 STRIP = (

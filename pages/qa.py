@@ -29,9 +29,9 @@ DEFECT_KPIS = (
     w.KpiConfig(title="Prevention rate", unit="%", format="{:,.1f}", help="Share of the range's defects found before release (not escaped)."),
 )
 BY_COMPONENT = w.BarConfig(title="Defects by component (click one for its root causes)", category="component", value="count", color="severity",
-                           pick=True, unit="defects",
+                           pick=True, unit="defects", integer=True,
                            empty="No defects in this range. qa.defect_found events (defect_id, severity, component or repository, root_cause or category).")
-BY_CAUSE = w.BarConfig(title="Defects by root cause", category="root_cause", value="count", color="severity", unit="defects")
+BY_CAUSE = w.BarConfig(title="Defects by root cause", category="root_cause", value="count", color="severity", unit="defects", integer=True)
 COMPLIANCE_KPIS = (
     w.KpiConfig(title="Compliance checks passed", unit="%", format="{:,.1f}", empty="Send qa.compliance_check events (policy, passed, score)."),
     w.KpiConfig(title="Audit readiness", unit="%", format="{:,.1f}", help="Mean score of the compliance checks in the range."),
