@@ -10,7 +10,15 @@ from core import widgets as w
 from core.auth_ui import require_page
 from core.kpis import alerting, operations
 from core.kpis.developer import filter_options
-from core.kpis.executive import load_executive, risks
+from core.kpis.executive import (
+    HISTORY_DAYS,
+    HORIZON_DAYS,
+    load_daily_history,
+    load_executive,
+    prediction_table,
+    predictions,
+    risks,
+)
 from core.kpis.records import load_deployments, marks, newest_event_ms
 from core.timewindow import RANGE_LABELS
 
@@ -46,9 +54,13 @@ BUSINESS = (
 QUALITY_TREND = w.TrendConfig(title="Quality trend", y_title="%", empty="No gate or compliance events in the range: send workflow.quality_gate_passed/failed and qa.compliance_check events.")
 EFFICIENCY_TREND = w.TrendConfig(title="Efficiency trend", y_title="%", empty="No completed or failed workflows in the range: send workflow.workflow_completed/failed events.")
 MERGE_TREND = w.TrendConfig(title="Time to merge", y_title="hours", color=None, empty="No completed workflows in the range: send workflow.workflow_completed with duration_s.")
-RISKS = w.BarConfig(title="Risk assessment", category="risk", value="score", color="level", extra_tooltip=["reason"],
+RISKS = w.BarConfig(title="Risk assessment", category="risk", value="score", color="level", extra_tooltip=["reason"], integer=True,
                     sort=None, empty="Not enough data to assess risks: send workflow events and qms_agent_* samples.")
 ALERT_SUMMARY = w.TableConfig(title="Critical and error alerts, last hour", empty="No critical or error alert fired in the last hour.")
+PREDICTIONS = w.TableConfig(title=f"Performance predictions, next {HORIZON_DAYS} days (linear-trend projection)",
+                            help=f"A least-squares line through the last {HISTORY_DAYS} daily values of each KPI, read {HORIZON_DAYS} days ahead; "
+                                 "the band is ± 2 standard errors of a new day's value (≈ 95 %). A trend, not a model of causes.",
+                            empty=f"Fewer than 3 days of history: predictions need {HISTORY_DAYS} days of gate, workflow and step events.")
 
 viewer = require_page("executive")
 ctx = ui.page("executive", viewer, default_range="7d",
@@ -98,8 +110,9 @@ def executive() -> None:
             ui.empty("Alerting is not available yet in this installation.")
         else:
             ui.widget(ALERT_SUMMARY, alerting.recent_severe(frame, win.end_ms - 3_600_000), ctx=ctx)
-        st.markdown("**Performance predictions**")
-        ui.empty("Forecasts of these KPIs arrive with the forecasting issue (Capacity & forecasts page).")
+    history = load_daily_history(ctx.engine, win.end_ms, ctx.filters, ctx.settings)
+    targets = {"Quality score %": QUALITY[0].thresholds.warning, "SLA adherence %": now.sla_target_pct, "Completion rate %": EFFICIENCY[1].thresholds.warning}
+    ui.widget(PREDICTIONS, prediction_table(predictions(history, targets, win.end_ms)), ctx=ctx)
     ui.freshness(newest_event_ms(ctx.engine, ["workflow.*", "qa.*"]), stale_after_s=max(300.0, 3 * (ctx.refresh_s or 30)), what="event")
 
 

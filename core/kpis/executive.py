@@ -12,24 +12,36 @@ Definitions (every one computed from stored events/samples; docs/events.md names
 * agent utilisation — mean of ``qms_agent_load_percent`` over the range;
 * SLA adherence — core.kpis.workflow.sla_adherence; cost per review — the cost model in
   settings, and only for viewers with ``view_costs`` (:func:`for_viewer`).
+
+Performance predictions (:func:`predictions`) are a linear-trend projection
+(core.forecast_simple.LinearTrend, least squares) of the quality score, SLA adherence and
+workflow completion rate from their last :data:`HISTORY_DAYS` daily values
+(:func:`load_daily_history`): the value :data:`HORIZON_DAYS` days ahead with a ≈ 95 %
+prediction band (± 2 standard errors of a new observation) and the day the line crosses
+the target, when it does within the horizon. The forecasting issue's better models
+can replace the line behind the same function.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from dataclasses import fields as dc_fields
 
+import numpy as np
 import polars as pl
 from sqlalchemy.engine import Engine
 
 from core.access import Viewer, can
 from core.config import Settings, get_settings
+from core.forecast_simple import LinearTrend
 from core.kpis import workflow as wf
 from core.kpis.quality import COMPLIANCE_EVENT, DEFECT_EVENTS, GATE_OUTCOMES, compliance, defect_frame, defect_kpis
 from core.kpis.records import apply_filters, fields, flag, load_events, within
 from core.query import series
 from core.query.series import CACHE, quantum_ms
+from core.sla import compliance as sla
+from core.sla.definitions import DEFAULTS, SlaDefinition
 
 FALSE_POSITIVE = ("false_positive", "not_a_defect")
 GATE_SCORE_TYPES = (*GATE_OUTCOMES, "workflow.quality_gate_executed")
@@ -185,3 +197,125 @@ def _load(engine: Engine, start_ms: int, end_ms: int, now_ms: int, step_ms: int,
     previous = compute(events, utilisation(start_ms - span, start_ms), start_ms - span, start_ms, now_ms, settings)
     defects = defect_kpis(defect_frame(events.filter(pl.col("type").is_in(DEFECT_EVENTS))), start_ms=start_ms, end_ms=end_ms, day_start_ms=end_ms)
     return ExecutiveData(current, previous, trends(events, start_ms, end_ms, step_ms), defects.critical_open)
+
+
+DAY_MS = 86_400_000
+HISTORY_DAYS = 28
+HORIZON_DAYS = 7
+PREDICTED = ("Quality score %", "SLA adherence %", "Completion rate %")  # the daily series :func:`predictions` projects
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """One KPI projected ``horizon_days`` ahead: the value with its band, and when it crosses ``target``."""
+
+    kpi: str
+    latest: float  # the newest daily value
+    predicted: float
+    lower: float
+    upper: float
+    target: float | None
+    crossing_ms: int | None  # when the trend line crosses the target within the horizon (None: it does not)
+    direction: str  # "falls below" or "reaches": which way it crosses
+    days: int  # daily values the line was fitted to
+
+
+def project(history: pl.DataFrame, *, now_ms: int, kpi: str = "", target: float | None = None, horizon_days: int = HORIZON_DAYS,
+            bounds: tuple[float, float] = (0.0, 100.0)) -> Prediction | None:
+    """The least-squares line through ``history`` (columns ts_ms, value; one row a day) read ``horizon_days`` after ``now_ms``.
+
+    The band is ± 2 standard errors of a new observation at that time,
+    ``s · sqrt(1 + 1/n + (t − t̄)² / Σ(tᵢ − t̄)²)`` with ``s² = SSE / (n − 2)``; values are clipped to
+    ``bounds`` (percentages stay within 0–100). None with fewer than 3 daily values.
+    """
+    frame = history.drop_nulls("value").sort("ts_ms")
+    ts, ys = frame["ts_ms"].to_numpy().astype(np.float64), frame["value"].to_numpy().astype(np.float64)
+    line = LinearTrend().fit(ts, ys)
+    if line is None:
+        return None
+    at = now_ms + horizon_days * DAY_MS
+    n = len(ys)
+    residuals = ys - np.array([line.at(int(t)) for t in ts])
+    s = float(np.sqrt((residuals ** 2).sum() / (n - 2))) if n > 2 else 0.0
+    spread = float(((ts - ts.mean()) ** 2).sum())
+    se = s * float(np.sqrt(1 + 1 / n + (at - ts.mean()) ** 2 / spread))
+    predicted = line.at(at)
+    crossing, direction = None, ""
+    if target is not None:
+        below = line.at(now_ms) < target
+        direction = "reaches" if below else "falls below"
+        when = line.crossing_ms(target, ">=" if below else "<", now_ms)
+        crossing = when if when is not None and now_ms < when <= at else None
+    lo, hi = bounds
+
+    def clip(v: float) -> float:
+        return float(min(max(v, lo), hi))
+
+    return Prediction(kpi, float(ys[-1]), clip(predicted), clip(predicted - 2 * se), clip(predicted + 2 * se), target, crossing, direction, n)
+
+
+def predictions(history: pl.DataFrame, targets: Mapping[str, float | None], now_ms: int, horizon_days: int = HORIZON_DAYS) -> list[Prediction]:
+    """A :class:`Prediction` for every series of ``history`` (long: ts_ms, series, value) named in ``targets``, in that order."""
+    out = []
+    for name, target in targets.items():
+        found = project(history.filter(pl.col("series") == name), now_ms=now_ms, kpi=name, target=target, horizon_days=horizon_days)
+        if found is not None:
+            out.append(found)
+    return out
+
+
+def daily_sla(events: pl.DataFrame, start_ms: int, end_ms: int, now_ms: int,
+              definitions: Sequence[SlaDefinition] = DEFAULTS) -> pl.DataFrame:
+    """SLA adherence per UTC day in [start, end) (ts_ms, series, value), weighted by items as core.kpis.workflow.sla_adherence is."""
+    steps, workflows = sla.step_items(events, now_ms), sla.workflow_items(events, now_ms)
+    items = [(d, sla.items_for(d, steps, workflows)) for d in definitions if d.kind in ("step", "workflow") and d.enabled]
+    rows = []
+    for day in range(start_ms - start_ms % DAY_MS, end_ms, DAY_MS):
+        total = within = 0.0
+        for definition, its in items:
+            measured = sla.item_compliance(its, definition, day, day + DAY_MS)
+            if measured.total and measured.within_target is not None:
+                total += measured.total
+                within += measured.total * measured.within_target * 100
+        if total:
+            rows.append((day, "SLA adherence %", within / total))
+    return pl.DataFrame(rows, schema={"ts_ms": pl.Int64, "series": pl.String, "value": pl.Float64}, orient="row")
+
+
+def load_daily_history(engine: Engine, now_ms: int, filters: Mapping[str, str], settings: Settings | None = None,
+                       days: int = HISTORY_DAYS) -> pl.DataFrame:
+    """The last ``days`` whole UTC days of quality score, completion rate and SLA adherence (ts_ms = noon of the day, series, value).
+
+    Cached for ``query_cache_ttl_s`` per hour: daily values change slowly.
+    """
+    settings = settings or get_settings()
+    end = now_ms - now_ms % DAY_MS  # today is not over: its value would be noisier than the rest
+    start = end - days * DAY_MS
+    key = ("executive-daily", id(engine), str(engine.url), end, now_ms // 3_600_000, tuple(sorted(filters.items())))
+
+    def load() -> pl.DataFrame:
+        events = apply_filters(load_events(engine, EXEC_TYPES, start - wf.OPEN_LOOKBACK_MS, end, settings=settings), filters)
+        per_day = trends(events, start, end, DAY_MS).filter(pl.col("series").is_in(PREDICTED)).select(
+            pl.col("ts").dt.epoch("ms").alias("ts_ms"), "series", "value")
+        sla_days = daily_sla(events.filter(pl.col("type").is_in(wf.WORKFLOW_TYPES)), start, end, now_ms)
+        return pl.concat([per_day, sla_days]).with_columns(pl.col("ts_ms") + DAY_MS // 2).sort("series", "ts_ms")
+
+    frame: pl.DataFrame = CACHE.get(key, settings.query_cache_ttl_s, load)
+    return frame
+
+
+def prediction_table(found: Sequence[Prediction]) -> pl.DataFrame:
+    """The predictions as the page shows them: KPI, newest daily value, value in N days, band, target and the crossing note."""
+    def note(p: Prediction) -> str:
+        if p.target is None:
+            return ""
+        if p.crossing_ms is not None:
+            day = np.datetime64(p.crossing_ms, "ms").astype("datetime64[D]")
+            return f"will {'reach' if p.direction == 'reaches' else 'fall below'} target {round(p.target, 1):g}% on {day}"
+        side = "below" if p.direction == "reaches" else "above"
+        return f"stays {side} target {round(p.target, 1):g}% for the next {HORIZON_DAYS} days"
+
+    return pl.DataFrame(
+        [(p.kpi.removesuffix(" %"), round(p.latest, 1), round(p.predicted, 1), f"{p.lower:.1f} – {p.upper:.1f}", note(p), p.days) for p in found],
+        schema={"KPI (%)": pl.String, "latest day": pl.Float64, f"in {HORIZON_DAYS} days": pl.Float64, "≈95 % band": pl.String,
+                "vs target": pl.String, "daily values": pl.Int64}, orient="row")
