@@ -22,7 +22,7 @@ QUEUE = (
 )
 STEPS = w.BarConfig(title="p95 time per step (click a step for its detail)", category="step", value="p95_min", unit="minutes", pick=True,
                     sort=list(dev.PIPELINE), extra_tooltip=["p50_s", "p95_s", "completed", "failure_pct"],
-                    empty="No steps completed in this range. Send workflow.step_completed events (step, duration_s, queue_wait_s, status).")
+                    empty="No steps completed in the last 4 hours. Send workflow.step_completed events (step, duration_s, queue_wait_s, status).")
 STEP_TABLE = w.TableConfig(title="Steps")
 API = w.TrendConfig(title="API p95 response time per endpoint", y="ms", color="endpoint", unit="ms",
                     thresholds=w.Thresholds(warning=dev.API_P95_WARNING_MS, critical=dev.API_P95_CRITICAL_MS),
@@ -70,19 +70,21 @@ def review_queue() -> None:
 
 @ui.live(ctx)
 def workflow_steps() -> None:
-    win = ctx.window()
-    ui.section("Workflow performance by step", "Time each pipeline step took (p50/p95/p99), failures and queue wait in the range.")
-    table = dev.step_performance(ctx.engine, win.start_ms, win.end_ms, ctx.filters)
+    end = ctx.window().end_ms
+    start = end - dev.STEP_WINDOW_MS  # a fixed last-4-hours view: how the pipeline runs now, not over the page range
+    ui.section("Workflow performance by step (last 4 h)",
+               "Time each pipeline step took (p50/p95/p99), failures and queue wait over the last 4 hours, whatever the time range above.")
+    table = dev.step_performance(ctx.engine, start, end, ctx.filters)
     left, right = st.columns([3, 2])
     with left:
         step = ui.widget(STEPS, table, ctx=ctx, key="step-pick")
     with right:
         ui.widget(STEP_TABLE, table.select("step", "completed", "failure_pct", "p50_s", "p95_s", "avg_wait_s"), ctx=ctx)
     if step:
-        trend = dev.step_trend(ctx.engine, step, win.start_ms, win.end_ms, ctx.filters, win.step_ms(60))
-        deployments = marks(load_deployments(ctx.engine, win.start_ms, win.end_ms))
-        ui.widget(w.TrendConfig(title=f"{step}: p50 and p95 time", y="seconds", color="percentile", unit="seconds"), trend, ctx=ctx,
-                  deployments=deployments)
+        trend = dev.step_trend(ctx.engine, step, start, end, ctx.filters, 10 * 60_000)
+        deployments = marks(load_deployments(ctx.engine, start, end))
+        ui.widget(w.TrendConfig(title=f"{step}: p50 and p95 time, last 4 h (10-min buckets)", y="seconds", color="percentile", unit="seconds"), trend,
+                  ctx=ctx, deployments=deployments)
 
 
 @ui.live(ctx)

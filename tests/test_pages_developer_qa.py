@@ -173,3 +173,20 @@ def test_repository_filter_narrows_the_figures(app_store):
     at.selectbox(key="repository").set_value("org/b").run()
     assert not at.exception
     assert (metrics(at)["Gates executed"], metrics(at)["Gates failed"]) == ("1", "1")
+
+
+@pytest.mark.parametrize("page_range", ["24h", "7d"])
+def test_step_performance_covers_the_last_four_hours_whatever_the_range(app_store, page_range):
+    now = now_ms()
+    ages = [20 * 60_000, 3 * H, 5 * H, 20 * H]  # two inside the last 4 h, two before it (both inside 24 h)
+    events = [Event(f"s{n}", "workflow.step_completed", now - age, "t",
+                    {"workflow_id": f"WF-{n}", "step": "progress_review", "attempt": 1, "duration_s": 60.0 * (n + 1), "status": "passed"})
+              for n, age in enumerate(ages)]
+    ingest(app_store, Batch(events=tuple(events)), origin="test")
+    at = run_page("developer")
+    at.segmented_control(key="range").set_value(page_range).run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert any(s.value == "Workflow performance by step (last 4 h)" for s in at.subheader)
+    steps = next(d.value for d in at.dataframe if "avg_wait_s" in d.value.columns)
+    row = steps[steps["step"] == "progress_review"].iloc[0]
+    assert row["completed"] == sum(1 for age in ages if age <= 4 * H)
