@@ -8,7 +8,7 @@ not see never reaches its page, instead of being drawn and then hidden.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 import polars as pl
@@ -16,9 +16,9 @@ import polars as pl
 from core.pages import PAGES, ROLES, PageSpec
 
 ACTIONS = (
-    "acknowledge_alerts",  # any alert
-    "acknowledge_quality_alerts",  # alerts labelled category=quality
-    "edit_rules",  # alert rules and silences
+    "acknowledge_alerts",  # acknowledge or resolve any alert
+    "acknowledge_quality_alerts",  # acknowledge or resolve alerts labelled component=quality (is_quality_alert)
+    "edit_rules",  # alert rules, silences, mute timings and notification channels
     "edit_slas",
     "manage_quality_gates",
     "export_reports",
@@ -39,6 +39,9 @@ ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
     "qa_lead": frozenset({"acknowledge_quality_alerts", "manage_quality_gates", "export_reports", "view_people"}),
     "admin": frozenset(ACTIONS),
 }
+
+# The rules in alert_rules.yaml mark the QA pipeline's alerts with this label.
+QUALITY_LABEL = ("component", "quality")
 
 # Columns removed for viewers without the permission: a column is sensitive when one of
 # the underscore-separated words of its name is listed (cost_per_review, review_cost_usd,
@@ -74,11 +77,41 @@ class Viewer:
         return frozenset(granted)
 
 
+SYSTEM = Viewer("system", frozenset({"admin"}), "Pulseboard")
+"""The actor of Pulseboard's own changes (default rules loaded at start), never a person."""
+
+
+class NotAllowed(PermissionError):
+    """A viewer tried an action none of their roles allows; the message names both."""
+
+    def __init__(self, viewer: Viewer | None, action: str, doing: str) -> None:
+        who = "nobody logged in" if viewer is None else f"{viewer.username} ({', '.join(sorted(viewer.roles)) or 'no role'})"
+        super().__init__(f"not allowed to {doing}: {who} lacks the permission {action!r}")
+        self.action = action
+
+
 def can(viewer: Viewer | None, action: str) -> bool:
     """True when ``viewer`` may perform ``action`` (one of :data:`ACTIONS`)."""
     if action not in ACTIONS:
         raise ValueError(f"unknown action {action!r}; expected one of {', '.join(ACTIONS)}")
     return viewer is not None and action in viewer.permissions
+
+
+def require(viewer: Viewer | None, action: str, doing: str) -> None:
+    """Raise :class:`NotAllowed` unless ``viewer`` may perform ``action``; ``doing`` says what, for the message."""
+    if not can(viewer, action):
+        raise NotAllowed(viewer, action, doing)
+
+
+def is_quality_alert(labels: Mapping[str, str]) -> bool:
+    """True for an alert of the QA pipeline: its labels carry ``component=quality`` (as its rule sets them)."""
+    key, value = QUALITY_LABEL
+    return labels.get(key) == value
+
+
+def may_handle_alert(viewer: Viewer | None, labels: Mapping[str, str]) -> bool:
+    """True when ``viewer`` may acknowledge or resolve an alert with ``labels``."""
+    return can(viewer, "acknowledge_alerts") or (can(viewer, "acknowledge_quality_alerts") and is_quality_alert(labels))
 
 
 def may_open(viewer: Viewer | None, slug: str) -> bool:

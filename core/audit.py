@@ -30,11 +30,17 @@ USER_PASSWORD_RESET = "user_password_reset"
 TOKEN_CREATED = "token_created"
 TOKEN_REVOKED = "token_revoked"
 ALERT_ACKNOWLEDGED = "alert_acknowledged"
+ALERT_RESOLVED = "alert_resolved"
 RULE_CHANGED = "rule_changed"
 SLA_CHANGED = "sla_changed"
 SILENCE_CHANGED = "silence_changed"
+CHANNEL_CHANGED = "channel_changed"
 EXPORT = "export"
 DEMO_PURGED = "demo_purged"
+
+ACTIONS = (LOGIN, LOGIN_FAILED, LOGIN_LOCKED, LOGOUT, PASSWORD_CHANGED, PAGE_REFUSED, USER_CREATED, USER_UPDATED,
+           USER_PASSWORD_RESET, TOKEN_CREATED, TOKEN_REVOKED, ALERT_ACKNOWLEDGED, ALERT_RESOLVED, RULE_CHANGED,
+           SLA_CHANGED, SILENCE_CHANGED, CHANNEL_CHANGED, EXPORT, DEMO_PURGED)
 
 COLUMNS = ("id", "ts", "actor", "action", "target", "detail", "address")
 
@@ -90,6 +96,13 @@ def entries(
     return frame.with_columns(pl.from_epoch("ts", time_unit="ms").dt.replace_time_zone("UTC").alias("time")).select(
         "id", "time", "actor", "action", "target", "detail", "address"
     )
+
+
+def action_names(engine: Engine) -> list[str]:
+    """Every action core defines plus any other already in the log, sorted: the viewer's action filter."""
+    with engine.connect() as connection:
+        seen = connection.execute(sa.select(audit_log.c.action).distinct()).scalars().all()
+    return sorted(set(ACTIONS) | set(seen))
 
 
 def to_csv(frame: pl.DataFrame) -> bytes:

@@ -13,8 +13,6 @@ from core.access import Viewer, can
 from core.model import now_ms
 
 RANGES = {"Last 24 h": 1, "Last 7 days": 7, "Last 30 days": 30, "Last 90 days": 90, "Everything": None}
-KNOWN_ACTIONS = sorted(value for name, value in vars(audit).items() if name.isupper() and isinstance(value, str)
-                       and name not in {"COLUMNS"})
 
 
 def render(engine: Engine, viewer: Viewer, address: str | None, key: str = "audit") -> None:
@@ -25,7 +23,7 @@ def render(engine: Engine, viewer: Viewer, address: str | None, key: str = "audi
     span, actor, actions, target = st.columns([1, 1, 2, 1])
     days = RANGES[span.selectbox("Time", list(RANGES), key=f"{key}_range")]
     who = actor.text_input("Actor", key=f"{key}_actor", placeholder="username")
-    chosen = actions.multiselect("Actions", KNOWN_ACTIONS, key=f"{key}_actions", placeholder="all actions")
+    chosen = actions.multiselect("Actions", audit.action_names(engine), key=f"{key}_actions", placeholder="all actions")
     text = target.text_input("Target contains", key=f"{key}_target")
     since = None if days is None else now_ms() - days * 86_400_000
     frame = audit.entries(engine, since_ms=since, actor=who.strip().lower() or None, actions=tuple(chosen), text=text.strip())

@@ -3,25 +3,34 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 
 import altair as alt
+import polars as pl
 import streamlit as st
 import yaml
 
-from core import charts
+from core import audit, charts
+from core.access import can, may_handle_alert
 from core.alerts import deliver, objects, store, views
 from core.alerts.notify import NOTIFIERS
-from core.alerts.rules import SEVERITIES, dump_yaml, parse_rule
+from core.alerts.rules import SEVERITIES, Rule, dump_yaml, parse_rule
 from core.alerts.silences import MuteTiming
-from core.auth_ui import require_page
+from core.auth_ui import client_address, require_page
 from core.config import get_settings
 from core.model import now_ms
 from core.store import get_engine
 
 viewer = require_page("alerts")
 engine, settings = get_engine(), get_settings()
-actor = viewer.username
+address = client_address()
+may_edit = can(viewer, "edit_rules")
 ICONS = {"critical": ":material/error:", "error": ":material/report:", "warning": ":material/warning:", "info": ":material/info:"}
+
+
+def read_only(what: str) -> None:
+    st.info(f"{what} need the operations or admin role (permission `edit_rules`); you can look but not change.",
+            icon=":material/lock:")
 
 
 def toasts() -> None:
@@ -52,17 +61,28 @@ def active_tab() -> None:
         return
     shown = table.select("state", "severity", "summary", "age_min", "acknowledged_by", "suppressed", "root_cause", "group_key", "labels")
     st.dataframe(shown, hide_index=True, width="stretch", column_config={"age_min": st.column_config.NumberColumn("age (min)")})
-    options = {f"{r['severity'].upper()}: {r['summary']} [{r['state']}]": r["fingerprint"] for r in table.iter_rows(named=True)}
+    mine = table.filter(pl.col("labels").map_elements(lambda text: may_handle_alert(viewer, json.loads(text)), return_dtype=pl.Boolean))
+    if mine.is_empty():
+        st.info("Acknowledging and resolving needs the operations or admin role; QA leads may handle alerts labelled "
+                "`component=quality`." + (" None is listed now." if can(viewer, "acknowledge_quality_alerts") else ""),
+                icon=":material/lock:")
+        return
+    if mine.height < table.height:
+        st.caption("You may acknowledge or resolve quality alerts (`component=quality`) only; the list below holds those.")
+    options = {f"{r['severity'].upper()}: {r['summary']} [{r['state']}]": r["fingerprint"] for r in mine.iter_rows(named=True)}
     with st.form("act"):
         picked = st.selectbox("Alert", list(options))
         comment = st.text_input("Comment")
         ack, resolve = st.columns(2)
-        if ack.form_submit_button("Acknowledge", icon=":material/done:") and picked:
-            ok = store.acknowledge(engine, options[picked], actor, comment)
-            st.toast("Acknowledged" if ok else "Only firing alerts can be acknowledged")
-        if resolve.form_submit_button("Resolve manually", icon=":material/task_alt:") and picked:
-            store.resolve(engine, options[picked], actor, comment)
-            st.toast("Resolved")
+        try:
+            if ack.form_submit_button("Acknowledge", icon=":material/done:") and picked:
+                ok = store.acknowledge(engine, options[picked], viewer, comment, address=address)
+                st.toast("Acknowledged" if ok else "Only firing alerts can be acknowledged")
+            if resolve.form_submit_button("Resolve manually", icon=":material/task_alt:") and picked:
+                store.resolve(engine, options[picked], viewer, comment, address=address)
+                st.toast("Resolved")
+        except store.AlertPermissionError as error:
+            st.error(str(error), icon=":material/block:")
 
 
 def history_tab() -> None:
@@ -101,70 +121,101 @@ def rules_tab() -> None:
     st.dataframe([{"name": r.name, "kind": r.kind, "severity": r.severity, "selector": r.selector, "condition": f"{r.op} {r.threshold:g}" if r.threshold is not None else f"{r.detector} detector",
                    "for": r.dump().get("for", "0s"), "enabled": r.enabled} for r in rules], hide_index=True, width="stretch")
     params = st.query_params
-    names = ["(new rule)", *(r.name for r in rules)]
-    choice = st.selectbox("Edit rule", names)
+    names = ["(new rule)", *(r.name for r in rules)] if may_edit else [r.name for r in rules]
+    choice = st.selectbox("Edit rule" if may_edit else "Show rule", names)
     current = next((r for r in rules if r.name == choice), None)
     start = dump_yaml([current])[len("rules:\n- "):].replace("\n  ", "\n") if current else views.prefill(params.get("selector", "up"), params.get("agg", "avg"))
+    if not may_edit:
+        read_only("Alert rules")
+        if current:
+            st.code(start, language="yaml")
+            preview_chart(start)
+    else:
+        edit_rule(current, start, choice)
+    with st.expander("Import / export YAML"):
+        if can(viewer, "export_reports"):
+            st.download_button("Export all rules", dump_yaml(rules), "alert_rules.yaml", "application/yaml",
+                               on_click=audit.record, args=(engine, viewer.username, audit.EXPORT, "alert_rules",
+                                                            {"format": "yaml", "rules": len(rules)}, address))
+        else:
+            st.caption("Exporting needs the permission `export_reports`.")
+        if not may_edit:
+            return
+        upload = st.text_area("Paste rules YAML to import (all or nothing)", height=120)
+        if st.button("Import") and upload:
+            try:
+                st.success(f"Imported {len(store.import_rules(engine, upload, viewer, address))} rules.")
+            except ValueError as error:
+                st.error(str(error))
+
+
+def edit_rule(current: Rule | None, start: str, choice: str) -> None:
     text = st.text_area("Rule (YAML, fields in docs/alerting.md)", start, height=260, key=f"rule-{choice}")
     preview_chart(text)
     save, delete = st.columns(2)
     if save.button("Save rule", icon=":material/save:", type="primary"):
         try:
-            store.save_rule(engine, parse_rule(yaml.safe_load(text) or {}), actor)
+            store.save_rule(engine, parse_rule(yaml.safe_load(text) or {}), viewer, address=address)
             st.success("Saved.")
         except (ValueError, yaml.YAMLError, AttributeError) as error:
             st.error(f"Refused: {error}")
     if current and delete.button("Delete rule", icon=":material/delete:"):
-        store.delete_rule(engine, current.name, actor)
+        store.delete_rule(engine, current.name, viewer, address)
         st.rerun()
-    with st.expander("Import / export YAML"):
-        st.download_button("Export all rules", dump_yaml(rules), "alert_rules.yaml", "application/yaml")
-        upload = st.text_area("Paste rules YAML to import (all or nothing)", height=120)
-        if st.button("Import") and upload:
-            try:
-                st.success(f"Imported {len(store.import_rules(engine, upload, actor))} rules.")
-            except ValueError as error:
-                st.error(str(error))
 
 
 def silences_tab() -> None:
-    with st.form("silence"):
-        matchers = st.text_input("Matchers", '{alertname="high_queue_depth"}')
-        hours = st.number_input("Duration (hours)", 0.25, 720.0, 2.0, 0.25)
-        reason = st.text_input("Reason")
-        if st.form_submit_button("Silence"):
-            try:
-                now = now_ms()
-                objects.add_silence(engine, matchers, now, now + int(hours * 3_600_000), reason, actor)
-            except ValueError as error:
-                st.error(str(error))
+    if may_edit:
+        with st.form("silence"):
+            matchers = st.text_input("Matchers", '{alertname="high_queue_depth"}')
+            hours = st.number_input("Duration (hours)", 0.25, 720.0, 2.0, 0.25)
+            reason = st.text_input("Reason")
+            if st.form_submit_button("Silence"):
+                try:
+                    now = now_ms()
+                    objects.add_silence(engine, matchers, now, now + int(hours * 3_600_000), reason, viewer, address)
+                except ValueError as error:
+                    st.error(str(error))
+    else:
+        read_only("Silences and mute timings")
     for silence in objects.silences(engine, since_ms=now_ms()):
         ends = dt.datetime.fromtimestamp(silence.ends_ms / 1000, dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
         cols = st.columns([4, 1])
         cols[0].markdown(f"`{silence.matchers}` until {ends} — {silence.reason} (*{silence.created_by}*)")
-        if cols[1].button("Expire", key=f"expire-{silence.id}"):
-            objects.expire_silence(engine, silence.id, actor)
+        if may_edit and cols[1].button("Expire", key=f"expire-{silence.id}"):
+            objects.expire_silence(engine, silence.id, viewer, address=address)
             st.rerun()
     st.subheader("Mute timings")
     for timing in objects.mute_timings(engine):
         st.markdown(f"**{timing.name}** `{timing.matchers}` {timing.timezone}: {[i.model_dump() for i in timing.intervals]}")
+    if not may_edit:
+        return
     example = 'name: sunday-maintenance\nmatchers: \'{component="database"}\'\ntimezone: Europe/Berlin\nintervals:\n  - weekdays: [sunday]\n    times: [["02:00", "04:00"]]\n'
     text = st.text_area("Add or replace a mute timing (YAML)", example, height=150)
     if st.button("Save mute timing"):
         try:
-            objects.save_mute_timing(engine, MuteTiming.model_validate(yaml.safe_load(text)), actor)
+            objects.save_mute_timing(engine, MuteTiming.model_validate(yaml.safe_load(text)), viewer, address)
             st.rerun()
         except (ValueError, yaml.YAMLError) as error:
             st.error(f"Refused: {error}")
 
 
 def channels_tab() -> None:
+    if not may_edit:
+        read_only("Notification channels")
     for channel in objects.channels(engine):
         cols = st.columns([4, 1])
         cols[0].markdown(f"**{channel.name}** · {channel.kind} · {', '.join(channel.severities)}")
-        if cols[1].button("Send test", key=f"test-{channel.name}"):
-            error = deliver.send_test(engine, settings, channel, actor)
+        if may_edit and cols[1].button("Send test", key=f"test-{channel.name}"):
+            error = deliver.send_test(engine, settings, channel, viewer)
             cols[0].error(error) if error else cols[0].success("Delivered.")
+    if may_edit:
+        channel_form()
+    st.subheader("Delivery log")
+    st.dataframe(deliver.delivery_log(engine), hide_index=True, width="stretch")
+
+
+def channel_form() -> None:
     with st.form("channel"):
         name = st.text_input("Name")
         kind = st.selectbox("Kind", [n.kind for n in NOTIFIERS], format_func=lambda k: f"{k} — {next(n.description for n in NOTIFIERS if n.kind == k)}")
@@ -172,12 +223,11 @@ def channels_tab() -> None:
         severities = st.multiselect("Severities routed here", SEVERITIES, default=["warning", "error", "critical"])
         if st.form_submit_button("Save channel"):
             try:
-                objects.save_channel(engine, objects.Channel(name, kind, yaml.safe_load(config_text) or {}, tuple(severities)), actor)
+                objects.save_channel(engine, objects.Channel(name, kind, yaml.safe_load(config_text) or {}, tuple(severities)),
+                                     viewer, address)
                 st.rerun()
             except (ValueError, yaml.YAMLError) as error:
                 st.error(f"Refused: {error}")
-    st.subheader("Delivery log")
-    st.dataframe(deliver.delivery_log(engine), hide_index=True, width="stretch")
 
 
 toasts()

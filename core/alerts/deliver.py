@@ -16,6 +16,7 @@ from sqlalchemy.engine import Engine
 
 from core.alerts.notify import Message, notifier
 from core.alerts.objects import Channel, channels
+from core.alerts.permissions import Actor, require_edit
 from core.config import Settings
 from core.model import now_ms
 from core.store import schema
@@ -67,8 +68,12 @@ def deliver_due(engine: Engine, settings: Settings, now: int | None = None) -> d
     return counts
 
 
-def send_test(engine: Engine, settings: Settings, channel: Channel, actor: str) -> str | None:
-    """Send a test message through ``channel`` now (saved or not) and log it; returns the error, or None when delivered."""
+def send_test(engine: Engine, settings: Settings, channel: Channel, actor: Actor) -> str | None:
+    """Send a test message through ``channel`` now (saved or not) and log it; returns the error, or None when delivered.
+
+    Needs ``edit_rules``, like changing the channel.
+    """
+    actor = require_edit(engine, actor, f"send a test through the channel {channel.name}")
     now = now_ms()
     message = Message("test", "test", f"Test notification from Pulseboard, sent by {actor}", (
         {"fingerprint": "test", "rule": "test", "state": "firing", "severity": "info", "labels": {"alertname": "test"},

@@ -1,7 +1,9 @@
 """Store access for rules, live alerts, history and people's actions (acknowledge, resolve).
 
-Every change a person makes goes through :func:`audit`, which writes the audit log
-(core.audit), so "who acknowledged this, and when" always has an answer.
+Every change a person makes is first checked against the actor's roles
+(core.alerts.permissions: refused with :class:`AlertPermissionError`), then goes through
+:func:`audit`, which writes the audit log (core.audit) with the client address, so "who
+acknowledged this, when, and from where" always has an answer.
 """
 
 from __future__ import annotations
@@ -15,7 +17,10 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from core import audit as audit_log
+from core.access import SYSTEM
 from core.alerts.evaluate import FIRING, INACTIVE, RESOLVED, AlertState, Transition
+from core.alerts.permissions import Actor, require_edit, require_handle
+from core.alerts.permissions import AlertPermissionError as AlertPermissionError  # callers catch it from here
 from core.alerts.rules import Rule, load_yaml, parse_rule
 from core.model import labels_json, now_ms
 from core.store import schema
@@ -23,9 +28,10 @@ from core.store import schema
 RESOLVED_KEEP_MS = 86_400_000  # resolved alerts stay on the active list's "recently resolved" for a day
 
 
-def audit(engine: Engine, actor: str, action: str, target: str, detail: dict[str, Any] | None = None) -> None:
+def audit(engine: Engine, actor: str, action: str, target: str, detail: dict[str, Any] | None = None,
+          address: str | None = None) -> None:
     """The one place alerting writes the audit log."""
-    audit_log.record(engine, actor, action, target, detail or {})
+    audit_log.record(engine, actor, action, target, detail or {}, address)
 
 
 def load_rules(engine: Engine, enabled_only: bool = False) -> list[Rule]:
@@ -43,8 +49,9 @@ def load_rules(engine: Engine, enabled_only: bool = False) -> list[Rule]:
     return rules
 
 
-def save_rule(engine: Engine, rule: Rule, actor: str, *, audit_it: bool = True) -> None:
-    """Insert or replace one rule."""
+def save_rule(engine: Engine, rule: Rule, actor: Actor, *, audit_it: bool = True, address: str | None = None) -> None:
+    """Insert or replace one rule (needs ``edit_rules``)."""
+    actor = require_edit(engine, actor, f"save the alert rule {rule.name}")
     table = schema.alert_rules
     values = {"kind": rule.kind, "severity": rule.severity, "enabled": rule.enabled, "spec": rule.dump(),
               "updated_by": actor, "updated_ms": now_ms()}
@@ -52,23 +59,25 @@ def save_rule(engine: Engine, rule: Rule, actor: str, *, audit_it: bool = True) 
         if not connection.execute(table.update().where(table.c.name == rule.name).values(**values)).rowcount:
             connection.execute(table.insert().values(name=rule.name, **values))
     if audit_it:
-        audit(engine, actor, audit_log.RULE_CHANGED, rule.name, {"op": "save", "spec": rule.dump()})
+        audit(engine, actor, audit_log.RULE_CHANGED, rule.name, {"op": "save", "spec": rule.dump()}, address)
 
 
-def delete_rule(engine: Engine, name: str, actor: str) -> None:
-    """Remove a rule and its live alerts (history stays)."""
+def delete_rule(engine: Engine, name: str, actor: Actor, address: str | None = None) -> None:
+    """Remove a rule and its live alerts (history stays; needs ``edit_rules``)."""
+    actor = require_edit(engine, actor, f"delete the alert rule {name}")
     with engine.begin() as connection:
         connection.execute(schema.alert_rules.delete().where(schema.alert_rules.c.name == name))
         connection.execute(schema.alerts.delete().where(schema.alerts.c.rule == name))
-    audit(engine, actor, audit_log.RULE_CHANGED, name, {"op": "delete"})
+    audit(engine, actor, audit_log.RULE_CHANGED, name, {"op": "delete"}, address)
 
 
-def import_rules(engine: Engine, text: str, actor: str) -> list[Rule]:
-    """Validate a whole YAML document, then save every rule in it; a bad file changes nothing."""
+def import_rules(engine: Engine, text: str, actor: Actor, address: str | None = None) -> list[Rule]:
+    """Validate a whole YAML document, then save every rule in it; a bad file changes nothing (needs ``edit_rules``)."""
+    name = require_edit(engine, actor, "import alert rules")
     rules = load_yaml(text)
     for rule in rules:
         save_rule(engine, rule, actor, audit_it=False)
-    audit(engine, actor, audit_log.RULE_CHANGED, "import", {"op": "import", "rules": [r.name for r in rules]})
+    audit(engine, name, audit_log.RULE_CHANGED, "import", {"op": "import", "rules": [r.name for r in rules]}, address)
     return rules
 
 
@@ -79,7 +88,7 @@ def seed_defaults(engine: Engine, path: Path) -> int:
             return 0
     if not path.exists():
         return 0
-    return len(import_rules(engine, path.read_text(), "system"))
+    return len(import_rules(engine, path.read_text(), SYSTEM))
 
 
 def load_states(connection: Connection, rule: str) -> dict[str, AlertState]:
@@ -126,8 +135,20 @@ def save_states(connection: Connection, rule: Rule, states: dict[str, AlertState
             connection.execute(table.insert().values(fingerprint=key, **values))
 
 
-def acknowledge(engine: Engine, fingerprint: str, actor: str, comment: str = "", when: int | None = None) -> bool:
-    """Record who acknowledged a firing alert, when and why; False if there is no such active alert."""
+def alert_labels(engine: Engine, fingerprint: str) -> dict[str, str] | None:
+    """The labels of a live alert, None when there is no such alert."""
+    with engine.connect() as connection:
+        text = connection.scalar(sa.select(schema.alerts.c.labels).where(schema.alerts.c.fingerprint == fingerprint))
+    return None if text is None else dict(json.loads(text))
+
+
+def acknowledge(engine: Engine, fingerprint: str, actor: Actor, comment: str = "", when: int | None = None,
+                address: str | None = None) -> bool:
+    """Record who acknowledged a firing alert, when and why; False if there is no such active alert.
+
+    Needs ``acknowledge_alerts``, or ``acknowledge_quality_alerts`` for a quality alert.
+    """
+    actor = require_handle(engine, actor, alert_labels(engine, fingerprint), "acknowledge this alert")
     when = now_ms() if when is None else when
     values = {"acknowledged_by": actor, "acknowledged_at": when, "ack_comment": comment}
     with engine.begin() as connection:
@@ -138,12 +159,17 @@ def acknowledge(engine: Engine, fingerprint: str, actor: str, comment: str = "",
         connection.execute(schema.alerts.update().where(schema.alerts.c.fingerprint == fingerprint).values(**values))
         if row.episode_id is not None:
             connection.execute(schema.alert_history.update().where(schema.alert_history.c.id == row.episode_id).values(**values))
-    audit(engine, actor, audit_log.ALERT_ACKNOWLEDGED, fingerprint, {"comment": comment})
+    audit(engine, actor, audit_log.ALERT_ACKNOWLEDGED, fingerprint, {"comment": comment}, address)
     return True
 
 
-def resolve(engine: Engine, fingerprint: str, actor: str, comment: str = "", when: int | None = None) -> bool:
-    """Resolve an alert by hand; if its condition still holds it goes pending again on the next evaluation."""
+def resolve(engine: Engine, fingerprint: str, actor: Actor, comment: str = "", when: int | None = None,
+            address: str | None = None) -> bool:
+    """Resolve an alert by hand; if its condition still holds it goes pending again on the next evaluation.
+
+    Needs the same permission as acknowledging it.
+    """
+    actor = require_handle(engine, actor, alert_labels(engine, fingerprint), "resolve this alert")
     when = now_ms() if when is None else when
     with engine.begin() as connection:
         row = connection.execute(sa.select(schema.alerts.c.episode_id, schema.alerts.c.state)
@@ -157,7 +183,7 @@ def resolve(engine: Engine, fingerprint: str, actor: str, comment: str = "", whe
         if row.episode_id is not None:
             connection.execute(schema.alert_history.update().where(schema.alert_history.c.id == row.episode_id)
                                .values(resolved_at=when, resolved_by=actor))
-    audit(engine, actor, "alert_resolved", fingerprint, {"comment": comment})
+    audit(engine, actor, audit_log.ALERT_RESOLVED, fingerprint, {"comment": comment}, address)
     return True
 
 
