@@ -7,9 +7,9 @@ import datetime as dt
 import polars as pl
 import streamlit as st
 
-from core import charts, query
+from core import audit, charts, query
 from core.alerts.views import alert_link
-from core.auth_ui import require_page
+from core.auth_ui import client_address, require_page
 from core.config import get_settings
 from core.model import now_ms
 from core.selectors import SelectorError, build_selector, parse_selector
@@ -20,7 +20,7 @@ RANGES = {"Last 1 h": HOUR, "Last 6 h": 6 * HOUR, "Last 24 h": 24 * HOUR, "Last 
           "Last 30 d": 30 * 24 * HOUR, "Last 90 d": 90 * 24 * HOUR, "Custom": 0}
 AGGREGATIONS = [*query.AGGS, "rate"]
 
-require_page("explore")
+viewer = require_page("explore")
 engine = get_engine()
 
 
@@ -92,7 +92,11 @@ table = frame.select("ts", "series", "value").sort("ts", "series")
 with st.expander("Table", expanded=False):
     st.dataframe(table, hide_index=True, width="stretch")
 csv_col, alert_col = st.columns(2)
+# Every role may open Explore and read this table on screen, so the CSV is not gated; it is audited like every export.
 csv_col.download_button("Download CSV", table.with_columns(pl.col("ts").dt.to_string("%Y-%m-%dT%H:%M:%S%.3fZ")).write_csv(),
-                        file_name=f"{selector.name or 'explore'}.csv", mime="text/csv", icon=":material/download:")
+                        file_name=f"{selector.name or 'explore'}.csv", mime="text/csv", icon=":material/download:",
+                        on_click=audit.record, args=(engine, viewer.username, audit.EXPORT, f"explore:{selector}",
+                                                     {"format": "csv", "rows": table.height, "start_ms": start, "end_ms": end,
+                                                      "agg": agg}, client_address()))
 alert_col.link_button("Create alert from this query", alert_link(str(selector), agg),
                       icon=":material/add_alert:")

@@ -144,10 +144,16 @@ if not path.is_empty():
 
 left, right = st.columns(2)
 with left.expander("SLA report for this range", icon=":material/description:"):
-    if st.button("Prepare report"):
+    if not can(viewer, "export_reports"):
+        st.caption("Exporting reports needs the permission `export_reports`.")
+    elif st.button("Prepare report") or st.session_state.get("sla_report_for") == (ctx.range_key, ctx.custom):
+        st.session_state["sla_report_for"] = (ctx.range_key, ctx.custom)  # the download's rerun keeps the buttons
         report = build_report(ctx.engine, ctx.settings, win.start_ms, win.end_ms)
-        st.download_button("Markdown", report.to_markdown(), "sla-report.md", "text/markdown")
-        st.download_button("JSON", json.dumps(report.to_dict(), indent=2), "sla-report.json", "application/json")
+        span = {"start_ms": win.start_ms, "end_ms": win.end_ms}
+        for label, data, name, mime in (("Markdown", report.to_markdown(), "sla-report.md", "text/markdown"),
+                                        ("JSON", json.dumps(report.to_dict(), indent=2), "sla-report.json", "application/json")):
+            st.download_button(label, data, name, mime, on_click=audit.record,
+                               args=(ctx.engine, viewer.username, audit.EXPORT, f"sla_report:{name}", span, client_address()))
 if can(viewer, "edit_slas"):
     with right.expander("Edit SLAs", icon=":material/edit:"):
         editing = st.selectbox("SLA to edit", list(names), format_func=names.__getitem__, key="edit") if names else None
