@@ -13,10 +13,12 @@ only, and every other page's URL answers with a refusal.
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import streamlit as st
 
+from core import selfmetrics
 from core.access import pages_for_viewer
 from core.alerts.notify.inapp import SEEN_KEY, new_toasts
 from core.alerts.views import firing_count
@@ -72,4 +74,8 @@ if "alerts" in pages:  # in-app toasts on every page, each new firing notificati
 if _demo_in_store():
     st.sidebar.badge("Demo data", icon=":material/science:", color="orange")
     st.sidebar.caption("Figures include simulated data (`source=demo`); an admin can purge it.")
-navigation.run()
+started = time.perf_counter()
+try:
+    navigation.run()
+finally:  # pages end with st.stop(), which raises: time every run for the page-load SLA
+    selfmetrics.record_page_run(navigation.url_path or specs[0].slug, time.perf_counter() - started)

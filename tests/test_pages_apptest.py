@@ -51,6 +51,16 @@ def test_navigation_shell_runs_and_default_page_is_overview(app_store):
     assert at.title[0].value == "Overview"
 
 
+def test_every_page_run_is_timed_for_the_page_load_sla(app_store):
+    from core.selfmetrics import PAGE_RUNS
+
+    PAGE_RUNS.drain()
+    run_page("pages/navigation.py")
+    slowest, runs = PAGE_RUNS.drain()["overview"]
+    assert runs == 1
+    assert 0 < slowest < 60
+
+
 @pytest.mark.parametrize("spec", [p for p in PAGES if p.script], ids=lambda p: p.slug)
 def test_every_built_page_renders_on_empty_store(app_store, spec):
     if not (ROOT / spec.script).exists():
