@@ -96,7 +96,7 @@ class Settings(BaseSettings):
     retention_5m_days: float = Field(default=30.0, ge=0.1, le=3650.0, description="How long 5-minute rollups are kept, in days.")
     retention_1h_days: float = Field(default=400.0, ge=0.1, le=36_500.0, description="How long 1-hour rollups are kept, in days.")
     retention_events_days: float = Field(default=90.0, ge=0.1, le=36_500.0, description="How long raw events are kept, in days (compliance events excepted).")
-    retention_compliance_days: float = Field(default=1095.0, ge=0.1, le=36_500.0, description="How long compliance events (types qa.compliance*, qse.*) are kept, in days.")
+    retention_compliance_days: float = Field(default=1095.0, ge=0.1, le=36_500.0, description="How long compliance events (types qa.compliance*, qse.*) and logged SLA breaches are kept, in days.")
     query_cache_ttl_s: float = Field(default=10.0, ge=0.0, le=3600.0, description="How long one series query result is shared between viewers, in seconds; 0 turns the cache off.")
     auth: Literal["on", "off"] = Field(default="on", description="Login and API tokens; \"off\" (no login, open API) is accepted only when the server is bound to localhost (--server.address 127.0.0.1).")
     api_auth_open_health: bool = Field(default=True, description="Let /api/v1/health and /api/v1/ready answer without a token.")
