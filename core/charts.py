@@ -75,9 +75,10 @@ def threshold_rules(warning: float | None, critical: float | None, *, field: str
         upper = len(levels) == 1 or float(level) == top
         text_props: dict[str, Any] = (
             {"align": "right", "dy": -6} if upper else {"align": "right", "dy": 12}) if field == "y" else (
-            {"align": "left", "dx": 4, "baseline": "top"} if upper else {"align": "right", "dx": -4, "baseline": "top"})
+            {"align": "left", "dx": 4, "baseline": "bottom"} if upper else {"align": "right", "dx": -4, "baseline": "bottom"})
+        # vertical rules: the label sits just above the plot, clear of the bars
         label = alt.Chart(data).mark_text(color=color, fontSize=11, **text_props).encode(
-            text="name:N", **enc, **({"x": alt.value("width")} if field == "y" else {"y": alt.value(2)}))
+            text="name:N", **enc, **({"x": alt.value("width")} if field == "y" else {"y": alt.value(-3)}))
         layers += [rule, label]
     return layers
 

@@ -101,9 +101,10 @@ def api_and_database() -> None:
     if db.is_empty():
         ui.widget(DB, db, ctx=ctx)
     for column, metric in zip(st.columns(max(1, db["metric"].n_unique())), db["metric"].unique(maintain_order=True), strict=False):
-        with column:
-            ui.widget(DB.model_copy(update={"title": metric, "unit": metric}), db.filter(pl.col("metric") == metric), ctx=ctx,
-                      deployments=deployments)
+        one = db.filter(pl.col("metric") == metric)
+        with column:  # one database: the title says it all, a legend repeating the selector would only be cut off
+            ui.widget(DB.model_copy(update={"title": metric, "unit": metric, "color": "series" if one["series"].n_unique() > 1 else None}), one,
+                      ctx=ctx, deployments=deployments)
 
 
 @ui.live(ctx)
