@@ -44,7 +44,7 @@ def metrics_markdown() -> str:
     sections = [
         ("System collector (`system`)", system.SPECS),
         ("Prometheus scrape health (per target)", prometheus.SPECS),
-        ("Self metrics (`selfstats`)", tuple(selfstats.derived_specs())),
+        ("Self metrics (`selfstats`)", tuple(selfstats.stored_specs())),
     ]
     return "\n\n".join(f"### {title}\n\n{markdown_table(specs)}" for title, specs in sections) + "\n"
 
