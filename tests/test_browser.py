@@ -10,6 +10,7 @@ import httpx
 import pytest
 
 from core import users
+from core.pages import PAGES, ROLES
 from tests.live import live_server
 
 pytestmark = pytest.mark.browser
@@ -22,6 +23,17 @@ def add_users(engine):
     users.create_user(engine, "root", PASSWORD, ["admin"], must_change_password=False)
     users.create_user(engine, "dev", PASSWORD, ["developer"], must_change_password=False)
     users.create_user(engine, "victim", PASSWORD, ["developer"], must_change_password=False)
+    for role in NON_ADMIN:
+        users.create_user(engine, f"as-{role.replace('_', '-')}", PASSWORD, [role], must_change_password=False)
+
+
+NON_ADMIN = [role for role in ROLES if role != "admin"]
+
+
+def forbidden(role: str) -> list[tuple[str, str]]:
+    """(slug, title) of the built pages ``role`` may not open, Admin first, at most three."""
+    pages = sorted((p for p in PAGES if p.script and role not in p.roles), key=lambda p: p.slug != "admin")
+    return [(p.slug, p.title) for p in pages[:3]]
 
 
 @pytest.fixture(scope="module")
@@ -111,16 +123,24 @@ def test_first_deep_link_after_a_start_goes_through_the_login(tmp_path, page):
         assert page.locator("[data-testid='stSidebarNav']").count() == 0
 
 
-def test_developer_is_refused_when_forcing_other_pages_urls(server, page):
-    log_in(page, server.url, "dev", PASSWORD)
+@pytest.mark.parametrize("role", NON_ADMIN)
+def test_each_role_is_refused_when_forcing_other_pages_urls(server, page, role):
+    log_in(page, server.url, f"as-{role.replace('_', '-')}", PASSWORD)
     nav = page.locator("[data-testid='stSidebarNav']")
     nav.wait_for(timeout=30_000)
+    more = page.get_by_text(re.compile(r"^View \d+ more$"))
+    if more.count():
+        more.first.click()
+        page.get_by_text("View less").wait_for(timeout=30_000)
     links = [link.inner_text().splitlines()[-1] for link in nav.get_by_role("link").all()]
-    assert "Developer" in links and "Executive" not in links and "Admin" not in links
+    refused = forbidden(role)
+    assert refused and "Overview" in links and not {title for _, title in refused} & set(links)
     wait_for_cookie(page, present=True)
-    for path in ("/executive", "/admin", "/audit"):  # the session cookie keeps the developer logged in
-        page.goto(server.url + path)
+    for slug, title in refused:  # the session cookie keeps the user logged in across the forced loads
+        page.goto(f"{server.url}/{slug}")
         page.get_by_text("Access refused").first.wait_for(timeout=30_000)
+        page.get_by_text(f"may not open the page {slug}").wait_for(timeout=30_000)  # the refusal names this page
+        assert page.get_by_role("heading", name=title, exact=True).count() == 0
         assert page.get_by_text("Users", exact=True).count() == 0
         no_error_box(page)
 
