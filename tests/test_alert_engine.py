@@ -12,7 +12,7 @@ from sqlalchemy.engine import Engine
 from core import audit
 from core.alerts import store
 from core.alerts.engine import evaluate_all
-from core.alerts.objects import Channel, add_silence, save_channel
+from core.alerts.objects import Channel, add_silence, channels, delete_channel, save_channel
 from core.alerts.rules import parse_rule
 from core.config import Settings
 from core.ingest.writer import write_batch
@@ -42,7 +42,10 @@ def notices(engine: Engine) -> list[tuple[str, str, int]]:
 
 
 @pytest.fixture
-def cfg(settings: Settings, tmp_path: Path) -> Settings:
+def cfg(engine: Engine, settings: Settings, tmp_path: Path) -> Settings:
+    """Alert settings over a store holding only the channels each test saves (the default ones removed)."""
+    for channel in channels(engine):
+        delete_channel(engine, channel.name, "tester")
     return alert_settings(settings, tmp_path)
 
 

@@ -26,7 +26,6 @@ from collectors.selfstats import (
     SelfStatsCollector,
     bucket_quantile,
     database_size,
-    derived_specs,
     last_up_ms,
     newest_sample_ms,
     stored_specs,

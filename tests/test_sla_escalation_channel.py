@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from core.alerts import dispatch
-from core.alerts.objects import Channel, channels, delete_channel, save_channel
+from core.alerts.objects import Channel, channels, delete_channel
 from core.config import load_settings
 from core.ingest import ingest
 from core.model import Batch
@@ -21,6 +21,7 @@ from core.store.migrate import upgrade
 from tests.conftest import POSTGRES_ADMIN_URL
 from tests.sla_history import NOW, step
 
+IN_APP = Channel("in-app", "inapp", {}, ("warning", "error", "critical"), True)
 DEFAULT = Channel("sla-escalation", "inapp", {}, (), True)
 
 
@@ -45,12 +46,12 @@ def fresh(request, tmp_path) -> Iterator[Engine]:
     admin.dispose()
 
 
-def test_migration_creates_the_in_app_escalation_channel_once(fresh):
+def test_migration_creates_the_default_channels_once(fresh):
     upgrade(fresh)
-    assert channels(fresh) == [DEFAULT]
+    assert sorted(channels(fresh), key=lambda c: c.name) == [IN_APP, DEFAULT]
     delete_channel(fresh, "sla-escalation", "ops")
     upgrade(fresh)  # already at head: an operator's deletion stands
-    assert channels(fresh) == []
+    assert channels(fresh) == [IN_APP]
 
 
 def test_a_channel_of_that_name_made_before_the_upgrade_is_kept(fresh):
@@ -60,12 +61,11 @@ def test_a_channel_of_that_name_made_before_the_upgrade_is_kept(fresh):
             name="sla-escalation", kind="email", config={"to": "boss@example.com"}, severities=["critical"], enabled=True,
             updated_by="ops", updated_ms=1))
     upgrade(fresh)
-    assert channels(fresh) == [Channel("sla-escalation", "email", {"to": "boss@example.com"}, ("critical",), True)]
+    assert Channel("sla-escalation", "email", {"to": "boss@example.com"}, ("critical",), True) in channels(fresh)
 
 
 def test_escalations_reach_their_own_channel_and_breaches_the_severity_routed_one(fresh, tmp_path):
     upgrade(fresh)
-    save_channel(fresh, Channel("ops", "inapp", {}, ("warning", "error", "critical")), "admin")
     settings = load_settings(database_url=fresh.url.render_as_string(hide_password=False), data_dir=tmp_path, demo=False,
                              collectors=False)
     assert settings.sla_escalation_channels == ["sla-escalation"]  # the default setting, nothing configured
@@ -74,14 +74,14 @@ def test_escalations_reach_their_own_channel_and_breaches_the_severity_routed_on
     check_slas(fresh, settings, now_ms=NOW)
     dispatch.run(fresh, settings, {}, NOW)
     first = notified(fresh)  # the breach, or the burn-rate alert that inhibits it (same component, higher severity)
-    assert set(first) == {"ops"} and first["ops"] <= {"sla_breach", "slo_burn"}
+    assert set(first) == {"in-app"} and first["in-app"] <= {"sla_breach", "slo_burn"}
     # A DoR validation (escalate at 20 min) open for 25 min: the escalation goes to its own channel only.
     ingest(fresh, Batch(events=tuple(step("ESC", "dor_validation", 25, None))), origin="test", settings=settings)
     assert check_slas(fresh, settings, now_ms=NOW + 60_000).escalated["dor_validation"] == 1
     dispatch.run(fresh, settings, {}, NOW + 60_000)
     routed = notified(fresh, after_ms=NOW)
     assert routed["sla-escalation"] == {"sla_escalation"}
-    assert "sla_escalation" not in routed.get("ops", set())
+    assert "sla_escalation" not in routed.get("in-app", set())
 
 
 def notified(engine: Engine, after_ms: int = 0) -> dict[str, set[str]]:

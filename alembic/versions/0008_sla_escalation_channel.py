@@ -1,4 +1,4 @@
-"""The default SLA escalation channel: an in-app channel named ``sla-escalation``.
+"""Default notification channels: ``in-app`` for every warning and worse, and ``sla-escalation``.
 
 Revision ID: 0008
 Revises: 0007
@@ -9,6 +9,9 @@ name escalations fell back to severity routing, i.e. to the same channels as eve
 alert. The channel takes no severity of its own, so only what is routed to it by name
 (SLA escalations) arrives there. Inserted once, here, and only when no channel of that
 name exists: a channel an operator deleted or changed stays as they left it.
+
+``in-app`` makes the menu's toasts work out of the box: without any channel, severity
+routing had nowhere to deliver, so nobody was told about a firing alert.
 """
 
 from __future__ import annotations
@@ -23,8 +26,10 @@ down_revision = "0007"
 branch_labels = None
 depends_on = None
 
-NAME = "sla-escalation"
-CHANNEL = {"name": NAME, "kind": "inapp", "config": {}, "severities": [], "enabled": True, "updated_by": "system"}
+CHANNELS = (
+    {"name": "in-app", "kind": "inapp", "config": {}, "severities": ["warning", "error", "critical"], "enabled": True, "updated_by": "system"},
+    {"name": "sla-escalation", "kind": "inapp", "config": {}, "severities": [], "enabled": True, "updated_by": "system"},
+)
 
 _channels = sa.table(
     "notification_channels",
@@ -36,9 +41,11 @@ _channels = sa.table(
 
 def upgrade() -> None:
     bind = op.get_bind()
-    if bind.execute(sa.select(_channels.c.name).where(_channels.c.name == NAME)).first() is None:
-        bind.execute(_channels.insert().values(CHANNEL | {"updated_ms": int(time.time() * 1000)}))
+    for channel in CHANNELS:
+        if bind.execute(sa.select(_channels.c.name).where(_channels.c.name == channel["name"])).first() is None:
+            bind.execute(_channels.insert().values(channel | {"updated_ms": int(time.time() * 1000)}))
 
 
 def downgrade() -> None:
-    op.get_bind().execute(_channels.delete().where(_channels.c.name == NAME, _channels.c.updated_by == "system"))
+    names = [channel["name"] for channel in CHANNELS]
+    op.get_bind().execute(_channels.delete().where(_channels.c.name.in_(names), _channels.c.updated_by == "system"))
