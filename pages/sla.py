@@ -67,7 +67,7 @@ def edit_form(definition: SlaDefinition) -> None:
     if changed == definition:
         st.info("Nothing changed.")
         return
-    store.save_definition(ctx.engine, changed, viewer.username)
+    store.save_definition(ctx.engine, changed, viewer)
     diff = {k: [v, values[k]] for k, v in definition.model_dump().items() if values[k] != v}
     audit.record(ctx.engine, viewer.username, audit.SLA_CHANGED, changed.id, diff, client_address())
     load.clear()

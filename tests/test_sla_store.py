@@ -58,6 +58,18 @@ def test_definitions_round_trip_and_seeding_is_idempotent(slas):
     assert store.get_definition(slas, "dor_validation") == DEFAULTS[0]
 
 
+@pytest.mark.parametrize("roles", [("developer",), ("qa_lead",), ("executive",)])
+def test_only_roles_that_edit_slas_may_save_one(slas, roles):
+    from core.access import NotAllowed, Viewer
+
+    changed = parse_definition(DEFAULTS[0].model_dump() | {"target_s": 600.0})
+    with pytest.raises(NotAllowed, match="edit_slas"):
+        store.save_definition(slas, changed, Viewer("someone", frozenset(roles)))
+    assert store.get_definition(slas, "dor_validation") == DEFAULTS[0]  # nothing written
+    store.save_definition(slas, changed, Viewer("op", frozenset({"operations"})))
+    assert store.get_definition(slas, "dor_validation") == changed
+
+
 def test_status_from_stored_events_matches_the_crafted_answers(slas, settings):
     ingest(slas, Batch(events=tuple(dor_history())), origin="test", settings=settings)
     dor = next(s for s in statuses(slas, settings, [DEFAULTS[0]], now_ms=NOW) if s.definition.id == "dor_validation")

@@ -14,6 +14,8 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from core import query
+from core.access import NotAllowed, can
+from core.alerts.permissions import Actor, name_of, viewer_of
 from core.config import Settings
 from core.model import now_ms as clock_ms
 from core.sla.compliance import EVENT_SCHEMA
@@ -54,11 +56,18 @@ def _upsert(connection: Connection, definition: SlaDefinition, actor: str, now: 
         connection.execute(table.insert().values(values))
 
 
-def save_definition(engine: Engine, definition: SlaDefinition, actor: str, now_ms: int | None = None) -> SlaDefinition | None:
-    """Insert or replace ``definition``; returns the previous version (None if new)."""
+def save_definition(engine: Engine, definition: SlaDefinition, actor: Actor, now_ms: int | None = None) -> SlaDefinition | None:
+    """Insert or replace ``definition``; returns the previous version (None if new).
+
+    The check sits here, not only on the SLA page: a viewer (or stored user) without
+    ``edit_slas`` is refused with :class:`~core.access.NotAllowed` and nothing is written.
+    """
+    viewer = viewer_of(engine, actor)
+    if viewer is not None and not can(viewer, "edit_slas"):
+        raise NotAllowed(viewer, "edit_slas", f"change the SLA {definition.id!r}")
     previous = get_definition(engine, definition.id)
     with engine.begin() as connection:
-        _upsert(connection, definition, actor, clock_ms() if now_ms is None else now_ms)
+        _upsert(connection, definition, name_of(actor), clock_ms() if now_ms is None else now_ms)
     return previous
 
 
