@@ -48,7 +48,7 @@ def edit_form(definition: SlaDefinition) -> None:
             values["target_s"] = left.number_input(f"Target ({unit})", value=definition.target_s / scale, format="%g") * scale
         if definition.escalation_s is not None or definition.kind in ("step", "workflow"):
             escalation = right.number_input(f"Escalate after ({unit}; 0 = never)", value=(definition.escalation_s or 0) / scale, format="%g",
-                                          key="sla-escalation")
+                                          key=f"sla-escalation-{definition.id}")
             values["escalation_s"] = escalation * scale or None
         values["objective"] = left.number_input("Objective (%)", value=definition.objective * 100, format="%g") / 100
         if definition.response_s is not None:

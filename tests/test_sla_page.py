@@ -53,12 +53,21 @@ def test_page_shows_compliance_of_a_crafted_history(app_store):
 def test_bad_edit_is_refused_with_the_reason_and_a_good_one_is_audited(app_store):
     at = run()
     at.selectbox(key="edit").set_value("dor_validation").run()
-    at.number_input(key="sla-escalation").set_value(10.0)  # escalate after 10 min, before the 15-min target
+    at.number_input(key="sla-escalation-dor_validation").set_value(10.0)  # escalate after 10 min, before the 15-min target
     at.button(key="sla-save").click().run()
     assert any("must be longer than the target" in e.value for e in at.error)
     assert store.get_definition(app_store, "dor_validation").escalation_s == 1200
-    at.number_input(key="sla-escalation").set_value(25.0)
+    at.number_input(key="sla-escalation-dor_validation").set_value(25.0)
     at.button(key="sla-save").click().run()
     assert store.get_definition(app_store, "dor_validation").escalation_s == 1500
     logged = audit.entries(app_store, actions=(audit.SLA_CHANGED,))
     assert logged["target"].to_list() == ["dor_validation"]
+
+
+def test_switching_the_sla_to_edit_shows_that_slas_own_escalation(app_store):
+    at = run()
+    shown = {}
+    for sla_id in ("dor_validation", "dod_validation", "progress_reviews", "dor_validation"):
+        at.selectbox(key="edit").set_value(sla_id).run()
+        shown[sla_id] = at.number_input(key=f"sla-escalation-{sla_id}").value
+    assert shown == {"dor_validation": 20.0, "dod_validation": 15.0, "progress_reviews": 240.0}  # minutes, as stored
