@@ -62,6 +62,27 @@ def postgres_url() -> Iterator[str]:
     admin.dispose()
 
 
+@pytest.fixture(params=["sqlite", "pg"])
+def empty_engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
+    """An empty, unmigrated database of the test's own on each backend, for tests whose subject is the migrations."""
+    if request.param == "sqlite":
+        engine = make_engine(f"sqlite:///{tmp_path / 'fresh.db'}")
+        yield engine
+        engine.dispose()
+        return
+    postgres_url = request.getfixturevalue("postgres_url")  # skips (or fails in CI) when Postgres is unreachable
+    name = f"pulseboard_fresh_{uuid.uuid4().hex[:8]}"
+    admin = sa.create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    engine = make_engine(sa.engine.make_url(postgres_url).set(database=name).render_as_string(hide_password=False))
+    yield engine
+    engine.dispose()
+    with admin.connect() as connection:
+        connection.exec_driver_sql(f'DROP DATABASE "{name}" WITH (FORCE)')
+    admin.dispose()
+
+
 @pytest.fixture(scope="session")
 def _pg_engine_session(postgres_url: str) -> Iterator[Engine]:
     engine = make_engine(postgres_url)

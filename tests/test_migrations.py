@@ -2,34 +2,11 @@
 
 from __future__ import annotations
 
-import uuid
-
-import pytest
 import sqlalchemy as sa
 
 from core.model import now_ms
 from core.store.engine import make_engine
 from core.store.migrate import current_revision, head_revision, upgrade
-from tests.conftest import POSTGRES_ADMIN_URL
-
-
-@pytest.fixture(params=["sqlite", "pg"])
-def empty_engine(request, tmp_path, postgres_url):
-    if request.param == "sqlite":
-        engine = make_engine(f"sqlite:///{tmp_path / 'fresh.db'}")
-        yield engine
-        engine.dispose()
-        return
-    name = f"pulseboard_mig_{uuid.uuid4().hex[:8]}"
-    admin = sa.create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.exec_driver_sql(f'CREATE DATABASE "{name}"')
-    engine = make_engine(sa.engine.make_url(postgres_url).set(database=name).render_as_string(hide_password=False))
-    yield engine
-    engine.dispose()
-    with admin.connect() as connection:
-        connection.exec_driver_sql(f'DROP DATABASE "{name}" WITH (FORCE)')
-    admin.dispose()
 
 
 def test_empty_database_upgrades_to_head(empty_engine):
