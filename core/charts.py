@@ -112,7 +112,7 @@ def trend(
     encoding: dict[str, Any] = {"x": alt.X("ts:T", title=None),
                                 "y": alt.Y(f"{y}:Q", title=y_title, stack=True if area else None, axis=count_axis() if integer else alt.Undefined)}
     if color and color in frame.columns:
-        encoding["color"] = alt.Color(f"{color}:N", title=None, scale=alt.Scale(range=list(PALETTE)), legend=alt.Legend(orient="bottom", columns=2, labelLimit=260))
+        encoding["color"] = alt.Color(f"{color}:N", title=None, scale=alt.Scale(range=list(PALETTE)), legend=alt.Legend(orient="bottom", columns=2, labelLimit=alt.ExprRef(expr="max(120, width / 2 - 40)")))
         tooltip.insert(1, alt.Tooltip(f"{color}:N"))
     mark = alt.Chart(frame).mark_area(opacity=0.7) if area else alt.Chart(frame).mark_line(point=len(frame) < 40, strokeWidth=2)
     layers = [mark.encode(tooltip=tooltip, **encoding), *threshold_rules(warning, critical), *deployment_rules(deployments)]

@@ -42,6 +42,21 @@ def exporter_samples(now: int, days: int) -> list[Sample]:
     return out
 
 
+def host_samples(now: int, days: int) -> list[Sample]:
+    """What the system collector records on one host (CPU, memory, disk, network): these stores are built with the
+    collectors off, so without them Operations' resource panels would hold only the minutes the server ran."""
+    out = []
+    host = {"host": "app-1"}
+    for ts in range(now - days * DAY, now, 5 * 60_000):
+        day = math.sin(2 * math.pi * (ts % DAY) / DAY)
+        out += [Sample.of("system_cpu_percent", host, 35 + 20 * day + 5 * math.sin(ts / 3_600_000), ts),
+                Sample.of("system_memory_used_percent", host, 62 + 6 * day, ts),
+                Sample.of("system_filesystem_used_percent", {**host, "device": "/dev/sda1", "fstype": "ext4", "mount": "/"},
+                          70 + 5 * (ts - now + days * DAY) / (days * DAY), ts),
+                Sample.of("system_network_receive_bytes_per_second", {**host, "interface": "eth0"}, 2.5e5 + 1.5e5 * day, ts)]
+    return out
+
+
 def coverage_reports(now: int, days: int) -> list[Event]:
     """Coverage gate runs carrying metrics.coverage_percentage (the demo's gates report a score, not coverage)."""
     repos = ("org/payments-api", "org/web-portal", "org/data-pipeline", "org/mobile-app", "org/platform-infra")
@@ -51,15 +66,34 @@ def coverage_reports(now: int, days: int) -> list[Event]:
             for n in range(days * 4) for r, repo in enumerate(repos)]
 
 
+def recent_incidents(now: int) -> list[Event]:
+    """Errors of several types and two deployments in the last day, so the error timeline and the deployment
+    impact table have something whatever hour the demo's own (rarer, daily) incidents and deployments fell on."""
+    kinds = [("timeout", "review-api", "error"), ("validation", "dor-validator", "warning"), ("db_lock", "orders-db", "critical"),
+             ("upstream_5xx", "payments-api", "error")]
+    errors = [Event(f"err-{n}", "system.error_occurred", now - (n * 97 + 20) * 60_000, "ci",
+                    {"error_type": kind, "component": component, "severity": severity, "message": f"{kind} in {component} (#{n})"})
+              for n, (kind, component, severity) in enumerate(kinds * 3)]
+    deployments = [Event(f"dep-{n}", "system.deployment", now - hours * 3_600_000, "ci",
+                         {"component": component, "version": version, "commit": f"{n:07x}abc"})
+                   for n, (hours, component, version) in enumerate([(5, "review-api", "2.14.1"), (17, "payments-api", "1.9.0")])]
+    return errors + deployments
+
+
+def exporter_batch(now: int, days: int) -> Batch:
+    """Everything this module adds to the demo: database exporter and host samples, coverage reports, recent errors and deployments."""
+    return Batch((*exporter_samples(now, days), *host_samples(now, days)), (*coverage_reports(now, days), *recent_incidents(now)))
+
+
 def seed_demo(path: Path, days: int = 8) -> None:
-    """The demo workload's last ``days`` days (events, samples, JUnit runs), rolled up, in the server's store."""
+    """The demo workload's last ``days`` days (events, samples, JUnit runs) and :func:`exporter_batch`, rolled up, in the server's store."""
     engine = make_engine(f"sqlite:///{path}")
     upgrade(engine)
     now = now_ms()
     collector = DemoCollector(engine, None, clock=lambda: now)
     collector.workload = DemoWorkload(7, now)
     collector.generate(now - days * DAY, now, 5 * 60_000)
-    ingest(engine, Batch(tuple(exporter_samples(now, days)), tuple(coverage_reports(now, days))), origin="test")
+    ingest(engine, exporter_batch(now, days), origin="test")
     run_rollup(engine, now)
     engine.dispose()
 

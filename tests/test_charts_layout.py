@@ -97,3 +97,10 @@ def test_colour_ramp_legends_fit_the_chart_width():
     matrix = spec(quality_charts.risk_matrix(cells))
     legends = [d["legend"] for d in walk(matrix) if isinstance(d.get("legend"), dict)]
     assert legends and all("width" in lg["gradientLength"]["expr"] for lg in legends)
+
+
+def test_trend_legend_labels_get_half_the_chart_width():
+    ts = [datetime(2025, 1, 1, tzinfo=UTC)] * 2
+    frame = pl.DataFrame({"ts": ts, "series": ['api_errors_percent{endpoint="/api/v1/agents"}', "b"], "value": [1.0, 2.0]})
+    legend = spec(charts.trend(frame))["layer"][0]["encoding"]["color"]["legend"]
+    assert legend["columns"] == 2 and "width / 2" in legend["labelLimit"]["expr"]

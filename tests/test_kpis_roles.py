@@ -182,3 +182,19 @@ def test_alert_views():
     assert alerting.by_severity(frame) == {"critical": 1, "error": 0, "warning": 1, "info": 0}
     assert alerting.active_list(frame, T0)["fingerprint"].to_list() == ["b", "c", "a"]
     assert alerting.recent_severe(frame, T0 - H)["rule"].to_list() == []
+
+
+def test_resource_panels_name_series_by_what_tells_them_apart(sqlite_engine):
+    from core.ingest import ingest
+    from core.model import Batch, Sample, now_ms
+
+    now = now_ms()
+    disk = {"device": "/dev/sda1", "fstype": "ext4", "mount": "/"}
+    samples = [Sample.of("system_cpu_percent", {"host": host}, 10.0, now - 60_000) for host in ("app-1", "app-2")]
+    samples += [Sample.of("system_memory_used_percent", {"host": "app-1"}, 50.0, now - 60_000),
+                Sample.of("system_filesystem_used_percent", {"host": "app-1", **disk}, 70.0, now - 60_000),
+                Sample.of("system_network_receive_bytes_per_second", {"host": "app-1", "interface": "eth0"}, 1e5, now - 60_000)]
+    ingest(sqlite_engine, Batch(tuple(samples)), origin="test")
+    frames = operations.resource_frames(sqlite_engine, now - H, now, 60_000)
+    names = {panel: sorted(set(frame["series"].to_list())) for panel, frame in frames.items()}
+    assert names == {"CPU": ['host="app-1"', 'host="app-2"'], "Memory": ["Memory"], "Disk": ['mount="/"'], "Network": ['interface="eth0"']}

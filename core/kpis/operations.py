@@ -201,11 +201,20 @@ def load_ops(engine: Engine, start_ms: int, end_ms: int, filters: Mapping[str, s
 
 
 def resource_frames(engine: Engine, start_ms: int, end_ms: int, step_ms: int, settings: Settings | None = None) -> dict[str, pl.DataFrame]:
-    """Per resource panel: the query result of its selector (CPU %, memory %, disk %, network B/s), ``series`` shortened to its labels."""
-    short = (pl.col("series").str.replace(r"^[^{]*\{", "").str.replace(r"\}$", "").str.replace_all(r'host="[^"]*"(, )?', "")
-             .str.strip_chars(", "))
+    """Per resource panel: the query result of its selector (CPU %, memory %, disk %, network B/s), ``series`` shortened to its labels.
+
+    The ``host`` label is dropped when one host reports (kept with several, so their lines stay apart), and a
+    filesystem is named by its mount point alone (device and type would only push the legend past its width).
+    """
     frames = {name: series(engine, selector, start_ms, end_ms, step_ms=step_ms, settings=settings) for name, (selector, _) in RESOURCES.items()}
-    return {name: frame.with_columns(pl.when(short == "").then(pl.lit(name)).otherwise(short).alias("series")) for name, frame in frames.items()}
+    out = {}
+    for name, frame in frames.items():
+        drop = ["device", "fstype"] + (["host"] if frame["series"].str.extract(r'host="([^"]*)"').n_unique() <= 1 else [])
+        short = pl.col("series").str.replace(r"^[^{]*\{", "").str.replace(r"\}$", "")
+        for label in drop:
+            short = short.str.replace_all(f'{label}="[^"]*"(, ?)?', "")
+        out[name] = frame.with_columns(pl.when(short.str.strip_chars(", ") == "").then(pl.lit(name)).otherwise(short.str.strip_chars(", ")).alias("series"))
+    return out
 
 
 def load_anomalies(engine: Engine, end_ms: int, settings: Settings | None = None) -> pl.DataFrame:
