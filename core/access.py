@@ -147,3 +147,8 @@ def redact_record(record: dict[str, object], viewer: Viewer) -> dict[str, object
         key: value for key, value in record.items()
         if not any(is_sensitive(key, permission) and not can(viewer, permission) for permission in SENSITIVE_WORDS)
     }
+
+
+def hidden_by(name: str, viewer: Viewer | None) -> str | None:
+    """The permission ``viewer`` lacks to see a field, label or metric called ``name``; None when they may see it."""
+    return next((p for p in SENSITIVE_WORDS if is_sensitive(name, p) and not can(viewer, p)), None)

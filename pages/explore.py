@@ -1,4 +1,8 @@
-"""Explore: any metric, any labels, any range — chart, table and CSV. The analyst's free-form view."""
+"""Explore: any metric, any labels, any range — chart, table and CSV. The analyst's free-form view.
+
+Every read goes through core.query's viewer-aware functions, so cost and per-person
+metrics and labels never reach a viewer whose roles may not see them (docs/security.md).
+"""
 
 from __future__ import annotations
 
@@ -8,6 +12,7 @@ import polars as pl
 import streamlit as st
 
 from core import audit, charts, query
+from core.access import NotAllowed
 from core.alerts.views import alert_link
 from core.auth_ui import client_address, require_page
 from core.config import get_settings
@@ -24,14 +29,19 @@ viewer = require_page("explore")
 engine = get_engine()
 
 
-@st.cache_data(ttl=60, max_entries=4, show_spinner=False)
-def metric_names(_url: str) -> list[str]:
-    return query.metric_names(engine)
+# Cached per permission set (the viewer itself is not hashed): what one role may see, all its viewers share.
+@st.cache_data(ttl=60, max_entries=16, show_spinner=False)
+def metric_names(_url: str, _permissions: tuple[str, ...]) -> list[str]:
+    return query.visible_metric_names(engine, viewer)
 
 
 @st.cache_data(ttl=60, max_entries=64, show_spinner=False)
-def label_values(_url: str, name: str) -> dict[str, list[str]]:
-    return query.label_values(engine, name)
+def label_values(_url: str, _permissions: tuple[str, ...], name: str) -> dict[str, list[str]]:
+    return query.visible_label_values(engine, name, viewer)
+
+
+def figure(value: float | None) -> str:
+    return "–" if value is None else f"{value:,.4g}" if abs(value) < 1e6 else f"{value:,.0f}"
 
 
 def pick_range() -> tuple[int, int]:
@@ -48,7 +58,8 @@ def pick_range() -> tuple[int, int]:
 
 st.title("Explore")
 url = str(engine.url)
-names = metric_names(url)
+permissions = tuple(sorted(viewer.permissions))
+names = metric_names(url, permissions)
 if not names:
     st.info("No metrics stored yet. Collectors and `POST /api/v1/metrics` fill the store (see docs/api.md).")
     st.stop()
@@ -56,7 +67,7 @@ if not names:
 left, right = st.columns([2, 3])
 with left:
     name = st.selectbox("Metric", names)
-    labels = label_values(url, name)
+    labels = label_values(url, permissions, name)
     picked = {key: st.multiselect(key, values, placeholder="any") for key, values in labels.items()}
 with right:
     typed = st.text_input("Selector (overrides the pickers)", placeholder=str(build_selector(name, picked)),
@@ -69,8 +80,9 @@ with right:
 
 try:
     selector = parse_selector(typed) if typed.strip() else build_selector(name, picked)
-    frame = query.rate(engine, selector, start, end) if agg == "rate" else query.series(engine, selector, start, end, agg=agg)
-except (SelectorError, ValueError) as error:
+    frame = query.visible_series(engine, selector, start, end, viewer, agg=agg)
+    comparison = query.visible_comparison(engine, selector, start, end, viewer, agg=agg)
+except (SelectorError, ValueError, NotAllowed) as error:
     st.error(f"{error}", icon=":material/error:")
     st.stop()
 
@@ -86,6 +98,9 @@ if frame.is_empty():
 
 series_count = frame["series"].n_unique()
 st.caption(f"`{selector}` · {series_count} series · {frame.height:,} points · {agg} · from the {tier} tier")
+st.metric(f"{agg} over the range, all matching series", figure(comparison.current), comparison.text,
+          delta_color="off", delta_arrow="off", border=True, width="content",
+          help=f"Against the same {agg} over the range just before, as long as this one ({figure(comparison.previous)}).")
 st.altair_chart(charts.trend(frame, color="series" if series_count > 1 else None, y_title=selector.name or "value", height=380), width="stretch")
 
 table = frame.select("ts", "series", "value").sort("ts", "series")

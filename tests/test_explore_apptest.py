@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import io
 import json
+from urllib.parse import parse_qsl, urlsplit
 
 import polars as pl
 import pyarrow as pa
 import pytest
+import yaml
 from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
 from streamlit.testing.v1 import AppTest
 
@@ -101,3 +103,132 @@ def test_a_typed_selector_names_the_csv_and_the_axis_after_its_own_metric(seeded
     assert sorted(drawn["value"].to_list()) == sorted(CPU)
     name, rows = csv(downloads)
     assert name == "cpu_percent.csv" and sorted(rows["value"].to_list()) == sorted(CPU)
+
+
+# --- who sees what, the previous-period comparison, and "create alert" ---------------------------------------------
+
+REVIEWS = {("org/api", "ann"): 100.0, ("org/api", "bob"): 300.0}
+
+
+@pytest.fixture
+def reviews(app_store) -> int:
+    now = now_ms()
+    samples = []
+    for i in range(3):
+        ts = now - (i + 1) * 60_000
+        samples += [Sample.of("review_duration_seconds", {"repository": repo, "reviewer": who}, v, ts) for (repo, who), v in REVIEWS.items()]
+        samples += [Sample.of("review_cost_usd_total", {"repository": "org/api"}, 42.0, ts)]
+    ingest(app_store, Batch(tuple(samples)), origin="test")
+    return now
+
+
+def as_role(role: str, **typed: str) -> AppTest:
+    at = AppTest.from_file(str(ROOT / "pages" / "explore.py"), default_timeout=120)
+    at.session_state["role"] = role  # login off in page tests: the local viewer takes this role
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    next(s for s in at.selectbox if s.label == "Range").set_value("Last 1 h")
+    if "metric" in typed:
+        next(s for s in at.selectbox if s.label == "Metric").set_value(typed["metric"])
+    if "selector" in typed:
+        at.text_input[0].input(typed["selector"])
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def shown_text(at: AppTest) -> str:
+    """Everything the page put on screen as text, tables included."""
+    parts = [str(e.value) for kind in ("caption", "markdown", "error", "warning", "metric") for e in at.get(kind)]
+    parts += [o for s in at.selectbox for o in s.options] + [o for m in at.multiselect for o in [m.label, *m.options]]
+    parts += [at.dataframe[0].value.to_csv()] if at.dataframe else []
+    return "\n".join(parts)
+
+
+def test_a_developer_never_sees_cost_metrics_or_reviewer_values(reviews):
+    at = as_role("developer", metric="review_duration_seconds")
+    metric = next(s for s in at.selectbox if s.label == "Metric")
+    assert metric.options == ["review_duration_seconds"]
+    assert [m.label for m in at.multiselect] == ["repository", "Group by"]
+    assert next(m for m in at.multiselect if m.label == "Group by").options == ["repository"]
+    assert set(at.dataframe[0].value["series"]) == {'review_duration_seconds{repository="org/api"}'}
+    assert at.dataframe[0].value["value"].tolist() == [200.0] * 3  # ann and bob together, neither alone
+    text = shown_text(at)
+    assert "cost" not in text and "reviewer" not in text and "ann" not in text and "bob" not in text
+
+
+@pytest.mark.parametrize(("selector", "permission"), [("review_cost_usd_total", "view_costs"),
+                                                      ('review_duration_seconds{reviewer="ann"}', "view_people")])
+def test_a_developer_typing_a_hidden_selector_is_refused(reviews, downloads, selector, permission):
+    at = as_role("developer", selector=selector)
+    assert len(at.error) == 1 and f"lacks the permission '{permission}'" in at.error[0].value
+    assert not at.dataframe and not downloads and not (at.get("vega_lite_chart") or at.get("arrow_vega_lite_chart"))
+
+
+@pytest.mark.parametrize("role", ["executive", "admin"])
+def test_executives_and_admins_see_costs_and_reviewers(reviews, role):
+    at = as_role(role, metric="review_duration_seconds")
+    assert next(s for s in at.selectbox if s.label == "Metric").options == ["review_cost_usd_total", "review_duration_seconds"]
+    reviewer = next(m for m in at.multiselect if m.label == "reviewer")
+    assert reviewer.options == ["ann", "bob"]
+    assert set(at.dataframe[0].value["series"]) == {
+        'review_duration_seconds{repository="org/api", reviewer="ann"}', 'review_duration_seconds{repository="org/api", reviewer="bob"}'}
+    typed = as_role(role, selector="review_cost_usd_total")
+    assert not typed.error and set(typed.dataframe[0].value["value"]) == {42.0}
+
+
+@pytest.fixture
+def two_hours(app_store) -> int:
+    """cpu_percent 12 and 12 in the hour before the last, 14 and 16 in the last one."""
+    now = now_ms()
+    values = {90: 12.0, 80: 12.0, 30: 14.0, 20: 16.0}  # minutes ago → value
+    ingest(app_store, Batch(tuple(Sample.of("cpu_percent", {"host": "h1"}, v, now - m * 60_000) for m, v in values.items())),
+           origin="test")
+    return now
+
+
+@pytest.mark.parametrize(("agg", "value", "delta"), [("avg", "15", "↑ 25% vs previous hour"),
+                                                     ("max", "16", "↑ 33% vs previous hour"),
+                                                     ("min", "14", "↑ 17% vs previous hour"),
+                                                     ("count", "2", "→ 0% vs previous hour")])
+def test_the_card_compares_the_aggregation_with_the_previous_period(two_hours, agg, value, delta):
+    at = as_role("developer", metric="cpu_percent")
+    next(s for s in at.selectbox if s.label == "Aggregation").set_value(agg).run()
+    assert not at.exception and not at.error
+    card = at.metric[0]
+    assert (card.label, card.value, card.delta) == (f"{agg} over the range, all matching series", value, delta)
+
+
+def alert_url(at: AppTest) -> str:
+    buttons = [e for e in at.get("link_button") if e.proto.label == "Create alert from this query"]
+    assert len(buttons) == 1
+    return str(buttons[0].proto.url)
+
+
+def test_create_alert_prefills_the_rule_with_the_same_selector_and_aggregation(seeded):
+    at = explore(metric="cpu_percent")
+    next(m for m in at.multiselect if m.label == "host").set_value(["h1"])
+    next(s for s in at.selectbox if s.label == "Aggregation").set_value("max")
+    at.run()
+    assert not at.exception and not at.error
+    url = urlsplit(alert_url(at))
+    params = dict(parse_qsl(url.query))
+    assert (url.path, params) == ("/alerts", {"selector": 'cpu_percent{host="h1"}', "agg": "max"})
+    # The Alerts page reads the prefill from those query parameters, as the browser opens it.
+    alerts = AppTest.from_file(str(ROOT / "pages" / "alerts.py"), default_timeout=120)
+    alerts.session_state["role"] = "operations"
+    alerts.query_params.update(params)
+    alerts.run()
+    assert not alerts.exception, [e.value for e in alerts.exception]
+    next(t for t in alerts.tabs if t.label.startswith("Rules"))
+    rule = yaml.safe_load(next(t for t in alerts.text_area if t.label.startswith("Rule (YAML")).value)
+    assert (rule["selector"], rule["agg"], rule["name"]) == ('cpu_percent{host="h1"}', "max", "cpu_percent_alert")
+
+
+def test_create_alert_carries_a_typed_selector_with_several_matchers(seeded):
+    typed = 'cpu_percent{host=~"h1|h2", env!="dev"}'
+    at = explore(selector=typed)
+    next(s for s in at.selectbox if s.label == "Aggregation").set_value("last")
+    at.run()
+    params = dict(parse_qsl(urlsplit(alert_url(at)).query))
+    assert params == {"selector": 'cpu_percent{host=~"h1|h2", env!="dev"}', "agg": "last"}

@@ -5,7 +5,10 @@
 * :func:`rate` — per-second rate of counters; :func:`event_percentiles` — p50/p90/p95/p99
   of an event field; :func:`group_by_label`, :func:`top_k`, :func:`summarize` — pure
   reshaping of results; :func:`compare_previous` — "↑ 12% vs yesterday";
-* :func:`metric_names`, :func:`label_values`, :func:`find_series` — what exists.
+* :func:`metric_names`, :func:`label_values`, :func:`find_series` — what exists;
+* :func:`visible_metric_names`, :func:`visible_label_values`, :func:`visible_series`,
+  :func:`visible_comparison` — the same for one viewer: cost and per-person metrics and
+  labels left out for roles that may not see them (core/query/visible.py).
 
 Results are cached per (query, range bucket) for ``query_cache_ttl_s`` seconds in a
 process-wide cache that does not need Streamlit; treat returned frames as read-only.
@@ -27,6 +30,15 @@ from core.query.analysis import (
 )
 from core.query.plan import MIN_POINTS, RESOLUTION_MS, TIERS, QueryPlan, choose_tier, plan, retention_ms
 from core.query.series import AGGS, CACHE, Agg, Buckets, buckets, find_series, label_values, metric_names, rate, series
+from core.query.visible import (
+    ExploreAgg,
+    redact_series,
+    visible_comparison,
+    visible_label_values,
+    visible_metric_names,
+    visible_selector,
+    visible_series,
+)
 
 
 def clear_cache() -> None:
@@ -43,6 +55,7 @@ __all__ = [
     "Agg",
     "Buckets",
     "Comparison",
+    "ExploreAgg",
     "QueryPlan",
     "buckets",
     "choose_tier",
@@ -57,9 +70,15 @@ __all__ = [
     "period_name",
     "plan",
     "rate",
+    "redact_series",
     "retention_ms",
     "scalar",
     "series",
     "summarize",
     "top_k",
+    "visible_comparison",
+    "visible_label_values",
+    "visible_metric_names",
+    "visible_selector",
+    "visible_series",
 ]

@@ -123,7 +123,7 @@ def compare_previous(
     offset = offset_ms if offset_ms is not None else end_ms - start_ms
     if agg not in _SCALAR:
         raise ValueError(f"unknown aggregation {agg!r}; use one of {', '.join(_SCALAR)}")
-    columns = AGG_COLUMNS[agg] + (("last_ts",) if agg == "last" else ())
+    columns = AGG_COLUMNS[agg]  # "last" already reads last_ts; naming it twice made polars refuse the raw tier
     current = buckets(engine, selector, start_ms, end_ms, settings=settings, now_ms=now_ms, columns=columns)
     previous = buckets(engine, selector, start_ms - offset, end_ms - offset, settings=settings, now_ms=now_ms, columns=columns)
     return Comparison(scalar(current.frame, agg), scalar(previous.frame, agg), offset)
