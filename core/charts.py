@@ -46,6 +46,12 @@ def count_axis(**props: Any) -> alt.Axis:
     return alt.Axis(format="d", tickMinStep=1, **props)
 
 
+def trend_legend() -> alt.Legend:
+    """Series names under the chart: two columns with half the width each, one full-width column on a narrow chart."""
+    return alt.Legend(orient="bottom", columns=alt.ExprRef(expr="width < 520 ? 1 : 2"),
+                      labelLimit=alt.ExprRef(expr="width < 520 ? max(120, width - 30) : width / 2 - 40"))
+
+
 def _layer(*layers: alt.Chart) -> alt.LayerChart:
     return alt.LayerChart(layer=list(layers))
 
@@ -112,7 +118,7 @@ def trend(
     encoding: dict[str, Any] = {"x": alt.X("ts:T", title=None),
                                 "y": alt.Y(f"{y}:Q", title=y_title, stack=True if area else None, axis=count_axis() if integer else alt.Undefined)}
     if color and color in frame.columns:
-        encoding["color"] = alt.Color(f"{color}:N", title=None, scale=alt.Scale(range=list(PALETTE)), legend=alt.Legend(orient="bottom", columns=2, labelLimit=alt.ExprRef(expr="max(120, width / 2 - 40)")))
+        encoding["color"] = alt.Color(f"{color}:N", title=None, scale=alt.Scale(range=list(PALETTE)), legend=trend_legend())
         tooltip.insert(1, alt.Tooltip(f"{color}:N"))
     mark = alt.Chart(frame).mark_area(opacity=0.7) if area else alt.Chart(frame).mark_line(point=len(frame) < 40, strokeWidth=2)
     layers = [mark.encode(tooltip=tooltip, **encoding), *threshold_rules(warning, critical), *deployment_rules(deployments)]

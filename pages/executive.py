@@ -13,7 +13,6 @@ from core.kpis.developer import filter_options
 from core.kpis.executive import (
     HISTORY_DAYS,
     HORIZON_DAYS,
-    load_daily_history,
     load_executive,
     prediction_table,
     predictions,
@@ -110,9 +109,8 @@ def executive() -> None:
             ui.empty("Alerting is not available yet in this installation.")
         else:
             ui.widget(ALERT_SUMMARY, alerting.recent_severe(frame, win.end_ms - 3_600_000), ctx=ctx)
-    history = load_daily_history(ctx.engine, win.end_ms, ctx.filters, ctx.settings)
     targets = {"Quality score %": QUALITY[0].thresholds.warning, "SLA adherence %": now.sla_target_pct, "Completion rate %": EFFICIENCY[1].thresholds.warning}
-    ui.widget(PREDICTIONS, prediction_table(predictions(history, targets, win.end_ms)), ctx=ctx)
+    ui.widget(PREDICTIONS, prediction_table(predictions(data.history, targets, win.end_ms)), ctx=ctx)
     ui.freshness(newest_event_ms(ctx.engine, ["workflow.*", "qa.*"]), stale_after_s=max(300.0, 3 * (ctx.refresh_s or 30)), what="event")
 
 

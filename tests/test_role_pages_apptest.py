@@ -130,3 +130,13 @@ def test_kpis_equal_an_independent_computation(store):
     ops = metrics(run("operations"))
     for name in ("Active workflows", "Down", "Idle", "Active", "Overloaded"):
         assert number(ops[name]) == want[name], name
+
+
+def test_executive_shows_linear_trend_predictions_from_the_daily_history(store):
+    demo(store, 5)  # four whole days before today: enough for a line
+    at = run("executive")
+    assert any("linear-trend projection" in m.value for m in at.markdown)
+    table = next(d.value for d in at.dataframe if "vs target" in d.value.columns)
+    assert list(table["KPI (%)"]) == ["Quality score", "SLA adherence", "Completion rate"]
+    assert (table["daily values"] >= 3).all()
+    assert table["vs target"].str.contains("target").all()

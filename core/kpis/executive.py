@@ -16,7 +16,7 @@ Definitions (every one computed from stored events/samples; docs/events.md names
 Performance predictions (:func:`predictions`) are a linear-trend projection
 (core.forecast_simple.LinearTrend, least squares) of the quality score, SLA adherence and
 workflow completion rate from their last :data:`HISTORY_DAYS` daily values
-(:func:`load_daily_history`): the value :data:`HORIZON_DAYS` days ahead with a ≈ 95 %
+(:func:`daily_history`, read with the page's own events): the value :data:`HORIZON_DAYS` days ahead with a ≈ 95 %
 prediction band (± 2 standard errors of a new observation) and the day the line crosses
 the target, when it does within the horizon. The forecasting issue's better models
 can replace the line behind the same function.
@@ -162,12 +162,13 @@ EXEC_TYPES = (*wf.WORKFLOW_TYPES, *GATE_SCORE_TYPES, *DEFECT_EVENTS, COMPLIANCE_
 
 @dataclass(frozen=True)
 class ExecutiveData:
-    """KPIs now and one period earlier, the trend frame, and open critical defects."""
+    """KPIs now and one period earlier, the trend frame, open critical defects, and the daily history predictions read."""
 
     current: ExecutiveKpis
     previous: ExecutiveKpis
     trends: pl.DataFrame
     critical_open: int
+    history: pl.DataFrame  # :func:`daily_history` of the last HISTORY_DAYS whole days
 
 
 def load_executive(engine: Engine, start_ms: int, end_ms: int, now_ms: int, step_ms: int, filters: Mapping[str, str],
@@ -186,7 +187,12 @@ def load_executive(engine: Engine, start_ms: int, end_ms: int, now_ms: int, step
 
 def _load(engine: Engine, start_ms: int, end_ms: int, now_ms: int, step_ms: int, filters: Mapping[str, str], settings: Settings) -> ExecutiveData:
     span = end_ms - start_ms
-    events = apply_filters(load_events(engine, EXEC_TYPES, start_ms - span - wf.OPEN_LOOKBACK_MS, end_ms, settings=settings), filters)
+    history_end = now_ms - now_ms % DAY_MS
+    history_start = history_end - HISTORY_DAYS * DAY_MS
+    # one read serves the period, the one before it and the predictions' daily history (reading them apart cost twice the time)
+    lo = min(start_ms - span, history_start) - wf.OPEN_LOOKBACK_MS
+    read = apply_filters(load_events(engine, EXEC_TYPES, lo, max(end_ms, history_end), settings=settings), filters)
+    events = read.filter(pl.col("ts").is_between(start_ms - span - wf.OPEN_LOOKBACK_MS, end_ms, closed="left"))  # what the KPIs parse
 
     def utilisation(a: int, b: int) -> float | None:
         frame = series(engine, "qms_agent_load_percent", a, b, settings=settings)
@@ -196,7 +202,8 @@ def _load(engine: Engine, start_ms: int, end_ms: int, now_ms: int, step_ms: int,
     current = compute(events, utilisation(start_ms, end_ms), start_ms, end_ms, now_ms, settings)
     previous = compute(events, utilisation(start_ms - span, start_ms), start_ms - span, start_ms, now_ms, settings)
     defects = defect_kpis(defect_frame(events.filter(pl.col("type").is_in(DEFECT_EVENTS))), start_ms=start_ms, end_ms=end_ms, day_start_ms=end_ms)
-    return ExecutiveData(current, previous, trends(events, start_ms, end_ms, step_ms), defects.critical_open)
+    return ExecutiveData(current, previous, trends(events, start_ms, end_ms, step_ms), defects.critical_open,
+                         daily_history(read, history_start, history_end, now_ms))
 
 
 DAY_MS = 86_400_000
@@ -282,26 +289,15 @@ def daily_sla(events: pl.DataFrame, start_ms: int, end_ms: int, now_ms: int,
     return pl.DataFrame(rows, schema={"ts_ms": pl.Int64, "series": pl.String, "value": pl.Float64}, orient="row")
 
 
-def load_daily_history(engine: Engine, now_ms: int, filters: Mapping[str, str], settings: Settings | None = None,
-                       days: int = HISTORY_DAYS) -> pl.DataFrame:
-    """The last ``days`` whole UTC days of quality score, completion rate and SLA adherence (ts_ms = noon of the day, series, value).
+def daily_history(events: pl.DataFrame, start_ms: int, end_ms: int, now_ms: int) -> pl.DataFrame:
+    """Quality score, completion rate and SLA adherence per whole UTC day in [start, end) (ts_ms = noon of the day, series, value).
 
-    Cached for ``query_cache_ttl_s`` per hour: daily values change slowly.
+    ``end`` is today's midnight in use: today is not over, its value would be noisier than the rest.
     """
-    settings = settings or get_settings()
-    end = now_ms - now_ms % DAY_MS  # today is not over: its value would be noisier than the rest
-    start = end - days * DAY_MS
-    key = ("executive-daily", id(engine), str(engine.url), end, now_ms // 3_600_000, tuple(sorted(filters.items())))
-
-    def load() -> pl.DataFrame:
-        events = apply_filters(load_events(engine, EXEC_TYPES, start - wf.OPEN_LOOKBACK_MS, end, settings=settings), filters)
-        per_day = trends(events, start, end, DAY_MS).filter(pl.col("series").is_in(PREDICTED)).select(
-            pl.col("ts").dt.epoch("ms").alias("ts_ms"), "series", "value")
-        sla_days = daily_sla(events.filter(pl.col("type").is_in(wf.WORKFLOW_TYPES)), start, end, now_ms)
-        return pl.concat([per_day, sla_days]).with_columns(pl.col("ts_ms") + DAY_MS // 2).sort("series", "ts_ms")
-
-    frame: pl.DataFrame = CACHE.get(key, settings.query_cache_ttl_s, load)
-    return frame
+    per_day = trends(events, start_ms, end_ms, DAY_MS).filter(pl.col("series").is_in(PREDICTED)).select(
+        pl.col("ts").dt.epoch("ms").alias("ts_ms"), "series", "value")
+    sla_days = daily_sla(events.filter(pl.col("type").is_in(wf.WORKFLOW_TYPES)), start_ms, end_ms, now_ms)
+    return pl.concat([per_day, sla_days]).with_columns(pl.col("ts_ms") + DAY_MS // 2).sort("series", "ts_ms")
 
 
 def prediction_table(found: Sequence[Prediction]) -> pl.DataFrame:
