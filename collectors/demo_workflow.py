@@ -38,6 +38,17 @@ REPOSITORIES = ("org/payments-api", "org/web-portal", "org/data-pipeline", "org/
 AUTHORS = tuple(f"dev-{n}" for n in ("anna", "bram", "chen", "dara", "eli", "fay", "gus", "hana", "ivo", "jun"))
 SEVERITIES = (("critical", 0.03), ("high", 0.15), ("medium", 0.45), ("low", 0.37))
 CATEGORIES = ("logic", "security", "performance", "style", "documentation", "testing")
+# How review findings are closed: most fixed, a few rejected by the author as false positives, some
+# accepted but not worth fixing. Resolution-time means in hours; fixes scale with severity.
+RESOLUTIONS = (("fixed", 0.89), ("false_positive", 0.06), ("wont_fix", 0.05))
+FALSE_POSITIVE_HOURS, WONT_FIX_HOURS = 0.8, 20.0
+FIX_SPEED = {"critical": 0.5, "high": 0.75, "medium": 1.0, "low": 1.4}
+# Defects review missed, found in production after the merge: per merged PR, higher when the PR went
+# through the pipeline during an incident (rushed reviews behind a backlog, a reviewer short, a bad deploy);
+# production defects are always fixed, within hours.
+ESCAPE_CHANCE, ESCAPE_CHANCE_INCIDENT = 0.02, 0.12
+ESCAPED_SEVERITIES = (("critical", 0.1), ("high", 0.3), ("medium", 0.4), ("low", 0.2))
+ESCAPED_STAGE = "production"
 MAX_ATTEMPTS = 3
 LIFETIME = 3 * DAY  # a PR's events all fall within this of its arrival
 
@@ -117,6 +128,46 @@ def prs_in_hour(seed: int, hour: int, incidents: list[Incident]) -> list[Pr]:
     return [simulate_pr(seed, hour * 10 + i, hour * HOUR + r.randrange(HOUR), incidents) for i in range(count)]
 
 
+def review_resolution(seed: int, defect_id: str, severity: str, fix_hours: float) -> tuple[str, float]:
+    """How a review finding is closed and after how many hours (``fix_hours``: the drawn time to fix a medium one).
+
+    Drawn from the defect's own generator, so the PR's stream (and every other event) is unchanged.
+    """
+    r = rng(seed, "resolution", defect_id)
+    resolution = r.choices([n for n, _ in RESOLUTIONS], [w for _, w in RESOLUTIONS])[0]
+    if resolution == "false_positive":  # the author disputes it and the reviewer withdraws it quickly
+        return resolution, r.lognormvariate(math.log(FALSE_POSITIVE_HOURS), 0.5)
+    if resolution == "wont_fix":  # triaged into the backlog at the next planning
+        return resolution, r.lognormvariate(math.log(WONT_FIX_HOURS), 0.4)
+    return resolution, fix_hours * FIX_SPEED[severity]
+
+
+def escaped_defects(seed: int, pr: Pr, base: dict[str, Any]) -> list[tuple[int, str, dict[str, Any]]]:
+    """A merged PR's defect that review missed: found in production hours after the merge, then hot-fixed.
+
+    The incidents are looked up from the schedule rather than taken from the caller, whose
+    window may not know yet of one that starts later: the outcome is the same in every window.
+    """
+    r = rng(seed, "escape", pr.number)
+    chance = r.random()
+    if chance >= ESCAPE_CHANCE_INCIDENT:
+        return []
+    if chance >= ESCAPE_CHANCE and not any(i.start < pr.finished and i.end > pr.created
+                                           for day in range(pr.created // DAY - 1, pr.finished // DAY + 1) for i in incidents_on(seed, day)):
+        return []
+    found_at = pr.finished + int(r.lognormvariate(math.log(10.0), 0.6) * HOUR)
+    severity = r.choices([s for s, _ in ESCAPED_SEVERITIES], [w for _, w in ESCAPED_SEVERITIES])[0]
+    hours = r.lognormvariate(math.log(6.0 * FIX_SPEED[severity]), 0.5)
+    # the PR's events stay within LIFETIME of its arrival (the generator looks back that far)
+    last = pr.created + LIFETIME - MIN
+    found_at = min(found_at, last - 2 * HOUR)
+    hours = min(hours, (last - found_at) / HOUR)
+    defect = base | {"defect_id": f"DEF-{pr.number}-P", "severity": severity, "category": r.choice(CATEGORIES),
+                     "step": ESCAPED_STAGE, "escaped": True, "agent_id": "production-monitoring"}
+    return [(found_at, "qa.defect_found", defect),
+            (found_at + int(hours * HOUR), "qa.defect_resolved", defect | {"resolution_hours": round(hours, 2), "resolution": "fixed"})]
+
+
 def simulate_pr(seed: int, number: int, created: int, incidents: list[Incident]) -> Pr:
     """Walk one PR through the four steps with queue waits, agents, gates, retries and defects."""
     r = rng(seed, "pr", number)
@@ -162,11 +213,14 @@ def simulate_pr(seed: int, number: int, created: int, incidents: list[Incident])
                 for k in range(1 + (r.random() < 0.3)):
                     found_at = start + int(duration * r.uniform(0.2, 0.9))
                     severity = r.choices([s for s, _ in SEVERITIES], [w for _, w in SEVERITIES])[0]
-                    defect = base | {"defect_id": f"DEF-{number}-{attempt}{k}", "severity": severity, "category": r.choice(CATEGORIES),
+                    defect_id = f"DEF-{number}-{attempt}{k}"
+                    defect = base | {"defect_id": defect_id, "severity": severity, "category": r.choice(CATEGORIES),
                                      "step": step, "agent_id": agent}
                     pr.events.append((found_at, "qa.defect_found", defect))
                     hours = r.lognormvariate(math.log(4.0), 0.6)
-                    pr.events.append((found_at + int(hours * HOUR), "qa.defect_resolved", defect | {"resolution_hours": round(hours, 2)}))
+                    resolution, hours = review_resolution(seed, defect_id, severity, hours)
+                    pr.events.append((found_at + int(hours * HOUR), "qa.defect_resolved",
+                                      defect | {"resolution_hours": round(hours, 2), "resolution": resolution}))
             pr.events.append((end, "workflow.step_completed", ctx | {"status": "passed" if passed else "failed", "duration_s": round(duration / 1000, 1),
                                                                      "queue_wait_s": round((start - t) / 1000, 1)}))
             if step == "final_qms_review":
@@ -184,4 +238,5 @@ def simulate_pr(seed: int, number: int, created: int, incidents: list[Incident])
             t = end + int(r.expovariate(1 / 15) * MIN)  # the author reworks the change
     pr.finished = int(t)
     pr.events.append((pr.finished, "workflow.workflow_completed", base | {"duration_s": round((t - created) / 1000, 1), "retries": retries}))
+    pr.events.extend(escaped_defects(seed, pr, base))
     return pr

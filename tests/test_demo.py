@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from collectors.demo import DemoCollector, DemoWorkload
-from collectors.demo_workflow import DAY, HOUR, MIN, STEPS, incidents_on
+from collectors.demo_workflow import DAY, HOUR, LIFETIME, MIN, STEPS, incidents_on
 from collectors.deployments import DeploymentCollector
 from collectors.system import SystemCollector
 from core.alerts.engine import event_counts
@@ -19,6 +19,8 @@ from core.alerts.rules import Rule, load_yaml
 from core.config import ROOT
 from core.demo_data import has_demo_data, purge_demo
 from core.ingest import ingest
+from core.kpis.executive import load_executive
+from core.kpis.quality import defect_kpis, load_quality
 from core.model import Batch, Event, Sample
 from core.qse_names import COF_DIMENSIONS, UCL_LAWS
 from core.query.series import find_series
@@ -156,3 +158,43 @@ def test_every_default_threshold_rule_on_demo_series_is_breached_within_a_month(
     for rule in DEFAULT_RULES:
         if rule.kind == "threshold" and rule.source == "series" and parse_selector(rule.selector).name not in HOST_SERIES:
             assert _breaches(rule, samples) >= 3, f"{rule.name} ({rule.selector} {rule.op} {rule.threshold}) never breached in 30 demo days"
+
+
+def test_defects_are_resolved_with_a_resolution_and_some_escape_to_production() -> None:
+    events = window(7)
+    found = [e for e in events if e.type == "qa.defect_found"]
+    resolved = Counter(e.data["resolution"] for e in events if e.type == "qa.defect_resolved")
+    assert set(resolved) == {"fixed", "false_positive", "wont_fix"}
+    assert resolved["fixed"] > 0.8 * sum(resolved.values()) and 0 < resolved["false_positive"] < 0.1 * sum(resolved.values())
+    escaped = [e for e in found if e.data.get("escaped")]
+    assert escaped and all(e.data["step"] == "production" for e in escaped)
+    assert len(escaped) < 0.15 * len(found)
+    merged = {e.data["workflow_id"]: e.ts for e in events if e.type == "workflow.workflow_completed"}
+    created = {e.data["workflow_id"]: e.ts for e in events if e.type == "workflow.pr_created"}
+    for defect in escaped:  # found after its PR was merged, within the PR's life the generator looks back over
+        wid = defect.data["workflow_id"]
+        if wid in merged and wid in created:
+            assert merged[wid] < defect.ts < created[wid] + LIFETIME
+
+
+def test_more_defects_escape_from_prs_that_went_through_an_incident() -> None:
+    workload = DemoWorkload(7, NOW)
+    incidents = workload.incidents(NOW - 30 * DAY - LIFETIME, NOW)
+    counts: Counter[tuple[bool, bool]] = Counter()
+    for pr in workload.prs(NOW - 30 * DAY, NOW):
+        if not pr.failed and pr.finished:
+            hit = any(i.start < pr.finished and i.end > pr.created for i in incidents)
+            counts[hit, any(kind == "qa.defect_found" and data.get("escaped") for _, kind, data in pr.events)] += 1
+    normal = counts[False, True] / (counts[False, True] + counts[False, False])
+    during = counts[True, True] / (counts[True, True] + counts[True, False])
+    assert 0 < normal < 0.05 and during > 2 * normal
+
+
+def test_executive_defect_kpis_on_a_backfill_are_realistic(engine: Engine) -> None:
+    DemoCollector(engine, seed=7, clock=lambda: NOW, backfill_days=3).collect()
+    kpis = load_executive(engine, NOW - 3 * DAY, NOW, NOW, HOUR, {}, None).current
+    assert kpis.false_positive_pct is not None and 0 < kpis.false_positive_pct < 50
+    assert kpis.defect_detection_pct is not None and 50 < kpis.defect_detection_pct < 100
+    defects = load_quality(engine, NOW - 3 * DAY, NOW, {}).defects  # what the QA page reads its prevention rate from
+    prevention = defect_kpis(defects, start_ms=NOW - 3 * DAY, end_ms=NOW, day_start_ms=NOW - NOW % DAY).prevention_pct
+    assert prevention is not None and prevention < 100
