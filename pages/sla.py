@@ -14,7 +14,7 @@ from core.sla import bottlenecks as bn
 from core.sla import store, view
 from core.sla.budget import burn_down
 from core.sla.compliance import WINDOWS_S
-from core.sla.definitions import DefinitionError, SlaDefinition, parse_definition
+from core.sla.definitions import FORM_UNIT_S, KINDS, DefinitionError, SlaDefinition, form_values, parse_definition
 from core.sla.report import build_report
 from core.sla.status import SlaStatus, read_workflow_data, statuses
 
@@ -72,6 +72,53 @@ def edit_form(definition: SlaDefinition) -> None:
     audit.record(ctx.engine, viewer.username, audit.SLA_CHANGED, changed.id, diff, client_address())
     load.clear()
     st.success(f"Saved {changed.name}.", icon=":material/check:")
+
+
+def new_form() -> None:
+    kind = st.selectbox("Kind", KINDS, key="sla-new-kind", help="step: one workflow step; workflow: end to end; "
+                        "latency: a metric at or below the target; availability: mean of a 0/1 metric.")
+    unit = "min" if FORM_UNIT_S[kind] == MIN else "s"
+    with st.form("sla-new", clear_on_submit=False):
+        left, right = st.columns(2)
+        sla_id = left.text_input("Id (snake_case)", key="sla-new-id")
+        name = right.text_input("Name", key="sla-new-name")
+        source = "" if kind == "workflow" else left.text_input(
+            "Workflow step" if kind == "step" else "Metric selector", key="sla-new-source",
+            placeholder="progress_review" if kind == "step" else 'api_request_duration_seconds{quantile="0.95"}')
+        target = None if kind == "availability" else right.number_input(f"Target ({unit})", value=None, min_value=0.0,
+                                                                          format="%g", key="sla-new-target")
+        objective = left.number_input("Objective (%)", value=99.0, format="%g", key="sla-new-objective")
+        escalation = right.number_input(f"Escalate after ({unit}; empty = never)", value=None, min_value=0.0, format="%g",
+                                        key="sla-new-escalation") if kind in ("step", "workflow") else None
+        period = left.number_input("Budget period (days)", value=30, step=1, key="sla-new-period")
+        if not st.form_submit_button("Create SLA", type="primary", key="sla-create"):
+            return
+    try:
+        created = parse_definition(form_values(kind, sla_id=sla_id, name=name, source=source, target=target,
+                                               objective_pct=objective, escalation=escalation, period_days=int(period)))
+        store.create_definition(ctx.engine, created, viewer)
+    except DefinitionError as error:
+        st.error(f"Not created: {error}", icon=":material/block:")
+        return
+    audit.record(ctx.engine, viewer.username, audit.SLA_CHANGED, created.id, {"created": created.model_dump()}, client_address())
+    done(f"Created {created.name}.")
+
+
+def delete_form(names: dict[str, str]) -> None:
+    doomed = st.selectbox("SLA to delete", list(names), format_func=names.__getitem__, key="sla-delete-id")
+    sure = st.checkbox(f"Delete {names[doomed]} for good (its logged breaches stay)", key="sla-delete-confirm")
+    if st.button("Delete SLA", icon=":material/delete:", disabled=not sure, key="sla-delete") and sure:
+        deleted = store.delete_definition(ctx.engine, doomed, viewer)
+        audit.record(ctx.engine, viewer.username, audit.SLA_CHANGED, doomed, {"deleted": deleted.model_dump()}, client_address())
+        st.session_state.pop("sla-delete-confirm", None)
+        done(f"Deleted {deleted.name}.")
+
+
+def done(message: str) -> None:
+    """Show ``message`` after the rerun that redraws the page with the changed SLAs."""
+    load.clear()
+    st.session_state["sla-flash"] = message
+    st.rerun()
 
 
 win = ctx.window()
@@ -155,11 +202,21 @@ with left.expander("SLA report for this range", icon=":material/description:"):
             st.download_button(label, data, name, mime, on_click=audit.record,
                                args=(ctx.engine, viewer.username, audit.EXPORT, f"sla_report:{name}", span, client_address()))
 if can(viewer, "edit_slas"):
-    with right.expander("Edit SLAs", icon=":material/edit:"):
-        editing = st.selectbox("SLA to edit", list(names), format_func=names.__getitem__, key="edit") if names else None
-        target = next((s.definition for s in found if s.definition.id == editing), None)
-        if target is not None:
-            edit_form(target)
+    flash = st.session_state.pop("sla-flash", None)
+    with right.expander("Edit SLAs", icon=":material/edit:", expanded=flash is not None):
+        if flash:
+            st.success(flash, icon=":material/check:")
+        edit_tab, new_tab, delete_tab = st.tabs(["Edit", "New SLA", "Delete SLA"])
+        with edit_tab:
+            editing = st.selectbox("SLA to edit", list(names), format_func=names.__getitem__, key="edit") if names else None
+            target = next((s.definition for s in found if s.definition.id == editing), None)
+            if target is not None:
+                edit_form(target)
+        with new_tab:
+            new_form()
+        with delete_tab:
+            if names:
+                delete_form(names)
         if st.button("Restore missing defaults", key="sla-restore"):
             added = store.seed_defaults(ctx.engine, actor=viewer.username)
             audit.record(ctx.engine, viewer.username, audit.SLA_CHANGED, "defaults", {"restored": added}, client_address())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 
 import pytest
@@ -71,3 +72,66 @@ def test_switching_the_sla_to_edit_shows_that_slas_own_escalation(app_store):
         at.selectbox(key="edit").set_value(sla_id).run()
         shown[sla_id] = at.number_input(key=f"sla-escalation-{sla_id}").value
     assert shown == {"dor_validation": 20.0, "dod_validation": 15.0, "progress_reviews": 240.0}  # minutes, as stored
+
+
+def fill_new(at: AppTest, kind: str = "step", **fields: object) -> AppTest:
+    at.selectbox(key="sla-new-kind").set_value(kind).run()
+    for key, value in fields.items():
+        widget = at.text_input(key=f"sla-new-{key}") if isinstance(value, str) else at.number_input(key=f"sla-new-{key}")
+        widget.set_value(value) if not isinstance(value, str) else widget.input(value)
+    at.button(key="sla-create").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def test_new_sla_is_created_then_deleted_with_an_audit_row_each(app_store):
+    at = fill_new(run(), "step", id="security_review", name="Security review", source="security_review",
+                  target=60.0, objective=99.0, escalation=120.0, period=14)
+    assert not at.error, [e.value for e in at.error]
+    created = store.get_definition(app_store, "security_review")
+    assert (created.kind, created.step, created.target_s, created.escalation_s, created.objective, created.period_days) == (
+        "step", "security_review", 3600.0, 7200.0, 0.99, 14)  # minutes on the form, seconds in the store
+    assert "Security review" in at.dataframe[0].value["SLA"].tolist()  # the page redraws with it
+    assert any(s.value == "Created Security review." for s in at.success)
+
+    at.selectbox(key="sla-delete-id").set_value("security_review").run()
+    assert at.button(key="sla-delete").disabled  # not before the box is ticked
+    at.checkbox(key="sla-delete-confirm").check().run()
+    at.button(key="sla-delete").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert store.get_definition(app_store, "security_review") is None
+    assert "Security review" not in at.dataframe[0].value["SLA"].tolist()
+    assert len(store.load_definitions(app_store)) == 11
+
+    logged = audit.entries(app_store, actions=(audit.SLA_CHANGED,))
+    assert logged["target"].to_list() == ["security_review", "security_review"]  # newest first: deleted, created
+    detail = [json.loads(d) if isinstance(d, str) else d for d in logged["detail"].to_list()]
+    assert list(detail[0]) == ["deleted"] and list(detail[1]) == ["created"]
+    assert detail[1]["created"]["target_s"] == 3600.0
+    assert logged["actor"].to_list() == ["local", "local"]
+
+
+@pytest.mark.parametrize(("kind", "fields", "named"), [
+    ("step", {"id": "Bad Id", "name": "x", "source": "s", "target": 5.0}, "id: String should match pattern"),
+    ("step", {"id": "no_step", "name": "No step", "target": 5.0}, "a step SLA needs the workflow step name"),
+    ("latency", {"id": "lat", "name": "Latency", "source": "api{", "target": 0.5}, "selector: bad selector"),
+    ("workflow", {"id": "wf", "name": "Workflow", "target": 60.0, "escalation": 30.0}, "escalation threshold"),
+    ("workflow", {"id": "wf", "name": "Workflow", "target": 60.0, "objective": 100.0}, "objective: Input should be less than 1"),
+    ("workflow", {"id": "dor_validation", "name": "Again", "target": 60.0}, "id: an SLA with the id 'dor_validation' already exists"),
+])
+def test_a_bad_new_sla_is_refused_naming_the_field_and_nothing_is_written(app_store, kind, fields, named):
+    before = store.load_definitions(app_store)
+    at = fill_new(run(), kind, **fields)
+    assert any(named in e.value and e.value.startswith("Not created") for e in at.error), [e.value for e in at.error]
+    assert store.load_definitions(app_store) == before
+    assert audit.entries(app_store, actions=(audit.SLA_CHANGED,)).is_empty()
+
+
+@pytest.mark.parametrize("role", ["executive"])
+def test_roles_without_edit_slas_get_no_new_or_delete_controls(app_store, role):
+    at = AppTest.from_file(str(ROOT / "pages" / "sla.py"), default_timeout=120)
+    at.session_state["role"] = role
+    at.run()
+    assert not at.exception
+    keys = {w.key for w in [*at.button, *at.text_input, *at.checkbox, *at.selectbox]}
+    assert not keys & {"sla-create", "sla-delete", "sla-new-id", "sla-delete-confirm", "sla-delete-id", "edit"}

@@ -155,3 +155,50 @@ def test_report_for_a_period(slas, settings):
     assert report.overall_compliance == 0.0  # the only measured SLA missed
     assert "| DoR validation | 99.50% | 12 |" in report.to_markdown()
     assert report.to_dict()["slas"][0]["sla_id"] == "dor_validation"
+
+
+NEW_SLA = {"id": "security_review", "name": "Security review", "kind": "step", "step": "security_review",
+           "target_s": 3600.0, "objective": 0.99, "escalation_s": 7200.0, "period_days": 14}
+
+
+@pytest.mark.parametrize("roles", [("developer",), ("qa_lead",), ("executive",)])
+def test_only_roles_that_edit_slas_may_create_or_delete_one(slas, roles):
+    from core.access import NotAllowed, Viewer
+
+    someone, operator = Viewer("someone", frozenset(roles)), Viewer("op", frozenset({"operations"}))
+    new = parse_definition(NEW_SLA)
+    with pytest.raises(NotAllowed, match=r"create the SLA 'security_review'.*edit_slas"):
+        store.create_definition(slas, new, someone)
+    assert store.get_definition(slas, "security_review") is None  # nothing written
+    with pytest.raises(NotAllowed, match=r"delete the SLA 'dor_validation'.*edit_slas"):
+        store.delete_definition(slas, "dor_validation", someone)
+    assert store.get_definition(slas, "dor_validation") == DEFAULTS[0]  # nothing deleted
+    store.create_definition(slas, new, operator)
+    assert store.get_definition(slas, "security_review") == new
+    assert store.delete_definition(slas, "security_review", operator) == new
+    assert store.get_definition(slas, "security_review") is None
+
+
+def test_a_new_sla_may_not_take_an_existing_id_and_an_unknown_one_cannot_be_deleted(slas):
+    from core.sla.definitions import DefinitionError
+
+    taken = parse_definition(NEW_SLA | {"id": "dor_validation", "name": "Impostor"})
+    with pytest.raises(DefinitionError, match="id: an SLA with the id 'dor_validation' already exists"):
+        store.create_definition(slas, taken, "ops")
+    assert store.get_definition(slas, "dor_validation") == DEFAULTS[0]
+    with pytest.raises(DefinitionError, match="id: no SLA with the id 'nope'"):
+        store.delete_definition(slas, "nope", "ops")
+
+
+def test_deleting_an_sla_resolves_its_alerts_and_keeps_its_breaches(slas, settings):
+    ingest(slas, Batch(events=tuple(dor_history())), origin="test", settings=settings)
+    check_slas(slas, settings, now_ms=NOW)
+    assert alerts(slas)[("sla_breach", "dor_validation")][1] == "firing"
+    logged = store.breaches(slas, 0, NOW + DAY, ["dor_validation"]).height
+    assert logged > 0
+    store.delete_definition(slas, "dor_validation", "ops", now_ms=NOW + MIN)
+    states = {key: state for key, (_, state) in alerts(slas).items() if key[1].startswith("dor_validation")}
+    assert states and set(states.values()) == {"resolved"}
+    assert store.breaches(slas, 0, NOW + DAY, ["dor_validation"]).height == logged
+    check_slas(slas, settings, now_ms=NOW + 2 * MIN)  # the check no longer knows it and raises nothing for it
+    assert {state for key, (_, state) in alerts(slas).items() if key[1].startswith("dor_validation")} == {"resolved"}

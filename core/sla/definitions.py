@@ -88,6 +88,31 @@ def parse_definition(values: dict[str, object]) -> SlaDefinition:
         raise DefinitionError("; ".join(reasons)) from None
 
 
+# The unit the SLA page uses for a kind's times, in seconds: minutes for workflow work, seconds for metrics.
+FORM_UNIT_S: dict[str, float] = {"step": MIN, "workflow": MIN, "latency": 1.0, "availability": 1.0}
+
+
+def form_values(kind: str, *, sla_id: str, name: str, source: str = "", target: float | None = None,
+                objective_pct: float | None = None, escalation: float | None = None, period_days: int = 30) -> dict[str, object]:
+    """A new SLA's fields as the SLA page's form gives them, ready for :func:`parse_definition`.
+
+    ``source`` is the step name (kind step) or the metric selector (latency,
+    availability); times are in the kind's :data:`FORM_UNIT_S`, the objective in percent;
+    blank text and empty numbers mean "not set", so validation names what is missing.
+    """
+    unit = FORM_UNIT_S.get(kind, 1.0)
+    source = source.strip()
+    return {
+        "id": sla_id.strip(), "name": name.strip(), "kind": kind,
+        "step": (source or None) if kind == "step" else None,
+        "selector": (source or None) if kind in ("latency", "availability") else None,
+        "target_s": None if target is None else target * unit,
+        "escalation_s": escalation * unit if escalation else None,
+        "objective": None if objective_pct is None else objective_pct / 100,
+        "period_days": period_days,
+    }
+
+
 def _step(sid: str, name: str, target: float, objective: float, escalation: float, **extra: object) -> SlaDefinition:
     return SlaDefinition(id=sid, name=name, kind="step", step=sid, target_s=target, objective=objective,
                          escalation_s=escalation, **extra)  # type: ignore[arg-type]

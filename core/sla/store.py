@@ -18,12 +18,14 @@ from core.access import NotAllowed, can
 from core.alerts.permissions import Actor, name_of, viewer_of
 from core.config import Settings
 from core.model import now_ms as clock_ms
+from core.sla.alerting import AlertsSink
 from core.sla.compliance import EVENT_SCHEMA
-from core.sla.definitions import DEFAULTS, SlaDefinition
+from core.sla.definitions import DEFAULTS, DefinitionError, SlaDefinition
 from core.store import schema
 
 WORKFLOW_EVENT_TYPES = ("workflow.step_started", "workflow.step_completed", "workflow.pr_created",
                         "workflow.workflow_completed", "workflow.workflow_failed")
+SLA_ALERT_RULES = ("sla_breach", "sla_escalation", "slo_burn")  # the alerts core.sla.jobs raises per SLA
 OPEN_MARGIN_MS = 86_400_000  # starts read before a window, so items still open at its end are seen
 FIELDS = tuple(SlaDefinition.model_fields)
 BREACH_COLUMNS = ("id", "sla_id", "item_key", "workflow_id", "step", "ts", "started_ms", "ended_ms", "duration_s",
@@ -56,19 +58,56 @@ def _upsert(connection: Connection, definition: SlaDefinition, actor: str, now: 
         connection.execute(table.insert().values(values))
 
 
+def _require_edit(engine: Engine, actor: Actor, doing: str) -> None:
+    viewer = viewer_of(engine, actor)
+    if viewer is not None and not can(viewer, "edit_slas"):
+        raise NotAllowed(viewer, "edit_slas", doing)
+
+
 def save_definition(engine: Engine, definition: SlaDefinition, actor: Actor, now_ms: int | None = None) -> SlaDefinition | None:
     """Insert or replace ``definition``; returns the previous version (None if new).
 
     The check sits here, not only on the SLA page: a viewer (or stored user) without
     ``edit_slas`` is refused with :class:`~core.access.NotAllowed` and nothing is written.
     """
-    viewer = viewer_of(engine, actor)
-    if viewer is not None and not can(viewer, "edit_slas"):
-        raise NotAllowed(viewer, "edit_slas", f"change the SLA {definition.id!r}")
+    _require_edit(engine, actor, f"change the SLA {definition.id!r}")
     previous = get_definition(engine, definition.id)
     with engine.begin() as connection:
         _upsert(connection, definition, name_of(actor), clock_ms() if now_ms is None else now_ms)
     return previous
+
+
+def create_definition(engine: Engine, definition: SlaDefinition, actor: Actor, now_ms: int | None = None) -> None:
+    """Store a new SLA; an id already in use is refused with :class:`DefinitionError` naming it, nothing written.
+
+    Needs ``edit_slas`` as :func:`save_definition` does.
+    """
+    _require_edit(engine, actor, f"create the SLA {definition.id!r}")
+    with engine.begin() as connection:
+        table = schema.sla_definitions
+        if connection.execute(sa.select(table.c.id).where(table.c.id == definition.id)).first() is not None:
+            raise DefinitionError(f"id: an SLA with the id {definition.id!r} already exists; pick another or edit that one")
+        _upsert(connection, definition, name_of(actor), clock_ms() if now_ms is None else now_ms)
+
+
+def delete_definition(engine: Engine, sla_id: str, actor: Actor, now_ms: int | None = None) -> SlaDefinition:
+    """Remove the SLA ``sla_id`` and resolve its live alerts; returns what was deleted.
+
+    Needs ``edit_slas`` (:class:`~core.access.NotAllowed` otherwise, nothing deleted); an
+    unknown id raises :class:`DefinitionError`. Its logged breaches stay: they are the
+    evidence of past SLA reports and age out with ``retention_compliance_days``.
+    """
+    _require_edit(engine, actor, f"delete the SLA {sla_id!r}")
+    found = get_definition(engine, sla_id)
+    if found is None:
+        raise DefinitionError(f"id: no SLA with the id {sla_id!r}")
+    with engine.begin() as connection:
+        connection.execute(schema.sla_definitions.delete().where(schema.sla_definitions.c.id == sla_id))
+    now = clock_ms() if now_ms is None else now_ms
+    sink = AlertsSink(engine)
+    for rule in SLA_ALERT_RULES:
+        sink.resolve(rule, {"sla": sla_id}, now)  # the check no longer sees this SLA, so nothing else would
+    return found
 
 
 def seed_defaults(engine: Engine, *, replace: bool = False, actor: str = "system") -> list[str]:
