@@ -165,3 +165,14 @@ def test_redact_drops_sensitive_columns_by_word():
                           "costume": ["x"], "reviewer": ["ann"]})
     assert redact(frame, Viewer.of("d", ["developer"])).columns == ["team", "costume"]
     assert redact(frame, Viewer.of("q", ["qa_lead"])).columns == ["team", "per_person_hours", "costume", "reviewer"]
+
+
+def test_hidden_by_names_the_permission_a_viewer_lacks_for_a_metric_or_label():
+    from core.access import hidden_by
+
+    developer, qa, executive = Viewer.of("d", ["developer"]), Viewer.of("q", ["qa_lead"]), Viewer.of("e", ["executive"])
+    assert hidden_by("review_cost_usd_total", developer) == "view_costs"
+    assert hidden_by("reviewer", developer) == "view_people"
+    assert hidden_by("reviewer", qa) is None and hidden_by("review_cost_usd_total", qa) == "view_costs"
+    assert hidden_by("review_cost_usd_total", executive) is None and hidden_by("costume_total", developer) is None
+    assert hidden_by("cpu_percent", None) is None and hidden_by("author", None) == "view_people"
