@@ -103,4 +103,11 @@ def test_trend_legend_labels_get_half_the_chart_width_or_all_of_a_narrow_one():
     ts = [datetime(2025, 1, 1, tzinfo=UTC)] * 2
     frame = pl.DataFrame({"ts": ts, "series": ['api_errors_percent{endpoint="/api/v1/agents"}', "b"], "value": [1.0, 2.0]})
     legend = spec(charts.trend(frame))["layer"][0]["encoding"]["color"]["legend"]
-    assert "width / 2" in legend["labelLimit"]["expr"] and "width < 520 ? 1 : 2" == legend["columns"]["expr"]
+    assert "width / 2" in legend["labelLimit"]["expr"] and legend["columns"]["expr"] == "width < 520 ? 1 : 2"
+
+
+def test_a_trend_grows_by_a_legend_row_per_series():
+    ts = [datetime(2025, 1, 1, tzinfo=UTC)] * 5
+    frame = pl.DataFrame({"ts": ts, "series": list("abcde"), "value": [1.0] * 5})
+    assert spec(charts.trend(frame, height=180))["height"] == 180 + 5 * charts.LEGEND_ROW_PX
+    assert spec(charts.trend(frame.with_columns(pl.lit("x").alias("series")), color=None, height=180))["height"] == 180
