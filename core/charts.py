@@ -123,7 +123,7 @@ def trend(
     mark = alt.Chart(frame).mark_area(opacity=0.7) if area else alt.Chart(frame).mark_line(point=len(frame) < 40, strokeWidth=2)
     layers = [mark.encode(tooltip=tooltip, **encoding), *threshold_rules(warning, critical), *deployment_rules(deployments)]
     # the chart's height holds its legend too: room for one legend row per series (a narrow chart lists them in one column)
-    legend_px = LEGEND_ROW_PX * frame[color].n_unique() if "color" in encoding else 0
+    legend_px = LEGEND_ROW_PX * frame[color].n_unique() if color and "color" in encoding else 0
     return _base(_layer(*layers), (height or 240) + legend_px, title)
 
 
