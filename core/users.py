@@ -9,6 +9,7 @@ check. Failed logins are counted per username in ``login_failures``; past
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import re
@@ -37,7 +38,10 @@ BCRYPT_ROUNDS = 12
 FIRST_ADMIN = "admin"
 FIRST_PASSWORD_FILE = "admin-password.txt"  # under data_dir; gitignored
 # Checked against unknown usernames so that a miss takes as long as a wrong password.
-_DUMMY_HASH = bcrypt.hashpw(b"pulseboard-no-such-user", bcrypt.gensalt(BCRYPT_ROUNDS))
+@functools.cache
+def _dummy_hash() -> bytes:
+    """A hash to check unknown users against, so they take as long as known ones; made on first use, not at import."""
+    return bcrypt.hashpw(b"pulseboard-no-such-user", bcrypt.gensalt(BCRYPT_ROUNDS))
 
 
 class UserError(ValueError):
@@ -211,7 +215,7 @@ def check_password(engine: Engine, username: str, password: str) -> bool:
     with engine.connect() as connection:
         digest = connection.execute(sa.select(users.c.password_hash).where(users.c.username == normalise(username))).scalar()
     candidate = password.encode()[:MAX_PASSWORD_BYTES]
-    return bcrypt.checkpw(candidate, digest.encode() if digest else _DUMMY_HASH) and digest is not None
+    return bcrypt.checkpw(candidate, digest.encode() if digest else _dummy_hash()) and digest is not None
 
 
 def lockout_delay_s(failures: int, free_attempts: int, max_delay_s: float) -> float:
