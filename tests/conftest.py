@@ -174,3 +174,15 @@ def browser() -> Iterator[object]:
         chromium = driver.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         yield chromium
         chromium.close()
+
+
+@pytest.fixture
+def slas(engine: Engine) -> Iterator[Engine]:
+    """The test's store holding the default SLA definitions, with no query results cached from another test."""
+    from core import query
+    from core.sla import store
+
+    store.seed_defaults(engine)  # Postgres tests start from truncated tables
+    query.clear_cache()  # the Postgres engine is shared by the session; so would be cached results
+    yield engine
+    query.clear_cache()

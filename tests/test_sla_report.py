@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 
-from core import query
 from core.ingest import ingest
 from core.model import Batch, Sample
 from core.rollup import run_rollup
@@ -15,14 +14,6 @@ from core.sla.definitions import DEFAULTS
 from core.sla.jobs import check_slas
 from core.sla.report import build_report
 from tests.sla_history import DAY, MIN, NOW, UTILISATION, bottleneck_history, dor_history, frame
-
-
-@pytest.fixture
-def slas(engine):
-    store.seed_defaults(engine)  # Postgres tests start from truncated tables
-    query.clear_cache()  # the Postgres engine is shared by the session; so would be cached results
-    yield engine
-    query.clear_cache()
 
 
 def loads() -> list[Sample]:

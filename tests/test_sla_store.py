@@ -9,7 +9,6 @@ import polars as pl
 import pytest
 import sqlalchemy as sa
 
-from core import query
 from core.config import ROOT
 from core.ingest import ingest
 from core.model import Batch, Sample
@@ -20,14 +19,6 @@ from core.sla.report import build_report
 from core.sla.status import statuses
 from core.store import schema
 from tests.sla_history import DAY, HOUR, MIN, NOW, dor_history, step, workflow
-
-
-@pytest.fixture
-def slas(engine):
-    store.seed_defaults(engine)  # Postgres tests start from truncated tables
-    query.clear_cache()  # the Postgres engine is shared by the session; so would be cached results
-    yield engine
-    query.clear_cache()
 
 
 def alerts(engine) -> dict[tuple[str, str], tuple[str, str]]:
