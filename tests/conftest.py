@@ -177,6 +177,14 @@ def browser() -> Iterator[object]:
 
 
 @pytest.fixture
+def page(browser):  # type: ignore[no-untyped-def]
+    """A fresh browser tab, 1400 × 1000, in its own context (no cookies shared between tests)."""
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    yield context.new_page()
+    context.close()
+
+
+@pytest.fixture
 def slas(engine: Engine) -> Iterator[Engine]:
     """The test's store holding the default SLA definitions, with no query results cached from another test."""
     from core import query

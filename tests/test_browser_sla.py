@@ -26,13 +26,6 @@ def server(tmp_path_factory):
         yield running
 
 
-@pytest.fixture
-def page(browser):
-    context = browser.new_context(viewport={"width": 1400, "height": 1000})
-    yield context.new_page()
-    context.close()
-
-
 def open_sla(page, server, query: str = "refresh=Off") -> None:
     page.goto(f"{server.url}/sla?{query}")
     page.get_by_role("heading", name="SLAs & error budgets").wait_for(timeout=90_000)
