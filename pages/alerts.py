@@ -33,16 +33,6 @@ def read_only(what: str) -> None:
             icon=":material/lock:")
 
 
-def toasts() -> None:
-    """In-app notifications since this session last looked, as toasts."""
-    seen = st.session_state.setdefault("alerts_inbox_seen", None)
-    items = deliver.inbox(engine, seen or 0)
-    if seen is not None:
-        for item in items[-3:]:
-            st.toast(f"{item['notice']}: {item['title']}", icon=":material/notifications:")
-    st.session_state["alerts_inbox_seen"] = max([seen or 0, *(int(str(i["id"])) for i in items)])
-
-
 @st.fragment(run_every=10)
 def active_tab() -> None:
     now = now_ms()
@@ -230,7 +220,6 @@ def channel_form() -> None:
                 st.error(f"Refused: {error}")
 
 
-toasts()
 firing_now = store.alerts_frame(engine)
 count = int((firing_now["state"] == "firing").sum()) if not firing_now.is_empty() else 0
 st.title("Alerts")

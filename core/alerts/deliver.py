@@ -100,13 +100,3 @@ def delivery_log(engine: Engine, limit: int = 200) -> pl.DataFrame:
         rows = connection.execute(sa.select(*(table.c[c] for c in columns)).order_by(table.c.id.desc()).limit(limit)).all()
     schema_ = {c: (pl.Int64 if c in ("id", "created_ms", "alert_count", "attempts", "sent_ms") else pl.String) for c in columns}
     return pl.DataFrame([tuple(r) for r in rows], schema=schema_, orient="row")
-
-
-def inbox(engine: Engine, after_id: int, limit: int = 20) -> list[dict[str, object]]:
-    """In-app notifications newer than ``after_id`` (for toasts), oldest first."""
-    table = schema.notifications
-    with engine.connect() as connection:
-        rows = connection.execute(sa.select(table.c.id, table.c.notice, table.c.title, table.c.payload)
-                                  .where(table.c.kind == "inapp").where(table.c.id > after_id)
-                                  .order_by(table.c.id).limit(limit)).mappings().all()
-    return [dict(r) for r in rows]
