@@ -21,13 +21,14 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route
 
-from core import selfmetrics, users
-from core.api import create_api
+from core import selfmetrics
+from core.api.routes import create_api
+from core.auth import users
+from core.auth.tokens import TokenRefused, authorize
 from core.config import ConfigError, get_settings
 from core.jobs import Scheduler
-from core.netaddr import bound_to_localhost
 from core.store import get_engine
-from core.tokens import TokenRefused, authorize
+from core.ui.netaddr import bound_to_localhost
 
 log = logging.getLogger("pulseboard")
 
@@ -38,8 +39,11 @@ except ConfigError as error:
     sys.exit(2)
 
 if settings.auth == "off" and not bound_to_localhost():
-    print("PULSEBOARD_AUTH=off (no login, open API) is allowed only on a server bound to localhost: "
-          "start with --server.address 127.0.0.1, or remove PULSEBOARD_AUTH.", file=sys.stderr)
+    print(
+        "PULSEBOARD_AUTH=off (no login, open API) is allowed only on a server bound to localhost: "
+        "start with --server.address 127.0.0.1, or remove PULSEBOARD_AUTH.",
+        file=sys.stderr,
+    )
     sys.exit(2)
 
 logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -54,9 +58,9 @@ def build_scheduler() -> Scheduler:
     """
     from collectors.runner import build_scheduler as build_collectors
     from core.alerts.engine import evaluate_all
-    from core.retention import run_retention
-    from core.rollup import run_rollup
     from core.sla.jobs import check_slas
+    from core.store.retention import run_retention
+    from core.store.rollup import run_rollup
 
     engine = get_engine(settings)
     scheduler = build_collectors(settings, engine)
@@ -82,7 +86,11 @@ async def lifespan(_app: Any) -> AsyncIterator[dict[str, Any]]:
     if scheduler is not None:
         scheduler.start()
     api.state.scheduler = scheduler
-    log.info("Pulseboard started on %s (%s)", engine.url.render_as_string(hide_password=True), "jobs on" if scheduler else "jobs off")
+    log.info(
+        "Pulseboard started on %s (%s)",
+        engine.url.render_as_string(hide_password=True),
+        "jobs on" if scheduler else "jobs off",
+    )
     try:
         yield {"scheduler": scheduler}
     finally:

@@ -39,7 +39,7 @@ import polars as pl
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import ROOT, record
 
-from core.anomaly import detector, infer_period, refractory
+from core.analytics.anomaly import detector, infer_period, refractory
 
 NAB = ROOT.parent / "shared" / "data" / "nab"
 PROBATION = 0.15
@@ -153,7 +153,7 @@ def series_nab(row: tuple[str, int, int, int, float, float, float]) -> str:
 
 def evaluate(name: str, corpus: list[Series], scores: list[np.ndarray], gap: int, weights: dict[str, float]) -> Run:
     """Sweep thresholds over the pooled scores and keep the one with the best NAB score, as NAB does."""
-    pooled = np.concatenate([s[series.probation:] for s, series in zip(scores, corpus, strict=True)])
+    pooled = np.concatenate([s[series.probation :] for s, series in zip(scores, corpus, strict=True)])
     candidates = np.unique(np.quantile(pooled, np.linspace(0.80, 0.99995, 160)))
     best: Run | None = None
     for threshold in candidates:
@@ -178,7 +178,9 @@ def main() -> None:
     seconds: dict[str, float] = {}
     for name in ("zscore", "iqr", "seasonal", "auto"):
         found = detector(name)
-        found.score(corpus[0].values, WINDOW_POINTS, infer_period(corpus[0].ts))  # warm up (first polars calls) before timing
+        found.score(
+            corpus[0].values, WINDOW_POINTS, infer_period(corpus[0].ts)
+        )  # warm up (first polars calls) before timing
         started = time.perf_counter()
         scores = [found.score(s.values, WINDOW_POINTS, infer_period(s.ts)) for s in corpus]
         seconds[name] = time.perf_counter() - started
@@ -191,22 +193,32 @@ def main() -> None:
         cells = []
         for found_row in (row, base_row):
             p, r, f = f1(found_row[1], found_row[2], found_row[3])
-            cells.append(f"{found_row[1]:>5}/{found_row[3]:<5} {p:>5.2f} {r:>5.2f} {f:>5.2f} {series_nab(found_row):>6}")
+            cells.append(
+                f"{found_row[1]:>5}/{found_row[3]:<5} {p:>5.2f} {r:>5.2f} {f:>5.2f} {series_nab(found_row):>6}"
+            )
         print(f"{row[0]:<58} {row[2]:>7}        {cells[0]}           {cells[1]}")
-    print("(P, R, F1 at window level; NAB normalised per series; r: raw NAB cost of a series without windows, 0 = no false detections)")
+    print(
+        "(P, R, F1 at window level; NAB normalised per series; r: raw NAB cost of a series without windows, 0 = no false detections)"
+    )
     print(f"\n{'detector':<10} {'threshold':>9} {'NAB':>7} {'precision':>9} {'recall':>7} {'F1':>6} {'ms/1k pts':>9}")
     points = sum(len(s.values) for s in corpus)
     for name, run in runs.items():
         p, r, f = f1(*run.totals)
-        print(f"{name:<10} {run.threshold:>9.3f} {run.score:>7.1f} {p:>9.3f} {r:>7.3f} {f:>6.3f} {seconds[name] / points * 1e6:>9.3f}")
-    print("\nanchors on the full NAB corpus (58 series): windowed Gaussian 39.6, relative entropy 54.6, Numenta HTM ~70, ARTime 74.9")
-    record({
-        "nab_score_standard": best.score,
-        "nab_score_standard_zscore_baseline": base.score,
-        "nab_f1": f1(*best.totals)[2],
-        "nab_f1_zscore_baseline": f1(*base.totals)[2],
-        **{f"anomaly_{name}_ms_per_1k_points": seconds[name] / points * 1e6 for name in runs},
-    })
+        print(
+            f"{name:<10} {run.threshold:>9.3f} {run.score:>7.1f} {p:>9.3f} {r:>7.3f} {f:>6.3f} {seconds[name] / points * 1e6:>9.3f}"
+        )
+    print(
+        "\nanchors on the full NAB corpus (58 series): windowed Gaussian 39.6, relative entropy 54.6, Numenta HTM ~70, ARTime 74.9"
+    )
+    record(
+        {
+            "nab_score_standard": best.score,
+            "nab_score_standard_zscore_baseline": base.score,
+            "nab_f1": f1(*best.totals)[2],
+            "nab_f1_zscore_baseline": f1(*base.totals)[2],
+            **{f"anomaly_{name}_ms_per_1k_points": seconds[name] / points * 1e6 for name in runs},
+        }
+    )
 
 
 if __name__ == "__main__":

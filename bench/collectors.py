@@ -55,15 +55,24 @@ def child(interval: float, top_interval: float, duration: float) -> None:
         samples += len(collector.collect().samples)
     cpu, wall = time.process_time() - cpu_start, time.monotonic() - wall_start
     rss = psutil.Process().memory_info().rss / 2**20
-    print(json.dumps({"cpu_pct": 100.0 * cpu / wall, "rss_mb": rss, "samples_per_run": samples / max(1, round(wall / interval))}))
+    print(
+        json.dumps(
+            {"cpu_pct": 100.0 * cpu / wall, "rss_mb": rss, "samples_per_run": samples / max(1, round(wall / interval))}
+        )
+    )
 
 
 def main() -> None:
-    print(f"system collector, {DURATION_S:.0f} s per configuration, {os.cpu_count()} cores, {len(psutil_pids())} processes")
+    print(
+        f"system collector, {DURATION_S:.0f} s per configuration, {os.cpu_count()} cores, {len(psutil_pids())} processes"
+    )
     children = {
         name: subprocess.Popen(
             [sys.executable, __file__, "--child", str(interval), str(top), str(DURATION_S)],
-            cwd=ROOT, stdout=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)},
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            text=True,
+            env={**os.environ, "PYTHONPATH": str(ROOT)},
         )
         for name, (interval, top) in RUNS.items()
     }
@@ -73,8 +82,10 @@ def main() -> None:
         if process.returncode:
             raise SystemExit(f"child for {name} failed with exit code {process.returncode}")
         measured[name] = json.loads(out.strip().splitlines()[-1])
-        print(f"  {name:<13} cpu {measured[name]['cpu_pct']:.3f} % of one core, rss {measured[name]['rss_mb']:.1f} MiB, "
-              f"{measured[name]['samples_per_run']:.0f} samples per run")
+        print(
+            f"  {name:<13} cpu {measured[name]['cpu_pct']:.3f} % of one core, rss {measured[name]['rss_mb']:.1f} MiB, "
+            f"{measured[name]['samples_per_run']:.0f} samples per run"
+        )
     record(figures(measured))
 
 

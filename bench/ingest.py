@@ -37,10 +37,14 @@ def batches(count: int) -> list[Batch]:
     out = []
     for b in range(count):
         base = start + b * (BATCH // SERIES) * 10_000
-        out.append(Batch(tuple(
-            Sample("bench_cpu_percent", labels[i % SERIES], rng.random() * 100, base + (i // SERIES) * 10_000)
-            for i in range(BATCH)
-        )))
+        out.append(
+            Batch(
+                tuple(
+                    Sample("bench_cpu_percent", labels[i % SERIES], rng.random() * 100, base + (i // SERIES) * 10_000)
+                    for i in range(BATCH)
+                )
+            )
+        )
     return out
 
 
@@ -65,7 +69,10 @@ def over_http(tmp: Path) -> float:
         for batch in batches(BATCHES // 2 + 1)
     ]
     tmp.mkdir(parents=True, exist_ok=True)
-    with live_server(tmp, env={"PULSEBOARD_COLLECTORS": "false"}) as server, httpx.Client(timeout=60, headers=server.headers) as client:
+    with (
+        live_server(tmp, env={"PULSEBOARD_COLLECTORS": "false"}) as server,
+        httpx.Client(timeout=60, headers=server.headers) as client,
+    ):
         client.post(f"{server.url}/api/v1/metrics", json=bodies[0]).raise_for_status()
         started = time.perf_counter()
         for body in bodies[1:]:
@@ -80,7 +87,9 @@ def postgres() -> float:
     with admin.connect() as connection:
         connection.exec_driver_sql(f'CREATE DATABASE "{name}"')
     try:
-        return in_process(sa.engine.make_url(POSTGRES_ADMIN_URL).set(database=name).render_as_string(hide_password=False))
+        return in_process(
+            sa.engine.make_url(POSTGRES_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
+        )
     finally:
         with admin.connect() as connection:
             connection.exec_driver_sql(f'DROP DATABASE "{name}" WITH (FORCE)')

@@ -10,7 +10,7 @@ Dataset — the demo simulator's history stretched to 90 days, in a SQLite file
 * demo samples (queue depths, step durations, agent load/up, workflow counts, API
   rate/latency/errors per endpoint, migration figures; ~75 series) every 5 minutes
   for the last 14 days and every 15 minutes before that, as the demo's own back-fill does;
-* core.rollup then builds the 1m/5m/1h tiers and core.retention trims raw samples to
+* core.store.rollup then builds the 1m/5m/1h tiers and core.store.retention trims raw samples to
   the default 24 h, as a running server would.
 
 Figures: ``page_imports_ms`` — importing what the page scripts import (Streamlit's
@@ -46,9 +46,24 @@ if TYPE_CHECKING:
 PAGES = ("overview", "executive", "operations", "developer", "qa")
 # charts each page draws at its default range on the 90-day dataset (AppTest count): the browser timing waits for these
 MIN_CHARTS = {"overview": 3, "executive": 5, "operations": 5, "developer": 2, "qa": 6}
-PAGE_IMPORTS = ("streamlit", "altair", "polars", "streamlit_authenticator", "core.auth_ui", "core.ui", "core.widgets", "core.quality_charts",
-                "core.inventory", "core.kpis.overview", "core.kpis.executive", "core.kpis.operations", "core.kpis.developer", "core.kpis.quality",
-                "core.kpis.alerting", "core.kpis.records")
+PAGE_IMPORTS = (
+    "streamlit",
+    "altair",
+    "polars",
+    "streamlit_authenticator",
+    "core.ui.login",
+    "core.ui.chrome",
+    "core.ui.widgets",
+    "core.ui.quality_charts",
+    "core.query.inventory",
+    "core.kpis.overview",
+    "core.kpis.executive",
+    "core.kpis.operations",
+    "core.kpis.developer",
+    "core.kpis.quality",
+    "core.kpis.alerting",
+    "core.kpis.records",
+)
 DAY = 86_400_000
 
 
@@ -60,10 +75,10 @@ def build_dataset(path: Path, days: int = 90, extra: Callable[[Engine, int], Non
     """
     from collectors.demo import BACKFILL_STEP, DemoCollector, DemoWorkload
     from core.config import load_settings
-    from core.retention import run_retention
-    from core.rollup import run_rollup
     from core.store.engine import make_engine
     from core.store.migrate import upgrade
+    from core.store.retention import run_retention
+    from core.store.rollup import run_rollup
 
     path.parent.mkdir(parents=True, exist_ok=True)
     for suffix in ("", "-wal", "-shm"):
@@ -82,14 +97,16 @@ def build_dataset(path: Path, days: int = 90, extra: Callable[[Engine, int], Non
         extra(engine, now)
     run_rollup(engine, now)
     run_retention(engine, settings, now, max_seconds=600)
-    from core.collector_state import put_state
-    from core.demo_data import STATE
+    from core.store.collector_state import put_state
+    from core.store.demo_data import STATE
 
     with engine.begin() as connection:
         put_state(connection, STATE, "state", {"anchor_ms": now, "watermark_ms": now, "seed": 7})
     with engine.connect() as connection:
-        counts = {t: int(connection.exec_driver_sql(f"SELECT count(*) FROM {t}").scalar_one())
-                  for t in ("events", "series", "samples", "samples_1m", "samples_5m", "samples_1h")}
+        counts = {
+            t: int(connection.exec_driver_sql(f"SELECT count(*) FROM {t}").scalar_one())
+            for t in ("events", "series", "samples", "samples_1m", "samples_5m", "samples_1h")
+        }
     engine.dispose()
     print(f"  dataset: {days} days in {generated:.0f} s: " + ", ".join(f"{k} {v:,}" for k, v in counts.items()))
     return counts
@@ -97,8 +114,15 @@ def build_dataset(path: Path, days: int = 90, extra: Callable[[Engine, int], Non
 
 def script_times(path: Path, runs: int = 5) -> dict[str, float]:
     """Median warm AppTest run time per page (and the cold first run), in ms."""
-    os.environ.update({"PULSEBOARD_DATABASE_URL": f"sqlite:///{path}", "PULSEBOARD_DATA_DIR": str(path.parent), "PULSEBOARD_DEMO": "0",
-                       "PULSEBOARD_AUTH": "off", "PULSEBOARD_CONFIG": "/nonexistent/pulseboard.toml"})
+    os.environ.update(
+        {
+            "PULSEBOARD_DATABASE_URL": f"sqlite:///{path}",
+            "PULSEBOARD_DATA_DIR": str(path.parent),
+            "PULSEBOARD_DEMO": "0",
+            "PULSEBOARD_AUTH": "off",
+            "PULSEBOARD_CONFIG": "/nonexistent/pulseboard.toml",
+        }
+    )
     from streamlit import config as st_config
     from streamlit.testing.v1 import AppTest
 
@@ -146,7 +170,9 @@ def browser_times(path: Path, tmp: Path, runs: int = 3) -> dict[str, float]:
         browser = driver.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         page = browser.new_page(viewport={"width": 1920, "height": 1080})
         page.goto(server.url + "/")  # warm the server's caches and imports once
-        page.wait_for_selector("[data-testid='stVegaLiteChart'] canvas, [data-testid='stVegaLiteChart'] svg", timeout=120_000)
+        page.wait_for_selector(
+            "[data-testid='stVegaLiteChart'] canvas, [data-testid='stVegaLiteChart'] svg", timeout=120_000
+        )
         for name in PAGES:
             times = []
             for _ in range(runs):
@@ -162,9 +188,14 @@ def browser_times(path: Path, tmp: Path, runs: int = 3) -> dict[str, float]:
         for n in range(5):
             value = 700 + n * 11
             started = time.perf_counter()
-            httpx.post(f"{server.url}/api/v1/metrics", json=[{"name": "qms_queue_depth", "labels": {"queue": "bench_probe"}, "value": value}],
-                       headers=server.headers).raise_for_status()
-            page.wait_for_function("v => document.body.innerText.includes(v)", arg=f"bench_probe {value}", timeout=30_000, polling=50)
+            httpx.post(
+                f"{server.url}/api/v1/metrics",
+                json=[{"name": "qms_queue_depth", "labels": {"queue": "bench_probe"}, "value": value}],
+                headers=server.headers,
+            ).raise_for_status()
+            page.wait_for_function(
+                "v => document.body.innerText.includes(v)", arg=f"bench_probe {value}", timeout=30_000, polling=50
+            )
             latencies.append((time.perf_counter() - started) * 1000)
         figures["ingest_to_visible_ms"] = statistics.median(latencies)
         browser.close()

@@ -35,9 +35,9 @@ from core import query
 from core.config import load_settings
 from core.ingest.writer import write_batch
 from core.model import Sample, now_ms
-from core.rollup import TIER_MS, run_rollup, upsert_buckets
 from core.store.engine import make_engine
 from core.store.migrate import upgrade
+from core.store.rollup import TIER_MS, run_rollup, upsert_buckets
 
 SERIES = 50
 RAW_STEP_MS = 10_000
@@ -67,7 +67,11 @@ def build(engine, now: int) -> dict[str, float]:
     raw_samples = SERIES * stamps.size
 
     stats = run_rollup(engine)
-    figures = {"rollup_samples_per_s": stats.raw_samples / stats.seconds, "raw_samples": float(raw_samples), "ingest_s": ingest_s}
+    figures = {
+        "rollup_samples_per_s": stats.raw_samples / stats.seconds,
+        "raw_samples": float(raw_samples),
+        "ingest_s": ingest_s,
+    }
 
     with engine.begin() as connection:
         sids = [r[0] for r in connection.exec_driver_sql("SELECT id FROM series ORDER BY id")]
@@ -78,11 +82,18 @@ def build(engine, now: int) -> dict[str, float]:
             per = int(step // RAW_STEP_MS)
             for sid in sids:
                 avg = np.clip(40 + np.cumsum(rng.normal(0, 0.3, buckets.size)), 0, 100)
-                frame = pl.DataFrame({
-                    "series_id": sid, "bucket": buckets, "count": per, "sum": avg * per,
-                    "min": avg - rng.uniform(0, 5, buckets.size), "max": avg + rng.uniform(0, 5, buckets.size),
-                    "last": avg, "last_ts": buckets + step - RAW_STEP_MS,
-                })
+                frame = pl.DataFrame(
+                    {
+                        "series_id": sid,
+                        "bucket": buckets,
+                        "count": per,
+                        "sum": avg * per,
+                        "min": avg - rng.uniform(0, 5, buckets.size),
+                        "max": avg + rng.uniform(0, 5, buckets.size),
+                        "last": avg,
+                        "last_ts": buckets + step - RAW_STEP_MS,
+                    }
+                )
                 upsert_buckets(connection, tier, frame)
     return figures
 
@@ -134,7 +145,10 @@ def main() -> None:
     finally:
         engine.dispose()
     raw_rows = size["_rows_samples"]
-    figures = {"rollup_samples_per_s": built["rollup_samples_per_s"], "bytes_per_raw_sample": size.get("samples", 0) / raw_rows}
+    figures = {
+        "rollup_samples_per_s": built["rollup_samples_per_s"],
+        "bytes_per_raw_sample": size.get("samples", 0) / raw_rows,
+    }
     print(f"\nDataset: {SERIES} series; raw every 10 s for 24 h = {raw_rows:,} samples; 1m 7 d, 5m 30 d, 1h 90 d\n")
     print(f"{'figure':<34}{'value':>14}  target")
     print(f"{'rollup_samples_per_s':<34}{built['rollup_samples_per_s']:>14,.0f}  report")

@@ -65,7 +65,9 @@ def main() -> None:
             continue
         op, bound, unit = target
         met = (operator.ge if op == "ge" else operator.le)(value, bound)
-        lines.append(f"| `{name}` | {value:,.2f} | {'≥' if op == 'ge' else '≤'} {bound:,g} {unit} | {'yes' if met else 'no'} |")
+        lines.append(
+            f"| `{name}` | {value:,.2f} | {'≥' if op == 'ge' else '≤'} {bound:,g} {unit} | {'yes' if met else 'no'} |"
+        )
     notes = BENCH / "NOTES.md"  # what the numbers mean, written by hand: kept across regenerations
     if notes.exists():
         lines += ["", notes.read_text().rstrip()]

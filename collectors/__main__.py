@@ -56,8 +56,12 @@ def main(argv: list[str] | None = None) -> int:
     run = commands.add_parser("run", help="collect into the configured store")
     run.add_argument("--once", action="store_true", help="run each collector once and exit")
     agent = commands.add_parser("agent", help="collect here and push to a central Pulseboard")
-    agent.add_argument("--push", required=True, metavar="URL", help="base URL of the central Pulseboard, e.g. http://central:8501")
-    agent.add_argument("--token", default=os.environ.get("PULSEBOARD_AGENT_TOKEN"), help="API token (or PULSEBOARD_AGENT_TOKEN)")
+    agent.add_argument(
+        "--push", required=True, metavar="URL", help="base URL of the central Pulseboard, e.g. http://central:8501"
+    )
+    agent.add_argument(
+        "--token", default=os.environ.get("PULSEBOARD_AGENT_TOKEN"), help="API token (or PULSEBOARD_AGENT_TOKEN)"
+    )
     agent.add_argument("--once", action="store_true", help="run each collector once and exit")
     commands.add_parser("docs", help="print the metric tables for docs/collectors.md")
     args = parser.parse_args(argv)

@@ -37,13 +37,22 @@ class PushRejected(Exception):
 
 def samples_body(batch: Batch) -> list[dict[str, Any]]:
     """Samples in the JSON form ``POST /api/v1/metrics`` accepts (timestamps in seconds)."""
-    return [{"name": s.name, "labels": dict(s.labels), "value": s.value, "timestamp": s.ts / 1000} for s in batch.samples]
+    return [
+        {"name": s.name, "labels": dict(s.labels), "value": s.value, "timestamp": s.ts / 1000} for s in batch.samples
+    ]
 
 
 def events_body(batch: Batch) -> list[dict[str, Any]]:
     """Events in the JSON form ``POST /api/v1/events`` accepts."""
     return [
-        {"id": e.id, "type": e.type, "timestamp": e.ts / 1000, "source": e.source, "data": e.data, "metadata": e.metadata}
+        {
+            "id": e.id,
+            "type": e.type,
+            "timestamp": e.ts / 1000,
+            "source": e.source,
+            "data": e.data,
+            "metadata": e.metadata,
+        }
         for e in batch.events
     ]
 
@@ -66,12 +75,16 @@ class Pusher:
 
     def _post(self, path: str, body: list[dict[str, Any]], origin: str) -> None:
         url = self.base + path
-        response = self._client.post(url, json=body, headers={**self._headers, "X-Pulseboard-Origin": origin}, timeout=self._timeout)
+        response = self._client.post(
+            url, json=body, headers={**self._headers, "X-Pulseboard-Origin": origin}, timeout=self._timeout
+        )
         status = response.status_code
         if status < 300:
             return
         if status in (401, 403):
-            raise PushUnavailable(f"{url} refused the token (HTTP {status}); fix --token, spooled batches will then be sent")
+            raise PushUnavailable(
+                f"{url} refused the token (HTTP {status}); fix --token, spooled batches will then be sent"
+            )
         if status in (408, 425, 429) or status >= 500:
             raise PushUnavailable(f"{url} answered HTTP {status}")
         raise PushRejected(f"{url} refused the batch (HTTP {status}): {response.text[:500]}")

@@ -4,7 +4,7 @@ On first start with an empty store it back-fills 30 days (samples every 5 minute
 every event), then generates live on each run. Output depends only on the seed and
 the clock, so a restart resumes where it left off and re-generated events are
 skipped by id. Events have ``source = "demo"``, samples the label ``source="demo"``,
-test runs and deployments ``source = "demo"``; core.demo_data finds and purges them.
+test runs and deployments ``source = "demo"``; core.store.demo_data finds and purges them.
 PULSEBOARD_DEMO=0 turns it off. What it simulates: docs/demo.md; fields: docs/events.md.
 """
 
@@ -32,17 +32,24 @@ from collectors.demo_programmes import (
     schedule_delays,
 )
 from collectors.demo_workflow import AGENTS, DAY, HOUR, LIFETIME, MIN, STEPS, Incident, Pr, incidents_on, prs_in_hour
-from core.collector_state import get_state, put_state
 from core.config import Settings
-from core.demo_data import DEMO_SOURCE, STATE, demo_disabled
 from core.ingest import ingest
-from core.junit import TestCase, TestRun, store_test_run
+from core.ingest.junit import TestCase, TestRun, store_test_run
 from core.model import Batch, Event, Labels, Sample, canonical_labels, now_ms
 from core.store import schema
+from core.store.collector_state import get_state, put_state
+from core.store.demo_data import DEMO_SOURCE, STATE, demo_disabled
 
 log = logging.getLogger(__name__)
 
-ENDPOINTS = ("/api/v1/workflows", "/api/v1/agents", "/api/v1/metrics", "/api/v1/events", "/api/v1/reports", "/api/v1/dashboard")
+ENDPOINTS = (
+    "/api/v1/workflows",
+    "/api/v1/agents",
+    "/api/v1/metrics",
+    "/api/v1/events",
+    "/api/v1/reports",
+    "/api/v1/dashboard",
+)
 BACKFILL_DAYS = 30
 BACKFILL_STEP = 5 * MIN
 OLD_STEP = 15 * MIN  # back-fill resolution older than RECENT
@@ -61,7 +68,12 @@ class DemoWorkload:
 
     def incidents(self, start: int, end: int) -> list[Incident]:
         """Incidents overlapping [start, end]."""
-        return [i for day in range(start // DAY - 1, end // DAY + 1) for i in incidents_on(self.seed, day) if i.end >= start and i.start <= end]
+        return [
+            i
+            for day in range(start // DAY - 1, end // DAY + 1)
+            for i in incidents_on(self.seed, day)
+            if i.end >= start and i.start <= end
+        ]
 
     def prs(self, start: int, end: int) -> list[Pr]:
         """PRs whose life may touch [start, end]; hours are cached, old ones dropped."""
@@ -78,7 +90,9 @@ class DemoWorkload:
         """Every event with start < ts <= end."""
         items: list[tuple[int, str, str, dict[str, Any]]] = []
         for pr in prs:
-            items.extend((ts, f"demo-pr{pr.number}-{n:02d}", kind, data) for n, (ts, kind, data) in enumerate(pr.events))
+            items.extend(
+                (ts, f"demo-pr{pr.number}-{n:02d}", kind, data) for n, (ts, kind, data) in enumerate(pr.events)
+            )
         for day in range(start // DAY - 10, end // DAY + 1):  # QSE sessions run for days after they start
             items.extend(qse_sessions(self.seed, day))
         for day in range(start // DAY, end // DAY + 1):
@@ -88,9 +102,24 @@ class DemoWorkload:
         depth = depth or _Depth(prs)
         for ts in range(tick, end + 1, QUEUE_EVENT_EVERY):
             for step in STEPS:
-                items.append((ts, f"demo-queue-{step}-{ts}", "system.queue_depth_updated",
-                              {"queue": step, "depth": depth.queue(step, ts), "warning_threshold": 10, "critical_threshold": 20}))
-        return [Event(i, kind, ts, DEMO_SOURCE, data, {"source": DEMO_SOURCE}) for ts, i, kind, data in items if start < ts <= end]
+                items.append(
+                    (
+                        ts,
+                        f"demo-queue-{step}-{ts}",
+                        "system.queue_depth_updated",
+                        {
+                            "queue": step,
+                            "depth": depth.queue(step, ts),
+                            "warning_threshold": 10,
+                            "critical_threshold": 20,
+                        },
+                    )
+                )
+        return [
+            Event(i, kind, ts, DEMO_SOURCE, data, {"source": DEMO_SOURCE})
+            for ts, i, kind, data in items
+            if start < ts <= end
+        ]
 
     def samples(self, times: Sequence[int], prs: list[Pr], depth: _Depth | None = None) -> list[Sample]:
         """The demo's series at each of ``times``."""
@@ -126,13 +155,23 @@ class DemoWorkload:
             for phase, days in schedule_delays(self.anchor, ts):
                 add("migration_schedule_delay_days", {"phase": phase}, days, ts)
             for template in TEMPLATES:
-                add("qse_compliance_drop_percent", {"template": template}, round(compliance_drop(self.seed, template, ts), 2), ts)
+                add(
+                    "qse_compliance_drop_percent",
+                    {"template": template},
+                    round(compliance_drop(self.seed, template, ts), 2),
+                    ts,
+                )
             for endpoint in ENDPOINTS:
                 rate, p50, errors = api_profile(self.seed, endpoint, ts, incidents)
                 add("api_requests_per_second", {"endpoint": endpoint}, round(rate, 3), ts)
                 add("api_errors_percent", {"endpoint": endpoint}, round(errors, 3), ts)
                 for quantile, factor in (("0.5", 1.0), ("0.95", 2.6), ("0.99", 4.5)):
-                    add("api_request_duration_seconds", {"endpoint": endpoint, "quantile": quantile}, round(p50 * factor, 4), ts)
+                    add(
+                        "api_request_duration_seconds",
+                        {"endpoint": endpoint, "quantile": quantile},
+                        round(p50 * factor, 4),
+                        ts,
+                    )
             ops = api_profile(self.seed, "migration", ts, incidents)
             add("migration_operations_per_second", {}, round(ops[0] * 90, 1), ts)
             add("migration_response_time_seconds", {"system": "old"}, round(ops[1] * 3.6, 4), ts)
@@ -146,12 +185,30 @@ class DemoWorkload:
             for suite, ts, passed, failed, skipped, seconds in nightly_suites(self.seed, day, "migration"):
                 if not start < ts <= end:
                     continue
-                cases = [TestCase(suite, f"migration.{suite.split()[0].lower()}", f"test_{n:03d}", status, round(seconds / (passed + failed + skipped), 3),
-                                  "AssertionError: new system differs from old" if status == "failed" else None)
-                         for n, status in enumerate(["passed"] * passed + ["failed"] * failed + ["skipped"] * skipped)]
+                cases = [
+                    TestCase(
+                        suite,
+                        f"migration.{suite.split()[0].lower()}",
+                        f"test_{n:03d}",
+                        status,
+                        round(seconds / (passed + failed + skipped), 3),
+                        "AssertionError: new system differs from old" if status == "failed" else None,
+                    )
+                    for n, status in enumerate(["passed"] * passed + ["failed"] * failed + ["skipped"] * skipped)
+                ]
                 run = TestRun(suite, tuple(cases), seconds, ts, f"demo-{suite}-{day}")
-                runs.append((run, {"suite": suite, "component": "migration", "phase": "nightly", "source": DEMO_SOURCE,
-                                   "run_key": f"demo-{self.seed}-{suite}-{day}"}))
+                runs.append(
+                    (
+                        run,
+                        {
+                            "suite": suite,
+                            "component": "migration",
+                            "phase": "nightly",
+                            "source": DEMO_SOURCE,
+                            "run_key": f"demo-{self.seed}-{suite}-{day}",
+                        },
+                    )
+                )
         return runs
 
 
@@ -163,11 +220,18 @@ class _Depth:
             return np.sort(np.array([a for a, _ in pairs] or [0])), np.sort(np.array([b for _, b in pairs] or [0]))
 
         self._queues = {s: arrays([(a, b) for pr in prs for step, a, b in pr.queued if step == s]) for s in STEPS}
-        self._agents = {a: arrays([(s, e) for pr in prs for agent, _, s, e in pr.worked if agent == a]) for a, _, _ in AGENTS}
+        self._agents = {
+            a: arrays([(s, e) for pr in prs for agent, _, s, e in pr.worked if agent == a]) for a, _, _ in AGENTS
+        }
         self._life = arrays([(pr.created, pr.finished) for pr in prs])
         self._done = np.sort(np.array([pr.finished for pr in prs if not pr.failed] or [0]))
         self._failed = np.sort(np.array([pr.finished for pr in prs if pr.failed] or [0]))
-        gates = sorted((ts, data["metrics"]["score"]) for pr in prs for ts, kind, data in pr.events if kind == "workflow.quality_gate_executed")
+        gates = sorted(
+            (ts, data["metrics"]["score"])
+            for pr in prs
+            for ts, kind, data in pr.events
+            if kind == "workflow.quality_gate_executed"
+        )
         self._gate_ts = np.array([ts for ts, _ in gates] or [0])
         self._gate_sum = np.concatenate([[0.0], np.cumsum([score for _, score in gates])]) if gates else np.zeros(2)
         self._steps: dict[str, tuple[np.ndarray, np.ndarray]] = {}
@@ -194,7 +258,10 @@ class _Depth:
 
     def gate_score(self, ts: int) -> float | None:
         """Mean quality-gate score of the past hour's gate executions, in percent (None without any)."""
-        lo, hi = int(np.searchsorted(self._gate_ts, ts - HOUR, "right")), int(np.searchsorted(self._gate_ts, ts, "right"))
+        lo, hi = (
+            int(np.searchsorted(self._gate_ts, ts - HOUR, "right")),
+            int(np.searchsorted(self._gate_ts, ts, "right")),
+        )
         return round(float(self._gate_sum[hi] - self._gate_sum[lo]) / (hi - lo) * 100, 1) if hi > lo else None
 
     def step_seconds(self, step: str, ts: int) -> float | None:
@@ -218,8 +285,16 @@ class DemoCollector:
 
     name = "demo"
 
-    def __init__(self, engine: Engine, settings: Settings | None = None, *, seed: int = 7, interval: float = 10.0,
-                 clock: Callable[[], int] = now_ms, backfill_days: int = BACKFILL_DAYS) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        settings: Settings | None = None,
+        *,
+        seed: int = 7,
+        interval: float = 10.0,
+        clock: Callable[[], int] = now_ms,
+        backfill_days: int = BACKFILL_DAYS,
+    ) -> None:
         self.engine, self.settings, self.seed, self.interval, self.clock = engine, settings, seed, interval, clock
         self.backfill_days = backfill_days
         self.workload: DemoWorkload | None = None
@@ -254,13 +329,19 @@ class DemoCollector:
         for day_start in range(start, end, DAY):
             day_end = min(end, day_start + DAY)
             prs = self.workload.prs(day_start, day_end)
-            every = max(step, OLD_STEP) if end - day_end > RECENT else step  # older than the 5-minute tier reaches: coarser
-            times = range(day_end - (day_end - day_start) // every * every + every, day_end + 1, every) if every else [day_end]
+            every = (
+                max(step, OLD_STEP) if end - day_end > RECENT else step
+            )  # older than the 5-minute tier reaches: coarser
+            times = (
+                range(day_end - (day_end - day_start) // every * every + every, day_end + 1, every)
+                if every
+                else [day_end]
+            )
             depth = _Depth(prs)
             events = self.workload.events(day_start, day_end, prs, depth)
             samples = self.workload.samples(times, prs, depth)
             for n in range(0, max(len(events), len(samples)), CHUNK):
-                batch = Batch(tuple(samples[n:n + CHUNK]), tuple(events[n:n + CHUNK]))
+                batch = Batch(tuple(samples[n : n + CHUNK]), tuple(events[n : n + CHUNK]))
                 ingest(self.engine, batch, origin="demo", settings=self.settings)
             for run, labels in self.workload.test_runs(day_start, day_end):
                 store_test_run(self.engine, run, labels)

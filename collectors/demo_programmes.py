@@ -11,7 +11,7 @@ import math
 from typing import Any
 
 from collectors.demo_workflow import DAY, HOUR, MIN, Incident, incidents_on, rng
-from core.qse_names import COF_DIMENSIONS, UCL_LAWS, compliance_summary
+from core.programmes.qse import COF_DIMENSIONS, UCL_LAWS, compliance_summary
 
 Item = tuple[int, str, str, dict[str, Any]]  # (ts, event id, type, data)
 
@@ -22,13 +22,32 @@ TEMPLATES: dict[str, tuple[tuple[str, int], ...]] = {  # phases with planned hou
     "compliance-audit": (("analysis", 16), ("validation", 24), ("retrospective", 6)),
     "incident-postmortem": (("analysis", 6), ("design", 6), ("retrospective", 4)),
 }
-TEMPLATE_QUALITY = {"standard-feature": 0.88, "research-spike": 0.84, "migration-plan": 0.9, "compliance-audit": 0.93, "incident-postmortem": 0.86}
+TEMPLATE_QUALITY = {
+    "standard-feature": 0.88,
+    "research-spike": 0.84,
+    "migration-plan": 0.9,
+    "compliance-audit": 0.93,
+    "incident-postmortem": 0.86,
+}
 TEAMS = ("platform", "payments", "data", "mobile")
-MIGRATION_PHASES = (("tests", "Tests", 0, 3), ("config", "Config", 2, 5), ("abstraction", "Abstraction", 4, 9),
-                    ("storage", "Storage", 5, 10), ("features", "Features", 8, 13), ("registration", "Registration", 11, 14),
-                    ("validation", "Validation", 13, 17), ("cleanup", "Cleanup", 16, 21))  # (id, name, start week, end week)
+MIGRATION_PHASES = (
+    ("tests", "Tests", 0, 3),
+    ("config", "Config", 2, 5),
+    ("abstraction", "Abstraction", 4, 9),
+    ("storage", "Storage", 5, 10),
+    ("features", "Features", 8, 13),
+    ("registration", "Registration", 11, 14),
+    ("validation", "Validation", 13, 17),
+    ("cleanup", "Cleanup", 16, 21),
+)  # (id, name, start week, end week)
 COMPONENTS = ("storage", "configuration", "features", "registration", "api", "cli")
-SUITES = (("Unit Tests", 200, 0.985), ("Integration", 140, 0.95), ("E2E Tests", 90, 0.88), ("Performance", 40, 0.99), ("Regression", 60, 0.93))
+SUITES = (
+    ("Unit Tests", 200, 0.985),
+    ("Integration", 140, 0.95),
+    ("E2E Tests", 90, 0.88),
+    ("Performance", 40, 0.99),
+    ("Regression", 60, 0.93),
+)
 DEPLOYED = ("qms-orchestrator", "decision-engine", "dashboard-api", "notification-service")
 WEEK = 7 * DAY
 ABSTRACTION_SLIP = 10 * DAY
@@ -64,35 +83,100 @@ def qse_sessions(seed: int, day: int) -> list[Item]:
     base = {"session_id": sid, "template": template, "team": r.choice(TEAMS)}
     quality = template_quality(template, day)
     t = day * DAY + (8 + r.randrange(3)) * HOUR
-    out: list[Item] = [(t, f"demo-{sid}-started", "qse.session_started",
-                        base | {"title": f"{template.replace('-', ' ')} #{day % 1000}", "phases": [p for p, _ in TEMPLATES[template]]})]
+    out: list[Item] = [
+        (
+            t,
+            f"demo-{sid}-started",
+            "qse.session_started",
+            base
+            | {"title": f"{template.replace('-', ' ')} #{day % 1000}", "phases": [p for p, _ in TEMPLATES[template]]},
+        )
+    ]
     planned_total, started = 0, t
     for phase, hours in TEMPLATES[template]:
         planned_total += hours
         actual = hours * r.lognormvariate(0.05, 0.25)
         end = t + int(actual * HOUR)
-        timing = base | {"phase": phase, "planned_start": _iso(t), "planned_end": _iso(t + hours * HOUR), "planned_hours": hours}
+        timing = base | {
+            "phase": phase,
+            "planned_start": _iso(t),
+            "planned_end": _iso(t + hours * HOUR),
+            "planned_hours": hours,
+        }
         out.append((t, f"demo-{sid}-{phase}-started", "qse.phase_started", timing | {"actual_start": _iso(t)}))
         for n in range(2):
             score = round(min(1.0, r.gauss(quality, 0.05)), 3)
-            out.append((t + int((n + 1) * actual * HOUR / 3), f"demo-{sid}-{phase}-deliverable-{n}", "qse.deliverable_completed",
-                        base | {"phase": phase, "deliverable": f"{phase} deliverable {n + 1}", "quality_score": score}))
+            out.append(
+                (
+                    t + int((n + 1) * actual * HOUR / 3),
+                    f"demo-{sid}-{phase}-deliverable-{n}",
+                    "qse.deliverable_completed",
+                    base | {"phase": phase, "deliverable": f"{phase} deliverable {n + 1}", "quality_score": score},
+                )
+            )
         for n, (framework, names) in enumerate((("COF", COF_DIMENSIONS), ("UCL", UCL_LAWS))):
             criterion = r.choice(names)
-            out.append((t + int(actual * HOUR * 0.8), f"demo-{sid}-{phase}-evidence-{n}", "qse.evidence_recorded",
-                        {"bundle_id": f"EB-{sid}", "record_id": f"{phase}-{n}", "session_id": sid, "framework": framework, "criterion": criterion,
-                         "artefact": f"evidence/{sid}/{phase}-{n}.md", "score": round(min(1.0, r.gauss(quality, 0.06)), 3), "phase": phase}))
+            out.append(
+                (
+                    t + int(actual * HOUR * 0.8),
+                    f"demo-{sid}-{phase}-evidence-{n}",
+                    "qse.evidence_recorded",
+                    {
+                        "bundle_id": f"EB-{sid}",
+                        "record_id": f"{phase}-{n}",
+                        "session_id": sid,
+                        "framework": framework,
+                        "criterion": criterion,
+                        "artefact": f"evidence/{sid}/{phase}-{n}.md",
+                        "score": round(min(1.0, r.gauss(quality, 0.06)), 3),
+                        "phase": phase,
+                    },
+                )
+            )
         gate_score = round(min(1.0, r.gauss(quality, 0.07)), 3)
-        out.append((end, f"demo-{sid}-{phase}-gate", "qse.gate_evaluated",
-                    base | {"phase": phase, "gate_name": f"{phase}-gate", "passed": gate_score >= 0.75, "score": gate_score}))
-        out.append((end, f"demo-{sid}-{phase}-completed", "qse.phase_completed",
-                    timing | {"actual_start": _iso(t), "actual_end": _iso(end), "actual_hours": round(actual, 2), "status": "completed"}))
+        out.append(
+            (
+                end,
+                f"demo-{sid}-{phase}-gate",
+                "qse.gate_evaluated",
+                base
+                | {"phase": phase, "gate_name": f"{phase}-gate", "passed": gate_score >= 0.75, "score": gate_score},
+            )
+        )
+        out.append(
+            (
+                end,
+                f"demo-{sid}-{phase}-completed",
+                "qse.phase_completed",
+                timing
+                | {
+                    "actual_start": _iso(t),
+                    "actual_end": _iso(end),
+                    "actual_hours": round(actual, 2),
+                    "status": "completed",
+                },
+            )
+        )
         cof = {d: min(1.0, r.gauss(quality, 0.05)) for d in COF_DIMENSIONS}
         ucl = {law: min(1.0, r.gauss(quality - 0.02, 0.05)) for law in UCL_LAWS}
-        out.append((end, f"demo-{sid}-{phase}-compliance", "qse.compliance_scored", base | {"phase": phase} | compliance_summary(cof, ucl)))
+        out.append(
+            (
+                end,
+                f"demo-{sid}-{phase}-compliance",
+                "qse.compliance_scored",
+                base | {"phase": phase} | compliance_summary(cof, ucl),
+            )
+        )
         t = end + r.randrange(1, 16) * HOUR  # the next phase starts the next working morning or so
-    out.append((t, f"demo-{sid}-completed", "qse.session_completed",
-                base | {"status": "completed", "duration_hours": round((t - started) / HOUR, 2), "planned_hours": planned_total}))
+    out.append(
+        (
+            t,
+            f"demo-{sid}-completed",
+            "qse.session_completed",
+            base
+            | {"status": "completed", "duration_hours": round((t - started) / HOUR, 2), "planned_hours": planned_total},
+        )
+    )
     return out
 
 
@@ -130,8 +214,15 @@ def migration_day(seed: int, day: int, anchor: int) -> list[Item]:
         progress[pid] = pct
         status = "completed" if pct >= 100 else "in_progress" if pct > 0 else "not_started"
         risk = "high" if pid == "abstraction" and status == "in_progress" else "medium" if pid == "storage" else "low"
-        data = {"phase_id": pid, "name": name, "status": status, "progress": round(pct, 1), "risk_level": risk,
-                "planned_start": _iso(begin + w0 * WEEK), "planned_end": _iso(begin + w1 * WEEK)}
+        data = {
+            "phase_id": pid,
+            "name": name,
+            "status": status,
+            "progress": round(pct, 1),
+            "risk_level": risk,
+            "planned_start": _iso(begin + w0 * WEEK),
+            "planned_end": _iso(begin + w1 * WEEK),
+        }
         for edge, kind in ((start, "migration.phase_started"), (end, "migration.phase_completed")):
             if day * DAY <= edge < (day + 1) * DAY:
                 out.append((edge, f"demo-mig-{pid}-{kind.rsplit('.', 1)[1]}", kind, data))
@@ -141,19 +232,45 @@ def migration_day(seed: int, day: int, anchor: int) -> list[Item]:
         pct = progress[MIGRATION_PHASES[min(n + 2, len(MIGRATION_PHASES) - 1)][0]]
         total = 40 + 30 * n
         new_health = "healthy" if r.random() > 0.15 else "degraded"
-        out.append((now + MIN, f"demo-mig-{component}-{day}", "migration.component_status",
-                    {"component": component, "old_version": "1.8.4", "new_version": "2.0.0-rc" + str(1 + day % 5),
-                     "migration_progress": round(pct, 1), "old_health": "healthy", "new_health": new_health,
-                     "tests_passed": int(total * min(1.0, pct / 100 + 0.1)), "tests_total": total,
-                     "perf_delta_percent": round(r.gauss(8 - 4 * n, 3), 1), "error_rate": round(abs(r.gauss(0.01, 0.005)), 4),
-                     "response_time_p95_s": round(r.uniform(0.08, 0.2), 3)}))
+        out.append(
+            (
+                now + MIN,
+                f"demo-mig-{component}-{day}",
+                "migration.component_status",
+                {
+                    "component": component,
+                    "old_version": "1.8.4",
+                    "new_version": "2.0.0-rc" + str(1 + day % 5),
+                    "migration_progress": round(pct, 1),
+                    "old_health": "healthy",
+                    "new_health": new_health,
+                    "tests_passed": int(total * min(1.0, pct / 100 + 0.1)),
+                    "tests_total": total,
+                    "perf_delta_percent": round(r.gauss(8 - 4 * n, 3), 1),
+                    "error_rate": round(abs(r.gauss(0.01, 0.005)), 4),
+                    "response_time_p95_s": round(r.uniform(0.08, 0.2), 3),
+                },
+            )
+        )
     if r.random() < 0.25:
         at = day * DAY + r.randrange(8, 18) * HOUR
-        issue: dict[str, Any] = {"issue_id": f"MIG-{day}", "severity": r.choice(("info", "warning", "error", "critical")), "component": r.choice(COMPONENTS),
-                 "title": r.choice(("connection pool exhausted", "feature generation slower than baseline", "config cache cleared"))}
+        issue: dict[str, Any] = {
+            "issue_id": f"MIG-{day}",
+            "severity": r.choice(("info", "warning", "error", "critical")),
+            "component": r.choice(COMPONENTS),
+            "title": r.choice(
+                ("connection pool exhausted", "feature generation slower than baseline", "config cache cleared")
+            ),
+        }
         out.append((at, f"demo-mig-issue-{day}", "migration.issue_detected", issue))
-        out.append((at + r.randrange(1, 30) * HOUR, f"demo-mig-issue-{day}-resolved", "migration.issue_resolved",
-                    issue | {"resolution_type": r.choice(("manual", "automatic", "rollback"))}))
+        out.append(
+            (
+                at + r.randrange(1, 30) * HOUR,
+                f"demo-mig-issue-{day}-resolved",
+                "migration.issue_resolved",
+                issue | {"resolution_type": r.choice(("manual", "automatic", "rollback"))},
+            )
+        )
     return out
 
 
@@ -163,7 +280,16 @@ def nightly_suites(seed: int, day: int, phase: str) -> list[tuple[str, int, int,
     for suite, total, rate in SUITES:
         failed = sum(1 for _ in range(total) if r.random() > rate)
         skipped = r.randrange(0, 3)
-        runs.append((suite, day * DAY + 2 * HOUR, total - failed - skipped, failed, skipped, round(total * r.uniform(0.5, 6), 1)))
+        runs.append(
+            (
+                suite,
+                day * DAY + 2 * HOUR,
+                total - failed - skipped,
+                failed,
+                skipped,
+                round(total * r.uniform(0.5, 6), 1),
+            )
+        )
     return runs
 
 
@@ -171,10 +297,23 @@ def operations_day(seed: int, day: int) -> list[Item]:
     """Deployments (weekdays, 14:00) and the day's incidents as system.* events."""
     r, out = rng(seed, "ops", day), []
     if (day + 3) % 7 < 5:
-        component = "decision-engine" if day % 11 == 7 else r.choice(DEPLOYED)  # the deployment before a slow_step incident
+        component = (
+            "decision-engine" if day % 11 == 7 else r.choice(DEPLOYED)
+        )  # the deployment before a slow_step incident
         version = f"2.{day // 7 % 50}.{day % 7}"
-        out.append((day * DAY + 14 * HOUR, f"demo-deploy-{day}", "system.deployment",
-                    {"component": component, "version": version, "commit": f"{r.getrandbits(28):07x}", "environment": "production"}))
+        out.append(
+            (
+                day * DAY + 14 * HOUR,
+                f"demo-deploy-{day}",
+                "system.deployment",
+                {
+                    "component": component,
+                    "version": version,
+                    "commit": f"{r.getrandbits(28):07x}",
+                    "environment": "production",
+                },
+            )
+        )
     for incident in incidents_on(seed, day):
         out.extend(incident_events(incident))
     return out
@@ -182,16 +321,44 @@ def operations_day(seed: int, day: int) -> list[Item]:
 
 def incident_events(incident: Incident) -> list[Item]:
     """An incident's start (system.error_occurred) and, for outages, the agent going down and back."""
-    message = {"queue_backlog": f"{incident.target} queue backlog building", "agent_outage": f"agent {incident.target} unreachable",
-               "slow_step": f"{incident.target} running slower than its SLA"}[incident.kind]
-    out: list[Item] = [(incident.start, f"demo-{incident.id}", "system.error_occurred",
-                        {"incident_id": incident.id, "kind": incident.kind, "component": incident.target, "severity": "critical" if incident.kind == "agent_outage" else "warning",
-                         "message": message, "started_at": _iso(incident.start), "ends_at": _iso(incident.end)})]
+    message = {
+        "queue_backlog": f"{incident.target} queue backlog building",
+        "agent_outage": f"agent {incident.target} unreachable",
+        "slow_step": f"{incident.target} running slower than its SLA",
+    }[incident.kind]
+    out: list[Item] = [
+        (
+            incident.start,
+            f"demo-{incident.id}",
+            "system.error_occurred",
+            {
+                "incident_id": incident.id,
+                "kind": incident.kind,
+                "component": incident.target,
+                "severity": "critical" if incident.kind == "agent_outage" else "warning",
+                "message": message,
+                "started_at": _iso(incident.start),
+                "ends_at": _iso(incident.end),
+            },
+        )
+    ]
     if incident.kind == "agent_outage":
-        out.append((incident.start, f"demo-{incident.id}-down", "system.agent_status_changed",
-                    {"agent_id": incident.target, "old_status": "online", "new_status": "down", "reason": "heartbeat lost"}))
-        out.append((incident.end, f"demo-{incident.id}-up", "system.agent_status_changed",
-                    {"agent_id": incident.target, "old_status": "down", "new_status": "online", "reason": "recovered"}))
+        out.append(
+            (
+                incident.start,
+                f"demo-{incident.id}-down",
+                "system.agent_status_changed",
+                {"agent_id": incident.target, "old_status": "online", "new_status": "down", "reason": "heartbeat lost"},
+            )
+        )
+        out.append(
+            (
+                incident.end,
+                f"demo-{incident.id}-up",
+                "system.agent_status_changed",
+                {"agent_id": incident.target, "old_status": "down", "new_status": "online", "reason": "recovered"},
+            )
+        )
     return out
 
 

@@ -76,7 +76,9 @@ def incidents_on(seed: int, day: int) -> list[Incident]:
     weekday = (day + 3) % 7  # 0 = Monday
     if weekday == 1:  # Tuesdays: the progress-review queue stalls
         start = day * DAY + (9 + r.randrange(4)) * HOUR
-        found.append(Incident(f"INC-{day}-Q", "queue_backlog", start, start + r.randint(2, 3) * HOUR, "progress_review"))
+        found.append(
+            Incident(f"INC-{day}-Q", "queue_backlog", start, start + r.randint(2, 3) * HOUR, "progress_review")
+        )
     if day % 9 == 5:
         start = day * DAY + (8 + r.randrange(8)) * HOUR
         agent = r.choice([a for a, skills, _ in AGENTS if "progress_review" in skills])
@@ -118,7 +120,10 @@ def _poisson(r: random.Random, mean: float) -> int:
 
 
 def _active(incidents: list[Incident], kind: str, target: str | None, ts: int) -> Incident | None:
-    return next((i for i in incidents if i.kind == kind and i.start <= ts < i.end and (target is None or i.target == target)), None)
+    return next(
+        (i for i in incidents if i.kind == kind and i.start <= ts < i.end and (target is None or i.target == target)),
+        None,
+    )
 
 
 def prs_in_hour(seed: int, hour: int, incidents: list[Incident]) -> list[Pr]:
@@ -152,8 +157,11 @@ def escaped_defects(seed: int, pr: Pr, base: dict[str, Any]) -> list[tuple[int, 
     chance = r.random()
     if chance >= ESCAPE_CHANCE_INCIDENT:
         return []
-    if chance >= ESCAPE_CHANCE and not any(i.start < pr.finished and i.end > pr.created
-                                           for day in range(pr.created // DAY - 1, pr.finished // DAY + 1) for i in incidents_on(seed, day)):
+    if chance >= ESCAPE_CHANCE and not any(
+        i.start < pr.finished and i.end > pr.created
+        for day in range(pr.created // DAY - 1, pr.finished // DAY + 1)
+        for i in incidents_on(seed, day)
+    ):
         return []
     found_at = pr.finished + int(r.lognormvariate(math.log(10.0), 0.6) * HOUR)
     severity = r.choices([s for s, _ in ESCAPED_SEVERITIES], [w for _, w in ESCAPED_SEVERITIES])[0]
@@ -162,10 +170,22 @@ def escaped_defects(seed: int, pr: Pr, base: dict[str, Any]) -> list[tuple[int, 
     last = pr.created + LIFETIME - MIN
     found_at = min(found_at, last - 2 * HOUR)
     hours = min(hours, (last - found_at) / HOUR)
-    defect = base | {"defect_id": f"DEF-{pr.number}-P", "severity": severity, "category": r.choice(CATEGORIES),
-                     "step": ESCAPED_STAGE, "escaped": True, "agent_id": "production-monitoring"}
-    return [(found_at, "qa.defect_found", defect),
-            (found_at + int(hours * HOUR), "qa.defect_resolved", defect | {"resolution_hours": round(hours, 2), "resolution": "fixed"})]
+    defect = base | {
+        "defect_id": f"DEF-{pr.number}-P",
+        "severity": severity,
+        "category": r.choice(CATEGORIES),
+        "step": ESCAPED_STAGE,
+        "escaped": True,
+        "agent_id": "production-monitoring",
+    }
+    return [
+        (found_at, "qa.defect_found", defect),
+        (
+            found_at + int(hours * HOUR),
+            "qa.defect_resolved",
+            defect | {"resolution_hours": round(hours, 2), "resolution": "fixed"},
+        ),
+    ]
 
 
 def simulate_pr(seed: int, number: int, created: int, incidents: list[Incident]) -> Pr:
@@ -174,8 +194,13 @@ def simulate_pr(seed: int, number: int, created: int, incidents: list[Incident])
     pr = Pr(number, created)
     base = {"workflow_id": f"WF-PR-{number}", "pr_number": number, "repository": r.choice(REPOSITORIES)}
     priority = r.choices(("low", "normal", "high", "critical"), (0.2, 0.6, 0.15, 0.05))[0]
-    pr.events.append((created, "workflow.pr_created", base | {"author": r.choice(AUTHORS), "priority": priority,
-                                                              "lines_changed": int(r.lognormvariate(5, 1))}))
+    pr.events.append(
+        (
+            created,
+            "workflow.pr_created",
+            base | {"author": r.choice(AUTHORS), "priority": priority, "lines_changed": int(r.lognormvariate(5, 1))},
+        )
+    )
     t, retries = created + r.randrange(30_000, 180_000), 0
     for step in STEPS:
         for attempt in range(1, MAX_ATTEMPTS + 1):
@@ -203,40 +228,92 @@ def simulate_pr(seed: int, number: int, created: int, incidents: list[Incident])
             for n, (gate, chance) in enumerate(GATES[step]):
                 at = start + duration * (n + 1) // (len(GATES[step]) + 1)
                 ok = r.random() < chance
-                metrics = {"score": round(r.uniform(0.8, 1.0) if ok else r.uniform(0.5, 0.8), 3), "threshold": 0.8,
-                           "execution_time": round(r.uniform(5, 240), 1)}
+                metrics = {
+                    "score": round(r.uniform(0.8, 1.0) if ok else r.uniform(0.5, 0.8), 3),
+                    "threshold": 0.8,
+                    "execution_time": round(r.uniform(5, 240), 1),
+                }
                 gate_data = ctx | {"gate_name": gate, "metrics": metrics}
                 pr.events.append((at, "workflow.quality_gate_executed", gate_data | {"passed": ok}))
-                pr.events.append((at, "workflow.quality_gate_passed" if ok else "workflow.quality_gate_failed", gate_data))
+                pr.events.append(
+                    (at, "workflow.quality_gate_passed" if ok else "workflow.quality_gate_failed", gate_data)
+                )
                 passed = passed and ok
             if step == "progress_review" and r.random() < 0.3:
                 for k in range(1 + (r.random() < 0.3)):
                     found_at = start + int(duration * r.uniform(0.2, 0.9))
                     severity = r.choices([s for s, _ in SEVERITIES], [w for _, w in SEVERITIES])[0]
                     defect_id = f"DEF-{number}-{attempt}{k}"
-                    defect = base | {"defect_id": defect_id, "severity": severity, "category": r.choice(CATEGORIES),
-                                     "step": step, "agent_id": agent}
+                    defect = base | {
+                        "defect_id": defect_id,
+                        "severity": severity,
+                        "category": r.choice(CATEGORIES),
+                        "step": step,
+                        "agent_id": agent,
+                    }
                     pr.events.append((found_at, "qa.defect_found", defect))
                     hours = r.lognormvariate(math.log(4.0), 0.6)
                     resolution, hours = review_resolution(seed, defect_id, severity, hours)
-                    pr.events.append((found_at + int(hours * HOUR), "qa.defect_resolved",
-                                      defect | {"resolution_hours": round(hours, 2), "resolution": resolution}))
-            pr.events.append((end, "workflow.step_completed", ctx | {"status": "passed" if passed else "failed", "duration_s": round(duration / 1000, 1),
-                                                                     "queue_wait_s": round((start - t) / 1000, 1)}))
+                    pr.events.append(
+                        (
+                            found_at + int(hours * HOUR),
+                            "qa.defect_resolved",
+                            defect | {"resolution_hours": round(hours, 2), "resolution": resolution},
+                        )
+                    )
+            pr.events.append(
+                (
+                    end,
+                    "workflow.step_completed",
+                    ctx
+                    | {
+                        "status": "passed" if passed else "failed",
+                        "duration_s": round(duration / 1000, 1),
+                        "queue_wait_s": round((start - t) / 1000, 1),
+                    },
+                )
+            )
             if step == "final_qms_review":
-                pr.events.append((end, "qa.compliance_check", base | {"policy": "qms-release-policy", "passed": passed,
-                                                                      "score": round(r.uniform(0.85, 1.0) if passed else r.uniform(0.6, 0.85), 3)}))
+                pr.events.append(
+                    (
+                        end,
+                        "qa.compliance_check",
+                        base
+                        | {
+                            "policy": "qms-release-policy",
+                            "passed": passed,
+                            "score": round(r.uniform(0.85, 1.0) if passed else r.uniform(0.6, 0.85), 3),
+                        },
+                    )
+                )
             t = end
             if passed:
                 break
             retries += 1
             if attempt == MAX_ATTEMPTS:
                 pr.finished, pr.failed = end, True
-                pr.events.append((end, "workflow.workflow_failed", base | {"failed_step": step, "reason": "quality gate failed 3 times",
-                                                                           "duration_s": round((end - created) / 1000, 1), "retries": retries}))
+                pr.events.append(
+                    (
+                        end,
+                        "workflow.workflow_failed",
+                        base
+                        | {
+                            "failed_step": step,
+                            "reason": "quality gate failed 3 times",
+                            "duration_s": round((end - created) / 1000, 1),
+                            "retries": retries,
+                        },
+                    )
+                )
                 return pr
             t = end + int(r.expovariate(1 / 15) * MIN)  # the author reworks the change
     pr.finished = int(t)
-    pr.events.append((pr.finished, "workflow.workflow_completed", base | {"duration_s": round((t - created) / 1000, 1), "retries": retries}))
+    pr.events.append(
+        (
+            pr.finished,
+            "workflow.workflow_completed",
+            base | {"duration_s": round((t - created) / 1000, 1), "retries": retries},
+        )
+    )
     pr.events.extend(escaped_defects(seed, pr, base))
     return pr

@@ -22,10 +22,10 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from core.collector_state import get_state, put_state
 from core.config import Settings
 from core.model import Batch
 from core.store import schema
+from core.store.collector_state import get_state, put_state
 
 log = logging.getLogger(__name__)
 
@@ -51,12 +51,21 @@ def run_git(args: Sequence[str]) -> str:
     return subprocess.run(["git", *args], check=True, capture_output=True, text=True, timeout=30).stdout
 
 
-def git_deployments(repo: Path, component: str, *, tags_only: bool = False, max_commits: int = 500,
-                    git: Runner = run_git) -> list[Deployment]:
+def git_deployments(
+    repo: Path, component: str, *, tags_only: bool = False, max_commits: int = 500, git: Runner = run_git
+) -> list[Deployment]:
     """Deployments read from ``repo``'s first-parent history, oldest first."""
     base = ["-C", str(repo)]
     tags: dict[str, str] = {}
-    refs = git([*base, "for-each-ref", "refs/tags", "--sort=creatordate", f"--format=%(objectname){SEP}%(*objectname){SEP}%(refname:short)"])
+    refs = git(
+        [
+            *base,
+            "for-each-ref",
+            "refs/tags",
+            "--sort=creatordate",
+            f"--format=%(objectname){SEP}%(*objectname){SEP}%(refname:short)",
+        ]
+    )
     for row in refs.splitlines():
         obj, peeled, name = [*row.split(SEP), "", "", ""][:3]
         tags[peeled or obj] = name  # an annotated tag points at a tag object; *objectname is its commit
@@ -71,7 +80,9 @@ def git_deployments(repo: Path, component: str, *, tags_only: bool = False, max_
             since_tag += 1
             version = f"{last_tag}+{since_tag}.g{sha[:7]}" if last_tag else sha[:12]
         if tag or not tags_only:
-            found.append(Deployment(f"git:{component}:{sha}"[:128], component, version[:128], sha[:64], int(stamp) * 1000, "git"))
+            found.append(
+                Deployment(f"git:{component}:{sha}"[:128], component, version[:128], sha[:64], int(stamp) * 1000, "git")
+            )
     return found
 
 
@@ -87,10 +98,16 @@ def event_deployments(connection: Connection, since_received_ms: int) -> tuple[l
     for event_id, ts, source, data, received in rows:
         data = data if isinstance(data, dict) else {}
         commit = data.get("commit")
-        found.append(Deployment(
-            event_id, str(data.get("component") or data.get("service") or "unknown")[:128],
-            str(data.get("version") or "unknown")[:128], str(commit)[:64] if commit else None, int(ts), str(source)[:128],
-        ))
+        found.append(
+            Deployment(
+                event_id,
+                str(data.get("component") or data.get("service") or "unknown")[:128],
+                str(data.get("version") or "unknown")[:128],
+                str(commit)[:64] if commit else None,
+                int(ts),
+                str(source)[:128],
+            )
+        )
         watermark = max(watermark, int(received))
     return found, watermark
 
@@ -111,7 +128,9 @@ def upsert_deployments(connection: Connection, rows: Sequence[Deployment]) -> No
         statement = sqlite_insert(table)  # type: ignore[assignment]
     update = {c: getattr(statement.excluded, c) for c in ("component", "version", "commit", "ts", "source")}
     for start in range(0, len(values), 500):
-        connection.execute(statement.on_conflict_do_update(index_elements=["id"], set_=update), values[start:start + 500])
+        connection.execute(
+            statement.on_conflict_do_update(index_elements=["id"], set_=update), values[start : start + 500]
+        )
 
 
 class DeploymentCollector:
@@ -119,8 +138,16 @@ class DeploymentCollector:
 
     name = NAME
 
-    def __init__(self, engine: Engine, repo: Path | None, component: str, *, tags_only: bool = False,
-                 interval: float = 60.0, git: Runner = run_git) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        repo: Path | None,
+        component: str,
+        *,
+        tags_only: bool = False,
+        interval: float = 60.0,
+        git: Runner = run_git,
+    ) -> None:
         self.engine, self.repo, self.component = engine, repo, component
         self.tags_only, self.interval, self.git = tags_only, interval, git
 
@@ -132,7 +159,11 @@ class DeploymentCollector:
                 rows = git_deployments(self.repo, self.component, tags_only=self.tags_only, git=self.git)
             except (OSError, subprocess.SubprocessError) as error:
                 detail = getattr(error, "stderr", "") or error
-                log.warning("cannot read git history of %s (set PULSEBOARD_DEPLOYMENTS_REPO to a git checkout): %s", self.repo, detail)
+                log.warning(
+                    "cannot read git history of %s (set PULSEBOARD_DEPLOYMENTS_REPO to a git checkout): %s",
+                    self.repo,
+                    detail,
+                )
         state = get_state(self.engine, NAME, "events") or {}
         with self.engine.begin() as connection:
             from_events, watermark = event_deployments(connection, int(state.get("received_ms", 0)))
@@ -145,5 +176,12 @@ def build(settings: Settings, engine: Engine | None) -> list[DeploymentCollector
     """Registry factory, configured by the deployments_* settings (needs the store)."""
     if engine is None:
         return []
-    return [DeploymentCollector(engine, settings.deployments_repo, settings.deployments_component,
-                                tags_only=settings.deployments_tags_only, interval=settings.deployments_interval_s)]
+    return [
+        DeploymentCollector(
+            engine,
+            settings.deployments_repo,
+            settings.deployments_component,
+            tags_only=settings.deployments_tags_only,
+            interval=settings.deployments_interval_s,
+        )
+    ]

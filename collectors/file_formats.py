@@ -19,9 +19,11 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, NaiveDatetime,
 
 from core.ingest.jsonbody import EventIn, parse_timestamp
 from core.model import Event
-from core.qse_names import COF_DIMENSIONS, UCL_LAWS, compliance_summary
+from core.programmes.qse import COF_DIMENSIONS, UCL_LAWS, compliance_summary
 
-_event_adapter: TypeAdapter[Any] = TypeAdapter(EventIn)  # the API's own event shape, so both paths accept the same lines
+_event_adapter: TypeAdapter[Any] = TypeAdapter(
+    EventIn
+)  # the API's own event shape, so both paths accept the same lines
 MAX_DEPTH = 32
 MAX_DOCUMENT_BYTES = 5_000_000
 
@@ -35,7 +37,11 @@ def event_id(*parts: str) -> str:
     text = "-".join(parts)
     if len(text) <= 128 and text.isprintable():
         return text
-    return text[:80].encode("ascii", "replace").decode() + "-" + hashlib.blake2b(text.encode("utf-8", "replace"), digest_size=16).hexdigest()
+    return (
+        text[:80].encode("ascii", "replace").decode()
+        + "-"
+        + hashlib.blake2b(text.encode("utf-8", "replace"), digest_size=16).hexdigest()
+    )
 
 
 def _reject_constant(name: str) -> float:
@@ -94,8 +100,14 @@ def parse_event_line(line: str) -> Event:
     try:
         checked = _event_adapter.validate_python(_json_object(line))
         item: dict[str, Any] = checked if isinstance(checked, dict) else checked.model_dump()
-        return Event(item["id"], item["type"], parse_timestamp(item["timestamp"]), item["source"],
-                     item.get("data") or {}, item.get("metadata") or {})
+        return Event(
+            item["id"],
+            item["type"],
+            parse_timestamp(item["timestamp"]),
+            item["source"],
+            item.get("data") or {},
+            item.get("metadata") or {},
+        )
     except ValidationError as error:
         raise FormatError(_first_error(error)) from None
     except (ValueError, OverflowError) as error:
@@ -107,7 +119,9 @@ def _criterion(framework: str, name: str) -> str:
     for candidate in known:
         if candidate.lower() == name.strip().lower():
             return candidate
-    raise ValueError(f"{name[:60]!r} is not a {framework} {'dimension' if framework == 'COF' else 'law'}; see docs/formats.md")
+    raise ValueError(
+        f"{name[:60]!r} is not a {framework} {'dimension' if framework == 'COF' else 'law'}; see docs/formats.md"
+    )
 
 
 class EvidenceIn(BaseModel):
@@ -259,36 +273,98 @@ def qse_log_events(text: str, source: str = "qse-log") -> list[Event]:
     sid, base = log.session_id, {"session_id": log.session_id, "template": log.template}
     if log.team:
         base["team"] = log.team
-    events = [Event(event_id("qse", sid, "started"), "qse.session_started", _ms(log.started_at), source,
-                    base | {"title": log.title or sid, "phases": [p.name for p in log.phases]})]
+    events = [
+        Event(
+            event_id("qse", sid, "started"),
+            "qse.session_started",
+            _ms(log.started_at),
+            source,
+            base | {"title": log.title or sid, "phases": [p.name for p in log.phases]},
+        )
+    ]
     for phase in log.phases:
-        timing = {"phase": phase.name, "planned_start": _iso(phase.planned_start), "planned_end": _iso(phase.planned_end),
-                  "planned_hours": _hours(phase.planned_start, phase.planned_end)}
+        timing = {
+            "phase": phase.name,
+            "planned_start": _iso(phase.planned_start),
+            "planned_end": _iso(phase.planned_end),
+            "planned_hours": _hours(phase.planned_start, phase.planned_end),
+        }
         if phase.actual_start:
-            events.append(Event(event_id("qse", sid, phase.name, "started"), "qse.phase_started", _ms(phase.actual_start), source,
-                                base | timing | {"actual_start": _iso(phase.actual_start)}))
+            events.append(
+                Event(
+                    event_id("qse", sid, phase.name, "started"),
+                    "qse.phase_started",
+                    _ms(phase.actual_start),
+                    source,
+                    base | timing | {"actual_start": _iso(phase.actual_start)},
+                )
+            )
         if phase.actual_end:
-            done = timing | {"actual_start": _iso(phase.actual_start), "actual_end": _iso(phase.actual_end),
-                             "actual_hours": _hours(phase.actual_start, phase.actual_end), "status": phase.status}
-            events.append(Event(event_id("qse", sid, phase.name, "completed"), "qse.phase_completed", _ms(phase.actual_end), source, base | done))
+            done = timing | {
+                "actual_start": _iso(phase.actual_start),
+                "actual_end": _iso(phase.actual_end),
+                "actual_hours": _hours(phase.actual_start, phase.actual_end),
+                "status": phase.status,
+            }
+            events.append(
+                Event(
+                    event_id("qse", sid, phase.name, "completed"),
+                    "qse.phase_completed",
+                    _ms(phase.actual_end),
+                    source,
+                    base | done,
+                )
+            )
         for item in phase.deliverables:
             if item.status == "completed":
                 at = item.completed_at or phase.actual_end or phase.planned_end
-                events.append(Event(event_id("qse", sid, phase.name, "deliverable", item.name), "qse.deliverable_completed", _ms(at), source,
-                                    base | {"phase": phase.name, "deliverable": item.name, "quality_score": item.quality_score}))
+                events.append(
+                    Event(
+                        event_id("qse", sid, phase.name, "deliverable", item.name),
+                        "qse.deliverable_completed",
+                        _ms(at),
+                        source,
+                        base | {"phase": phase.name, "deliverable": item.name, "quality_score": item.quality_score},
+                    )
+                )
         for gate in phase.quality_gates:
             at = gate.evaluated_at or phase.actual_end or phase.planned_end
-            events.append(Event(event_id("qse", sid, phase.name, "gate", gate.name), "qse.gate_evaluated", _ms(at), source,
-                                base | {"phase": phase.name, "gate_name": gate.name, "passed": gate.passed, "score": gate.score}))
+            events.append(
+                Event(
+                    event_id("qse", sid, phase.name, "gate", gate.name),
+                    "qse.gate_evaluated",
+                    _ms(at),
+                    source,
+                    base | {"phase": phase.name, "gate_name": gate.name, "passed": gate.passed, "score": gate.score},
+                )
+            )
     if log.compliance:
         cof = {_criterion("COF", k): v.score for k, v in log.compliance.cof.items()}
         ucl = {_criterion("UCL", k): v.score for k, v in log.compliance.ucl.items()}
         assessed = _ms(log.compliance.assessed_at)
-        events.append(Event(event_id("qse", sid, "compliance", str(assessed)), "qse.compliance_scored", assessed, source,
-                            base | compliance_summary(cof, ucl)))
+        events.append(
+            Event(
+                event_id("qse", sid, "compliance", str(assessed)),
+                "qse.compliance_scored",
+                assessed,
+                source,
+                base | compliance_summary(cof, ucl),
+            )
+        )
     if log.completed_at and log.status != "in_progress":
         planned = sum(h for p in log.phases if (h := _hours(p.planned_start, p.planned_end)) is not None)
-        events.append(Event(event_id("qse", sid, "completed"), "qse.session_completed", _ms(log.completed_at), source,
-                            base | {"status": log.status, "duration_hours": _hours(log.started_at, log.completed_at),
-                                    "planned_hours": round(planned, 3)}))
+        events.append(
+            Event(
+                event_id("qse", sid, "completed"),
+                "qse.session_completed",
+                _ms(log.completed_at),
+                source,
+                base
+                | {
+                    "status": log.status,
+                    "duration_hours": _hours(log.started_at, log.completed_at),
+                    "planned_hours": round(planned, 3),
+                },
+            )
+        )
     return events

@@ -27,14 +27,17 @@ from typing import Any
 from sqlalchemy.engine import Engine
 
 from collectors.file_formats import FormatError, parse_event_line, parse_evidence_line, qse_log_events
-from core.collector_state import all_states, delete_state, put_state
 from core.config import Settings, get_settings
 from core.ingest import BatchRejected, ingest
 from core.model import Batch, Event, now_ms
+from core.store.collector_state import all_states, delete_state, put_state
 
 log = logging.getLogger(__name__)
 
-LINE_PATTERNS: dict[str, Callable[[str], Event]] = {"*.events.jsonl": parse_event_line, "EvidenceBundle.*.jsonl": parse_evidence_line}
+LINE_PATTERNS: dict[str, Callable[[str], Event]] = {
+    "*.events.jsonl": parse_event_line,
+    "EvidenceBundle.*.jsonl": parse_evidence_line,
+}
 DOCUMENT_PATTERNS = ("QSE-LOG-*.yaml", "QSE-LOG-*.yml")
 CHUNK_BYTES = 1 << 20
 HEAD_BYTES = 256  # a hash of a file's first bytes tells a rewritten file from the one we were reading
@@ -46,8 +49,13 @@ def quarantine(inbox: Path, file_name: str, error: str, line: str, **where: Any)
     """Append one rejected input with its error to rejected/<file>.rejected.jsonl."""
     folder = inbox / "rejected"
     folder.mkdir(parents=True, exist_ok=True)
-    record = {"file": file_name, **where, "error": error, "line": line,
-              "rejected_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")}
+    record = {
+        "file": file_name,
+        **where,
+        "error": error,
+        "line": line,
+        "rejected_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+    }
     with (folder / f"{file_name}.rejected.jsonl").open("a", encoding="utf-8") as out:
         out.write(json.dumps(record, ensure_ascii=False) + "\n")
     log.warning("rejected %s %s: %s", file_name, where, error)
@@ -67,8 +75,15 @@ class FileCollector:
 
     name = NAME
 
-    def __init__(self, engine: Engine, inbox: Path, *, settings: Settings | None = None, interval: float = 5.0,
-                 max_bytes_per_collect: int = 1 << 30) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        inbox: Path,
+        *,
+        settings: Settings | None = None,
+        interval: float = 5.0,
+        max_bytes_per_collect: int = 1 << 30,
+    ) -> None:
         self.engine, self.inbox, self.interval = engine, Path(inbox), interval
         self.settings = settings or get_settings()
         self.max_bytes_per_collect = max_bytes_per_collect
@@ -96,8 +111,17 @@ class FileCollector:
         stat = path.stat()
         state = states.get(path.name)
         if state is None:  # a renamed file we already know by inode keeps its offset
-            state = next((s for s in states.values() if s.get("kind") == "lines" and s.get("inode") == stat.st_ino
-                          and s.get("dev") == stat.st_dev and _same_head(path, s)), None)
+            state = next(
+                (
+                    s
+                    for s in states.values()
+                    if s.get("kind") == "lines"
+                    and s.get("inode") == stat.st_ino
+                    and s.get("dev") == stat.st_dev
+                    and _same_head(path, s)
+                ),
+                None,
+            )
         if state is not None and state.get("inode") != stat.st_ino:
             self._finish_rotated(path.name, state, parser, states)
             state = None
@@ -107,20 +131,32 @@ class FileCollector:
             offset, lines = 0, 0
         self._read(path, parser, offset, lines, states)
 
-    def _finish_rotated(self, key: str, state: dict[str, Any], parser: Callable[[str], Event], states: dict[str, dict[str, Any]]) -> None:
+    def _finish_rotated(
+        self, key: str, state: dict[str, Any], parser: Callable[[str], Event], states: dict[str, dict[str, Any]]
+    ) -> None:
         """The path now holds a new file; read the rest of the old one if it is still here under another name."""
-        if any(k != key and s.get("inode") == state.get("inode") and s.get("dev") == state.get("dev") for k, s in states.items()):
+        if any(
+            k != key and s.get("inode") == state.get("inode") and s.get("dev") == state.get("dev")
+            for k, s in states.items()
+        ):
             return  # already tracked under its new name
         for other in self.inbox.iterdir():
             try:
                 stat = other.stat()
             except OSError:
                 continue
-            if other.is_file() and other.name != key and stat.st_ino == state.get("inode") and stat.st_dev == state.get("dev"):
+            if (
+                other.is_file()
+                and other.name != key
+                and stat.st_ino == state.get("inode")
+                and stat.st_dev == state.get("dev")
+            ):
                 self._read(other, parser, state["offset"], state.get("lines", 0), states)
                 return
 
-    def _read(self, path: Path, parser: Callable[[str], Event], offset: int, lines: int, states: dict[str, dict[str, Any]]) -> None:
+    def _read(
+        self, path: Path, parser: Callable[[str], Event], offset: int, lines: int, states: dict[str, dict[str, Any]]
+    ) -> None:
         budget = self.max_bytes_per_collect
         with path.open("rb") as handle:
             handle.seek(offset)
@@ -138,13 +174,19 @@ class FileCollector:
                         if not rest.endswith(b"\n"):
                             break
                         lines += 1
-                        quarantine(self.inbox, path.name, f"line longer than {MAX_LINE_BYTES} bytes", pending[:1000].decode("utf-8", "replace"),
-                                   line_number=lines, offset=offset)
+                        quarantine(
+                            self.inbox,
+                            path.name,
+                            f"line longer than {MAX_LINE_BYTES} bytes",
+                            pending[:1000].decode("utf-8", "replace"),
+                            line_number=lines,
+                            offset=offset,
+                        )
                         offset += len(pending) + len(rest)
                         pending = b""
                         self._save(path, offset, lines, states)
                     continue
-                complete, pending = pending[: cut + 1], pending[cut + 1:]
+                complete, pending = pending[: cut + 1], pending[cut + 1 :]
                 lines = self._load(path.name, complete, offset, lines, parser)
                 offset += len(complete)
                 self._save(path, offset, lines, states, partial=len(pending))
@@ -159,7 +201,14 @@ class FileCollector:
             try:
                 text = raw.decode("utf-8")
             except UnicodeDecodeError as error:
-                quarantine(self.inbox, name, f"not UTF-8: {error}", raw.decode("utf-8", "replace").rstrip("\r\n"), line_number=lines, offset=start)
+                quarantine(
+                    self.inbox,
+                    name,
+                    f"not UTF-8: {error}",
+                    raw.decode("utf-8", "replace").rstrip("\r\n"),
+                    line_number=lines,
+                    offset=start,
+                )
                 continue
             if not text.strip():
                 continue
@@ -194,9 +243,19 @@ class FileCollector:
         stat = path.stat()
         with path.open("rb") as handle:
             head = handle.read(min(offset, HEAD_BYTES))
-        state = {"kind": "lines", "path": path.name, "inode": stat.st_ino, "dev": stat.st_dev, "offset": offset, "lines": lines,
-                 "size": stat.st_size, "partial_bytes": partial, "head": hashlib.sha256(head).hexdigest(), "head_len": len(head),
-                 "read_ms": now_ms()}
+        state = {
+            "kind": "lines",
+            "path": path.name,
+            "inode": stat.st_ino,
+            "dev": stat.st_dev,
+            "offset": offset,
+            "lines": lines,
+            "size": stat.st_size,
+            "partial_bytes": partial,
+            "head": hashlib.sha256(head).hexdigest(),
+            "head_len": len(head),
+            "read_ms": now_ms(),
+        }
         put_state(self.engine, NAME, path.name, state)
         states[path.name] = state
 
@@ -208,13 +267,21 @@ class FileCollector:
         state = states.get(path.name)
         if state is not None and state.get("sha256") == digest:
             return
-        outcome: dict[str, Any] = {"kind": "document", "path": path.name, "sha256": digest, "size": len(data), "read_ms": now_ms()}
+        outcome: dict[str, Any] = {
+            "kind": "document",
+            "path": path.name,
+            "sha256": digest,
+            "size": len(data),
+            "read_ms": now_ms(),
+        }
         try:
             events = qse_log_events(data.decode("utf-8"))
             ingest(self.engine, Batch(events=tuple(events)), origin="files", settings=self.settings)
             outcome["events"] = len(events)
         except (FormatError, UnicodeDecodeError, BatchRejected) as error:
-            message = str(error) if not isinstance(error, BatchRejected) else f"event {error.problems[0].index}: {error}"
+            message = (
+                str(error) if not isinstance(error, BatchRejected) else f"event {error.problems[0].index}: {error}"
+            )
             self._reject_document(path, data, digest, message)
             outcome["error"] = message
         put_state(self.engine, NAME, path.name, outcome)
@@ -224,7 +291,13 @@ class FileCollector:
         folder = self.inbox / "rejected"
         folder.mkdir(parents=True, exist_ok=True)
         (folder / f"{path.name}.{digest[:12]}.rejected").write_bytes(data)
-        quarantine(self.inbox, path.name, message, f"(whole document, copied to rejected/{path.name}.{digest[:12]}.rejected)", sha256=digest)
+        quarantine(
+            self.inbox,
+            path.name,
+            message,
+            f"(whole document, copied to rejected/{path.name}.{digest[:12]}.rejected)",
+            sha256=digest,
+        )
 
 
 def build(settings: Settings, engine: Engine | None) -> list[FileCollector]:

@@ -19,10 +19,10 @@ from pathlib import Path
 from sqlalchemy.engine import Engine
 
 from collectors.files import quarantine
-from core.collector_state import get_state, put_state
 from core.config import Settings
-from core.junit import JunitError, parse_junit, store_test_run
+from core.ingest.junit import JunitError, parse_junit, store_test_run
 from core.model import Batch, now_ms
+from core.store.collector_state import get_state, put_state
 
 log = logging.getLogger(__name__)
 
@@ -35,8 +35,15 @@ class JunitFileCollector:
 
     name = NAME
 
-    def __init__(self, engine: Engine, inbox: Path, *, interval: float = 15.0, min_age_s: float = 2.0,
-                 clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        inbox: Path,
+        *,
+        interval: float = 15.0,
+        min_age_s: float = 2.0,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self.engine, self.inbox, self.interval = engine, Path(inbox), interval
         self.min_age_s, self.clock = min_age_s, clock
 
@@ -64,7 +71,9 @@ class JunitFileCollector:
             if self.clock() - stat.st_mtime < self.min_age_s:
                 continue
             if stat.st_size > MAX_REPORT_BYTES:
-                self._reject_once(path, f"size:{stat.st_size}:{stat.st_mtime_ns}", f"report larger than {MAX_REPORT_BYTES} bytes")
+                self._reject_once(
+                    path, f"size:{stat.st_size}:{stat.st_mtime_ns}", f"report larger than {MAX_REPORT_BYTES} bytes"
+                )
                 continue
             data = path.read_bytes()
             digest = hashlib.sha256(data).hexdigest()
@@ -76,14 +85,24 @@ class JunitFileCollector:
                 self._reject_once(path, digest, f"{error.kind}: {error}")
                 continue
             run_id = store_test_run(self.engine, run, {"source": "inbox", **labels})
-            put_state(self.engine, NAME, digest, {"path": str(path.relative_to(self.inbox)), "run_id": run_id, "read_ms": now_ms(), **run.summary()})
+            put_state(
+                self.engine,
+                NAME,
+                digest,
+                {"path": str(path.relative_to(self.inbox)), "run_id": run_id, "read_ms": now_ms(), **run.summary()},
+            )
             log.info("stored JUnit report %s as run %d (%d tests)", path.name, run_id, run.tests)
         return Batch()
 
     def _reject_once(self, path: Path, key: str, message: str) -> None:
         if get_state(self.engine, NAME, key) is None:
             quarantine(self.inbox, path.name, message, f"(report left in place: {path.relative_to(self.inbox)})")
-            put_state(self.engine, NAME, key, {"path": str(path.relative_to(self.inbox)), "error": message, "read_ms": now_ms()})
+            put_state(
+                self.engine,
+                NAME,
+                key,
+                {"path": str(path.relative_to(self.inbox)), "error": message, "read_ms": now_ms()},
+            )
 
 
 def build(settings: Settings, engine: Engine | None) -> list[JunitFileCollector]:

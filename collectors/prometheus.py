@@ -36,7 +36,12 @@ SPECS: tuple[MetricSpec, ...] = (
     MetricSpec("up", "1 if the last scrape of the target succeeded, else 0.", "1", labels=_TARGET),
     MetricSpec("scrape_duration_seconds", "Time the last scrape took, including a timeout.", "seconds", labels=_TARGET),
     MetricSpec("scrape_samples_scraped", "Samples the target exposed in the last scrape.", "1", labels=_TARGET),
-    MetricSpec("scrape_samples_dropped", "Samples of the last scrape not stored: unparsable lines or samples ingest would refuse.", "1", labels=_TARGET),
+    MetricSpec(
+        "scrape_samples_dropped",
+        "Samples of the last scrape not stored: unparsable lines or samples ingest would refuse.",
+        "1",
+        labels=_TARGET,
+    ),
 )
 
 
@@ -75,7 +80,9 @@ class PrometheusCollector:
             result = parse_prometheus(self._fetch(started), ts)
             if result.errors:
                 line, problem = result.errors[0]
-                log.warning("%s: %d unparsable line(s), first at line %d: %s", self.name, len(result.errors), line, problem)
+                log.warning(
+                    "%s: %d unparsable line(s), first at line %d: %s", self.name, len(result.errors), line, problem
+                )
             samples = self._relabel(result.samples)
             dropped = len(result.errors) + len(result.samples) - len(samples)
             up = 1.0

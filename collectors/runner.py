@@ -52,7 +52,9 @@ def load_factory(entry: str) -> Factory:
     return cast(Factory, getattr(importlib.import_module(module_name), attribute or "build"))
 
 
-def build_collectors(settings: Settings, engine: Engine | None, registry: Iterable[str] = COLLECTORS) -> list[Collector]:
+def build_collectors(
+    settings: Settings, engine: Engine | None, registry: Iterable[str] = COLLECTORS
+) -> list[Collector]:
     """Every collector the registry's factories produce for these settings.
 
     A factory that fails (a bad optional dependency, a broken module) is logged and
@@ -69,7 +71,9 @@ def build_collectors(settings: Settings, engine: Engine | None, registry: Iterab
 
 def store_unavailable(error: BaseException) -> bool:
     """True for errors that mean "the store is locked or down, try again later"."""
-    if isinstance(error, sa.exc.OperationalError | sa.exc.InterfaceError | sa.exc.TimeoutError | sa.exc.DisconnectionError):
+    if isinstance(
+        error, sa.exc.OperationalError | sa.exc.InterfaceError | sa.exc.TimeoutError | sa.exc.DisconnectionError
+    ):
         return True
     if isinstance(error, sa.exc.DBAPIError) and error.connection_invalidated:
         return True

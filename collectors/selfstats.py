@@ -43,11 +43,24 @@ QUANTILE = 0.95
 SELF_JOB = "pulseboard"
 MAX_DOWN_SAMPLES = 10_000  # an outage found at start-up is filled with at most this many 0s
 OWN_SPECS: tuple[MetricSpec, ...] = (
-    MetricSpec("up", "Pulseboard itself: 1 each run; at start-up the outage since the last stored 1 is filled with 0s.", "1",
-               labels=("job", "host")),
-    MetricSpec("pulseboard_data_freshness_seconds", "Age of the newest sample of any source other than Pulseboard's own series.",
-               "seconds", labels=("host",)),
-    MetricSpec("pulseboard_page_load_seconds", "Slowest run of each page script in the interval.", "seconds", labels=("page", "host")),
+    MetricSpec(
+        "up",
+        "Pulseboard itself: 1 each run; at start-up the outage since the last stored 1 is filled with 0s.",
+        "1",
+        labels=("job", "host"),
+    ),
+    MetricSpec(
+        "pulseboard_data_freshness_seconds",
+        "Age of the newest sample of any source other than Pulseboard's own series.",
+        "seconds",
+        labels=("host",),
+    ),
+    MetricSpec(
+        "pulseboard_page_load_seconds",
+        "Slowest run of each page script in the interval.",
+        "seconds",
+        labels=("page", "host"),
+    ),
 )
 _UNITS_BY_SUFFIX = {suffix: unit for unit, suffix in UNITS.items() if suffix in ("_bytes", "_seconds", "_percent")}
 
@@ -67,14 +80,35 @@ def derived_specs(registry: CollectorRegistry = selfmetrics.REGISTRY) -> list[Me
         help_text = family.documentation.rstrip(".")
         base, suffix, unit = _split_unit(family.name)
         if family.type == "counter":
-            specs.append(MetricSpec(f"{family.name}_total", f"{help_text} (raw counter, resets on restart).", "total", labels=("host",)))
+            specs.append(
+                MetricSpec(
+                    f"{family.name}_total", f"{help_text} (raw counter, resets on restart).", "total", labels=("host",)
+                )
+            )
             specs.append(MetricSpec(f"{family.name}_per_second", f"{help_text}, per second.", "1/s", True, ("host",)))
         elif family.type == "gauge":
             specs.append(MetricSpec(family.name, f"{help_text}.", unit, labels=("host",)))
         elif family.type == "histogram":
-            specs.append(MetricSpec(f"{base}_mean{suffix}", f"{help_text}: mean over the interval.", unit, True, ("host",)))
-            specs.append(MetricSpec(f"{base}_p95{suffix}", f"{help_text}: 95th percentile over the interval (from buckets).", unit, True, ("host",)))
-            specs.append(MetricSpec(f"{base}_observations_total", f"{help_text}: number of observations (raw counter).", "total", labels=("host",)))
+            specs.append(
+                MetricSpec(f"{base}_mean{suffix}", f"{help_text}: mean over the interval.", unit, True, ("host",))
+            )
+            specs.append(
+                MetricSpec(
+                    f"{base}_p95{suffix}",
+                    f"{help_text}: 95th percentile over the interval (from buckets).",
+                    unit,
+                    True,
+                    ("host",),
+                )
+            )
+            specs.append(
+                MetricSpec(
+                    f"{base}_observations_total",
+                    f"{help_text}: number of observations (raw counter).",
+                    "total",
+                    labels=("host",),
+                )
+            )
     return specs
 
 
@@ -124,14 +158,20 @@ def last_up_ms(engine: Engine, host: str) -> int | None:
     """When this host's Pulseboard last stored ``up{job="pulseboard"}``: raw samples, else the newest rollup bucket."""
     fingerprint = series_fingerprint("up", canonical_labels({"host": host, "job": SELF_JOB}))
     with engine.connect() as connection:
-        series_id = connection.execute(sa.select(schema.series.c.id).where(schema.series.c.fingerprint == fingerprint)).scalar()
+        series_id = connection.execute(
+            sa.select(schema.series.c.id).where(schema.series.c.fingerprint == fingerprint)
+        ).scalar()
         if series_id is None:
             return None
-        newest = connection.execute(sa.select(sa.func.max(schema.samples.c.ts)).where(schema.samples.c.series_id == series_id)).scalar()
+        newest = connection.execute(
+            sa.select(sa.func.max(schema.samples.c.ts)).where(schema.samples.c.series_id == series_id)
+        ).scalar()
         for table in schema.ROLLUP_TABLES.values():
             if newest is not None:
                 break
-            newest = connection.execute(sa.select(sa.func.max(table.c.bucket)).where(table.c.series_id == series_id)).scalar()
+            newest = connection.execute(
+                sa.select(sa.func.max(table.c.bucket)).where(table.c.series_id == series_id)
+            ).scalar()
     return None if newest is None else int(newest)
 
 
@@ -181,9 +221,19 @@ class SelfStatsCollector:
         samples.append(Sample("up", up, 1.0, ts, "gauge"))
         newest = self._ask(self._newest)
         if newest is not None:
-            samples.append(Sample("pulseboard_data_freshness_seconds", (host,), max(0, ts - newest) / 1000, ts, "gauge"))
+            samples.append(
+                Sample("pulseboard_data_freshness_seconds", (host,), max(0, ts - newest) / 1000, ts, "gauge")
+            )
         for page, (slowest, _runs) in sorted(self._page_runs.drain().items()):
-            samples.append(Sample("pulseboard_page_load_seconds", canonical_labels({"host": self._host, "page": page}), slowest, ts, "gauge"))
+            samples.append(
+                Sample(
+                    "pulseboard_page_load_seconds",
+                    canonical_labels({"host": self._host, "page": page}),
+                    slowest,
+                    ts,
+                    "gauge",
+                )
+            )
         return samples
 
     def _outage(self, up: tuple[tuple[str, str], ...], ts: int) -> list[Sample]:
@@ -262,8 +312,15 @@ class SelfStatsCollector:
 def build(settings: Settings, engine: Engine | None) -> list[SelfStatsCollector]:
     """The self-metrics collector, measuring the store (size, freshness, past outages) when there is one."""
     if engine is None:
-        return [SelfStatsCollector(settings.selfstats_interval_s, max_gap_intervals=settings.collector_max_gap_intervals)]
-    return [SelfStatsCollector(
-        settings.selfstats_interval_s, database_size=lambda: database_size(engine), max_gap_intervals=settings.collector_max_gap_intervals,
-        newest_sample_ms=lambda: newest_sample_ms(engine), last_up_ms=lambda host: last_up_ms(engine, host),
-    )]
+        return [
+            SelfStatsCollector(settings.selfstats_interval_s, max_gap_intervals=settings.collector_max_gap_intervals)
+        ]
+    return [
+        SelfStatsCollector(
+            settings.selfstats_interval_s,
+            database_size=lambda: database_size(engine),
+            max_gap_intervals=settings.collector_max_gap_intervals,
+            newest_sample_ms=lambda: newest_sample_ms(engine),
+            last_up_ms=lambda host: last_up_ms(engine, host),
+        )
+    ]

@@ -36,13 +36,36 @@ _NAME = re.compile(r"(\d{12})-(\d+)\.jsonl")
 
 def encode(batch: Batch, origin: str) -> bytes:
     """A batch as spool JSON lines: one header line, then one line per sample or event."""
-    header = {"format": FORMAT, "version": VERSION, "origin": origin, "created_ms": now_ms(),
-              "samples": len(batch.samples), "events": len(batch.events)}
+    header = {
+        "format": FORMAT,
+        "version": VERSION,
+        "origin": origin,
+        "created_ms": now_ms(),
+        "samples": len(batch.samples),
+        "events": len(batch.events),
+    }
     lines = [json.dumps(header)]
-    lines += [json.dumps({"type": "sample", "name": s.name, "labels": dict(s.labels), "value": s.value, "ts": s.ts,
-                          "kind": s.kind}) for s in batch.samples]
-    lines += [json.dumps({"type": "event", "id": e.id, "event_type": e.type, "ts": e.ts, "source": e.source,
-                          "data": e.data, "metadata": e.metadata}, default=str) for e in batch.events]
+    lines += [
+        json.dumps(
+            {"type": "sample", "name": s.name, "labels": dict(s.labels), "value": s.value, "ts": s.ts, "kind": s.kind}
+        )
+        for s in batch.samples
+    ]
+    lines += [
+        json.dumps(
+            {
+                "type": "event",
+                "id": e.id,
+                "event_type": e.type,
+                "ts": e.ts,
+                "source": e.source,
+                "data": e.data,
+                "metadata": e.metadata,
+            },
+            default=str,
+        )
+        for e in batch.events
+    ]
     return ("\n".join(lines) + "\n").encode()
 
 
@@ -56,9 +79,19 @@ def decode(data: bytes) -> tuple[str, Batch]:
     for line in lines[1:]:
         item: dict[str, Any] = json.loads(line)
         if item["type"] == "sample":
-            samples.append(Sample(item["name"], tuple(sorted(item["labels"].items())), float(item["value"]), int(item["ts"]), item["kind"]))
+            samples.append(
+                Sample(
+                    item["name"],
+                    tuple(sorted(item["labels"].items())),
+                    float(item["value"]),
+                    int(item["ts"]),
+                    item["kind"],
+                )
+            )
         else:
-            events.append(Event(item["id"], item["event_type"], int(item["ts"]), item["source"], item["data"], item["metadata"]))
+            events.append(
+                Event(item["id"], item["event_type"], int(item["ts"]), item["source"], item["data"], item["metadata"])
+            )
     if (len(samples), len(events)) != (header["samples"], header["events"]):
         raise ValueError("item count does not match the header")
     return str(header["origin"]), Batch(tuple(samples), tuple(events))
@@ -104,7 +137,11 @@ class Spool:
                     log.error(
                         "spool %s is full (%d of %d bytes): refusing new batches, starting with %d items from %s; "
                         "older batches are kept and replayed; raise PULSEBOARD_SPOOL_MAX_BYTES or restore the store",
-                        self.folder, self._bytes, self.max_bytes, len(batch), origin,
+                        self.folder,
+                        self._bytes,
+                        self.max_bytes,
+                        len(batch),
+                        origin,
                     )
                 self._full = True
                 return False
@@ -222,7 +259,13 @@ class SpoolingSink:
                             self._outage(error, origin)
                             return replayed
                         moved = self.spool.quarantine(path, "rejected")
-                        log.error("spooled batch %s from %s cannot be stored (%s); moved to %s", path.name, origin, error, moved)
+                        log.error(
+                            "spooled batch %s from %s cannot be stored (%s); moved to %s",
+                            path.name,
+                            origin,
+                            error,
+                            moved,
+                        )
                         continue
                     self.spool.remove(path)
                     selfmetrics.SPOOL_REPLAYED.labels(origin).inc()

@@ -59,23 +59,54 @@ SPECS: tuple[MetricSpec, ...] = (
     _spec("system_filesystem_used_bytes", "Space used on a filesystem.", "bytes", _FS),
     _spec("system_filesystem_free_bytes", "Space free for unprivileged users.", "bytes", _FS),
     _spec("system_filesystem_used_percent", "Share of a filesystem in use.", "percent", _FS),
-    _spec("system_filesystem_inodes_used_percent", "Share of inodes in use (omitted where the filesystem has no fixed inode table).", "percent", _FS),
-    _spec("system_disk_read_bytes_per_second", "Bytes read from a block device per second.", "bytes/s", ("disk",), True),
-    _spec("system_disk_write_bytes_per_second", "Bytes written to a block device per second.", "bytes/s", ("disk",), True),
+    _spec(
+        "system_filesystem_inodes_used_percent",
+        "Share of inodes in use (omitted where the filesystem has no fixed inode table).",
+        "percent",
+        _FS,
+    ),
+    _spec(
+        "system_disk_read_bytes_per_second", "Bytes read from a block device per second.", "bytes/s", ("disk",), True
+    ),
+    _spec(
+        "system_disk_write_bytes_per_second", "Bytes written to a block device per second.", "bytes/s", ("disk",), True
+    ),
     _spec("system_disk_reads_per_second", "Read operations per second (read IOPS).", "1/s", ("disk",), True),
     _spec("system_disk_writes_per_second", "Write operations per second (write IOPS).", "1/s", ("disk",), True),
-    _spec("system_disk_read_latency_seconds", "Mean time per read over the interval (omitted when there were no reads).", "seconds", ("disk",), True),
-    _spec("system_disk_write_latency_seconds", "Mean time per write over the interval (omitted when there were no writes).", "seconds", ("disk",), True),
+    _spec(
+        "system_disk_read_latency_seconds",
+        "Mean time per read over the interval (omitted when there were no reads).",
+        "seconds",
+        ("disk",),
+        True,
+    ),
+    _spec(
+        "system_disk_write_latency_seconds",
+        "Mean time per write over the interval (omitted when there were no writes).",
+        "seconds",
+        ("disk",),
+        True,
+    ),
     _spec("system_network_receive_bytes_per_second", "Bytes received per second.", "bytes/s", ("interface",), True),
     _spec("system_network_transmit_bytes_per_second", "Bytes sent per second.", "bytes/s", ("interface",), True),
     _spec("system_network_receive_packets_per_second", "Packets received per second.", "1/s", ("interface",), True),
     _spec("system_network_transmit_packets_per_second", "Packets sent per second.", "1/s", ("interface",), True),
     _spec("system_network_receive_errors_per_second", "Receive errors per second.", "1/s", ("interface",), True),
     _spec("system_network_transmit_errors_per_second", "Transmit errors per second.", "1/s", ("interface",), True),
-    _spec("system_network_receive_drops_per_second", "Incoming packets dropped per second.", "1/s", ("interface",), True),
-    _spec("system_network_transmit_drops_per_second", "Outgoing packets dropped per second.", "1/s", ("interface",), True),
+    _spec(
+        "system_network_receive_drops_per_second", "Incoming packets dropped per second.", "1/s", ("interface",), True
+    ),
+    _spec(
+        "system_network_transmit_drops_per_second", "Outgoing packets dropped per second.", "1/s", ("interface",), True
+    ),
     _spec("system_processes", "Number of processes.", "1"),
-    _spec("process_cpu_percent", "CPU of one of the top-N processes, % of one core (can exceed 100).", "percent", ("name", "pid"), True),
+    _spec(
+        "process_cpu_percent",
+        "CPU of one of the top-N processes, % of one core (can exceed 100).",
+        "percent",
+        ("name", "pid"),
+        True,
+    ),
     _spec("process_resident_bytes", "Resident memory of one of the top-N processes.", "bytes", ("name", "pid")),
 )
 
@@ -128,7 +159,10 @@ class SystemCollector:
         now = self._clock()
         ts = int(now * 1000)
         host = (("host", self._host),)
-        samples = [Sample(name, tuple(sorted(host + extra)), float(value), ts, "gauge") for name, extra, value in self._readings(now)]
+        samples = [
+            Sample(name, tuple(sorted(host + extra)), float(value), ts, "gauge")
+            for name, extra, value in self._readings(now)
+        ]
         return Batch(tuple(samples))
 
     def _readings(self, now: float) -> Iterator[tuple[str, Labels, float]]:
@@ -144,16 +178,24 @@ class SystemCollector:
     def _cpu(self, now: float) -> Iterator[tuple[str, Labels, float]]:
         ps, rates = self._ps, self._rates
         per_core: list[tuple[str, Labels, Any]] = [("system_cpu_percent", (), ps.cpu_times())]
-        per_core += [("system_cpu_core_percent", (("cpu", str(i)),), t) for i, t in enumerate(ps.cpu_times(percpu=True))]
+        per_core += [
+            ("system_cpu_core_percent", (("cpu", str(i)),), t) for i, t in enumerate(ps.cpu_times(percpu=True))
+        ]
         for name, labels, times in per_core:
             busy, total = _busy_and_total(times)
-            busy_rate, total_rate = rates.rate((name, labels, "busy"), busy, now), rates.rate((name, labels, "total"), total, now)
+            busy_rate, total_rate = (
+                rates.rate((name, labels, "busy"), busy, now),
+                rates.rate((name, labels, "total"), total, now),
+            )
             if busy_rate is not None and total_rate:
                 yield name, labels, min(100.0, max(0.0, 100.0 * busy_rate / total_rate))
         for name, value in zip(("system_load1", "system_load5", "system_load15"), ps.getloadavg(), strict=True):
             yield name, (), value
         stats = ps.cpu_stats()
-        for name, count in (("system_context_switches_per_second", stats.ctx_switches), ("system_interrupts_per_second", stats.interrupts)):
+        for name, count in (
+            ("system_context_switches_per_second", stats.ctx_switches),
+            ("system_interrupts_per_second", stats.interrupts),
+        ):
             rate = rates.rate(name, count, now)
             if rate is not None:
                 yield name, (), rate
@@ -184,7 +226,11 @@ class SystemCollector:
             yield "system_filesystem_free_bytes", labels, usage.free
             yield "system_filesystem_used_percent", labels, usage.percent
             if stat.f_files:
-                yield "system_filesystem_inodes_used_percent", labels, 100.0 * (stat.f_files - stat.f_ffree) / stat.f_files
+                yield (
+                    "system_filesystem_inodes_used_percent",
+                    labels,
+                    100.0 * (stat.f_files - stat.f_ffree) / stat.f_files,
+                )
 
     def _disks(self, now: float) -> Iterator[tuple[str, Labels, float]]:
         rate = self._rates.rate
@@ -224,10 +270,14 @@ class SystemCollector:
             if cpu is None or memory is None:  # access denied or gone mid-scan
                 continue
             key = (proc.pid, info.get("create_time"))
-            table.append((key, info.get("name") or "?", self._process_rates.rate(key, cpu.user + cpu.system, now), memory.rss))
+            table.append(
+                (key, info.get("name") or "?", self._process_rates.rate(key, cpu.user + cpu.system, now), memory.rss)
+            )
         self._process_rates.forget_except(row[0] for row in table)
         yield "system_processes", (), seen
-        by_cpu = sorted((row for row in table if row[2] is not None), key=lambda row: row[2] or 0.0, reverse=True)[: self.top_n]
+        by_cpu = sorted((row for row in table if row[2] is not None), key=lambda row: row[2] or 0.0, reverse=True)[
+            : self.top_n
+        ]
         by_memory = sorted(table, key=lambda row: row[3], reverse=True)[: self.top_n]
         for (pid, _), name, cpu_rate, rss in {row[0]: row for row in by_cpu + by_memory}.values():
             labels = (("name", name), ("pid", str(pid)))

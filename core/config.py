@@ -38,9 +38,13 @@ class PrometheusTarget(BaseModel):
 
     url: str = Field(description="http(s) URL of the exposition, e.g. http://host:9100/metrics.")
     job: str = Field(min_length=1, max_length=100, description="Value of the job label on every scraped sample.")
-    instance: str | None = Field(default=None, description="Value of the instance label; defaults to host:port of the URL.")
+    instance: str | None = Field(
+        default=None, description="Value of the instance label; defaults to host:port of the URL."
+    )
     interval_s: float = Field(default=15.0, ge=1.0, le=3600.0, description="Scrape interval in seconds.")
-    timeout_s: float = Field(default=10.0, gt=0.0, le=300.0, description="Scrape timeout in seconds; at most the interval.")
+    timeout_s: float = Field(
+        default=10.0, gt=0.0, le=300.0, description="Scrape timeout in seconds; at most the interval."
+    )
     labels: dict[str, str] = Field(default_factory=dict, description="Extra labels added to every scraped sample.")
 
     @field_validator("url")
@@ -60,83 +64,280 @@ class PrometheusTarget(BaseModel):
 class Settings(BaseSettings):
     """Everything Pulseboard can be told from outside the code."""
 
-    model_config = SettingsConfigDict(
-        env_prefix=ENV_PREFIX, extra="forbid", frozen=True, validate_default=True
-    )
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="forbid", frozen=True, validate_default=True)
 
     database_url: str = Field(
         default="sqlite:///data/pulseboard.db",
         description="SQLAlchemy URL of the store; relative SQLite paths are under the project folder.",
     )
     data_dir: Path = Field(default=ROOT / "data", description="Folder for the SQLite file, spool and secrets.")
-    inbox_dir: Path = Field(default=ROOT / "data" / "inbox", description="Folder watched for event, log and JUnit files.")
+    inbox_dir: Path = Field(
+        default=ROOT / "data" / "inbox", description="Folder watched for event, log and JUnit files."
+    )
     demo: bool = Field(default=True, description="Run the demo workload simulator (data labelled source=demo).")
     collectors: bool = Field(default=True, description="Start collectors and background jobs in the app lifespan.")
-    system_interval_s: float = Field(default=5.0, ge=1.0, le=3600.0, description="System collector interval in seconds.")
-    max_body_bytes: int = Field(default=10_000_000, ge=1_024, le=1_000_000_000, description="Largest accepted API request body.")
-    max_batch_items: int = Field(default=50_000, ge=1, le=10_000_000, description="Most samples or events in one batch.")
+    system_interval_s: float = Field(
+        default=5.0, ge=1.0, le=3600.0, description="System collector interval in seconds."
+    )
+    max_body_bytes: int = Field(
+        default=10_000_000, ge=1_024, le=1_000_000_000, description="Largest accepted API request body."
+    )
+    max_batch_items: int = Field(
+        default=50_000, ge=1, le=10_000_000, description="Most samples or events in one batch."
+    )
     max_labels: int = Field(default=32, ge=0, le=256, description="Most labels on one sample.")
-    max_label_value_length: int = Field(default=1_024, ge=1, le=65_536, description="Longest label value, in characters.")
+    max_label_value_length: int = Field(
+        default=1_024, ge=1, le=65_536, description="Longest label value, in characters."
+    )
     max_name_length: int = Field(default=200, ge=1, le=1_000, description="Longest metric or label name.")
-    metric_name_pattern: str = Field(default=r"[a-zA-Z_:][a-zA-Z0-9_:]*", description="Regular expression (Python syntax) every metric name must match in full. Use it to narrow the allowed names; a name outside the default cannot be written in a selector or in Prometheus text.")
-    label_name_pattern: str = Field(default=r"[a-zA-Z_][a-zA-Z0-9_]*", description="Regular expression (Python syntax) every label name must match in full; names starting with '__' stay reserved whatever it allows.")
+    metric_name_pattern: str = Field(
+        default=r"[a-zA-Z_:][a-zA-Z0-9_:]*",
+        description="Regular expression (Python syntax) every metric name must match in full. Use it to narrow the allowed names; a name outside the default cannot be written in a selector or in Prometheus text.",
+    )
+    label_name_pattern: str = Field(
+        default=r"[a-zA-Z_][a-zA-Z0-9_]*",
+        description="Regular expression (Python syntax) every label name must match in full; names starting with '__' stay reserved whatever it allows.",
+    )
     max_future_skew_s: int = Field(default=600, ge=0, description="How far in the future a timestamp may lie.")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(default="INFO", description="Server log level.")
-    system_top_n: int = Field(default=5, ge=0, le=100, description="How many top processes (by CPU and by memory) the system collector reports.")
-    system_top_interval_s: float = Field(default=5.0, ge=1.0, le=3600.0, description="How often the system collector lists all processes for the top-N table, in seconds.")
-    collector_max_gap_intervals: float = Field(default=3.0, ge=1.5, le=100.0, description="A counter rate is dropped when its readings are more than this many intervals apart (sleep/resume).")
-    selfstats_interval_s: float = Field(default=15.0, ge=1.0, le=3600.0, description="Interval of the self-metrics collector, in seconds.")
-    prometheus_targets: list[PrometheusTarget] = Field(default_factory=list, description="Prometheus /metrics URLs to scrape; as an environment variable, a JSON list of objects.")
-    spool_max_bytes: int = Field(default=256 * 1024 * 1024, ge=1_024, description="Largest size of the on-disk spool; when full, new batches are refused with an error log.")
-    spool_retry_s: float = Field(default=5.0, gt=0.0, le=3600.0, description="How often the spool is replayed while the store or central server is unreachable, in seconds.")
-    rollup_interval_s: float = Field(default=30.0, ge=1.0, le=3600.0, description="How often the rollup job folds new raw samples into the 1m/5m/1h tiers, in seconds.")
-    retention_interval_s: float = Field(default=300.0, ge=10.0, le=86_400.0, description="How often the retention job deletes data past its age, in seconds.")
-    retention_raw_hours: float = Field(default=24.0, ge=1.0, le=87_600.0, description="How long raw samples are kept, in hours.")
-    retention_1m_days: float = Field(default=7.0, ge=0.1, le=3650.0, description="How long 1-minute rollups are kept, in days (never less than the raw retention plus one hour).")
-    retention_5m_days: float = Field(default=30.0, ge=0.1, le=3650.0, description="How long 5-minute rollups are kept, in days.")
-    retention_1h_days: float = Field(default=400.0, ge=0.1, le=36_500.0, description="How long 1-hour rollups are kept, in days.")
-    retention_events_days: float = Field(default=90.0, ge=0.1, le=36_500.0, description="How long raw events are kept, in days (compliance events excepted).")
-    retention_compliance_days: float = Field(default=1095.0, ge=0.1, le=36_500.0, description="How long compliance events (types qa.compliance*, qse.*) and logged SLA breaches are kept, in days.")
-    query_cache_ttl_s: float = Field(default=10.0, ge=0.0, le=3600.0, description="How long one series query result is shared between viewers, in seconds; 0 turns the cache off.")
-    auth: Literal["on", "off"] = Field(default="on", description="Login and API tokens; \"off\" (no login, open API) is accepted only when the server is bound to localhost (--server.address 127.0.0.1).")
-    api_auth_open_health: bool = Field(default=True, description="Let /api/v1/health and /api/v1/ready answer without a token.")
-    api_auth_open_metrics: bool = Field(default=True, description="Let /metrics (Pulseboard's own Prometheus metrics) answer without a token.")
-    cookie_key: SecretStr | None = Field(default=None, description="Secret that signs login cookies; unset: generated once into data_dir/secrets/cookie_key (mode 0600). Set the same value on every replica.")
-    auth_cookie_expiry_days: float = Field(default=7.0, ge=0.0, le=365.0, description="How long a login cookie keeps a browser logged in, in days; 0: log in again in every new session.")
-    auth_lockout_free_attempts: int = Field(default=3, ge=1, le=100, description="Failed logins allowed for one username before each further failure locks it (2 s, 4 s, 8 s, ...).")
-    auth_lockout_max_s: float = Field(default=900.0, ge=1.0, le=86_400.0, description="Longest lock-out after repeated failed logins, in seconds.")
-    alert_eval_interval_s: float = Field(default=15.0, ge=1.0, le=3600.0, description="How often alert rules are evaluated, in seconds.")
-    alert_rules_file: Path = Field(default=ROOT / "alert_rules.yaml", description="YAML file of default alert rules, loaded into the store when it holds no rules yet.")
-    alert_repeat_interval_s: float = Field(default=14_400.0, ge=60.0, le=604_800.0, description="How long a still-firing alert waits before it is notified again, in seconds.")
-    alert_resolve_wait_s: float = Field(default=60.0, ge=0.0, le=86_400.0, description="How long an alert must stay resolved before the resolved notice is sent; a flapping alert that fires again meanwhile is not re-notified.")
-    alert_correlation_window_s: float = Field(default=300.0, ge=0.0, le=86_400.0, description="Alerts of related components that fire within this many seconds of each other form one group with one notification.")
-    alert_dependencies: dict[str, list[str]] = Field(default_factory=lambda: {"api": ["database"], "workflow": ["api"]}, description="Component dependency map (component: components it depends on), used to pick the upstream alert of a group as its probable root cause; as an environment variable, a JSON object.")
-    alert_delivery_attempts: int = Field(default=5, ge=1, le=50, description="How many times a notification is tried before it is marked failed.")
-    alert_delivery_backoff_s: float = Field(default=30.0, ge=0.0, le=3600.0, description="Wait before the first retry of a failed notification, doubling after each further failure, in seconds.")
-    alert_webhook_timeout_s: float = Field(default=10.0, gt=0.0, le=120.0, description="Timeout of one webhook delivery, in seconds.")
-    smtp_host: str = Field(default="localhost", description="SMTP server for email notifications (a channel may override it).")
+    system_top_n: int = Field(
+        default=5,
+        ge=0,
+        le=100,
+        description="How many top processes (by CPU and by memory) the system collector reports.",
+    )
+    system_top_interval_s: float = Field(
+        default=5.0,
+        ge=1.0,
+        le=3600.0,
+        description="How often the system collector lists all processes for the top-N table, in seconds.",
+    )
+    collector_max_gap_intervals: float = Field(
+        default=3.0,
+        ge=1.5,
+        le=100.0,
+        description="A counter rate is dropped when its readings are more than this many intervals apart (sleep/resume).",
+    )
+    selfstats_interval_s: float = Field(
+        default=15.0, ge=1.0, le=3600.0, description="Interval of the self-metrics collector, in seconds."
+    )
+    prometheus_targets: list[PrometheusTarget] = Field(
+        default_factory=list,
+        description="Prometheus /metrics URLs to scrape; as an environment variable, a JSON list of objects.",
+    )
+    spool_max_bytes: int = Field(
+        default=256 * 1024 * 1024,
+        ge=1_024,
+        description="Largest size of the on-disk spool; when full, new batches are refused with an error log.",
+    )
+    spool_retry_s: float = Field(
+        default=5.0,
+        gt=0.0,
+        le=3600.0,
+        description="How often the spool is replayed while the store or central server is unreachable, in seconds.",
+    )
+    rollup_interval_s: float = Field(
+        default=30.0,
+        ge=1.0,
+        le=3600.0,
+        description="How often the rollup job folds new raw samples into the 1m/5m/1h tiers, in seconds.",
+    )
+    retention_interval_s: float = Field(
+        default=300.0,
+        ge=10.0,
+        le=86_400.0,
+        description="How often the retention job deletes data past its age, in seconds.",
+    )
+    retention_raw_hours: float = Field(
+        default=24.0, ge=1.0, le=87_600.0, description="How long raw samples are kept, in hours."
+    )
+    retention_1m_days: float = Field(
+        default=7.0,
+        ge=0.1,
+        le=3650.0,
+        description="How long 1-minute rollups are kept, in days (never less than the raw retention plus one hour).",
+    )
+    retention_5m_days: float = Field(
+        default=30.0, ge=0.1, le=3650.0, description="How long 5-minute rollups are kept, in days."
+    )
+    retention_1h_days: float = Field(
+        default=400.0, ge=0.1, le=36_500.0, description="How long 1-hour rollups are kept, in days."
+    )
+    retention_events_days: float = Field(
+        default=90.0,
+        ge=0.1,
+        le=36_500.0,
+        description="How long raw events are kept, in days (compliance events excepted).",
+    )
+    retention_compliance_days: float = Field(
+        default=1095.0,
+        ge=0.1,
+        le=36_500.0,
+        description="How long compliance events (types qa.compliance*, qse.*) and logged SLA breaches are kept, in days.",
+    )
+    query_cache_ttl_s: float = Field(
+        default=10.0,
+        ge=0.0,
+        le=3600.0,
+        description="How long one series query result is shared between viewers, in seconds; 0 turns the cache off.",
+    )
+    auth: Literal["on", "off"] = Field(
+        default="on",
+        description='Login and API tokens; "off" (no login, open API) is accepted only when the server is bound to localhost (--server.address 127.0.0.1).',
+    )
+    api_auth_open_health: bool = Field(
+        default=True, description="Let /api/v1/health and /api/v1/ready answer without a token."
+    )
+    api_auth_open_metrics: bool = Field(
+        default=True, description="Let /metrics (Pulseboard's own Prometheus metrics) answer without a token."
+    )
+    cookie_key: SecretStr | None = Field(
+        default=None,
+        description="Secret that signs login cookies; unset: generated once into data_dir/secrets/cookie_key (mode 0600). Set the same value on every replica.",
+    )
+    auth_cookie_expiry_days: float = Field(
+        default=7.0,
+        ge=0.0,
+        le=365.0,
+        description="How long a login cookie keeps a browser logged in, in days; 0: log in again in every new session.",
+    )
+    auth_lockout_free_attempts: int = Field(
+        default=3,
+        ge=1,
+        le=100,
+        description="Failed logins allowed for one username before each further failure locks it (2 s, 4 s, 8 s, ...).",
+    )
+    auth_lockout_max_s: float = Field(
+        default=900.0, ge=1.0, le=86_400.0, description="Longest lock-out after repeated failed logins, in seconds."
+    )
+    alert_eval_interval_s: float = Field(
+        default=15.0, ge=1.0, le=3600.0, description="How often alert rules are evaluated, in seconds."
+    )
+    alert_rules_file: Path = Field(
+        default=ROOT / "alert_rules.yaml",
+        description="YAML file of default alert rules, loaded into the store when it holds no rules yet.",
+    )
+    alert_repeat_interval_s: float = Field(
+        default=14_400.0,
+        ge=60.0,
+        le=604_800.0,
+        description="How long a still-firing alert waits before it is notified again, in seconds.",
+    )
+    alert_resolve_wait_s: float = Field(
+        default=60.0,
+        ge=0.0,
+        le=86_400.0,
+        description="How long an alert must stay resolved before the resolved notice is sent; a flapping alert that fires again meanwhile is not re-notified.",
+    )
+    alert_correlation_window_s: float = Field(
+        default=300.0,
+        ge=0.0,
+        le=86_400.0,
+        description="Alerts of related components that fire within this many seconds of each other form one group with one notification.",
+    )
+    alert_dependencies: dict[str, list[str]] = Field(
+        default_factory=lambda: {"api": ["database"], "workflow": ["api"]},
+        description="Component dependency map (component: components it depends on), used to pick the upstream alert of a group as its probable root cause; as an environment variable, a JSON object.",
+    )
+    alert_delivery_attempts: int = Field(
+        default=5, ge=1, le=50, description="How many times a notification is tried before it is marked failed."
+    )
+    alert_delivery_backoff_s: float = Field(
+        default=30.0,
+        ge=0.0,
+        le=3600.0,
+        description="Wait before the first retry of a failed notification, doubling after each further failure, in seconds.",
+    )
+    alert_webhook_timeout_s: float = Field(
+        default=10.0, gt=0.0, le=120.0, description="Timeout of one webhook delivery, in seconds."
+    )
+    smtp_host: str = Field(
+        default="localhost", description="SMTP server for email notifications (a channel may override it)."
+    )
     smtp_port: int = Field(default=25, ge=1, le=65_535, description="SMTP server port (a channel may override it).")
     smtp_from: str = Field(default="pulseboard@localhost", description="From address of alert emails.")
     smtp_username: str | None = Field(default=None, description="SMTP login name; unset: no login.")
     smtp_password: SecretStr | None = Field(default=None, description="SMTP password, used with smtp_username.")
-    smtp_starttls: bool = Field(default=False, description="Upgrade the SMTP connection with STARTTLS before logging in.")
-    smtp_timeout_s: float = Field(default=10.0, gt=0.0, le=120.0, description="Timeout of one SMTP delivery, in seconds.")
-    files_interval_s: float = Field(default=5.0, ge=0.5, le=3600.0, description="How often the watched folder (inbox_dir) is scanned for event, evidence, QSE log and JUnit files, in seconds.")
-    deployments_repo: Path | None = Field(default=None, description="Git checkout whose first-parent history is recorded as deployments; unset: deployments come only from system.deployment events.")
-    deployments_component: str = Field(default="pulseboard", min_length=1, max_length=128, description="Component name given to deployments read from deployments_repo.")
-    deployments_tags_only: bool = Field(default=False, description="Count only tagged commits of deployments_repo as deployments (otherwise every first-parent commit).")
-    deployments_interval_s: float = Field(default=60.0, ge=1.0, le=86_400.0, description="How often deployments are read from git and from events, in seconds.")
-    demo_seed: int = Field(default=7, description="Seed of the demo workload; the same seed gives the same simulated history.")
-    demo_interval_s: float = Field(default=10.0, ge=1.0, le=3600.0, description="How often the demo workload generates live data, in seconds.")
-    sla_check_interval_s: float = Field(default=60.0, ge=5.0, le=3600.0, description="How often the SLA check logs breaches and evaluates burn-rate alerts, in seconds.")
-    sla_breach_lookback_h: float = Field(default=24.0, ge=1.0, le=720.0, description="How far back each SLA check looks for items that ended over target, in hours (breaches are logged once).")
-    sla_alert_channels: list[str] = Field(default_factory=list, description="Notification channels for SLA breach and burn-rate alerts; empty: every channel routed for the severity.")
-    sla_escalation_channels: list[str] = Field(default_factory=lambda: ["sla-escalation"], description="Notification channels for SLA escalations (items past the escalation threshold); as an environment variable, a JSON list.")
-    sla_utilisation_selector: str = Field(default="qms_agent_load_percent", description="Metric (selector) giving resource utilisation in percent, for bottleneck analysis.")
-    sla_utilisation_label: str = Field(default="agent", description="Label of sla_utilisation_selector that names the resource.")
-    cost_per_agent_hour: float = Field(default=60.0, ge=0.0, le=100_000.0, description="Cost of one hour of review-agent work, for the Executive page's cost per review (shown only to roles with view_costs).")
-    cost_per_review_fixed: float = Field(default=5.0, ge=0.0, le=100_000.0, description="Fixed cost added to every review (tooling, infrastructure), for cost per review.")
-    cost_currency: str = Field(default="USD", min_length=1, max_length=8, description="Currency code written after cost figures.")
+    smtp_starttls: bool = Field(
+        default=False, description="Upgrade the SMTP connection with STARTTLS before logging in."
+    )
+    smtp_timeout_s: float = Field(
+        default=10.0, gt=0.0, le=120.0, description="Timeout of one SMTP delivery, in seconds."
+    )
+    files_interval_s: float = Field(
+        default=5.0,
+        ge=0.5,
+        le=3600.0,
+        description="How often the watched folder (inbox_dir) is scanned for event, evidence, QSE log and JUnit files, in seconds.",
+    )
+    deployments_repo: Path | None = Field(
+        default=None,
+        description="Git checkout whose first-parent history is recorded as deployments; unset: deployments come only from system.deployment events.",
+    )
+    deployments_component: str = Field(
+        default="pulseboard",
+        min_length=1,
+        max_length=128,
+        description="Component name given to deployments read from deployments_repo.",
+    )
+    deployments_tags_only: bool = Field(
+        default=False,
+        description="Count only tagged commits of deployments_repo as deployments (otherwise every first-parent commit).",
+    )
+    deployments_interval_s: float = Field(
+        default=60.0,
+        ge=1.0,
+        le=86_400.0,
+        description="How often deployments are read from git and from events, in seconds.",
+    )
+    demo_seed: int = Field(
+        default=7, description="Seed of the demo workload; the same seed gives the same simulated history."
+    )
+    demo_interval_s: float = Field(
+        default=10.0, ge=1.0, le=3600.0, description="How often the demo workload generates live data, in seconds."
+    )
+    sla_check_interval_s: float = Field(
+        default=60.0,
+        ge=5.0,
+        le=3600.0,
+        description="How often the SLA check logs breaches and evaluates burn-rate alerts, in seconds.",
+    )
+    sla_breach_lookback_h: float = Field(
+        default=24.0,
+        ge=1.0,
+        le=720.0,
+        description="How far back each SLA check looks for items that ended over target, in hours (breaches are logged once).",
+    )
+    sla_alert_channels: list[str] = Field(
+        default_factory=list,
+        description="Notification channels for SLA breach and burn-rate alerts; empty: every channel routed for the severity.",
+    )
+    sla_escalation_channels: list[str] = Field(
+        default_factory=lambda: ["sla-escalation"],
+        description="Notification channels for SLA escalations (items past the escalation threshold); as an environment variable, a JSON list.",
+    )
+    sla_utilisation_selector: str = Field(
+        default="qms_agent_load_percent",
+        description="Metric (selector) giving resource utilisation in percent, for bottleneck analysis.",
+    )
+    sla_utilisation_label: str = Field(
+        default="agent", description="Label of sla_utilisation_selector that names the resource."
+    )
+    cost_per_agent_hour: float = Field(
+        default=60.0,
+        ge=0.0,
+        le=100_000.0,
+        description="Cost of one hour of review-agent work, for the Executive page's cost per review (shown only to roles with view_costs).",
+    )
+    cost_per_review_fixed: float = Field(
+        default=5.0,
+        ge=0.0,
+        le=100_000.0,
+        description="Fixed cost added to every review (tooling, infrastructure), for cost per review.",
+    )
+    cost_currency: str = Field(
+        default="USD", min_length=1, max_length=8, description="Currency code written after cost figures."
+    )
 
     @field_validator("database_url")
     @classmethod

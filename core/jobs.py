@@ -139,7 +139,7 @@ class Scheduler:
     def _loop(self, job: _Job) -> None:
         while not self._stop.is_set():
             ok = self.run_once(job.name)
-            delay = job.interval_s if ok else min(job.interval_s * 2 ** job.status.consecutive_errors, MAX_BACKOFF_S)
+            delay = job.interval_s if ok else min(job.interval_s * 2**job.status.consecutive_errors, MAX_BACKOFF_S)
             self._stop.wait(delay)
 
     def start(self) -> None:

@@ -53,7 +53,9 @@ class Sample:
     kind: str = "untyped"
 
     @classmethod
-    def of(cls, name: str, labels: Mapping[str, str], value: float, ts: int | None = None, kind: str = "untyped") -> Sample:
+    def of(
+        cls, name: str, labels: Mapping[str, str], value: float, ts: int | None = None, kind: str = "untyped"
+    ) -> Sample:
         """Build a sample from a plain label dict, stamping it now if no time is given."""
         return cls(name, canonical_labels(labels), float(value), now_ms() if ts is None else ts, kind)
 

@@ -22,43 +22,70 @@ disable_created_metrics()  # the _created series only double the exposition
 REGISTRY = CollectorRegistry(auto_describe=True)
 
 INGEST_ITEMS = Counter(
-    "pulseboard_ingest_items_total", "Samples and events stored, by kind and origin.", ["kind", "origin"], registry=REGISTRY
+    "pulseboard_ingest_items_total",
+    "Samples and events stored, by kind and origin.",
+    ["kind", "origin"],
+    registry=REGISTRY,
 )
 INGEST_REJECTED = Counter(
     "pulseboard_ingest_rejected_batches_total", "Batches refused as invalid, by origin.", ["origin"], registry=REGISTRY
 )
 INGEST_SECONDS = Histogram(
-    "pulseboard_ingest_seconds", "Time to validate and write one batch.", ["origin"], registry=REGISTRY,
+    "pulseboard_ingest_seconds",
+    "Time to validate and write one batch.",
+    ["origin"],
+    registry=REGISTRY,
     buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
 )
 JOB_SECONDS = Histogram(
-    "pulseboard_job_run_seconds", "Duration of one background job or collector run.", ["job"], registry=REGISTRY,
+    "pulseboard_job_run_seconds",
+    "Duration of one background job or collector run.",
+    ["job"],
+    registry=REGISTRY,
     buckets=(0.001, 0.01, 0.05, 0.1, 0.5, 1, 5, 30),
 )
-JOB_ERRORS = Counter("pulseboard_job_errors_total", "Background job or collector runs that raised.", ["job"], registry=REGISTRY)
+JOB_ERRORS = Counter(
+    "pulseboard_job_errors_total", "Background job or collector runs that raised.", ["job"], registry=REGISTRY
+)
 DATABASE_BYTES = Gauge("pulseboard_database_bytes", "Size of the store on disk.", registry=REGISTRY)
 QUERY_SECONDS = Histogram(
-    "pulseboard_query_seconds", "Time of one dashboard query.", ["query"], registry=REGISTRY,
+    "pulseboard_query_seconds",
+    "Time of one dashboard query.",
+    ["query"],
+    registry=REGISTRY,
     buckets=(0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 5),
 )
 SPOOL_WRITTEN = Counter(
-    "pulseboard_spool_written_batches", "Batches written to the on-disk spool because the store or server was unreachable.",
-    ["origin"], registry=REGISTRY,
+    "pulseboard_spool_written_batches",
+    "Batches written to the on-disk spool because the store or server was unreachable.",
+    ["origin"],
+    registry=REGISTRY,
 )
 SPOOL_REPLAYED = Counter(
-    "pulseboard_spool_replayed_batches", "Spooled batches delivered after the store or server came back.", ["origin"], registry=REGISTRY
+    "pulseboard_spool_replayed_batches",
+    "Spooled batches delivered after the store or server came back.",
+    ["origin"],
+    registry=REGISTRY,
 )
 SPOOL_REFUSED = Counter(
-    "pulseboard_spool_refused_batches", "Batches lost because the spool was full (logged as errors).", ["origin"], registry=REGISTRY
+    "pulseboard_spool_refused_batches",
+    "Batches lost because the spool was full (logged as errors).",
+    ["origin"],
+    registry=REGISTRY,
 )
 SPOOL_QUARANTINED = Counter(
-    "pulseboard_spool_quarantined_batches", "Spooled batches set aside under spool/rejected because they cannot be stored.",
-    ["reason"], registry=REGISTRY,
+    "pulseboard_spool_quarantined_batches",
+    "Spooled batches set aside under spool/rejected because they cannot be stored.",
+    ["reason"],
+    registry=REGISTRY,
 )
 SPOOL_BATCHES = Gauge("pulseboard_spool_batches", "Batches waiting in the spool.", registry=REGISTRY)
 SPOOL_BYTES = Gauge("pulseboard_spool_bytes", "Size of the batches waiting in the spool.", registry=REGISTRY)
 SCRAPES = Counter(
-    "pulseboard_scrapes", "Prometheus target scrapes, by job and result (ok or failed).", ["job", "result"], registry=REGISTRY
+    "pulseboard_scrapes",
+    "Prometheus target scrapes, by job and result (ok or failed).",
+    ["job", "result"],
+    registry=REGISTRY,
 )
 
 

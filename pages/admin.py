@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import streamlit as st
 
-from core import audit, audit_view, demo_data, tokens, users
-from core.auth_ui import client_address, require_page
+from core.auth import audit, tokens, users
+from core.auth.catalogue import ROLES
 from core.model import now_ms
-from core.pages import ROLES
-from core.store import get_engine
+from core.store import demo_data, get_engine
+from core.ui import audit_view
+from core.ui.login import client_address, require_page
 
 viewer = require_page("admin")
 engine = get_engine()
@@ -32,12 +33,23 @@ def users_tab() -> None:
         if st.form_submit_button("Create", type="primary"):
             password = users.random_password()
             try:
-                users.create_user(engine, name, password, roles, display, email, must_change_password=True,
-                                  actor=viewer.username, address=address)
+                users.create_user(
+                    engine,
+                    name,
+                    password,
+                    roles,
+                    display,
+                    email,
+                    must_change_password=True,
+                    actor=viewer.username,
+                    address=address,
+                )
             except users.UserError as error:
                 st.error(str(error))
             else:
-                show_secret_once(f"Created **{users.normalise(name)}**; first-login password below (must be changed).", password)
+                show_secret_once(
+                    f"Created **{users.normalise(name)}**; first-login password below (must be changed).", password
+                )
     with change.container(border=True):
         st.subheader("Change user")
         everyone = users.list_users(engine)
@@ -50,13 +62,17 @@ def users_tab() -> None:
             disabled = st.checkbox("Disabled (cannot log in)", value=user.disabled)
             if st.form_submit_button("Save"):
                 try:
-                    users.update_user(engine, user.username, roles=roles, disabled=disabled, actor=viewer.username, address=address)
+                    users.update_user(
+                        engine, user.username, roles=roles, disabled=disabled, actor=viewer.username, address=address
+                    )
                     st.rerun()
                 except users.UserError as error:
                     st.error(str(error))
         if st.button("Reset password", icon=":material/lock_reset:", key="admin_reset_password"):
             password = users.random_password()
-            users.set_password(engine, user.username, password, must_change=True, actor=viewer.username, address=address)
+            users.set_password(
+                engine, user.username, password, must_change=True, actor=viewer.username, address=address
+            )
             show_secret_once(f"New password for **{user.username}** (must be changed at next login).", password)
 
 
@@ -79,8 +95,12 @@ def tokens_tab() -> None:
     with revoke.container(border=True):
         st.subheader("Revoke token")
         active = [t for t in tokens.list_tokens(engine) if t.revoked_ms is None]
-        chosen = st.selectbox("Token", [t.id for t in active], key="admin_token_pick",
-                              format_func=lambda i: next(f"{t.id} · {t.name}" for t in active if t.id == i))
+        chosen = st.selectbox(
+            "Token",
+            [t.id for t in active],
+            key="admin_token_pick",
+            format_func=lambda i: next(f"{t.id} · {t.name}" for t in active if t.id == i),
+        )
         if chosen and st.button("Revoke", icon=":material/block:", key="admin_revoke_token"):
             tokens.revoke_token(engine, chosen, viewer.username, address)
             st.rerun()
@@ -90,8 +110,11 @@ def demo_tab() -> None:
     if not demo_data.has_demo_data(engine):
         st.info("No demo data in the store.", icon=":material/check_circle:")
         return
-    st.warning("The store holds **demo data** (everything labelled `source=demo`). Purging deletes it and stops "
-               "the demo workload from writing more; real data is untouched.", icon=":material/science:")
+    st.warning(
+        "The store holds **demo data** (everything labelled `source=demo`). Purging deletes it and stops "
+        "the demo workload from writing more; real data is untouched.",
+        icon=":material/science:",
+    )
     if st.button("Purge demo data", type="primary", icon=":material/delete_sweep:"):
         counts = demo_data.purge_demo(engine)
         audit.record(engine, viewer.username, audit.DEMO_PURGED, "demo", counts, address)

@@ -10,27 +10,35 @@ import polars as pl
 import streamlit as st
 import yaml
 
-from core import audit, charts
-from core.access import can, may_handle_alert
 from core.alerts import deliver, objects, store, views
 from core.alerts.notify import NOTIFIERS
 from core.alerts.rules import SEVERITIES, Rule, dump_yaml, parse_rule
 from core.alerts.silences import MuteTiming
-from core.auth_ui import client_address, require_page
+from core.auth import audit
+from core.auth.access import can, may_handle_alert
 from core.config import get_settings
 from core.model import now_ms
 from core.store import get_engine
+from core.ui import charts
+from core.ui.login import client_address, require_page
 
 viewer = require_page("alerts")
 engine, settings = get_engine(), get_settings()
 address = client_address()
 may_edit = can(viewer, "edit_rules")
-ICONS = {"critical": ":material/error:", "error": ":material/report:", "warning": ":material/warning:", "info": ":material/info:"}
+ICONS = {
+    "critical": ":material/error:",
+    "error": ":material/report:",
+    "warning": ":material/warning:",
+    "info": ":material/info:",
+}
 
 
 def read_only(what: str) -> None:
-    st.info(f"{what} need the operations or admin role (permission `edit_rules`); you can look but not change.",
-            icon=":material/lock:")
+    st.info(
+        f"{what} need the operations or admin role (permission `edit_rules`); you can look but not change.",
+        icon=":material/lock:",
+    )
 
 
 @st.fragment(run_every=10)
@@ -49,17 +57,29 @@ def active_tab() -> None:
     if table.is_empty():
         st.success("No alerts are pending or firing.", icon=":material/check_circle:")
         return
-    shown = table.select("state", "severity", "summary", "age_min", "acknowledged_by", "suppressed", "root_cause", "group_key", "labels")
-    st.dataframe(shown, hide_index=True, width="stretch", column_config={"age_min": st.column_config.NumberColumn("age (min)")})
-    mine = table.filter(pl.col("labels").map_elements(lambda text: may_handle_alert(viewer, json.loads(text)), return_dtype=pl.Boolean))
+    shown = table.select(
+        "state", "severity", "summary", "age_min", "acknowledged_by", "suppressed", "root_cause", "group_key", "labels"
+    )
+    st.dataframe(
+        shown, hide_index=True, width="stretch", column_config={"age_min": st.column_config.NumberColumn("age (min)")}
+    )
+    mine = table.filter(
+        pl.col("labels").map_elements(lambda text: may_handle_alert(viewer, json.loads(text)), return_dtype=pl.Boolean)
+    )
     if mine.is_empty():
-        st.info("Acknowledging and resolving needs the operations or admin role; QA leads may handle alerts labelled "
-                "`component=quality`." + (" None is listed now." if can(viewer, "acknowledge_quality_alerts") else ""),
-                icon=":material/lock:")
+        st.info(
+            "Acknowledging and resolving needs the operations or admin role; QA leads may handle alerts labelled "
+            "`component=quality`." + (" None is listed now." if can(viewer, "acknowledge_quality_alerts") else ""),
+            icon=":material/lock:",
+        )
         return
     if mine.height < table.height:
-        st.caption("You may acknowledge or resolve quality alerts (`component=quality`) only; the list below holds those.")
-    options = {f"{r['severity'].upper()}: {r['summary']} [{r['state']}]": r["fingerprint"] for r in mine.iter_rows(named=True)}
+        st.caption(
+            "You may acknowledge or resolve quality alerts (`component=quality`) only; the list below holds those."
+        )
+    options = {
+        f"{r['severity'].upper()}: {r['summary']} [{r['state']}]": r["fingerprint"] for r in mine.iter_rows(named=True)
+    }
     with st.form("act"):
         picked = st.selectbox("Alert", list(options))
         comment = st.text_input("Comment")
@@ -82,8 +102,21 @@ def history_tab() -> None:
     cols[0].metric("Episodes", frame.height)
     cols[1].metric("Median duration", f"{(frame['duration_s'].median() or 0) / 60:.1f} min")
     cols[2].metric("Median time to acknowledge", f"{(frame['time_to_ack_s'].median() or 0) / 60:.1f} min")
-    st.dataframe(frame.select("fired_at", "severity", "rule", "summary", "duration_s", "time_to_ack_s", "acknowledged_by", "ack_comment", "resolved_by"),
-                 hide_index=True, width="stretch")
+    st.dataframe(
+        frame.select(
+            "fired_at",
+            "severity",
+            "rule",
+            "summary",
+            "duration_s",
+            "time_to_ack_s",
+            "acknowledged_by",
+            "ack_comment",
+            "resolved_by",
+        ),
+        hide_index=True,
+        width="stretch",
+    )
 
 
 def preview_chart(rule_text: str) -> None:
@@ -96,11 +129,20 @@ def preview_chart(rule_text: str) -> None:
     if result.frame.is_empty():
         st.info(f"Preview: {result.note}", icon=":material/info:")
         return
-    chart = charts.trend(result.frame, title=f"{rule.name}: last 24 h", y_title=rule.selector,
-                         warning=rule.threshold if rule.severity != "critical" else None,
-                         critical=rule.threshold if rule.severity == "critical" else None, height=220)
+    chart = charts.trend(
+        result.frame,
+        title=f"{rule.name}: last 24 h",
+        y_title=rule.selector,
+        warning=rule.threshold if rule.severity != "critical" else None,
+        critical=rule.threshold if rule.severity == "critical" else None,
+        height=220,
+    )
     if not result.episodes.is_empty():
-        band = alt.Chart(result.episodes).mark_rect(opacity=0.15, color=charts.CRITICAL_COLOR).encode(x="start:T", x2="end:T")
+        band = (
+            alt.Chart(result.episodes)
+            .mark_rect(opacity=0.15, color=charts.CRITICAL_COLOR)
+            .encode(x="start:T", x2="end:T")
+        )
         chart = alt.layer(band, chart)
     st.altair_chart(chart, width="stretch")
     st.caption(result.note or f"Would have fired {result.episodes.height} time(s) in the last 24 h (shaded).")
@@ -108,13 +150,31 @@ def preview_chart(rule_text: str) -> None:
 
 def rules_tab() -> None:
     rules = store.load_rules(engine)
-    st.dataframe([{"name": r.name, "kind": r.kind, "severity": r.severity, "selector": r.selector, "condition": f"{r.op} {r.threshold:g}" if r.threshold is not None else f"{r.detector} detector",
-                   "for": r.dump().get("for", "0s"), "enabled": r.enabled} for r in rules], hide_index=True, width="stretch")
+    st.dataframe(
+        [
+            {
+                "name": r.name,
+                "kind": r.kind,
+                "severity": r.severity,
+                "selector": r.selector,
+                "condition": f"{r.op} {r.threshold:g}" if r.threshold is not None else f"{r.detector} detector",
+                "for": r.dump().get("for", "0s"),
+                "enabled": r.enabled,
+            }
+            for r in rules
+        ],
+        hide_index=True,
+        width="stretch",
+    )
     params = st.query_params
     names = ["(new rule)", *(r.name for r in rules)] if may_edit else [r.name for r in rules]
     choice = st.selectbox("Edit rule" if may_edit else "Show rule", names)
     current = next((r for r in rules if r.name == choice), None)
-    start = dump_yaml([current])[len("rules:\n- "):].replace("\n  ", "\n") if current else views.prefill(params.get("selector", "up"), params.get("agg", "avg"))
+    start = (
+        dump_yaml([current])[len("rules:\n- ") :].replace("\n  ", "\n")
+        if current
+        else views.prefill(params.get("selector", "up"), params.get("agg", "avg"))
+    )
     if not may_edit:
         read_only("Alert rules")
         if current:
@@ -124,9 +184,21 @@ def rules_tab() -> None:
         edit_rule(current, start, choice)
     with st.expander("Import / export YAML"):
         if can(viewer, "export_reports"):
-            st.download_button("Export all rules", dump_yaml(rules), "alert_rules.yaml", "application/yaml",
-                               on_click=audit.record, args=(engine, viewer.username, audit.EXPORT, "alert_rules",
-                                                            {"format": "yaml", "rules": len(rules)}, address))
+            st.download_button(
+                "Export all rules",
+                dump_yaml(rules),
+                "alert_rules.yaml",
+                "application/yaml",
+                on_click=audit.record,
+                args=(
+                    engine,
+                    viewer.username,
+                    audit.EXPORT,
+                    "alert_rules",
+                    {"format": "yaml", "rules": len(rules)},
+                    address,
+                ),
+            )
         else:
             st.caption("Exporting needs the permission `export_reports`.")
         if not may_edit:
@@ -177,7 +249,9 @@ def silences_tab() -> None:
             st.rerun()
     st.subheader("Mute timings")
     for timing in objects.mute_timings(engine):
-        st.markdown(f"**{timing.name}** `{timing.matchers}` {timing.timezone}: {[i.model_dump() for i in timing.intervals]}")
+        st.markdown(
+            f"**{timing.name}** `{timing.matchers}` {timing.timezone}: {[i.model_dump() for i in timing.intervals]}"
+        )
     if not may_edit:
         return
     example = 'name: sunday-maintenance\nmatchers: \'{component="database"}\'\ntimezone: Europe/Berlin\nintervals:\n  - weekdays: [sunday]\n    times: [["02:00", "04:00"]]\n'
@@ -208,13 +282,21 @@ def channels_tab() -> None:
 def channel_form() -> None:
     with st.form("channel"):
         name = st.text_input("Name")
-        kind = st.selectbox("Kind", [n.kind for n in NOTIFIERS], format_func=lambda k: f"{k} — {next(n.description for n in NOTIFIERS if n.kind == k)}")
+        kind = st.selectbox(
+            "Kind",
+            [n.kind for n in NOTIFIERS],
+            format_func=lambda k: f"{k} — {next(n.description for n in NOTIFIERS if n.kind == k)}",
+        )
         config_text = st.text_input("Config (JSON: url for webhooks; to, host, port for email)", "{}")
         severities = st.multiselect("Severities routed here", SEVERITIES, default=["warning", "error", "critical"])
         if st.form_submit_button("Save channel"):
             try:
-                objects.save_channel(engine, objects.Channel(name, kind, yaml.safe_load(config_text) or {}, tuple(severities)),
-                                     viewer, address)
+                objects.save_channel(
+                    engine,
+                    objects.Channel(name, kind, yaml.safe_load(config_text) or {}, tuple(severities)),
+                    viewer,
+                    address,
+                )
                 st.rerun()
             except (ValueError, yaml.YAMLError) as error:
                 st.error(f"Refused: {error}")
@@ -224,7 +306,9 @@ firing_now = store.alerts_frame(engine)
 count = int((firing_now["state"] == "firing").sum()) if not firing_now.is_empty() else 0
 st.title("Alerts")
 st.badge(f"{count} firing", icon=":material/notifications_active:", color="red" if count else "green")
-active, history, rules_, silences_, channels_ = st.tabs(["Active", "History", "Rules", "Silences & mute timings", "Channels"])
+active, history, rules_, silences_, channels_ = st.tabs(
+    ["Active", "History", "Rules", "Silences & mute timings", "Channels"]
+)
 with active:
     active_tab()
 with history:

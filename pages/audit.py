@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import streamlit as st
 
-from core import audit_view
-from core.auth_ui import client_address, require_page
 from core.store import get_engine
+from core.ui import audit_view
+from core.ui.login import client_address, require_page
 
 viewer = require_page("audit")
 

@@ -5,9 +5,6 @@ from __future__ import annotations
 import polars as pl
 import streamlit as st
 
-from core import ui
-from core import widgets as w
-from core.auth_ui import require_page
 from core.kpis import alerting, operations
 from core.kpis.developer import filter_options
 from core.kpis.executive import (
@@ -19,99 +16,226 @@ from core.kpis.executive import (
     risks,
 )
 from core.kpis.records import load_deployments, marks, newest_event_ms
-from core.timewindow import RANGE_LABELS
+from core.query.timewindow import RANGE_LABELS
+from core.ui import chrome
+from core.ui import widgets as w
+from core.ui.login import require_page
 
 HIGHER = w.Thresholds(warning=90, critical=80, higher_is_worse=False)
 QUALITY = (
-    w.KpiConfig(title="Quality score", unit="%", thresholds=w.Thresholds(warning=85, critical=70, higher_is_worse=False),
-                help="Mean quality-gate score (metrics.score × 100).", empty="Send workflow.quality_gate_passed/failed with metrics.score."),
-    w.KpiConfig(title="Defect detection rate", unit="%", thresholds=HIGHER, help="Share of defects found before release.",
-                empty="Send qa.defect_found events."),
-    w.KpiConfig(title="False-positive rate", unit="%", delta_good="down", thresholds=w.Thresholds(warning=10, critical=20),
-                help="Share of resolved defects closed as not a defect.",
-                empty="Send qa.defect_resolved with resolution = false_positive or fixed."),
-    w.KpiConfig(title="Compliance adherence", unit="%", thresholds=HIGHER, help="Share of passed qa.compliance_check events.",
-                empty="Send qa.compliance_check events."),
+    w.KpiConfig(
+        title="Quality score",
+        unit="%",
+        thresholds=w.Thresholds(warning=85, critical=70, higher_is_worse=False),
+        help="Mean quality-gate score (metrics.score × 100).",
+        empty="Send workflow.quality_gate_passed/failed with metrics.score.",
+    ),
+    w.KpiConfig(
+        title="Defect detection rate",
+        unit="%",
+        thresholds=HIGHER,
+        help="Share of defects found before release.",
+        empty="Send qa.defect_found events.",
+    ),
+    w.KpiConfig(
+        title="False-positive rate",
+        unit="%",
+        delta_good="down",
+        thresholds=w.Thresholds(warning=10, critical=20),
+        help="Share of resolved defects closed as not a defect.",
+        empty="Send qa.defect_resolved with resolution = false_positive or fixed.",
+    ),
+    w.KpiConfig(
+        title="Compliance adherence",
+        unit="%",
+        thresholds=HIGHER,
+        help="Share of passed qa.compliance_check events.",
+        empty="Send qa.compliance_check events.",
+    ),
 )
 EFFICIENCY = (
-    w.KpiConfig(title="Review cycle time", unit="h", format="{:,.2f}", delta_good="down", help="Mean hands-on review time per completed workflow (sum of its step durations).",
-                empty="Send workflow.step_completed with duration_s."),
-    w.KpiConfig(title="Workflow completion", unit="%", thresholds=HIGHER, help="Completed ÷ (completed + failed).",
-                empty="Send workflow.workflow_completed/failed events."),
-    w.KpiConfig(title="Agent utilisation", unit="%", delta_good="off", thresholds=w.Thresholds(warning=85, critical=95),
-                help="Mean qms_agent_load_percent.", empty="Send qms_agent_load_percent samples."),
-    w.KpiConfig(title="SLA adherence", unit="%", help="Step and workflow SLA items within their target time.",
-                empty="Send workflow step and completion events."),
+    w.KpiConfig(
+        title="Review cycle time",
+        unit="h",
+        format="{:,.2f}",
+        delta_good="down",
+        help="Mean hands-on review time per completed workflow (sum of its step durations).",
+        empty="Send workflow.step_completed with duration_s.",
+    ),
+    w.KpiConfig(
+        title="Workflow completion",
+        unit="%",
+        thresholds=HIGHER,
+        help="Completed ÷ (completed + failed).",
+        empty="Send workflow.workflow_completed/failed events.",
+    ),
+    w.KpiConfig(
+        title="Agent utilisation",
+        unit="%",
+        delta_good="off",
+        thresholds=w.Thresholds(warning=85, critical=95),
+        help="Mean qms_agent_load_percent.",
+        empty="Send qms_agent_load_percent samples.",
+    ),
+    w.KpiConfig(
+        title="SLA adherence",
+        unit="%",
+        help="Step and workflow SLA items within their target time.",
+        empty="Send workflow step and completion events.",
+    ),
 )
 BUSINESS = (
-    w.KpiConfig(title="Cost per review", format="{:,.2f}", delta_good="down", sensitive=True,
-                help="(agent hours × cost_per_agent_hour) ÷ reviews + cost_per_review_fixed (settings).", empty="No completed reviews."),
-    w.KpiConfig(title="Time to merge", unit="h", format="{:,.2f}", delta_good="down", help="Mean PR created → workflow completed.",
-                empty="Send workflow.workflow_completed with duration_s."),
+    w.KpiConfig(
+        title="Cost per review",
+        format="{:,.2f}",
+        delta_good="down",
+        sensitive=True,
+        help="(agent hours × cost_per_agent_hour) ÷ reviews + cost_per_review_fixed (settings).",
+        empty="No completed reviews.",
+    ),
+    w.KpiConfig(
+        title="Time to merge",
+        unit="h",
+        format="{:,.2f}",
+        delta_good="down",
+        help="Mean PR created → workflow completed.",
+        empty="Send workflow.workflow_completed with duration_s.",
+    ),
     w.KpiConfig(title="Reviews completed", format="{:,.0f}", help="Workflows completed in the range."),
 )
-QUALITY_TREND = w.TrendConfig(title="Quality trend", y_title="%", empty="No gate or compliance events in the range: send workflow.quality_gate_passed/failed and qa.compliance_check events.")
-EFFICIENCY_TREND = w.TrendConfig(title="Efficiency trend", y_title="%", empty="No completed or failed workflows in the range: send workflow.workflow_completed/failed events.")
-MERGE_TREND = w.TrendConfig(title="Time to merge", y_title="hours", color=None, empty="No completed workflows in the range: send workflow.workflow_completed with duration_s.")
-RISKS = w.BarConfig(title="Risk assessment", category="risk", value="score", color="level", extra_tooltip=["reason"], integer=True,
-                    sort=None, empty="Not enough data to assess risks: send workflow events and qms_agent_* samples.")
-ALERT_SUMMARY = w.TableConfig(title="Critical and error alerts, last hour", empty="No critical or error alert fired in the last hour.")
-PREDICTIONS = w.TableConfig(title=f"Performance predictions, next {HORIZON_DAYS} days (linear-trend projection)",
-                            help=f"A least-squares line through the last {HISTORY_DAYS} daily values of each KPI, read {HORIZON_DAYS} days ahead; "
-                                 "the band is ± 2 standard errors of a new day's value (≈ 95 %). A trend, not a model of causes.",
-                            empty=f"Fewer than 3 days of history: predictions need {HISTORY_DAYS} days of gate, workflow and step events.")
+QUALITY_TREND = w.TrendConfig(
+    title="Quality trend",
+    y_title="%",
+    empty="No gate or compliance events in the range: send workflow.quality_gate_passed/failed and qa.compliance_check events.",
+)
+EFFICIENCY_TREND = w.TrendConfig(
+    title="Efficiency trend",
+    y_title="%",
+    empty="No completed or failed workflows in the range: send workflow.workflow_completed/failed events.",
+)
+MERGE_TREND = w.TrendConfig(
+    title="Time to merge",
+    y_title="hours",
+    color=None,
+    empty="No completed workflows in the range: send workflow.workflow_completed with duration_s.",
+)
+RISKS = w.BarConfig(
+    title="Risk assessment",
+    category="risk",
+    value="score",
+    color="level",
+    extra_tooltip=["reason"],
+    integer=True,
+    sort=None,
+    empty="Not enough data to assess risks: send workflow events and qms_agent_* samples.",
+)
+ALERT_SUMMARY = w.TableConfig(
+    title="Critical and error alerts, last hour", empty="No critical or error alert fired in the last hour."
+)
+PREDICTIONS = w.TableConfig(
+    title=f"Performance predictions, next {HORIZON_DAYS} days (linear-trend projection)",
+    help=f"A least-squares line through the last {HISTORY_DAYS} daily values of each KPI, read {HORIZON_DAYS} days ahead; "
+    "the band is ± 2 standard errors of a new day's value (≈ 95 %). A trend, not a model of causes.",
+    empty=f"Fewer than 3 days of history: predictions need {HISTORY_DAYS} days of gate, workflow and step events.",
+)
 
 viewer = require_page("executive")
-ctx = ui.page("executive", viewer, default_range="7d",
-              filter_options=filter_options,
-              caption="Quality, efficiency and cost against the previous period of the same length.")
+ctx = chrome.page(
+    "executive",
+    viewer,
+    default_range="7d",
+    filter_options=filter_options,
+    caption="Quality, efficiency and cost against the previous period of the same length.",
+)
 
 
-@ui.live(ctx)
+@chrome.live(ctx)
 def executive() -> None:
     win = ctx.window()
-    data = load_executive(ctx.engine, win.start_ms, win.end_ms, win.end_ms, win.step_ms(60), ctx.filters, viewer, ctx.settings)
+    data = load_executive(
+        ctx.engine, win.start_ms, win.end_ms, win.end_ms, win.step_ms(60), ctx.filters, viewer, ctx.settings
+    )
     now, before = data.current, data.previous
     st.caption(f"Period over period: the selected range vs the {RANGE_LABELS.get(ctx.range_key, 'range')} before it.")
-    ui.kpi_row([(c, w.KpiValue(getattr(now, f), getattr(before, f))) for c, f in
-                zip(QUALITY, ("quality_score", "defect_detection_pct", "false_positive_pct", "compliance_pct"), strict=True)], ctx=ctx)
-    ui.kpi_row([(c, w.KpiValue(getattr(now, f), getattr(before, f))) for c, f in
-                zip(EFFICIENCY, ("review_cycle_h", "completion_pct", "utilisation_pct", "sla_pct"), strict=True)], ctx=ctx)
+    chrome.kpi_row(
+        [
+            (c, w.KpiValue(getattr(now, f), getattr(before, f)))
+            for c, f in zip(
+                QUALITY, ("quality_score", "defect_detection_pct", "false_positive_pct", "compliance_pct"), strict=True
+            )
+        ],
+        ctx=ctx,
+    )
+    chrome.kpi_row(
+        [
+            (c, w.KpiValue(getattr(now, f), getattr(before, f)))
+            for c, f in zip(EFFICIENCY, ("review_cycle_h", "completion_pct", "utilisation_pct", "sla_pct"), strict=True)
+        ],
+        ctx=ctx,
+    )
     cost = BUSINESS[0].model_copy(update={"unit": ctx.settings.cost_currency})
-    ui.kpi_row([(cost, w.KpiValue(now.cost_per_review, before.cost_per_review)),
-                (BUSINESS[1], w.KpiValue(now.time_to_merge_h, before.time_to_merge_h)),
-                (BUSINESS[2], w.KpiValue(float(now.reviews), float(before.reviews)))], ctx=ctx, per_row=4)
+    chrome.kpi_row(
+        [
+            (cost, w.KpiValue(now.cost_per_review, before.cost_per_review)),
+            (BUSINESS[1], w.KpiValue(now.time_to_merge_h, before.time_to_merge_h)),
+            (BUSINESS[2], w.KpiValue(float(now.reviews), float(before.reviews))),
+        ],
+        ctx=ctx,
+        per_row=4,
+    )
     deployments = marks(load_deployments(ctx.engine, win.start_ms, win.end_ms, settings=ctx.settings))
     trend_col, gauge_col = st.columns([3, 1])
     with trend_col:
         trends = data.trends
-        ui.widget(QUALITY_TREND, trends.filter(pl.col("series").is_in(["Quality score %", "Compliance %"])), ctx=ctx, deployments=deployments)
+        chrome.widget(
+            QUALITY_TREND,
+            trends.filter(pl.col("series").is_in(["Quality score %", "Compliance %"])),
+            ctx=ctx,
+            deployments=deployments,
+        )
     with gauge_col:
         target = None if now.sla_target_pct is None else round(now.sla_target_pct, 1)
-        gauge = w.GaugeConfig(title="SLA compliance", unit="%", lo=90.0 if (now.sla_pct or 0) >= 90 else 0.0, target=target,
-                              thresholds=w.Thresholds(warning=target, critical=(target - 2) if target else None, higher_is_worse=False))
-        ui.widget(gauge, now.sla_pct, ctx=ctx)
+        gauge = w.GaugeConfig(
+            title="SLA compliance",
+            unit="%",
+            lo=90.0 if (now.sla_pct or 0) >= 90 else 0.0,
+            target=target,
+            thresholds=w.Thresholds(warning=target, critical=(target - 2) if target else None, higher_is_worse=False),
+        )
+        chrome.widget(gauge, now.sla_pct, ctx=ctx)
         st.caption("Share of step and workflow SLA items within target; tick = item-weighted objective.")
     eff_col, merge_col = st.columns(2)
     with eff_col:
-        ui.widget(EFFICIENCY_TREND, trends.filter(pl.col("series") == "Completion rate %"), ctx=ctx, deployments=deployments)
+        chrome.widget(
+            EFFICIENCY_TREND, trends.filter(pl.col("series") == "Completion rate %"), ctx=ctx, deployments=deployments
+        )
     with merge_col:
-        ui.widget(MERGE_TREND, trends.filter(pl.col("series") == "Time to merge (h)"), ctx=ctx, deployments=deployments)
+        chrome.widget(
+            MERGE_TREND, trends.filter(pl.col("series") == "Time to merge (h)"), ctx=ctx, deployments=deployments
+        )
     risk_col, alert_col = st.columns([3, 2])
     with risk_col:
         ops = operations.load_ops(ctx.engine, win.end_ms - 3_600_000, win.end_ms, ctx.filters, ctx.settings)
         down = ops.agents.filter(pl.col("status") == "down").height
-        ui.widget(RISKS, risks(now, before, ops.queues, down, ops.agents.height, data.critical_open), ctx=ctx)
+        chrome.widget(RISKS, risks(now, before, ops.queues, down, ops.agents.height, data.critical_open), ctx=ctx)
     with alert_col:
         frame = alerting.load_alerts(ctx.engine)
         if frame is None:
             st.markdown(f"**{ALERT_SUMMARY.title}**")
-            ui.empty("Alerting is not available yet in this installation.")
+            chrome.empty("Alerting is not available yet in this installation.")
         else:
-            ui.widget(ALERT_SUMMARY, alerting.recent_severe(frame, win.end_ms - 3_600_000), ctx=ctx)
-    targets = {"Quality score %": QUALITY[0].thresholds.warning, "SLA adherence %": now.sla_target_pct, "Completion rate %": EFFICIENCY[1].thresholds.warning}
-    ui.widget(PREDICTIONS, prediction_table(predictions(data.history, targets, win.end_ms)), ctx=ctx)
-    ui.freshness(newest_event_ms(ctx.engine, ["workflow.*", "qa.*"]), stale_after_s=max(300.0, 3 * (ctx.refresh_s or 30)), what="event")
+            chrome.widget(ALERT_SUMMARY, alerting.recent_severe(frame, win.end_ms - 3_600_000), ctx=ctx)
+    targets = {
+        "Quality score %": QUALITY[0].thresholds.warning,
+        "SLA adherence %": now.sla_target_pct,
+        "Completion rate %": EFFICIENCY[1].thresholds.warning,
+    }
+    chrome.widget(PREDICTIONS, prediction_table(predictions(data.history, targets, win.end_ms)), ctx=ctx)
+    chrome.freshness(
+        newest_event_ms(ctx.engine, ["workflow.*", "qa.*"]),
+        stale_after_s=max(300.0, 3 * (ctx.refresh_s or 30)),
+        what="event",
+    )
 
 
 executive()

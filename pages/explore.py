@@ -11,18 +11,27 @@ import datetime as dt
 import polars as pl
 import streamlit as st
 
-from core import audit, charts, query
-from core.access import NotAllowed
+from core import query
 from core.alerts.views import alert_link
-from core.auth_ui import client_address, require_page
+from core.auth import audit
+from core.auth.access import NotAllowed
 from core.config import get_settings
 from core.model import now_ms
-from core.selectors import SelectorError, build_selector, parse_selector
+from core.query.selectors import SelectorError, build_selector, parse_selector
 from core.store import get_engine
+from core.ui import charts
+from core.ui.login import client_address, require_page
 
 HOUR = 3_600_000
-RANGES = {"Last 1 h": HOUR, "Last 6 h": 6 * HOUR, "Last 24 h": 24 * HOUR, "Last 7 d": 7 * 24 * HOUR,
-          "Last 30 d": 30 * 24 * HOUR, "Last 90 d": 90 * 24 * HOUR, "Custom": 0}
+RANGES = {
+    "Last 1 h": HOUR,
+    "Last 6 h": 6 * HOUR,
+    "Last 24 h": 24 * HOUR,
+    "Last 7 d": 7 * 24 * HOUR,
+    "Last 30 d": 30 * 24 * HOUR,
+    "Last 90 d": 90 * 24 * HOUR,
+    "Custom": 0,
+}
 AGGREGATIONS = [*query.AGGS, "rate"]
 
 viewer = require_page("explore")
@@ -70,8 +79,11 @@ with left:
     labels = label_values(url, permissions, name)
     picked = {key: st.multiselect(key, values, placeholder="any") for key, values in labels.items()}
 with right:
-    typed = st.text_input("Selector (overrides the pickers)", placeholder=str(build_selector(name, picked)),
-                          help='Prometheus syntax: name{label="v", other!="x", re=~"a|b", nre!~"c.*"}')
+    typed = st.text_input(
+        "Selector (overrides the pickers)",
+        placeholder=str(build_selector(name, picked)),
+        help='Prometheus syntax: name{label="v", other!="x", re=~"a|b", nre!~"c.*"}',
+    )
     start, end = pick_range()
     agg_col, group_col, top_col = st.columns(3)
     agg = agg_col.selectbox("Aggregation", AGGREGATIONS, help="Within each bucket; rate is per second, for counters.")
@@ -98,20 +110,40 @@ if frame.is_empty():
 
 series_count = frame["series"].n_unique()
 st.caption(f"`{selector}` · {series_count} series · {frame.height:,} points · {agg} · from the {tier} tier")
-st.metric(f"{agg} over the range, all matching series", figure(comparison.current), comparison.text,
-          delta_color="off", delta_arrow="off", border=True, width="content",
-          help=f"Against the same {agg} over the range just before, as long as this one ({figure(comparison.previous)}).")
-st.altair_chart(charts.trend(frame, color="series" if series_count > 1 else None, y_title=selector.name or "value", height=380), width="stretch")
+st.metric(
+    f"{agg} over the range, all matching series",
+    figure(comparison.current),
+    comparison.text,
+    delta_color="off",
+    delta_arrow="off",
+    border=True,
+    width="content",
+    help=f"Against the same {agg} over the range just before, as long as this one ({figure(comparison.previous)}).",
+)
+st.altair_chart(
+    charts.trend(frame, color="series" if series_count > 1 else None, y_title=selector.name or "value", height=380),
+    width="stretch",
+)
 
 table = frame.select("ts", "series", "value").sort("ts", "series")
 with st.expander("Table", expanded=False):
     st.dataframe(table, hide_index=True, width="stretch")
 csv_col, alert_col = st.columns(2)
 # Every role may open Explore and read this table on screen, so the CSV is not gated; it is audited like every export.
-csv_col.download_button("Download CSV", table.with_columns(pl.col("ts").dt.to_string("%Y-%m-%dT%H:%M:%S%.3fZ")).write_csv(),
-                        file_name=f"{selector.name or 'explore'}.csv", mime="text/csv", icon=":material/download:",
-                        on_click=audit.record, args=(engine, viewer.username, audit.EXPORT, f"explore:{selector}",
-                                                     {"format": "csv", "rows": table.height, "start_ms": start, "end_ms": end,
-                                                      "agg": agg}, client_address()))
-alert_col.link_button("Create alert from this query", alert_link(str(selector), agg),
-                      icon=":material/add_alert:")
+csv_col.download_button(
+    "Download CSV",
+    table.with_columns(pl.col("ts").dt.to_string("%Y-%m-%dT%H:%M:%S%.3fZ")).write_csv(),
+    file_name=f"{selector.name or 'explore'}.csv",
+    mime="text/csv",
+    icon=":material/download:",
+    on_click=audit.record,
+    args=(
+        engine,
+        viewer.username,
+        audit.EXPORT,
+        f"explore:{selector}",
+        {"format": "csv", "rows": table.height, "start_ms": start, "end_ms": end, "agg": agg},
+        client_address(),
+    ),
+)
+alert_col.link_button("Create alert from this query", alert_link(str(selector), agg), icon=":material/add_alert:")

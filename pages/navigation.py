@@ -7,7 +7,7 @@ script directly, skipping this script, the login and the role menu.
 
 Pages whose issue has not landed yet are shown as explicit placeholders, so the menu
 already tells each audience what is coming. Nobody gets
-past :func:`core.auth_ui.gate` without logging in; the menu lists the viewer's pages
+past :func:`core.ui.login.gate` without logging in; the menu lists the viewer's pages
 only, and every other page's URL answers with a refusal.
 """
 
@@ -19,14 +19,14 @@ from pathlib import Path
 import streamlit as st
 
 from core import selfmetrics
-from core.access import pages_for_viewer
 from core.alerts.notify.inapp import SEEN_KEY, new_toasts
 from core.alerts.views import firing_count
-from core.auth_ui import gate, refusal_page
+from core.auth.access import pages_for_viewer
+from core.auth.catalogue import PAGES, SECTIONS, PageSpec
 from core.config import ROOT
-from core.demo_data import has_demo_data
-from core.pages import PAGES, SECTIONS, PageSpec
 from core.store import get_engine
+from core.store.demo_data import has_demo_data
+from core.ui.login import gate, refusal_page
 
 st.set_page_config(page_title="Pulseboard", page_icon=":material/monitor_heart:", layout="wide")
 
@@ -35,7 +35,10 @@ def _placeholder(spec: PageSpec) -> st.Page:
     def render() -> None:
         st.title(spec.title)
         where = f" (issue #{spec.issue})" if spec.issue else ""
-        st.info(f"**Not built yet.** The {spec.title} page is planned{where}; nothing on it is real data yet.", icon=":material/construction:")
+        st.info(
+            f"**Not built yet.** The {spec.title} page is planned{where}; nothing on it is real data yet.",
+            icon=":material/construction:",
+        )
 
     return st.Page(render, title=spec.title, icon=spec.icon, url_path=spec.slug)
 
@@ -66,7 +69,9 @@ for spec in specs:
 sections[specs[0].section] += [refusal_page(spec) for spec in PAGES if spec not in specs]
 navigation = st.navigation({name: sections[name] for name in SECTIONS if name in sections})
 if "alerts" in pages and (firing := _firing()):
-    st.sidebar.page_link(pages["alerts"], label=f"{firing} alert{'s' * (firing != 1)} firing", icon=":material/notifications_active:")
+    st.sidebar.page_link(
+        pages["alerts"], label=f"{firing} alert{'s' * (firing != 1)} firing", icon=":material/notifications_active:"
+    )
 if "alerts" in pages:  # in-app toasts on every page, each new firing notification once per session
     toasts, st.session_state[SEEN_KEY] = new_toasts(get_engine(), st.session_state.get(SEEN_KEY))
     for text in toasts:

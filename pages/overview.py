@@ -5,72 +5,135 @@ from __future__ import annotations
 import polars as pl
 import streamlit as st
 
-from core import ui
-from core import widgets as w
-from core.auth_ui import require_page
-from core.inventory import latest_events, latest_samples, store_totals
 from core.kpis.developer import filter_options
 from core.kpis.overview import load_overview
-from core.timefmt import ago
+from core.query.inventory import latest_events, latest_samples, store_totals
+from core.ui import chrome
+from core.ui import widgets as w
+from core.ui.login import require_page
+from core.ui.timefmt import ago
 
-HEALTH = w.GaugeConfig(title="Health score", unit="", thresholds=w.Thresholds(warning=85, critical=70, higher_is_worse=False),
-                       help="Weighted mean of the component scores (bands: ≥ 95 excellent, ≥ 85 good, ≥ 70 warning, ≥ 50 poor, < 50 critical).")
-DRAGS = w.BarConfig(title="What drags it down", category="component", value="points_lost", unit="points lost", extra_tooltip=["score", "detail"],
-                    empty="Every component with data is at 100.")
-ALERTS = w.BarConfig(title="Active alerts by severity", category="severity", value="count", color="severity",
-                     sort=["critical", "error", "warning", "info"], integer=True, empty="No alert is firing.")
-COMPONENTS = w.StatusGridConfig(title="Component status", columns=5,
-                                empty="No components yet: send qms_queue_depth / qms_agent_up / api_errors_percent samples or system.error_occurred events.")
+HEALTH = w.GaugeConfig(
+    title="Health score",
+    unit="",
+    thresholds=w.Thresholds(warning=85, critical=70, higher_is_worse=False),
+    help="Weighted mean of the component scores (bands: ≥ 95 excellent, ≥ 85 good, ≥ 70 warning, ≥ 50 poor, < 50 critical).",
+)
+DRAGS = w.BarConfig(
+    title="What drags it down",
+    category="component",
+    value="points_lost",
+    unit="points lost",
+    extra_tooltip=["score", "detail"],
+    empty="Every component with data is at 100.",
+)
+ALERTS = w.BarConfig(
+    title="Active alerts by severity",
+    category="severity",
+    value="count",
+    color="severity",
+    sort=["critical", "error", "warning", "info"],
+    integer=True,
+    empty="No alert is firing.",
+)
+COMPONENTS = w.StatusGridConfig(
+    title="Component status",
+    columns=5,
+    empty="No components yet: send qms_queue_depth / qms_agent_up / api_errors_percent samples or system.error_occurred events.",
+)
 STRIP = (
-    w.KpiConfig(title="Active workflows", format="{:,.0f}", delta_good="off", help="Workflows without a completed/failed event (last 3 days).",
-                empty="Send workflow.pr_created and step events."),
-    w.KpiConfig(title="Completed", format="{:,.0f}", help="Workflows completed in the range.", empty="Send workflow.workflow_completed events."),
-    w.KpiConfig(title="Completion rate", unit="%", help="Completed ÷ (completed + failed) in the range.",
-                thresholds=w.Thresholds(warning=90, critical=80, higher_is_worse=False), empty="Send workflow.workflow_completed/failed events."),
-    w.KpiConfig(title="Time to merge", unit="h", format="{:,.2f}", delta_good="down", help="Mean created → completed time.",
-                empty="Send workflow.workflow_completed with duration_s."),
-    w.KpiConfig(title="Gate pass rate", unit="%", help="Share of quality-gate runs passed in the range.",
-                thresholds=w.Thresholds(warning=90, critical=80, higher_is_worse=False), empty="Send workflow.quality_gate_passed/failed events."),
+    w.KpiConfig(
+        title="Active workflows",
+        format="{:,.0f}",
+        delta_good="off",
+        help="Workflows without a completed/failed event (last 3 days).",
+        empty="Send workflow.pr_created and step events.",
+    ),
+    w.KpiConfig(
+        title="Completed",
+        format="{:,.0f}",
+        help="Workflows completed in the range.",
+        empty="Send workflow.workflow_completed events.",
+    ),
+    w.KpiConfig(
+        title="Completion rate",
+        unit="%",
+        help="Completed ÷ (completed + failed) in the range.",
+        thresholds=w.Thresholds(warning=90, critical=80, higher_is_worse=False),
+        empty="Send workflow.workflow_completed/failed events.",
+    ),
+    w.KpiConfig(
+        title="Time to merge",
+        unit="h",
+        format="{:,.2f}",
+        delta_good="down",
+        help="Mean created → completed time.",
+        empty="Send workflow.workflow_completed with duration_s.",
+    ),
+    w.KpiConfig(
+        title="Gate pass rate",
+        unit="%",
+        help="Share of quality-gate runs passed in the range.",
+        thresholds=w.Thresholds(warning=90, critical=80, higher_is_worse=False),
+        empty="Send workflow.quality_gate_passed/failed events.",
+    ),
     w.KpiConfig(title="Agents up", format="{:,.0f}", delta_good="off", empty="Send qms_agent_up samples."),
 )
 
 viewer = require_page("overview")
-ctx = ui.page("overview", viewer, filter_options=filter_options,
-              caption="Is everything healthy right now, and if not, what is dragging it down?")
+ctx = chrome.page(
+    "overview",
+    viewer,
+    filter_options=filter_options,
+    caption="Is everything healthy right now, and if not, what is dragging it down?",
+)
 
 
-@ui.live(ctx)
+@chrome.live(ctx)
 def live_overview() -> None:
     win = ctx.window()
     data = load_overview(ctx.engine, win.start_ms, win.end_ms, ctx.filters, ctx.settings)
     gauge_col, drag_col, alert_col = st.columns([2, 3, 2])
     with gauge_col:
-        ui.widget(HEALTH, (data.health.score, data.health.band), ctx=ctx)
+        chrome.widget(HEALTH, (data.health.score, data.health.band), ctx=ctx)
     with drag_col:
         drags = data.health.drags.filter(pl.col("points_lost") > 0)
-        ui.widget(DRAGS, drags, ctx=ctx)
+        chrome.widget(DRAGS, drags, ctx=ctx)
         missing = data.health.drags.filter(pl.col("score").is_null())["component"].to_list()
         if missing:
             st.caption("Not scored (no data): " + ", ".join(missing))
     with alert_col:
         if data.alerts is None:
             st.markdown(f"**{ALERTS.title}**")
-            ui.empty("Alerting is not available yet in this installation.")
+            chrome.empty("Alerting is not available yet in this installation.")
         else:
             counts = pl.DataFrame({"severity": list(data.alerts), "count": list(data.alerts.values())})
-            ui.widget(ALERTS, counts.filter(pl.col("count") > 0), ctx=ctx)
+            chrome.widget(ALERTS, counts.filter(pl.col("count") > 0), ctx=ctx)
     s = data.strip
-    ui.kpi_row([(STRIP[0], float(s.active_workflows) if s.active_workflows or s.completed[0] else None),
-                (STRIP[1], w.KpiValue(*s.completed)), (STRIP[2], w.KpiValue(*s.completion_pct)), (STRIP[3], w.KpiValue(*s.time_to_merge_h)),
-                (STRIP[4], w.KpiValue(*s.gate_pass_pct)), (STRIP[5], w.KpiValue(float(s.agents_up[0]) if s.agents_up[1] else None,
-                                                                                note=f"of {s.agents_up[1]} agents"))], ctx=ctx, per_row=3)
-    picked = ui.widget(COMPONENTS, data.components, ctx=ctx)
+    chrome.kpi_row(
+        [
+            (STRIP[0], float(s.active_workflows) if s.active_workflows or s.completed[0] else None),
+            (STRIP[1], w.KpiValue(*s.completed)),
+            (STRIP[2], w.KpiValue(*s.completion_pct)),
+            (STRIP[3], w.KpiValue(*s.time_to_merge_h)),
+            (STRIP[4], w.KpiValue(*s.gate_pass_pct)),
+            (
+                STRIP[5],
+                w.KpiValue(float(s.agents_up[0]) if s.agents_up[1] else None, note=f"of {s.agents_up[1]} agents"),
+            ),
+        ],
+        ctx=ctx,
+        per_row=3,
+    )
+    picked = chrome.widget(COMPONENTS, data.components, ctx=ctx)
     if picked:
         st.dataframe(data.components.filter(pl.col("name") == picked), hide_index=True, width="stretch")
     elif data.components.height:
         st.caption("Click a component to see its detail.")
     totals = store_totals(ctx.engine)
-    ui.freshness(totals.newest_sample_ms or totals.newest_event_ms, stale_after_s=max(120.0, 3 * (ctx.refresh_s or 30)))
+    chrome.freshness(
+        totals.newest_sample_ms or totals.newest_event_ms, stale_after_s=max(120.0, 3 * (ctx.refresh_s or 30))
+    )
 
 
 live_overview()
@@ -85,7 +148,7 @@ with st.expander("What is in the store", expanded=totals.series == 0 and totals.
     if totals.series == 0 and totals.events_last_day == 0:
         st.info(
             "The store is empty. Send samples with `curl -X POST localhost:8501/api/v1/metrics "
-            "-H 'Content-Type: application/json' -d '[{\"name\": \"up\", \"labels\": {\"job\": \"demo\"}, \"value\": 1}]'`, "
+            '-H \'Content-Type: application/json\' -d \'[{"name": "up", "labels": {"job": "demo"}, "value": 1}]\'`, '
             "or events to `/api/v1/events` (see docs/api.md), or start with PULSEBOARD_DEMO=1.",
             icon=":material/inbox:",
         )

@@ -10,9 +10,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from pydantic_core import PydanticUndefined  # noqa: E402
+from pydantic_core import PydanticUndefined
 
-from core.config import ROOT, Settings  # noqa: E402
+from core.config import ROOT, Settings
 
 
 def default_text(field) -> str:  # type: ignore[no-untyped-def]

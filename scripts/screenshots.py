@@ -87,7 +87,7 @@ def add_exporter_data(engine, now: int, days: int = 30, chunk: int = 40_000) -> 
 
     batch = exporter_batch(now, days)
     for start in range(0, len(batch.samples), chunk):
-        ingest(engine, Batch(batch.samples[start:start + chunk], ()), origin="screenshots")
+        ingest(engine, Batch(batch.samples[start : start + chunk], ()), origin="screenshots")
     ingest(engine, Batch((), batch.events), origin="screenshots")
 
 
@@ -125,9 +125,22 @@ def shoot(tmp: Path, pages: list[str], tablet: bool) -> None:
             sizes = [*SIZES, *([("-1024", 1024, 768)] if tablet else [])]
             for name in pages:
                 for suffix, width, height in sizes:
-                    capture(browser, f"{server.url}/{'' if name == 'overview' else name}?refresh=Off", OUT / f"{name}{suffix}.png", width, height)
+                    capture(
+                        browser,
+                        f"{server.url}/{'' if name == 'overview' else name}?refresh=Off",
+                        OUT / f"{name}{suffix}.png",
+                        width,
+                        height,
+                    )
             if "operations" in pages:  # the dark theme, as a viewer whose system prefers dark sees it
-                capture(browser, f"{server.url}/operations?refresh=Off", OUT / "operations-dark.png", 1920, 1080, color_scheme="dark")
+                capture(
+                    browser,
+                    f"{server.url}/operations?refresh=Off",
+                    OUT / "operations-dark.png",
+                    1920,
+                    1080,
+                    color_scheme="dark",
+                )
             browser.close()
 
 

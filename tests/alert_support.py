@@ -21,12 +21,18 @@ T0 = (now_ms() - 6 * 3_600_000) // 60_000 * 60_000  # a whole minute six hours a
 
 def alert_settings(settings: Settings, tmp_path: Path, **extra: object) -> Settings:
     """The test settings with the query cache off, no default rules, and immediate resolved notices."""
-    values: dict[str, object] = {"query_cache_ttl_s": 0.0, "alert_rules_file": tmp_path / "none.yaml",
-                                 "alert_resolve_wait_s": 0.0, "alert_delivery_backoff_s": 0.0}
+    values: dict[str, object] = {
+        "query_cache_ttl_s": 0.0,
+        "alert_rules_file": tmp_path / "none.yaml",
+        "alert_resolve_wait_s": 0.0,
+        "alert_delivery_backoff_s": 0.0,
+    }
     return settings.model_copy(update=values | extra)
 
 
-def feed(engine: Engine, name: str, labels: dict[str, str], values: list[float], start: int = T0, step_ms: int = 15_000) -> None:
+def feed(
+    engine: Engine, name: str, labels: dict[str, str], values: list[float], start: int = T0, step_ms: int = 15_000
+) -> None:
     """Store ``values`` one every ``step_ms`` from ``start``."""
     samples = [Sample.of(name, labels, v, start + i * step_ms) for i, v in enumerate(values)]
     write_batch(engine, samples, [])

@@ -16,9 +16,9 @@ from pathlib import Path
 import httpx
 from sqlalchemy.engine import Engine
 
+from core.auth.tokens import create_token
 from core.store.engine import make_engine
 from core.store.migrate import upgrade
-from core.tokens import create_token
 
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = "/usr/bin/chromium"
@@ -50,8 +50,12 @@ def free_port() -> int:
 
 
 @contextmanager
-def live_server(tmp: Path, env: dict[str, str] | None = None, timeout_s: float = 90.0,
-                prepare: Callable[[Engine], None] | None = None) -> Iterator[LiveServer]:
+def live_server(
+    tmp: Path,
+    env: dict[str, str] | None = None,
+    timeout_s: float = 90.0,
+    prepare: Callable[[Engine], None] | None = None,
+) -> Iterator[LiveServer]:
     """Start the app like `make run` does, wait until /api/v1/health answers, stop it on exit.
 
     Login and API tokens are on. Before the start, the server's SQLite store is migrated
@@ -76,8 +80,19 @@ def live_server(tmp: Path, env: dict[str, str] | None = None, timeout_s: float =
         "PULSEBOARD_AUTH": "on",
         **(env or {}),
     }
-    command = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
-               "--server.port", str(port), "--server.address", "127.0.0.1"]
+    command = [
+        sys.executable,
+        "-m",
+        "streamlit",
+        "run",
+        "app.py",
+        "--server.headless",
+        "true",
+        "--server.port",
+        str(port),
+        "--server.address",
+        "127.0.0.1",
+    ]
     with log_path.open("wb") as log:
         process = subprocess.Popen(command, cwd=ROOT, env=environment, stdout=log, stderr=subprocess.STDOUT)
     server = LiveServer(f"http://127.0.0.1:{port}", log_path, process, token)

@@ -13,8 +13,17 @@ NOW = 1_767_225_600_000  # 2026-01-01 00:00 UTC
 MIN, HOUR, DAY = 60_000, 3_600_000, 86_400_000
 
 
-def step(workflow: str, name: str, start_min: float, minutes: float | None, *, status: str = "passed", attempt: int = 1,
-         wait_s: float | None = None, agent: str = "agent-1") -> list[Event]:
+def step(
+    workflow: str,
+    name: str,
+    start_min: float,
+    minutes: float | None,
+    *,
+    status: str = "passed",
+    attempt: int = 1,
+    wait_s: float | None = None,
+    agent: str = "agent-1",
+) -> list[Event]:
     """A step attempt that started ``start_min`` minutes before NOW and took ``minutes`` (None: still open)."""
     start = NOW - int(start_min * MIN)
     base = {"workflow_id": workflow, "step": name, "attempt": attempt, "agent_id": agent}
@@ -22,8 +31,15 @@ def step(workflow: str, name: str, start_min: float, minutes: float | None, *, s
         base["queue_wait_s"] = wait_s
     events = [Event(f"{workflow}-{name}-{attempt}-s", "workflow.step_started", start, "test", base)]
     if minutes is not None:
-        events.append(Event(f"{workflow}-{name}-{attempt}-c", "workflow.step_completed", start + int(minutes * MIN), "test",
-                            base | {"status": status, "duration_s": minutes * 60}))
+        events.append(
+            Event(
+                f"{workflow}-{name}-{attempt}-c",
+                "workflow.step_completed",
+                start + int(minutes * MIN),
+                "test",
+                base | {"status": status, "duration_s": minutes * 60},
+            )
+        )
     return events
 
 
@@ -33,8 +49,15 @@ def workflow(workflow_id: str, start_min: float, minutes: float | None, *, faile
     events = [Event(f"{workflow_id}-created", "workflow.pr_created", start, "test", {"workflow_id": workflow_id})]
     if minutes is not None:
         kind = "workflow.workflow_failed" if failed else "workflow.workflow_completed"
-        events.append(Event(f"{workflow_id}-end", kind, start + int(minutes * MIN), "test",
-                            {"workflow_id": workflow_id, "duration_s": minutes * 60}))
+        events.append(
+            Event(
+                f"{workflow_id}-end",
+                kind,
+                start + int(minutes * MIN),
+                "test",
+                {"workflow_id": workflow_id, "duration_s": minutes * 60},
+            )
+        )
     return events
 
 

@@ -128,7 +128,9 @@ def test_agent_pushes_samples_and_events_with_labels_and_exact_times(central, en
     assert scheduler.run_once("collector:counting")
     assert stored(engine) == (2, 1)
     with engine.connect() as connection:
-        rows = connection.execute(sa.text("SELECT s.name, s.labels, x.ts, x.value FROM samples x JOIN series s ON s.id = x.series_id")).all()
+        rows = connection.execute(
+            sa.text("SELECT s.name, s.labels, x.ts, x.value FROM samples x JOIN series s ON s.id = x.series_id")
+        ).all()
     by_name = {name: (labels, ts, value) for name, labels, ts, value in rows}
     assert by_name["agent_load"][1:] == (BASE_TS + 1001, 1.5)
     assert json.loads(by_name["agent_load"][0]) == {"host": "edge-1", "note": 'quote " and ü'}
@@ -159,7 +161,9 @@ def test_unreachable_server_spools_then_delivers_when_it_appears(engine, setting
     with socket() as probe:  # a port nobody listens on
         probe.bind(("127.0.0.1", 0))
         dead_url = f"http://127.0.0.1:{probe.getsockname()[1]}"
-    scheduler = build_agent_scheduler(settings.model_copy(update={"spool_retry_s": 0.01}), dead_url, TOKEN, [Counting()])
+    scheduler = build_agent_scheduler(
+        settings.model_copy(update={"spool_retry_s": 0.01}), dead_url, TOKEN, [Counting()]
+    )
     for _ in range(3):
         assert scheduler.run_once("collector:counting")
     spooled = sorted((settings.data_dir / "agent-spool").glob("*.jsonl"))

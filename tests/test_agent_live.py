@@ -21,10 +21,21 @@ def central(tmp_path_factory):
 
 
 def run_agent(url: str, token: str, data_dir) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "PULSEBOARD_DATA_DIR": str(data_dir), "PULSEBOARD_CONFIG": str(data_dir / "none.toml"),
-           "PULSEBOARD_DEMO": "0", "PULSEBOARD_DATABASE_URL": f"sqlite:///{data_dir / 'unused.db'}"}
-    return subprocess.run([sys.executable, "-m", "collectors", "agent", "--push", url, "--token", token, "--once"],
-                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    env = {
+        **os.environ,
+        "PULSEBOARD_DATA_DIR": str(data_dir),
+        "PULSEBOARD_CONFIG": str(data_dir / "none.toml"),
+        "PULSEBOARD_DEMO": "0",
+        "PULSEBOARD_DATABASE_URL": f"sqlite:///{data_dir / 'unused.db'}",
+    }
+    return subprocess.run(
+        [sys.executable, "-m", "collectors", "agent", "--push", url, "--token", token, "--once"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 def system_series(server) -> int:

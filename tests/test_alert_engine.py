@@ -9,11 +9,11 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from core import audit
 from core.alerts import store
 from core.alerts.engine import evaluate_all
 from core.alerts.objects import Channel, add_silence, channels, delete_channel, save_channel
 from core.alerts.rules import parse_rule
+from core.auth import audit
 from core.config import Settings
 from core.ingest.writer import write_batch
 from core.model import Event
@@ -24,8 +24,16 @@ STEP = 15_000
 
 
 def add_rule(engine: Engine, **spec: object) -> None:
-    base = {"name": "q", "selector": "qms_queue_depth", "agg": "last", "window": "30s", "threshold": 15, "for": "1m",
-            "labels": {"component": "workflow"}, "summary": "queue {{ labels.queue }} at {{ value }}"}
+    base = {
+        "name": "q",
+        "selector": "qms_queue_depth",
+        "agg": "last",
+        "window": "30s",
+        "threshold": 15,
+        "for": "1m",
+        "labels": {"component": "workflow"},
+        "summary": "queue {{ labels.queue }} at {{ value }}",
+    }
     store.save_rule(engine, parse_rule(base | spec), "tester")
 
 
@@ -36,8 +44,11 @@ def states(engine: Engine) -> dict[str, str]:
 
 def notices(engine: Engine) -> list[tuple[str, str, int]]:
     with engine.connect() as connection:
-        rows = connection.execute(sa.select(schema.notifications.c.channel, schema.notifications.c.notice,
-                                            schema.notifications.c.alert_count).order_by(schema.notifications.c.id))
+        rows = connection.execute(
+            sa.select(
+                schema.notifications.c.channel, schema.notifications.c.notice, schema.notifications.c.alert_count
+            ).order_by(schema.notifications.c.id)
+        )
         return [tuple(r) for r in rows]
 
 
@@ -66,8 +77,11 @@ def test_pending_firing_resolved_with_history_and_webhook(engine: Engine, cfg: S
     history = store.history_frame(engine, T0)
     assert history.height == 1 and history["duration_s"][0] == 15.0
     with engine.connect() as connection:
-        moves = connection.execute(sa.select(schema.alert_transitions.c.from_state, schema.alert_transitions.c.to_state)
-                                   .order_by(schema.alert_transitions.c.id)).all()
+        moves = connection.execute(
+            sa.select(schema.alert_transitions.c.from_state, schema.alert_transitions.c.to_state).order_by(
+                schema.alert_transitions.c.id
+            )
+        ).all()
     assert [tuple(m) for m in moves] == [("inactive", "pending"), ("pending", "firing"), ("firing", "resolved")]
 
 
@@ -97,9 +111,23 @@ def test_silence_holds_notifications_but_not_state(engine: Engine, cfg: Settings
 def test_alerts_of_related_components_are_grouped_with_the_upstream_root_cause(engine: Engine, cfg: Settings) -> None:
     feed(engine, "db_connection_pool_used_percent", {}, [95.0] * 3)
     feed(engine, "api_errors_percent", {"endpoint": "/x"}, [30.0] * 3)
-    add_rule(engine, name="api_errors", selector="api_errors_percent", threshold=5, labels={"component": "api"}, **{"for": "0s"})
-    add_rule(engine, name="db_pool", selector="db_connection_pool_used_percent", threshold=90, labels={"component": "database"},
-             **{"for": "0s"}, summary="pool at {{ value }} %")
+    add_rule(
+        engine,
+        name="api_errors",
+        selector="api_errors_percent",
+        threshold=5,
+        labels={"component": "api"},
+        **{"for": "0s"},
+    )
+    add_rule(
+        engine,
+        name="db_pool",
+        selector="db_connection_pool_used_percent",
+        threshold=90,
+        labels={"component": "database"},
+        **{"for": "0s"},
+        summary="pool at {{ value }} %",
+    )
     with http_receiver() as hook:
         save_channel(engine, Channel("slack", "webhook-slack", {"url": hook.url}, ("warning",)), "tester")
         evaluate_all(engine, cfg, T0 + 1)
@@ -115,7 +143,15 @@ def test_critical_inhibits_the_warning_of_the_same_group(engine: Engine, cfg: Se
     feed(engine, "api_errors_percent", {"endpoint": "/x"}, [30.0])
     group = {"component": "api", "alertgroup": "api_error_rate"}
     add_rule(engine, name="err_warn", selector="api_errors_percent", threshold=5, labels=group, **{"for": "0s"})
-    add_rule(engine, name="err_crit", selector="api_errors_percent", threshold=10, labels=group, severity="critical", **{"for": "0s"})
+    add_rule(
+        engine,
+        name="err_crit",
+        selector="api_errors_percent",
+        threshold=10,
+        labels=group,
+        severity="critical",
+        **{"for": "0s"},
+    )
     evaluate_all(engine, cfg, T0 + 1)
     frame = store.alerts_frame(engine)
     suppressed = dict(zip(frame["rule"], frame["suppressed"], strict=True))
@@ -141,8 +177,18 @@ def test_critical_defect_event_fires_immediately(engine: Engine, cfg: Settings) 
     found = Event("d-1", "qa.defect_found", T0, "qms", {"severity": "critical", "repository": "org/repo"})
     minor = Event("d-2", "qa.defect_found", T0, "qms", {"severity": "minor", "repository": "org/other"})
     write_batch(engine, [], [found, minor])
-    add_rule(engine, name="defect", source="events", selector='{type="qa.defect_found", severity="critical"}', agg="count",
-             window="5m", by=["repository"], threshold=0, labels={"component": "quality"}, **{"for": "0s"})
+    add_rule(
+        engine,
+        name="defect",
+        source="events",
+        selector='{type="qa.defect_found", severity="critical"}',
+        agg="count",
+        window="5m",
+        by=["repository"],
+        threshold=0,
+        labels={"component": "quality"},
+        **{"for": "0s"},
+    )
     evaluate_all(engine, cfg, T0 + 1000)
     frame = store.alerts_frame(engine)
     assert frame["state"].to_list() == ["firing"] and json.loads(frame["labels"][0])["repository"] == "org/repo"
@@ -175,7 +221,9 @@ def test_still_firing_alert_is_renotified_after_the_repeat_interval_only(engine:
     # first notice at 0 s; nothing at 15-45 s; again at 60 s and at 120 s, each a "firing" notice
     assert sent == [1, 1, 1, 1, 2, 2, 2, 2, 3, 3]
     assert [n[1] for n in notices(engine)] == ["firing"] * 3
-    assert store.acknowledge(engine, store.alerts_frame(engine)["fingerprint"][0], "alice", "on it", when=T0 + 10 * STEP)
+    assert store.acknowledge(
+        engine, store.alerts_frame(engine)["fingerprint"][0], "alice", "on it", when=T0 + 10 * STEP
+    )
     for i in range(10, 20):  # acknowledged: no more repeats, however long it fires
         evaluate_all(engine, repeat, T0 + i * STEP + 1)
     assert len(notices(engine)) == 3 and states(engine) == {"q": "firing"}

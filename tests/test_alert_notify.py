@@ -17,10 +17,20 @@ from core.alerts.objects import Channel, save_channel
 from core.config import Settings
 from tests.alert_support import alert_settings, http_receiver
 
-ALERT = {"fingerprint": "f1", "rule": "high_queue_depth", "state": "firing", "severity": "critical",
-         "labels": {"alertname": "high_queue_depth", "queue": "dor"}, "summary": "Queue dor holds 20 items",
-         "runbook": "https://runbooks/queue", "value": 20.0, "fired_at": 1_700_000_000_000, "resolved_at": None,
-         "root_cause": True, "group": "grp-1"}
+ALERT = {
+    "fingerprint": "f1",
+    "rule": "high_queue_depth",
+    "state": "firing",
+    "severity": "critical",
+    "labels": {"alertname": "high_queue_depth", "queue": "dor"},
+    "summary": "Queue dor holds 20 items",
+    "runbook": "https://runbooks/queue",
+    "value": 20.0,
+    "fired_at": 1_700_000_000_000,
+    "resolved_at": None,
+    "root_cause": True,
+    "group": "grp-1",
+}
 
 
 class Inbox:
@@ -61,7 +71,7 @@ def test_email_reaches_a_real_smtp_server(engine: Engine, cfg: Settings, smtp: t
     save_channel(engine, channel, "tester")
     queue(engine, channel, Message("firing", "grp-1", "Queue dor holds 20 items", (ALERT,)), 0)
     assert deliver_due(engine, cfg, 1) == {"sent": 1, "pending": 0, "failed": 0}
-    (sender, recipients, raw), = inbox.messages
+    ((sender, recipients, raw),) = inbox.messages
     mail = message_from_bytes(raw)
     assert recipients == ["oncall@example.org"] and sender == cfg.smtp_from
     assert mail["Subject"] == "[Pulseboard FIRING] Queue dor holds 20 items"
@@ -79,8 +89,14 @@ def test_slack_and_generic_bodies(engine: Engine, cfg: Settings) -> None:
         slack, generic = hook.bodies
     assert slack["text"].endswith("Pulseboard firing: Queue dor holds 20 items")  # type: ignore[union-attr]
     attachment = slack["attachments"][0]  # type: ignore[index]
-    assert attachment["color"] == "#D00000" and attachment["fields"][0] == {"title": "Severity", "value": "critical", "short": True}
-    assert generic["version"] == "1" and generic["status"] == "firing" and generic["alerts"][0]["labels"]["queue"] == "dor"  # type: ignore[index]
+    assert attachment["color"] == "#D00000" and attachment["fields"][0] == {
+        "title": "Severity",
+        "value": "critical",
+        "short": True,
+    }
+    assert (
+        generic["version"] == "1" and generic["status"] == "firing" and generic["alerts"][0]["labels"]["queue"] == "dor"
+    )  # type: ignore[index]
 
 
 def test_failed_deliveries_are_retried_with_backoff_then_given_up(engine: Engine, cfg: Settings) -> None:
@@ -97,7 +113,12 @@ def test_failed_deliveries_are_retried_with_backoff_then_given_up(engine: Engine
         assert len(hook.bodies) == 1
     log = delivery_log(engine)
     assert log["status"][0] == "sent" and log["attempts"][0] == 3
-    queue(engine, Channel("gone", "webhook-generic", {"url": "http://127.0.0.1:9/x"}, ("critical",)), Message("firing", "g", "t", (ALERT,)), 0)
+    queue(
+        engine,
+        Channel("gone", "webhook-generic", {"url": "http://127.0.0.1:9/x"}, ("critical",)),
+        Message("firing", "g", "t", (ALERT,)),
+        0,
+    )
     for now in (0, 10_000, 30_000):
         deliver_due(engine, settings, now)
     assert delivery_log(engine)["status"][0] == "failed"

@@ -9,13 +9,13 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 from streamlit.testing.v1 import AppTest
 
-from core import audit, users
-from core.access import SYSTEM, Viewer, is_quality_alert, may_handle_alert
 from core.alerts import deliver, objects, store
 from core.alerts.evaluate import alert_labels, fingerprint
 from core.alerts.permissions import AlertPermissionError
 from core.alerts.rules import load_yaml, parse_rule
 from core.alerts.silences import MuteTiming
+from core.auth import audit, users
+from core.auth.access import SYSTEM, Viewer, is_quality_alert, may_handle_alert
 from core.config import ROOT, load_settings
 from core.model import now_ms
 from core.store import schema
@@ -24,7 +24,9 @@ DEFAULT_RULES = {rule.name: rule for rule in load_yaml((ROOT / "alert_rules.yaml
 ADDRESS = "198.51.100.7"
 PASSWORD = "correct horse battery"
 RULE = parse_rule({"name": "perm_probe", "selector": "up", "op": "<", "threshold": 1, "severity": "warning"})
-TIMING = MuteTiming.model_validate({"name": "nightly", "matchers": '{component="host"}', "intervals": [{"times": [["02:00", "03:00"]]}]})
+TIMING = MuteTiming.model_validate(
+    {"name": "nightly", "matchers": '{component="host"}', "intervals": [{"times": [["02:00", "03:00"]]}]}
+)
 
 
 def who(role: str) -> Viewer:
@@ -38,9 +40,19 @@ def fire(engine: Engine, rule_name: str, series_labels: dict[str, str]) -> str:
     key = fingerprint(rule.name, labels)
     now = now_ms()
     with engine.begin() as connection:
-        connection.execute(schema.alerts.insert().values(
-            fingerprint=key, rule=rule.name, labels=json.dumps(dict(labels)), severity=rule.severity, state="firing",
-            active_since=now - 60_000, fired_at=now - 30_000, last_eval_ms=now, summary=f"{rule.name} fires"))
+        connection.execute(
+            schema.alerts.insert().values(
+                fingerprint=key,
+                rule=rule.name,
+                labels=json.dumps(dict(labels)),
+                severity=rule.severity,
+                state="firing",
+                active_since=now - 60_000,
+                fired_at=now - 30_000,
+                last_eval_ms=now,
+                summary=f"{rule.name} fires",
+            )
+        )
     return key
 
 
@@ -60,8 +72,16 @@ def test_quality_alerts_are_the_rules_labelled_component_quality():
     assert not is_quality_alert({"category": "quality"})  # no rule carries that label
 
 
-@pytest.mark.parametrize(("role", "workflow", "quality"), [
-    ("operations", True, True), ("admin", True, True), ("qa_lead", False, True), ("executive", False, False), ("developer", False, False)])
+@pytest.mark.parametrize(
+    ("role", "workflow", "quality"),
+    [
+        ("operations", True, True),
+        ("admin", True, True),
+        ("qa_lead", False, True),
+        ("executive", False, False),
+        ("developer", False, False),
+    ],
+)
 def test_who_may_handle_which_alert(role, workflow, quality):
     assert may_handle_alert(who(role), {"component": "workflow"}) is workflow
     assert may_handle_alert(who(role), {"component": "quality"}) is quality
@@ -103,7 +123,13 @@ def test_roles_without_alert_rights_are_refused_every_alerting_write(engine, rol
         lambda: objects.delete_channel(engine, "hook", viewer),
         lambda: deliver.send_test(engine, load_settings(), channel, viewer),
     ]
-    tables = (schema.alert_rules, schema.silences, schema.mute_timings, schema.notification_channels, schema.notifications)
+    tables = (
+        schema.alert_rules,
+        schema.silences,
+        schema.mute_timings,
+        schema.notification_channels,
+        schema.notifications,
+    )
     before = [count(engine, t) for t in tables]
     for write in writes:
         with pytest.raises(AlertPermissionError, match=f"u-{role}"):
@@ -127,7 +153,9 @@ def test_only_operations_and_admin_edit_rules_silences_and_channels(engine, role
 def test_operations_and_admin_change_alerting_and_the_audit_keeps_the_address(engine, role):
     viewer = who(role)
     store.save_rule(engine, RULE, viewer, address=ADDRESS)
-    store.import_rules(engine, "rules:\n- name: other_probe\n  selector: up\n  op: '<'\n  threshold: 1\n", viewer, ADDRESS)
+    store.import_rules(
+        engine, "rules:\n- name: other_probe\n  selector: up\n  op: '<'\n  threshold: 1\n", viewer, ADDRESS
+    )
     store.delete_rule(engine, "other_probe", viewer, ADDRESS)
     silence = objects.add_silence(engine, '{component="api"}', now_ms(), now_ms() + 60_000, "deploy", viewer, ADDRESS)
     objects.expire_silence(engine, silence, viewer, address=ADDRESS)
@@ -136,11 +164,18 @@ def test_operations_and_admin_change_alerting_and_the_audit_keeps_the_address(en
     objects.save_channel(engine, objects.Channel("app", "inapp", {}, ("warning",)), viewer, ADDRESS)
     objects.delete_channel(engine, "app", viewer, ADDRESS)
     key = fire(engine, "high_queue_depth", {"queue": "dor"})
-    assert store.acknowledge(engine, key, viewer, address=ADDRESS) and store.resolve(engine, key, viewer, address=ADDRESS)
+    assert store.acknowledge(engine, key, viewer, address=ADDRESS) and store.resolve(
+        engine, key, viewer, address=ADDRESS
+    )
     rows = audit.entries(engine, actor=viewer.username)
     assert rows.height == 11 and set(rows["address"]) == {ADDRESS}
-    assert set(rows["action"]) == {audit.RULE_CHANGED, audit.SILENCE_CHANGED, audit.CHANNEL_CHANGED,
-                                   audit.ALERT_ACKNOWLEDGED, audit.ALERT_RESOLVED}
+    assert set(rows["action"]) == {
+        audit.RULE_CHANGED,
+        audit.SILENCE_CHANGED,
+        audit.CHANNEL_CHANGED,
+        audit.ALERT_ACKNOWLEDGED,
+        audit.ALERT_RESOLVED,
+    }
 
 
 def test_a_username_is_held_to_that_users_stored_roles(engine):
@@ -166,16 +201,24 @@ def test_pulseboard_itself_loads_the_default_rules(engine):
 def test_audit_filter_lists_the_alerting_actions(engine):
     audit.record(engine, "someone", "custom_action", "x")
     names = audit.action_names(engine)
-    for action in ("alert_acknowledged", "alert_resolved", "rule_changed", "silence_changed", "channel_changed", "export",
-                   "custom_action"):
+    for action in (
+        "alert_acknowledged",
+        "alert_resolved",
+        "rule_changed",
+        "silence_changed",
+        "channel_changed",
+        "export",
+        "custom_action",
+    ):
         assert action in names
     assert "COLUMNS" not in names and "id" not in names
 
 
 # --- the Alerts page -------------------------------------------------------------------------------
 
+
 def alerts_page(role: str, monkeypatch: pytest.MonkeyPatch) -> AppTest:
-    monkeypatch.setattr("core.auth_ui.client_address", lambda: ADDRESS)
+    monkeypatch.setattr("core.ui.login.client_address", lambda: ADDRESS)
     at = AppTest.from_file(str(ROOT / "pages" / "alerts.py"), default_timeout=60)
     at.session_state["role"] = role  # login off in page tests: the local viewer takes this role
     at.run()
@@ -200,7 +243,9 @@ def test_operations_page_offers_every_control(alerting_store, monkeypatch):
     at = alerts_page("operations", monkeypatch)
     labels = {b.label for b in at.button}
     assert {"Save rule", "Import", "Expire", "Save mute timing", "Send test"} <= labels
-    assert {"Acknowledge", "Resolve manually", "Silence", "Save channel"} <= {b.label for b in at.get("form_submit_button")}
+    assert {"Acknowledge", "Resolve manually", "Silence", "Save channel"} <= {
+        b.label for b in at.get("form_submit_button")
+    }
     assert [d.label for d in at.download_button] == ["Export all rules"]
     at.get("form_submit_button")[0].click().run()  # Acknowledge the one alert listed
     assert not at.exception
@@ -217,7 +262,9 @@ def test_qa_lead_page_is_read_only_but_acknowledges_quality_alerts(alerting_stor
     submits = [b.label for b in at.get("form_submit_button")]
     assert submits == ["Acknowledge", "Resolve manually"]
     picker = next(s for s in at.selectbox if s.label == "Alert")
-    assert len(picker.options) == 1 and "critical_defect_detected fires" in picker.options[0]  # the queue alert is not offered
+    assert (
+        len(picker.options) == 1 and "critical_defect_detected fires" in picker.options[0]
+    )  # the queue alert is not offered
     assert texts(at).count("edit_rules") == 3  # rules, silences, channels each say why they are read-only
     at.get("form_submit_button")[0].click().run()
     assert acked_by(alerting_store, defect) == "local"

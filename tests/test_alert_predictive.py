@@ -51,31 +51,63 @@ SPIKE = 130  # minute of the first spiked sample
 
 
 @pytest.mark.parametrize("detector", ["zscore", "iqr", "seasonal", "auto"])
-def test_anomaly_rule_goes_pending_then_firing_on_a_spike_and_resolves_after(engine: Engine, cfg: Settings, detector: str) -> None:
+def test_anomaly_rule_goes_pending_then_firing_on_a_spike_and_resolves_after(
+    engine: Engine, cfg: Settings, detector: str
+) -> None:
     values = noisy(SPIKE + 40)
     for i in range(SPIKE, SPIKE + 3):
         values[i] = 1.5  # p95 latency jumps from 0.2 s to 1.5 s for three minutes
     feed(engine, "api_request_duration_seconds", {"endpoint": "/x", "quantile": "0.95"}, values, step_ms=MIN)
-    add_rule(engine, {"name": "lat", "kind": "anomaly", "selector": 'api_request_duration_seconds{quantile="0.95"}',
-                      "detector": detector, "sensitivity": 0.5, "window": "2m", "lookback": "2h", "for": "1m"})
+    add_rule(
+        engine,
+        {
+            "name": "lat",
+            "kind": "anomaly",
+            "selector": 'api_request_duration_seconds{quantile="0.95"}',
+            "detector": detector,
+            "sensitivity": 0.5,
+            "window": "2m",
+            "lookback": "2h",
+            "for": "1m",
+        },
+    )
     states = replay(engine, cfg, "lat", range(SPIKE - 10, SPIKE + 40))
     before, during = states[:10], states[10:12]
     assert set(before) == {"none"} or set(before) == {"inactive"}, f"{detector} fired on normal noise: {before}"
     assert during == ["pending", "firing"], f"{detector}: {during}"
     after = states[12:]
     assert "resolved" in after, f"{detector} never resolved: {after}"
-    assert set(after[after.index("resolved"):]) == {"resolved"}, f"{detector} fired again after the spike: {after}"
+    assert set(after[after.index("resolved") :]) == {"resolved"}, f"{detector} fired again after the spike: {after}"
 
 
 def test_anomaly_rule_ignores_plain_noise(engine: Engine, cfg: Settings) -> None:
     feed(engine, "api_request_duration_seconds", {"endpoint": "/x", "quantile": "0.95"}, noisy(SPIKE + 40), step_ms=MIN)
-    add_rule(engine, {"name": "lat", "kind": "anomaly", "selector": 'api_request_duration_seconds{quantile="0.95"}',
-                      "detector": "auto", "window": "2m", "lookback": "2h", "for": "1m"})
+    add_rule(
+        engine,
+        {
+            "name": "lat",
+            "kind": "anomaly",
+            "selector": 'api_request_duration_seconds{quantile="0.95"}',
+            "detector": "auto",
+            "window": "2m",
+            "lookback": "2h",
+            "for": "1m",
+        },
+    )
     assert set(replay(engine, cfg, "lat", range(SPIKE - 10, SPIKE + 40, 2))) <= {"none", "inactive", "pending"}
 
 
-FORECAST = {"name": "disk", "kind": "forecast", "selector": "system_filesystem_used_percent", "op": ">", "threshold": 95,
-            "lookback": "1h", "horizon": "1h", "for": "5m", "labels": {"component": "host"}}
+FORECAST = {
+    "name": "disk",
+    "kind": "forecast",
+    "selector": "system_filesystem_used_percent",
+    "op": ">",
+    "threshold": 95,
+    "lookback": "1h",
+    "horizon": "1h",
+    "for": "5m",
+    "labels": {"component": "host"},
+}
 
 
 def test_forecast_rule_fires_before_the_threshold_is_crossed(engine: Engine, cfg: Settings) -> None:
@@ -89,7 +121,9 @@ def test_forecast_rule_fires_before_the_threshold_is_crossed(engine: Engine, cfg
     assert rising[first_firing] < 95, "a predictive alert must fire while the value is still below the threshold"
     assert states[-1] == "firing"
     frame = store.alerts_frame(engine)
-    assert frame["last_value"][0] == pytest.approx(rising[140] + 15, abs=0.01)  # the value is the projection an hour ahead
+    assert frame["last_value"][0] == pytest.approx(
+        rising[140] + 15, abs=0.01
+    )  # the value is the projection an hour ahead
 
 
 def test_forecast_rule_stays_quiet_on_a_flat_series(engine: Engine, cfg: Settings) -> None:

@@ -15,7 +15,7 @@ from core.alerts.rules import Rule, parse_rule
 from core.alerts.views import preview
 from core.config import Settings
 from core.model import now_ms
-from core.rollup import run_rollup
+from core.store.rollup import run_rollup
 from tests.alert_support import alert_settings, feed
 
 MIN, HOUR = 60_000, 3_600_000
@@ -45,7 +45,10 @@ def noise(level: float, spread: float) -> list[float]:
 def episodes(engine: Engine, rule: Rule, cfg: Settings) -> list[tuple[int, int]]:
     found = preview(engine, rule, cfg, NOW)
     assert found.note == ""
-    return [(int(s.timestamp() * 1000), int(e.timestamp() * 1000)) for s, e in found.episodes.select("start", "end").iter_rows()]
+    return [
+        (int(s.timestamp() * 1000), int(e.timestamp() * 1000))
+        for s, e in found.episodes.select("start", "end").iter_rows()
+    ]
 
 
 def test_threshold_rule_preview(engine: Engine, cfg: Settings) -> None:
@@ -54,14 +57,24 @@ def test_threshold_rule_preview(engine: Engine, cfg: Settings) -> None:
     for i in range(minute(hot), minute(hot) + 30):
         values[i] = 20.0
     load(engine, "qms_queue_depth", values)
-    rule = parse_rule({"name": "q", "selector": "qms_queue_depth", "agg": "avg", "window": "1m", "threshold": 15, "for": "5m"})
-    (start, end), = episodes(engine, rule, cfg)
+    rule = parse_rule(
+        {"name": "q", "selector": "qms_queue_depth", "agg": "avg", "window": "1m", "threshold": 15, "for": "5m"}
+    )
+    ((start, end),) = episodes(engine, rule, cfg)
     assert start == hot + 5 * MIN and end == hot + 30 * MIN
 
 
 # sensitivity 0.1 (threshold ~7): a day of Gaussian noise scores at most ~5 here, the spike ~30
-ANOMALY = {"name": "lat", "kind": "anomaly", "selector": "api_latency_seconds", "detector": "auto", "sensitivity": 0.1,
-           "window": "2m", "lookback": "2h", "for": "1m"}
+ANOMALY = {
+    "name": "lat",
+    "kind": "anomaly",
+    "selector": "api_latency_seconds",
+    "detector": "auto",
+    "sensitivity": 0.1,
+    "window": "2m",
+    "lookback": "2h",
+    "for": "1m",
+}
 
 
 def test_anomaly_rule_preview_finds_the_spike_and_agrees_with_the_evaluator(engine: Engine, cfg: Settings) -> None:
@@ -72,7 +85,7 @@ def test_anomaly_rule_preview_finds_the_spike_and_agrees_with_the_evaluator(engi
     load(engine, "api_latency_seconds", values)
     rule = parse_rule(ANOMALY)
     found = preview(engine, rule, cfg, NOW)
-    (start, end), = episodes(engine, rule, cfg)
+    ((start, end),) = episodes(engine, rule, cfg)
     assert start == spike + MIN  # pending at the spike, firing once `for: 1m` has held
     assert spike + 3 * MIN <= end <= spike + 15 * MIN
     assert "score" in found.frame.columns and set(found.frame["state"]) >= {"pending", "firing", "resolved"}
@@ -80,7 +93,9 @@ def test_anomaly_rule_preview_finds_the_spike_and_agrees_with_the_evaluator(engi
     anomaly = kind("anomaly")
     for at in (spike, spike + MIN, spike + 2 * MIN, spike - HOUR, spike + 2 * HOUR, NOW - 20 * HOUR):
         live = anomaly.observe(rule_frame(engine, rule, cfg, at), rule, at)
-        assert [o.active for o in live] == [replayed[at]], f"preview and evaluation disagree at {(at - spike) // MIN} min"
+        assert [o.active for o in live] == [replayed[at]], (
+            f"preview and evaluation disagree at {(at - spike) // MIN} min"
+        )
 
 
 def test_anomaly_rule_preview_of_plain_noise_never_fires(engine: Engine, cfg: Settings) -> None:
@@ -88,8 +103,16 @@ def test_anomaly_rule_preview_of_plain_noise_never_fires(engine: Engine, cfg: Se
     assert episodes(engine, parse_rule(ANOMALY), cfg) == []
 
 
-FORECAST = {"name": "disk", "kind": "forecast", "selector": "system_filesystem_used_percent", "op": ">", "threshold": 95,
-            "lookback": "1h", "horizon": "4h", "for": "5m"}
+FORECAST = {
+    "name": "disk",
+    "kind": "forecast",
+    "selector": "system_filesystem_used_percent",
+    "op": ">",
+    "threshold": 95,
+    "lookback": "1h",
+    "horizon": "4h",
+    "for": "5m",
+}
 
 
 def test_forecast_rule_preview_fires_ahead_of_the_crossing(engine: Engine, cfg: Settings) -> None:
@@ -97,7 +120,7 @@ def test_forecast_rule_preview_fires_ahead_of_the_crossing(engine: Engine, cfg: 
     values = [50.0 if START + i * MIN < rise else 50.0 + (START + i * MIN - rise) / HOUR * 6 for i in range(POINTS)]
     load(engine, "system_filesystem_used_percent", values)
     found = preview(engine, parse_rule(FORECAST), cfg, NOW)
-    (start, end), = episodes(engine, parse_rule(FORECAST), cfg)
+    ((start, end),) = episodes(engine, parse_rule(FORECAST), cfg)
     # the trend projects past 95 within 4 h once the value reaches 71 (3.5 h into the rise), then `for: 5m`
     assert rise + 210 * MIN <= start <= rise + 220 * MIN and end == NOW
     assert found.frame["value"].max() < 95  # fired although the data never crossed

@@ -17,13 +17,20 @@ def names(channels):
 
 def test_sla_escalations_go_to_their_configured_channel(tmp_path):
     settings = load_settings(data_dir=tmp_path, sla_escalation_channels=["sla-escalation"], sla_alert_channels=["chat"])
-    assert names(_routes(None, code_rule_channels("sla_escalation", settings), "critical", [PAGER, CHAT, ESCALATION])) == ["sla-escalation"]
-    assert names(_routes(None, code_rule_channels("sla_breach", settings), "error", [PAGER, CHAT, ESCALATION])) == ["chat"]
+    assert names(
+        _routes(None, code_rule_channels("sla_escalation", settings), "critical", [PAGER, CHAT, ESCALATION])
+    ) == ["sla-escalation"]
+    assert names(_routes(None, code_rule_channels("sla_breach", settings), "error", [PAGER, CHAT, ESCALATION])) == [
+        "chat"
+    ]
 
 
 def test_missing_configured_channel_falls_back_to_severity_routing(tmp_path):
     settings = load_settings(data_dir=tmp_path, sla_escalation_channels=["not-created"])
-    assert names(_routes(None, code_rule_channels("sla_escalation", settings), "critical", [PAGER, CHAT])) == ["chat", "pager"]
+    assert names(_routes(None, code_rule_channels("sla_escalation", settings), "critical", [PAGER, CHAT])) == [
+        "chat",
+        "pager",
+    ]
 
 
 def test_ordinary_alerts_without_rule_channels_route_by_severity(tmp_path):

@@ -15,7 +15,9 @@ from core.config import ROOT
 DEFAULTS = (ROOT / "alert_rules.yaml").read_text()
 
 
-@pytest.mark.parametrize(("text", "seconds"), [("30s", 30), ("5m", 300), ("1h30m", 5400), ("7d", 604_800), (90, 90), ("250ms", 0.25)])
+@pytest.mark.parametrize(
+    ("text", "seconds"), [("30s", 30), ("5m", 300), ("1h30m", 5400), ("7d", 604_800), (90, 90), ("250ms", 0.25)]
+)
 def test_durations(text: str | int, seconds: float) -> None:
     assert parse_duration(text) == seconds
     assert parse_duration(format_duration(seconds)) == seconds
@@ -24,27 +26,43 @@ def test_durations(text: str | int, seconds: float) -> None:
 def test_defaults_cover_the_specification_and_round_trip() -> None:
     rules = load_yaml(DEFAULTS)
     names = {r.name for r in rules}
-    assert {"high_queue_depth", "workflow_failure_rate_high", "agent_overload", "agent_down", "quality_score_drop",
-            "critical_defect_detected", "api_error_rate_high", "api_error_rate_critical", "api_latency_p95_slow",
-            "memory_high", "memory_critical", "connection_pool_exhaustion", "migration_success_rate_low",
-            "migration_behind_schedule", "compliance_drop"} <= names
+    assert {
+        "high_queue_depth",
+        "workflow_failure_rate_high",
+        "agent_overload",
+        "agent_down",
+        "quality_score_drop",
+        "critical_defect_detected",
+        "api_error_rate_high",
+        "api_error_rate_critical",
+        "api_latency_p95_slow",
+        "memory_high",
+        "memory_critical",
+        "connection_pool_exhaustion",
+        "migration_success_rate_low",
+        "migration_behind_schedule",
+        "compliance_drop",
+    } <= names
     queue = next(r for r in rules if r.name == "high_queue_depth")
     assert (queue.op, queue.threshold, queue.for_, queue.severity) == (">", 15, 300, "warning")
     assert {r.kind for r in rules} == {k.name for k in KINDS}
     assert load_yaml(dump_yaml(rules)) == rules
 
 
-@pytest.mark.parametrize(("change", "reason"), [
-    ({"threshold": None}, "a threshold rule needs a threshold"),
-    ({"selector": "cpu{host=}"}, "expected a quoted value"),
-    ({"kind": "magic"}, "unknown rule kind 'magic'"),
-    ({"for": "five minutes"}, "expected a duration"),
-    ({"severity": "page"}, "severity"),
-    ({"summary": "{{ valeu }}"}, "unknown template field"),
-    ({"kind": "anomaly", "detector": "crystal-ball"}, "unknown anomaly detector"),
-    ({"kind": "forecast", "op": "=="}, "a forecast rule needs a threshold and one of"),
-    ({"labels": {"severity": "x"}}, "bad label name"),
-])
+@pytest.mark.parametrize(
+    ("change", "reason"),
+    [
+        ({"threshold": None}, "a threshold rule needs a threshold"),
+        ({"selector": "cpu{host=}"}, "expected a quoted value"),
+        ({"kind": "magic"}, "unknown rule kind 'magic'"),
+        ({"for": "five minutes"}, "expected a duration"),
+        ({"severity": "page"}, "severity"),
+        ({"summary": "{{ valeu }}"}, "unknown template field"),
+        ({"kind": "anomaly", "detector": "crystal-ball"}, "unknown anomaly detector"),
+        ({"kind": "forecast", "op": "=="}, "a forecast rule needs a threshold and one of"),
+        ({"labels": {"severity": "x"}}, "bad label name"),
+    ],
+)
 def test_a_bad_rule_is_refused_with_the_reason(change: dict[str, object], reason: str) -> None:
     with pytest.raises(ValueError, match=reason):
         parse_rule({"name": "r", "selector": "cpu_percent", "threshold": 1} | change)
@@ -66,7 +84,14 @@ def test_import_then_export_keeps_the_rules(engine: Engine) -> None:
 
 
 def test_summary_template() -> None:
-    rule = parse_rule({"name": "r", "selector": "up", "threshold": 1, "summary": "{{ labels.host }}: {{ value }} {{ op }} {{ threshold }}"})
+    rule = parse_rule(
+        {
+            "name": "r",
+            "selector": "up",
+            "threshold": 1,
+            "summary": "{{ labels.host }}: {{ value }} {{ op }} {{ threshold }}",
+        }
+    )
     assert render(rule.summary, {"value": 0.123456, "op": "<", "threshold": 1.0}, {"host": "a"}) == "a: 0.1235 < 1"
 
 
@@ -87,4 +112,6 @@ def test_seed_loads_defaults_once(engine: Engine, tmp_path: Path) -> None:
 
 
 def test_rule_kinds_registry_validates_the_rule_model() -> None:
-    assert isinstance(parse_rule({"name": "a", "kind": "anomaly", "selector": "x", "window": "5m", "lookback": "1d"}), Rule)
+    assert isinstance(
+        parse_rule({"name": "a", "kind": "anomaly", "selector": "x", "window": "5m", "lookback": "1d"}), Rule
+    )

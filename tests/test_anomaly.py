@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from core.anomaly import DETECTORS, detector, infer_period, refractory
-from core.forecast_simple import forecaster
+from core.analytics.anomaly import DETECTORS, detector, infer_period, refractory
+from core.analytics.linear_trend import forecaster
 
 DAY = 288  # five-minute points
 
@@ -25,7 +25,7 @@ def test_each_detector_flags_a_spike_and_little_else(name: str) -> None:
     found = detector(name)
     flags = found.flags(values, DAY, 0.5, DAY)
     assert flags[spike], f"{name} missed the spike"
-    assert flags[DAY * 2:].mean() < 0.02, f"{name} flags too much of a normal seasonal series"
+    assert flags[DAY * 2 :].mean() < 0.02, f"{name} flags too much of a normal seasonal series"
 
 
 def test_sensitivity_moves_the_threshold_monotonically() -> None:

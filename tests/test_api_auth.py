@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from fastapi.testclient import TestClient
 
-from core import audit, tokens
-from core.api import create_api
+from core.api.routes import create_api
+from core.auth import audit, tokens
 from core.model import now_ms
 
 SAMPLE = [{"name": "up", "labels": {"job": "t"}, "value": 1}]
@@ -37,14 +37,17 @@ def test_valid_ingest_token_stores_and_records_last_use(api, engine):
         assert secret not in str(connection.exec_driver_sql("SELECT * FROM api_tokens").all())
 
 
-@pytest.mark.parametrize(("case", "status", "says"), [
-    ("missing", 401, "missing bearer token"),
-    ("malformed", 401, "malformed Authorization header"),
-    ("wrong", 401, "invalid token"),
-    ("expired", 401, "has expired"),
-    ("revoked", 401, "was revoked"),
-    ("wrong scope", 403, "lacks scope 'ingest'"),
-])
+@pytest.mark.parametrize(
+    ("case", "status", "says"),
+    [
+        ("missing", 401, "missing bearer token"),
+        ("malformed", 401, "malformed Authorization header"),
+        ("wrong", 401, "invalid token"),
+        ("expired", 401, "has expired"),
+        ("revoked", 401, "was revoked"),
+        ("wrong scope", 403, "lacks scope 'ingest'"),
+    ],
+)
 @pytest.mark.parametrize("path", ["/v1/metrics", "/v1/events", "/v1/junit"])
 def test_bad_tokens_are_refused_with_status_and_reason(api, engine, case, status, says, path):
     _, good = tokens.create_token(engine, "ci", ["ingest"], "root")
@@ -52,8 +55,14 @@ def test_bad_tokens_are_refused_with_status_and_reason(api, engine, case, status
     revoked_token, revoked = tokens.create_token(engine, "gone", ["ingest"], "root")
     tokens.revoke_token(engine, revoked_token.id, "root")
     _, reader = tokens.create_token(engine, "dash", ["read"], "root")
-    headers = {"missing": {}, "malformed": {"Authorization": good}, "wrong": bearer(good + "x"),
-               "expired": bearer(expired), "revoked": bearer(revoked), "wrong scope": bearer(reader)}[case]
+    headers = {
+        "missing": {},
+        "malformed": {"Authorization": good},
+        "wrong": bearer(good + "x"),
+        "expired": bearer(expired),
+        "revoked": bearer(revoked),
+        "wrong scope": bearer(reader),
+    }[case]
     reply = api.post(path, json=SAMPLE, headers=headers)
     assert reply.status_code == status, reply.text
     assert says in reply.json()["error"]

@@ -12,8 +12,8 @@ from hypothesis import HealthCheck, given
 from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 
-from core.api import create_api
-from core.tokens import create_token
+from core.api.routes import create_api
+from core.auth.tokens import create_token
 
 PROM = "text/plain; version=0.0.4"
 
@@ -39,14 +39,24 @@ def stored_samples(engine):
 
 
 def event(i, **extra):
-    body = {"id": f"evt-{i}", "type": "workflow.pr_created", "timestamp": "2025-08-17T06:23:14Z",
-            "source": "qms-orchestrator", "data": {"pr_number": i}}
+    body = {
+        "id": f"evt-{i}",
+        "type": "workflow.pr_created",
+        "timestamp": "2025-08-17T06:23:14Z",
+        "source": "qms-orchestrator",
+        "data": {"pr_number": i},
+    }
     return {**body, **extra}
 
 
 def test_json_batch_is_stored_exactly(client, engine):
     batch = [
-        {"name": "queue_depth", "labels": {"queue": "review", "source": "ci"}, "value": 12, "timestamp": "2025-08-17T06:00:00Z"},
+        {
+            "name": "queue_depth",
+            "labels": {"queue": "review", "source": "ci"},
+            "value": 12,
+            "timestamp": "2025-08-17T06:00:00Z",
+        },
         {"name": "queue_depth", "labels": {"source": "ci", "queue": "review"}, "value": 14.5, "timestamp": 1755410460},
         {"name": "agent_load_percent", "labels": {"agent": "a1"}, "value": -3.25, "timestamp": 1755410400.5},
     ]
@@ -174,7 +184,9 @@ def test_malformed_bodies_get_clear_statuses(client, engine, body, content_type,
     response = client.post("/v1/metrics", content=body, headers={"Content-Type": content_type})
     assert response.status_code == status, response.text
     if status == 422:  # the right overall shape, but items are wrong: each is named
-        assert response.json()["problems"] and all(message in p["message"] for p in response.json()["problems"] if message)
+        assert response.json()["problems"] and all(
+            message in p["message"] for p in response.json()["problems"] if message
+        )
     else:
         assert message in response.json()["error"]
     assert rows(engine, "samples") == 0
@@ -183,8 +195,13 @@ def test_malformed_bodies_get_clear_statuses(client, engine, body, content_type,
 def test_limits_answer_413(engine, tmp_path):
     from core.config import load_settings
 
-    small = load_settings(database_url=engine.url.render_as_string(hide_password=False), data_dir=tmp_path,
-                          max_body_bytes=2048, max_batch_items=3, collectors=False)
+    small = load_settings(
+        database_url=engine.url.render_as_string(hide_password=False),
+        data_dir=tmp_path,
+        max_body_bytes=2048,
+        max_batch_items=3,
+        collectors=False,
+    )
     with TestClient(create_api(lambda: small)) as client:
         too_big = client.post("/v1/metrics", content=b"m 1\n" * 1000, headers={"Content-Type": PROM})
         assert too_big.status_code == 413 and "2048 bytes" in too_big.json()["error"]
@@ -210,8 +227,11 @@ json_values = st.recursive(
 )
 sample_like = st.fixed_dictionaries(
     {"name": st.one_of(st.text(max_size=12), st.sampled_from(["up", "cpu_percent"]))},
-    optional={"labels": st.dictionaries(st.text(max_size=6), st.text(max_size=6), max_size=3) | json_values,
-              "value": json_values, "timestamp": json_values},
+    optional={
+        "labels": st.dictionaries(st.text(max_size=6), st.text(max_size=6), max_size=3) | json_values,
+        "value": json_values,
+        "timestamp": json_values,
+    },
 )
 
 
@@ -241,7 +261,9 @@ def test_fuzzed_prometheus_text_never_errors(client, engine, text):
 def test_a_stricter_name_pattern_refuses_what_the_default_allows(settings, engine):
     batch = [{"name": "cpu:ratio", "labels": {"Host": "a"}, "value": 1}]
     _, token = create_token(engine, "tests", ["ingest"], "tests")
-    strict = settings.model_copy(update={"auth": "on", "metric_name_pattern": "[a-z_]+", "label_name_pattern": "[a-z]+"})
+    strict = settings.model_copy(
+        update={"auth": "on", "metric_name_pattern": "[a-z_]+", "label_name_pattern": "[a-z]+"}
+    )
     with TestClient(create_api(lambda: strict), headers={"Authorization": f"Bearer {token}"}) as client:
         refused = client.post("/v1/metrics", json=batch)
     assert refused.status_code == 422, refused.text
@@ -258,21 +280,30 @@ def test_a_stricter_name_pattern_refuses_what_the_default_allows(settings, engin
 event_like = st.fixed_dictionaries(
     {
         "id": st.none() | st.text(max_size=12) | json_values,  # None: a fresh valid id
-        "type": st.sampled_from(["workflow.pr_created", "qa.defect_found", "custom.thing"]) | st.text(max_size=12) | json_values,
+        "type": st.sampled_from(["workflow.pr_created", "qa.defect_found", "custom.thing"])
+        | st.text(max_size=12)
+        | json_values,
         "timestamp": st.sampled_from(["2025-08-17T06:23:14Z", 1755411794.25]) | json_values,
         "source": st.sampled_from(["qms-orchestrator"]) | st.text(max_size=12) | json_values,
     },
-    optional={"data": st.dictionaries(st.text(max_size=8), json_values, max_size=4) | json_values,
-              "metadata": st.dictionaries(st.text(max_size=8), json_values, max_size=3) | json_values,
-              "extra": json_values},
+    optional={
+        "data": st.dictionaries(st.text(max_size=8), json_values, max_size=4) | json_values,
+        "metadata": st.dictionaries(st.text(max_size=8), json_values, max_size=3) | json_values,
+        "extra": json_values,
+    },
 )
 
 valid_event = st.fixed_dictionaries(
-    {"id": st.none(), "type": st.sampled_from(["workflow.pr_created", "system.deployment", "unknown.kind_of_thing"]),
-     "timestamp": st.sampled_from(["2025-08-17T06:23:14Z", "2025-08-17T08:23:14+02:00", 1755411794.25]),
-     "source": st.text(st.characters(codec="utf-8", categories=("L", "N")), min_size=1, max_size=12)},
-    optional={"data": st.dictionaries(st.text(max_size=8), json_values, max_size=4),
-              "metadata": st.dictionaries(st.text(max_size=8), json_values, max_size=3)},
+    {
+        "id": st.none(),
+        "type": st.sampled_from(["workflow.pr_created", "system.deployment", "unknown.kind_of_thing"]),
+        "timestamp": st.sampled_from(["2025-08-17T06:23:14Z", "2025-08-17T08:23:14+02:00", 1755411794.25]),
+        "source": st.text(st.characters(codec="utf-8", categories=("L", "N")), min_size=1, max_size=12),
+    },
+    optional={
+        "data": st.dictionaries(st.text(max_size=8), json_values, max_size=4),
+        "metadata": st.dictionaries(st.text(max_size=8), json_values, max_size=3),
+    },
 )
 
 
@@ -287,7 +318,10 @@ def _unique_ids(items: list[object], run: str) -> list[object]:
 
 
 @hsettings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(st.lists(valid_event, min_size=1, max_size=5) | st.lists(valid_event | event_like | json_values, min_size=1, max_size=5))
+@given(
+    st.lists(valid_event, min_size=1, max_size=5)
+    | st.lists(valid_event | event_like | json_values, min_size=1, max_size=5)
+)
 def test_fuzzed_events_never_error_and_are_all_or_nothing(client, engine, items):
     items = _unique_ids(items, uuid.uuid4().hex)  # not drawn: hypothesis replays its draws, the store keeps every id
     before = rows(engine, "events")

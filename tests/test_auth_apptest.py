@@ -6,11 +6,11 @@ import pytest
 from streamlit import config as st_config
 from streamlit.testing.v1 import AppTest
 
-from core import audit, users
-from core.access import Viewer
-from core.auth_ui import REFUSED_ICON
+from core.auth import audit, users
+from core.auth.access import Viewer
+from core.auth.catalogue import PAGES, ROLES
 from core.config import ROOT, get_settings
-from core.pages import PAGES, ROLES
+from core.ui.login import REFUSED_ICON
 
 PASSWORD = "correct horse battery"
 
@@ -32,7 +32,9 @@ def app(script: str = "pages/navigation.py", viewer: Viewer | None = None) -> Ap
 
 def menu(at: AppTest) -> set[str]:
     """URL slugs of the pages the viewer's menu lists (the default page has the empty slug)."""
-    return {info["url_pathname"] or PAGES[0].slug for info in at._registered_pages.values() if info["icon"] != REFUSED_ICON}
+    return {
+        info["url_pathname"] or PAGES[0].slug for info in at._registered_pages.values() if info["icon"] != REFUSED_ICON
+    }
 
 
 def refused(at: AppTest) -> set[str]:
@@ -102,8 +104,10 @@ def test_must_change_password_shows_only_the_change_form(store):
     assert {info["page_name"] for info in at._registered_pages.values()} == {"Change password"}
 
 
-@pytest.mark.parametrize(("role", "script"), [("developer", "pages/admin.py"), ("executive", "pages/audit.py"),
-                                               ("qa_lead", "pages/admin.py")])
+@pytest.mark.parametrize(
+    ("role", "script"),
+    [("developer", "pages/admin.py"), ("executive", "pages/audit.py"), ("qa_lead", "pages/admin.py")],
+)
 def test_page_scripts_refuse_roles_that_may_not_open_them(store, role, script):
     users.create_user(store, "someone", PASSWORD, [role], must_change_password=False)
     at = app(script, Viewer.of("someone", [role]))
@@ -135,14 +139,18 @@ def test_admin_page_renders_for_admin(store):
 
 
 def test_admin_purges_demo_data_and_the_purge_is_audited(store):
-    from core import audit
-    from core.demo_data import has_demo_data
+    from core.auth import audit
     from core.ingest import ingest
     from core.model import Batch, Event, Sample, now_ms
+    from core.store.demo_data import has_demo_data
 
     users.create_user(store, "root", PASSWORD, ["admin"], must_change_password=False)
-    demo = Batch((Sample.of("qms_queue_depth", {"source": "demo"}, 3),), (Event("d1", "workflow.pr_created", now_ms(), "demo"),))
-    real = Batch((Sample.of("qms_queue_depth", {"source": "ci"}, 4),), (Event("r1", "workflow.pr_created", now_ms(), "ci"),))
+    demo = Batch(
+        (Sample.of("qms_queue_depth", {"source": "demo"}, 3),), (Event("d1", "workflow.pr_created", now_ms(), "demo"),)
+    )
+    real = Batch(
+        (Sample.of("qms_queue_depth", {"source": "ci"}, 4),), (Event("r1", "workflow.pr_created", now_ms(), "ci"),)
+    )
     ingest(store, demo, origin="test")
     ingest(store, real, origin="test")
     at = app("pages/admin.py", Viewer.of("root", ["admin"]))

@@ -6,12 +6,12 @@ import stat
 
 import pytest
 
-from core import audit, users
-from core.access import ACTIONS, ROLE_PERMISSIONS, Viewer, can, may_open, pages_for_viewer, redact
+from core.auth import audit, users
+from core.auth.access import ACTIONS, ROLE_PERMISSIONS, Viewer, can, may_open, pages_for_viewer, redact
+from core.auth.catalogue import PAGES, ROLES
 from core.ingest import ingest
+from core.kpis.review_costs import review_costs
 from core.model import Batch, Event, now_ms
-from core.pages import PAGES, ROLES
-from core.review_costs import review_costs
 
 PASSWORD = "correct horse battery"
 
@@ -39,21 +39,28 @@ def test_weak_or_unhashable_passwords_are_refused(engine, password):
 def test_brute_force_is_slowed_by_a_growing_lockout(engine):
     users.create_user(engine, "dana", PASSWORD, ["developer"], must_change_password=False)
     t = 1_000_000_000_000
-    delays = [users.authenticate(engine, "dana", f"guess-{i}", "10.0.0.9", now=t + i * 3_600_000).retry_after_s
-              for i in range(6)]
+    delays = [
+        users.authenticate(engine, "dana", f"guess-{i}", "10.0.0.9", now=t + i * 3_600_000).retry_after_s
+        for i in range(6)
+    ]
     assert delays == [0, 0, 2, 4, 8, 16]  # three free attempts, then doubling
     last = t + 5 * 3_600_000
     locked = users.authenticate(engine, "dana", PASSWORD, now=last + 15_000)
     assert not locked.ok and locked.reason == "locked" and 0 < locked.retry_after_s <= 1
     assert users.authenticate(engine, "dana", PASSWORD, now=last + 16_000).ok  # the right password after the wait
-    assert users.authenticate(engine, "dana", "wrong again", now=last + 17_000).retry_after_s == 0  # success reset the count
+    assert (
+        users.authenticate(engine, "dana", "wrong again", now=last + 17_000).retry_after_s == 0
+    )  # success reset the count
     assert actions_of(engine).count(audit.LOGIN_FAILED) == 7 and audit.LOGIN_LOCKED in actions_of(engine)
     failed = audit.entries(engine, actions=(audit.LOGIN_FAILED,))
     assert set(failed["address"].drop_nulls()) == {"10.0.0.9"}
 
 
 def test_lockout_is_capped_and_unknown_names_are_throttled_too(engine):
-    delays = [users.authenticate(engine, "nobody", "x" * 12, now=i * 10_000_000, max_delay_s=30).retry_after_s for i in range(8)]
+    delays = [
+        users.authenticate(engine, "nobody", "x" * 12, now=i * 10_000_000, max_delay_s=30).retry_after_s
+        for i in range(8)
+    ]
     assert delays[-1] == 30 and max(delays) == 30
 
 
@@ -82,7 +89,9 @@ def test_first_run_creates_admin_with_a_random_password_that_works_once(engine, 
 
 
 def test_two_installations_get_different_first_passwords(sqlite_engine, pg_engine, tmp_path):
-    assert users.ensure_first_admin(sqlite_engine, tmp_path / "a") != users.ensure_first_admin(pg_engine, tmp_path / "b")
+    assert users.ensure_first_admin(sqlite_engine, tmp_path / "a") != users.ensure_first_admin(
+        pg_engine, tmp_path / "b"
+    )
 
 
 def test_admin_cannot_lock_themselves_out(engine):
@@ -128,14 +137,22 @@ def test_permission_map_matches_the_issue():
 
 
 def completed(i, cost, reviewer, repo="org/api"):
-    return Event(f"wf-{i}", "workflow.workflow_completed", now_ms() - 60_000, "qms",
-                 {"repository": repo, "reviewer": reviewer, "cost_usd": cost})
+    return Event(
+        f"wf-{i}",
+        "workflow.workflow_completed",
+        now_ms() - 60_000,
+        "qms",
+        {"repository": repo, "reviewer": reviewer, "cost_usd": cost},
+    )
 
 
 @pytest.fixture
 def reviews(engine):
-    ingest(engine, Batch(events=(completed(1, 10.0, "ann"), completed(2, 30.0, "bob"), completed(3, 5.0, "ann", "org/web"))),
-           origin="test")
+    ingest(
+        engine,
+        Batch(events=(completed(1, 10.0, "ann"), completed(2, 30.0, "bob"), completed(3, 5.0, "ann", "org/web"))),
+        origin="test",
+    )
     return engine
 
 
@@ -161,14 +178,22 @@ def test_operations_sees_costs_only_where_allowed(reviews):
 def test_redact_drops_sensitive_columns_by_word():
     import polars as pl
 
-    frame = pl.DataFrame({"team": ["a"], "review_cost_usd": [1.0], "cost": [2.0], "per_person_hours": [3.0],
-                          "costume": ["x"], "reviewer": ["ann"]})
+    frame = pl.DataFrame(
+        {
+            "team": ["a"],
+            "review_cost_usd": [1.0],
+            "cost": [2.0],
+            "per_person_hours": [3.0],
+            "costume": ["x"],
+            "reviewer": ["ann"],
+        }
+    )
     assert redact(frame, Viewer.of("d", ["developer"])).columns == ["team", "costume"]
     assert redact(frame, Viewer.of("q", ["qa_lead"])).columns == ["team", "per_person_hours", "costume", "reviewer"]
 
 
 def test_hidden_by_names_the_permission_a_viewer_lacks_for_a_metric_or_label():
-    from core.access import hidden_by
+    from core.auth.access import hidden_by
 
     developer, qa, executive = Viewer.of("d", ["developer"]), Viewer.of("q", ["qa_lead"]), Viewer.of("e", ["executive"])
     assert hidden_by("review_cost_usd_total", developer) == "view_costs"

@@ -26,8 +26,12 @@ def test_rss_is_recorded_for_the_1s_and_the_5s_collector(monkeypatch):
     bench = load(monkeypatch, "collectors")
     report = load(monkeypatch, "report")
     children = {  # the real child measurement, shortened: 1 s and 5 s intervals over 2 s
-        name: subprocess.Popen([sys.executable, str(BENCH / "collectors.py"), "--child", str(interval), "5", "2"],
-                               cwd=ROOT, stdout=subprocess.PIPE, text=True)
+        name: subprocess.Popen(
+            [sys.executable, str(BENCH / "collectors.py"), "--child", str(interval), "5", "2"],
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
         for name, interval in (("1s", 1.0), ("5s", 5.0))
     }
     measured = {}
@@ -40,5 +44,7 @@ def test_rss_is_recorded_for_the_1s_and_the_5s_collector(monkeypatch):
     assert figures["collector_rss_mb_1s"] == measured["1s"]["rss_mb"] > 0
     assert figures["collector_rss_mb_5s"] == measured["5s"]["rss_mb"] > 0
     assert "collector_rss_mb" not in figures
-    assert report.RENAMED["collector_rss_mb"] in figures  # report.py hides the retired name only once its successor exists
+    assert (
+        report.RENAMED["collector_rss_mb"] in figures
+    )  # report.py hides the retired name only once its successor exists
     assert report.target_for("collector_cpu_pct_1s") is not None and report.target_for("collector_rss_mb_5s") is None

@@ -10,8 +10,8 @@ import httpx
 import pytest
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
-from core import users
-from core.pages import PAGES, ROLES
+from core.auth import users
+from core.auth.catalogue import PAGES, ROLES
 from tests.live import live_server
 
 pytestmark = pytest.mark.browser
@@ -39,7 +39,9 @@ def forbidden(role: str) -> list[tuple[str, str]]:
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    with live_server(tmp_path_factory.mktemp("browser"), env={"PULSEBOARD_COLLECTORS": "false"}, prepare=add_users) as running:
+    with live_server(
+        tmp_path_factory.mktemp("browser"), env={"PULSEBOARD_COLLECTORS": "false"}, prepare=add_users
+    ) as running:
         yield running
 
 
@@ -104,8 +106,11 @@ def log_in(page, url, username, password, expect="Overview", path="/"):
 
 def test_posted_sample_appears_on_overview(server, page):
     name = f"browser_{uuid.uuid4().hex[:8]}"
-    reply = httpx.post(f"{server.url}/api/v1/metrics", json=[{"name": name, "labels": {"host": "web-1"}, "value": 42.5}],
-                       headers=server.headers)
+    reply = httpx.post(
+        f"{server.url}/api/v1/metrics",
+        json=[{"name": name, "labels": {"host": "web-1"}, "value": 42.5}],
+        headers=server.headers,
+    )
     assert reply.status_code == 200
     log_in(page, server.url, "root", PASSWORD)
     page.get_by_text("What is in the store").click()

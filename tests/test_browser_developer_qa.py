@@ -19,15 +19,18 @@ import pytest
 from collectors.demo import DemoCollector, DemoWorkload
 from core.ingest import ingest
 from core.model import Batch, Event, Sample, now_ms
-from core.rollup import run_rollup
 from core.store.engine import make_engine
 from core.store.migrate import upgrade
+from core.store.rollup import run_rollup
 from tests.live import live_server
 
 pytestmark = pytest.mark.browser
 DAY = 86_400_000
 PAGES = {"developer": "Developer", "qa": "Quality (QA)"}
-CHARTS = {"developer": (5, 6), "qa": (6, 6)}  # charts drawn at the page's default range (24 h / 7 d), and after widening it
+CHARTS = {
+    "developer": (5, 6),
+    "qa": (6, 6),
+}  # charts drawn at the page's default range (24 h / 7 d), and after widening it
 WIDER = {"developer": "7 d", "qa": "30 d"}
 # a chart that covers the picked range (Developer's first, the step panel, always shows the last 4 h)
 FOLLOWS_RANGE = {"developer": 1, "qa": 0}
@@ -39,9 +42,11 @@ def exporter_samples(now: int, days: int) -> list[Sample]:
     for ts in range(now - days * DAY, now, 5 * 60_000):
         day = math.sin(2 * math.pi * (ts % DAY) / DAY)
         labels = {"database": "orders"}
-        out += [Sample.of("db_query_duration_seconds", labels, 0.012 + 0.006 * day, ts),
-                Sample.of("db_pool_utilization_percent", labels, 55 + 25 * day, ts),
-                Sample.of("db_lock_wait_seconds", labels, 0.002 + 0.0015 * max(day, 0), ts)]
+        out += [
+            Sample.of("db_query_duration_seconds", labels, 0.012 + 0.006 * day, ts),
+            Sample.of("db_pool_utilization_percent", labels, 55 + 25 * day, ts),
+            Sample.of("db_lock_wait_seconds", labels, 0.002 + 0.0015 * max(day, 0), ts),
+        ]
     return out
 
 
@@ -52,40 +57,86 @@ def host_samples(now: int, days: int) -> list[Sample]:
     host = {"host": "app-1"}
     for ts in range(now - days * DAY, now, 5 * 60_000):
         day = math.sin(2 * math.pi * (ts % DAY) / DAY)
-        out += [Sample.of("system_cpu_percent", host, 35 + 20 * day + 5 * math.sin(ts / 3_600_000), ts),
-                Sample.of("system_memory_used_percent", host, 62 + 6 * day, ts),
-                Sample.of("system_filesystem_used_percent", {**host, "device": "/dev/sda1", "fstype": "ext4", "mount": "/"},
-                          70 + 5 * (ts - now + days * DAY) / (days * DAY), ts),
-                Sample.of("system_network_receive_bytes_per_second", {**host, "interface": "eth0"}, 2.5e5 + 1.5e5 * day, ts)]
+        out += [
+            Sample.of("system_cpu_percent", host, 35 + 20 * day + 5 * math.sin(ts / 3_600_000), ts),
+            Sample.of("system_memory_used_percent", host, 62 + 6 * day, ts),
+            Sample.of(
+                "system_filesystem_used_percent",
+                {**host, "device": "/dev/sda1", "fstype": "ext4", "mount": "/"},
+                70 + 5 * (ts - now + days * DAY) / (days * DAY),
+                ts,
+            ),
+            Sample.of(
+                "system_network_receive_bytes_per_second", {**host, "interface": "eth0"}, 2.5e5 + 1.5e5 * day, ts
+            ),
+        ]
     return out
 
 
 def coverage_reports(now: int, days: int) -> list[Event]:
     """Coverage gate runs carrying metrics.coverage_percentage (the demo's gates report a score, not coverage)."""
     repos = ("org/payments-api", "org/web-portal", "org/data-pipeline", "org/mobile-app", "org/platform-infra")
-    return [Event(f"cov-{n}-{r}", "workflow.quality_gate_executed", now - n * 6 * 3_600_000, "ci",
-                  {"workflow_id": f"WF-COV-{n}-{r}", "gate_name": "coverage-report", "repository": repo, "passed": True,
-                   "metrics": {"coverage_percentage": 68 + 4 * r + (n % 5), "execution_time": 40}})
-            for n in range(days * 4) for r, repo in enumerate(repos)]
+    return [
+        Event(
+            f"cov-{n}-{r}",
+            "workflow.quality_gate_executed",
+            now - n * 6 * 3_600_000,
+            "ci",
+            {
+                "workflow_id": f"WF-COV-{n}-{r}",
+                "gate_name": "coverage-report",
+                "repository": repo,
+                "passed": True,
+                "metrics": {"coverage_percentage": 68 + 4 * r + (n % 5), "execution_time": 40},
+            },
+        )
+        for n in range(days * 4)
+        for r, repo in enumerate(repos)
+    ]
 
 
 def recent_incidents(now: int) -> list[Event]:
     """Errors of several types and two deployments in the last day, so the error timeline and the deployment
     impact table have something whatever hour the demo's own (rarer, daily) incidents and deployments fell on."""
-    kinds = [("timeout", "review-api", "error"), ("validation", "dor-validator", "warning"), ("db_lock", "orders-db", "critical"),
-             ("upstream_5xx", "payments-api", "error")]
-    errors = [Event(f"err-{n}", "system.error_occurred", now - (n * 97 + 20) * 60_000, "ci",
-                    {"error_type": kind, "component": component, "severity": severity, "message": f"{kind} in {component} (#{n})"})
-              for n, (kind, component, severity) in enumerate(kinds * 3)]
-    deployments = [Event(f"dep-{n}", "system.deployment", now - hours * 3_600_000, "ci",
-                         {"component": component, "version": version, "commit": f"{n:07x}abc"})
-                   for n, (hours, component, version) in enumerate([(5, "review-api", "2.14.1"), (17, "payments-api", "1.9.0")])]
+    kinds = [
+        ("timeout", "review-api", "error"),
+        ("validation", "dor-validator", "warning"),
+        ("db_lock", "orders-db", "critical"),
+        ("upstream_5xx", "payments-api", "error"),
+    ]
+    errors = [
+        Event(
+            f"err-{n}",
+            "system.error_occurred",
+            now - (n * 97 + 20) * 60_000,
+            "ci",
+            {
+                "error_type": kind,
+                "component": component,
+                "severity": severity,
+                "message": f"{kind} in {component} (#{n})",
+            },
+        )
+        for n, (kind, component, severity) in enumerate(kinds * 3)
+    ]
+    deployments = [
+        Event(
+            f"dep-{n}",
+            "system.deployment",
+            now - hours * 3_600_000,
+            "ci",
+            {"component": component, "version": version, "commit": f"{n:07x}abc"},
+        )
+        for n, (hours, component, version) in enumerate([(5, "review-api", "2.14.1"), (17, "payments-api", "1.9.0")])
+    ]
     return errors + deployments
 
 
 def exporter_batch(now: int, days: int) -> Batch:
     """Everything this module adds to the demo: database exporter and host samples, coverage reports, recent errors and deployments."""
-    return Batch((*exporter_samples(now, days), *host_samples(now, days)), (*coverage_reports(now, days), *recent_incidents(now)))
+    return Batch(
+        (*exporter_samples(now, days), *host_samples(now, days)), (*coverage_reports(now, days), *recent_incidents(now))
+    )
 
 
 def seed_demo(path: Path, days: int = 8) -> None:
@@ -115,7 +166,9 @@ def open_page(browser, server, slug: str, width: int, height: int):
     context = browser.new_context(viewport={"width": max(width, 1024), "height": height})
     page = context.new_page()
     page.goto(server.url + "/")
-    page.get_by_role("heading", name="Overview").first.wait_for(timeout=60_000)  # the menu is st.navigation's from here on
+    page.get_by_role("heading", name="Overview").first.wait_for(
+        timeout=60_000
+    )  # the menu is st.navigation's from here on
     more = page.get_by_test_id("stSidebarNav").get_by_text(re.compile(r"^View \d+ more$"))
     if more.count():
         more.click()
@@ -128,9 +181,13 @@ def open_page(browser, server, slug: str, width: int, height: int):
 def wait_for_charts(page, title: str, minimum: int) -> None:
     page.get_by_role("heading", name=title).first.wait_for(timeout=60_000)
     page.wait_for_function(
-        "n => document.querySelectorAll('[data-testid=\"stVegaLiteChart\"] canvas, [data-testid=\"stVegaLiteChart\"] svg').length >= n",
-        arg=minimum, timeout=90_000)
-    page.wait_for_function("() => document.querySelectorAll('[data-testid=\"stMetricValue\"]').length >= 3", timeout=60_000)
+        'n => document.querySelectorAll(\'[data-testid="stVegaLiteChart"] canvas, [data-testid="stVegaLiteChart"] svg\').length >= n',
+        arg=minimum,
+        timeout=90_000,
+    )
+    page.wait_for_function(
+        "() => document.querySelectorAll('[data-testid=\"stMetricValue\"]').length >= 3", timeout=60_000
+    )
     page.wait_for_load_state("networkidle")
     assert page.locator("[data-testid='stException']").count() == 0
     assert page.locator("[data-testid='stAlertContentError']").count() == 0
@@ -138,7 +195,9 @@ def wait_for_charts(page, title: str, minimum: int) -> None:
 
 def pick_range(page, label: str) -> None:
     """Click a button of the time-range picker (a segmented control)."""
-    page.get_by_test_id("stButtonGroup").first.locator("button", has_text=re.compile(f"^{label}$")).click(timeout=30_000)
+    page.get_by_test_id("stButtonGroup").first.locator("button", has_text=re.compile(f"^{label}$")).click(
+        timeout=30_000
+    )
 
 
 def metric_values(page) -> list[str]:
@@ -178,7 +237,9 @@ def test_page_is_readable_at_every_width(server, browser, slug, width):
         if target and width in (1920, 375):
             # the main pane scrolls inside the window, so grow the window to the content for a whole-page picture
             for _ in range(2):  # charts below the fold draw once visible and may grow the page
-                page.set_viewport_size({"width": width, "height": min(page.evaluate(f"() => {main}.scrollHeight") + 40, 12_000)})
+                page.set_viewport_size(
+                    {"width": width, "height": min(page.evaluate(f"() => {main}.scrollHeight") + 40, 12_000)}
+                )
                 page.wait_for_timeout(2500)
             name = f"{slug}{'-mobile' if width == 375 else ''}.png"
             page.screenshot(path=str(Path(target) / name))
@@ -193,7 +254,9 @@ def test_clicking_a_gate_opens_its_detail(server, browser):
         chart = page.get_by_test_id("stVegaLiteChart").first  # failure rate per gate, worst first
         box = chart.bounding_box()
         assert box is not None
-        page.mouse.click(box["x"] + box["width"] * 0.45, box["y"] + 32)  # the top bar, under the threshold labels above the plot
+        page.mouse.click(
+            box["x"] + box["width"] * 0.45, box["y"] + 32
+        )  # the top bar, under the threshold labels above the plot
         page.get_by_text("execution time percentiles").wait_for(timeout=30_000)
         assert page.locator("[data-testid='stException']").count() == 0
     finally:

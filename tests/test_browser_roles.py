@@ -20,13 +20,15 @@ CHARTS_DRAWN = """(least) => {
 }"""
 MIN_CHARTS = 3
 SLUGS = ["", "executive", "operations"]
-METRICS = "() => Array.from(document.querySelectorAll(\"[data-testid='stMetricValue']\")).map(e => e.innerText).join('|')"
+METRICS = (
+    "() => Array.from(document.querySelectorAll(\"[data-testid='stMetricValue']\")).map(e => e.innerText).join('|')"
+)
 
 
 def two_days_of_demo(engine) -> None:
     from collectors.demo import BACKFILL_STEP, DemoCollector, DemoWorkload
     from core.model import now_ms
-    from core.rollup import run_rollup
+    from core.store.rollup import run_rollup
 
     collector = DemoCollector(engine)
     now = now_ms()
@@ -110,8 +112,13 @@ def test_posted_value_reaches_operations_within_two_refresh_intervals(server, pa
     interval = 5
     open_page(page, server, "operations", f"refresh={interval}+s")
     started = time.monotonic()
-    reply = httpx.post(f"{server.url}/api/v1/metrics", json=[{"name": "qms_queue_depth", "labels": {"queue": "browser_probe"}, "value": 17}],
-                       headers=server.headers)
+    reply = httpx.post(
+        f"{server.url}/api/v1/metrics",
+        json=[{"name": "qms_queue_depth", "labels": {"queue": "browser_probe"}, "value": 17}],
+        headers=server.headers,
+    )
     assert reply.status_code == 200
-    page.wait_for_function("() => document.body.innerText.includes('browser_probe 17')", timeout=(2 * interval + 3) * 1000)
+    page.wait_for_function(
+        "() => document.body.innerText.includes('browser_probe 17')", timeout=(2 * interval + 3) * 1000
+    )
     assert time.monotonic() - started <= 2 * interval + 3

@@ -38,7 +38,11 @@ def test_sla_page_loads_and_its_charts_draw(server, page):
     open_sla(page, server)
     assert page.locator("[data-testid='stVegaLiteChart']").count() >= MIN_CHARTS
     assert [page.locator("[data-testid='stMetricLabel']").nth(n).inner_text().strip() for n in range(4)] == [
-        "SLAs met", "Lowest budget left", "Burn-rate alerts", "Breaches"]
+        "SLAs met",
+        "Lowest budget left",
+        "Burn-rate alerts",
+        "Breaches",
+    ]
     assert_no_error(page)
 
 

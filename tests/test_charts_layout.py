@@ -9,8 +9,8 @@ from datetime import UTC, datetime, timedelta
 import polars as pl
 import pytest
 
-from core import charts, quality_charts
-from core import widgets as w
+from core.ui import charts, quality_charts
+from core.ui import widgets as w
 
 AGENTS = ["qms-architect-1", "qms-code-reviewer-1", "qms-compliance-officer-1", "qms-testing-specialist-3"]
 
@@ -33,19 +33,24 @@ def walk(node):
 def test_heatmap_labels_every_row_and_gives_each_room():
     ts = [datetime(2025, 1, 1, tzinfo=UTC) + timedelta(hours=h) for h in range(6)]
     names = [f"agent-{n:02d}" for n in range(16)]
-    frame = pl.DataFrame({"ts": ts * len(names), "agent": [a for a in names for _ in ts], "value": [1.0] * (len(ts) * len(names))})
+    frame = pl.DataFrame(
+        {"ts": ts * len(names), "agent": [a for a in names for _ in ts], "value": [1.0] * (len(ts) * len(names))}
+    )
     s = spec(charts.heatmap(frame, x="ts", y="agent"))
     assert s["encoding"]["y"]["axis"]["labelOverlap"] is False
     assert s["height"] >= charts.ROW_PX * len(names)
     assert 1.5 * s["encoding"]["y"]["axis"]["labelFontSize"] <= charts.ROW_PX
 
 
-@pytest.mark.parametrize(("name", "lines"), [
-    ("qms-compliance-officer-1", ["qms-compliance-", "officer-1"]),
-    ("qms-code-reviewer-1", ["qms-code-", "reviewer-1"]),
-    ("qms-architect-1", ["qms-architect-1"]),
-    ("abcdefghijklmnopqrstuvwxyz", ["abcdefghijklmnopqr", "stuvwxyz"]),
-])
+@pytest.mark.parametrize(
+    ("name", "lines"),
+    [
+        ("qms-compliance-officer-1", ["qms-compliance-", "officer-1"]),
+        ("qms-code-reviewer-1", ["qms-code-", "reviewer-1"]),
+        ("qms-architect-1", ["qms-architect-1"]),
+        ("abcdefghijklmnopqrstuvwxyz", ["abcdefghijklmnopqr", "stuvwxyz"]),
+    ],
+)
 def test_tile_names_wrap_at_separators_without_losing_characters(name, lines):
     assert charts.wrap_label(name) == lines
     assert "".join(lines) == name
@@ -83,7 +88,9 @@ def test_count_axes_have_whole_number_ticks():
     pipe = spec(charts.pipeline(pl.DataFrame({"step": ["a"], "state": ["w"], "count": [1]})))
     assert pipe["encoding"]["x"]["axis"]["tickMinStep"] == 1
     ts = [datetime(2025, 1, 1, tzinfo=UTC)]
-    line = spec(w.build(w.TrendConfig(title="t", integer=True, color=None), pl.DataFrame({"ts": ts, "value": [1.0]})).chart)  # type: ignore[union-attr]
+    line = spec(
+        w.build(w.TrendConfig(title="t", integer=True, color=None), pl.DataFrame({"ts": ts, "value": [1.0]})).chart
+    )  # type: ignore[union-attr]
     assert line["layer"][0]["encoding"]["y"]["axis"]["tickMinStep"] == 1
     plain = spec(w.build(w.BarConfig(title="t"), pl.DataFrame({"category": ["a"], "value": [1.5]})).chart)  # type: ignore[union-attr]
     assert "axis" not in plain["layer"][0]["encoding"]["x"]
@@ -101,7 +108,9 @@ def test_colour_ramp_legends_fit_the_chart_width():
 
 def test_trend_legend_labels_get_half_the_chart_width_or_all_of_a_narrow_one():
     ts = [datetime(2025, 1, 1, tzinfo=UTC)] * 2
-    frame = pl.DataFrame({"ts": ts, "series": ['api_errors_percent{endpoint="/api/v1/agents"}', "b"], "value": [1.0, 2.0]})
+    frame = pl.DataFrame(
+        {"ts": ts, "series": ['api_errors_percent{endpoint="/api/v1/agents"}', "b"], "value": [1.0, 2.0]}
+    )
     legend = spec(charts.trend(frame))["layer"][0]["encoding"]["color"]["legend"]
     assert "width / 2" in legend["labelLimit"]["expr"] and legend["columns"]["expr"] == "width < 520 ? 1 : 2"
 

@@ -16,14 +16,26 @@ from tests.live import ROOT
 
 
 def environment(tmp_path, **env: str) -> dict[str, str]:
-    return {**os.environ, "PULSEBOARD_CONFIG": str(tmp_path / "none.toml"), "PULSEBOARD_DATA_DIR": str(tmp_path),
-            "PULSEBOARD_INBOX_DIR": str(tmp_path / "inbox"), "PULSEBOARD_DEMO": "0",
-            "PULSEBOARD_DATABASE_URL": f"sqlite:///{tmp_path / 'store.db'}", **env}
+    return {
+        **os.environ,
+        "PULSEBOARD_CONFIG": str(tmp_path / "none.toml"),
+        "PULSEBOARD_DATA_DIR": str(tmp_path),
+        "PULSEBOARD_INBOX_DIR": str(tmp_path / "inbox"),
+        "PULSEBOARD_DEMO": "0",
+        "PULSEBOARD_DATABASE_URL": f"sqlite:///{tmp_path / 'store.db'}",
+        **env,
+    }
 
 
 def run_collectors(tmp_path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "collectors", "run", *args], cwd=ROOT, env=environment(tmp_path, **env),
-                          capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "collectors", "run", *args],
+        cwd=ROOT,
+        env=environment(tmp_path, **env),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 def count(tmp_path, query: str) -> int:
@@ -50,8 +62,13 @@ def samples_while_starting(tmp_path, name: str) -> int:
 
 def test_run_once_collects_into_the_configured_store_and_exits_0(tmp_path):
     (tmp_path / "inbox").mkdir()
-    event = {"id": "cli-evt-1", "type": "workflow.pr_created", "timestamp": "2025-08-17T06:23:14Z",
-             "source": "ci", "data": {"pr_number": 7}}
+    event = {
+        "id": "cli-evt-1",
+        "type": "workflow.pr_created",
+        "timestamp": "2025-08-17T06:23:14Z",
+        "source": "ci",
+        "data": {"pr_number": 7},
+    }
     (tmp_path / "inbox" / "ci.events.jsonl").write_text(json.dumps(event) + "\n")
     result = run_collectors(tmp_path, "--once")
     assert result.returncode == 0, result.stdout + result.stderr
@@ -73,8 +90,13 @@ def test_a_bad_setting_stops_it_with_the_key_named(tmp_path, key, value):
 def test_run_keeps_collecting_until_sigterm_then_exits_0(tmp_path):
     log_path = tmp_path / "collectors.log"
     with log_path.open("w") as log:
-        process = subprocess.Popen([sys.executable, "-m", "collectors", "run"], cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
-                                   env=environment(tmp_path, PULSEBOARD_SYSTEM_INTERVAL_S="1"))
+        process = subprocess.Popen(
+            [sys.executable, "-m", "collectors", "run"],
+            cwd=ROOT,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=environment(tmp_path, PULSEBOARD_SYSTEM_INTERVAL_S="1"),
+        )
     try:
         deadline = time.monotonic() + 60
         # A CPU rate needs two readings: seeing one proves the scheduler ran the collector repeatedly.

@@ -71,4 +71,3 @@ def test_invalid_name_pattern_stops_start_up_naming_the_key(toml_file, monkeypat
     with pytest.raises(ConfigError) as error:
         load_settings()
     assert f"PULSEBOARD_{key}" in str(error.value) and "not a valid regular expression" in str(error.value)
-

@@ -17,15 +17,15 @@ from collectors.system import SystemCollector
 from core.alerts.engine import event_counts
 from core.alerts.rules import Rule, load_yaml
 from core.config import ROOT
-from core.demo_data import has_demo_data, purge_demo
 from core.ingest import ingest
 from core.kpis.executive import load_executive
 from core.kpis.quality import defect_kpis, load_quality
 from core.model import Batch, Event, Sample
-from core.qse_names import COF_DIMENSIONS, UCL_LAWS
+from core.programmes.qse import COF_DIMENSIONS, UCL_LAWS
+from core.query.selectors import parse_selector
 from core.query.series import find_series
-from core.selectors import parse_selector
 from core.store import schema
+from core.store.demo_data import has_demo_data, purge_demo
 
 NOW = (20_300 * DAY) + 15 * HOUR + 7 * MIN  # a fixed Tuesday afternoon
 
@@ -45,11 +45,25 @@ def test_same_seed_same_events_other_seed_other_events() -> None:
 def test_a_week_of_pipeline_looks_like_the_real_thing() -> None:
     events = window(7)
     types = Counter(e.type for e in events)
-    for kind in ("workflow.pr_created", "workflow.step_started", "workflow.step_completed", "workflow.agent_assigned",
-                 "workflow.quality_gate_executed", "workflow.quality_gate_passed", "workflow.quality_gate_failed",
-                 "workflow.workflow_completed", "qa.defect_found", "qa.defect_resolved", "qa.compliance_check",
-                 "system.queue_depth_updated", "system.deployment", "qse.phase_completed", "qse.compliance_scored",
-                 "migration.component_status", "migration.phase_progress"):
+    for kind in (
+        "workflow.pr_created",
+        "workflow.step_started",
+        "workflow.step_completed",
+        "workflow.agent_assigned",
+        "workflow.quality_gate_executed",
+        "workflow.quality_gate_passed",
+        "workflow.quality_gate_failed",
+        "workflow.workflow_completed",
+        "qa.defect_found",
+        "qa.defect_resolved",
+        "qa.compliance_check",
+        "system.queue_depth_updated",
+        "system.deployment",
+        "qse.phase_completed",
+        "qse.compliance_scored",
+        "migration.component_status",
+        "migration.phase_progress",
+    ):
         assert types[kind] > 0, kind
     assert {e.data["step"] for e in events if e.type == "workflow.step_completed"} == set(STEPS)
     assert any(e.data["attempt"] > 1 for e in events if e.type == "workflow.step_started")  # retries after failed gates
@@ -129,10 +143,14 @@ HOST_SERIES = {"system_memory_used_percent", "system_filesystem_used_percent"}  
 
 def test_every_default_rule_selector_matches_a_series_after_a_short_backfill(engine: Engine) -> None:
     DemoCollector(engine, seed=7, clock=lambda: NOW, backfill_days=2).collect()
-    ingest(engine, SystemCollector().collect())  # host memory and disk come from the local collector that starts with the demo
+    ingest(
+        engine, SystemCollector().collect()
+    )  # host memory and disk come from the local collector that starts with the demo
     for rule in DEFAULT_RULES:
         if rule.source == "events":
-            assert not event_counts(engine, rule, NOW - 2 * DAY, NOW + 1).is_empty(), f"{rule.name}: no {rule.selector} events"
+            assert not event_counts(engine, rule, NOW - 2 * DAY, NOW + 1).is_empty(), (
+                f"{rule.name}: no {rule.selector} events"
+            )
             continue
         found = find_series(engine, rule.selector)
         assert not found.is_empty(), f"{rule.name}: nothing writes {rule.selector}"
@@ -156,8 +174,14 @@ def test_every_default_threshold_rule_on_demo_series_is_breached_within_a_month(
         start = NOW - (day + 1) * DAY
         samples += workload.samples(range(start, start + DAY, 5 * MIN), workload.prs(start, start + DAY))
     for rule in DEFAULT_RULES:
-        if rule.kind == "threshold" and rule.source == "series" and parse_selector(rule.selector).name not in HOST_SERIES:
-            assert _breaches(rule, samples) >= 3, f"{rule.name} ({rule.selector} {rule.op} {rule.threshold}) never breached in 30 demo days"
+        if (
+            rule.kind == "threshold"
+            and rule.source == "series"
+            and parse_selector(rule.selector).name not in HOST_SERIES
+        ):
+            assert _breaches(rule, samples) >= 3, (
+                f"{rule.name} ({rule.selector} {rule.op} {rule.threshold}) never breached in 30 demo days"
+            )
 
 
 def test_defects_are_resolved_with_a_resolution_and_some_escape_to_production() -> None:
@@ -165,7 +189,9 @@ def test_defects_are_resolved_with_a_resolution_and_some_escape_to_production() 
     found = [e for e in events if e.type == "qa.defect_found"]
     resolved = Counter(e.data["resolution"] for e in events if e.type == "qa.defect_resolved")
     assert set(resolved) == {"fixed", "false_positive", "wont_fix"}
-    assert resolved["fixed"] > 0.8 * sum(resolved.values()) and 0 < resolved["false_positive"] < 0.1 * sum(resolved.values())
+    assert resolved["fixed"] > 0.8 * sum(resolved.values()) and 0 < resolved["false_positive"] < 0.1 * sum(
+        resolved.values()
+    )
     escaped = [e for e in found if e.data.get("escaped")]
     assert escaped and all(e.data["step"] == "production" for e in escaped)
     assert len(escaped) < 0.15 * len(found)

@@ -17,9 +17,16 @@ from core.store import schema
 
 
 def git(repo: Path, *args: str, when: int = 1_700_000_000) -> None:
-    env = {**os.environ, "GIT_AUTHOR_DATE": f"@{when} +0000", "GIT_COMMITTER_DATE": f"@{when} +0000",
-           "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.org", "GIT_COMMITTER_NAME": "t",
-           "GIT_COMMITTER_EMAIL": "t@example.org", "GIT_CONFIG_GLOBAL": "/dev/null"}
+    env = {
+        **os.environ,
+        "GIT_AUTHOR_DATE": f"@{when} +0000",
+        "GIT_COMMITTER_DATE": f"@{when} +0000",
+        "GIT_AUTHOR_NAME": "t",
+        "GIT_AUTHOR_EMAIL": "t@example.org",
+        "GIT_COMMITTER_NAME": "t",
+        "GIT_COMMITTER_EMAIL": "t@example.org",
+        "GIT_CONFIG_GLOBAL": "/dev/null",
+    }
     subprocess.run(["git", "-C", str(repo), *args], check=True, capture_output=True, env=env)
 
 
@@ -40,7 +47,9 @@ def repo(tmp_path: Path) -> Path:
 def rows(engine: Engine) -> list[tuple[str, str, str]]:
     table = schema.deployments
     with engine.connect() as connection:
-        result = connection.execute(sa.select(table.c.component, table.c.version, table.c.source).order_by(table.c.ts, table.c.id))
+        result = connection.execute(
+            sa.select(table.c.component, table.c.version, table.c.source).order_by(table.c.ts, table.c.id)
+        )
         return [tuple(r) for r in result]  # type: ignore[misc]
 
 
@@ -54,8 +63,13 @@ def test_versions_follow_tags_like_git_describe(repo: Path) -> None:
 
 def test_collector_records_git_and_event_deployments_once(engine: Engine, repo: Path) -> None:
     collector = DeploymentCollector(engine, repo, "api")
-    event = Event("dep-1", "system.deployment", now_ms() - 1000, "ci",
-                  {"component": "decision-engine", "version": "2.4.1", "commit": "9f1c2ab"})
+    event = Event(
+        "dep-1",
+        "system.deployment",
+        now_ms() - 1000,
+        "ci",
+        {"component": "decision-engine", "version": "2.4.1", "commit": "9f1c2ab"},
+    )
     ingest(engine, Batch(events=(event,)), origin="test")
     collector.collect()
     collector.collect()
@@ -70,6 +84,8 @@ def test_collector_records_git_and_event_deployments_once(engine: Engine, repo: 
     assert rows(engine)[-2][1] == "v1.1.0"
 
 
-def test_missing_repository_is_logged_not_raised(engine: Engine, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+def test_missing_repository_is_logged_not_raised(
+    engine: Engine, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     DeploymentCollector(engine, tmp_path / "nope", "api").collect()
     assert "cannot read git history" in caplog.text

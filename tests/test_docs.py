@@ -23,7 +23,9 @@ def test_settings_table_is_the_generated_one():
     import subprocess
     import sys
 
-    table = subprocess.run([sys.executable, "scripts/config_table.py"], cwd=ROOT, capture_output=True, text=True, check=True).stdout
+    table = subprocess.run(
+        [sys.executable, "scripts/config_table.py"], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout
     assert table in (ROOT / "docs" / "configuration.md").read_text(), "run scripts/config_table.py and paste its table"
 
 
@@ -49,9 +51,9 @@ def test_the_readme_example_needs_the_token_unless_auth_is_off(sqlite_engine, tm
 
     from fastapi.testclient import TestClient
 
-    from core.api import create_api
+    from core.api.routes import create_api
+    from core.auth.tokens import create_token
     from core.config import load_settings
-    from core.tokens import create_token
 
     command = _curl_posts((ROOT / "README.md").read_text())[0]
     body = json.loads(re.search(r"-d '(.*?)'", command).group(1))

@@ -123,7 +123,10 @@ def reviews(app_store) -> int:
     samples = []
     for i in range(3):
         ts = now - (i + 1) * 60_000
-        samples += [Sample.of("review_duration_seconds", {"repository": repo, "reviewer": who}, v, ts) for (repo, who), v in REVIEWS.items()]
+        samples += [
+            Sample.of("review_duration_seconds", {"repository": repo, "reviewer": who}, v, ts)
+            for (repo, who), v in REVIEWS.items()
+        ]
         samples += [Sample.of("review_cost_usd_total", {"repository": "org/api"}, 42.0, ts)]
     ingest(app_store, Batch(tuple(samples)), origin="test")
     return now
@@ -149,8 +152,10 @@ def test_a_developer_never_sees_cost_metrics_or_reviewer_values(reviews):
     assert "cost" not in text and "reviewer" not in text and "ann" not in text and "bob" not in text
 
 
-@pytest.mark.parametrize(("selector", "permission"), [("review_cost_usd_total", "view_costs"),
-                                                      ('review_duration_seconds{reviewer="ann"}', "view_people")])
+@pytest.mark.parametrize(
+    ("selector", "permission"),
+    [("review_cost_usd_total", "view_costs"), ('review_duration_seconds{reviewer="ann"}', "view_people")],
+)
 def test_a_developer_typing_a_hidden_selector_is_refused(reviews, downloads, selector, permission):
     at = explore("developer", selector=selector)
     assert len(at.error) == 1 and f"lacks the permission '{permission}'" in at.error[0].value
@@ -160,11 +165,16 @@ def test_a_developer_typing_a_hidden_selector_is_refused(reviews, downloads, sel
 @pytest.mark.parametrize("role", ["executive", "admin"])
 def test_executives_and_admins_see_costs_and_reviewers(reviews, role):
     at = explore(role, metric="review_duration_seconds")
-    assert next(s for s in at.selectbox if s.label == "Metric").options == ["review_cost_usd_total", "review_duration_seconds"]
+    assert next(s for s in at.selectbox if s.label == "Metric").options == [
+        "review_cost_usd_total",
+        "review_duration_seconds",
+    ]
     reviewer = next(m for m in at.multiselect if m.label == "reviewer")
     assert reviewer.options == ["ann", "bob"]
     assert set(at.dataframe[0].value["series"]) == {
-        'review_duration_seconds{repository="org/api", reviewer="ann"}', 'review_duration_seconds{repository="org/api", reviewer="bob"}'}
+        'review_duration_seconds{repository="org/api", reviewer="ann"}',
+        'review_duration_seconds{repository="org/api", reviewer="bob"}',
+    }
     typed = explore(role, selector="review_cost_usd_total")
     assert not typed.error and set(typed.dataframe[0].value["value"]) == {42.0}
 
@@ -174,15 +184,23 @@ def two_hours(app_store) -> int:
     """cpu_percent 12 and 12 in the hour before the last, 14 and 16 in the last one."""
     now = now_ms()
     values = {90: 12.0, 80: 12.0, 30: 14.0, 20: 16.0}  # minutes ago → value
-    ingest(app_store, Batch(tuple(Sample.of("cpu_percent", {"host": "h1"}, v, now - m * 60_000) for m, v in values.items())),
-           origin="test")
+    ingest(
+        app_store,
+        Batch(tuple(Sample.of("cpu_percent", {"host": "h1"}, v, now - m * 60_000) for m, v in values.items())),
+        origin="test",
+    )
     return now
 
 
-@pytest.mark.parametrize(("agg", "value", "delta"), [("avg", "15", "↑ 25% vs previous hour"),
-                                                     ("max", "16", "↑ 33% vs previous hour"),
-                                                     ("min", "14", "↑ 17% vs previous hour"),
-                                                     ("count", "2", "→ 0% vs previous hour")])
+@pytest.mark.parametrize(
+    ("agg", "value", "delta"),
+    [
+        ("avg", "15", "↑ 25% vs previous hour"),
+        ("max", "16", "↑ 33% vs previous hour"),
+        ("min", "14", "↑ 17% vs previous hour"),
+        ("count", "2", "→ 0% vs previous hour"),
+    ],
+)
 def test_the_card_compares_the_aggregation_with_the_previous_period(two_hours, agg, value, delta):
     at = explore("developer", metric="cpu_percent")
     next(s for s in at.selectbox if s.label == "Aggregation").set_value(agg).run()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from core import audit
+from core.auth import audit
 from core.config import ROOT
 from core.ingest import ingest
 from core.model import Batch, Sample, now_ms
@@ -15,7 +15,7 @@ ADDRESS = "203.0.113.9"
 
 
 def run(script: str, role: str, monkeypatch: pytest.MonkeyPatch) -> AppTest:
-    monkeypatch.setattr("core.auth_ui.client_address", lambda: ADDRESS)
+    monkeypatch.setattr("core.ui.login.client_address", lambda: ADDRESS)
     at = AppTest.from_file(str(ROOT / "pages" / script), default_timeout=120)
     at.session_state["role"] = role  # login off in page tests: the local viewer takes this role
     at.run()
@@ -26,8 +26,11 @@ def run(script: str, role: str, monkeypatch: pytest.MonkeyPatch) -> AppTest:
 @pytest.mark.parametrize("role", ["developer", "operations"])
 def test_explore_csv_download_is_audited(app_store, monkeypatch, role):
     now = now_ms()
-    ingest(app_store, Batch(tuple(Sample.of("cpu_percent", {"host": "h1"}, float(i), now - i * 60_000) for i in range(10)), ()),
-           origin="test")
+    ingest(
+        app_store,
+        Batch(tuple(Sample.of("cpu_percent", {"host": "h1"}, float(i), now - i * 60_000) for i in range(10)), ()),
+        origin="test",
+    )
     at = run("explore.py", role, monkeypatch)
     assert audit.entries(app_store, actions=(audit.EXPORT,)).is_empty()  # drawing the button is not an export
     at.download_button[0].click().run()

@@ -17,17 +17,22 @@ from sqlalchemy.engine import Engine
 
 from collectors.file_formats import FormatError, load_qse_log, parse_event_line, parse_evidence_line
 from collectors.files import FileCollector
-from core.collector_state import get_state
 from core.config import Settings
 from core.model import now_ms
 from core.store import schema
+from core.store.collector_state import get_state
 
 SAMPLES = Path(__file__).resolve().parents[1] / "data" / "samples"
 
 
 def line(n: int, *, tag: str = "t", pad: int = 0, ts: int | None = None) -> str:
-    event = {"id": f"{tag}-{n}", "type": "workflow.pr_created", "timestamp": (ts or now_ms() - 60_000) / 1000,
-             "source": "test", "data": {"pr_number": n, "pad": "x" * pad}}
+    event = {
+        "id": f"{tag}-{n}",
+        "type": "workflow.pr_created",
+        "timestamp": (ts or now_ms() - 60_000) / 1000,
+        "source": "test",
+        "data": {"pr_number": n, "pad": "x" * pad},
+    }
     return json.dumps(event) + "\n"
 
 
@@ -88,7 +93,9 @@ def test_restart_mid_file_neither_loses_nor_duplicates(engine: Engine, settings:
     assert get_state(engine, "files", "b.events.jsonl")["lines"] == 5  # type: ignore[index]
 
 
-def test_crash_before_offset_saved_rereads_without_duplicates(collector: FileCollector, engine: Engine, inbox: Path) -> None:
+def test_crash_before_offset_saved_rereads_without_duplicates(
+    collector: FileCollector, engine: Engine, inbox: Path
+) -> None:
     (inbox / "c.events.jsonl").write_text(line(1) + line(2))
     collector.collect()
     with engine.begin() as connection:  # as if the process died after ingest, before saving the offset
@@ -159,7 +166,9 @@ def test_fifty_megabyte_file_with_a_bad_line(collector: FileCollector, engine: E
     assert get_state(engine, "files", "big.events.jsonl")["offset"] == path.stat().st_size  # type: ignore[index]
 
 
-def test_bad_evidence_and_bad_yaml_are_rejected_with_reasons(collector: FileCollector, engine: Engine, inbox: Path) -> None:
+def test_bad_evidence_and_bad_yaml_are_rejected_with_reasons(
+    collector: FileCollector, engine: Engine, inbox: Path
+) -> None:
     good = (SAMPLES / "EvidenceBundle.sample.jsonl").read_text().splitlines()
     bad = json.loads(good[0]) | {"record_id": "999", "criterion": "Vibes"}
     (inbox / "EvidenceBundle.x.jsonl").write_text("\n".join([good[0], json.dumps(bad), good[1]]) + "\n")
@@ -183,10 +192,18 @@ def test_yaml_aliases_are_refused() -> None:
 
 
 JSON_LEAF = st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20)
-JSON = st.recursive(JSON_LEAF, lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4), max_leaves=20)
+JSON = st.recursive(
+    JSON_LEAF,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
+    max_leaves=20,
+)
 EVENTISH = st.fixed_dictionaries(
-    {"id": st.text(max_size=10), "type": st.sampled_from(["workflow.pr_created", "Bad", ""]) | st.text(max_size=10),
-     "timestamp": st.floats() | st.integers() | st.text(max_size=25), "source": st.text(max_size=5)},
+    {
+        "id": st.text(max_size=10),
+        "type": st.sampled_from(["workflow.pr_created", "Bad", ""]) | st.text(max_size=10),
+        "timestamp": st.floats() | st.integers() | st.text(max_size=25),
+        "source": st.text(max_size=5),
+    },
     optional={"data": JSON, "metadata": JSON, "extra": JSON},
 )
 
@@ -203,8 +220,16 @@ def test_event_line_parser_never_crashes(text: str) -> None:
 
 
 @hsettings(max_examples=300, deadline=None)
-@given(st.text(max_size=200) | JSON.map(json.dumps) | st.dictionaries(st.sampled_from(["bundle_id", "record_id", "session_id",
-       "framework", "criterion", "artefact", "score", "timestamp"]), JSON).map(json.dumps))
+@given(
+    st.text(max_size=200)
+    | JSON.map(json.dumps)
+    | st.dictionaries(
+        st.sampled_from(
+            ["bundle_id", "record_id", "session_id", "framework", "criterion", "artefact", "score", "timestamp"]
+        ),
+        JSON,
+    ).map(json.dumps)
+)
 def test_evidence_line_parser_never_crashes(text: str) -> None:
     try:
         parse_evidence_line(text)
@@ -213,8 +238,13 @@ def test_evidence_line_parser_never_crashes(text: str) -> None:
 
 
 @hsettings(max_examples=300, deadline=None)
-@given(st.text(max_size=300) | JSON.map(lambda v: json.dumps(v)) | st.dictionaries(
-    st.sampled_from(["session_id", "template", "started_at", "phases", "compliance", "status"]), JSON).map(json.dumps))
+@given(
+    st.text(max_size=300)
+    | JSON.map(lambda v: json.dumps(v))
+    | st.dictionaries(
+        st.sampled_from(["session_id", "template", "started_at", "phases", "compliance", "status"]), JSON
+    ).map(json.dumps)
+)
 def test_qse_log_parser_never_crashes(text: str) -> None:
     try:
         load_qse_log(text)
@@ -223,8 +253,13 @@ def test_qse_log_parser_never_crashes(text: str) -> None:
 
 
 @hsettings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(st.lists(st.text(alphabet=st.characters(blacklist_characters="\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"), max_size=60)
-                | st.integers(0, 10**6).map(lambda n: line(n, tag="fz").rstrip("\n")), max_size=15))
+@given(
+    st.lists(
+        st.text(alphabet=st.characters(blacklist_characters="\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"), max_size=60)
+        | st.integers(0, 10**6).map(lambda n: line(n, tag="fz").rstrip("\n")),
+        max_size=15,
+    )
+)
 def test_tailer_accounts_for_every_line(sqlite_engine: Engine, tmp_path: Path, lines: list[str]) -> None:
     inbox = tmp_path / uuid.uuid4().hex
     inbox.mkdir()

@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from core.config import Settings
-from core.junit import MAX_MESSAGE_CHARS, JunitError, parse_junit, receive_junit, store_test_run
+from core.ingest.junit import MAX_MESSAGE_CHARS, JunitError, parse_junit, receive_junit, store_test_run
 from core.store import schema
 
 JUNIT_DIR = Path(__file__).resolve().parents[2] / "shared" / "data" / "junit"
@@ -65,7 +65,9 @@ def test_ant_report_without_suite_name_and_carriage_returns() -> None:
 
 
 def test_long_messages_are_truncated_with_a_note() -> None:
-    body = f'<testsuite name="s"><testcase name="t"><failure message="m">{"x" * 10_000}</failure></testcase></testsuite>'
+    body = (
+        f'<testsuite name="s"><testcase name="t"><failure message="m">{"x" * 10_000}</failure></testcase></testsuite>'
+    )
     run = parse_junit(body.encode())
     message = run.cases[0].message or ""
     assert len(message) < MAX_MESSAGE_CHARS + 100
@@ -91,7 +93,12 @@ def test_hostile_xml_is_refused(body: bytes) -> None:
 
 @pytest.mark.parametrize(
     ("body", "kind"),
-    [(b"<testsuite><testcase", "malformed"), (b"not xml at all", "malformed"), (b"<html><body/></html>", "not_junit"), (b"<testsuites/>", "not_junit")],
+    [
+        (b"<testsuite><testcase", "malformed"),
+        (b"not xml at all", "malformed"),
+        (b"<html><body/></html>", "not_junit"),
+        (b"<testsuites/>", "not_junit"),
+    ],
 )
 def test_bad_bodies_name_the_problem(body: bytes, kind: str) -> None:
     with pytest.raises(JunitError) as caught:
@@ -113,7 +120,9 @@ def test_store_is_idempotent_and_writes_cases(engine: Engine) -> None:
     assert other != first
     with engine.connect() as connection:
         row = connection.execute(sa.select(schema.test_runs).where(schema.test_runs.c.id == first)).mappings().one()
-        statuses = connection.scalars(sa.select(schema.test_cases.c.status).where(schema.test_cases.c.run_id == first)).all()
+        statuses = connection.scalars(
+            sa.select(schema.test_cases.c.status).where(schema.test_cases.c.run_id == first)
+        ).all()
     assert (row["tests"], row["failures"], row["errors"], row["skipped"]) == (8, 1, 1, 2)
     assert row["component"] == "storage" and row["phase"] == "validation"
     assert sorted(statuses).count("skipped") == 2 and len(statuses) == 8
@@ -146,8 +155,14 @@ def test_inbox_reports_are_stored_once_with_folder_labels(engine: Engine, tmp_pa
     collector.collect()
     collector.collect()  # nothing new: nothing stored twice, nothing rejected twice
     with engine.connect() as connection:
-        rows = connection.execute(sa.select(schema.test_runs.c.tests, schema.test_runs.c.component, schema.test_runs.c.phase,
-                                            schema.test_runs.c.source).order_by(schema.test_runs.c.tests)).all()
+        rows = connection.execute(
+            sa.select(
+                schema.test_runs.c.tests,
+                schema.test_runs.c.component,
+                schema.test_runs.c.phase,
+                schema.test_runs.c.source,
+            ).order_by(schema.test_runs.c.tests)
+        ).all()
     assert [tuple(r) for r in rows] == [(3, "storage", "validation", "inbox"), (10, None, None, "inbox")]
     records = (inbox / "rejected" / "evil.xml.rejected.jsonl").read_text().splitlines()
     assert len(records) == 1 and "hostile" in records[0]
@@ -160,15 +175,21 @@ def test_inbox_reports_are_stored_once_with_folder_labels(engine: Engine, tmp_pa
 def test_api_route_stores_and_refuses(settings: Settings) -> None:
     from fastapi.testclient import TestClient
 
-    from core.api import create_api
+    from core.api.routes import create_api
 
     with TestClient(create_api(lambda: settings)) as client:
-        ok = client.post("/v1/junit?suite=unit&component=storage&phase=validation", content=real("pytest-report.xml"),
-                         headers={"content-type": "application/xml"})
+        ok = client.post(
+            "/v1/junit?suite=unit&component=storage&phase=validation",
+            content=real("pytest-report.xml"),
+            headers={"content-type": "application/xml"},
+        )
         assert ok.status_code == 201, ok.text
         assert ok.json() == {"run_id": ok.json()["run_id"], "tests": 10, "failures": 2, "errors": 0, "skipped": 2}
-        again = client.post("/v1/junit?suite=unit&component=storage&phase=validation", content=real("pytest-report.xml"),
-                            headers={"content-type": "text/xml"})
+        again = client.post(
+            "/v1/junit?suite=unit&component=storage&phase=validation",
+            content=real("pytest-report.xml"),
+            headers={"content-type": "text/xml"},
+        )
         assert again.json()["run_id"] == ok.json()["run_id"]
         assert client.post("/v1/junit", content=b"<testsuite", headers={"content-type": "text/xml"}).status_code == 400
         assert client.post("/v1/junit", content=BILLION_LAUGHS, headers={"content-type": "text/xml"}).status_code == 400

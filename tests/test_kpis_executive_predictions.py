@@ -14,7 +14,13 @@ T0 = 1_755_388_800_000  # 2025-08-17 00:00 UTC
 
 
 def daily(values: list[float], series: str = "Quality score %") -> pl.DataFrame:
-    return pl.DataFrame({"ts_ms": [T0 + n * DAY for n in range(len(values))], "series": [series] * len(values), "value": [float(v) for v in values]})
+    return pl.DataFrame(
+        {
+            "ts_ms": [T0 + n * DAY for n in range(len(values))],
+            "series": [series] * len(values),
+            "value": [float(v) for v in values],
+        }
+    )
 
 
 def test_a_noisy_series_gives_the_hand_worked_value_and_band():
@@ -46,7 +52,9 @@ def test_a_rising_series_below_target_says_when_it_reaches_it_and_percentages_st
     p = ex.project(daily([80, 82, 84, 86]), now_ms=T0 + 3 * DAY, target=90)
     assert p is not None
     assert p.predicted == pytest.approx(100.0)  # 86 + 7 · 2 = 100
-    assert p.direction == "reaches" and p.crossing_ms is not None and abs(p.crossing_ms - (T0 + 5 * DAY)) <= 1  # 86 + 2 · 2 = 90 on day 5
+    assert (
+        p.direction == "reaches" and p.crossing_ms is not None and abs(p.crossing_ms - (T0 + 5 * DAY)) <= 1
+    )  # 86 + 2 · 2 = 90 on day 5
     steep = ex.project(daily([80, 85, 90, 95]), now_ms=T0 + 3 * DAY)
     assert steep is not None and steep.predicted == 100.0 and steep.upper == 100.0  # 130 clipped
 
@@ -59,8 +67,12 @@ def test_no_crossing_within_the_horizon_and_too_little_history():
 
 
 def test_predictions_take_each_named_series_in_order():
-    history = pl.concat([daily([95, 94, 93, 92, 91]), daily([90, 91, 92], "SLA adherence %"), daily([50, 60], "Completion rate %")])
-    found = ex.predictions(history, {"SLA adherence %": 95.0, "Quality score %": 85.0, "Completion rate %": 90.0}, T0 + 4 * DAY)
+    history = pl.concat(
+        [daily([95, 94, 93, 92, 91]), daily([90, 91, 92], "SLA adherence %"), daily([50, 60], "Completion rate %")]
+    )
+    found = ex.predictions(
+        history, {"SLA adherence %": 95.0, "Quality score %": 85.0, "Completion rate %": 90.0}, T0 + 4 * DAY
+    )
     assert [p.kpi for p in found] == ["SLA adherence %", "Quality score %"]  # completion has only 2 days
     assert found[0].target == 95.0
 

@@ -26,20 +26,29 @@ def server(tmp_path_factory):
 
 def test_json_and_prometheus_batches_are_stored_and_counted(server):
     name = f"live_{uuid.uuid4().hex[:8]}"
-    json_reply = httpx.post(f"{server.url}/api/v1/metrics", json=[{"name": name, "labels": {"via": "json"}, "value": 41}],
-                            headers=server.headers)
+    json_reply = httpx.post(
+        f"{server.url}/api/v1/metrics",
+        json=[{"name": name, "labels": {"via": "json"}, "value": 41}],
+        headers=server.headers,
+    )
     assert json_reply.status_code == 200 and json_reply.json()["samples_written"] == 1
     text = f'# TYPE {name}_total counter\n{name}_total{{via="prom"}} 7\n'
-    prom_reply = httpx.post(f"{server.url}/api/v1/metrics", content=text,
-                            headers={**server.headers, "Content-Type": "text/plain; version=0.0.4"})
+    prom_reply = httpx.post(
+        f"{server.url}/api/v1/metrics",
+        content=text,
+        headers={**server.headers, "Content-Type": "text/plain; version=0.0.4"},
+    )
     assert prom_reply.status_code == 200 and prom_reply.json()["samples_written"] == 1
     exposition = httpx.get(f"{server.url}/metrics").text
     assert 'pulseboard_ingest_items_total{kind="sample",origin="api"}' in exposition
 
 
 def test_bad_batch_gets_422_with_reasons(server):
-    reply = httpx.post(f"{server.url}/api/v1/metrics", json=[{"name": "ok", "value": 1}, {"name": "x y", "value": 1}],
-                       headers=server.headers)
+    reply = httpx.post(
+        f"{server.url}/api/v1/metrics",
+        json=[{"name": "ok", "value": 1}, {"name": "x y", "value": 1}],
+        headers=server.headers,
+    )
     assert reply.status_code == 422
     assert reply.json()["problems"][0]["index"] == 1
 
@@ -58,7 +67,7 @@ def test_openapi_document_is_served(server):
 
 def test_ui_is_served(server):
     page = httpx.get(server.url + "/")
-    assert page.status_code == 200 and "<div id=\"root\">" in page.text.replace("'", '"')
+    assert page.status_code == 200 and '<div id="root">' in page.text.replace("'", '"')
 
 
 def _stored_samples(engine: sa.engine.Engine, name: str) -> int:
@@ -68,8 +77,12 @@ def _stored_samples(engine: sa.engine.Engine, name: str) -> int:
 
 
 def test_collectors_run_in_the_lifespan_and_stop_cleanly_on_sigterm(tmp_path):
-    env = {"PULSEBOARD_COLLECTORS": "true", "PULSEBOARD_DEMO": "0", "PULSEBOARD_SYSTEM_INTERVAL_S": "1",
-           "PULSEBOARD_INBOX_DIR": str(tmp_path / "inbox")}
+    env = {
+        "PULSEBOARD_COLLECTORS": "true",
+        "PULSEBOARD_DEMO": "0",
+        "PULSEBOARD_SYSTEM_INTERVAL_S": "1",
+        "PULSEBOARD_INBOX_DIR": str(tmp_path / "inbox"),
+    }
     with live_server(tmp_path, env=env) as running:
         reply = httpx.get(f"{running.url}/api/v1/ready", timeout=10)
         assert reply.status_code == 200, reply.text

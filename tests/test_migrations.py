@@ -20,16 +20,26 @@ def test_empty_database_upgrades_to_head(empty_engine):
 def test_first_migration_with_data_upgrades_without_loss(empty_engine):
     upgrade(empty_engine, "0001")
     with empty_engine.begin() as connection:
-        connection.execute(sa.text(
-            "INSERT INTO series (id, fingerprint, name, labels, kind, created_ms) VALUES (1, 'f', 'up', '{}', 'gauge', 1)"))
+        connection.execute(
+            sa.text(
+                "INSERT INTO series (id, fingerprint, name, labels, kind, created_ms) VALUES (1, 'f', 'up', '{}', 'gauge', 1)"
+            )
+        )
         connection.execute(sa.text("INSERT INTO samples (series_id, ts, value) VALUES (1, 1000, 1.5), (1, 2000, 2.5)"))
-        connection.execute(sa.text(
-            "INSERT INTO events (id, type, ts, source, data, metadata, received_ms) "
-            "VALUES ('e1', 'qa.defect_found', 5, 'qa', '{\"severity\": \"critical\"}', '{}', :now)"), {"now": now_ms()})
+        connection.execute(
+            sa.text(
+                "INSERT INTO events (id, type, ts, source, data, metadata, received_ms) "
+                "VALUES ('e1', 'qa.defect_found', 5, 'qa', '{\"severity\": \"critical\"}', '{}', :now)"
+            ),
+            {"now": now_ms()},
+        )
     upgrade(empty_engine)
     with empty_engine.connect() as connection:
         assert current_revision(connection) == head_revision()
-        assert connection.execute(sa.text("SELECT ts, value FROM samples ORDER BY ts")).all() == [(1000, 1.5), (2000, 2.5)]
+        assert connection.execute(sa.text("SELECT ts, value FROM samples ORDER BY ts")).all() == [
+            (1000, 1.5),
+            (2000, 2.5),
+        ]
         assert connection.execute(sa.text("SELECT type FROM events")).scalar_one() == "qa.defect_found"
 
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from core import users
-from core.access import Viewer
+from core.auth import users
+from core.auth.access import Viewer
+from core.auth.catalogue import page as page_spec
 from core.config import ROOT
-from core.pages import page as page_spec
-from core.timewindow import REFRESH
+from core.query.timewindow import REFRESH
 
 # shared/DESIGN.md: Overview 30 s, Executive 30 s, Operations 10 s, Developer 15 s, Quality (QA) 15 s
 DESIGN_REFRESH_S = {"overview": 30, "executive": 30, "operations": 10, "developer": 15, "qa": 15}

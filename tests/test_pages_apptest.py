@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from core.auth.catalogue import PAGES
 from core.config import ROOT
 from core.ingest import ingest
 from core.model import Batch, Event, Sample, now_ms
-from core.pages import PAGES
 
 
 def run_page(script: str) -> AppTest:
@@ -43,7 +43,9 @@ def test_overview_counts_match_the_store(app_store):
     assert series == "3"
     assert last_hour == str(sum(1 for s in samples if s.ts >= now - 3_600_000))
     assert last_day == str(sum(1 for e in events if e.ts >= now - 86_400_000))
-    assert len(at.dataframe[-2].value) == 3  # latest samples (the last two tables are the store's latest samples and events)
+    assert (
+        len(at.dataframe[-2].value) == 3
+    )  # latest samples (the last two tables are the store's latest samples and events)
 
 
 def test_navigation_shell_runs_and_default_page_is_overview(app_store):
@@ -71,7 +73,9 @@ def test_every_built_page_renders_on_empty_store(app_store, spec):
 def test_menu_shows_how_many_alerts_fire(app_store):
     from core.sla.alerting import AlertsSink
 
-    AlertsSink(app_store).fire("sla_breach", {"sla": "dor_validation"}, "critical", "DoR over target", 1.0, [], now_ms())
+    AlertsSink(app_store).fire(
+        "sla_breach", {"sla": "dor_validation"}, "critical", "DoR over target", 1.0, [], now_ms()
+    )
     at = run_page("pages/navigation.py")
     links = [element.proto.label for element in at.get("page_link")]
     assert "1 alert firing" in links, links

@@ -129,7 +129,9 @@ def test_real_expositions_are_scraped_labelled_and_stored(exporter, engine, sett
     written = ingest(engine, batch, origin="collector:prometheus", settings=settings)
     assert written.samples_written == len(batch.samples)
     with engine.connect() as connection:
-        assert connection.execute(sa.text("SELECT count(*) FROM samples")).scalar() == len({(s.name, s.labels) for s in batch.samples})
+        assert connection.execute(sa.text("SELECT count(*) FROM samples")).scalar() == len(
+            {(s.name, s.labels) for s in batch.samples}
+        )
 
 
 def test_escapes_timestamps_and_label_clashes(exporter):
@@ -166,17 +168,27 @@ def test_unhealthy_target_is_up_zero_never_an_exception(exporter, problem):
     else:
         url = exporter.serve("/metrics", "late_metric 1\n", delay=2.0)
     batch = PrometheusCollector(target(url, timeout_s=0.3, interval_s=1)).collect()
-    assert [s.name for s in batch.samples] == ["up", "scrape_duration_seconds", "scrape_samples_scraped", "scrape_samples_dropped"]
+    assert [s.name for s in batch.samples] == [
+        "up",
+        "scrape_duration_seconds",
+        "scrape_samples_scraped",
+        "scrape_samples_dropped",
+    ]
     assert by_name(batch, "up")[0].value == 0.0
 
 
 def test_each_target_is_scheduled_at_its_own_interval_and_stored(exporter, engine, settings):
     fast = exporter.serve("/fast", "fast_metric 1\n")
     slow = exporter.serve("/slow", "slow_metric 2\n")
-    configured = settings.model_copy(update={"prometheus_targets": [
-        target(fast, job="fast", interval_s=2, timeout_s=1), target(slow, job="slow", interval_s=30),
-        target(slow, job="slow", interval_s=30),  # listed twice: scraped once
-    ]})
+    configured = settings.model_copy(
+        update={
+            "prometheus_targets": [
+                target(fast, job="fast", interval_s=2, timeout_s=1),
+                target(slow, job="slow", interval_s=30),
+                target(slow, job="slow", interval_s=30),  # listed twice: scraped once
+            ]
+        }
+    )
     collectors = build(configured, engine)
     assert sorted(c.interval for c in collectors) == [2, 30]
     scheduler = build_scheduler(configured, engine, collectors)
@@ -186,18 +198,24 @@ def test_each_target_is_scheduled_at_its_own_interval_and_stored(exporter, engin
     for name in names:
         assert scheduler.run_once(f"collector:{name}")
     with engine.connect() as connection:
-        rows = connection.execute(sa.text("SELECT name, labels FROM series WHERE name IN ('fast_metric', 'slow_metric', 'up')")).all()
+        rows = connection.execute(
+            sa.text("SELECT name, labels FROM series WHERE name IN ('fast_metric', 'slow_metric', 'up')")
+        ).all()
     assert len(rows) == 4 and all('"job"' in labels for _, labels in rows)
 
 
 def test_target_settings_are_validated_with_clear_errors(monkeypatch):
-    monkeypatch.setenv("PULSEBOARD_PROMETHEUS_TARGETS", '[{"url": "http://h:9100/metrics", "job": "node", "interval_s": 30}]')
+    monkeypatch.setenv(
+        "PULSEBOARD_PROMETHEUS_TARGETS", '[{"url": "http://h:9100/metrics", "job": "node", "interval_s": 30}]'
+    )
     (parsed,) = load_settings().prometheus_targets
     assert (parsed.url, parsed.job, parsed.interval_s, parsed.timeout_s) == ("http://h:9100/metrics", "node", 30, 10)
     monkeypatch.setenv("PULSEBOARD_PROMETHEUS_TARGETS", '[{"url": "h:9100", "job": "node"}]')
     with pytest.raises(ConfigError, match="http"):
         load_settings()
-    monkeypatch.setenv("PULSEBOARD_PROMETHEUS_TARGETS", '[{"url": "http://h/metrics", "job": "n", "interval_s": 5, "timeout_s": 9}]')
+    monkeypatch.setenv(
+        "PULSEBOARD_PROMETHEUS_TARGETS", '[{"url": "http://h/metrics", "job": "n", "interval_s": 5, "timeout_s": 9}]'
+    )
     with pytest.raises(ConfigError, match="timeout_s"):
         load_settings()
 

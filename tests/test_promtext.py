@@ -37,12 +37,12 @@ def test_real_histograms_and_summaries_keep_their_kind():
 
 def test_escapes_timestamps_and_special_values():
     text = (
-        '# TYPE m gauge\n'
+        "# TYPE m gauge\n"
         'm{path="C:\\\\dir",msg="say \\"hi\\"\\nbye"} 1.5e3 1690000000123\n'
         'm{path="x",} +Inf\n'
         'm{path="y"} -Inf\n'
         'm{path="z"} NaN\n'
-        'plain 7\n'
+        "plain 7\n"
     )
     result = parse_prometheus(text, NOW)
     assert result.errors == []
@@ -65,7 +65,7 @@ def test_escapes_timestamps_and_special_values():
         ("m 1 99999999999999999999", "does not fit"),
         ("# TYPE m sometype", "unknown metric type"),
         ("# TYPE m", "malformed TYPE/HELP"),
-        ('m{a=1} 1', "malformed label"),
+        ("m{a=1} 1", "malformed label"),
     ],
 )
 def test_each_bad_line_is_reported_with_its_number(line, expected):
@@ -83,7 +83,9 @@ def test_random_text_never_crashes(text):
     assert all(not math.isnan(s.value) for s in result.samples)
 
 
-label_value = st.text(alphabet=st.characters(codec="utf-8", exclude_characters="\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"), max_size=20)
+label_value = st.text(
+    alphabet=st.characters(codec="utf-8", exclude_characters="\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"), max_size=20
+)
 
 
 @settings(max_examples=200, deadline=None)

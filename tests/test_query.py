@@ -16,8 +16,8 @@ from core.config import load_settings
 from core.ingest.writer import write_batch
 from core.model import Event, Sample
 from core.query.cache import TTLCache
-from core.rollup import run_rollup
 from core.store import schema
+from core.store.rollup import run_rollup
 
 MIN, HOUR, DAY = 60_000, 3_600_000, 86_400_000
 NOW = 498_611 * HOUR  # hour-aligned, in 2026
@@ -65,7 +65,9 @@ def test_ranges_past_a_tiers_retention_fall_back_to_a_coarser_one(start_ago: int
 
 
 def test_explicit_step_takes_the_coarsest_tier_dividing_it() -> None:
-    assert query.plan(NOW - DAY, NOW, NOW, SETTINGS, step_ms=10 * MIN) == query.QueryPlan("5m", 10 * MIN, NOW - DAY, NOW, NOW - 10 * MIN)
+    assert query.plan(NOW - DAY, NOW, NOW, SETTINGS, step_ms=10 * MIN) == query.QueryPlan(
+        "5m", 10 * MIN, NOW - DAY, NOW, NOW - 10 * MIN
+    )
     assert query.plan(NOW - DAY, NOW, NOW, SETTINGS, step_ms=90_000).tier == "raw"
     assert query.plan(NOW - 10 * DAY, NOW - 9 * DAY, NOW, SETTINGS, step_ms=MIN).step_ms == 5 * MIN  # rounded up
 
@@ -80,7 +82,16 @@ def _tiered_store(engine: Engine) -> int:
             connection.execute(
                 schema.ROLLUP_TABLES[tier].insert(),
                 [
-                    {"series_id": sid, "bucket": b, "count": 2, "sum": 2.0 * value, "min": value, "max": value, "last": value, "last_ts": b}
+                    {
+                        "series_id": sid,
+                        "bucket": b,
+                        "count": 2,
+                        "sum": 2.0 * value,
+                        "min": value,
+                        "max": value,
+                        "last": value,
+                        "last_ts": b,
+                    }
                     for b in range(NOW - days * DAY, NOW, step)
                 ],
             )
@@ -100,13 +111,18 @@ def _tiered_store(engine: Engine) -> int:
 )
 def test_series_reads_the_planned_tier(engine: Engine, start_ago: int, span: int, value: float, points: int) -> None:
     _tiered_store(engine)
-    frame = query.series(engine, 'probe_value{host="a"}', NOW - start_ago, NOW - start_ago + span, now_ms=NOW, settings=SETTINGS)
+    frame = query.series(
+        engine, 'probe_value{host="a"}', NOW - start_ago, NOW - start_ago + span, now_ms=NOW, settings=SETTINGS
+    )
     qplan = query.plan(NOW - start_ago, NOW - start_ago + span, NOW, SETTINGS)
     tail = qplan.tail_from_ms or NOW
     body = frame.filter(pl.col("ts").dt.epoch("ms") < tail)
     assert frame.height == points
     assert body["value"].unique().to_list() == [value]
-    assert frame.filter(pl.col("ts").dt.epoch("ms") >= tail)["value"].unique().to_list() in ([], [1.0])  # fresh tail from raw
+    assert frame.filter(pl.col("ts").dt.epoch("ms") >= tail)["value"].unique().to_list() in (
+        [],
+        [1.0],
+    )  # fresh tail from raw
 
 
 def test_aggregations_and_the_raw_tail(engine: Engine) -> None:
@@ -120,7 +136,9 @@ def test_aggregations_and_the_raw_tail(engine: Engine) -> None:
     for agg, expected in want.items():
         frame = query.series(engine, "m", NOW - 6 * HOUR, NOW, agg=agg, now_ms=NOW, settings=SETTINGS)  # type: ignore[arg-type]
         assert frame["value"][0] == expected, agg
-        assert frame["value"][-1] == {"avg": 10.0, "min": 9.0, "max": 11.0, "sum": 20.0, "count": 2.0, "last": 11.0}[agg]
+        assert (
+            frame["value"][-1] == {"avg": 10.0, "min": 9.0, "max": 11.0, "sum": 20.0, "count": 2.0, "last": 11.0}[agg]
+        )
     with pytest.raises(ValueError, match="unknown aggregation"):
         query.series(engine, "m", NOW - HOUR, NOW, agg="median", now_ms=NOW)  # type: ignore[arg-type]
 
@@ -142,14 +160,30 @@ def test_counter_rate_handles_resets(engine: Engine, span: int) -> None:
 
 def test_event_duration_percentiles(engine: Engine) -> None:
     events = [
-        Event(f"e{i}", "workflow.quality_gate_executed", NOW - HOUR + i * 1000, "qms", {"agent_id": f"ag{i % 2}", "metrics": {"execution_time": float(i)}})
+        Event(
+            f"e{i}",
+            "workflow.quality_gate_executed",
+            NOW - HOUR + i * 1000,
+            "qms",
+            {"agent_id": f"ag{i % 2}", "metrics": {"execution_time": float(i)}},
+        )
         for i in range(1, 101)
     ]
     events.append(Event("other", "system.deployment", NOW - HOUR, "ci", {"metrics": {"execution_time": 1e9}}))
     write_batch(engine, [], events)
     frame = query.event_percentiles(engine, "workflow.*", "metrics.execution_time", NOW - DAY, NOW, settings=SETTINGS)
-    assert frame.row(0, named=True) == pytest.approx({"count": 100, "p50": 50.5, "p90": 90.1, "p95": 95.05, "p99": 99.01})
-    by_agent = query.event_percentiles(engine, "workflow.quality_gate_executed", "metrics.execution_time", NOW - DAY, NOW, by="agent_id", settings=SETTINGS)
+    assert frame.row(0, named=True) == pytest.approx(
+        {"count": 100, "p50": 50.5, "p90": 90.1, "p95": 95.05, "p99": 99.01}
+    )
+    by_agent = query.event_percentiles(
+        engine,
+        "workflow.quality_gate_executed",
+        "metrics.execution_time",
+        NOW - DAY,
+        NOW,
+        by="agent_id",
+        settings=SETTINGS,
+    )
     assert by_agent["agent_id"].to_list() == ["ag0", "ag1"] and by_agent["count"].to_list() == [50, 50]
 
 
@@ -159,7 +193,9 @@ def _frame() -> pl.DataFrame:
         for minute in range(3):
             rows.append((minute * MIN, f'm{{host="{host}"}}', f'{{"env":"{env}","host":"{host}"}}', base + minute))
     frame = pl.DataFrame(rows, schema=["ts", "series", "labels", "value"], orient="row")
-    return frame.with_columns(pl.col("ts").cast(pl.Datetime("ms", "UTC")), pl.col("series").rank("dense").cast(pl.Int64).alias("series_id"))
+    return frame.with_columns(
+        pl.col("ts").cast(pl.Datetime("ms", "UTC")), pl.col("series").rank("dense").cast(pl.Int64).alias("series_id")
+    )
 
 
 def test_group_by_label_top_k_and_summary_are_pure_frame_operations() -> None:
@@ -173,7 +209,9 @@ def test_group_by_label_top_k_and_summary_are_pure_frame_operations() -> None:
 
 
 def test_comparison_with_the_previous_period(engine: Engine) -> None:
-    write_batch(engine, [Sample("q", (), 100.0 if ts < NOW - DAY else 112.0, ts) for ts in range(NOW - 2 * DAY, NOW, MIN)], ())
+    write_batch(
+        engine, [Sample("q", (), 100.0 if ts < NOW - DAY else 112.0, ts) for ts in range(NOW - 2 * DAY, NOW, MIN)], ()
+    )
     run_rollup(engine)
     comparison = query.compare_previous(engine, "q", NOW - DAY, NOW, now_ms=NOW, settings=SETTINGS)
     assert comparison.change_pct == pytest.approx(12.0)
@@ -183,10 +221,17 @@ def test_comparison_with_the_previous_period(engine: Engine) -> None:
 
 
 def test_discovery_lists_names_and_label_values(engine: Engine) -> None:
-    write_batch(engine, [Sample("b_metric", (("env", e), ("host", h)), 1.0, NOW) for e in ("dev", "prod") for h in ("x", "y")] + [Sample("a_metric", (), 1.0, NOW)], ())
+    write_batch(
+        engine,
+        [Sample("b_metric", (("env", e), ("host", h)), 1.0, NOW) for e in ("dev", "prod") for h in ("x", "y")]
+        + [Sample("a_metric", (), 1.0, NOW)],
+        (),
+    )
     assert query.metric_names(engine) == ["a_metric", "b_metric"]
     assert query.label_values(engine, "b_metric") == {"env": ["dev", "prod"], "host": ["x", "y"]}
-    assert query.find_series(engine, 'b_metric{env="prod", host!~"y"}')["series"].to_list() == ['b_metric{env="prod", host="x"}']
+    assert query.find_series(engine, 'b_metric{env="prod", host!~"y"}')["series"].to_list() == [
+        'b_metric{env="prod", host="x"}'
+    ]
 
 
 def test_cache_computes_once_for_concurrent_viewers_and_expires() -> None:
@@ -238,12 +283,18 @@ def test_sqlite_and_postgres_return_identical_results(sqlite_engine: Engine, pg_
         per_engine = []
         for span in (HOUR, DAY, 2 * DAY):
             for agg in query.AGGS:
-                per_engine.append(query.series(engine, 'load{host=~"a|b"}', NOW - span, NOW, agg=agg, now_ms=NOW, settings=SETTINGS).drop("series_id"))
+                per_engine.append(
+                    query.series(
+                        engine, 'load{host=~"a|b"}', NOW - span, NOW, agg=agg, now_ms=NOW, settings=SETTINGS
+                    ).drop("series_id")
+                )
         per_engine.append(query.rate(engine, "load", NOW - DAY, NOW, now_ms=NOW, settings=SETTINGS).drop("series_id"))
         frames.append(per_engine)
     for on_sqlite, on_postgres in zip(*frames, strict=True):
         assert on_sqlite.height > 0
-        assert on_sqlite.equals(on_postgres) or on_sqlite.with_columns(pl.col("value").round(9)).equals(on_postgres.with_columns(pl.col("value").round(9)))
+        assert on_sqlite.equals(on_postgres) or on_sqlite.with_columns(pl.col("value").round(9)).equals(
+            on_postgres.with_columns(pl.col("value").round(9))
+        )
 
 
 def _query_count(kind: str) -> float:
@@ -259,12 +310,18 @@ def test_store_reads_are_timed_by_query_kind_and_cache_hits_are_not(engine: Engi
     assert _query_count("series") == series_before + 1
     query.rate(engine, "timed", NOW - HOUR, NOW, now_ms=NOW, settings=SETTINGS)
     assert _query_count("rate") == rate_before + 1
-    labels = {sample.labels["query"] for family in selfmetrics.REGISTRY.collect() if family.name == "pulseboard_query_seconds"
-              for sample in family.samples}
+    labels = {
+        sample.labels["query"]
+        for family in selfmetrics.REGISTRY.collect()
+        if family.name == "pulseboard_query_seconds"
+        for sample in family.samples
+    }
     assert not any("timed" in label for label in labels)  # the selector never becomes a label
 
 
-def test_sqlite_and_postgres_agree_on_the_5m_and_1h_tiers_and_event_percentiles(sqlite_engine: Engine, pg_engine: Engine) -> None:
+def test_sqlite_and_postgres_agree_on_the_5m_and_1h_tiers_and_event_percentiles(
+    sqlite_engine: Engine, pg_engine: Engine
+) -> None:
     rng = random.Random(11)
     span = 20 * DAY  # past the 5m tier's 14 days: read from the 1h tier
     assert query.plan(NOW - span, NOW, NOW, SETTINGS).tier == "1h"
@@ -274,10 +331,18 @@ def test_sqlite_and_postgres_agree_on_the_5m_and_1h_tiers_and_event_percentiles(
         for h in ("a", "b", "c")
         for _ in range(3000)
     ]
-    counter = [Sample("jobs_total", (("job", "x"),), float(i * 3 if i != 700 else 0), NOW - span + i * 1_200_000) for i in range(1440)]
+    counter = [
+        Sample("jobs_total", (("job", "x"),), float(i * 3 if i != 700 else 0), NOW - span + i * 1_200_000)
+        for i in range(1440)
+    ]
     events = [
-        Event(f"gate-{i}", "workflow.quality_gate_executed", NOW - rng.randrange(1, span // 1000) * 1000, "qms",
-              {"agent_id": f"ag{i % 3}", "metrics": {"execution_time": round(rng.expovariate(1 / 40), 3)}})
+        Event(
+            f"gate-{i}",
+            "workflow.quality_gate_executed",
+            NOW - rng.randrange(1, span // 1000) * 1000,
+            "qms",
+            {"agent_id": f"ag{i % 3}", "metrics": {"execution_time": round(rng.expovariate(1 / 40), 3)}},
+        )
         for i in range(600)
     ]
     frames = []
@@ -288,17 +353,33 @@ def test_sqlite_and_postgres_agree_on_the_5m_and_1h_tiers_and_event_percentiles(
         per_engine = []
         for days in (7, 20):
             for agg in query.AGGS:
-                per_engine.append(query.series(engine, 'load{host=~"a|b"}', NOW - days * DAY, NOW, agg=agg, now_ms=NOW,
-                                               settings=SETTINGS).drop("series_id"))
-            per_engine.append(query.rate(engine, "jobs_total", NOW - days * DAY, NOW, now_ms=NOW, settings=SETTINGS).drop("series_id"))
+                per_engine.append(
+                    query.series(
+                        engine, 'load{host=~"a|b"}', NOW - days * DAY, NOW, agg=agg, now_ms=NOW, settings=SETTINGS
+                    ).drop("series_id")
+                )
+            per_engine.append(
+                query.rate(engine, "jobs_total", NOW - days * DAY, NOW, now_ms=NOW, settings=SETTINGS).drop("series_id")
+            )
             for by in (None, "agent_id"):
-                per_engine.append(query.event_percentiles(engine, "workflow.quality_gate_*", "metrics.execution_time",
-                                                          NOW - days * DAY, NOW, by=by, settings=SETTINGS))
+                per_engine.append(
+                    query.event_percentiles(
+                        engine,
+                        "workflow.quality_gate_*",
+                        "metrics.execution_time",
+                        NOW - days * DAY,
+                        NOW,
+                        by=by,
+                        settings=SETTINGS,
+                    )
+                )
         frames.append(per_engine)
     for on_sqlite, on_postgres in zip(*frames, strict=True):
         assert on_sqlite.height > 0
         assert on_sqlite.columns == on_postgres.columns
         numeric = [c for c, t in on_sqlite.schema.items() if t.is_float()]
-        assert on_sqlite.with_columns(pl.col(numeric).round(9)).equals(on_postgres.with_columns(pl.col(numeric).round(9)))
+        assert on_sqlite.with_columns(pl.col(numeric).round(9)).equals(
+            on_postgres.with_columns(pl.col(numeric).round(9))
+        )
     hourly = frames[0][len(query.AGGS) + 3]  # the first 20-day series: one row per hour bucket and series
     assert hourly.height > 300 and (hourly["ts"].dt.epoch("ms") % HOUR == 0).all()

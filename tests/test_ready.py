@@ -6,7 +6,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from collectors.runner import build_scheduler
-from core.api import create_api
+from core.api.routes import create_api
 from core.config import load_settings
 from tests.live import free_port
 
@@ -47,7 +47,10 @@ def test_unreachable_database_answers_503_naming_it(tmp_path, backend):
         blocker.write_text("a file where the database folder should be")
         url, named = f"sqlite:///{blocker / 'pulseboard.db'}", "not-a-folder"
     else:
-        url, named = f"postgresql+psycopg://postgres@127.0.0.1:{free_port()}/test", "OperationalError"  # nothing listens
+        url, named = (
+            f"postgresql+psycopg://postgres@127.0.0.1:{free_port()}/test",
+            "OperationalError",
+        )  # nothing listens
     reply = _ready(load_settings(database_url=url, data_dir=tmp_path, collectors=False))
     assert reply.status_code == 503, reply.text
     checks = reply.json()["checks"]

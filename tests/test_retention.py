@@ -5,13 +5,12 @@ from __future__ import annotations
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from core import retention
 from core.config import load_settings
 from core.ingest.writer import write_batch
 from core.model import Event, Sample
-from core.retention import cutoffs, run_retention
-from core.rollup import run_rollup
-from core.store import schema
+from core.store import retention, schema
+from core.store.retention import cutoffs, run_retention
+from core.store.rollup import run_rollup
 
 NOW = 1_790_000_000_000 + 12_345
 MIN, HOUR, DAY = 60_000, 3_600_000, 86_400_000
@@ -42,7 +41,19 @@ def test_each_tier_loses_exactly_the_rows_past_its_age(engine: Engine) -> None:
             placed[tier] = [edge - 3 * step, edge - step, edge, edge + step, NOW - NOW % step]
             connection.execute(
                 schema.ROLLUP_TABLES[tier].insert(),
-                [{"series_id": sid, "bucket": b, "count": 1, "sum": 1.0, "min": 1.0, "max": 1.0, "last": 1.0, "last_ts": b} for b in placed[tier]],
+                [
+                    {
+                        "series_id": sid,
+                        "bucket": b,
+                        "count": 1,
+                        "sum": 1.0,
+                        "min": 1.0,
+                        "max": 1.0,
+                        "last": 1.0,
+                        "last_ts": b,
+                    }
+                    for b in placed[tier]
+                ],
             )
     stats = run_retention(engine, settings, now_ms=NOW)
     assert stats.finished
@@ -69,7 +80,9 @@ def test_raw_samples_older_than_24h_go_and_the_horizon_records_it(engine: Engine
 def test_events_by_age_with_compliance_kept_three_years(engine: Engine, monkeypatch) -> None:
     monkeypatch.setattr(retention, "EVENTS_PER_CHUNK", 3)  # force several chunks
     ages = {"old": 91 * DAY, "fresh": 89 * DAY}
-    events = [Event(f"{name}-{i}", "workflow.step_completed", NOW - age, "t") for name, age in ages.items() for i in range(7)]
+    events = [
+        Event(f"{name}-{i}", "workflow.step_completed", NOW - age, "t") for name, age in ages.items() for i in range(7)
+    ]
     events += [
         Event("qa-1", "qa.compliance_check", NOW - 400 * DAY, "t"),
         Event("qse-1", "qse.compliance_scored", NOW - 1000 * DAY, "t"),
@@ -85,7 +98,9 @@ def test_events_by_age_with_compliance_kept_three_years(engine: Engine, monkeypa
 
 
 def test_cut_short_retention_resumes_where_it_stopped(engine: Engine) -> None:
-    write_batch(engine, [Sample("up", (("i", str(i)),), 1.0, NOW - 3 * DAY + k * MIN) for i in range(3) for k in range(600)], ())
+    write_batch(
+        engine, [Sample("up", (("i", str(i)),), 1.0, NOW - 3 * DAY + k * MIN) for i in range(3) for k in range(600)], ()
+    )
     run_rollup(engine)
     first = run_retention(engine, load_settings(), now_ms=NOW, max_seconds=0)
     assert not first.finished
@@ -97,7 +112,9 @@ def test_cut_short_retention_resumes_where_it_stopped(engine: Engine) -> None:
 
 
 def test_sqlite_space_is_reclaimed(sqlite_engine: Engine) -> None:
-    rows = [Sample("up", (("i", str(i)),), float(k), NOW - 2 * DAY + k * 1_000) for i in range(20) for k in range(3_000)]
+    rows = [
+        Sample("up", (("i", str(i)),), float(k), NOW - 2 * DAY + k * 1_000) for i in range(20) for k in range(3_000)
+    ]
     write_batch(sqlite_engine, rows, ())
     run_rollup(sqlite_engine)
     stats = run_retention(sqlite_engine, load_settings(), now_ms=NOW)
@@ -113,10 +130,25 @@ def test_sla_breaches_are_kept_as_long_as_compliance_reports_and_deleted_in_chun
     cut = cutoffs(settings, NOW).compliance
     assert cut == NOW - 1095 * DAY
     ages = {"ancient": 1200 * DAY, "just-past": 1095 * DAY + 1, "edge": 1095 * DAY, "year": 365 * DAY, "today": HOUR}
-    rows = [{"sla_id": "dor_validation", "item_key": f"{name}-{n}", "workflow_id": f"WF-{name}", "step": "dor_validation",
-             "ts": NOW - age, "duration_s": 1000.0, "target_s": 900.0, "over_s": 100.0, "severity": "warning",
-             "escalated": False, "impact": {}, "detected_ms": NOW - age, "updated_ms": NOW - age}
-            for name, age in ages.items() for n in range(3)]
+    rows = [
+        {
+            "sla_id": "dor_validation",
+            "item_key": f"{name}-{n}",
+            "workflow_id": f"WF-{name}",
+            "step": "dor_validation",
+            "ts": NOW - age,
+            "duration_s": 1000.0,
+            "target_s": 900.0,
+            "over_s": 100.0,
+            "severity": "warning",
+            "escalated": False,
+            "impact": {},
+            "detected_ms": NOW - age,
+            "updated_ms": NOW - age,
+        }
+        for name, age in ages.items()
+        for n in range(3)
+    ]
     with engine.begin() as connection:
         connection.execute(schema.sla_breaches.insert(), rows)
     stats = run_retention(engine, settings, now_ms=NOW)

@@ -10,9 +10,9 @@ from core.config import ROOT, get_settings
 from core.ingest import ingest
 from core.model import Batch, Event, Sample, now_ms
 from core.query import clear_cache
-from core.rollup import run_rollup
+from core.query.timewindow import RANGE_LABELS
 from core.store.engine import dispose_engines
-from core.timewindow import RANGE_LABELS
+from core.store.rollup import run_rollup
 
 PAGES = ("overview", "executive", "operations")
 H, DAY = 3_600_000, 86_400_000
@@ -54,7 +54,11 @@ def test_empty_store_renders_and_says_what_to_send(store, page):
     at = run(page)
     infos = " ".join(i.value for i in at.info)
     assert "Send" in infos or "send" in infos
-    assert all(m.value in ("—", "0") for m in at.metric if m.label not in ("Series", "Samples, last hour", "Events, last 24 h", "Last sample"))
+    assert all(
+        m.value in ("—", "0")
+        for m in at.metric
+        if m.label not in ("Series", "Samples, last hour", "Events, last 24 h", "Last sample")
+    )
 
 
 @pytest.mark.parametrize("page", PAGES)
@@ -88,24 +92,60 @@ def fixture_batch(now: int) -> tuple[Batch, dict[str, float]]:
     for n, hours in enumerate(durations):
         end = now - (2 + n) * H
         wid = f"WF-{n}"
-        evts += [Event(f"c{n}", "workflow.pr_created", end - int(hours * H), "t", {"workflow_id": wid, "repository": "org/a"}),
-                 Event(f"d{n}", "workflow.workflow_completed", end, "t", {"workflow_id": wid, "duration_s": hours * 3600})]
-    evts += [Event("f0", "workflow.pr_created", now - 9 * H, "t", {"workflow_id": "WF-X"}),
-             Event("f1", "workflow.workflow_failed", now - 6 * H, "t", {"workflow_id": "WF-X", "duration_s": 3 * 3600})]
-    evts += [Event("o0", "workflow.pr_created", now - 3 * H, "t", {"workflow_id": "WF-OPEN-1"}),
-             Event("o1", "workflow.pr_created", now - 4 * H, "t", {"workflow_id": "WF-OPEN-2"})]
+        evts += [
+            Event(
+                f"c{n}", "workflow.pr_created", end - int(hours * H), "t", {"workflow_id": wid, "repository": "org/a"}
+            ),
+            Event(f"d{n}", "workflow.workflow_completed", end, "t", {"workflow_id": wid, "duration_s": hours * 3600}),
+        ]
+    evts += [
+        Event("f0", "workflow.pr_created", now - 9 * H, "t", {"workflow_id": "WF-X"}),
+        Event("f1", "workflow.workflow_failed", now - 6 * H, "t", {"workflow_id": "WF-X", "duration_s": 3 * 3600}),
+    ]
+    evts += [
+        Event("o0", "workflow.pr_created", now - 3 * H, "t", {"workflow_id": "WF-OPEN-1"}),
+        Event("o1", "workflow.pr_created", now - 4 * H, "t", {"workflow_id": "WF-OPEN-2"}),
+    ]
     scores = [0.9, 0.7, 0.8, 1.0]
-    evts += [Event(f"g{n}", "workflow.quality_gate_passed" if s >= 0.8 else "workflow.quality_gate_failed", now - (5 + n) * H, "t",
-                   {"workflow_id": f"WF-{n}", "gate_name": "g", "attempt": 1, "metrics": {"score": s}}) for n, s in enumerate(scores)]
-    evts += [Event(f"q{n}", "qa.compliance_check", now - 5 * H, "t", {"workflow_id": f"WF-{n}", "policy": "p", "passed": ok, "score": 0.9})
-             for n, ok in enumerate([True, True, False, True, True])]
+    evts += [
+        Event(
+            f"g{n}",
+            "workflow.quality_gate_passed" if s >= 0.8 else "workflow.quality_gate_failed",
+            now - (5 + n) * H,
+            "t",
+            {"workflow_id": f"WF-{n}", "gate_name": "g", "attempt": 1, "metrics": {"score": s}},
+        )
+        for n, s in enumerate(scores)
+    ]
+    evts += [
+        Event(
+            f"q{n}",
+            "qa.compliance_check",
+            now - 5 * H,
+            "t",
+            {"workflow_id": f"WF-{n}", "policy": "p", "passed": ok, "score": 0.9},
+        )
+        for n, ok in enumerate([True, True, False, True, True])
+    ]
     samples = [Sample.of("qms_agent_up", {"agent": f"a{n}"}, 0.0 if n == 0 else 1.0, now - 60_000) for n in range(4)]
-    samples += [Sample.of("qms_agent_load_percent", {"agent": f"a{n}"}, [0.0, 50.0, 0.0, 95.0][n], now - 60_000) for n in range(4)]
+    samples += [
+        Sample.of("qms_agent_load_percent", {"agent": f"a{n}"}, [0.0, 50.0, 0.0, 95.0][n], now - 60_000)
+        for n in range(4)
+    ]
     completed = len(durations)
     expected = {
-        "Completed": completed, "Completion rate": completed / (completed + 1) * 100, "Time to merge": sum(durations) / completed,
-        "Active workflows": 2, "Gate pass rate": 3 / 4 * 100, "Agents up": 3, "Quality score": sum(scores) / 4 * 100,
-        "Compliance adherence": 4 / 5 * 100, "Down": 1, "Idle": 1, "Active": 1, "Overloaded": 1,
+        "Completed": completed,
+        "Completion rate": completed / (completed + 1) * 100,
+        "Time to merge": sum(durations) / completed,
+        "Active workflows": 2,
+        "Gate pass rate": 3 / 4 * 100,
+        "Agents up": 3,
+        "Quality score": sum(scores) / 4 * 100,
+        "Compliance adherence": 4 / 5 * 100,
+        "Down": 1,
+        "Idle": 1,
+        "Active": 1,
+        "Overloaded": 1,
     }
     return Batch(tuple(samples), tuple(evts)), expected
 

@@ -13,8 +13,8 @@ from sqlalchemy.engine import Engine
 from core.config import load_settings
 from core.ingest.writer import series_cache, write_batch
 from core.model import Sample
-from core.retention import run_retention
-from core.rollup import TIER_MS, run_rollup
+from core.store.retention import run_retention
+from core.store.rollup import TIER_MS, run_rollup
 
 BASE = 1_780_000_000_000 - 1_780_000_000_000 % 3_600_000 + 1_234  # not bucket-aligned on purpose
 HOSTS = ("a", "b", "c")
@@ -37,10 +37,15 @@ def tier_rows(engine: Engine, tier: str) -> dict[tuple[str, int], tuple[int, flo
             f'SELECT s.labels, t.bucket, t."count", t."sum", t."min", t."max", t."last", t.last_ts '
             f"FROM samples_{tier} t JOIN series s ON s.id = t.series_id"
         ).fetchall()
-    return {(labels, bucket): (count, total, low, high, last, last_ts) for labels, bucket, count, total, low, high, last, last_ts in rows}
+    return {
+        (labels, bucket): (count, total, low, high, last, last_ts)
+        for labels, bucket, count, total, low, high, last, last_ts in rows
+    }
 
 
-def expected(raw: dict[tuple[str, int], float], step: int) -> dict[tuple[str, int], tuple[int, float, float, float, float, int]]:
+def expected(
+    raw: dict[tuple[str, int], float], step: int
+) -> dict[tuple[str, int], tuple[int, float, float, float, float, int]]:
     groups: dict[tuple[str, int], list[tuple[int, float]]] = {}
     for (host, ts), value in raw.items():
         groups.setdefault((f'{{"host":"{host}"}}', ts - ts % step), []).append((ts, value))
@@ -105,7 +110,9 @@ def test_rerun_after_marking_everything_dirty_is_idempotent(engine: Engine) -> N
     run_rollup(engine)
     before = {tier: tier_rows(engine, tier) for tier in TIER_MS}
     with engine.begin() as connection:
-        connection.exec_driver_sql("INSERT INTO rollup_dirty (series_id, bucket, mark) SELECT series_id, bucket, 1 FROM samples_1m")
+        connection.exec_driver_sql(
+            "INSERT INTO rollup_dirty (series_id, bucket, mark) SELECT series_id, bucket, 1 FROM samples_1m"
+        )
     stats = run_rollup(engine, chunk=97)  # many small chunks
     assert stats.minutes == len(before["1m"])
     assert {tier: tier_rows(engine, tier) for tier in TIER_MS} == before
@@ -117,7 +124,7 @@ def test_a_mark_bumped_during_the_run_survives(engine: Engine) -> None:
     with engine.begin() as connection:
         sid, bucket, mark = connection.exec_driver_sql("SELECT series_id, bucket, mark FROM rollup_dirty").one()
         connection.exec_driver_sql("UPDATE rollup_dirty SET mark = mark + 1")
-    from core.rollup import _delete_keys
+    from core.store.rollup import _delete_keys
 
     with engine.begin() as connection:
         p = "%s" if engine.dialect.name == "postgresql" else "?"
@@ -135,7 +142,9 @@ def test_sample_arriving_after_raw_retention_is_merged_once(engine: Engine) -> N
     now = BASE + 5 * 3_600_000
     stats = run_retention(engine, retention, now_ms=now)
     assert stats.deleted["samples"] == 6 and stats.raw_horizon_ms > old
-    write_batch(engine, [sample("a", old + 59_000, 100.0), sample("a", old + 60_000, 7.0)], ())  # late: into two minutes
+    write_batch(
+        engine, [sample("a", old + 59_000, 100.0), sample("a", old + 60_000, 7.0)], ()
+    )  # late: into two minutes
     merged = run_rollup(engine)
     assert merged.late_samples == 2
     raw = {("a", old + i * 10_000): 10.0 + i for i in range(6)} | {("a", old + 59_000): 100.0, ("a", old + 60_000): 7.0}
@@ -175,6 +184,8 @@ def test_rows_without_raw_data_are_removed_on_recompute(engine: Engine) -> None:
     run_rollup(engine)
     with engine.begin() as connection:
         connection.execute(sa.text("DELETE FROM samples"))
-        connection.exec_driver_sql("INSERT INTO rollup_dirty (series_id, bucket, mark) SELECT series_id, bucket, 1 FROM samples_1m")
+        connection.exec_driver_sql(
+            "INSERT INTO rollup_dirty (series_id, bucket, mark) SELECT series_id, bucket, 1 FROM samples_1m"
+        )
     run_rollup(engine)
     assert all(not tier_rows(engine, tier) for tier in TIER_MS)

@@ -50,7 +50,9 @@ class Counting:
         self.runs += 1
         ts = BASE_TS + self.runs * 1000
         samples = tuple(Sample.of("test_runs_total", {"copy": str(c)}, self.runs, ts, "counter") for c in range(3))
-        return Batch(samples, (Event(f"evt-{self.name}-{self.runs}", "system.test_ran", ts, "tests", {"n": self.runs}),))
+        return Batch(
+            samples, (Event(f"evt-{self.name}-{self.runs}", "system.test_ran", ts, "tests", {"n": self.runs}),)
+        )
 
 
 class Failing:
@@ -100,7 +102,8 @@ def store_outage(engine: Engine) -> Iterator[None]:
         with admin.connect() as connection:
             connection.exec_driver_sql(f'ALTER DATABASE "{database}" ALLOW_CONNECTIONS false')
             connection.exec_driver_sql(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()", (database,)
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
+                (database,),
             )
         yield
     finally:
@@ -114,7 +117,9 @@ def recording_sink(engine: Engine, settings, delivered: list[int], retry_s: floa
         ingest(engine, batch, origin=origin, settings=settings)
         delivered.append(int(batch.samples[0].value))
 
-    return SpoolingSink(send, Spool(settings.data_dir / "spool", settings.spool_max_bytes), store_unavailable, retry_s=retry_s)
+    return SpoolingSink(
+        send, Spool(settings.data_dir / "spool", settings.spool_max_bytes), store_unavailable, retry_s=retry_s
+    )
 
 
 def test_store_outage_spools_then_replays_everything_in_order(quick_engine, settings):
@@ -277,8 +282,12 @@ def test_selfstats_keeps_reporting_while_the_store_is_down(quick_engine):
 
 @pytest.mark.parametrize(
     ("buckets", "expected"),
-    [([(0.1, 0), (0.5, 10), (math.inf, 10)], 0.48), ([(0.1, 10), (math.inf, 10)], 0.095), ([(0.1, 0), (math.inf, 5)], 0.1),
-     ([(math.inf, 0)], None)],
+    [
+        ([(0.1, 0), (0.5, 10), (math.inf, 10)], 0.48),
+        ([(0.1, 10), (math.inf, 10)], 0.095),
+        ([(0.1, 0), (math.inf, 5)], 0.1),
+        ([(math.inf, 0)], None),
+    ],
 )
 def test_p95_from_bucket_differences(buckets, expected):
     assert bucket_quantile(0.95, buckets) == (pytest.approx(expected) if expected is not None else None)
@@ -310,24 +319,46 @@ def one_hour(engine: Engine, settings, sla_id: str, now: int):
 def test_selfstats_measures_data_freshness_from_the_store_leaving_its_own_series_out(engine, settings):
     clock = [T0 / 1000]
     stats = SelfStatsCollector(15, clock=lambda: clock[0], host="h", newest_sample_ms=lambda: newest_sample_ms(engine))
-    assert not [s for s in stats.collect().samples if s.name == "pulseboard_data_freshness_seconds"]  # nothing stored yet
-    ingest(engine, Batch((Sample.of("cpu_usage_percent", {"host": "h"}, 12.0, T0 - 30_000),
-                          Sample.of("pulseboard_database_bytes", {"host": "h"}, 1.0, T0 - 1_000),
-                          Sample.of("up", {"host": "h", "job": "pulseboard"}, 1.0, T0 - 1_000),
-                          Sample.of("temperature_celsius", {"host": "h"}, 40.0, T0 - 20_000))), origin="test", settings=settings)
+    assert not [
+        s for s in stats.collect().samples if s.name == "pulseboard_data_freshness_seconds"
+    ]  # nothing stored yet
+    ingest(
+        engine,
+        Batch(
+            (
+                Sample.of("cpu_usage_percent", {"host": "h"}, 12.0, T0 - 30_000),
+                Sample.of("pulseboard_database_bytes", {"host": "h"}, 1.0, T0 - 1_000),
+                Sample.of("up", {"host": "h", "job": "pulseboard"}, 1.0, T0 - 1_000),
+                Sample.of("temperature_celsius", {"host": "h"}, 40.0, T0 - 20_000),
+            )
+        ),
+        origin="test",
+        settings=settings,
+    )
     assert newest_sample_ms(engine) == T0 - 20_000
     for _ in range(10):  # a stale store: the newest foreign sample is 20 s old, then older
         batch = stats.collect()
         ingest(engine, batch, origin="collector:selfstats", settings=settings)
         clock[0] += 15
-    ages = query.series(engine, "pulseboard_data_freshness_seconds", T0 - 60_000, T0 + 3_600_000, agg="last", settings=settings,
-                        now_ms=T0 + 150_000)
+    ages = query.series(
+        engine,
+        "pulseboard_data_freshness_seconds",
+        T0 - 60_000,
+        T0 + 3_600_000,
+        agg="last",
+        settings=settings,
+        now_ms=T0 + 150_000,
+    )
     assert ages["value"].to_list()[:2] == [20.0, 35.0]
     stale = one_hour(engine, settings, "data_freshness", T0 + 150_001)
     assert stale.total >= 1 and stale.within_target == 0.0
 
-    ingest(engine, Batch((Sample.of("cpu_usage_percent", {"host": "h"}, 13.0, int(clock[0] * 1000) - 2_000),)),
-           origin="test", settings=settings)
+    ingest(
+        engine,
+        Batch((Sample.of("cpu_usage_percent", {"host": "h"}, 13.0, int(clock[0] * 1000) - 2_000),)),
+        origin="test",
+        settings=settings,
+    )
     fresh = next(s for s in stats.collect().samples if s.name == "pulseboard_data_freshness_seconds")
     assert fresh.value == pytest.approx(2.0) and dict(fresh.labels) == {"host": "h"}
 
@@ -345,15 +376,18 @@ def test_page_runs_become_the_page_load_series_the_sla_reads(engine, settings):
     batch = stats.collect()
     loads = {dict(s.labels)["page"]: s.value for s in batch.samples if s.name == "pulseboard_page_load_seconds"}
     assert loads == {"sla_test_page": 3.5, "sla_test_other": 0.2}  # the slowest run of each page
-    assert not [s for s in stats.collect().samples if s.name == "pulseboard_page_load_seconds"]  # drained: nothing new ran
+    assert not [
+        s for s in stats.collect().samples if s.name == "pulseboard_page_load_seconds"
+    ]  # drained: nothing new ran
     ingest(engine, batch, origin="collector:selfstats", settings=settings)
     result = one_hour(engine, settings, "dashboard_page_load", T0 + 1)
     assert result.total == 2 and result.within_target == pytest.approx(0.5)
 
     selfmetrics.record_page_run("sla_test_global", 0.25)  # the module-level function the page hook calls
     default = SelfStatsCollector(15, clock=lambda: T0 / 1000, host="h")
-    assert ("sla_test_global", 0.25) in {(dict(s.labels)["page"], s.value) for s in default.collect().samples
-                                         if s.name == "pulseboard_page_load_seconds"}
+    assert ("sla_test_global", 0.25) in {
+        (dict(s.labels)["page"], s.value) for s in default.collect().samples if s.name == "pulseboard_page_load_seconds"
+    }
 
 
 def test_selfstats_writes_up_for_pulseboard_and_fills_an_outage_with_zeros(engine, settings):
@@ -361,7 +395,9 @@ def test_selfstats_writes_up_for_pulseboard_and_fills_an_outage_with_zeros(engin
     first = SelfStatsCollector(15, clock=lambda: clock[0], host="h", last_up_ms=lambda host: last_up_ms(engine, host))
     for _ in range(4):
         batch = first.collect()
-        assert [(s.value, dict(s.labels)) for s in batch.samples if s.name == "up"] == [(1.0, {"host": "h", "job": "pulseboard"})]
+        assert [(s.value, dict(s.labels)) for s in batch.samples if s.name == "up"] == [
+            (1.0, {"host": "h", "job": "pulseboard"})
+        ]
         ingest(engine, batch, origin="collector:selfstats", settings=settings)
         clock[0] += 15
     assert last_up_ms(engine, "h") == T0 + 45_000
@@ -369,7 +405,9 @@ def test_selfstats_writes_up_for_pulseboard_and_fills_an_outage_with_zeros(engin
     assert one_hour(engine, settings, "uptime", T0 + 60_000).availability == 1.0
 
     clock[0] += 600  # Pulseboard was down ten minutes, then starts again
-    restarted = SelfStatsCollector(15, clock=lambda: clock[0], host="h", last_up_ms=lambda host: last_up_ms(engine, host))
+    restarted = SelfStatsCollector(
+        15, clock=lambda: clock[0], host="h", last_up_ms=lambda host: last_up_ms(engine, host)
+    )
     ups = [s for s in restarted.collect().samples if s.name == "up"]
     zeros = [s for s in ups if s.value == 0.0]
     assert len(zeros) == 40 and zeros[0].ts == T0 + 60_000 and zeros[-1].ts == T0 + 645_000

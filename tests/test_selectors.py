@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from core.selectors import Matcher, Selector, SelectorError, parse_selector
+from core.query.selectors import Matcher, Selector, SelectorError, parse_selector
 
 LABELS = {"host": "web-1", "env": "prod", "path": "/api/v1"}
 
@@ -83,7 +83,7 @@ def test_matcher_rejects_unknown_operator() -> None:
 
 
 def test_built_selectors_escape_values_and_parse_back() -> None:
-    from core.selectors import build_selector
+    from core.query.selectors import build_selector
 
     sel = build_selector("up", {"job": ["a.b", "c|d"], "env": ["prod"], "host": []})
     assert str(sel) == 'up{env="prod", job=~"a\\\\.b|c\\\\|d"}'

@@ -11,7 +11,9 @@ from tests.sla_history import DAY, HOUR, MIN, NOW
 START = NOW - 3 * DAY
 
 
-def stream(bad_between: tuple[int, int] | None = None, every_bad: int | None = None, until: int = NOW + DAY) -> pl.DataFrame:
+def stream(
+    bad_between: tuple[int, int] | None = None, every_bad: int | None = None, until: int = NOW + DAY
+) -> pl.DataFrame:
     """One item per minute (at :30) from START to ``until``; bad inside ``bad_between``, or every ``every_bad``-th."""
     ts = list(range(START + 30_000, until, MIN))
     bad = [
@@ -22,8 +24,10 @@ def stream(bad_between: tuple[int, int] | None = None, every_bad: int | None = N
 
 
 def test_budget_remaining_and_consumed():
-    outcomes = pl.DataFrame({"ts": [NOW - n * MIN for n in range(1, 1001)], "bad": [1.0] * 5 + [0.0] * 995,
-                             "weight": [1.0] * 1000}, schema=b.OUTCOME_SCHEMA)
+    outcomes = pl.DataFrame(
+        {"ts": [NOW - n * MIN for n in range(1, 1001)], "bad": [1.0] * 5 + [0.0] * 995, "weight": [1.0] * 1000},
+        schema=b.OUTCOME_SCHEMA,
+    )
     status = b.budget(outcomes, 0.99, 30 * DAY, NOW)
     assert status.allowed == pytest.approx(10.0)
     assert status.consumed == pytest.approx(0.5)
@@ -31,14 +35,18 @@ def test_budget_remaining_and_consumed():
 
 
 def test_overspent_budget_goes_negative_and_no_data_is_none():
-    outcomes = pl.DataFrame({"ts": [NOW - MIN] * 10, "bad": [1.0] * 3 + [0.0] * 7, "weight": [1.0] * 10}, schema=b.OUTCOME_SCHEMA)
+    outcomes = pl.DataFrame(
+        {"ts": [NOW - MIN] * 10, "bad": [1.0] * 3 + [0.0] * 7, "weight": [1.0] * 10}, schema=b.OUTCOME_SCHEMA
+    )
     assert b.budget(outcomes, 0.9, DAY, NOW).remaining == pytest.approx(-2.0)
     assert b.budget(b.empty_outcomes(), 0.9, DAY, NOW).remaining is None
 
 
 def test_burn_rate_is_error_ratio_over_budget():
-    outcomes = pl.DataFrame({"ts": [NOW - n * 30_000 for n in range(1, 101)], "bad": [1.0] * 10 + [0.0] * 90,
-                             "weight": [1.0] * 100}, schema=b.OUTCOME_SCHEMA)
+    outcomes = pl.DataFrame(
+        {"ts": [NOW - n * 30_000 for n in range(1, 101)], "bad": [1.0] * 10 + [0.0] * 90, "weight": [1.0] * 100},
+        schema=b.OUTCOME_SCHEMA,
+    )
     assert b.burn_rate(outcomes, 0.99, HOUR, NOW) == pytest.approx(10.0)
     assert b.burn_rate(outcomes, 0.99, HOUR, NOW - 2 * HOUR) is None
 
@@ -77,15 +85,30 @@ def test_firing_timeline_says_when():
 
 def test_rules_are_the_workbook_table():
     assert [(r.long_ms, r.short_ms, r.factor) for r in b.RULES] == [
-        (HOUR, 5 * MIN, 14.4), (6 * HOUR, 30 * MIN, 6.0), (3 * DAY, 6 * HOUR, 1.0)]
+        (HOUR, 5 * MIN, 14.4),
+        (6 * HOUR, 30 * MIN, 6.0),
+        (3 * DAY, 6 * HOUR, 1.0),
+    ]
     assert [round(r.budget_share, 3) for r in b.RULES] == [0.02, 0.05, 0.1]
 
 
 def test_burn_down_falls_from_full_to_what_is_left():
-    outcomes = pl.DataFrame({"ts": [NOW - 5 * DAY + 1, NOW - 2 * DAY + 1, NOW - 2 * DAY + 2, NOW - HOUR],
-                             "bad": [1.0, 1.0, 0.0, 1.0], "weight": [1.0] * 4}, schema=b.OUTCOME_SCHEMA)
-    outcomes = pl.concat([outcomes, pl.DataFrame({"ts": [NOW - 6 * DAY] * 296, "bad": [0.0] * 296, "weight": [1.0] * 296},
-                                                 schema=b.OUTCOME_SCHEMA)])
+    outcomes = pl.DataFrame(
+        {
+            "ts": [NOW - 5 * DAY + 1, NOW - 2 * DAY + 1, NOW - 2 * DAY + 2, NOW - HOUR],
+            "bad": [1.0, 1.0, 0.0, 1.0],
+            "weight": [1.0] * 4,
+        },
+        schema=b.OUTCOME_SCHEMA,
+    )
+    outcomes = pl.concat(
+        [
+            outcomes,
+            pl.DataFrame(
+                {"ts": [NOW - 6 * DAY] * 296, "bad": [0.0] * 296, "weight": [1.0] * 296}, schema=b.OUTCOME_SCHEMA
+            ),
+        ]
+    )
     line = b.burn_down(outcomes, 0.99, 7 * DAY, NOW, DAY)  # 300 items: 3 allowed, 3 bad
     # Each point is the budget left at the end of its day: the bad items land in days 3, 6 and 7.
     assert line.height == 7

@@ -8,7 +8,7 @@ from dataclasses import replace
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from core import audit
+from core.auth import audit
 from core.config import ROOT
 from core.ingest import ingest
 from core.model import Batch, now_ms
@@ -43,7 +43,9 @@ def test_page_on_empty_store_says_what_to_send(app_store):
 
 def test_page_shows_compliance_of_a_crafted_history(app_store):
     now = now_ms()
-    events = step("A", "dor_validation", 50, 10) + step("B", "dor_validation", 40, 20) + step("C", "dor_validation", 30, 5)
+    events = (
+        step("A", "dor_validation", 50, 10) + step("B", "dor_validation", 40, 20) + step("C", "dor_validation", 30, 5)
+    )
     ingest(app_store, Batch(events=tuple(shifted(events, now))), origin="test")
     at = run()
     row = at.dataframe[0].value.iloc[0]
@@ -54,7 +56,9 @@ def test_page_shows_compliance_of_a_crafted_history(app_store):
 def test_bad_edit_is_refused_with_the_reason_and_a_good_one_is_audited(app_store):
     at = run()
     at.selectbox(key="edit").set_value("dor_validation").run()
-    at.number_input(key="sla-escalation-dor_validation").set_value(10.0)  # escalate after 10 min, before the 15-min target
+    at.number_input(key="sla-escalation-dor_validation").set_value(
+        10.0
+    )  # escalate after 10 min, before the 15-min target
     at.button(key="sla-save").click().run()
     assert any("must be longer than the target" in e.value for e in at.error)
     assert store.get_definition(app_store, "dor_validation").escalation_s == 1200
@@ -77,7 +81,9 @@ def test_switching_the_sla_to_edit_shows_that_slas_own_escalation(app_store):
 def fill_new(at: AppTest, kind: str = "step", **fields: object) -> AppTest:
     at.selectbox(key="sla-new-kind").set_value(kind).run()
     for key, value in fields.items():
-        widget = at.text_input(key=f"sla-new-{key}") if isinstance(value, str) else at.number_input(key=f"sla-new-{key}")
+        widget = (
+            at.text_input(key=f"sla-new-{key}") if isinstance(value, str) else at.number_input(key=f"sla-new-{key}")
+        )
         widget.set_value(value) if not isinstance(value, str) else widget.input(value)
     at.button(key="sla-create").click().run()
     assert not at.exception, [e.value for e in at.exception]
@@ -85,12 +91,27 @@ def fill_new(at: AppTest, kind: str = "step", **fields: object) -> AppTest:
 
 
 def test_new_sla_is_created_then_deleted_with_an_audit_row_each(app_store):
-    at = fill_new(run(), "step", id="security_review", name="Security review", source="security_review",
-                  target=60.0, objective=99.0, escalation=120.0, period=14)
+    at = fill_new(
+        run(),
+        "step",
+        id="security_review",
+        name="Security review",
+        source="security_review",
+        target=60.0,
+        objective=99.0,
+        escalation=120.0,
+        period=14,
+    )
     assert not at.error, [e.value for e in at.error]
     created = store.get_definition(app_store, "security_review")
-    assert (created.kind, created.step, created.target_s, created.escalation_s, created.objective, created.period_days) == (
-        "step", "security_review", 3600.0, 7200.0, 0.99, 14)  # minutes on the form, seconds in the store
+    assert (
+        created.kind,
+        created.step,
+        created.target_s,
+        created.escalation_s,
+        created.objective,
+        created.period_days,
+    ) == ("step", "security_review", 3600.0, 7200.0, 0.99, 14)  # minutes on the form, seconds in the store
     assert "Security review" in at.dataframe[0].value["SLA"].tolist()  # the page redraws with it
     assert any(s.value == "Created Security review." for s in at.success)
 
@@ -111,14 +132,25 @@ def test_new_sla_is_created_then_deleted_with_an_audit_row_each(app_store):
     assert logged["actor"].to_list() == ["local", "local"]
 
 
-@pytest.mark.parametrize(("kind", "fields", "named"), [
-    ("step", {"id": "Bad Id", "name": "x", "source": "s", "target": 5.0}, "id: String should match pattern"),
-    ("step", {"id": "no_step", "name": "No step", "target": 5.0}, "a step SLA needs the workflow step name"),
-    ("latency", {"id": "lat", "name": "Latency", "source": "api{", "target": 0.5}, "selector: bad selector"),
-    ("workflow", {"id": "wf", "name": "Workflow", "target": 60.0, "escalation": 30.0}, "escalation threshold"),
-    ("workflow", {"id": "wf", "name": "Workflow", "target": 60.0, "objective": 100.0}, "objective: Input should be less than 1"),
-    ("workflow", {"id": "dor_validation", "name": "Again", "target": 60.0}, "id: an SLA with the id 'dor_validation' already exists"),
-])
+@pytest.mark.parametrize(
+    ("kind", "fields", "named"),
+    [
+        ("step", {"id": "Bad Id", "name": "x", "source": "s", "target": 5.0}, "id: String should match pattern"),
+        ("step", {"id": "no_step", "name": "No step", "target": 5.0}, "a step SLA needs the workflow step name"),
+        ("latency", {"id": "lat", "name": "Latency", "source": "api{", "target": 0.5}, "selector: bad selector"),
+        ("workflow", {"id": "wf", "name": "Workflow", "target": 60.0, "escalation": 30.0}, "escalation threshold"),
+        (
+            "workflow",
+            {"id": "wf", "name": "Workflow", "target": 60.0, "objective": 100.0},
+            "objective: Input should be less than 1",
+        ),
+        (
+            "workflow",
+            {"id": "dor_validation", "name": "Again", "target": 60.0},
+            "id: an SLA with the id 'dor_validation' already exists",
+        ),
+    ],
+)
 def test_a_bad_new_sla_is_refused_naming_the_field_and_nothing_is_written(app_store, kind, fields, named):
     before = store.load_definitions(app_store)
     at = fill_new(run(), kind, **fields)

@@ -23,10 +23,16 @@ from tests.sla_history import DAY, HOUR, MIN, NOW, dor_history, step, workflow
 
 def alerts(engine) -> dict[tuple[str, str], tuple[str, str]]:
     with engine.connect() as connection:
-        rows = connection.execute(sa.select(schema.alerts.c.rule, schema.alerts.c.labels, schema.alerts.c.severity,
-                                            schema.alerts.c.state)).all()
-    return {(rule, json.loads(labels)["sla"] + ("/" + json.loads(labels).get("burn_rule", "") if rule == "slo_burn" else "")):
-            (severity, state) for rule, labels, severity, state in rows}
+        rows = connection.execute(
+            sa.select(schema.alerts.c.rule, schema.alerts.c.labels, schema.alerts.c.severity, schema.alerts.c.state)
+        ).all()
+    return {
+        (
+            rule,
+            json.loads(labels)["sla"] + ("/" + json.loads(labels).get("burn_rule", "") if rule == "slo_burn" else ""),
+        ): (severity, state)
+        for rule, labels, severity, state in rows
+    }
 
 
 def test_migration_seeds_the_defaults_it_was_written_with(sqlite_engine):
@@ -51,7 +57,7 @@ def test_definitions_round_trip_and_seeding_is_idempotent(slas):
 
 @pytest.mark.parametrize("roles", [("developer",), ("qa_lead",), ("executive",)])
 def test_only_roles_that_edit_slas_may_save_one(slas, roles):
-    from core.access import NotAllowed, Viewer
+    from core.auth.access import NotAllowed, Viewer
 
     changed = parse_definition(DEFAULTS[0].model_dump() | {"target_s": 600.0})
     with pytest.raises(NotAllowed, match="edit_slas"):
@@ -75,7 +81,11 @@ def test_status_from_stored_events_matches_the_crafted_answers(slas, settings):
 
 
 def test_check_logs_breaches_once_escalates_and_raises_alerts(slas, settings):
-    events = step("A", "dor_validation", 40, 10) + step("B", "dor_validation", 30, 17) + step("C", "dor_validation", 16, None)
+    events = (
+        step("A", "dor_validation", 40, 10)
+        + step("B", "dor_validation", 30, 17)
+        + step("C", "dor_validation", 16, None)
+    )
     ingest(slas, Batch(events=tuple(events)), origin="test", settings=settings)
     first = check_slas(slas, settings, now_ms=NOW)
     assert first.logged["dor_validation"] == 2  # B ended 2 min over; C open 16 min
@@ -98,8 +108,12 @@ def test_check_logs_breaches_once_escalates_and_raises_alerts(slas, settings):
     assert current[("sla_breach", "dor_validation")] == ("error", "firing")
 
     # C finishes 22 min after it started: nothing is open or new, both alerts resolve; the log keeps the rows.
-    ingest(slas, Batch(events=tuple(e for e in step("C", "dor_validation", 16, 22) if e.type.endswith("completed"))),
-           origin="test", settings=settings)
+    ingest(
+        slas,
+        Batch(events=tuple(e for e in step("C", "dor_validation", 16, 22) if e.type.endswith("completed"))),
+        origin="test",
+        settings=settings,
+    )
     third = check_slas(slas, settings, now_ms=NOW + 10 * MIN)
     assert third.logged["dor_validation"] == 0 and third.escalated["dor_validation"] == 0
     current = alerts(slas)
@@ -120,15 +134,26 @@ def test_burn_rate_alerts_follow_the_rules(slas, settings):
     ingest(slas, Batch(events=tuple(events)), origin="test", settings=settings)
     check_slas(slas, settings, now_ms=NOW)
     fired = {key[1] for key, (_, state) in alerts(slas).items() if key[0] == "slo_burn" and state == "firing"}
-    assert fired == {"end_to_end_workflow/fast_burn", "end_to_end_workflow/slow_burn", "end_to_end_workflow/steady_burn"}
+    assert fired == {
+        "end_to_end_workflow/fast_burn",
+        "end_to_end_workflow/slow_burn",
+        "end_to_end_workflow/steady_burn",
+    }
     check_slas(slas, settings, now_ms=NOW + 6 * MIN)  # the 5-minute window is clean again
     fired = {key[1] for key, (_, state) in alerts(slas).items() if key[0] == "slo_burn" and state == "firing"}
     assert fired == {"end_to_end_workflow/slow_burn", "end_to_end_workflow/steady_burn"}
 
 
 def test_latency_sla_from_samples(slas, settings):
-    samples = [Sample.of("api_request_duration_seconds", {"endpoint": "/x", "quantile": "0.95"}, 0.9 if n < 3 else 0.2,
-                         NOW - HOUR + n * MIN + 1) for n in range(60)]
+    samples = [
+        Sample.of(
+            "api_request_duration_seconds",
+            {"endpoint": "/x", "quantile": "0.95"},
+            0.9 if n < 3 else 0.2,
+            NOW - HOUR + n * MIN + 1,
+        )
+        for n in range(60)
+    ]
     ingest(slas, Batch(tuple(samples)), origin="test", settings=settings)
     p95 = next(d for d in DEFAULTS if d.id == "api_p95")
     result = statuses(slas, settings, [p95], now_ms=NOW)[0].compliance["1 h"]
@@ -141,20 +166,34 @@ def test_report_for_a_period(slas, settings):
     check_slas(slas, settings, now_ms=NOW)
     report = build_report(slas, settings, NOW - DAY, NOW, now_ms=NOW)
     dor = next(line for line in report.lines if line.sla_id == "dor_validation")
-    assert (dor.items, dor.within_target, dor.breaches, dor.escalations, dor.met) == (12, pytest.approx(8 / 12), 4, 2, False)
+    assert (dor.items, dor.within_target, dor.breaches, dor.escalations, dor.met) == (
+        12,
+        pytest.approx(8 / 12),
+        4,
+        2,
+        False,
+    )
     assert dor.worst_over_s == pytest.approx(900.0)
     assert report.overall_compliance == 0.0  # the only measured SLA missed
     assert "| DoR validation | 99.50% | 12 |" in report.to_markdown()
     assert report.to_dict()["slas"][0]["sla_id"] == "dor_validation"
 
 
-NEW_SLA = {"id": "security_review", "name": "Security review", "kind": "step", "step": "security_review",
-           "target_s": 3600.0, "objective": 0.99, "escalation_s": 7200.0, "period_days": 14}
+NEW_SLA = {
+    "id": "security_review",
+    "name": "Security review",
+    "kind": "step",
+    "step": "security_review",
+    "target_s": 3600.0,
+    "objective": 0.99,
+    "escalation_s": 7200.0,
+    "period_days": 14,
+}
 
 
 @pytest.mark.parametrize("roles", [("developer",), ("qa_lead",), ("executive",)])
 def test_only_roles_that_edit_slas_may_create_or_delete_one(slas, roles):
-    from core.access import NotAllowed, Viewer
+    from core.auth.access import NotAllowed, Viewer
 
     someone, operator = Viewer("someone", frozenset(roles)), Viewer("op", frozenset({"operations"}))
     new = parse_definition(NEW_SLA)

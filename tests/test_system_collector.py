@@ -77,7 +77,10 @@ class FakePsutil:
         return STATS(ctx_switches=self.ctx, interrupts=0, soft_interrupts=0, syscalls=0)
 
     def virtual_memory(self) -> object:
-        return MEM(**{name: 0 for name in MEM._fields} | {"total": 8000, "used": 2000, "available": 6000, "percent": 25.0, "cached": 100})
+        return MEM(
+            **{name: 0 for name in MEM._fields}
+            | {"total": 8000, "used": 2000, "available": 6000, "percent": 25.0, "cached": 100}
+        )
 
     def swap_memory(self) -> object:
         return SWAP(total=1000, used=10, free=990, percent=1.0, sin=0, sout=0)
@@ -141,11 +144,16 @@ def test_rates_come_from_counter_differences(ps, clock):
     clock.now += 5
     second = system.collect()
     assert values(second, "system_cpu_percent") == {(): pytest.approx(30.0)}
-    assert values(second, "system_cpu_core_percent") == {(("cpu", "0"),): pytest.approx(20.0), (("cpu", "1"),): pytest.approx(40.0)}
+    assert values(second, "system_cpu_core_percent") == {
+        (("cpu", "0"),): pytest.approx(20.0),
+        (("cpu", "1"),): pytest.approx(40.0),
+    }
     assert values(second, "system_context_switches_per_second") == {(): 100.0}
     assert values(second, "system_network_receive_bytes_per_second") == {(("interface", "eth0"),): 1000.0}
     assert values(second, "system_network_receive_errors_per_second") == {(("interface", "eth0"),): 2.0}
-    assert values(second, "system_disk_read_bytes_per_second") == {(("disk", "sda"),): 2000.0}, "loop devices are hidden"
+    assert values(second, "system_disk_read_bytes_per_second") == {(("disk", "sda"),): 2000.0}, (
+        "loop devices are hidden"
+    )
     assert values(second, "system_disk_reads_per_second") == {(("disk", "sda"),): 4.0}
     assert values(second, "system_disk_read_latency_seconds") == {(("disk", "sda"),): pytest.approx(0.005)}
     assert not values(second, "system_disk_write_latency_seconds"), "no writes, so no write latency"
@@ -203,7 +211,10 @@ def test_top_n_processes_by_cpu_and_memory(ps, clock):
     system = collector(ps, clock, top_n=2, top_interval=5)
     first = system.collect()
     assert values(first, "system_processes") == {(): 10}
-    assert set(values(first, "process_resident_bytes")) == {(("name", "p10"), ("pid", "10")), (("name", "p9"), ("pid", "9"))}
+    assert set(values(first, "process_resident_bytes")) == {
+        (("name", "p10"), ("pid", "10")),
+        (("name", "p9"), ("pid", "9")),
+    }
     assert not values(first, "process_cpu_percent"), "CPU share needs two readings"
     # p1 and p2 burn CPU; p10 and p9 stay the largest in memory
     ps.procs = [Proc(pid, f"p{pid}", {1: 2.5, 2: 1.0}.get(pid, 0.0), rss=pid * 1000) for pid in range(1, 11)]
@@ -213,7 +224,9 @@ def test_top_n_processes_by_cpu_and_memory(ps, clock):
     assert cpu_top[(("name", "p1"), ("pid", "1"))] == pytest.approx(50.0)
     assert cpu_top[(("name", "p2"), ("pid", "2"))] == pytest.approx(20.0)
     expected = {(("name", f"p{p}"), ("pid", str(p))) for p in (1, 2, 9, 10)}
-    assert set(values(second, "process_resident_bytes")) == expected, "union of top-2 by CPU and top-2 by memory, no more"
+    assert set(values(second, "process_resident_bytes")) == expected, (
+        "union of top-2 by CPU and top-2 by memory, no more"
+    )
 
 
 def test_top_processes_refresh_on_their_own_interval_and_pid_reuse_is_not_a_rate(ps, clock):
@@ -255,7 +268,9 @@ def test_real_psutil_emits_only_declared_documented_metrics(engine, settings):
     batch = system.collect()
     declared = {spec.name for spec in SPECS}
     assert {s.name for s in batch.samples} <= declared
-    assert {"system_cpu_percent", "system_memory_used_bytes", "process_resident_bytes"} <= {s.name for s in batch.samples}
+    assert {"system_cpu_percent", "system_memory_used_bytes", "process_resident_bytes"} <= {
+        s.name for s in batch.samples
+    }
     assert all(math.isfinite(s.value) and s.value >= 0 for s in batch.samples)
     assert ingest(engine, batch, origin="collector:system", settings=settings).samples_written == len(batch.samples)
 
@@ -274,8 +289,14 @@ def test_build_follows_settings(settings):
 
 @pytest.mark.parametrize(
     ("name", "unit"),
-    [("cpuPercent", "percent"), ("disk_read", "bytes"), ("net_rx_bytes", "1/s"), ("requests", "total"), ("uptime_seconds", "1"),
-     ("x_bytes", "furlongs")],
+    [
+        ("cpuPercent", "percent"),
+        ("disk_read", "bytes"),
+        ("net_rx_bytes", "1/s"),
+        ("requests", "total"),
+        ("uptime_seconds", "1"),
+        ("x_bytes", "furlongs"),
+    ],
 )
 def test_bad_metric_declarations_raise_at_definition(name, unit):
     with pytest.raises(ValueError):
@@ -283,6 +304,17 @@ def test_bad_metric_declarations_raise_at_definition(name, unit):
 
 
 def test_fake_psutil_matches_real_signatures():
-    for name in ("cpu_times", "getloadavg", "cpu_stats", "virtual_memory", "swap_memory", "disk_partitions",
-                 "disk_usage", "disk_io_counters", "net_io_counters", "process_iter", "pids"):
+    for name in (
+        "cpu_times",
+        "getloadavg",
+        "cpu_stats",
+        "virtual_memory",
+        "swap_memory",
+        "disk_partitions",
+        "disk_usage",
+        "disk_io_counters",
+        "net_io_counters",
+        "process_iter",
+        "pids",
+    ):
         assert callable(getattr(psutil, name)) and callable(getattr(FakePsutil, name))

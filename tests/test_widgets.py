@@ -9,9 +9,9 @@ import polars as pl
 import pytest
 from pydantic import ValidationError
 
-from core import charts
-from core import widgets as w
-from core.timewindow import DAY_MS, HOUR_MS, Window, default_refresh_key, window
+from core.query.timewindow import DAY_MS, HOUR_MS, Window, default_refresh_key, window
+from core.ui import charts
+from core.ui import widgets as w
 
 TS = [datetime(2025, 8, 17, h, tzinfo=UTC) for h in range(4)]
 LONG = pl.DataFrame({"ts": TS * 2, "series": ["a"] * 4 + ["b"] * 4, "value": [1.0, 2, 3, 4, 4, 3, 2, 1]})
@@ -23,12 +23,25 @@ SAMPLES: dict[str, object] = {
     "bar": pl.DataFrame({"category": ["q1", "q2"], "value": [5.0, 22.0]}),
     "table": pl.DataFrame({"a": [1, 2], "b": ["x", "y"]}),
     "heatmap": LONG,
-    "pipeline": pl.DataFrame({"step": ["dor", "dor", "review"], "state": ["waiting", "working", "waiting"], "count": [2, 1, 4]}),
-    "status_grid": pl.DataFrame({"name": ["agent-1", "agent-2"], "status": ["active", "down"], "detail": ["40%", "heartbeat lost"]}),
-    "timeline": pl.DataFrame({"ts": TS[:2], "kind": ["error", "deploy"], "label": ["x", "y"], "severity": ["critical", "info"]}),
+    "pipeline": pl.DataFrame(
+        {"step": ["dor", "dor", "review"], "state": ["waiting", "working", "waiting"], "count": [2, 1, 4]}
+    ),
+    "status_grid": pl.DataFrame(
+        {"name": ["agent-1", "agent-2"], "status": ["active", "down"], "detail": ["40%", "heartbeat lost"]}
+    ),
+    "timeline": pl.DataFrame(
+        {"ts": TS[:2], "kind": ["error", "deploy"], "label": ["x", "y"], "severity": ["critical", "info"]}
+    ),
     "alert_list": pl.DataFrame({"severity": ["warning", "critical"], "title": ["w", "c"]}),
-    "forecast": pl.DataFrame({"ts": TS, "value": [1.0, 2, 3, 4], "lower": [None, None, 2.5, 3.0], "upper": [None, None, 3.5, 5.0],
-                              "kind": ["actual", "actual", "forecast", "forecast"]}),
+    "forecast": pl.DataFrame(
+        {
+            "ts": TS,
+            "value": [1.0, 2, 3, 4],
+            "lower": [None, None, 2.5, 3.0],
+            "upper": [None, None, 3.5, 5.0],
+            "kind": ["actual", "actual", "forecast", "forecast"],
+        }
+    ),
 }
 
 
@@ -60,7 +73,9 @@ def test_unknown_kind_and_unknown_fields_are_refused():
 
 
 def test_kpi_card_formats_value_delta_level_and_sparkline():
-    config = w.KpiConfig(title="Quality", unit="%", thresholds=w.Thresholds(warning=85, critical=70, higher_is_worse=False))
+    config = w.KpiConfig(
+        title="Quality", unit="%", thresholds=w.Thresholds(warning=85, critical=70, higher_is_worse=False)
+    )
     out = w.build(config, SAMPLES["kpi"])
     assert isinstance(out, w.KpiOut)
     assert out.value == "87.5%"
@@ -86,7 +101,9 @@ def _layers(chart):
 
 def test_threshold_rules_and_deployments_are_drawn_on_trends():
     deploys = pl.DataFrame({"ts": TS[1:2], "component": ["decision-engine"], "version": ["2.1.0"]})
-    out = w.build(w.TrendConfig(title="depth", thresholds=w.Thresholds(warning=10, critical=20)), LONG, deployments=deploys)
+    out = w.build(
+        w.TrendConfig(title="depth", thresholds=w.Thresholds(warning=10, critical=20)), LONG, deployments=deploys
+    )
     rules = [layer for layer in _layers(out.chart) if layer["mark"]["type"] == "rule"]
     levels = sorted(v["level"] for layer in rules if "level" in json.dumps(layer) for v in _values(out.chart, layer))
     assert levels == [10.0, 20.0]
@@ -107,7 +124,17 @@ def test_drill_down_charts_carry_a_named_point_selection():
 
 
 def test_palette_is_okabe_ito_and_statuses_have_fixed_colours():
-    assert set(charts.PALETTE) <= {"#000000", "#E69F00", "#56B4E9", "#009E73", "#F0E442", "#0072B2", "#D55E00", "#CC79A7", "#999999"}
+    assert set(charts.PALETTE) <= {
+        "#000000",
+        "#E69F00",
+        "#56B4E9",
+        "#009E73",
+        "#F0E442",
+        "#0072B2",
+        "#D55E00",
+        "#CC79A7",
+        "#999999",
+    }
     scale = charts.status_scale(["down", "active"]).to_dict()
     assert scale["range"] == [charts.STATUS_COLORS["down"], charts.STATUS_COLORS["active"]]
 
@@ -115,10 +142,18 @@ def test_palette_is_okabe_ito_and_statuses_have_fixed_colours():
 def test_metric_source_resolves_through_the_query_layer(engine, settings):
     from core.ingest import ingest
     from core.model import Batch, Sample, now_ms
-    from core.rollup import run_rollup
+    from core.store.rollup import run_rollup
 
     now = now_ms()
-    ingest(engine, Batch(tuple(Sample.of("qms_queue_depth", {"queue": "q"}, v, now - (5 - i) * 60_000) for i, v in enumerate([1, 2, 3]))), settings=settings)
+    ingest(
+        engine,
+        Batch(
+            tuple(
+                Sample.of("qms_queue_depth", {"queue": "q"}, v, now - (5 - i) * 60_000) for i, v in enumerate([1, 2, 3])
+            )
+        ),
+        settings=settings,
+    )
     run_rollup(engine, now)
     ctx = w.SourceContext(engine, window("1h", now + 1))
     kpi = w.resolve(w.KpiConfig(title="depth", source="metric:qms_queue_depth", agg="max"), ctx)

@@ -68,10 +68,14 @@ def correlate(alerts: Iterable[Fired], window_ms: int, dependencies: Mapping[str
     def related(a: Fired, b: Fired) -> bool:
         if not a.component or not b.component:
             return False
-        return a.component == b.component or b.component in upstream.get(a.component, ()) or a.component in upstream.get(b.component, ())
+        return (
+            a.component == b.component
+            or b.component in upstream.get(a.component, ())
+            or a.component in upstream.get(b.component, ())
+        )
 
     for i, first in enumerate(ordered):
-        for second in ordered[i + 1:]:
+        for second in ordered[i + 1 :]:
             if second.fired_at - first.fired_at > window_ms:
                 break
             if related(first, second):
@@ -84,6 +88,12 @@ def correlate(alerts: Iterable[Fired], window_ms: int, dependencies: Mapping[str
         components = {a.component for a in found}
         roots = [a for a in found if not (upstream.get(a.component, set()) & (components - {a.component}))] or found
         root = roots[0]
-        groups.append(Group(f"grp-{root.fingerprint[:12]}", root.fingerprint, tuple(a.fingerprint for a in found),
-                            tuple(sorted(c for c in components if c))))
+        groups.append(
+            Group(
+                f"grp-{root.fingerprint[:12]}",
+                root.fingerprint,
+                tuple(a.fingerprint for a in found),
+                tuple(sorted(c for c in components if c)),
+            )
+        )
     return groups

@@ -28,10 +28,21 @@ PENDING, SENT, FAILED = "pending", "sent", "failed"
 def queue(engine: Engine, channel: Channel, message: Message, now: int) -> int:
     """Add one notification for ``channel``; returns its id."""
     with engine.begin() as connection:
-        key = connection.execute(schema.notifications.insert().values(
-            channel=channel.name, kind=channel.kind, notice=message.notice, group_key=message.group[:256],
-            alert_count=len(message.alerts), title=message.title, payload=message.payload(), status=PENDING,
-            attempts=0, next_attempt_ms=now, created_ms=now)).inserted_primary_key
+        key = connection.execute(
+            schema.notifications.insert().values(
+                channel=channel.name,
+                kind=channel.kind,
+                notice=message.notice,
+                group_key=message.group[:256],
+                alert_count=len(message.alerts),
+                title=message.title,
+                payload=message.payload(),
+                status=PENDING,
+                attempts=0,
+                next_attempt_ms=now,
+                created_ms=now,
+            )
+        ).inserted_primary_key
     return int(key[0]) if key else 0
 
 
@@ -41,8 +52,16 @@ def deliver_due(engine: Engine, settings: Settings, now: int | None = None) -> d
     table = schema.notifications
     by_name = {c.name: c for c in channels(engine)}
     with engine.connect() as connection:
-        due = connection.execute(sa.select(table).where(table.c.status == PENDING).where(table.c.next_attempt_ms <= now)
-                                 .order_by(table.c.id)).mappings().all()
+        due = (
+            connection.execute(
+                sa.select(table)
+                .where(table.c.status == PENDING)
+                .where(table.c.next_attempt_ms <= now)
+                .order_by(table.c.id)
+            )
+            .mappings()
+            .all()
+        )
     counts = {SENT: 0, PENDING: 0, FAILED: 0}
     for row in due:
         channel = by_name.get(row["channel"])
@@ -75,10 +94,25 @@ def send_test(engine: Engine, settings: Settings, channel: Channel, actor: Actor
     """
     actor = require_edit(engine, actor, f"send a test through the channel {channel.name}")
     now = now_ms()
-    message = Message("test", "test", f"Test notification from Pulseboard, sent by {actor}", (
-        {"fingerprint": "test", "rule": "test", "state": "firing", "severity": "info", "labels": {"alertname": "test"},
-         "summary": f"This is a test of channel {channel.name}", "runbook": "", "fired_at": now, "resolved_at": None,
-         "root_cause": True},))
+    message = Message(
+        "test",
+        "test",
+        f"Test notification from Pulseboard, sent by {actor}",
+        (
+            {
+                "fingerprint": "test",
+                "rule": "test",
+                "state": "firing",
+                "severity": "info",
+                "labels": {"alertname": "test"},
+                "summary": f"This is a test of channel {channel.name}",
+                "runbook": "",
+                "fired_at": now,
+                "resolved_at": None,
+                "root_cause": True,
+            },
+        ),
+    )
     key = queue(engine, channel, message, now)
     error = None
     try:
@@ -86,17 +120,41 @@ def send_test(engine: Engine, settings: Settings, channel: Channel, actor: Actor
     except Exception as failure:  # noqa: BLE001 - reported to the person who pressed the button
         error = f"{type(failure).__name__}: {failure}"[:1000]
     with engine.begin() as connection:
-        connection.execute(schema.notifications.update().where(schema.notifications.c.id == key).values(
-            status=SENT if error is None else FAILED, attempts=1, next_attempt_ms=None, last_error=error,
-            sent_ms=now if error is None else None))
+        connection.execute(
+            schema.notifications.update()
+            .where(schema.notifications.c.id == key)
+            .values(
+                status=SENT if error is None else FAILED,
+                attempts=1,
+                next_attempt_ms=None,
+                last_error=error,
+                sent_ms=now if error is None else None,
+            )
+        )
     return error
 
 
 def delivery_log(engine: Engine, limit: int = 200) -> pl.DataFrame:
     """The newest notifications with their status, attempts and last error."""
     table = schema.notifications
-    columns = ("id", "created_ms", "channel", "kind", "notice", "title", "alert_count", "status", "attempts", "last_error", "sent_ms")
+    columns = (
+        "id",
+        "created_ms",
+        "channel",
+        "kind",
+        "notice",
+        "title",
+        "alert_count",
+        "status",
+        "attempts",
+        "last_error",
+        "sent_ms",
+    )
     with engine.connect() as connection:
-        rows = connection.execute(sa.select(*(table.c[c] for c in columns)).order_by(table.c.id.desc()).limit(limit)).all()
-    schema_ = {c: (pl.Int64 if c in ("id", "created_ms", "alert_count", "attempts", "sent_ms") else pl.String) for c in columns}
+        rows = connection.execute(
+            sa.select(*(table.c[c] for c in columns)).order_by(table.c.id.desc()).limit(limit)
+        ).all()
+    schema_ = {
+        c: (pl.Int64 if c in ("id", "created_ms", "alert_count", "attempts", "sent_ms") else pl.String) for c in columns
+    }
     return pl.DataFrame([tuple(r) for r in rows], schema=schema_, orient="row")

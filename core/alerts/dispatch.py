@@ -77,9 +77,21 @@ def run(engine: Engine, settings: Settings, rules: dict[str, Rule], now: int) ->
     for row in rows:
         row["labels_map"] = json.loads(row["labels"])
     active_silences, timings = silences(engine, since_ms=now), mute_timings(engine)
-    inhibit = inhibited(Candidate(r["fingerprint"], r["labels_map"], r["severity"], r["state"] == FIRING,
-                                  _series_labels(r["labels_map"], rules.get(r["rule"]))) for r in rows)
-    firing = [Fired(r["fingerprint"], r["labels_map"].get("component", ""), r["fired_at"] or now) for r in rows if r["state"] == FIRING]
+    inhibit = inhibited(
+        Candidate(
+            r["fingerprint"],
+            r["labels_map"],
+            r["severity"],
+            r["state"] == FIRING,
+            _series_labels(r["labels_map"], rules.get(r["rule"])),
+        )
+        for r in rows
+    )
+    firing = [
+        Fired(r["fingerprint"], r["labels_map"].get("component", ""), r["fired_at"] or now)
+        for r in rows
+        if r["state"] == FIRING
+    ]
     groups = correlate(firing, int(settings.alert_correlation_window_s * 1000), settings.alert_dependencies)
     group_of = {member: (g.key, member == g.root) for g in groups for member in g.members}
     available = channels(engine)
@@ -89,22 +101,40 @@ def run(engine: Engine, settings: Settings, rules: dict[str, Rule], now: int) ->
     with engine.begin() as connection:
         for row in rows:
             key = row["fingerprint"]
-            muted = suppression(row["labels_map"], now, active_silences, timings) or (f"inhibited:{inhibit[key][:8]}" if key in inhibit else None)
+            muted = suppression(row["labels_map"], now, active_silences, timings) or (
+                f"inhibited:{inhibit[key][:8]}" if key in inhibit else None
+            )
             group, root = group_of.get(key, (row["group_key"] or f"grp-{key[:12]}", bool(row["root_cause"])))
-            connection.execute(table.update().where(table.c.fingerprint == key).values(suppressed=muted, group_key=group, root_cause=root))
+            connection.execute(
+                table.update()
+                .where(table.c.fingerprint == key)
+                .values(suppressed=muted, group_key=group, root_cause=root)
+            )
             notice = None if muted else _notice(row, settings, now)
             if notice is None:
                 continue
             rule = rules.get(row["rule"])
-            alert = {"fingerprint": key, "rule": row["rule"], "state": row["state"], "severity": row["severity"],
-                     "labels": row["labels_map"], "summary": row["summary"], "runbook": rule.runbook if rule else "",
-                     "value": row["last_value"], "fired_at": row["fired_at"], "resolved_at": row["resolved_at"],
-                     "root_cause": root, "group": group}
+            alert = {
+                "fingerprint": key,
+                "rule": row["rule"],
+                "state": row["state"],
+                "severity": row["severity"],
+                "labels": row["labels_map"],
+                "summary": row["summary"],
+                "runbook": rule.runbook if rule else "",
+                "value": row["last_value"],
+                "fired_at": row["fired_at"],
+                "resolved_at": row["resolved_at"],
+                "root_cause": root,
+                "group": group,
+            }
             for channel in _routes(rule, code_rule_channels(row["rule"], settings), row["severity"], available):
                 buckets.setdefault((channel.name, group, notice), []).append(alert)
             notified.append(key)
             state = FIRING if notice == "firing" else RESOLVED
-            connection.execute(table.update().where(table.c.fingerprint == key).values(notified_state=state, last_notified_ms=now))
+            connection.execute(
+                table.update().where(table.c.fingerprint == key).values(notified_state=state, last_notified_ms=now)
+            )
     for (channel_name, group, notice), alerts in sorted(buckets.items()):
         queue(engine, by_name[channel_name], Message(notice, group, _title(notice, alerts), tuple(alerts)), now)
     return len(buckets)

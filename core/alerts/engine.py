@@ -24,7 +24,7 @@ from core.alerts.store import load_rules, load_states, save_states, seed_default
 from core.config import Settings
 from core.model import now_ms as clock_ms
 from core.query import series
-from core.selectors import parse_selector
+from core.query.selectors import parse_selector
 from core.store import schema
 
 log = logging.getLogger(__name__)
@@ -54,7 +54,9 @@ def event_counts(engine: Engine, rule: Rule, start_ms: int, end_ms: int) -> pl.D
     counts: dict[str, int] = {}
     with engine.connect() as connection:
         for event_type, data in connection.execute(query):
-            fields = {k: str(v) for k, v in (data or {}).items() if not isinstance(v, dict | list)} | {"type": event_type}
+            fields = {k: str(v) for k, v in (data or {}).items() if not isinstance(v, dict | list)} | {
+                "type": event_type
+            }
             if selector.matches("", fields):
                 key = json.dumps({name: fields.get(name, "") for name in rule.by}, sort_keys=True)
                 counts[key] = counts.get(key, 0) + 1
@@ -80,8 +82,10 @@ def evaluate_rule_now(engine: Engine, rule: Rule, settings: Settings, now: int) 
         previous = load_states(connection, rule.name)
         states, transitions = evaluate_rule(rule, observations, previous, now)
         context = {"rule": rule.name, "threshold": rule.threshold, "severity": rule.severity, "op": rule.op}
-        summaries = {key: render(rule.summary, context | {"value": state.last_value}, dict(state.labels))
-                     for key, state in states.items()}
+        summaries = {
+            key: render(rule.summary, context | {"value": state.last_value}, dict(state.labels))
+            for key, state in states.items()
+        }
         save_states(connection, rule, states, transitions, summaries, now)
     return len(transitions)
 

@@ -72,7 +72,9 @@ class Transition:
     value: float | None
 
 
-def step(previous: AlertState, seen: Observation | None, rule: Rule, now_ms: int) -> tuple[AlertState, Transition | None]:
+def step(
+    previous: AlertState, seen: Observation | None, rule: Rule, now_ms: int
+) -> tuple[AlertState, Transition | None]:
     """The next state of one alert after one evaluation at ``now_ms`` (``seen`` None: no data)."""
     if seen is None:
         if rule.no_data == "keep":
@@ -85,8 +87,13 @@ def step(previous: AlertState, seen: Observation | None, rule: Rule, now_ms: int
     if state in (INACTIVE, RESOLVED):
         if seen.active:
             fired = rule.for_ <= 0
-            nxt = replace(nxt, state=FIRING if fired else PENDING, active_since=now_ms,
-                          fired_at=now_ms if fired else None, resolved_at=None if fired else previous.resolved_at)
+            nxt = replace(
+                nxt,
+                state=FIRING if fired else PENDING,
+                active_since=now_ms,
+                fired_at=now_ms if fired else None,
+                resolved_at=None if fired else previous.resolved_at,
+            )
     elif state == PENDING:
         if not seen.active:
             nxt = replace(nxt, state=INACTIVE, active_since=None)
@@ -101,7 +108,9 @@ def step(previous: AlertState, seen: Observation | None, rule: Rule, now_ms: int
     return nxt, Transition(previous.fingerprint, rule.name, now_ms, state, nxt.state, value)
 
 
-def evaluate_rule(rule: Rule, observations: list[Observation], previous: dict[str, AlertState], now_ms: int) -> tuple[dict[str, AlertState], list[Transition]]:
+def evaluate_rule(
+    rule: Rule, observations: list[Observation], previous: dict[str, AlertState], now_ms: int
+) -> tuple[dict[str, AlertState], list[Transition]]:
     """Step every alert of ``rule``: those observed now and those known from before (which may lack data).
 
     ``no_data`` applies when the rule sees no series at all; under ``alerting`` that

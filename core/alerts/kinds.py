@@ -12,16 +12,13 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
 import numpy as np
 import polars as pl
 
-from core.anomaly import detector, infer_period
-from core.forecast_simple import forecaster
-
-if TYPE_CHECKING:
-    from core.alerts.rules import Rule
+from core.analytics.anomaly import detector, infer_period
+from core.analytics.linear_trend import forecaster
 
 
 @dataclass(frozen=True)
@@ -34,25 +31,50 @@ class Observation:
     clear: bool  # the value is far enough on the good side to resolve (hysteresis)
 
 
+class RuleParams(Protocol):
+    """What a kind reads of a rule: core.alerts.rules.Rule has these, so kinds need not import it."""
+
+    @property
+    def source(self) -> str: ...
+    @property
+    def agg(self) -> str: ...
+    @property
+    def window(self) -> float: ...
+    @property
+    def op(self) -> str: ...
+    @property
+    def threshold(self) -> float | None: ...
+    @property
+    def hysteresis(self) -> float: ...
+    @property
+    def detector(self) -> str: ...
+    @property
+    def sensitivity(self) -> float: ...
+    @property
+    def lookback(self) -> float: ...
+    @property
+    def horizon(self) -> float: ...
+
+
 class RuleKind(Protocol):
     """One kind of rule."""
 
     name: str
     description: str
 
-    def check(self, rule: Rule) -> None:
+    def check(self, rule: RuleParams) -> None:
         """Raise ValueError naming what a rule of this kind lacks."""
         ...
 
-    def lookback_s(self, rule: Rule) -> float:
+    def lookback_s(self, rule: RuleParams) -> float:
         """How much history one evaluation reads."""
         ...
 
-    def observe(self, frame: pl.DataFrame, rule: Rule, now_ms: int) -> list[Observation]:
+    def observe(self, frame: pl.DataFrame, rule: RuleParams, now_ms: int) -> list[Observation]:
         """One observation per label set in ``frame`` (columns ts, labels, value)."""
         ...
 
-    def replay(self, frame: pl.DataFrame, rule: Rule, since_ms: int) -> pl.DataFrame:
+    def replay(self, frame: pl.DataFrame, rule: RuleParams, since_ms: int) -> pl.DataFrame:
         """The condition as an evaluation at each point from ``since_ms`` on would have seen it.
 
         ``frame``: ``ts, series, labels, value`` buckets, including the history before
@@ -63,15 +85,25 @@ class RuleKind(Protocol):
 
 
 _WINDOW_AGG = {
-    "avg": pl.col("value").mean(), "min": pl.col("value").min(), "max": pl.col("value").max(),
-    "sum": pl.col("value").sum(), "count": pl.col("value").sum(), "last": pl.col("value").sort_by("ts").last(),
+    "avg": pl.col("value").mean(),
+    "min": pl.col("value").min(),
+    "max": pl.col("value").max(),
+    "sum": pl.col("value").sum(),
+    "count": pl.col("value").sum(),
+    "last": pl.col("value").sort_by("ts").last(),
 }
 
 
 def compare(value: pl.Expr, op: str, threshold: float) -> pl.Expr:
     """``value op threshold`` as a polars expression."""
-    return {">": value > threshold, ">=": value >= threshold, "<": value < threshold,
-            "<=": value <= threshold, "==": value == threshold, "!=": value != threshold}[op]
+    return {
+        ">": value > threshold,
+        ">=": value >= threshold,
+        "<": value < threshold,
+        "<=": value <= threshold,
+        "==": value == threshold,
+        "!=": value != threshold,
+    }[op]
 
 
 def clear_expr(value: pl.Expr, op: str, threshold: float, hysteresis: float) -> pl.Expr:
@@ -83,8 +115,13 @@ def clear_expr(value: pl.Expr, op: str, threshold: float, hysteresis: float) -> 
     return ~compare(value, op, threshold)
 
 
-REPLAY_SCHEMA: dict[str, pl.DataType] = {"series": pl.String(), "ts": pl.Datetime("ms", "UTC"), "value": pl.Float64(),
-                                         "active": pl.Boolean(), "clear": pl.Boolean()}
+REPLAY_SCHEMA: dict[str, pl.DataType] = {
+    "series": pl.String(),
+    "ts": pl.Datetime("ms", "UTC"),
+    "value": pl.Float64(),
+    "active": pl.Boolean(),
+    "clear": pl.Boolean(),
+}
 MINUTE_MS = 60_000
 
 
@@ -103,8 +140,10 @@ def _replayed(rows: list[pl.DataFrame], extra: dict[str, pl.DataType]) -> pl.Dat
 
 
 def _observations(frame: pl.DataFrame) -> list[Observation]:
-    return [Observation(json.loads(row["labels"]), row["value"], bool(row["active"]), bool(row["clear"]))
-            for row in frame.iter_rows(named=True)]
+    return [
+        Observation(json.loads(row["labels"]), row["value"], bool(row["active"]), bool(row["clear"]))
+        for row in frame.iter_rows(named=True)
+    ]
 
 
 class Threshold:
@@ -113,34 +152,49 @@ class Threshold:
     name = "threshold"
     description = "Aggregate over the window compared with a threshold (queue_depth > 15 for 5m)."
 
-    def check(self, rule: Rule) -> None:
+    def check(self, rule: RuleParams) -> None:
         if rule.threshold is None:
             raise ValueError("a threshold rule needs a threshold")
 
-    def lookback_s(self, rule: Rule) -> float:
+    def lookback_s(self, rule: RuleParams) -> float:
         return rule.window
 
-    def observe(self, frame: pl.DataFrame, rule: Rule, now_ms: int) -> list[Observation]:
+    def observe(self, frame: pl.DataFrame, rule: RuleParams, now_ms: int) -> list[Observation]:
         assert rule.threshold is not None
         since = now_ms - int(rule.window * 1000)
         per_series = (
             frame.filter(pl.col("ts").dt.epoch("ms") >= since)
-            .group_by("labels").agg(_WINDOW_AGG[rule.agg].alias("value"))
-            .with_columns(active=compare(pl.col("value"), rule.op, rule.threshold),
-                          clear=clear_expr(pl.col("value"), rule.op, rule.threshold, rule.hysteresis))
+            .group_by("labels")
+            .agg(_WINDOW_AGG[rule.agg].alias("value"))
+            .with_columns(
+                active=compare(pl.col("value"), rule.op, rule.threshold),
+                clear=clear_expr(pl.col("value"), rule.op, rule.threshold, rule.hysteresis),
+            )
             .sort("labels")
         )
         return _observations(per_series)
 
-    def replay(self, frame: pl.DataFrame, rule: Rule, since_ms: int) -> pl.DataFrame:
+    def replay(self, frame: pl.DataFrame, rule: RuleParams, since_ms: int) -> pl.DataFrame:
         assert rule.threshold is not None
-        how = {"avg": pl.col("value").mean(), "min": pl.col("value").min(), "max": pl.col("value").max(),
-               "sum": pl.col("value").sum(), "count": pl.col("value").sum(), "last": pl.col("value").last()}[rule.agg]
+        how = {
+            "avg": pl.col("value").mean(),
+            "min": pl.col("value").min(),
+            "max": pl.col("value").max(),
+            "sum": pl.col("value").sum(),
+            "count": pl.col("value").sum(),
+            "last": pl.col("value").last(),
+        }[rule.agg]
         period = f"{max(int(rule.window * 1000), MINUTE_MS)}ms"
-        return (frame.sort("series", "ts").rolling("ts", period=period, group_by="series").agg(how.alias("value"))
-                .with_columns(active=compare(pl.col("value"), rule.op, rule.threshold),
-                              clear=clear_expr(pl.col("value"), rule.op, rule.threshold, rule.hysteresis))
-                .filter(pl.col("ts").dt.epoch("ms") >= since_ms))
+        return (
+            frame.sort("series", "ts")
+            .rolling("ts", period=period, group_by="series")
+            .agg(how.alias("value"))
+            .with_columns(
+                active=compare(pl.col("value"), rule.op, rule.threshold),
+                clear=clear_expr(pl.col("value"), rule.op, rule.threshold, rule.hysteresis),
+            )
+            .filter(pl.col("ts").dt.epoch("ms") >= since_ms)
+        )
 
 
 def detector_window(points: int) -> int:
@@ -154,17 +208,17 @@ class Anomaly:
     name = "anomaly"
     description = "Unusual for this series: rolling z-score, IQR, seasonal or auto detector with a sensitivity."
 
-    def check(self, rule: Rule) -> None:
+    def check(self, rule: RuleParams) -> None:
         detector(rule.detector)
         if rule.source != "series":
             raise ValueError("anomaly rules watch series, not events")
         if rule.lookback < rule.window * 4:
             raise ValueError("lookback must be at least four windows, so the detector can learn what is normal")
 
-    def lookback_s(self, rule: Rule) -> float:
+    def lookback_s(self, rule: RuleParams) -> float:
         return rule.lookback
 
-    def observe(self, frame: pl.DataFrame, rule: Rule, now_ms: int) -> list[Observation]:
+    def observe(self, frame: pl.DataFrame, rule: RuleParams, now_ms: int) -> list[Observation]:
         found = detector(rule.detector)
         since = now_ms - int(rule.window * 1000)
         out = []
@@ -178,7 +232,7 @@ class Anomaly:
             out.append(Observation(json.loads(str(labels)), value, hit, not hit))
         return out
 
-    def replay(self, frame: pl.DataFrame, rule: Rule, since_ms: int) -> pl.DataFrame:
+    def replay(self, frame: pl.DataFrame, rule: RuleParams, since_ms: int) -> pl.DataFrame:
         """Scores each series once over the whole history with the window a full-lookback evaluation uses.
 
         The detectors look only backwards, so the score of a point does not depend on
@@ -196,8 +250,18 @@ class Anomaly:
             above = np.concatenate([[0], np.cumsum(scores >= threshold)])
             at = np.flatnonzero(ts >= since_ms)
             hit = above[at + 1] - above[np.searchsorted(ts, ts[at] - window_ms, "left")] > 0
-            rows.append(pl.DataFrame({"series": name, "ts": part["ts"].gather(at), "value": values[at], "score": scores[at],
-                                      "active": hit, "clear": ~hit}))
+            rows.append(
+                pl.DataFrame(
+                    {
+                        "series": name,
+                        "ts": part["ts"].gather(at),
+                        "value": values[at],
+                        "score": scores[at],
+                        "active": hit,
+                        "clear": ~hit,
+                    }
+                )
+            )
         return _replayed(rows, {"score": pl.Float64()})
 
 
@@ -207,17 +271,17 @@ class Forecast:
     name = "forecast"
     description = "Predictive: the trend over the lookback will cross the threshold within the horizon."
 
-    def check(self, rule: Rule) -> None:
+    def check(self, rule: RuleParams) -> None:
         if rule.threshold is None or rule.op not in (">", ">=", "<", "<="):
             raise ValueError("a forecast rule needs a threshold and one of > >= < <=")
         if rule.source != "series":
             raise ValueError("forecast rules watch series, not events")
 
-    def lookback_s(self, rule: Rule) -> float:
+    def lookback_s(self, rule: RuleParams) -> float:
         return rule.lookback
 
     @staticmethod
-    def condition(ts: np.ndarray, values: np.ndarray, rule: Rule, now_ms: int) -> tuple[float, bool] | None:
+    def condition(ts: np.ndarray, values: np.ndarray, rule: RuleParams, now_ms: int) -> tuple[float, bool] | None:
         """(projected value at the horizon, will cross within it) from the lookback's points, or None without a fit."""
         assert rule.threshold is not None
         fit = forecaster().fit(ts, values)
@@ -227,7 +291,7 @@ class Forecast:
         when = fit.crossing_ms(rule.threshold, rule.op, now_ms)
         return fit.at(horizon_end), when is not None and when <= horizon_end
 
-    def observe(self, frame: pl.DataFrame, rule: Rule, now_ms: int) -> list[Observation]:
+    def observe(self, frame: pl.DataFrame, rule: RuleParams, now_ms: int) -> list[Observation]:
         out = []
         for (labels,), part in frame.sort("ts").group_by("labels", maintain_order=True):
             found = self.condition(part["ts"].dt.epoch("ms").to_numpy(), part["value"].to_numpy(), rule, now_ms)
@@ -236,18 +300,31 @@ class Forecast:
                 out.append(Observation(json.loads(str(labels)), projected, hit, not hit))
         return out
 
-    def replay(self, frame: pl.DataFrame, rule: Rule, since_ms: int) -> pl.DataFrame:
+    def replay(self, frame: pl.DataFrame, rule: RuleParams, since_ms: int) -> pl.DataFrame:
         """Refits the trend at every point on the lookback before it, as each evaluation would."""
         lookback_ms = int(rule.lookback * 1000)
         rows = []
         for name, part, ts, values in _parts(frame):
             at = np.flatnonzero(ts >= since_ms)
             starts = np.searchsorted(ts, ts[at] - lookback_ms, "left")
-            found = [self.condition(ts[lo:i + 1], values[lo:i + 1], rule, int(ts[i])) for lo, i in zip(starts, at, strict=True)]
+            found = [
+                self.condition(ts[lo : i + 1], values[lo : i + 1], rule, int(ts[i]))
+                for lo, i in zip(starts, at, strict=True)
+            ]
             projected = [f[0] if f else None for f in found]
             hit = np.array([bool(f and f[1]) for f in found], dtype=bool)
-            rows.append(pl.DataFrame({"series": name, "ts": part["ts"].gather(at), "value": values[at],
-                                      "projected": pl.Series(projected, dtype=pl.Float64), "active": hit, "clear": ~hit}))
+            rows.append(
+                pl.DataFrame(
+                    {
+                        "series": name,
+                        "ts": part["ts"].gather(at),
+                        "value": values[at],
+                        "projected": pl.Series(projected, dtype=pl.Float64),
+                        "active": hit,
+                        "clear": ~hit,
+                    }
+                )
+            )
         return _replayed(rows, {"projected": pl.Float64()})
 
 

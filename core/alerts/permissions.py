@@ -2,12 +2,12 @@
 
 Acknowledging or resolving needs ``acknowledge_alerts``, or ``acknowledge_quality_alerts``
 for an alert labelled ``component=quality``; rules, silences, mute timings and channels
-need ``edit_rules`` (core.access). A refusal raises :class:`AlertPermissionError`.
+need ``edit_rules`` (core.auth.access). A refusal raises :class:`AlertPermissionError`.
 
-Callers pass the :class:`~core.access.Viewer` (pages do) or a username. A username of a
+Callers pass the :class:`~core.auth.access.Viewer` (pages do) or a username. A username of a
 stored user is checked against that user's stored roles, so a caller that only has the
 name (core.kpis.alerting, used by the Operations page) is held to the same rules. A name
-no user has is Pulseboard's own code (jobs, scripts, :data:`~core.access.SYSTEM`): people
+no user has is Pulseboard's own code (jobs, scripts, :data:`~core.auth.access.SYSTEM`): people
 only reach these functions through pages, which always pass their logged-in viewer.
 """
 
@@ -17,8 +17,8 @@ from collections.abc import Mapping
 
 from sqlalchemy.engine import Engine
 
-from core import users
-from core.access import NotAllowed, Viewer, can, is_quality_alert, may_handle_alert
+from core.auth import users
+from core.auth.access import NotAllowed, Viewer, can, is_quality_alert, may_handle_alert
 
 Actor = Viewer | str
 

@@ -25,8 +25,9 @@ from pydantic import (
     model_validator,
 )
 
+from core.alerts.kinds import kind
+from core.query.selectors import SelectorError, parse_selector
 from core.query.series import AGGS
-from core.selectors import SelectorError, parse_selector
 
 SEVERITIES = ("info", "warning", "error", "critical")
 SEVERITY_RANK = {name: rank for rank, name in enumerate(SEVERITIES)}
@@ -87,29 +88,74 @@ class Rule(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
-    name: str = Field(min_length=1, max_length=128, pattern=r"^[a-z0-9][a-z0-9_.-]*$", description="Unique id: lower-case letters, digits, _ . -")
+    name: str = Field(
+        min_length=1,
+        max_length=128,
+        pattern=r"^[a-z0-9][a-z0-9_.-]*$",
+        description="Unique id: lower-case letters, digits, _ . -",
+    )
     kind: str = Field(default="threshold", description="Rule kind from the registry: threshold, anomaly or forecast.")
     source: Literal["series", "events"] = Field(default="series", description="Watch metric series, or count events.")
-    selector: str = Field(description='Series selector (cpu_percent{host="a"}); for events, matchers on type and data fields ({type="qa.defect_found", severity="critical"}).')
-    agg: Literal["avg", "min", "max", "sum", "count", "last"] = Field(default="avg", description="How the values within the window become one value per series.")
+    selector: str = Field(
+        description='Series selector (cpu_percent{host="a"}); for events, matchers on type and data fields ({type="qa.defect_found", severity="critical"}).'
+    )
+    agg: Literal["avg", "min", "max", "sum", "count", "last"] = Field(
+        default="avg", description="How the values within the window become one value per series."
+    )
     window: Duration = Field(default=300.0, gt=0, description="How far back each evaluation looks.")
-    by: list[str] = Field(default_factory=list, description="Events only: data fields that split the count into one alert each.")
-    op: Literal[">", ">=", "<", "<=", "==", "!="] = Field(default=">", description="Comparison of the value with the threshold.")
+    by: list[str] = Field(
+        default_factory=list, description="Events only: data fields that split the count into one alert each."
+    )
+    op: Literal[">", ">=", "<", "<=", "==", "!="] = Field(
+        default=">", description="Comparison of the value with the threshold."
+    )
     threshold: float | None = Field(default=None, description="The limit (threshold and forecast rules).")
-    hysteresis: float = Field(default=0.0, ge=0, description="A firing alert resolves only once the value is this far on the good side of the threshold.")
-    for_: Duration = Field(default=0.0, alias="for", description="How long the condition must hold continuously before the alert fires.")
-    keep_firing_for: Duration = Field(default=0.0, description="How long a firing alert stays firing after the condition stops, to ride out brief recoveries.")
-    severity: Literal["info", "warning", "error", "critical"] = Field(default="warning", description="info, warning, error or critical.")
-    labels: dict[str, str] = Field(default_factory=dict, description="Extra labels on every alert of the rule (component, team, alertgroup …).")
-    summary: str = Field(default="{{ rule }}: value {{ value }} {{ op }} {{ threshold }}", max_length=1000, description="Text of the alert, with {{ value }}, {{ threshold }}, {{ op }}, {{ rule }}, {{ severity }} and {{ labels.NAME }}.")
+    hysteresis: float = Field(
+        default=0.0,
+        ge=0,
+        description="A firing alert resolves only once the value is this far on the good side of the threshold.",
+    )
+    for_: Duration = Field(
+        default=0.0, alias="for", description="How long the condition must hold continuously before the alert fires."
+    )
+    keep_firing_for: Duration = Field(
+        default=0.0,
+        description="How long a firing alert stays firing after the condition stops, to ride out brief recoveries.",
+    )
+    severity: Literal["info", "warning", "error", "critical"] = Field(
+        default="warning", description="info, warning, error or critical."
+    )
+    labels: dict[str, str] = Field(
+        default_factory=dict, description="Extra labels on every alert of the rule (component, team, alertgroup …)."
+    )
+    summary: str = Field(
+        default="{{ rule }}: value {{ value }} {{ op }} {{ threshold }}",
+        max_length=1000,
+        description="Text of the alert, with {{ value }}, {{ threshold }}, {{ op }}, {{ rule }}, {{ severity }} and {{ labels.NAME }}.",
+    )
     runbook: str = Field(default="", max_length=1000, description="Link to what to do.")
-    no_data: Literal["ok", "alerting", "keep"] = Field(default="ok", description="When the selector returns nothing: ok (resolve), alerting (treat as failing) or keep (leave the state as it is).")
-    channels: list[str] = Field(default_factory=list, description="Channels to notify; empty: every channel routed for the severity.")
+    no_data: Literal["ok", "alerting", "keep"] = Field(
+        default="ok",
+        description="When the selector returns nothing: ok (resolve), alerting (treat as failing) or keep (leave the state as it is).",
+    )
+    channels: list[str] = Field(
+        default_factory=list, description="Channels to notify; empty: every channel routed for the severity."
+    )
     enabled: bool = Field(default=True, description="Disabled rules are kept but not evaluated.")
     detector: str = Field(default="auto", description="Anomaly rules: zscore, iqr, seasonal or auto.")
-    sensitivity: float = Field(default=0.5, ge=0, le=1, description="Anomaly rules: 0 flags only extreme points, 1 flags mild ones.")
-    lookback: Duration = Field(default=86_400.0, gt=0, description="Anomaly and forecast rules: history used to learn what is normal or to fit the trend.")
-    horizon: Duration = Field(default=3600.0, gt=0, description="Forecast rules: alert when the series is projected to cross the threshold within this time.")
+    sensitivity: float = Field(
+        default=0.5, ge=0, le=1, description="Anomaly rules: 0 flags only extreme points, 1 flags mild ones."
+    )
+    lookback: Duration = Field(
+        default=86_400.0,
+        gt=0,
+        description="Anomaly and forecast rules: history used to learn what is normal or to fit the trend.",
+    )
+    horizon: Duration = Field(
+        default=3600.0,
+        gt=0,
+        description="Forecast rules: alert when the series is projected to cross the threshold within this time.",
+    )
     description: str = Field(default="", max_length=2000, description="Free text shown in the rule list.")
 
     @field_validator("selector")
@@ -126,7 +172,9 @@ class Rule(BaseModel):
     def _template(cls, text: str) -> str:
         for key in _TOKEN.findall(text):
             if key not in TEMPLATE_FIELDS and not key.startswith("labels."):
-                raise ValueError(f"unknown template field {{{{ {key} }}}}; use {', '.join(TEMPLATE_FIELDS)} or labels.NAME")
+                raise ValueError(
+                    f"unknown template field {{{{ {key} }}}}; use {', '.join(TEMPLATE_FIELDS)} or labels.NAME"
+                )
         return text
 
     @field_validator("labels")
@@ -134,13 +182,13 @@ class Rule(BaseModel):
     def _labels(cls, labels: dict[str, str]) -> dict[str, str]:
         for key in labels:
             if not re.fullmatch(r"[a-zA-Z_][a-zA-Z0-9_]*", key) or key in ("alertname", "severity"):
-                raise ValueError(f"bad label name {key!r} (letters, digits, _; alertname and severity are set by Pulseboard)")
+                raise ValueError(
+                    f"bad label name {key!r} (letters, digits, _; alertname and severity are set by Pulseboard)"
+                )
         return labels
 
     @model_validator(mode="after")
     def _kind_rules(self) -> Rule:
-        from core.alerts.kinds import kind
-
         if self.agg not in AGGS:
             raise ValueError(f"unknown aggregation {self.agg!r}")
         if self.source == "events" and parse_selector(self.selector).name is not None:

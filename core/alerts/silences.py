@@ -21,7 +21,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from core.alerts.rules import SEVERITY_RANK
-from core.selectors import Selector, SelectorError, parse_selector
+from core.query.selectors import Selector, SelectorError, parse_selector
 
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 
@@ -69,7 +69,11 @@ def _weekday_set(items: list[str]) -> set[int]:
 
 def _clock(text: str) -> int:
     hours, _, minutes = text.partition(":")
-    if not (hours.isdigit() and minutes.isdigit()) or not (0 <= int(hours) <= 24 and 0 <= int(minutes) < 60) or (int(hours) == 24 and int(minutes)):
+    if (
+        not (hours.isdigit() and minutes.isdigit())
+        or not (0 <= int(hours) <= 24 and 0 <= int(minutes) < 60)
+        or (int(hours) == 24 and int(minutes))
+    ):
         raise ValueError(f"bad time {text!r}; use HH:MM between 00:00 and 24:00")
     return int(hours) * 60 + int(minutes)
 
@@ -80,7 +84,9 @@ class TimeInterval(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     weekdays: list[str] = Field(default_factory=list, description="monday … sunday, or ranges like monday:friday.")
-    times: list[tuple[str, str]] = Field(default_factory=list, description='Clock ranges ["02:00", "04:00"], end exclusive; "24:00" is midnight.')
+    times: list[tuple[str, str]] = Field(
+        default_factory=list, description='Clock ranges ["02:00", "04:00"], end exclusive; "24:00" is midnight.'
+    )
 
     @field_validator("weekdays")
     @classmethod
@@ -161,7 +167,9 @@ def inhibited(alerts: Iterable[Candidate]) -> dict[str, str]:
     strongest: dict[tuple[str, str, frozenset[tuple[str, str]]], Candidate] = {}
     for alert in firing:
         key = _inhibit_key(alert)
-        if key is not None and (key not in strongest or SEVERITY_RANK[alert.severity] > SEVERITY_RANK[strongest[key].severity]):
+        if key is not None and (
+            key not in strongest or SEVERITY_RANK[alert.severity] > SEVERITY_RANK[strongest[key].severity]
+        ):
             strongest[key] = alert
     out = {}
     for alert in firing:
@@ -172,7 +180,9 @@ def inhibited(alerts: Iterable[Candidate]) -> dict[str, str]:
     return out
 
 
-def suppression(labels: Mapping[str, str], now_ms: int, silences: Iterable[Silence], timings: Iterable[MuteTiming]) -> str | None:
+def suppression(
+    labels: Mapping[str, str], now_ms: int, silences: Iterable[Silence], timings: Iterable[MuteTiming]
+) -> str | None:
     """``"silence:<id>"`` or ``"mute:<name>"`` when a silence or mute timing holds the alert now, else None."""
     for silence in silences:
         if silence.active(now_ms) and silence.matches(labels):

@@ -2,7 +2,7 @@
 
 Every change a person makes is first checked against the actor's roles
 (core.alerts.permissions: refused with :class:`AlertPermissionError`), then goes through
-:func:`audit`, which writes the audit log (core.audit) with the client address, so "who
+:func:`audit`, which writes the audit log (core.auth.audit) with the client address, so "who
 acknowledged this, when, and from where" always has an answer.
 """
 
@@ -16,20 +16,26 @@ import polars as pl
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from core import audit as audit_log
-from core.access import SYSTEM
 from core.alerts.evaluate import FIRING, INACTIVE, RESOLVED, AlertState, Transition
 from core.alerts.permissions import Actor, require_edit, require_handle
 from core.alerts.permissions import AlertPermissionError as AlertPermissionError  # callers catch it from here
 from core.alerts.rules import Rule, load_yaml, parse_rule
+from core.auth import audit as audit_log
+from core.auth.access import SYSTEM
 from core.model import labels_json, now_ms
 from core.store import schema
 
 RESOLVED_KEEP_MS = 86_400_000  # resolved alerts stay on the active list's "recently resolved" for a day
 
 
-def audit(engine: Engine, actor: str, action: str, target: str, detail: dict[str, Any] | None = None,
-          address: str | None = None) -> None:
+def audit(
+    engine: Engine,
+    actor: str,
+    action: str,
+    target: str,
+    detail: dict[str, Any] | None = None,
+    address: str | None = None,
+) -> None:
     """The one place alerting writes the audit log."""
     audit_log.record(engine, actor, action, target, detail or {}, address)
 
@@ -53,8 +59,14 @@ def save_rule(engine: Engine, rule: Rule, actor: Actor, *, audit_it: bool = True
     """Insert or replace one rule (needs ``edit_rules``)."""
     actor = require_edit(engine, actor, f"save the alert rule {rule.name}")
     table = schema.alert_rules
-    values = {"kind": rule.kind, "severity": rule.severity, "enabled": rule.enabled, "spec": rule.dump(),
-              "updated_by": actor, "updated_ms": now_ms()}
+    values = {
+        "kind": rule.kind,
+        "severity": rule.severity,
+        "enabled": rule.enabled,
+        "spec": rule.dump(),
+        "updated_by": actor,
+        "updated_ms": now_ms(),
+    }
     with engine.begin() as connection:
         if not connection.execute(table.update().where(table.c.name == rule.name).values(**values)).rowcount:
             connection.execute(table.insert().values(name=rule.name, **values))
@@ -97,40 +109,85 @@ def load_states(connection: Connection, rule: str) -> dict[str, AlertState]:
     rows = connection.execute(sa.select(table).where(table.c.rule == rule)).mappings()
     return {
         row["fingerprint"]: AlertState(
-            row["fingerprint"], row["rule"], tuple(sorted(json.loads(row["labels"]).items())), row["state"],
-            row["active_since"], row["fired_at"], row["resolved_at"], row["last_active_ms"], row["last_value"])
+            row["fingerprint"],
+            row["rule"],
+            tuple(sorted(json.loads(row["labels"]).items())),
+            row["state"],
+            row["active_since"],
+            row["fired_at"],
+            row["resolved_at"],
+            row["last_active_ms"],
+            row["last_value"],
+        )
         for row in rows
     }
 
 
-def save_states(connection: Connection, rule: Rule, states: dict[str, AlertState], transitions: list[Transition],
-                summaries: dict[str, str], now: int) -> None:
+def save_states(
+    connection: Connection,
+    rule: Rule,
+    states: dict[str, AlertState],
+    transitions: list[Transition],
+    summaries: dict[str, str],
+    now: int,
+) -> None:
     """Write one rule's evaluation: states, transitions, and history episodes opened or closed."""
     table, history = schema.alerts, schema.alert_history
     changed = {t.fingerprint: t for t in transitions}
     for t in transitions:
-        connection.execute(schema.alert_transitions.insert().values(
-            fingerprint=t.fingerprint, rule=t.rule, ts=t.ts, from_state=t.from_state, to_state=t.to_state, value=t.value))
+        connection.execute(
+            schema.alert_transitions.insert().values(
+                fingerprint=t.fingerprint,
+                rule=t.rule,
+                ts=t.ts,
+                from_state=t.from_state,
+                to_state=t.to_state,
+                value=t.value,
+            )
+        )
     for key, state in states.items():
         if state.state == INACTIVE or (state.state == RESOLVED and now - (state.resolved_at or now) > RESOLVED_KEEP_MS):
             connection.execute(table.delete().where(table.c.fingerprint == key))
             continue
         values: dict[str, Any] = {
-            "rule": rule.name, "labels": labels_json(state.labels), "severity": rule.severity, "state": state.state,
-            "active_since": state.active_since, "fired_at": state.fired_at, "resolved_at": state.resolved_at,
-            "last_active_ms": state.last_active_ms, "last_eval_ms": now, "last_value": state.last_value,
+            "rule": rule.name,
+            "labels": labels_json(state.labels),
+            "severity": rule.severity,
+            "state": state.state,
+            "active_since": state.active_since,
+            "fired_at": state.fired_at,
+            "resolved_at": state.resolved_at,
+            "last_active_ms": state.last_active_ms,
+            "last_eval_ms": now,
+            "last_value": state.last_value,
             "summary": summaries.get(key, ""),
         }
         move = changed.get(key)
         if move is not None and move.to_state == FIRING:
-            episode = connection.execute(history.insert().values(
-                fingerprint=key, rule=rule.name, labels=values["labels"], severity=rule.severity,
-                summary=values["summary"], fired_at=now)).inserted_primary_key
-            values |= {"episode_id": episode[0] if episode else None, "acknowledged_by": None, "acknowledged_at": None,
-                       "ack_comment": None, "resolved_by": None}
+            episode = connection.execute(
+                history.insert().values(
+                    fingerprint=key,
+                    rule=rule.name,
+                    labels=values["labels"],
+                    severity=rule.severity,
+                    summary=values["summary"],
+                    fired_at=now,
+                )
+            ).inserted_primary_key
+            values |= {
+                "episode_id": episode[0] if episode else None,
+                "acknowledged_by": None,
+                "acknowledged_at": None,
+                "ack_comment": None,
+                "resolved_by": None,
+            }
         if move is not None and move.to_state == RESOLVED:
-            connection.execute(history.update().where(history.c.fingerprint == key).where(history.c.resolved_at.is_(None))
-                               .values(resolved_at=now))
+            connection.execute(
+                history.update()
+                .where(history.c.fingerprint == key)
+                .where(history.c.resolved_at.is_(None))
+                .values(resolved_at=now)
+            )
         if not connection.execute(table.update().where(table.c.fingerprint == key).values(**values)).rowcount:
             connection.execute(table.insert().values(fingerprint=key, **values))
 
@@ -142,8 +199,14 @@ def alert_labels(engine: Engine, fingerprint: str) -> dict[str, str] | None:
     return None if text is None else dict(json.loads(text))
 
 
-def acknowledge(engine: Engine, fingerprint: str, actor: Actor, comment: str = "", when: int | None = None,
-                address: str | None = None) -> bool:
+def acknowledge(
+    engine: Engine,
+    fingerprint: str,
+    actor: Actor,
+    comment: str = "",
+    when: int | None = None,
+    address: str | None = None,
+) -> bool:
     """Record who acknowledged a firing alert, when and why; False if there is no such active alert.
 
     Needs ``acknowledge_alerts``, or ``acknowledge_quality_alerts`` for a quality alert.
@@ -152,19 +215,30 @@ def acknowledge(engine: Engine, fingerprint: str, actor: Actor, comment: str = "
     when = now_ms() if when is None else when
     values = {"acknowledged_by": actor, "acknowledged_at": when, "ack_comment": comment}
     with engine.begin() as connection:
-        row = connection.execute(sa.select(schema.alerts.c.episode_id).where(schema.alerts.c.fingerprint == fingerprint)
-                                 .where(schema.alerts.c.state == FIRING)).first()
+        row = connection.execute(
+            sa.select(schema.alerts.c.episode_id)
+            .where(schema.alerts.c.fingerprint == fingerprint)
+            .where(schema.alerts.c.state == FIRING)
+        ).first()
         if row is None:
             return False
         connection.execute(schema.alerts.update().where(schema.alerts.c.fingerprint == fingerprint).values(**values))
         if row.episode_id is not None:
-            connection.execute(schema.alert_history.update().where(schema.alert_history.c.id == row.episode_id).values(**values))
+            connection.execute(
+                schema.alert_history.update().where(schema.alert_history.c.id == row.episode_id).values(**values)
+            )
     audit(engine, actor, audit_log.ALERT_ACKNOWLEDGED, fingerprint, {"comment": comment}, address)
     return True
 
 
-def resolve(engine: Engine, fingerprint: str, actor: Actor, comment: str = "", when: int | None = None,
-            address: str | None = None) -> bool:
+def resolve(
+    engine: Engine,
+    fingerprint: str,
+    actor: Actor,
+    comment: str = "",
+    when: int | None = None,
+    address: str | None = None,
+) -> bool:
     """Resolve an alert by hand; if its condition still holds it goes pending again on the next evaluation.
 
     Needs the same permission as acknowledging it.
@@ -172,17 +246,29 @@ def resolve(engine: Engine, fingerprint: str, actor: Actor, comment: str = "", w
     actor = require_handle(engine, actor, alert_labels(engine, fingerprint), "resolve this alert")
     when = now_ms() if when is None else when
     with engine.begin() as connection:
-        row = connection.execute(sa.select(schema.alerts.c.episode_id, schema.alerts.c.state)
-                                 .where(schema.alerts.c.fingerprint == fingerprint)).first()
+        row = connection.execute(
+            sa.select(schema.alerts.c.episode_id, schema.alerts.c.state).where(
+                schema.alerts.c.fingerprint == fingerprint
+            )
+        ).first()
         if row is None or row.state == RESOLVED:
             return False
-        connection.execute(schema.alerts.update().where(schema.alerts.c.fingerprint == fingerprint).values(
-            state=RESOLVED, resolved_at=when, resolved_by=actor, active_since=None))
-        connection.execute(schema.alert_transitions.insert().values(
-            fingerprint=fingerprint, rule="", ts=when, from_state=row.state, to_state=RESOLVED, value=None))
+        connection.execute(
+            schema.alerts.update()
+            .where(schema.alerts.c.fingerprint == fingerprint)
+            .values(state=RESOLVED, resolved_at=when, resolved_by=actor, active_since=None)
+        )
+        connection.execute(
+            schema.alert_transitions.insert().values(
+                fingerprint=fingerprint, rule="", ts=when, from_state=row.state, to_state=RESOLVED, value=None
+            )
+        )
         if row.episode_id is not None:
-            connection.execute(schema.alert_history.update().where(schema.alert_history.c.id == row.episode_id)
-                               .values(resolved_at=when, resolved_by=actor))
+            connection.execute(
+                schema.alert_history.update()
+                .where(schema.alert_history.c.id == row.episode_id)
+                .values(resolved_at=when, resolved_by=actor)
+            )
     audit(engine, actor, audit_log.ALERT_RESOLVED, fingerprint, {"comment": comment}, address)
     return True
 
@@ -199,7 +285,11 @@ def history_frame(engine: Engine, since_ms: int) -> pl.DataFrame:
     """Firing episodes since ``since_ms`` with duration and time-to-acknowledge in seconds."""
     table = schema.alert_history
     with engine.connect() as connection:
-        rows = connection.execute(sa.select(table).where(table.c.fired_at >= since_ms).order_by(table.c.fired_at.desc())).mappings().all()
+        rows = (
+            connection.execute(sa.select(table).where(table.c.fired_at >= since_ms).order_by(table.c.fired_at.desc()))
+            .mappings()
+            .all()
+        )
     frame = pl.DataFrame([dict(r) for r in rows], schema=_schema(table), orient="row")
     return frame.with_columns(
         duration_s=(pl.coalesce("resolved_at", pl.lit(now_ms())) - pl.col("fired_at")) / 1000.0,

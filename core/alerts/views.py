@@ -45,15 +45,19 @@ def prefill(selector: str, agg: str = "avg") -> str:
     """A starting rule (YAML) for a selector taken from a query."""
     safe = "".join(c if c.isalnum() else "_" for c in selector.split("{")[0].lower()).strip("_") or "new_rule"
     agg = agg if agg in ("avg", "min", "max", "sum", "count", "last") else "avg"
-    return (f"name: {safe}_alert\nselector: {json.dumps(selector)}\nagg: {agg}\nwindow: 5m\nop: \">\"\nthreshold: 0\n"
-            "for: 5m\nseverity: warning\nlabels: {}\nsummary: \"{{ rule }}: {{ value }} {{ op }} {{ threshold }}\"\n")
+    return (
+        f'name: {safe}_alert\nselector: {json.dumps(selector)}\nagg: {agg}\nwindow: 5m\nop: ">"\nthreshold: 0\n'
+        'for: 5m\nseverity: warning\nlabels: {}\nsummary: "{{ rule }}: {{ value }} {{ op }} {{ threshold }}"\n'
+    )
 
 
 def label_filter(frame: pl.DataFrame, text: str) -> pl.DataFrame:
     """Keep alerts whose labels contain every ``key=value`` pair in ``text`` (comma separated)."""
     for part in (p.strip() for p in text.split(",") if p.strip()):
         key, _, value = part.partition("=")
-        frame = frame.filter(pl.col("labels").str.contains(json.dumps({key.strip(): value.strip()})[1:-1], literal=True))
+        frame = frame.filter(
+            pl.col("labels").str.contains(json.dumps({key.strip(): value.strip()})[1:-1], literal=True)
+        )
     return frame
 
 
@@ -90,10 +94,20 @@ def preview(engine: Engine, rule: Rule, settings: Settings, now: int) -> Preview
     found_kind = kind(rule.kind)
     history = int(found_kind.lookback_s(rule) * 1000)  # what each replayed evaluation reads before its minute
     agg = rule.agg if rule.kind == "threshold" else "avg"  # as core.alerts.engine.rule_frame reads it
-    data = series(engine, rule.selector, now - DAY - history, now, step_ms=MINUTE, agg=agg, settings=settings, now_ms=now)
-    empty = pl.DataFrame(schema={"series": pl.String, "start": pl.Datetime("ms", "UTC"), "end": pl.Datetime("ms", "UTC")})
+    data = series(
+        engine, rule.selector, now - DAY - history, now, step_ms=MINUTE, agg=agg, settings=settings, now_ms=now
+    )
+    empty = pl.DataFrame(
+        schema={"series": pl.String, "start": pl.Datetime("ms", "UTC"), "end": pl.Datetime("ms", "UTC")}
+    )
     if data.is_empty() or rule.source != "series":
-        return Preview(data, empty, "no data for this selector in the last 24 h" if rule.source == "series" else "events rules are not previewed")
+        return Preview(
+            data,
+            empty,
+            "no data for this selector in the last 24 h"
+            if rule.source == "series"
+            else "events rules are not previewed",
+        )
     if rule.kind in ("threshold", "forecast") and rule.threshold is None:
         return Preview(data, empty, f"{rule.kind} rules need a threshold; the chart shows the data")
     data = data.filter(pl.col("value").is_not_null() & pl.col("value").is_not_nan())
@@ -102,7 +116,9 @@ def preview(engine: Engine, rule: Rule, settings: Settings, now: int) -> Preview
     for (name,), part in rolled.group_by("series", maintain_order=True):
         state = AlertState(str(name), rule.name, ())
         start = None
-        for ts, value, active, clear in part.select(pl.col("ts").dt.epoch("ms"), "value", "active", "clear").iter_rows():
+        for ts, value, active, clear in part.select(
+            pl.col("ts").dt.epoch("ms"), "value", "active", "clear"
+        ).iter_rows():
             state, _ = step(state, Observation({}, value, bool(active), bool(clear)), rule, ts)
             states.append(state.state)
             if state.state == FIRING and start is None:

@@ -25,7 +25,9 @@ class BatchRejected(ValueError):
     def __init__(self, problems: list[Problem]) -> None:
         self.problems = problems
         first = problems[0]
-        super().__init__(f"{len(problems)} problem(s), first: {first.kind}[{first.index}].{first.field}: {first.message}")
+        super().__init__(
+            f"{len(problems)} problem(s), first: {first.kind}[{first.index}].{first.field}: {first.message}"
+        )
 
     @property
     def too_large(self) -> bool:

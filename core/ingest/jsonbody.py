@@ -98,7 +98,7 @@ def _items(body: bytes, key: str, max_items: int | None) -> list[Any]:
     if isinstance(document, dict) and set(document) == {key}:
         document = document[key]
     if not isinstance(document, list):
-        raise BodyError(f"body must be a JSON array of {key} or an object {{\"{key}\": [...]}}")
+        raise BodyError(f'body must be a JSON array of {key} or an object {{"{key}": [...]}}')
     if max_items is not None and len(document) > max_items:
         raise BatchTooLong(f"{len(document)} {key}, at most {max_items} per batch (PULSEBOARD_MAX_BATCH_ITEMS)")
     return document
@@ -111,7 +111,9 @@ def _problems(kind: str, index: int, error: ValidationError) -> list[Problem]:
     ] or [Problem(kind, index, "", str(error))]
 
 
-def _validate(items: list[Any], whole: TypeAdapter[Any], one: TypeAdapter[Any], kind: str) -> tuple[list[tuple[int, Any]], list[Problem]]:
+def _validate(
+    items: list[Any], whole: TypeAdapter[Any], one: TypeAdapter[Any], kind: str
+) -> tuple[list[tuple[int, Any]], list[Problem]]:
     """Well-formed items with their index, and the problems of the others."""
     try:
         return list(enumerate(whole.validate_python(items))), []
@@ -159,5 +161,7 @@ def decode_events(body: bytes, max_items: int | None = None) -> tuple[list[tuple
         except ValueError as error:
             problems.append(Problem("event", index, "timestamp", str(error)))
             continue
-        events.append((index, Event(item["id"], item["type"], ts, item["source"], item.get("data", {}), item.get("metadata", {}))))
+        events.append(
+            (index, Event(item["id"], item["type"], ts, item["source"], item.get("data", {}), item.get("metadata", {})))
+        )
     return events, problems

@@ -24,7 +24,9 @@ _TYPE = re.compile(rf"#[ \t]+TYPE[ \t]+({METRIC_NAME})[ \t]+(\S+)[ \t]*")
 _HELP = re.compile(rf"#[ \t]+HELP[ \t]+({METRIC_NAME})(?:[ \t].*)?")
 _ESCAPES = {"\\\\": "\\", '\\"': '"', "\\n": "\n"}
 
-KINDS = frozenset({"counter", "gauge", "histogram", "summary", "untyped", "unknown", "info", "stateset", "gaugehistogram"})
+KINDS = frozenset(
+    {"counter", "gauge", "histogram", "summary", "untyped", "unknown", "info", "stateset", "gaugehistogram"}
+)
 _SUFFIXES = {
     "histogram": ("_bucket", "_sum", "_count", "_created"),
     "gaugehistogram": ("_bucket", "_gsum", "_gcount"),
@@ -62,7 +64,7 @@ def _parse_labels(block: str) -> dict[str, str]:
     while pos < len(inner):
         match = _LABEL_PAIR.match(inner, pos)
         if not match:
-            raise ValueError(f"malformed label at {inner[pos:pos + 30]!r}; expected name=\"value\"")
+            raise ValueError(f'malformed label at {inner[pos : pos + 30]!r}; expected name="value"')
         name, raw, sep = match.groups()
         if name in labels:
             raise ValueError(f"label {name!r} appears twice")
@@ -98,11 +100,15 @@ def parse_prometheus(text: str, default_ts: int) -> ParseResult:
             if type_match:
                 name, kind = type_match.groups()
                 if kind not in KINDS:
-                    result.errors.append((number, f"unknown metric type {kind!r}; expected one of {', '.join(sorted(KINDS))}"))
+                    result.errors.append(
+                        (number, f"unknown metric type {kind!r}; expected one of {', '.join(sorted(KINDS))}")
+                    )
                 else:
                     types.setdefault(name, kind)
             elif re.match(r"#[ \t]+(TYPE|HELP)\b", stripped) and not _HELP.fullmatch(stripped):
-                result.errors.append((number, "malformed TYPE/HELP line; expected '# TYPE name type' or '# HELP name text'"))
+                result.errors.append(
+                    (number, "malformed TYPE/HELP line; expected '# TYPE name type' or '# HELP name text'")
+                )
             continue
         match = _SAMPLE.fullmatch(stripped)
         if not match:

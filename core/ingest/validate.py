@@ -81,15 +81,23 @@ def series_problems(name: str, labels: Labels, limits: Limits) -> list[tuple[str
     if len(name) > limits.max_name_length:
         problems.append(("name", f"longer than {limits.max_name_length} characters"))
     elif not limits.metric_name.fullmatch(name):
-        rule = _name_rule(limits.metric_name, DEFAULT_METRIC_NAME, "use letters, digits, '_' and ':', not starting with a digit",
-                          "PULSEBOARD_METRIC_NAME_PATTERN")
+        rule = _name_rule(
+            limits.metric_name,
+            DEFAULT_METRIC_NAME,
+            "use letters, digits, '_' and ':', not starting with a digit",
+            "PULSEBOARD_METRIC_NAME_PATTERN",
+        )
         problems.append(("name", f"{name[:60]!r} is not a metric name; {rule}"))
     if len(labels) > limits.max_labels:
         problems.append(("labels", f"{len(labels)} labels, at most {limits.max_labels} allowed"))
     for key, value in labels:
         if len(key) > limits.max_name_length or not limits.label_name.fullmatch(key):
-            rule = _name_rule(limits.label_name, DEFAULT_LABEL_NAME, "use letters, digits and '_', not starting with a digit",
-                              "PULSEBOARD_LABEL_NAME_PATTERN")
+            rule = _name_rule(
+                limits.label_name,
+                DEFAULT_LABEL_NAME,
+                "use letters, digits and '_', not starting with a digit",
+                "PULSEBOARD_LABEL_NAME_PATTERN",
+            )
             problems.append((f"labels.{key[:60]}", f"not a label name; {rule}"))
         elif key.startswith("__"):
             problems.append((f"labels.{key}", "label names starting with '__' are reserved"))
@@ -106,7 +114,9 @@ def point_problems(sample: Sample, limits: Limits, latest_ts: int) -> list[tuple
     if math.isnan(sample.value):
         problems.append(("value", "NaN cannot be stored; send a number"))
     if sample.ts > latest_ts:
-        problems.append(("timestamp", f"{sample.ts} ms is more than {limits.max_future_skew_ms // 1000} s in the future"))
+        problems.append(
+            ("timestamp", f"{sample.ts} ms is more than {limits.max_future_skew_ms // 1000} s in the future")
+        )
     elif sample.ts < 0:
         problems.append(("timestamp", "before 1970"))
     return problems
@@ -118,7 +128,12 @@ def event_problems(event: Event, latest_ts: int, limits: Limits) -> list[tuple[s
     if not event.id or len(event.id) > MAX_ID_LENGTH or not event.id.isprintable():
         problems.append(("id", f"must be 1 to {MAX_ID_LENGTH} printable characters"))
     if len(event.type) > MAX_ID_LENGTH or not EVENT_TYPE_RE.fullmatch(event.type):
-        problems.append(("type", f"{event.type[:60]!r} is not an event type; use dotted lower-case words like 'workflow.pr_created'"))
+        problems.append(
+            (
+                "type",
+                f"{event.type[:60]!r} is not an event type; use dotted lower-case words like 'workflow.pr_created'",
+            )
+        )
     if not event.source or len(event.source) > MAX_SOURCE_LENGTH or not event.source.isprintable():
         problems.append(("source", f"must be 1 to {MAX_SOURCE_LENGTH} printable characters"))
     if event.ts > latest_ts:

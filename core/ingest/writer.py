@@ -16,8 +16,8 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from core.model import Event, Sample, labels_json, now_ms, series_fingerprint
-from core.rollup import mark_dirty
 from core.store import schema
+from core.store.rollup import mark_dirty
 
 CHUNK = 500  # keeps IN (...) lists under every backend's parameter limit
 
@@ -71,7 +71,7 @@ def forget_series(engine: Engine) -> None:
 
 def _chunks(items: Sequence[str]) -> Iterable[Sequence[str]]:
     for start in range(0, len(items), CHUNK):
-        yield items[start:start + CHUNK]
+        yield items[start : start + CHUNK]
 
 
 def _lookup(connection: Connection, fingerprints: Sequence[str]) -> dict[str, int]:
@@ -114,7 +114,13 @@ def resolve_series(
             kinds = {(s.name, s.labels): s.kind for s in samples}
             stamp = now_ms()
             rows: list[dict[str, object]] = [
-                {"fingerprint": fp, "name": name, "labels": labels_json(labels), "kind": kinds[(name, labels)], "created_ms": stamp}
+                {
+                    "fingerprint": fp,
+                    "name": name,
+                    "labels": labels_json(labels),
+                    "kind": kinds[(name, labels)],
+                    "created_ms": stamp,
+                }
                 for (name, labels), fp in keys.items()
                 if fp in absent
             ]
@@ -151,7 +157,9 @@ def _copy_upsert_postgres(connection: Connection, rows: list[tuple[int, int, flo
         cursor.execute("DELETE FROM samples_incoming")
 
 
-def write_samples(connection: Connection, samples: Sequence[Sample], cache: SeriesCache) -> tuple[int, dict[str, int], int]:
+def write_samples(
+    connection: Connection, samples: Sequence[Sample], cache: SeriesCache
+) -> tuple[int, dict[str, int], int]:
     """Upsert samples; returns how many were written, ids to cache after commit, series created."""
     if not samples:
         return 0, {}, 0
@@ -170,7 +178,15 @@ def write_events(connection: Connection, events: Sequence[Event]) -> tuple[int, 
     unique = list({e.id: e for e in reversed(events)}.values())[::-1]  # first of a repeated id wins
     received = now_ms()
     rows: list[dict[str, object]] = [
-        {"id": e.id, "type": e.type, "ts": e.ts, "source": e.source, "data": e.data, "metadata": e.metadata, "received_ms": received}
+        {
+            "id": e.id,
+            "type": e.type,
+            "ts": e.ts,
+            "source": e.source,
+            "data": e.data,
+            "metadata": e.metadata,
+            "received_ms": received,
+        }
         for e in unique
     ]
     # ON CONFLICT DO NOTHING ... RETURNING yields only the ids actually inserted: no pre-lookup,
@@ -196,4 +212,3 @@ def write_batch(engine: Engine, samples: Sequence[Sample], events: Sequence[Even
                 raise
     cache.update(fresh)
     return WriteResult(written, created, events_written, duplicates)
-

@@ -35,16 +35,33 @@ def active_list(alerts: pl.DataFrame, now_ms: int) -> pl.DataFrame:
     """Pending and firing alerts, most severe and oldest first: fingerprint, severity, state, rule, summary, since, acknowledged_by."""
     rank = {s: n for n, s in enumerate(SEVERITIES)}
     active = alerts.filter(pl.col("state").is_in(ACTIVE))
-    return active.sort(pl.col("severity").replace_strict(rank, default=len(rank), return_dtype=pl.Int32), "active_since").select(
-        "fingerprint", "severity", "state", "rule", "summary",
-        pl.from_epoch(pl.coalesce("fired_at", "active_since"), time_unit="ms").dt.replace_time_zone("UTC").alias("since"),
-        ((now_ms - pl.coalesce("fired_at", "active_since")) / 60_000).round(0).alias("minutes"), "acknowledged_by")
+    return active.sort(
+        pl.col("severity").replace_strict(rank, default=len(rank), return_dtype=pl.Int32), "active_since"
+    ).select(
+        "fingerprint",
+        "severity",
+        "state",
+        "rule",
+        "summary",
+        pl.from_epoch(pl.coalesce("fired_at", "active_since"), time_unit="ms")
+        .dt.replace_time_zone("UTC")
+        .alias("since"),
+        ((now_ms - pl.coalesce("fired_at", "active_since")) / 60_000).round(0).alias("minutes"),
+        "acknowledged_by",
+    )
 
 
-def recent_severe(alerts: pl.DataFrame, since_ms: int, severities: tuple[str, ...] = ("critical", "error")) -> pl.DataFrame:
+def recent_severe(
+    alerts: pl.DataFrame, since_ms: int, severities: tuple[str, ...] = ("critical", "error")
+) -> pl.DataFrame:
     """Alerts of ``severities`` that fired at or after ``since_ms`` (still live or resolved since)."""
     return alerts.filter(pl.col("severity").is_in(severities) & (pl.col("fired_at") >= since_ms)).select(
-        "severity", "state", "rule", "summary", pl.from_epoch("fired_at", time_unit="ms").dt.replace_time_zone("UTC").alias("fired"))
+        "severity",
+        "state",
+        "rule",
+        "summary",
+        pl.from_epoch("fired_at", time_unit="ms").dt.replace_time_zone("UTC").alias("fired"),
+    )
 
 
 def load_alerts(engine: Engine) -> pl.DataFrame | None:

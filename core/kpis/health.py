@@ -14,9 +14,23 @@ from dataclasses import dataclass
 
 import polars as pl
 
-BANDS: tuple[tuple[float, str], ...] = ((95.0, "excellent"), (85.0, "good"), (70.0, "warning"), (50.0, "poor"), (float("-inf"), "critical"))
-WEIGHTS = {"Availability": 3.0, "API errors": 2.0, "API latency": 2.0, "Queues": 2.0, "Quality gates": 2.0, "Alerts": 2.0,
-           "Workflow success": 1.0, "Resources": 1.0}
+BANDS: tuple[tuple[float, str], ...] = (
+    (95.0, "excellent"),
+    (85.0, "good"),
+    (70.0, "warning"),
+    (50.0, "poor"),
+    (float("-inf"), "critical"),
+)
+WEIGHTS = {
+    "Availability": 3.0,
+    "API errors": 2.0,
+    "API latency": 2.0,
+    "Queues": 2.0,
+    "Quality gates": 2.0,
+    "Alerts": 2.0,
+    "Workflow success": 1.0,
+    "Resources": 1.0,
+}
 P95_TARGET_S = 0.5  # core.sla's default API p95 target
 
 
@@ -51,10 +65,27 @@ def health(components: Sequence[Component]) -> Health:
     measured = [c for c in components if c.score is not None]
     total = sum(c.weight for c in measured)
     score = sum(c.weight * c.score for c in measured if c.score is not None) / total if total else None
-    rows = [(c.name, None if c.score is None else round(c.score, 1), c.weight,
-             None if c.score is None or not total else round(c.weight * (100 - c.score) / total, 1), c.detail) for c in components]
-    drags = pl.DataFrame(rows, schema={"component": pl.String, "score": pl.Float64, "weight": pl.Float64, "points_lost": pl.Float64,
-                                       "detail": pl.String}, orient="row").sort("points_lost", descending=True, nulls_last=True)
+    rows = [
+        (
+            c.name,
+            None if c.score is None else round(c.score, 1),
+            c.weight,
+            None if c.score is None or not total else round(c.weight * (100 - c.score) / total, 1),
+            c.detail,
+        )
+        for c in components
+    ]
+    drags = pl.DataFrame(
+        rows,
+        schema={
+            "component": pl.String,
+            "score": pl.Float64,
+            "weight": pl.Float64,
+            "points_lost": pl.Float64,
+            "detail": pl.String,
+        },
+        orient="row",
+    ).sort("points_lost", descending=True, nulls_last=True)
     shown = None if score is None else round(score, 1)
     return Health(shown, band(shown), drags)  # band the shown value: "85.0 warning" would read as a contradiction
 
@@ -67,14 +98,18 @@ def availability(agents_up: int, agents_total: int) -> Component:
     """Share of review agents up."""
     if not agents_total:
         return Component("Availability", None, "no agent samples (qms_agent_up)", WEIGHTS["Availability"])
-    return Component("Availability", agents_up / agents_total * 100, f"{agents_up}/{agents_total} agents up", WEIGHTS["Availability"])
+    return Component(
+        "Availability", agents_up / agents_total * 100, f"{agents_up}/{agents_total} agents up", WEIGHTS["Availability"]
+    )
 
 
 def api_errors(error_pct: float | None) -> Component:
     """100 at 0 % errors, minus 20 points per percent (0 at 5 %)."""
     if error_pct is None:
         return Component("API errors", None, "no api_errors_percent samples", WEIGHTS["API errors"])
-    return Component("API errors", _clamp(100 - 20 * error_pct), f"{error_pct:.2f}% of requests failing", WEIGHTS["API errors"])
+    return Component(
+        "API errors", _clamp(100 - 20 * error_pct), f"{error_pct:.2f}% of requests failing", WEIGHTS["API errors"]
+    )
 
 
 def api_latency(p95_s: float | None, target_s: float = P95_TARGET_S) -> Component:
@@ -82,7 +117,12 @@ def api_latency(p95_s: float | None, target_s: float = P95_TARGET_S) -> Componen
     if p95_s is None:
         return Component("API latency", None, "no api_request_duration_seconds p95 samples", WEIGHTS["API latency"])
     over = max(0.0, p95_s / target_s - 1) * 100
-    return Component("API latency", _clamp(100 - over), f"p95 {p95_s * 1000:.0f} ms (target {target_s * 1000:.0f} ms)", WEIGHTS["API latency"])
+    return Component(
+        "API latency",
+        _clamp(100 - over),
+        f"p95 {p95_s * 1000:.0f} ms (target {target_s * 1000:.0f} ms)",
+        WEIGHTS["API latency"],
+    )
 
 
 def queues(depths: pl.DataFrame) -> Component:
@@ -90,11 +130,15 @@ def queues(depths: pl.DataFrame) -> Component:
     if depths.is_empty():
         return Component("Queues", None, "no queue depth samples or events", WEIGHTS["Queues"])
     scores = depths.select(
-        "queue", "depth",
-        pl.when(pl.col("depth") < pl.col("warning")).then(100.0)
+        "queue",
+        "depth",
+        pl.when(pl.col("depth") < pl.col("warning"))
+        .then(100.0)
         .when(pl.col("depth") < pl.col("critical"))
         .then(80.0 - 40.0 * (pl.col("depth") - pl.col("warning")) / (pl.col("critical") - pl.col("warning")))
-        .otherwise(20.0).alias("score")).sort("score")
+        .otherwise(20.0)
+        .alias("score"),
+    ).sort("score")
     queue, depth, score = scores.row(0)
     return Component("Queues", float(score), f"deepest: {queue} at {depth:g}", WEIGHTS["Queues"])
 
@@ -103,14 +147,21 @@ def quality_gates(pass_pct: float | None, runs: int) -> Component:
     """The gate pass rate of the last 24 hours, as is."""
     if pass_pct is None:
         return Component("Quality gates", None, "no quality gate runs in 24 h", WEIGHTS["Quality gates"])
-    return Component("Quality gates", pass_pct, f"{pass_pct:.1f}% of {runs} gate runs passed (24 h)", WEIGHTS["Quality gates"])
+    return Component(
+        "Quality gates", pass_pct, f"{pass_pct:.1f}% of {runs} gate runs passed (24 h)", WEIGHTS["Quality gates"]
+    )
 
 
 def workflow_success(completion_pct: float | None, ended: int) -> Component:
     """The workflow completion rate of the last 24 hours, as is."""
     if completion_pct is None:
         return Component("Workflow success", None, "no workflow ended in 24 h", WEIGHTS["Workflow success"])
-    return Component("Workflow success", completion_pct, f"{completion_pct:.1f}% of {ended} workflows completed (24 h)", WEIGHTS["Workflow success"])
+    return Component(
+        "Workflow success",
+        completion_pct,
+        f"{completion_pct:.1f}% of {ended} workflows completed (24 h)",
+        WEIGHTS["Workflow success"],
+    )
 
 
 def resources(cpu_pct: float | None, memory_pct: float | None) -> Component:

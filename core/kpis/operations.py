@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import polars as pl
 from sqlalchemy.engine import Engine
 
-from core import anomaly
+from core.analytics import anomaly
 from core.config import Settings
 from core.kpis.records import apply_filters, fields, load_events
 from core.query import label_column, series
@@ -34,18 +34,37 @@ RESOURCES: dict[str, tuple[str, str]] = {  # panel → (selector, unit)
     "Disk": ("system_filesystem_used_percent", "%"),
     "Network": ("system_network_receive_bytes_per_second", "B/s"),
 }
-ANOMALY_SERIES = ("qms_queue_depth", "qms_step_duration_seconds", "api_errors_percent", 'api_request_duration_seconds{quantile="0.95"}',
-                  "system_cpu_percent", "system_memory_used_percent")
-QUEUE_SCHEMA = pl.Schema({"queue": pl.String(), "depth": pl.Float64(), "warning": pl.Float64(), "critical": pl.Float64(),
-                          "level": pl.String(), "ts_ms": pl.Int64()})
+ANOMALY_SERIES = (
+    "qms_queue_depth",
+    "qms_step_duration_seconds",
+    "api_errors_percent",
+    'api_request_duration_seconds{quantile="0.95"}',
+    "system_cpu_percent",
+    "system_memory_used_percent",
+)
+QUEUE_SCHEMA = pl.Schema(
+    {
+        "queue": pl.String(),
+        "depth": pl.Float64(),
+        "warning": pl.Float64(),
+        "critical": pl.Float64(),
+        "level": pl.String(),
+        "ts_ms": pl.Int64(),
+    }
+)
 
 
 def last_by_label(frame: pl.DataFrame, label: str) -> pl.DataFrame:
     """The newest value per ``label`` of a core.query result: <label>, value, ts_ms."""
     if frame.is_empty():
         return pl.DataFrame(schema={label: pl.String, "value": pl.Float64, "ts_ms": pl.Int64})
-    return (frame.with_columns(label_column(label)).sort("ts").group_by(label)
-            .agg(pl.col("value").last(), pl.col("ts").last().dt.epoch("ms").alias("ts_ms")).sort(label))
+    return (
+        frame.with_columns(label_column(label))
+        .sort("ts")
+        .group_by(label)
+        .agg(pl.col("value").last(), pl.col("ts").last().dt.epoch("ms").alias("ts_ms"))
+        .sort(label)
+    )
 
 
 def agent_status(load: pl.DataFrame, up: pl.DataFrame, changes: pl.DataFrame) -> pl.DataFrame:
@@ -58,17 +77,30 @@ def agent_status(load: pl.DataFrame, up: pl.DataFrame, changes: pl.DataFrame) ->
     status_events = fields(changes, {"agent": "agent_id", "new_status": "new_status", "reason": "reason"})
     newest = status_events.sort("ts").group_by("agent").agg(pl.col("new_status").last(), pl.col("reason").last())
     agents = pl.concat([load.select("agent"), up.select("agent"), newest.select("agent")]).unique().drop_nulls()
-    frame = (agents.join(load.select("agent", pl.col("value").alias("load_pct")), on="agent", how="left")
-             .join(up.select("agent", pl.col("value").alias("up")), on="agent", how="left")
-             .join(newest, on="agent", how="left"))
-    status = (pl.when((pl.col("up") == 0) | (pl.col("new_status") == "down")).then(pl.lit("down"))
-              .when(pl.col("new_status").is_in(["training", "in_training"])).then(pl.lit("in_training"))
-              .when(pl.col("load_pct") >= OVERLOADED_PCT).then(pl.lit("overloaded"))
-              .when(pl.col("load_pct") > 0).then(pl.lit("active"))
-              .otherwise(pl.lit("idle")))
-    detail = (pl.when(status == "down").then(pl.coalesce(pl.col("reason"), pl.lit("not reporting up")))
-              .otherwise(pl.format("{}% load", pl.col("load_pct").round(0).cast(pl.Int64, strict=False))))
-    return frame.select(pl.col("agent").alias("name"), status.alias("status"), pl.col("load_pct").round(1), detail.alias("detail")).sort("name")
+    frame = (
+        agents.join(load.select("agent", pl.col("value").alias("load_pct")), on="agent", how="left")
+        .join(up.select("agent", pl.col("value").alias("up")), on="agent", how="left")
+        .join(newest, on="agent", how="left")
+    )
+    status = (
+        pl.when((pl.col("up") == 0) | (pl.col("new_status") == "down"))
+        .then(pl.lit("down"))
+        .when(pl.col("new_status").is_in(["training", "in_training"]))
+        .then(pl.lit("in_training"))
+        .when(pl.col("load_pct") >= OVERLOADED_PCT)
+        .then(pl.lit("overloaded"))
+        .when(pl.col("load_pct") > 0)
+        .then(pl.lit("active"))
+        .otherwise(pl.lit("idle"))
+    )
+    detail = (
+        pl.when(status == "down")
+        .then(pl.coalesce(pl.col("reason"), pl.lit("not reporting up")))
+        .otherwise(pl.format("{}% load", pl.col("load_pct").round(0).cast(pl.Int64, strict=False)))
+    )
+    return frame.select(
+        pl.col("agent").alias("name"), status.alias("status"), pl.col("load_pct").round(1), detail.alias("detail")
+    ).sort("name")
 
 
 def agent_summary(agents: pl.DataFrame) -> dict[str, int]:
@@ -79,19 +111,52 @@ def agent_summary(agents: pl.DataFrame) -> dict[str, int]:
 
 def queue_depths(samples_last: pl.DataFrame, depth_events: pl.DataFrame) -> pl.DataFrame:
     """Newest depth per queue from samples (``last_by_label`` on ``queue``) or events, whichever is newer (:data:`QUEUE_SCHEMA`)."""
-    events = fields(depth_events, {"queue": "queue"}, {"depth": "depth", "warning": "warning_threshold", "critical": "critical_threshold"})
-    from_events = (events.filter(pl.col("queue").is_not_null()).sort("ts").group_by("queue")
-                   .agg(pl.col("depth").last(), pl.col("warning").last(), pl.col("critical").last(), pl.col("ts").last().alias("ts_ms")))
-    from_samples = samples_last.select("queue", pl.col("value").alias("depth"), pl.lit(None, pl.Float64).alias("warning"),
-                                       pl.lit(None, pl.Float64).alias("critical"), "ts_ms")
+    events = fields(
+        depth_events,
+        {"queue": "queue"},
+        {"depth": "depth", "warning": "warning_threshold", "critical": "critical_threshold"},
+    )
+    from_events = (
+        events.filter(pl.col("queue").is_not_null())
+        .sort("ts")
+        .group_by("queue")
+        .agg(
+            pl.col("depth").last(),
+            pl.col("warning").last(),
+            pl.col("critical").last(),
+            pl.col("ts").last().alias("ts_ms"),
+        )
+    )
+    from_samples = samples_last.select(
+        "queue",
+        pl.col("value").alias("depth"),
+        pl.lit(None, pl.Float64).alias("warning"),
+        pl.lit(None, pl.Float64).alias("critical"),
+        "ts_ms",
+    )
     both = pl.concat([from_events.select(from_samples.columns).cast(from_samples.schema), from_samples])  # type: ignore[arg-type]
     if both.is_empty():
         return pl.DataFrame(schema=QUEUE_SCHEMA)
-    newest = both.sort("ts_ms").group_by("queue").agg(pl.col("depth").last(), pl.col("warning").drop_nulls().last(),
-                                                        pl.col("critical").drop_nulls().last(), pl.col("ts_ms").last())
-    frame = newest.with_columns(pl.col("warning").fill_null(QUEUE_WARNING), pl.col("critical").fill_null(QUEUE_CRITICAL))
-    level = (pl.when(pl.col("depth") >= pl.col("critical")).then(pl.lit("critical"))
-             .when(pl.col("depth") >= pl.col("warning")).then(pl.lit("warning")).otherwise(pl.lit("ok")))
+    newest = (
+        both.sort("ts_ms")
+        .group_by("queue")
+        .agg(
+            pl.col("depth").last(),
+            pl.col("warning").drop_nulls().last(),
+            pl.col("critical").drop_nulls().last(),
+            pl.col("ts_ms").last(),
+        )
+    )
+    frame = newest.with_columns(
+        pl.col("warning").fill_null(QUEUE_WARNING), pl.col("critical").fill_null(QUEUE_CRITICAL)
+    )
+    level = (
+        pl.when(pl.col("depth") >= pl.col("critical"))
+        .then(pl.lit("critical"))
+        .when(pl.col("depth") >= pl.col("warning"))
+        .then(pl.lit("warning"))
+        .otherwise(pl.lit("ok"))
+    )
     return frame.with_columns(level.alias("level")).select(QUEUE_SCHEMA.names()).cast(QUEUE_SCHEMA).sort("queue")
 
 
@@ -99,27 +164,44 @@ def workload_heatmap(load: pl.DataFrame) -> pl.DataFrame:
     """Agent × bucket mean load (ts, agent, value) from a ``qms_agent_load_percent`` query result."""
     if load.is_empty():
         return pl.DataFrame(schema={"ts": pl.Datetime("ms", "UTC"), "agent": pl.String, "value": pl.Float64})
-    return load.with_columns(label_column("agent")).group_by("ts", "agent").agg(pl.col("value").mean().round(1)).sort("agent", "ts")
+    return (
+        load.with_columns(label_column("agent"))
+        .group_by("ts", "agent")
+        .agg(pl.col("value").mean().round(1))
+        .sort("agent", "ts")
+    )
 
 
 def recent_errors(errors: pl.DataFrame, limit: int = 50) -> pl.DataFrame:
     """``system.error_occurred`` events, newest first: time, severity, component, kind, message."""
     read = fields(errors, {"severity": "severity", "component": "component", "kind": "kind", "message": "message"})
-    return read.sort("ts", descending=True).head(limit).select(
-        pl.from_epoch("ts", time_unit="ms").dt.replace_time_zone("UTC").alias("time"), pl.col("severity").fill_null("error"),
-        pl.col("component").fill_null("unknown"), pl.col("kind").fill_null(""), pl.col("message").fill_null(""))
+    return (
+        read.sort("ts", descending=True)
+        .head(limit)
+        .select(
+            pl.from_epoch("ts", time_unit="ms").dt.replace_time_zone("UTC").alias("time"),
+            pl.col("severity").fill_null("error"),
+            pl.col("component").fill_null("unknown"),
+            pl.col("kind").fill_null(""),
+            pl.col("message").fill_null(""),
+        )
+    )
 
 
 def error_timeline(errors: pl.DataFrame) -> pl.DataFrame:
     """Errors for a timeline widget: ts (Datetime), kind (lane = component), label, severity."""
     read = fields(errors, {"severity": "severity", "component": "component", "message": "message"})
-    return read.select(pl.from_epoch("ts", time_unit="ms").dt.replace_time_zone("UTC").alias("ts"),
-                       pl.col("component").fill_null("unknown").alias("kind"), pl.col("message").fill_null("").alias("label"),
-                       pl.col("severity").fill_null("error"))
+    return read.select(
+        pl.from_epoch("ts", time_unit="ms").dt.replace_time_zone("UTC").alias("ts"),
+        pl.col("component").fill_null("unknown").alias("kind"),
+        pl.col("message").fill_null("").alias("label"),
+        pl.col("severity").fill_null("error"),
+    )
 
 
-def component_status(queues: pl.DataFrame, agents: pl.DataFrame, api_errors: pl.DataFrame, errors: pl.DataFrame,
-                     now_ms: int) -> pl.DataFrame:
+def component_status(
+    queues: pl.DataFrame, agents: pl.DataFrame, api_errors: pl.DataFrame, errors: pl.DataFrame, now_ms: int
+) -> pl.DataFrame:
     """One tile per component: name, status (healthy/degraded/critical/down), detail, kind.
 
     Pipeline steps take their queue's level; the agent pool is down when every agent is
@@ -138,30 +220,43 @@ def component_status(queues: pl.DataFrame, agents: pl.DataFrame, api_errors: pl.
     for endpoint, value in api_errors.select("endpoint", "value").iter_rows():
         status = "critical" if value >= 5 else "degraded" if value >= 1 else "healthy"
         rows.append((endpoint, status, f"{value:.2f}% errors", "api"))
-    frame = pl.DataFrame(rows, schema={"name": pl.String, "status": pl.String, "detail": pl.String, "kind": pl.String}, orient="row")
+    frame = pl.DataFrame(
+        rows, schema={"name": pl.String, "status": pl.String, "detail": pl.String, "kind": pl.String}, orient="row"
+    )
     active = active_incidents(errors, now_ms)
     for component, severity, message in active.select("component", "severity", "message").iter_rows():
         status = "critical" if severity in ("critical", "error") else "degraded"
         if component in frame["name"]:
             frame = frame.with_columns(
                 pl.when(pl.col("name") == component).then(pl.lit(status)).otherwise(pl.col("status")).alias("status"),
-                pl.when(pl.col("name") == component).then(pl.lit(message)).otherwise(pl.col("detail")).alias("detail"))
+                pl.when(pl.col("name") == component).then(pl.lit(message)).otherwise(pl.col("detail")).alias("detail"),
+            )
         else:
-            frame = pl.concat([frame, pl.DataFrame({"name": [component], "status": [status], "detail": [message], "kind": ["service"]})])
+            frame = pl.concat(
+                [
+                    frame,
+                    pl.DataFrame({"name": [component], "status": [status], "detail": [message], "kind": ["service"]}),
+                ]
+            )
     return frame
 
 
 def active_incidents(errors: pl.DataFrame, now_ms: int) -> pl.DataFrame:
     """Error events still in effect at ``now_ms``: ends_at in the future, or no ends_at and under an hour old."""
-    read = fields(errors, {"component": "component", "severity": "severity", "message": "message", "ends_at": "ends_at"})
+    read = fields(
+        errors, {"component": "component", "severity": "severity", "message": "message", "ends_at": "ends_at"}
+    )
     ends = pl.col("ends_at").str.to_datetime(time_zone="UTC", strict=False).dt.epoch("ms")
     still = pl.when(pl.col("ends_at").is_null()).then(pl.col("ts") >= now_ms - HOUR_MS).otherwise(ends > now_ms)
     return read.filter(still & (pl.col("ts") <= now_ms)).select(
-        pl.col("component").fill_null("unknown"), pl.col("severity").fill_null("error"), pl.col("message").fill_null(""))
+        pl.col("component").fill_null("unknown"), pl.col("severity").fill_null("error"), pl.col("message").fill_null("")
+    )
 
 
-def anomalies(frame: pl.DataFrame, *, window: int = 20, sensitivity: float = 0.5, method: str = "zscore") -> pl.DataFrame:
-    """Points flagged by core.anomaly in each series of a query result: ts, series, value, score."""
+def anomalies(
+    frame: pl.DataFrame, *, window: int = 20, sensitivity: float = 0.5, method: str = "zscore"
+) -> pl.DataFrame:
+    """Points flagged by core.analytics.anomaly in each series of a query result: ts, series, value, score."""
     detect = anomaly.detector(method)
     found = []
     for (name,), group in frame.sort("ts").group_by(["series"], maintain_order=True):
@@ -187,41 +282,64 @@ class OpsData:
     errors: pl.DataFrame  # system.error_occurred events of the window
 
 
-def load_ops(engine: Engine, start_ms: int, end_ms: int, filters: Mapping[str, str], settings: Settings | None = None) -> OpsData:
+def load_ops(
+    engine: Engine, start_ms: int, end_ms: int, filters: Mapping[str, str], settings: Settings | None = None
+) -> OpsData:
     """Read the newest agent, queue and API state (last 15 minutes of samples) and the window's error events."""
     recent = max(start_ms, end_ms - 15 * 60_000)
-    load = last_by_label(series(engine, "qms_agent_load_percent", recent, end_ms, agg="last", settings=settings), "agent")
+    load = last_by_label(
+        series(engine, "qms_agent_load_percent", recent, end_ms, agg="last", settings=settings), "agent"
+    )
     up = last_by_label(series(engine, "qms_agent_up", recent, end_ms, agg="last", settings=settings), "agent")
     changes = load_events(engine, ["system.agent_status_changed"], end_ms - 7 * 24 * HOUR_MS, end_ms, settings=settings)
-    queue_samples = last_by_label(series(engine, "qms_queue_depth", end_ms - 15 * 60_000, end_ms, agg="last", settings=settings), "queue")
+    queue_samples = last_by_label(
+        series(engine, "qms_queue_depth", end_ms - 15 * 60_000, end_ms, agg="last", settings=settings), "queue"
+    )
     queue_events = load_events(engine, ["system.queue_depth_updated"], end_ms - HOUR_MS, end_ms, settings=settings)
     api = last_by_label(series(engine, "api_errors_percent", recent, end_ms, agg="avg", settings=settings), "endpoint")
     errors = apply_filters(load_events(engine, ["system.error_occurred"], start_ms, end_ms, settings=settings), filters)
     return OpsData(agent_status(load, up, changes), queue_depths(queue_samples, queue_events), api, errors)
 
 
-def resource_frames(engine: Engine, start_ms: int, end_ms: int, step_ms: int, settings: Settings | None = None) -> dict[str, pl.DataFrame]:
+def resource_frames(
+    engine: Engine, start_ms: int, end_ms: int, step_ms: int, settings: Settings | None = None
+) -> dict[str, pl.DataFrame]:
     """Per resource panel: the query result of its selector (CPU %, memory %, disk %, network B/s), ``series`` shortened to its labels.
 
     The ``host`` label is dropped when one host reports (kept with several, so their lines stay apart), and a
     filesystem is named by its mount point alone (device and type would only push the legend past its width).
     """
-    frames = {name: series(engine, selector, start_ms, end_ms, step_ms=step_ms, settings=settings) for name, (selector, _) in RESOURCES.items()}
+    frames = {
+        name: series(engine, selector, start_ms, end_ms, step_ms=step_ms, settings=settings)
+        for name, (selector, _) in RESOURCES.items()
+    }
     out = {}
     for name, frame in frames.items():
-        drop = ["device", "fstype"] + (["host"] if frame["series"].str.extract(r'host="([^"]*)"').n_unique() <= 1 else [])
+        drop = ["device", "fstype"] + (
+            ["host"] if frame["series"].str.extract(r'host="([^"]*)"').n_unique() <= 1 else []
+        )
         short = pl.col("series").str.replace(r"^[^{]*\{", "").str.replace(r"\}$", "")
         for label in drop:
             short = short.str.replace_all(f'{label}="[^"]*"(, ?)?', "")
-        out[name] = frame.with_columns(pl.when(short.str.strip_chars(", ") == "").then(pl.lit(name)).otherwise(short.str.strip_chars(", ")).alias("series"))
+        out[name] = frame.with_columns(
+            pl.when(short.str.strip_chars(", ") == "")
+            .then(pl.lit(name))
+            .otherwise(short.str.strip_chars(", "))
+            .alias("series")
+        )
     return out
 
 
 def load_anomalies(engine: Engine, end_ms: int, settings: Settings | None = None) -> pl.DataFrame:
     """Anomalies of the last hour in the key operational series (:data:`ANOMALY_SERIES`), using 6 h of history."""
-    frames = [series(engine, selector, end_ms - 6 * HOUR_MS, end_ms, step_ms=300_000, settings=settings) for selector in ANOMALY_SERIES]
+    frames = [
+        series(engine, selector, end_ms - 6 * HOUR_MS, end_ms, step_ms=300_000, settings=settings)
+        for selector in ANOMALY_SERIES
+    ]
     frames = [f for f in frames if not f.is_empty()]
     if not frames:
-        return anomalies(pl.DataFrame(schema={"ts": pl.Datetime("ms", "UTC"), "series": pl.String, "value": pl.Float64}))
+        return anomalies(
+            pl.DataFrame(schema={"ts": pl.Datetime("ms", "UTC"), "series": pl.String, "value": pl.Float64})
+        )
     found = anomalies(pl.concat([f.select("ts", "series", "value") for f in frames]))
     return found.filter(pl.col("ts").dt.epoch("ms") >= end_ms - HOUR_MS)

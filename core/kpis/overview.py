@@ -52,7 +52,9 @@ def _mean(frame: pl.DataFrame) -> float | None:
     return None if value is None else float(value)  # type: ignore[arg-type]
 
 
-def load_overview(engine: Engine, start_ms: int, end_ms: int, filters: Mapping[str, str], settings: Settings | None = None) -> Overview:
+def load_overview(
+    engine: Engine, start_ms: int, end_ms: int, filters: Mapping[str, str], settings: Settings | None = None
+) -> Overview:
     """Read and compute the Overview for the window [start, end) ending now-ish (health always uses the last 24 h).
 
     Shared between viewers for ``query_cache_ttl_s`` per range bucket of at most 2 s, so a live panel stays live.
@@ -64,15 +66,27 @@ def load_overview(engine: Engine, start_ms: int, end_ms: int, filters: Mapping[s
     return CACHE.get(key, ttl, lambda: _load(engine, start_ms, end_ms, filters, settings))
 
 
-def _load(engine: Engine, start_ms: int, end_ms: int, filters: Mapping[str, str], settings: Settings | None) -> Overview:
+def _load(
+    engine: Engine, start_ms: int, end_ms: int, filters: Mapping[str, str], settings: Settings | None
+) -> Overview:
     span = end_ms - start_ms
     ops = operations.load_ops(engine, end_ms - HOUR_MS, end_ms, filters, settings)
     events = workflow.load_workflow_events(engine, min(start_ms - span, end_ms - DAY_MS), end_ms, filters, settings)
-    gates_all = gate_frame(apply_filters(load_events(engine, GATE_EVENTS, min(start_ms - span, end_ms - DAY_MS), end_ms, settings=settings), filters))
+    gates_all = gate_frame(
+        apply_filters(
+            load_events(engine, GATE_EVENTS, min(start_ms - span, end_ms - DAY_MS), end_ms, settings=settings), filters
+        )
+    )
     now_out, before = workflow.outcomes(events, start_ms, end_ms), workflow.outcomes(events, start_ms - span, start_ms)
     day = workflow.outcomes(events, end_ms - DAY_MS, end_ms)
-    gates = {key: gate_totals(within(gates_all, a, b)) for key, (a, b) in
-             {"now": (start_ms, end_ms), "before": (start_ms - span, start_ms), "day": (end_ms - DAY_MS, end_ms)}.items()}
+    gates = {
+        key: gate_totals(within(gates_all, a, b))
+        for key, (a, b) in {
+            "now": (start_ms, end_ms),
+            "before": (start_ms - span, start_ms),
+            "day": (end_ms - DAY_MS, end_ms),
+        }.items()
+    }
     open_now = workflow.open_workflows(within(events, end_ms - workflow.OPEN_LOOKBACK_MS, end_ms + 1))
     recent = max(start_ms, end_ms - 15 * 60_000)
     p95 = _mean(series(engine, 'api_request_duration_seconds{quantile="0.95"}', recent, end_ms, settings=settings))
@@ -82,15 +96,25 @@ def _load(engine: Engine, start_ms: int, end_ms: int, filters: Mapping[str, str]
     frame = alerting.load_alerts(engine)
     alerts = None if frame is None else alerting.by_severity(frame)
     down = ops.agents.filter(pl.col("status") == "down").height
-    score = health.health([
-        health.availability(ops.agents.height - down, ops.agents.height),
-        health.api_errors(err), health.api_latency(p95), health.queues(ops.queues),
-        health.quality_gates(gates["day"].pass_pct, gates["day"].executed),
-        health.workflow_success(day.completion_pct, day.completed + day.failed),
-        health.resources(cpu, mem), health.alerts(alerts),
-    ])
-    strip = Strip(open_now.height, (float(now_out.completed), float(before.completed)), (now_out.completion_pct, before.completion_pct),
-                  (now_out.time_to_merge_h, before.time_to_merge_h), (gates["now"].pass_pct, gates["before"].pass_pct),
-                  (ops.agents.height - down, ops.agents.height))
+    score = health.health(
+        [
+            health.availability(ops.agents.height - down, ops.agents.height),
+            health.api_errors(err),
+            health.api_latency(p95),
+            health.queues(ops.queues),
+            health.quality_gates(gates["day"].pass_pct, gates["day"].executed),
+            health.workflow_success(day.completion_pct, day.completed + day.failed),
+            health.resources(cpu, mem),
+            health.alerts(alerts),
+        ]
+    )
+    strip = Strip(
+        open_now.height,
+        (float(now_out.completed), float(before.completed)),
+        (now_out.completion_pct, before.completion_pct),
+        (now_out.time_to_merge_h, before.time_to_merge_h),
+        (gates["now"].pass_pct, gates["before"].pass_pct),
+        (ops.agents.height - down, ops.agents.height),
+    )
     components = operations.component_status(ops.queues, ops.agents, ops.api_errors, ops.errors, end_ms)
     return Overview(score, strip, components, alerts, workflow.pipeline_counts(open_now))

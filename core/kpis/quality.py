@@ -26,14 +26,28 @@ GATE_EVENTS = (*GATE_OUTCOMES, GATE_EXECUTED)
 DEFECT_EVENTS = ("qa.defect_found", "qa.defect_resolved")
 COMPLIANCE_EVENT = "qa.compliance_check"
 SEVERITY_WEIGHT = {"low": 1, "medium": 2, "high": 3, "critical": 4}
-SUITE_PASSING_PCT, SUITE_WARNING_PCT = 95.0, 90.0  # a suite's latest pass % at or above: passing / warning / else failing
+SUITE_PASSING_PCT, SUITE_WARNING_PCT = (
+    95.0,
+    90.0,
+)  # a suite's latest pass % at or above: passing / warning / else failing
 LIKELIHOOD_LEVELS = (5.0, 15.0)  # gate failure % boundaries between low | medium | high likelihood
 IMPACT_LEVELS = (1.75, 2.5)  # mean defect severity weight boundaries between low | medium | high impact
 LEVELS = ("low", "medium", "high")
 RELEASED_STAGES = ("production", "release", "post_release")  # a defect found here escaped the pipeline
 
-GATE_SCHEMA = pl.Schema({"id": pl.String(), "ts": pl.Int64(), "gate": pl.String(), "passed": pl.Boolean(), "execution_s": pl.Float64(),
-                         "workflow_id": pl.String(), "repository": pl.String(), "step": pl.String(), "coverage_pct": pl.Float64()})
+GATE_SCHEMA = pl.Schema(
+    {
+        "id": pl.String(),
+        "ts": pl.Int64(),
+        "gate": pl.String(),
+        "passed": pl.Boolean(),
+        "execution_s": pl.Float64(),
+        "workflow_id": pl.String(),
+        "repository": pl.String(),
+        "step": pl.String(),
+        "coverage_pct": pl.Float64(),
+    }
+)
 
 
 # --- quality gates -------------------------------------------------------------------------------------------------
@@ -46,12 +60,25 @@ def gate_frame(events: pl.DataFrame) -> pl.DataFrame:
     event counts only when no outcome event names the same workflow, gate and attempt
     (sources may send either or both). ``coverage_pct`` is ``metrics.coverage_percentage``.
     """
-    read = fields(events, {"gate": "gate_name", "workflow_id": "workflow_id", "repository": "repository", "step": "step", "attempt": "attempt"},
-                  {"execution_s": "metrics.execution_time", "coverage_pct": "metrics.coverage_percentage"})
-    outcomes = read.filter(pl.col("type").is_in(GATE_OUTCOMES)).with_columns((pl.col("type") == "workflow.quality_gate_passed").alias("passed"))
+    read = fields(
+        events,
+        {
+            "gate": "gate_name",
+            "workflow_id": "workflow_id",
+            "repository": "repository",
+            "step": "step",
+            "attempt": "attempt",
+        },
+        {"execution_s": "metrics.execution_time", "coverage_pct": "metrics.coverage_percentage"},
+    )
+    outcomes = read.filter(pl.col("type").is_in(GATE_OUTCOMES)).with_columns(
+        (pl.col("type") == "workflow.quality_gate_passed").alias("passed")
+    )
     executed = read.filter(pl.col("type") == GATE_EXECUTED).with_columns(flag("passed").alias("passed"))
     keys = ["workflow_id", "gate", "attempt"]
-    executed = executed.join(outcomes.select(keys).unique(), on=keys, how="anti", nulls_equal=True).filter(pl.col("passed").is_not_null())
+    executed = executed.join(outcomes.select(keys).unique(), on=keys, how="anti", nulls_equal=True).filter(
+        pl.col("passed").is_not_null()
+    )
     return pl.concat([outcomes, executed]).select(GATE_SCHEMA.names()).cast(GATE_SCHEMA).sort("ts", "id")
 
 
@@ -70,44 +97,90 @@ def gate_totals(gates: pl.DataFrame) -> GateTotals:
     """Executed, passed, failed, pass % and mean execution time of every gate run in ``gates``."""
     passed = int(gates["passed"].sum())
     avg = gates["execution_s"].mean()
-    return GateTotals(gates.height, passed, gates.height - passed, passed / gates.height * 100 if gates.height else None,
-                      None if avg is None else float(avg))  # type: ignore[arg-type]
+    return GateTotals(
+        gates.height,
+        passed,
+        gates.height - passed,
+        passed / gates.height * 100 if gates.height else None,
+        None if avg is None else float(avg),  # type: ignore[arg-type]
+    )
 
 
 def gate_summary(gates: pl.DataFrame) -> pl.DataFrame:
     """Per gate: executed, passed, failed, pass % and fail %, average time (s); worst pass rate first."""
-    return gates.group_by("gate").agg(
-        pl.len().alias("executed"), pl.col("passed").sum().alias("passed"), (~pl.col("passed")).sum().alias("failed"),
-        pl.col("execution_s").mean().round(1).alias("avg_time_s"),
-    ).with_columns((pl.col("passed") / pl.col("executed") * 100).round(1).alias("pass_pct"), (pl.col("failed") / pl.col("executed") * 100).round(1)
-                   .alias("fail_pct"), pl.col("passed", "failed").cast(pl.Int64)) \
-        .select("gate", "executed", "passed", "failed", "pass_pct", "fail_pct", "avg_time_s").sort("pass_pct", "gate")
+    return (
+        gates.group_by("gate")
+        .agg(
+            pl.len().alias("executed"),
+            pl.col("passed").sum().alias("passed"),
+            (~pl.col("passed")).sum().alias("failed"),
+            pl.col("execution_s").mean().round(1).alias("avg_time_s"),
+        )
+        .with_columns(
+            (pl.col("passed") / pl.col("executed") * 100).round(1).alias("pass_pct"),
+            (pl.col("failed") / pl.col("executed") * 100).round(1).alias("fail_pct"),
+            pl.col("passed", "failed").cast(pl.Int64),
+        )
+        .select("gate", "executed", "passed", "failed", "pass_pct", "fail_pct", "avg_time_s")
+        .sort("pass_pct", "gate")
+    )
 
 
 def gate_trend(gates: pl.DataFrame, step_ms: int, *, combined: bool = False) -> pl.DataFrame:
     """Per bucket and gate (or, ``combined``, all gates as "all gates"): runs, pass % and fail %; ts is the bucket start."""
     if combined:
         gates = gates.with_columns(pl.lit("all gates").alias("gate"))
-    return gates.group_by((pl.col("ts") - pl.col("ts") % step_ms).alias("bucket"), "gate").agg(
-        pl.len().alias("executed"), (pl.col("passed").mean() * 100).round(1).alias("pass_pct"),
-        ((~pl.col("passed")).mean() * 100).round(1).alias("fail_pct"),
-    ).select(pl.from_epoch("bucket", time_unit="ms").dt.replace_time_zone("UTC").alias("ts"), "gate", "executed", "pass_pct", "fail_pct") \
+    return (
+        gates.group_by((pl.col("ts") - pl.col("ts") % step_ms).alias("bucket"), "gate")
+        .agg(
+            pl.len().alias("executed"),
+            (pl.col("passed").mean() * 100).round(1).alias("pass_pct"),
+            ((~pl.col("passed")).mean() * 100).round(1).alias("fail_pct"),
+        )
+        .select(
+            pl.from_epoch("bucket", time_unit="ms").dt.replace_time_zone("UTC").alias("ts"),
+            "gate",
+            "executed",
+            "pass_pct",
+            "fail_pct",
+        )
         .sort("gate", "ts")
+    )
 
 
 def gate_runs(gates: pl.DataFrame, gate: str, limit: int = 50) -> pl.DataFrame:
     """The newest runs of one gate for its drill-down table."""
-    return gates.filter(pl.col("gate") == gate).sort("ts", descending=True).head(limit).select(
-        pl.from_epoch("ts", time_unit="ms").dt.replace_time_zone("UTC").alias("time"), "workflow_id", "repository", "step",
-        pl.when(pl.col("passed")).then(pl.lit("passed")).otherwise(pl.lit("failed")).alias("result"), "execution_s")
+    return (
+        gates.filter(pl.col("gate") == gate)
+        .sort("ts", descending=True)
+        .head(limit)
+        .select(
+            pl.from_epoch("ts", time_unit="ms").dt.replace_time_zone("UTC").alias("time"),
+            "workflow_id",
+            "repository",
+            "step",
+            pl.when(pl.col("passed")).then(pl.lit("passed")).otherwise(pl.lit("failed")).alias("result"),
+            "execution_s",
+        )
+    )
 
 
 # --- defects -------------------------------------------------------------------------------------------------------
 
 
-DEFECT_SCHEMA = pl.Schema({"defect_id": pl.String(), "found_ts": pl.Int64(), "severity": pl.String(), "component": pl.String(),
-                           "root_cause": pl.String(), "stage": pl.String(), "escaped": pl.Boolean(), "resolved_ts": pl.Int64(),
-                           "resolution_h": pl.Float64()})
+DEFECT_SCHEMA = pl.Schema(
+    {
+        "defect_id": pl.String(),
+        "found_ts": pl.Int64(),
+        "severity": pl.String(),
+        "component": pl.String(),
+        "root_cause": pl.String(),
+        "stage": pl.String(),
+        "escaped": pl.Boolean(),
+        "resolved_ts": pl.Int64(),
+        "resolution_h": pl.Float64(),
+    }
+)
 
 
 def defect_frame(events: pl.DataFrame) -> pl.DataFrame:
@@ -118,19 +191,50 @@ def defect_frame(events: pl.DataFrame) -> pl.DataFrame:
     resolution_h = data.resolution_hours, else resolved − found. Resolutions whose
     finding lies outside the frame still count for resolution time (found_ts null).
     """
-    read = fields(events, {"defect_id": "defect_id", "severity": "severity", "component_": "component", "repository": "repository",
-                           "root_cause_": "root_cause", "category": "category", "stage": "step"},
-                  {"resolution_hours": "resolution_hours"}).with_columns(flag("escaped").alias("escaped_"))
-    found = read.filter(pl.col("type") == "qa.defect_found").unique("defect_id", keep="first").select(
-        "defect_id", pl.col("ts").alias("found_ts"), "severity", pl.coalesce("component_", "repository", pl.lit("unknown")).alias("component"),
-        pl.coalesce("root_cause_", "category", pl.lit("unknown")).alias("root_cause"), "stage",
-        pl.coalesce("escaped_", pl.col("stage").is_in(RELEASED_STAGES).fill_null(False)).alias("escaped"))
-    resolved = read.filter(pl.col("type") == "qa.defect_resolved").unique("defect_id", keep="last").select(
-        "defect_id", pl.col("ts").alias("resolved_ts"), "resolution_hours",
-        pl.coalesce("component_", "repository", pl.lit("unknown")).alias("r_component"), pl.col("severity").alias("r_severity"))
+    read = fields(
+        events,
+        {
+            "defect_id": "defect_id",
+            "severity": "severity",
+            "component_": "component",
+            "repository": "repository",
+            "root_cause_": "root_cause",
+            "category": "category",
+            "stage": "step",
+        },
+        {"resolution_hours": "resolution_hours"},
+    ).with_columns(flag("escaped").alias("escaped_"))
+    found = (
+        read.filter(pl.col("type") == "qa.defect_found")
+        .unique("defect_id", keep="first")
+        .select(
+            "defect_id",
+            pl.col("ts").alias("found_ts"),
+            "severity",
+            pl.coalesce("component_", "repository", pl.lit("unknown")).alias("component"),
+            pl.coalesce("root_cause_", "category", pl.lit("unknown")).alias("root_cause"),
+            "stage",
+            pl.coalesce("escaped_", pl.col("stage").is_in(RELEASED_STAGES).fill_null(False)).alias("escaped"),
+        )
+    )
+    resolved = (
+        read.filter(pl.col("type") == "qa.defect_resolved")
+        .unique("defect_id", keep="last")
+        .select(
+            "defect_id",
+            pl.col("ts").alias("resolved_ts"),
+            "resolution_hours",
+            pl.coalesce("component_", "repository", pl.lit("unknown")).alias("r_component"),
+            pl.col("severity").alias("r_severity"),
+        )
+    )
     joined = found.join(resolved, on="defect_id", how="full", coalesce=True).with_columns(
-        pl.coalesce("resolution_hours", ((pl.col("resolved_ts") - pl.col("found_ts")) / HOUR_MS).round(3)).alias("resolution_h"),
-        pl.coalesce("component", "r_component").alias("component"), pl.coalesce("severity", "r_severity").alias("severity"))
+        pl.coalesce("resolution_hours", ((pl.col("resolved_ts") - pl.col("found_ts")) / HOUR_MS).round(3)).alias(
+            "resolution_h"
+        ),
+        pl.coalesce("component", "r_component").alias("component"),
+        pl.coalesce("severity", "r_severity").alias("severity"),
+    )
     return joined.select(DEFECT_SCHEMA.names()).cast(DEFECT_SCHEMA)
 
 
@@ -154,8 +258,14 @@ def defect_kpis(defects: pl.DataFrame, *, start_ms: int, end_ms: int, day_start_
     still_open = critical.filter(pl.col("resolved_ts").is_null() | (pl.col("resolved_ts") >= end_ms)).height
     resolved = defects.filter(pl.col("resolved_ts").is_between(start_ms, end_ms, closed="left"))["resolution_h"].mean()
     prevention = (1 - found["escaped"].mean()) * 100 if found.height else None  # type: ignore[operator]
-    return DefectKpis(today, found.height, critical.height, still_open, None if resolved is None else float(resolved),  # type: ignore[arg-type]
-                      None if prevention is None else float(prevention))
+    return DefectKpis(
+        today,
+        found.height,
+        critical.height,
+        still_open,
+        None if resolved is None else float(resolved),  # type: ignore[arg-type]
+        None if prevention is None else float(prevention),
+    )
 
 
 def found_between(defects: pl.DataFrame, start_ms: int, end_ms: int) -> pl.DataFrame:
@@ -166,14 +276,22 @@ def found_between(defects: pl.DataFrame, start_ms: int, end_ms: int) -> pl.DataF
 def defects_by(defects: pl.DataFrame, column: str) -> pl.DataFrame:
     """Defect counts per ``column`` value and severity (long: <column>, severity, count), most severe first, for stacked bars."""
     rank = pl.col("severity").replace_strict(SEVERITY_WEIGHT, default=0, return_dtype=pl.Int64)
-    return defects.group_by(column, "severity").agg(pl.len().cast(pl.Int64).alias("count")).sort(rank, column, descending=[True, False])
+    return (
+        defects.group_by(column, "severity")
+        .agg(pl.len().cast(pl.Int64).alias("count"))
+        .sort(rank, column, descending=[True, False])
+    )
 
 
 def defect_trend(defects: pl.DataFrame, step_ms: int) -> pl.DataFrame:
     """Defects found per bucket and severity: ts, severity, count."""
-    return defects.filter(pl.col("found_ts").is_not_null()).group_by((pl.col("found_ts") - pl.col("found_ts") % step_ms).alias("b"), "severity") \
-        .agg(pl.len().cast(pl.Int64).alias("count")) \
-        .select(pl.from_epoch("b", time_unit="ms").dt.replace_time_zone("UTC").alias("ts"), "severity", "count").sort("ts", "severity")
+    return (
+        defects.filter(pl.col("found_ts").is_not_null())
+        .group_by((pl.col("found_ts") - pl.col("found_ts") % step_ms).alias("b"), "severity")
+        .agg(pl.len().cast(pl.Int64).alias("count"))
+        .select(pl.from_epoch("b", time_unit="ms").dt.replace_time_zone("UTC").alias("ts"), "severity", "count")
+        .sort("ts", "severity")
+    )
 
 
 # --- compliance ----------------------------------------------------------------------------------------------------
@@ -193,21 +311,37 @@ class Compliance:
 
 def compliance(events: pl.DataFrame) -> Compliance:
     """Figures from ``qa.compliance_check`` events (data: policy, passed, score, workflow_id)."""
-    checks = fields(events, {"policy": "policy", "workflow_id": "workflow_id"}, {"score": "score"}).with_columns(
-        flag("passed").alias("passed"), pl.col("policy").fill_null("unknown")).filter(pl.col("passed").is_not_null())
-    latest = checks.sort("ts").group_by("workflow_id", "policy").agg(pl.col("passed").last().alias("latest"),
-                                                                     (~pl.col("passed")).any().alias("ever_failed"))
+    checks = (
+        fields(events, {"policy": "policy", "workflow_id": "workflow_id"}, {"score": "score"})
+        .with_columns(flag("passed").alias("passed"), pl.col("policy").fill_null("unknown"))
+        .filter(pl.col("passed").is_not_null())
+    )
+    latest = (
+        checks.sort("ts")
+        .group_by("workflow_id", "policy")
+        .agg(pl.col("passed").last().alias("latest"), (~pl.col("passed")).any().alias("ever_failed"))
+    )
     pending_pairs = latest.filter(pl.col("ever_failed") & ~pl.col("latest"))
-    per_policy = checks.group_by("policy").agg(
-        pl.len().alias("checks"), (pl.col("passed").mean() * 100).round(1).alias("passed_pct"),
-        (~pl.col("passed")).sum().cast(pl.Int64).alias("violations"), (pl.col("score").mean() * 100).round(1).alias("readiness_pct"),
-    ).join(pending_pairs.group_by("policy").agg(pl.len().alias("pending")), on="policy", how="left").with_columns(
-        pl.col("pending").fill_null(0).cast(pl.Int64)).sort("policy")
+    per_policy = (
+        checks.group_by("policy")
+        .agg(
+            pl.len().alias("checks"),
+            (pl.col("passed").mean() * 100).round(1).alias("passed_pct"),
+            (~pl.col("passed")).sum().cast(pl.Int64).alias("violations"),
+            (pl.col("score").mean() * 100).round(1).alias("readiness_pct"),
+        )
+        .join(pending_pairs.group_by("policy").agg(pl.len().alias("pending")), on="policy", how="left")
+        .with_columns(pl.col("pending").fill_null(0).cast(pl.Int64))
+        .sort("policy")
+    )
     score = checks["score"].mean()
     return Compliance(
-        checks.height, float(checks["passed"].mean()) * 100 if checks.height else None,  # type: ignore[arg-type]
+        checks.height,
+        float(checks["passed"].mean()) * 100 if checks.height else None,  # type: ignore[arg-type]
         None if score is None else float(score) * 100,  # type: ignore[arg-type]
-        int((~checks["passed"]).sum()), pending_pairs.height, per_policy,
+        int((~checks["passed"]).sum()),
+        pending_pairs.height,
+        per_policy,
     )
 
 
@@ -216,40 +350,84 @@ def compliance(events: pl.DataFrame) -> Compliance:
 
 def suite_table_rows(runs: pl.DataFrame) -> pl.DataFrame:
     """Runs with ``failed`` (failures + errors) and ``pass_pct`` (passed over executed = tests − skipped), oldest first."""
-    return runs.with_columns(
-        (pl.col("tests") - pl.col("skipped")).alias("executed"), (pl.col("failures") + pl.col("errors")).alias("failed"),
-    ).with_columns(
-        pl.when(pl.col("executed") > 0).then(((pl.col("executed") - pl.col("failed")) / pl.col("executed") * 100).round(1)).alias("pass_pct"),
-    ).sort("ts", "id")
+    return (
+        runs.with_columns(
+            (pl.col("tests") - pl.col("skipped")).alias("executed"),
+            (pl.col("failures") + pl.col("errors")).alias("failed"),
+        )
+        .with_columns(
+            pl.when(pl.col("executed") > 0)
+            .then(((pl.col("executed") - pl.col("failed")) / pl.col("executed") * 100).round(1))
+            .alias("pass_pct"),
+        )
+        .sort("ts", "id")
+    )
 
 
 def suite_table(runs: pl.DataFrame, trend_runs: int = 10) -> pl.DataFrame:
     """Per suite, from its newest run: pass %, failed, time (s), status; trend = pass % of its last runs, oldest first."""
     scored = suite_table_rows(runs)
     table = scored.group_by("suite").agg(
-        pl.col("pass_pct").last(), pl.col("failed").last().cast(pl.Int64), pl.col("duration_s").last().round(1).alias("time_s"),
-        pl.col("tests").last().cast(pl.Int64), pl.col("pass_pct").tail(trend_runs).alias("trend"), pl.len().alias("runs"),
-        pl.col("ts").last().alias("last_ts"), pl.col("component").last(),
+        pl.col("pass_pct").last(),
+        pl.col("failed").last().cast(pl.Int64),
+        pl.col("duration_s").last().round(1).alias("time_s"),
+        pl.col("tests").last().cast(pl.Int64),
+        pl.col("pass_pct").tail(trend_runs).alias("trend"),
+        pl.len().alias("runs"),
+        pl.col("ts").last().alias("last_ts"),
+        pl.col("component").last(),
     )
-    status = pl.when(pl.col("pass_pct").is_null()).then(pl.lit("no data")).when(pl.col("pass_pct") >= SUITE_PASSING_PCT).then(pl.lit("passing")) \
-        .when(pl.col("pass_pct") >= SUITE_WARNING_PCT).then(pl.lit("warning")).otherwise(pl.lit("failing"))
-    return table.with_columns(status.alias("status"), pl.from_epoch("last_ts", time_unit="ms").dt.replace_time_zone("UTC").alias("last_run"),
-                              (100 - pl.col("pass_pct")).round(1).alias("fail_pct")) \
-        .select("suite", "component", "pass_pct", "fail_pct", "failed", "tests", "time_s", "trend", "status", "runs", "last_run").sort("suite")
+    status = (
+        pl.when(pl.col("pass_pct").is_null())
+        .then(pl.lit("no data"))
+        .when(pl.col("pass_pct") >= SUITE_PASSING_PCT)
+        .then(pl.lit("passing"))
+        .when(pl.col("pass_pct") >= SUITE_WARNING_PCT)
+        .then(pl.lit("warning"))
+        .otherwise(pl.lit("failing"))
+    )
+    return (
+        table.with_columns(
+            status.alias("status"),
+            pl.from_epoch("last_ts", time_unit="ms").dt.replace_time_zone("UTC").alias("last_run"),
+            (100 - pl.col("pass_pct")).round(1).alias("fail_pct"),
+        )
+        .select(
+            "suite",
+            "component",
+            "pass_pct",
+            "fail_pct",
+            "failed",
+            "tests",
+            "time_s",
+            "trend",
+            "status",
+            "runs",
+            "last_run",
+        )
+        .sort("suite")
+    )
 
 
 def suite_history(runs: pl.DataFrame, suite: str) -> pl.DataFrame:
     """One suite's runs in time order: ts (Datetime), pass_pct, failed, tests (the suite drill-down)."""
     return suite_table_rows(runs.filter(pl.col("suite") == suite)).select(
-        pl.from_epoch("ts", time_unit="ms").dt.replace_time_zone("UTC").alias("ts"), "pass_pct", "failed", "tests")
+        pl.from_epoch("ts", time_unit="ms").dt.replace_time_zone("UTC").alias("ts"), "pass_pct", "failed", "tests"
+    )
 
 
 def coverage(gates: pl.DataFrame) -> pl.DataFrame:
     """Per repository: latest and mean reported coverage % and how many reports (from gate metrics)."""
     reports = gates.filter(pl.col("coverage_pct").is_not_null()).sort("ts")
-    return reports.group_by(pl.col("repository").fill_null("unknown")).agg(
-        pl.col("coverage_pct").last().round(1).alias("latest_pct"), pl.col("coverage_pct").mean().round(1).alias("mean_pct"),
-        pl.len().alias("reports")).sort("repository")
+    return (
+        reports.group_by(pl.col("repository").fill_null("unknown"))
+        .agg(
+            pl.col("coverage_pct").last().round(1).alias("latest_pct"),
+            pl.col("coverage_pct").mean().round(1).alias("mean_pct"),
+            pl.len().alias("reports"),
+        )
+        .sort("repository")
+    )
 
 
 # --- risk matrix ---------------------------------------------------------------------------------------------------
@@ -266,28 +444,53 @@ def risk_matrix(gates: pl.DataFrame, defects: pl.DataFrame) -> pl.DataFrame:
     :data:`IMPACT_LEVELS`; a component without defects has impact 1; risk = likelihood × impact.
     """
     fail = gates.group_by(pl.col("repository").fill_null("unknown").alias("component")).agg(
-        ((~pl.col("passed")).mean() * 100).round(1).alias("gate_fail_pct"), pl.len().alias("gate_runs"))
+        ((~pl.col("passed")).mean() * 100).round(1).alias("gate_fail_pct"), pl.len().alias("gate_runs")
+    )
     weight = pl.col("severity").replace_strict(SEVERITY_WEIGHT, default=2, return_dtype=pl.Float64)
     sev = defects.group_by("component").agg(pl.len().alias("defects"), weight.mean().round(2).alias("mean_severity"))
     table = fail.join(sev, on="component", how="full", coalesce=True).with_columns(
-        pl.col("gate_runs", "defects").fill_null(0).cast(pl.Int64))
+        pl.col("gate_runs", "defects").fill_null(0).cast(pl.Int64)
+    )
     table = table.with_columns(
         _level(pl.col("gate_fail_pct").fill_null(0.0), LIKELIHOOD_LEVELS).alias("likelihood"),
         _level(pl.col("mean_severity").fill_null(0.0), IMPACT_LEVELS).alias("impact"),
-    ).with_columns((pl.col("likelihood") * pl.col("impact")).alias("risk"),
-                   pl.col("likelihood").replace_strict({1: LEVELS[0], 2: LEVELS[1], 3: LEVELS[2]}, return_dtype=pl.String).alias("likelihood_level"),
-                   pl.col("impact").replace_strict({1: LEVELS[0], 2: LEVELS[1], 3: LEVELS[2]}, return_dtype=pl.String).alias("impact_level"))
-    return table.select("component", "gate_fail_pct", "gate_runs", "defects", "mean_severity", "likelihood", "impact", "risk",
-                        "likelihood_level", "impact_level").sort("risk", "component", descending=[True, False])
+    ).with_columns(
+        (pl.col("likelihood") * pl.col("impact")).alias("risk"),
+        pl.col("likelihood")
+        .replace_strict({1: LEVELS[0], 2: LEVELS[1], 3: LEVELS[2]}, return_dtype=pl.String)
+        .alias("likelihood_level"),
+        pl.col("impact")
+        .replace_strict({1: LEVELS[0], 2: LEVELS[1], 3: LEVELS[2]}, return_dtype=pl.String)
+        .alias("impact_level"),
+    )
+    return table.select(
+        "component",
+        "gate_fail_pct",
+        "gate_runs",
+        "defects",
+        "mean_severity",
+        "likelihood",
+        "impact",
+        "risk",
+        "likelihood_level",
+        "impact_level",
+    ).sort("risk", "component", descending=[True, False])
 
 
 def risk_cells(matrix: pl.DataFrame) -> pl.DataFrame:
     """The 3×3 grid: every (likelihood, impact) level pair with its component count and names."""
-    grid = pl.DataFrame({"likelihood_level": [lv for lv in LEVELS for _ in LEVELS], "impact_level": [lv for _ in LEVELS for lv in LEVELS]})
-    counts = matrix.group_by("likelihood_level", "impact_level").agg(pl.len().cast(pl.Int64).alias("components"),
-                                                                    pl.col("component").sort().str.join(", ").alias("names"))
+    grid = pl.DataFrame(
+        {
+            "likelihood_level": [lv for lv in LEVELS for _ in LEVELS],
+            "impact_level": [lv for _ in LEVELS for lv in LEVELS],
+        }
+    )
+    counts = matrix.group_by("likelihood_level", "impact_level").agg(
+        pl.len().cast(pl.Int64).alias("components"), pl.col("component").sort().str.join(", ").alias("names")
+    )
     return grid.join(counts, on=["likelihood_level", "impact_level"], how="left").with_columns(
-        pl.col("components").fill_null(0), pl.col("names").fill_null(""))
+        pl.col("components").fill_null(0), pl.col("names").fill_null("")
+    )
 
 
 # --- reading the store ---------------------------------------------------------------------------------------------
@@ -303,31 +506,57 @@ class QualityData:
     runs: pl.DataFrame
 
 
-def load_quality(engine: Engine, start_ms: int, end_ms: int, filters: Mapping[str, str], *, defect_lookback_ms: int = 7 * 24 * HOUR_MS,
-                 settings: Settings | None = None) -> QualityData:
+def load_quality(
+    engine: Engine,
+    start_ms: int,
+    end_ms: int,
+    filters: Mapping[str, str],
+    *,
+    defect_lookback_ms: int = 7 * 24 * HOUR_MS,
+    settings: Settings | None = None,
+) -> QualityData:
     """Gate runs, defects (findings from ``defect_lookback_ms`` before the range, so resolutions pair up),
     compliance checks and JUnit runs for [start, end), with the page filters applied."""
+
     def read(types: tuple[str, ...], lo: int) -> pl.DataFrame:
         return apply_filters(within(load_events(engine, types, lo, end_ms, settings=settings), lo, end_ms), filters)
 
     gates = gate_frame(read(GATE_EVENTS, start_ms))
     defects = defect_frame(read(DEFECT_EVENTS, start_ms - defect_lookback_ms))
     defects = defects.filter(pl.col("found_ts").fill_null(start_ms) >= start_ms - defect_lookback_ms)
-    runs = apply_filters(within(load_test_runs(engine, start_ms, end_ms, settings=settings), start_ms, end_ms),
-                         {"component": filters.get("component", "")})
+    runs = apply_filters(
+        within(load_test_runs(engine, start_ms, end_ms, settings=settings), start_ms, end_ms),
+        {"component": filters.get("component", "")},
+    )
     return QualityData(gates, defects, read((COMPLIANCE_EVENT,), start_ms), runs)
 
 
-def gate_time_percentiles(engine: Engine, gate: str, start_ms: int, end_ms: int, filters: Mapping[str, str],
-                          settings: Settings | None = None) -> pl.DataFrame:
+def gate_time_percentiles(
+    engine: Engine, gate: str, start_ms: int, end_ms: int, filters: Mapping[str, str], settings: Settings | None = None
+) -> pl.DataFrame:
     """One gate's execution-time p50/p90/p95/p99 over the range, from the query layer (drill-down)."""
-    pct = event_percentiles(engine, GATE_EXECUTED, "metrics.execution_time", start_ms, end_ms, by="gate_name", settings=settings, where=filters)
+    pct = event_percentiles(
+        engine,
+        GATE_EXECUTED,
+        "metrics.execution_time",
+        start_ms,
+        end_ms,
+        by="gate_name",
+        settings=settings,
+        where=filters,
+    )
     return pct.filter(pl.col("gate_name") == gate) if not pct.is_empty() else pct
 
 
-def filter_options(engine: Engine, start_ms: int, end_ms: int, settings: Settings | None = None) -> dict[str, list[str]]:
+def filter_options(
+    engine: Engine, start_ms: int, end_ms: int, settings: Settings | None = None
+) -> dict[str, list[str]]:
     """Values the page filters offer: repositories and components of the range's quality events and JUnit runs."""
     events = load_events(engine, (*GATE_EVENTS, *DEFECT_EVENTS, COMPLIANCE_EVENT), start_ms, end_ms, settings=settings)
     runs = load_test_runs(engine, start_ms, end_ms, settings=settings)
     components = sorted(set(filter_values(events, "component")) | set(filter_values(runs, "component")))
-    return {"component": components, "team": filter_values(events, "team"), "repository": filter_values(events, "repository")}
+    return {
+        "component": components,
+        "team": filter_values(events, "team"),
+        "repository": filter_values(events, "repository"),
+    }

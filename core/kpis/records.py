@@ -22,12 +22,27 @@ from core.config import Settings, get_settings
 from core.query.series import CACHE, quantum_ms
 from core.store import schema
 
-EVENT_SCHEMA = pl.Schema({"id": pl.String(), "type": pl.String(), "ts": pl.Int64(), "source": pl.String(), "data": pl.String()})
-RUN_SCHEMA = pl.Schema({
-    "id": pl.Int64(), "suite": pl.String(), "component": pl.String(), "phase": pl.String(), "source": pl.String(), "ts": pl.Int64(),
-    "tests": pl.Int64(), "failures": pl.Int64(), "errors": pl.Int64(), "skipped": pl.Int64(), "duration_s": pl.Float64(),
-})
-DEPLOYMENT_SCHEMA = pl.Schema({"id": pl.String(), "component": pl.String(), "version": pl.String(), "ts": pl.Int64(), "source": pl.String()})
+EVENT_SCHEMA = pl.Schema(
+    {"id": pl.String(), "type": pl.String(), "ts": pl.Int64(), "source": pl.String(), "data": pl.String()}
+)
+RUN_SCHEMA = pl.Schema(
+    {
+        "id": pl.Int64(),
+        "suite": pl.String(),
+        "component": pl.String(),
+        "phase": pl.String(),
+        "source": pl.String(),
+        "ts": pl.Int64(),
+        "tests": pl.Int64(),
+        "failures": pl.Int64(),
+        "errors": pl.Int64(),
+        "skipped": pl.Int64(),
+        "duration_s": pl.Float64(),
+    }
+)
+DEPLOYMENT_SCHEMA = pl.Schema(
+    {"id": pl.String(), "component": pl.String(), "version": pl.String(), "ts": pl.Int64(), "source": pl.String()}
+)
 FILTER_FIELDS = ("component", "team", "repository")
 
 
@@ -45,7 +60,9 @@ def _type_clause(types: Sequence[str]) -> sa.ColumnElement[bool]:
     return sa.or_(*clauses) if clauses else sa.false()
 
 
-def load_events(engine: Engine, types: Sequence[str], start_ms: int, end_ms: int, *, settings: Settings | None = None) -> pl.DataFrame:
+def load_events(
+    engine: Engine, types: Sequence[str], start_ms: int, end_ms: int, *, settings: Settings | None = None
+) -> pl.DataFrame:
     """Events whose type is one of ``types`` (exact, or a prefix ending in ``*``) with ts in [start, end).
 
     Columns: id, type, ts (epoch ms), source, data (the JSON text; read fields with :func:`fields`).
@@ -80,13 +97,21 @@ def fields(frame: pl.DataFrame, text: Mapping[str, str] = {}, numbers: Mapping[s
     Keys are the new column names, values dotted paths into data (``metrics.execution_time``).
     """
     columns = [pl.col("data").str.json_path_match(f"$.{path}").alias(name) for name, path in text.items()]
-    columns += [pl.col("data").str.json_path_match(f"$.{path}").cast(pl.Float64, strict=False).alias(name) for name, path in numbers.items()]
+    columns += [
+        pl.col("data").str.json_path_match(f"$.{path}").cast(pl.Float64, strict=False).alias(name)
+        for name, path in numbers.items()
+    ]
     return frame.with_columns(columns) if columns else frame
 
 
 def flag(path: str) -> pl.Expr:
     """A boolean data field (JSON true/false) as a polars boolean; absent → null."""
-    return pl.col("data").str.json_path_match(f"$.{path}").str.to_lowercase().replace_strict({"true": True, "false": False}, default=None)
+    return (
+        pl.col("data")
+        .str.json_path_match(f"$.{path}")
+        .str.to_lowercase()
+        .replace_strict({"true": True, "false": False}, default=None)
+    )
 
 
 def apply_filters(frame: pl.DataFrame, filters: Mapping[str, str]) -> pl.DataFrame:
@@ -126,8 +151,19 @@ def load_test_runs(engine: Engine, start_ms: int, end_ms: int, *, settings: Sett
     def compute() -> pl.DataFrame:
         t = schema.test_runs
         query = (
-            sa.select(t.c.id, t.c.suite, t.c.component, t.c.phase, t.c.source, t.c.ts, t.c.tests, t.c.failures, t.c.errors,
-                      t.c.skipped, t.c.duration_s)
+            sa.select(
+                t.c.id,
+                t.c.suite,
+                t.c.component,
+                t.c.phase,
+                t.c.source,
+                t.c.ts,
+                t.c.tests,
+                t.c.failures,
+                t.c.errors,
+                t.c.skipped,
+                t.c.duration_s,
+            )
             .where(t.c.ts >= start, t.c.ts < end)
             .order_by(t.c.ts, t.c.id)
         )
@@ -154,11 +190,16 @@ def load_deployments(engine: Engine, start_ms: int, end_ms: int, *, settings: Se
         with engine.connect() as connection:
             rows = connection.execute(query).fetchall()
         table = pl.DataFrame(rows, schema=DEPLOYMENT_SCHEMA, orient="row")
-        events = fields(load_events(engine, ["system.deployment"], start, end, settings=settings),
-                        {"component": "component", "service": "service", "version": "version"})
+        events = fields(
+            load_events(engine, ["system.deployment"], start, end, settings=settings),
+            {"component": "component", "service": "service", "version": "version"},
+        )
         from_events = events.select(
-            "id", pl.coalesce("component", "service", pl.lit("unknown")).alias("component"),
-            pl.col("version").fill_null("unknown"), "ts", "source",
+            "id",
+            pl.coalesce("component", "service", pl.lit("unknown")).alias("component"),
+            pl.col("version").fill_null("unknown"),
+            "ts",
+            "source",
         )
         merged = pl.concat([table, from_events.filter(~pl.col("id").is_in(table["id"].implode()))])
         return merged.sort("ts", "id")
@@ -175,4 +216,6 @@ def newest_event_ms(engine: Engine, types: Sequence[str]) -> int | None:
 
 def marks(deployments: pl.DataFrame) -> pl.DataFrame:
     """Deployments as chart annotations: ts (Datetime UTC), component, version."""
-    return deployments.select(pl.from_epoch("ts", time_unit="ms").dt.replace_time_zone("UTC").alias("ts"), "component", "version")
+    return deployments.select(
+        pl.from_epoch("ts", time_unit="ms").dt.replace_time_zone("UTC").alias("ts"), "component", "version"
+    )

@@ -31,14 +31,31 @@ from core.sla.definitions import DEFAULTS, SlaDefinition
 
 HOUR_MS = 3_600_000
 STEPS = ("dor_validation", "progress_review", "dod_validation", "final_qms_review")
-STEP_LABELS = {"dor_validation": "Pending DoR", "progress_review": "In review", "dod_validation": "Awaiting DoD",
-               "final_qms_review": "Final approval"}
+STEP_LABELS = {
+    "dor_validation": "Pending DoR",
+    "progress_review": "In review",
+    "dod_validation": "Awaiting DoD",
+    "final_qms_review": "Final approval",
+}
 STATES = ("waiting", "in progress", "rework")
-WORKFLOW_TYPES = ("workflow.pr_created", "workflow.step_started", "workflow.step_completed", "workflow.workflow_completed",
-                  "workflow.workflow_failed")
+WORKFLOW_TYPES = (
+    "workflow.pr_created",
+    "workflow.step_started",
+    "workflow.step_completed",
+    "workflow.workflow_completed",
+    "workflow.workflow_failed",
+)
 OPEN_LOOKBACK_MS = 3 * 24 * HOUR_MS  # a workflow silent for longer is abandoned, not pending (as on the Developer page)
-OPEN_SCHEMA = pl.Schema({"workflow_id": pl.String(), "repository": pl.String(), "step": pl.String(), "state": pl.String(),
-                         "agent_id": pl.String(), "since_ms": pl.Int64()})
+OPEN_SCHEMA = pl.Schema(
+    {
+        "workflow_id": pl.String(),
+        "repository": pl.String(),
+        "step": pl.String(),
+        "state": pl.String(),
+        "agent_id": pl.String(),
+        "since_ms": pl.Int64(),
+    }
+)
 
 
 def open_workflows(events: pl.DataFrame) -> pl.DataFrame:
@@ -48,37 +65,73 @@ def open_workflows(events: pl.DataFrame) -> pl.DataFrame:
     ``step_completed`` → waiting for the next step; a failed one → rework at that step;
     only ``pr_created`` → waiting for DoR validation.
     """
-    read = fields(events, {"workflow_id": "workflow_id", "repository": "repository", "step": "step", "status": "status",
-                           "agent_id": "agent_id"})
-    closed = read.filter(pl.col("type").is_in(["workflow.workflow_completed", "workflow.workflow_failed"]))["workflow_id"]
+    read = fields(
+        events,
+        {
+            "workflow_id": "workflow_id",
+            "repository": "repository",
+            "step": "step",
+            "status": "status",
+            "agent_id": "agent_id",
+        },
+    )
+    closed = read.filter(pl.col("type").is_in(["workflow.workflow_completed", "workflow.workflow_failed"]))[
+        "workflow_id"
+    ]
     live = read.filter(pl.col("workflow_id").is_not_null() & ~pl.col("workflow_id").is_in(closed.implode()))
     if live.is_empty():
         return pl.DataFrame(schema=OPEN_SCHEMA)
     order = {"workflow.pr_created": 0, "workflow.step_started": 1, "workflow.step_completed": 2}
-    latest = (live.filter(pl.col("type").is_in(list(order)))
-              .with_columns(pl.col("type").replace_strict(order, return_dtype=pl.Int8).alias("rank"))
-              .sort("ts", "rank").group_by("workflow_id").agg(pl.all().last(), pl.col("repository").drop_nulls().first().alias("repo")))
+    latest = (
+        live.filter(pl.col("type").is_in(list(order)))
+        .with_columns(pl.col("type").replace_strict(order, return_dtype=pl.Int8).alias("rank"))
+        .sort("ts", "rank")
+        .group_by("workflow_id")
+        .agg(pl.all().last(), pl.col("repository").drop_nulls().first().alias("repo"))
+    )
     nxt = dict(zip(STEPS, [*STEPS[1:], None], strict=True))
-    step = (pl.when(pl.col("type") == "workflow.pr_created").then(pl.lit(STEPS[0]))
-            .when((pl.col("type") == "workflow.step_completed") & (pl.col("status") == "passed"))
-            .then(pl.col("step").replace_strict(nxt, default=None, return_dtype=pl.String))
-            .otherwise(pl.col("step")))
-    state = (pl.when(pl.col("type") == "workflow.step_started").then(pl.lit("in progress"))
-             .when((pl.col("type") == "workflow.step_completed") & (pl.col("status") != "passed")).then(pl.lit("rework"))
-             .otherwise(pl.lit("waiting")))
-    agent = pl.when(pl.col("type") == "workflow.step_started").then(pl.col("agent_id")).otherwise(pl.lit(None, pl.String))
-    return (latest.select("workflow_id", pl.col("repo").alias("repository"), step.alias("step"), state.alias("state"),
-                          agent.alias("agent_id"), pl.col("ts").alias("since_ms"))
-            .filter(pl.col("step").is_not_null()).cast(OPEN_SCHEMA).sort("since_ms"))
+    step = (
+        pl.when(pl.col("type") == "workflow.pr_created")
+        .then(pl.lit(STEPS[0]))
+        .when((pl.col("type") == "workflow.step_completed") & (pl.col("status") == "passed"))
+        .then(pl.col("step").replace_strict(nxt, default=None, return_dtype=pl.String))
+        .otherwise(pl.col("step"))
+    )
+    state = (
+        pl.when(pl.col("type") == "workflow.step_started")
+        .then(pl.lit("in progress"))
+        .when((pl.col("type") == "workflow.step_completed") & (pl.col("status") != "passed"))
+        .then(pl.lit("rework"))
+        .otherwise(pl.lit("waiting"))
+    )
+    agent = (
+        pl.when(pl.col("type") == "workflow.step_started").then(pl.col("agent_id")).otherwise(pl.lit(None, pl.String))
+    )
+    return (
+        latest.select(
+            "workflow_id",
+            pl.col("repo").alias("repository"),
+            step.alias("step"),
+            state.alias("state"),
+            agent.alias("agent_id"),
+            pl.col("ts").alias("since_ms"),
+        )
+        .filter(pl.col("step").is_not_null())
+        .cast(OPEN_SCHEMA)
+        .sort("since_ms")
+    )
 
 
 def pipeline_counts(open_frame: pl.DataFrame, steps: Sequence[str] = STEPS) -> pl.DataFrame:
     """Counts per step and state, every (step, state) present (zeros included): step, label, state, count."""
     grid = pl.DataFrame({"step": [s for s in steps for _ in STATES], "state": list(STATES) * len(steps)})
     counted = open_frame.group_by("step", "state").agg(pl.len().cast(pl.Int64).alias("count"))
-    return (grid.join(counted, on=["step", "state"], how="left").with_columns(pl.col("count").fill_null(0))
-            .with_columns(pl.col("step").replace_strict(STEP_LABELS, default=pl.col("step")).alias("label"))
-            .select("step", "label", "state", "count"))
+    return (
+        grid.join(counted, on=["step", "state"], how="left")
+        .with_columns(pl.col("count").fill_null(0))
+        .with_columns(pl.col("step").replace_strict(STEP_LABELS, default=pl.col("step")).alias("label"))
+        .select("step", "label", "state", "count")
+    )
 
 
 @dataclass(frozen=True)
@@ -96,20 +149,40 @@ class Outcomes:
 
 def outcomes(events: pl.DataFrame, start_ms: int, end_ms: int) -> Outcomes:
     """Outcomes of workflows that ended in [start, end); ``events`` must reach back far enough to hold their steps."""
-    read = fields(events, {"workflow_id": "workflow_id", "step": "step"}, {"duration_s": "duration_s", "queue_wait_s": "queue_wait_s"})
-    ended = within(read.filter(pl.col("type").is_in(["workflow.workflow_completed", "workflow.workflow_failed"])), start_ms, end_ms)
+    read = fields(
+        events,
+        {"workflow_id": "workflow_id", "step": "step"},
+        {"duration_s": "duration_s", "queue_wait_s": "queue_wait_s"},
+    )
+    ended = within(
+        read.filter(pl.col("type").is_in(["workflow.workflow_completed", "workflow.workflow_failed"])), start_ms, end_ms
+    )
     done = ended.filter(pl.col("type") == "workflow.workflow_completed")
     failed = ended.height - done.height
     merge = done["duration_s"].mean()
     steps = read.filter(pl.col("type") == "workflow.step_completed")
-    per_wf = steps.filter(pl.col("workflow_id").is_in(done["workflow_id"].implode())).group_by("workflow_id").agg(pl.col("duration_s").sum())
+    per_wf = (
+        steps.filter(pl.col("workflow_id").is_in(done["workflow_id"].implode()))
+        .group_by("workflow_id")
+        .agg(pl.col("duration_s").sum())
+    )
     cycle = per_wf["duration_s"].mean()
     hours = float(within(steps, start_ms, end_ms)["duration_s"].sum()) / 3600.0
     started = within(read.filter(pl.col("type") == "workflow.step_started"), start_ms, end_ms)
-    waits = started.group_by("step").agg(pl.col("queue_wait_s").mean().round(1).alias("wait_s"), pl.len().alias("started")).sort("step")
-    return Outcomes(done.height, failed, done.height / ended.height * 100 if ended.height else None,
-                    None if merge is None else float(merge) / 3600, None if cycle is None else float(cycle) / 3600,  # type: ignore[arg-type]
-                    hours, waits)
+    waits = (
+        started.group_by("step")
+        .agg(pl.col("queue_wait_s").mean().round(1).alias("wait_s"), pl.len().alias("started"))
+        .sort("step")
+    )
+    return Outcomes(
+        done.height,
+        failed,
+        done.height / ended.height * 100 if ended.height else None,
+        None if merge is None else float(merge) / 3600,  # type: ignore[arg-type]
+        None if cycle is None else float(cycle) / 3600,  # type: ignore[arg-type]
+        hours,
+        waits,
+    )
 
 
 @dataclass(frozen=True)
@@ -122,8 +195,9 @@ class SlaAdherence:
     by_sla: pl.DataFrame  # sla, items, within_pct, objective_pct
 
 
-def sla_adherence(events: pl.DataFrame, start_ms: int, end_ms: int, now_ms: int,
-                  definitions: Sequence[SlaDefinition] = DEFAULTS) -> SlaAdherence:
+def sla_adherence(
+    events: pl.DataFrame, start_ms: int, end_ms: int, now_ms: int, definitions: Sequence[SlaDefinition] = DEFAULTS
+) -> SlaAdherence:
     """How many step/workflow items in [start, end) met their SLA target (core.sla's definitions and item model)."""
     steps, workflows = sla.step_items(events, now_ms), sla.workflow_items(events, now_ms)
     rows = []
@@ -133,24 +207,33 @@ def sla_adherence(events: pl.DataFrame, start_ms: int, end_ms: int, now_ms: int,
         measured = sla.item_compliance(sla.items_for(definition, steps, workflows), definition, start_ms, end_ms)
         if measured.total and measured.within_target is not None:
             rows.append((definition.name, measured.total, measured.within_target * 100, definition.objective * 100))
-    frame = pl.DataFrame(rows, schema={"sla": pl.String, "items": pl.Int64, "within_pct": pl.Float64, "objective_pct": pl.Float64}, orient="row")
+    frame = pl.DataFrame(
+        rows,
+        schema={"sla": pl.String, "items": pl.Int64, "within_pct": pl.Float64, "objective_pct": pl.Float64},
+        orient="row",
+    )
     total = int(frame["items"].sum()) if frame.height else 0
     if not total:
         return SlaAdherence(0, None, None, frame)
     weighted = (frame["items"] * frame["within_pct"]).sum() / total
     target = (frame["items"] * frame["objective_pct"]).sum() / total
-    return SlaAdherence(total, float(weighted), float(target), frame.with_columns(pl.col("within_pct", "objective_pct").round(2)))
+    return SlaAdherence(
+        total, float(weighted), float(target), frame.with_columns(pl.col("within_pct", "objective_pct").round(2))
+    )
 
 
-def cost_per_review(agent_hours: float, reviews: int, cost_per_agent_hour: float, fixed_per_review: float) -> float | None:
+def cost_per_review(
+    agent_hours: float, reviews: int, cost_per_agent_hour: float, fixed_per_review: float
+) -> float | None:
     """(agent hours × hourly cost) / reviews + fixed cost per review; None without reviews."""
     if reviews <= 0:
         return None
     return agent_hours * cost_per_agent_hour / reviews + fixed_per_review
 
 
-def load_workflow_events(engine: Engine, start_ms: int, end_ms: int, filters: Mapping[str, str],
-                         settings: Settings | None = None) -> pl.DataFrame:
+def load_workflow_events(
+    engine: Engine, start_ms: int, end_ms: int, filters: Mapping[str, str], settings: Settings | None = None
+) -> pl.DataFrame:
     """Workflow events from ``start - 3 days`` (so open workflows and cycle times are whole) to ``end``, filtered."""
     events = load_events(engine, WORKFLOW_TYPES, start_ms - OPEN_LOOKBACK_MS, end_ms, settings=settings)
     return apply_filters(events, filters)

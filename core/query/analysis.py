@@ -14,8 +14,8 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from core.config import Settings, get_settings
+from core.query.selectors import Selector
 from core.query.series import AGG_COLUMNS, CACHE, Agg, buckets, quantum_ms
-from core.selectors import Selector
 from core.store import schema
 
 QUANTILES = (0.5, 0.9, 0.95, 0.99)
@@ -88,7 +88,11 @@ class Comparison:
         period = period_name(self.offset_ms)
         pct = self.change_pct
         if pct is None:
-            return f"no data {period}" if self.previous is None or self.current is None else f"new vs {period.removeprefix('vs ')}"
+            return (
+                f"no data {period}"
+                if self.previous is None or self.current is None
+                else f"new vs {period.removeprefix('vs ')}"
+            )
         arrow = "↑" if pct > 0.05 else "↓" if pct < -0.05 else "→"
         shown = f"{abs(pct):.0f}" if abs(pct) >= 10 else f"{abs(pct):.1f}".rstrip("0").rstrip(".")
         return f"{arrow} {shown}% {period}"
@@ -96,7 +100,12 @@ class Comparison:
 
 def period_name(offset_ms: int) -> str:
     """'vs yesterday' for one day back, 'vs last week' for seven, and so on."""
-    names = {3_600_000: "vs previous hour", 86_400_000: "vs yesterday", 7 * 86_400_000: "vs last week", 30 * 86_400_000: "vs last month"}
+    names = {
+        3_600_000: "vs previous hour",
+        86_400_000: "vs yesterday",
+        7 * 86_400_000: "vs last week",
+        30 * 86_400_000: "vs last month",
+    }
     return names.get(offset_ms, "vs previous period")
 
 
@@ -125,7 +134,9 @@ def compare_previous(
         raise ValueError(f"unknown aggregation {agg!r}; use one of {', '.join(_SCALAR)}")
     columns = AGG_COLUMNS[agg]  # "last" already reads last_ts; naming it twice made polars refuse the raw tier
     current = buckets(engine, selector, start_ms, end_ms, settings=settings, now_ms=now_ms, columns=columns)
-    previous = buckets(engine, selector, start_ms - offset, end_ms - offset, settings=settings, now_ms=now_ms, columns=columns)
+    previous = buckets(
+        engine, selector, start_ms - offset, end_ms - offset, settings=settings, now_ms=now_ms, columns=columns
+    )
     return Comparison(scalar(current.frame, agg), scalar(previous.frame, agg), offset)
 
 
@@ -156,26 +167,43 @@ def event_percentiles(
     filters = tuple(sorted((k, v) for k, v in (where or {}).items() if v))
     key = ("events", id(engine), str(engine.url), event_type, field, by, step_ms, tuple(quantiles), start, end, filters)
     return CACHE.get(
-        key, settings.query_cache_ttl_s, lambda: _event_percentiles(engine, event_type, field, start, end, by, step_ms, quantiles, filters)
+        key,
+        settings.query_cache_ttl_s,
+        lambda: _event_percentiles(engine, event_type, field, start, end, by, step_ms, quantiles, filters),
     )
 
 
 def _event_percentiles(
-    engine: Engine, event_type: str, field: str, start: int, end: int, by: str | None, step_ms: int | None, quantiles: Sequence[float],
+    engine: Engine,
+    event_type: str,
+    field: str,
+    start: int,
+    end: int,
+    by: str | None,
+    step_ms: int | None,
+    quantiles: Sequence[float],
     filters: Sequence[tuple[str, str]] = (),
 ) -> pl.DataFrame:
     table = schema.events
-    kind = table.c.type.startswith(event_type[:-1], autoescape=True) if event_type.endswith("*") else table.c.type == event_type
+    kind = (
+        table.c.type.startswith(event_type[:-1], autoescape=True)
+        if event_type.endswith("*")
+        else table.c.type == event_type
+    )
     query = sa.select(table.c.ts, table.c.type, table.c.source, sa.cast(table.c.data, sa.Text)).where(
         table.c.ts >= start, table.c.ts < end, kind
     )
     with engine.connect() as connection:
         rows = connection.execute(query).fetchall()
-    frame = pl.DataFrame(rows, schema={"ts": pl.Int64, "type": pl.String, "source": pl.String, "data": pl.String}, orient="row")
+    frame = pl.DataFrame(
+        rows, schema={"ts": pl.Int64, "type": pl.String, "source": pl.String, "data": pl.String}, orient="row"
+    )
     for name, wanted in filters:
         value = pl.col("data").str.json_path_match(f"$.{name}")
         frame = frame.filter(value.is_null() | (value == wanted))
-    frame = frame.with_columns(pl.col("data").str.json_path_match(f"$.{field}").cast(pl.Float64, strict=False).alias("x"))
+    frame = frame.with_columns(
+        pl.col("data").str.json_path_match(f"$.{field}").cast(pl.Float64, strict=False).alias("x")
+    )
     keys: list[str] = []
     if step_ms:
         frame = frame.with_columns((pl.col("ts") - pl.col("ts") % step_ms).cast(pl.Datetime("ms", "UTC")).alias("ts"))

@@ -51,11 +51,15 @@ def choose_tier(start_ms: int, end_ms: int, now_ms: int, settings: Settings, ste
     """The tier for ``[start_ms, end_ms)`` under the rule in this module's docstring."""
     span = max(end_ms - start_ms, 1)
     if step_ms:
-        fits = [t for t in TIERS if RESOLUTION_MS[t] == 0 or (RESOLUTION_MS[t] <= step_ms and step_ms % RESOLUTION_MS[t] == 0)]
+        fits = [
+            t
+            for t in TIERS
+            if RESOLUTION_MS[t] == 0 or (RESOLUTION_MS[t] <= step_ms and step_ms % RESOLUTION_MS[t] == 0)
+        ]
     else:
         fits = ["raw"] + [t for t in TIERS[1:] if span // RESOLUTION_MS[t] >= MIN_POINTS]
     keeps = retention_ms(settings)
-    for tier in TIERS[TIERS.index(fits[-1]):]:
+    for tier in TIERS[TIERS.index(fits[-1]) :]:
         if start_ms >= now_ms - keeps[tier]:
             return tier
     return TIERS[-1]

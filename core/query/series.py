@@ -21,15 +21,23 @@ from core.config import Settings, get_settings
 from core.model import now_ms as clock_ms
 from core.query.cache import TTLCache
 from core.query.plan import RESOLUTION_MS, QueryPlan, plan
-from core.rollup import BUCKET_COLUMNS, BUCKET_SCHEMA, compose, empty_buckets, raw_as_buckets
-from core.selectors import Selector, as_selector
+from core.query.selectors import Selector, as_selector
 from core.selfmetrics import QUERY_SECONDS
 from core.store import schema
+from core.store.rollup import BUCKET_COLUMNS, BUCKET_SCHEMA, compose, empty_buckets, raw_as_buckets
 
 Agg = Literal["avg", "min", "max", "sum", "count", "last"]
 AGGS: tuple[Agg, ...] = ("avg", "min", "max", "sum", "count", "last")
 SERIES_SCHEMA = {"series_id": pl.Int64, "name": pl.String, "labels": pl.String, "series": pl.String}
-RESULT_SCHEMA = pl.Schema({"ts": pl.Datetime("ms", "UTC"), "series_id": pl.Int64(), "series": pl.String(), "labels": pl.String(), "value": pl.Float64()})
+RESULT_SCHEMA = pl.Schema(
+    {
+        "ts": pl.Datetime("ms", "UTC"),
+        "series_id": pl.Int64(),
+        "series": pl.String(),
+        "labels": pl.String(),
+        "value": pl.Float64(),
+    }
+)
 MAX_SERIES = 2_000  # more than any chart can show; a selector this wide is a mistake
 
 CACHE = TTLCache()
@@ -73,8 +81,13 @@ def find_series(engine: Engine, selector: str | Selector) -> pl.DataFrame:
 
 
 AGG_COLUMNS: dict[str, tuple[str, ...]] = {
-    "avg": ("count", "sum"), "min": ("min",), "max": ("max",), "sum": ("sum",), "count": ("count",),
-    "last": ("last", "last_ts"), "rate": ("last", "last_ts"),
+    "avg": ("count", "sum"),
+    "min": ("min",),
+    "max": ("max",),
+    "sum": ("sum",),
+    "count": ("count",),
+    "last": ("last", "last_ts"),
+    "rate": ("last", "last_ts"),
 }
 
 
@@ -89,22 +102,30 @@ def _fetch(connection: Connection, sql: str, params: tuple[int, ...], schema_: d
     return pl.DataFrame(rows, schema=schema_, orient="row")
 
 
-def _read(connection: Connection, tier: str, ids: Sequence[int], start: int, end: int, columns: Sequence[str]) -> pl.DataFrame:
+def _read(
+    connection: Connection, tier: str, ids: Sequence[int], start: int, end: int, columns: Sequence[str]
+) -> pl.DataFrame:
     if not ids:
         return empty_buckets().select("series_id", "bucket", *columns)
     p = _ph(connection)
     where = f"WHERE series_id IN ({', '.join([p] * len(ids))}) AND {{t}} >= {p} AND {{t}} < {p}"
     if tier == "raw":
         sql = "SELECT series_id, ts, value FROM samples " + where.format(t="ts")
-        raw = _fetch(connection, sql, (*ids, start, end), {"series_id": pl.Int64(), "ts": pl.Int64(), "value": pl.Float64()})
+        raw = _fetch(
+            connection, sql, (*ids, start, end), {"series_id": pl.Int64(), "ts": pl.Int64(), "value": pl.Float64()}
+        )
         return raw_as_buckets(raw, columns)
     quoted = ", ".join(f'"{c}"' for c in columns)
     sql = f"SELECT series_id, bucket, {quoted} FROM samples_{tier} " + where.format(t="bucket")
-    types: dict[str, pl.DataType] = {"series_id": pl.Int64(), "bucket": pl.Int64()} | {c: BUCKET_SCHEMA[c]() for c in columns}
+    types: dict[str, pl.DataType] = {"series_id": pl.Int64(), "bucket": pl.Int64()} | {
+        c: BUCKET_SCHEMA[c]() for c in columns
+    }
     return _fetch(connection, sql, (*ids, start, end), types)
 
 
-def read_buckets(engine: Engine, series: pl.DataFrame, qplan: QueryPlan, columns: Sequence[str] = BUCKET_COLUMNS[2:]) -> pl.DataFrame:
+def read_buckets(
+    engine: Engine, series: pl.DataFrame, qplan: QueryPlan, columns: Sequence[str] = BUCKET_COLUMNS[2:]
+) -> pl.DataFrame:
     """Bucket rows for ``series`` as ``qplan`` says: tier rows, then the raw tail, composed to the step."""
     ids = series["series_id"].to_list()
     native = qplan.tier != "raw" and qplan.step_ms == RESOLUTION_MS[qplan.tier]
@@ -203,8 +224,17 @@ def series(
     sum, count or last within each bucket (exact at every tier).
     """
     expr = value_expr(agg)
-    found = buckets(engine, selector, start_ms, end_ms, step_ms=step_ms, settings=settings, now_ms=now_ms,
-                    columns=AGG_COLUMNS[agg], kind="series")
+    found = buckets(
+        engine,
+        selector,
+        start_ms,
+        end_ms,
+        step_ms=step_ms,
+        settings=settings,
+        now_ms=now_ms,
+        columns=AGG_COLUMNS[agg],
+        kind="series",
+    )
     return to_result(found, expr)
 
 
@@ -223,13 +253,24 @@ def rate(
     Uses each bucket's last value and time, so it is exact at every tier except that a
     reset *inside* one bucket is only seen if the value went down across buckets.
     """
-    found = buckets(engine, selector, start_ms, end_ms, step_ms=step_ms, settings=settings, now_ms=now_ms,
-                    columns=AGG_COLUMNS["rate"], kind="rate")
+    found = buckets(
+        engine,
+        selector,
+        start_ms,
+        end_ms,
+        step_ms=step_ms,
+        settings=settings,
+        now_ms=now_ms,
+        columns=AGG_COLUMNS["rate"],
+        kind="rate",
+    )
     frame = found.frame.sort("series_id", "bucket")
     previous = pl.col("last").shift(1).over("series_id")
     increase = pl.when(pl.col("last") >= previous).then(pl.col("last") - previous).otherwise(pl.col("last"))
     seconds = (pl.col("last_ts") - pl.col("last_ts").shift(1).over("series_id")) / 1000.0
-    frame = frame.with_columns((increase / seconds).alias("rate")).filter(pl.col("rate").is_not_null() & pl.col("rate").is_finite())
+    frame = frame.with_columns((increase / seconds).alias("rate")).filter(
+        pl.col("rate").is_not_null() & pl.col("rate").is_finite()
+    )
     return to_result(Buckets(found.plan, found.series, frame), pl.col("rate").alias("value"))
 
 

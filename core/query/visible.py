@@ -1,12 +1,12 @@
 """The query layer as one viewer may see it: Explore's pickers and results without cost or per-person data.
 
-A metric whose name contains a sensitive word of :data:`core.access.SENSITIVE_WORDS`
+A metric whose name contains a sensitive word of :data:`core.auth.access.SENSITIVE_WORDS`
 (``review_cost_usd``) is hidden from a viewer without the permission guarding it, and so is
 a sensitive label key (``reviewer``): it is left out of the label pickers, and stripped from
 results, where series that differed only in hidden labels are merged into one (their
 values combined per bucket as :func:`~core.query.group_by_label` does). A selector that
 names a hidden metric, or matches on a hidden label, is refused with
-:class:`~core.access.NotAllowed`; a selector without a fixed metric name is narrowed so
+:class:`~core.auth.access.NotAllowed`; a selector without a fixed metric name is narrowed so
 that hidden metrics never match.
 """
 
@@ -19,18 +19,24 @@ from typing import Literal
 import polars as pl
 from sqlalchemy.engine import Engine
 
-from core.access import NotAllowed, Viewer, hidden_by
+from core.auth.access import NotAllowed, Viewer, hidden_by
 from core.config import Settings
 from core.model import canonical_labels, labels_json
 from core.query.analysis import Comparison, compare_previous
+from core.query.selectors import Matcher, Selector, as_selector
 from core.query.series import RESULT_SCHEMA, Agg, display_name, label_values, metric_names, rate, series
-from core.selectors import Matcher, Selector, as_selector
 
 ExploreAgg = Agg | Literal["rate"]
 # How the series that only hidden labels told apart are combined, per bucket.
-_MERGE = {"avg": pl.col("value").mean(), "min": pl.col("value").min(), "max": pl.col("value").max(),
-          "sum": pl.col("value").sum(), "count": pl.col("value").sum(), "last": pl.col("value").sum(),
-          "rate": pl.col("value").sum()}
+_MERGE = {
+    "avg": pl.col("value").mean(),
+    "min": pl.col("value").min(),
+    "max": pl.col("value").max(),
+    "sum": pl.col("value").sum(),
+    "count": pl.col("value").sum(),
+    "last": pl.col("value").sum(),
+    "rate": pl.col("value").sum(),
+}
 
 
 def visible_metric_names(engine: Engine, viewer: Viewer | None) -> list[str]:
@@ -87,9 +93,15 @@ def redact_series(frame: pl.DataFrame, viewer: Viewer | None, agg: ExploreAgg = 
         rows.append((sid, labels_json(canonical_labels(labels)), display_name(shown.split("{", 1)[0], labels)))
     names = pl.DataFrame(rows, schema={"series_id": pl.Int64, "labels": pl.String, "series": pl.String}, orient="row")
     names = names.with_columns(pl.col("series_id").min().over("series").alias("merged_id"))  # one id per merged series
-    return (frame.drop("labels", "series").join(names, on="series_id")
-            .group_by("ts", "merged_id", "series", "labels").agg(_MERGE[agg].alias("value"))
-            .rename({"merged_id": "series_id"}).select(RESULT_SCHEMA.names()).sort("series", "ts"))
+    return (
+        frame.drop("labels", "series")
+        .join(names, on="series_id")
+        .group_by("ts", "merged_id", "series", "labels")
+        .agg(_MERGE[agg].alias("value"))
+        .rename({"merged_id": "series_id"})
+        .select(RESULT_SCHEMA.names())
+        .sort("series", "ts")
+    )
 
 
 def visible_series(

@@ -23,8 +23,14 @@ from core.store import schema
 
 
 def _rule(name: str, severity: str, channels: Sequence[str] = ()) -> Rule:
-    return Rule(name=name, selector=name, severity=severity, channels=list(channels), threshold=0.0,  # type: ignore[arg-type]
-                description="Raised by the SLA check (core/sla/jobs.py); see docs/sla.md.")
+    return Rule(
+        name=name,
+        selector=name,
+        severity=severity,  # type: ignore[arg-type]
+        channels=list(channels),
+        threshold=0.0,
+        description="Raised by the SLA check (core/sla/jobs.py); see docs/sla.md.",
+    )
 
 
 def _mine(states: dict[str, AlertState], labels: dict[str, str]) -> dict[str, AlertState]:
@@ -37,8 +43,16 @@ class AlertsSink:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
 
-    def fire(self, rule: str, labels: dict[str, str], severity: str, summary: str, value: float | None,
-             channels: Sequence[str], now_ms: int) -> None:
+    def fire(
+        self,
+        rule: str,
+        labels: dict[str, str],
+        severity: str,
+        summary: str,
+        value: float | None,
+        channels: Sequence[str],
+        now_ms: int,
+    ) -> None:
         """The alert ``rule`` for ``labels`` holds now, at ``severity`` (another severity of it resolves)."""
         spec = _rule(rule, severity, channels)
         with self.engine.begin() as connection:
@@ -53,8 +67,12 @@ class AlertsSink:
             if not previous:
                 return
             table = schema.alerts
-            summaries = {key: text for key, text in connection.execute(
-                sa.select(table.c.fingerprint, table.c.summary).where(table.c.fingerprint.in_(list(previous))))}
+            summaries = {
+                key: text
+                for key, text in connection.execute(
+                    sa.select(table.c.fingerprint, table.c.summary).where(table.c.fingerprint.in_(list(previous)))
+                )
+            }
             for key, state in previous.items():
                 spec = _rule(rule, dict(state.labels).get("severity", "warning"))
                 states, transitions = evaluate_rule(spec, [], {key: state}, now_ms)

@@ -112,7 +112,8 @@ def burn_down(outcomes: pl.DataFrame, objective: float, period_ms: int, now_ms: 
     inside = outcomes.filter(pl.col("ts").is_between(start, now_ms, closed="left"))
     per_bucket = (
         inside.with_columns((start + ((pl.col("ts") - start) // step_ms + 1) * step_ms).alias("edge"))
-        .group_by("edge").agg((pl.col("bad") * pl.col("weight")).sum().alias("bad"))
+        .group_by("edge")
+        .agg((pl.col("bad") * pl.col("weight")).sum().alias("bad"))
     )
     return (
         edges.join(per_bucket, left_on="ts", right_on="edge", how="left")
@@ -136,20 +137,46 @@ class BurnAlert:
     @property
     def firing(self) -> bool:
         """Both windows burn faster than the rule's factor."""
-        return (self.long_rate is not None and self.short_rate is not None
-                and self.long_rate > self.rule.factor and self.short_rate > self.rule.factor)
+        return (
+            self.long_rate is not None
+            and self.short_rate is not None
+            and self.long_rate > self.rule.factor
+            and self.short_rate > self.rule.factor
+        )
 
 
-def evaluate(outcomes: pl.DataFrame, objective: float, now_ms: int, rules: Sequence[BurnRule] = RULES) -> list[BurnAlert]:
+def evaluate(
+    outcomes: pl.DataFrame, objective: float, now_ms: int, rules: Sequence[BurnRule] = RULES
+) -> list[BurnAlert]:
     """Each rule at ``now_ms``."""
-    return [BurnAlert(rule, now_ms, burn_rate(outcomes, objective, rule.long_ms, now_ms),
-                      burn_rate(outcomes, objective, rule.short_ms, now_ms)) for rule in rules]
+    return [
+        BurnAlert(
+            rule,
+            now_ms,
+            burn_rate(outcomes, objective, rule.long_ms, now_ms),
+            burn_rate(outcomes, objective, rule.short_ms, now_ms),
+        )
+        for rule in rules
+    ]
 
 
-def firing_timeline(outcomes: pl.DataFrame, objective: float, times_ms: Sequence[int],
-                    rules: Sequence[BurnRule] = RULES) -> pl.DataFrame:
+def firing_timeline(
+    outcomes: pl.DataFrame, objective: float, times_ms: Sequence[int], rules: Sequence[BurnRule] = RULES
+) -> pl.DataFrame:
     """Which rules fire at each instant: ``ts``, ``rule``, ``long_rate``, ``short_rate``, ``firing``."""
-    rows = [(a.at_ms, a.rule.name, a.long_rate, a.short_rate, a.firing)
-            for at in times_ms for a in evaluate(outcomes, objective, at, rules)]
-    return pl.DataFrame(rows, schema={"ts": pl.Int64, "rule": pl.String, "long_rate": pl.Float64,
-                                      "short_rate": pl.Float64, "firing": pl.Boolean}, orient="row")
+    rows = [
+        (a.at_ms, a.rule.name, a.long_rate, a.short_rate, a.firing)
+        for at in times_ms
+        for a in evaluate(outcomes, objective, at, rules)
+    ]
+    return pl.DataFrame(
+        rows,
+        schema={
+            "ts": pl.Int64,
+            "rule": pl.String,
+            "long_rate": pl.Float64,
+            "short_rate": pl.Float64,
+            "firing": pl.Boolean,
+        },
+        orient="row",
+    )

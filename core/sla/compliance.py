@@ -22,16 +22,35 @@ from core.sla.definitions import SlaDefinition
 
 WINDOWS_S: dict[str, int] = {"1 h": 3_600, "24 h": 86_400, "7 d": 7 * 86_400, "30 d": 30 * 86_400}
 EVENT_SCHEMA = {"ts": pl.Int64, "type": pl.String, "data": pl.String}
-ITEM_SCHEMA = {
-    "workflow_id": pl.String, "step": pl.String, "attempt": pl.Int64, "agent_id": pl.String,
-    "start_ms": pl.Int64, "end_ms": pl.Int64, "duration_s": pl.Float64, "queue_wait_s": pl.Float64,
-    "ok": pl.Boolean, "open": pl.Boolean,
-}
-BREACH_SCHEMA = {
-    "workflow_id": pl.String, "step": pl.String, "attempt": pl.Int64, "start_ms": pl.Int64, "end_ms": pl.Int64,
-    "duration_s": pl.Float64, "target_s": pl.Float64, "over_s": pl.Float64, "over_pct": pl.Float64,
-    "open": pl.Boolean, "escalated": pl.Boolean,
-}
+ITEM_SCHEMA = pl.Schema(
+    {
+        "workflow_id": pl.String,
+        "step": pl.String,
+        "attempt": pl.Int64,
+        "agent_id": pl.String,
+        "start_ms": pl.Int64,
+        "end_ms": pl.Int64,
+        "duration_s": pl.Float64,
+        "queue_wait_s": pl.Float64,
+        "ok": pl.Boolean,
+        "open": pl.Boolean,
+    }
+)
+BREACH_SCHEMA = pl.Schema(
+    {
+        "workflow_id": pl.String,
+        "step": pl.String,
+        "attempt": pl.Int64,
+        "start_ms": pl.Int64,
+        "end_ms": pl.Int64,
+        "duration_s": pl.Float64,
+        "target_s": pl.Float64,
+        "over_s": pl.Float64,
+        "over_pct": pl.Float64,
+        "open": pl.Boolean,
+        "escalated": pl.Boolean,
+    }
+)
 END_TO_END = "end_to_end"
 
 
@@ -48,54 +67,94 @@ def step_items(events: pl.DataFrame, now_ms: int) -> pl.DataFrame:
     keys = ["workflow_id", "step", "attempt"]
     started = (
         events.filter(pl.col("type") == "workflow.step_started")
-        .select(_field("workflow_id"), _field("step"), _field("attempt", pl.Int64).fill_null(1),
-                _field("agent_id"), _field("queue_wait_s", pl.Float64), pl.col("ts").alias("start_ms"))
+        .select(
+            _field("workflow_id"),
+            _field("step"),
+            _field("attempt", pl.Int64).fill_null(1),
+            _field("agent_id"),
+            _field("queue_wait_s", pl.Float64),
+            pl.col("ts").alias("start_ms"),
+        )
         .unique(keys, keep="first")
     )
     completed = (
         events.filter(pl.col("type") == "workflow.step_completed")
-        .select(_field("workflow_id"), _field("step"), _field("attempt", pl.Int64).fill_null(1),
-                _field("agent_id").alias("agent_done"), _field("status"), _field("duration_s", pl.Float64).alias("reported_s"),
-                _field("queue_wait_s", pl.Float64).alias("wait_done"), pl.col("ts").alias("end_ms"))
+        .select(
+            _field("workflow_id"),
+            _field("step"),
+            _field("attempt", pl.Int64).fill_null(1),
+            _field("agent_id").alias("agent_done"),
+            _field("status"),
+            _field("duration_s", pl.Float64).alias("reported_s"),
+            _field("queue_wait_s", pl.Float64).alias("wait_done"),
+            pl.col("ts").alias("end_ms"),
+        )
         .unique(keys, keep="first")
     )
     joined = started.join(completed, on=keys, how="full", coalesce=True)
     duration = pl.coalesce(pl.col("reported_s"), (pl.col("end_ms") - pl.col("start_ms")) / 1000.0)
-    return joined.select(
-        "workflow_id", "step", "attempt",
-        pl.coalesce("agent_id", "agent_done").alias("agent_id"),
-        pl.coalesce(pl.col("start_ms"), pl.col("end_ms") - (pl.col("reported_s") * 1000).cast(pl.Int64)).alias("start_ms"),
-        "end_ms",
-        pl.when(pl.col("end_ms").is_null()).then((now_ms - pl.col("start_ms")) / 1000.0).otherwise(duration).alias("duration_s"),
-        pl.coalesce("queue_wait_s", "wait_done").alias("queue_wait_s"),
-        (pl.col("status") == "passed").fill_null(False).alias("ok"),
-        pl.col("end_ms").is_null().alias("open"),
-    ).filter(pl.col("workflow_id").is_not_null()).cast(ITEM_SCHEMA)  # type: ignore[arg-type]
+    return (
+        joined.select(
+            "workflow_id",
+            "step",
+            "attempt",
+            pl.coalesce("agent_id", "agent_done").alias("agent_id"),
+            pl.coalesce(pl.col("start_ms"), pl.col("end_ms") - (pl.col("reported_s") * 1000).cast(pl.Int64)).alias(
+                "start_ms"
+            ),
+            "end_ms",
+            pl.when(pl.col("end_ms").is_null())
+            .then((now_ms - pl.col("start_ms")) / 1000.0)
+            .otherwise(duration)
+            .alias("duration_s"),
+            pl.coalesce("queue_wait_s", "wait_done").alias("queue_wait_s"),
+            (pl.col("status") == "passed").fill_null(False).alias("ok"),
+            pl.col("end_ms").is_null().alias("open"),
+        )
+        .filter(pl.col("workflow_id").is_not_null())
+        .cast(ITEM_SCHEMA)
+    )
 
 
 def workflow_items(events: pl.DataFrame, now_ms: int) -> pl.DataFrame:
     """Whole workflows (:data:`ITEM_SCHEMA`, step ``end_to_end``): created → completed (ok) or failed."""
     created = (
         events.filter(pl.col("type") == "workflow.pr_created")
-        .select(_field("workflow_id"), pl.col("ts").alias("start_ms")).unique("workflow_id", keep="first")
+        .select(_field("workflow_id"), pl.col("ts").alias("start_ms"))
+        .unique("workflow_id", keep="first")
     )
     ended = (
         events.filter(pl.col("type").is_in(["workflow.workflow_completed", "workflow.workflow_failed"]))
-        .select(_field("workflow_id"), _field("duration_s", pl.Float64).alias("reported_s"), pl.col("ts").alias("end_ms"),
-                (pl.col("type") == "workflow.workflow_completed").alias("ok"))
+        .select(
+            _field("workflow_id"),
+            _field("duration_s", pl.Float64).alias("reported_s"),
+            pl.col("ts").alias("end_ms"),
+            (pl.col("type") == "workflow.workflow_completed").alias("ok"),
+        )
         .unique("workflow_id", keep="first")
     )
     joined = created.join(ended, on="workflow_id", how="full", coalesce=True)
-    return joined.select(
-        "workflow_id", pl.lit(END_TO_END).alias("step"), pl.lit(1).alias("attempt"), pl.lit(None, pl.String).alias("agent_id"),
-        pl.coalesce(pl.col("start_ms"), pl.col("end_ms") - (pl.col("reported_s") * 1000).cast(pl.Int64)).alias("start_ms"),
-        "end_ms",
-        pl.when(pl.col("end_ms").is_null()).then((now_ms - pl.col("start_ms")) / 1000.0)
-        .otherwise(pl.coalesce(pl.col("reported_s"), (pl.col("end_ms") - pl.col("start_ms")) / 1000.0)).alias("duration_s"),
-        pl.lit(None, pl.Float64).alias("queue_wait_s"),
-        pl.col("ok").fill_null(False),
-        pl.col("end_ms").is_null().alias("open"),
-    ).filter(pl.col("workflow_id").is_not_null()).cast(ITEM_SCHEMA)  # type: ignore[arg-type]
+    return (
+        joined.select(
+            "workflow_id",
+            pl.lit(END_TO_END).alias("step"),
+            pl.lit(1).alias("attempt"),
+            pl.lit(None, pl.String).alias("agent_id"),
+            pl.coalesce(pl.col("start_ms"), pl.col("end_ms") - (pl.col("reported_s") * 1000).cast(pl.Int64)).alias(
+                "start_ms"
+            ),
+            "end_ms",
+            pl.when(pl.col("end_ms").is_null())
+            .then((now_ms - pl.col("start_ms")) / 1000.0)
+            .otherwise(pl.coalesce(pl.col("reported_s"), (pl.col("end_ms") - pl.col("start_ms")) / 1000.0))
+            .alias("duration_s"),
+            pl.lit(None, pl.Float64).alias("queue_wait_s"),
+            pl.col("ok").fill_null(False),
+            pl.col("end_ms").is_null().alias("open"),
+        )
+        .filter(pl.col("workflow_id").is_not_null())
+        .cast(ITEM_SCHEMA)
+    )
 
 
 def items_for(definition: SlaDefinition, steps: pl.DataFrame, workflows: pl.DataFrame) -> pl.DataFrame:
@@ -131,14 +190,24 @@ def breaching(items: pl.DataFrame, definition: SlaDefinition) -> pl.DataFrame:
     target = definition.target_s or 0.0
     escalation = definition.escalation_s
     escalated = (pl.col("duration_s") > escalation) if escalation is not None else pl.lit(False)
-    return items.filter(pl.col("duration_s") > target).select(
-        "workflow_id", "step", "attempt", "start_ms", "end_ms", "duration_s",
-        pl.lit(target).alias("target_s"),
-        (pl.col("duration_s") - target).alias("over_s"),
-        ((pl.col("duration_s") / target - 1) * 100).alias("over_pct"),
-        "open",
-        escalated.alias("escalated"),
-    ).cast(BREACH_SCHEMA).sort("over_s", descending=True)  # type: ignore[arg-type]
+    return (
+        items.filter(pl.col("duration_s") > target)
+        .select(
+            "workflow_id",
+            "step",
+            "attempt",
+            "start_ms",
+            "end_ms",
+            "duration_s",
+            pl.lit(target).alias("target_s"),
+            (pl.col("duration_s") - target).alias("over_s"),
+            ((pl.col("duration_s") / target - 1) * 100).alias("over_pct"),
+            "open",
+            escalated.alias("escalated"),
+        )
+        .cast(BREACH_SCHEMA)
+        .sort("over_s", descending=True)
+    )
 
 
 @dataclass(frozen=True)
@@ -156,17 +225,24 @@ class Compliance:
 
     def met(self, definition: SlaDefinition) -> bool | None:
         """True when every measured figure meets its objective; None when nothing was measured."""
-        checks = [(self.within_target, definition.objective), (self.success_rate, definition.objective),
-                  (self.response_share, definition.objective),
-                  (self.availability, definition.objective if definition.kind == "availability" else definition.availability_target)]
+        checks = [
+            (self.within_target, definition.objective),
+            (self.success_rate, definition.objective),
+            (self.response_share, definition.objective),
+            (
+                self.availability,
+                definition.objective if definition.kind == "availability" else definition.availability_target,
+            ),
+        ]
         measured = [(value, goal) for value, goal in checks if value is not None and goal is not None]
         if not measured:
             return None
         return all(value >= goal for value, goal in measured)
 
 
-def item_compliance(items: pl.DataFrame, definition: SlaDefinition, start_ms: int, end_ms: int,
-                    availability: float | None = None) -> Compliance:
+def item_compliance(
+    items: pl.DataFrame, definition: SlaDefinition, start_ms: int, end_ms: int, availability: float | None = None
+) -> Compliance:
     """Compliance of a step or workflow SLA over ``[start_ms, end_ms)`` from its items."""
     counted = in_window(items, definition, start_ms, end_ms)
     total = counted.height
@@ -178,8 +254,16 @@ def item_compliance(items: pl.DataFrame, definition: SlaDefinition, start_ms: in
     if definition.response_s is not None:
         waits = counted["queue_wait_s"].drop_nulls()
         response = float((waits <= definition.response_s).sum() / waits.len()) if waits.len() else None
-    return Compliance(definition.id, (end_ms - start_ms) // 1000, total, within,
-                      None if success is None else float(success), response, availability, breaching(counted, definition))
+    return Compliance(
+        definition.id,
+        (end_ms - start_ms) // 1000,
+        total,
+        within,
+        None if success is None else float(success),
+        response,
+        availability,
+        breaching(counted, definition),
+    )
 
 
 def metric_outcomes(values: pl.DataFrame, definition: SlaDefinition) -> pl.DataFrame:
@@ -191,10 +275,12 @@ def metric_outcomes(values: pl.DataFrame, definition: SlaDefinition) -> pl.DataF
     if definition.kind == "latency":
         bad = (pl.col("value") > (definition.target_s or 0.0)).cast(pl.Float64)
     elif definition.kind == "availability":
-        bad = (1.0 - pl.col("value").clip(0.0, 1.0))
+        bad = 1.0 - pl.col("value").clip(0.0, 1.0)
     else:
         raise ValueError(f"SLA {definition.id} is a {definition.kind} SLA; its outcomes come from items")
-    return values.select(pl.col("ts").dt.epoch("ms").alias("ts"), bad.alias("bad"), pl.lit(1.0).alias("weight")).sort("ts")
+    return values.select(pl.col("ts").dt.epoch("ms").alias("ts"), bad.alias("bad"), pl.lit(1.0).alias("weight")).sort(
+        "ts"
+    )
 
 
 def metric_compliance(values: pl.DataFrame, definition: SlaDefinition, start_ms: int, end_ms: int) -> Compliance:
@@ -210,12 +296,24 @@ def metric_compliance(values: pl.DataFrame, definition: SlaDefinition, start_ms:
     rows = pl.DataFrame(schema=BREACH_SCHEMA)
     if definition.kind == "latency" and total:
         target = definition.target_s or 0.0
-        rows = frame.filter(pl.col("value") > target).select(
-            pl.col("series").alias("workflow_id"), pl.lit(None, pl.String).alias("step"), pl.lit(None, pl.Int64).alias("attempt"),
-            pl.col("ts").dt.epoch("ms").alias("start_ms"), pl.lit(None, pl.Int64).alias("end_ms"), pl.col("value").alias("duration_s"),
-            pl.lit(target).alias("target_s"), (pl.col("value") - target).alias("over_s"),
-            ((pl.col("value") / target - 1) * 100).alias("over_pct"), pl.lit(False).alias("open"), pl.lit(False).alias("escalated"),
-        ).cast(BREACH_SCHEMA).sort("over_s", descending=True)  # type: ignore[arg-type]
+        rows = (
+            frame.filter(pl.col("value") > target)
+            .select(
+                pl.col("series").alias("workflow_id"),
+                pl.lit(None, pl.String).alias("step"),
+                pl.lit(None, pl.Int64).alias("attempt"),
+                pl.col("ts").dt.epoch("ms").alias("start_ms"),
+                pl.lit(None, pl.Int64).alias("end_ms"),
+                pl.col("value").alias("duration_s"),
+                pl.lit(target).alias("target_s"),
+                (pl.col("value") - target).alias("over_s"),
+                ((pl.col("value") / target - 1) * 100).alias("over_pct"),
+                pl.lit(False).alias("open"),
+                pl.lit(False).alias("escalated"),
+            )
+            .cast(BREACH_SCHEMA)
+            .sort("over_s", descending=True)
+        )
     within = good if definition.kind == "latency" else None
     availability = good if definition.kind == "availability" else None
     return Compliance(definition.id, (end_ms - start_ms) // 1000, total, within, None, None, availability, rows)

@@ -40,8 +40,16 @@ SEVERITY_RANK = {"info": 0, "warning": 1, "error": 2, "critical": 3}
 class AlertSink(Protocol):
     """Where the job's alerts go: the alerting module (:class:`core.sla.alerting.AlertsSink`) or a log."""
 
-    def fire(self, rule: str, labels: dict[str, str], severity: str, summary: str, value: float | None,
-             channels: Sequence[str], now_ms: int) -> None: ...
+    def fire(
+        self,
+        rule: str,
+        labels: dict[str, str],
+        severity: str,
+        summary: str,
+        value: float | None,
+        channels: Sequence[str],
+        now_ms: int,
+    ) -> None: ...
 
     def resolve(self, rule: str, labels: dict[str, str], now_ms: int) -> None: ...
 
@@ -49,8 +57,16 @@ class AlertSink(Protocol):
 class LogSink:
     """Writes alert changes to the log only (for dry runs)."""
 
-    def fire(self, rule: str, labels: dict[str, str], severity: str, summary: str, value: float | None,
-             channels: Sequence[str], now_ms: int) -> None:
+    def fire(
+        self,
+        rule: str,
+        labels: dict[str, str],
+        severity: str,
+        summary: str,
+        value: float | None,
+        channels: Sequence[str],
+        now_ms: int,
+    ) -> None:
         log.warning("%s %s [%s] %s", rule, labels, severity, summary)
 
     def resolve(self, rule: str, labels: dict[str, str], now_ms: int) -> None:
@@ -77,14 +93,28 @@ def breach_rows(definition: SlaDefinition, over: pl.DataFrame, now_ms: int) -> l
     for item in over.iter_rows(named=True):
         start = item["start_ms"] if item["start_ms"] is not None else now_ms - int(item["duration_s"] * 1000)
         key = f"{item['workflow_id']}:{item['step']}:{item['attempt']}"
-        rows.append({
-            "sla_id": definition.id, "item_key": key[:256], "workflow_id": item["workflow_id"], "step": item["step"],
-            "ts": start + int(item["target_s"] * 1000), "started_ms": start, "ended_ms": item["end_ms"],
-            "duration_s": item["duration_s"], "target_s": item["target_s"], "over_s": item["over_s"],
-            "severity": breach_severity(item["over_pct"] / 100, item["escalated"]), "escalated": item["escalated"],
-            "impact": {"time_lost_s": round(item["over_s"], 1), "over_pct": round(item["over_pct"], 1),
-                       "workflow_delayed": item["workflow_id"], "still_open": item["open"]},
-        })
+        rows.append(
+            {
+                "sla_id": definition.id,
+                "item_key": key[:256],
+                "workflow_id": item["workflow_id"],
+                "step": item["step"],
+                "ts": start + int(item["target_s"] * 1000),
+                "started_ms": start,
+                "ended_ms": item["end_ms"],
+                "duration_s": item["duration_s"],
+                "target_s": item["target_s"],
+                "over_s": item["over_s"],
+                "severity": breach_severity(item["over_pct"] / 100, item["escalated"]),
+                "escalated": item["escalated"],
+                "impact": {
+                    "time_lost_s": round(item["over_s"], 1),
+                    "over_pct": round(item["over_pct"], 1),
+                    "workflow_delayed": item["workflow_id"],
+                    "still_open": item["open"],
+                },
+            }
+        )
     return rows
 
 
@@ -103,11 +133,15 @@ def _worst(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
 
 def _summary(definition: SlaDefinition, rows: Sequence[dict[str, Any]], what: str) -> str:
     worst = _worst(rows)
-    return (f"{definition.name}: {len(rows)} item(s) {what}; worst {worst['workflow_id']} took "
-            f"{worst['duration_s'] / 60:.1f} min, {worst['over_s'] / 60:.1f} min over the {worst['target_s'] / 60:.0f} min target")
+    return (
+        f"{definition.name}: {len(rows)} item(s) {what}; worst {worst['workflow_id']} took "
+        f"{worst['duration_s'] / 60:.1f} min, {worst['over_s'] / 60:.1f} min over the {worst['target_s'] / 60:.0f} min target"
+    )
 
 
-def check_slas(engine: Engine, settings: Settings, now_ms: int | None = None, sink: AlertSink | None = None) -> CheckResult:
+def check_slas(
+    engine: Engine, settings: Settings, now_ms: int | None = None, sink: AlertSink | None = None
+) -> CheckResult:
     """One run of the SLA check (see the module docstring); safe to run repeatedly."""
     now = clock_ms() if now_ms is None else now_ms
     sink = sink or default_sink(engine, settings)
@@ -128,10 +162,20 @@ def check_slas(engine: Engine, settings: Settings, now_ms: int | None = None, si
         for alert in alerts:
             rule_labels = labels | {"burn_rule": alert.rule.name}
             if alert.firing:
-                summary = (f"{definition.name}: error budget burning {alert.long_rate:.1f}x over "
-                           f"{_span(alert.rule.long_ms)} and {alert.short_rate:.1f}x over {_span(alert.rule.short_ms)} "
-                           f"(limit {alert.rule.factor:g}x, {alert.rule.action})")
-                sink.fire("slo_burn", rule_labels, alert.rule.severity, summary, alert.long_rate, settings.sla_alert_channels, now)
+                summary = (
+                    f"{definition.name}: error budget burning {alert.long_rate:.1f}x over "
+                    f"{_span(alert.rule.long_ms)} and {alert.short_rate:.1f}x over {_span(alert.rule.short_ms)} "
+                    f"(limit {alert.rule.factor:g}x, {alert.rule.action})"
+                )
+                sink.fire(
+                    "slo_burn",
+                    rule_labels,
+                    alert.rule.severity,
+                    summary,
+                    alert.long_rate,
+                    settings.sla_alert_channels,
+                    now,
+                )
                 result.firing.append(("slo_burn", definition.id, alert.rule.name))
             else:
                 sink.resolve("slo_burn", rule_labels, now)
@@ -142,8 +186,17 @@ def _span(ms: int) -> str:
     return f"{ms // HOUR_MS} h" if ms >= HOUR_MS and ms % HOUR_MS == 0 else f"{ms // 60_000} min"
 
 
-def _check_items(engine: Engine, settings: Settings, definition: SlaDefinition, items: pl.DataFrame, now: int, lookback: int,
-                 labels: dict[str, str], sink: AlertSink, result: CheckResult) -> None:
+def _check_items(
+    engine: Engine,
+    settings: Settings,
+    definition: SlaDefinition,
+    items: pl.DataFrame,
+    now: int,
+    lookback: int,
+    labels: dict[str, str],
+    sink: AlertSink,
+    result: CheckResult,
+) -> None:
     recent = comp.in_window(items, definition, now - lookback, now)
     rows = breach_rows(definition, comp.breaching(recent, definition), now)
     new, escalated = store.upsert_breaches(engine, rows, now)
@@ -154,16 +207,30 @@ def _check_items(engine: Engine, settings: Settings, definition: SlaDefinition, 
     if live:
         # The breach alert tops out at "error": "critical" belongs to the escalation alert and its channel.
         severity = "error" if any(r["severity"] != "warning" for r in live) else "warning"
-        sink.fire("sla_breach", labels, severity, _summary(definition, live, "over target"),
-                  _worst(live)["over_s"], settings.sla_alert_channels, now)
+        sink.fire(
+            "sla_breach",
+            labels,
+            severity,
+            _summary(definition, live, "over target"),
+            _worst(live)["over_s"],
+            settings.sla_alert_channels,
+            now,
+        )
         result.firing.append(("sla_breach", definition.id, severity))
     else:
         sink.resolve("sla_breach", labels, now)
     raised = {r["item_key"] for r in escalated}
     still = [r for r in rows if r["escalated"] and r["ended_ms"] is None and r["item_key"] not in raised]
     if escalated or still:
-        sink.fire("sla_escalation", labels, "critical", _summary(definition, escalated + still, "past the escalation threshold"),
-                  _worst(escalated + still)["over_s"], settings.sla_escalation_channels, now)
+        sink.fire(
+            "sla_escalation",
+            labels,
+            "critical",
+            _summary(definition, escalated + still, "past the escalation threshold"),
+            _worst(escalated + still)["over_s"],
+            settings.sla_escalation_channels,
+            now,
+        )
         result.firing.append(("sla_escalation", definition.id, "critical"))
     else:
         sink.resolve("sla_escalation", labels, now)

@@ -22,7 +22,13 @@ from core.sla import store
 from core.sla.definitions import SlaDefinition
 
 DAY_MS = 86_400_000
-BURN_WINDOWS_MS: dict[str, int] = {"5 m": 300_000, "30 m": 1_800_000, "1 h": 3_600_000, "6 h": 21_600_000, "3 d": 3 * DAY_MS}
+BURN_WINDOWS_MS: dict[str, int] = {
+    "5 m": 300_000,
+    "30 m": 1_800_000,
+    "1 h": 3_600_000,
+    "6 h": 21_600_000,
+    "3 d": 3 * DAY_MS,
+}
 
 
 @dataclass(frozen=True)
@@ -57,35 +63,61 @@ def read_workflow_data(engine: Engine, start_ms: int, now_ms: int) -> WorkflowDa
     return WorkflowData(comp.step_items(events, now_ms), comp.workflow_items(events, now_ms))
 
 
-def status_of(definition: SlaDefinition, now_ms: int, outcomes_for: Callable[[int], pl.DataFrame],
-              compliance_for: Callable[[int], comp.Compliance], windows_s: Mapping[str, int] = comp.WINDOWS_S) -> SlaStatus:
+def status_of(
+    definition: SlaDefinition,
+    now_ms: int,
+    outcomes_for: Callable[[int], pl.DataFrame],
+    compliance_for: Callable[[int], comp.Compliance],
+    windows_s: Mapping[str, int] = comp.WINDOWS_S,
+) -> SlaStatus:
     """Assemble a status from per-window outcome and compliance readers (pure given the readers)."""
     period = definition.period_days * DAY_MS
     full = outcomes_for(period)
     spans = set(BURN_WINDOWS_MS.values()) | {ms for rule in budgets.RULES for ms in (rule.long_ms, rule.short_ms)}
     by_ms = {ms: budgets.burn_rate(outcomes_for(ms), definition.objective, ms, now_ms) for ms in spans}
     alerts = [budgets.BurnAlert(rule, now_ms, by_ms[rule.long_ms], by_ms[rule.short_ms]) for rule in budgets.RULES]
-    return SlaStatus(definition, now_ms, {label: compliance_for(s * 1000) for label, s in windows_s.items()},
-                     budgets.budget(full, definition.objective, period, now_ms),
-                     {label: by_ms[ms] for label, ms in BURN_WINDOWS_MS.items()}, alerts, full)
+    return SlaStatus(
+        definition,
+        now_ms,
+        {label: compliance_for(s * 1000) for label, s in windows_s.items()},
+        budgets.budget(full, definition.objective, period, now_ms),
+        {label: by_ms[ms] for label, ms in BURN_WINDOWS_MS.items()},
+        alerts,
+        full,
+    )
 
 
-def item_status(definition: SlaDefinition, data: WorkflowData, now_ms: int, availability: Mapping[int, float | None] | None = None,
-                windows_s: Mapping[str, int] = comp.WINDOWS_S) -> SlaStatus:
+def item_status(
+    definition: SlaDefinition,
+    data: WorkflowData,
+    now_ms: int,
+    availability: Mapping[int, float | None] | None = None,
+    windows_s: Mapping[str, int] = comp.WINDOWS_S,
+) -> SlaStatus:
     """Status of a step or workflow SLA from already-read items (pure)."""
     items = comp.items_for(definition, data.steps, data.workflows)
     outcomes = comp.outcomes(items, definition, now_ms)
     avail = availability or {}
-    return status_of(definition, now_ms, lambda _ms: outcomes,
-                     lambda ms: comp.item_compliance(items, definition, now_ms - ms, now_ms, avail.get(ms)), windows_s)
+    return status_of(
+        definition,
+        now_ms,
+        lambda _ms: outcomes,
+        lambda ms: comp.item_compliance(items, definition, now_ms - ms, now_ms, avail.get(ms)),
+        windows_s,
+    )
 
 
 def _mean_availability(values: pl.DataFrame) -> float | None:
     return None if values.is_empty() else float(values["value"].clip(0.0, 1.0).mean())  # type: ignore[arg-type]
 
 
-def metric_status(engine: Engine, definition: SlaDefinition, settings: Settings, now_ms: int,
-                  windows_s: Mapping[str, int] = comp.WINDOWS_S) -> SlaStatus:
+def metric_status(
+    engine: Engine,
+    definition: SlaDefinition,
+    settings: Settings,
+    now_ms: int,
+    windows_s: Mapping[str, int] = comp.WINDOWS_S,
+) -> SlaStatus:
     """Status of a latency or availability SLA, each window read through the query layer."""
     assert definition.selector is not None
     selector = definition.selector
@@ -96,16 +128,28 @@ def metric_status(engine: Engine, definition: SlaDefinition, settings: Settings,
             cache[ms] = store.metric_values(engine, selector, now_ms - ms, now_ms, settings, now_ms)
         return cache[ms]
 
-    return status_of(definition, now_ms, lambda ms: comp.metric_outcomes(values(ms), definition),
-                     lambda ms: comp.metric_compliance(values(ms), definition, now_ms - ms, now_ms), windows_s)
+    return status_of(
+        definition,
+        now_ms,
+        lambda ms: comp.metric_outcomes(values(ms), definition),
+        lambda ms: comp.metric_compliance(values(ms), definition, now_ms - ms, now_ms),
+        windows_s,
+    )
 
 
-def statuses(engine: Engine, settings: Settings, definitions: list[SlaDefinition] | None = None, now_ms: int | None = None,
-             windows_s: Mapping[str, int] = comp.WINDOWS_S) -> list[SlaStatus]:
+def statuses(
+    engine: Engine,
+    settings: Settings,
+    definitions: list[SlaDefinition] | None = None,
+    now_ms: int | None = None,
+    windows_s: Mapping[str, int] = comp.WINDOWS_S,
+) -> list[SlaStatus]:
     """Every SLA's status at ``now_ms`` (default: now)."""
     now = clock_ms() if now_ms is None else now_ms
     definitions = store.load_definitions(engine) if definitions is None else definitions
-    longest = max([d.period_days * DAY_MS for d in definitions] + [s * 1000 for s in windows_s.values()], default=DAY_MS)
+    longest = max(
+        [d.period_days * DAY_MS for d in definitions] + [s * 1000 for s in windows_s.values()], default=DAY_MS
+    )
     data = None
     found = []
     for definition in definitions:
@@ -116,7 +160,10 @@ def statuses(engine: Engine, settings: Settings, definitions: list[SlaDefinition
             if definition.availability_selector:
                 for seconds in windows_s.values():
                     availability[seconds * 1000] = _mean_availability(
-                        store.metric_values(engine, definition.availability_selector, now - seconds * 1000, now, settings, now))
+                        store.metric_values(
+                            engine, definition.availability_selector, now - seconds * 1000, now, settings, now
+                        )
+                    )
             found.append(item_status(definition, data, now, availability, windows_s))
         else:
             found.append(metric_status(engine, definition, settings, now, windows_s))

@@ -14,8 +14,8 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from core import query
-from core.access import NotAllowed, can
 from core.alerts.permissions import Actor, name_of, viewer_of
+from core.auth.access import NotAllowed, can
 from core.config import Settings
 from core.model import now_ms as clock_ms
 from core.sla.alerting import AlertsSink
@@ -23,13 +23,34 @@ from core.sla.compliance import EVENT_SCHEMA
 from core.sla.definitions import DEFAULTS, DefinitionError, SlaDefinition
 from core.store import schema
 
-WORKFLOW_EVENT_TYPES = ("workflow.step_started", "workflow.step_completed", "workflow.pr_created",
-                        "workflow.workflow_completed", "workflow.workflow_failed")
+WORKFLOW_EVENT_TYPES = (
+    "workflow.step_started",
+    "workflow.step_completed",
+    "workflow.pr_created",
+    "workflow.workflow_completed",
+    "workflow.workflow_failed",
+)
 SLA_ALERT_RULES = ("sla_breach", "sla_escalation", "slo_burn")  # the alerts core.sla.jobs raises per SLA
 OPEN_MARGIN_MS = 86_400_000  # starts read before a window, so items still open at its end are seen
 FIELDS = tuple(SlaDefinition.model_fields)
-BREACH_COLUMNS = ("id", "sla_id", "item_key", "workflow_id", "step", "ts", "started_ms", "ended_ms", "duration_s",
-                  "target_s", "over_s", "severity", "escalated", "escalated_ms", "impact", "detected_ms")
+BREACH_COLUMNS = (
+    "id",
+    "sla_id",
+    "item_key",
+    "workflow_id",
+    "step",
+    "ts",
+    "started_ms",
+    "ended_ms",
+    "duration_s",
+    "target_s",
+    "over_s",
+    "severity",
+    "escalated",
+    "escalated_ms",
+    "impact",
+    "detected_ms",
+)
 _ORDER = {d.id: n for n, d in enumerate(DEFAULTS)}
 
 
@@ -64,11 +85,13 @@ def _require_edit(engine: Engine, actor: Actor, doing: str) -> None:
         raise NotAllowed(viewer, "edit_slas", doing)
 
 
-def save_definition(engine: Engine, definition: SlaDefinition, actor: Actor, now_ms: int | None = None) -> SlaDefinition | None:
+def save_definition(
+    engine: Engine, definition: SlaDefinition, actor: Actor, now_ms: int | None = None
+) -> SlaDefinition | None:
     """Insert or replace ``definition``; returns the previous version (None if new).
 
     The check sits here, not only on the SLA page: a viewer (or stored user) without
-    ``edit_slas`` is refused with :class:`~core.access.NotAllowed` and nothing is written.
+    ``edit_slas`` is refused with :class:`~core.auth.access.NotAllowed` and nothing is written.
     """
     _require_edit(engine, actor, f"change the SLA {definition.id!r}")
     previous = get_definition(engine, definition.id)
@@ -86,14 +109,16 @@ def create_definition(engine: Engine, definition: SlaDefinition, actor: Actor, n
     with engine.begin() as connection:
         table = schema.sla_definitions
         if connection.execute(sa.select(table.c.id).where(table.c.id == definition.id)).first() is not None:
-            raise DefinitionError(f"id: an SLA with the id {definition.id!r} already exists; pick another or edit that one")
+            raise DefinitionError(
+                f"id: an SLA with the id {definition.id!r} already exists; pick another or edit that one"
+            )
         _upsert(connection, definition, name_of(actor), clock_ms() if now_ms is None else now_ms)
 
 
 def delete_definition(engine: Engine, sla_id: str, actor: Actor, now_ms: int | None = None) -> SlaDefinition:
     """Remove the SLA ``sla_id`` and resolve its live alerts; returns what was deleted.
 
-    Needs ``edit_slas`` (:class:`~core.access.NotAllowed` otherwise, nothing deleted); an
+    Needs ``edit_slas`` (:class:`~core.auth.access.NotAllowed` otherwise, nothing deleted); an
     unknown id raises :class:`DefinitionError`. Its logged breaches stay: they are the
     evidence of past SLA reports and age out with ``retention_compliance_days``.
     """
@@ -124,29 +149,38 @@ def workflow_events(engine: Engine, start_ms: int, end_ms: int) -> pl.DataFrame:
     """Workflow events SLAs read (ts, type, data as JSON text) in ``[start - 1 day, end)``."""
     table = schema.events
     stmt = sa.select(table.c.ts, table.c.type, sa.cast(table.c.data, sa.Text)).where(
-        table.c.type.in_(WORKFLOW_EVENT_TYPES), table.c.ts >= start_ms - OPEN_MARGIN_MS, table.c.ts < end_ms)
+        table.c.type.in_(WORKFLOW_EVENT_TYPES), table.c.ts >= start_ms - OPEN_MARGIN_MS, table.c.ts < end_ms
+    )
     with engine.connect() as connection:
         rows = connection.execute(stmt).fetchall()
     return pl.DataFrame(rows, schema=EVENT_SCHEMA, orient="row")
 
 
-def metric_values(engine: Engine, selector: str, start_ms: int, end_ms: int, settings: Settings,
-                  now_ms: int | None = None) -> pl.DataFrame:
+def metric_values(
+    engine: Engine, selector: str, start_ms: int, end_ms: int, settings: Settings, now_ms: int | None = None
+) -> pl.DataFrame:
     """Mean value per (series, bucket) of ``selector`` through the query layer (tier chosen by range)."""
     return query.series(engine, selector, start_ms, end_ms, agg="avg", settings=settings, now_ms=now_ms)
 
 
-def utilisation(engine: Engine, selector: str, label: str, start_ms: int, end_ms: int, settings: Settings,
-                now_ms: int | None = None) -> pl.DataFrame:
+def utilisation(
+    engine: Engine, selector: str, label: str, start_ms: int, end_ms: int, settings: Settings, now_ms: int | None = None
+) -> pl.DataFrame:
     """Mean utilisation per resource (``resource``, ``percent``), resource named by ``label``."""
     values = metric_values(engine, selector, start_ms, end_ms, settings, now_ms)
     if values.is_empty():
         return pl.DataFrame(schema={"resource": pl.String, "percent": pl.Float64})
-    return (values.with_columns(query.label_column(label).alias("resource"))
-            .group_by("resource").agg(pl.col("value").mean().alias("percent")).sort("resource"))
+    return (
+        values.with_columns(query.label_column(label).alias("resource"))
+        .group_by("resource")
+        .agg(pl.col("value").mean().alias("percent"))
+        .sort("resource")
+    )
 
 
-def upsert_breaches(engine: Engine, rows: Iterable[dict[str, Any]], now_ms: int) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+def upsert_breaches(
+    engine: Engine, rows: Iterable[dict[str, Any]], now_ms: int
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """Log breaches by (sla_id, item_key): new rows are inserted, open ones updated.
 
     Returns (newly logged, newly escalated) so the caller alerts once per change.
@@ -156,11 +190,17 @@ def upsert_breaches(engine: Engine, rows: Iterable[dict[str, Any]], now_ms: int)
     escalated: list[dict[str, Any]] = []
     with engine.begin() as connection:
         for row in rows:
-            found = connection.execute(sa.select(table.c.id, table.c.escalated, table.c.ended_ms).where(
-                table.c.sla_id == row["sla_id"], table.c.item_key == row["item_key"])).first()
+            found = connection.execute(
+                sa.select(table.c.id, table.c.escalated, table.c.ended_ms).where(
+                    table.c.sla_id == row["sla_id"], table.c.item_key == row["item_key"]
+                )
+            ).first()
             if found is None:
-                values = row | {"detected_ms": now_ms, "updated_ms": now_ms,
-                                "escalated_ms": now_ms if row["escalated"] else None}
+                values = row | {
+                    "detected_ms": now_ms,
+                    "updated_ms": now_ms,
+                    "escalated_ms": now_ms if row["escalated"] else None,
+                }
                 connection.execute(table.insert().values(values))
                 new.append(values)
                 if row["escalated"]:
@@ -176,11 +216,17 @@ def upsert_breaches(engine: Engine, rows: Iterable[dict[str, Any]], now_ms: int)
     return new, escalated
 
 
-def breaches(engine: Engine, start_ms: int, end_ms: int, sla_ids: Sequence[str] = (), limit: int = 5_000) -> pl.DataFrame:
+def breaches(
+    engine: Engine, start_ms: int, end_ms: int, sla_ids: Sequence[str] = (), limit: int = 5_000
+) -> pl.DataFrame:
     """Logged breaches whose ``ts`` lies in ``[start, end)``, newest first."""
     table = schema.sla_breaches
-    stmt = (sa.select(*(table.c[c] for c in BREACH_COLUMNS)).where(table.c.ts >= start_ms, table.c.ts < end_ms)
-            .order_by(table.c.ts.desc(), table.c.id.desc()).limit(limit))
+    stmt = (
+        sa.select(*(table.c[c] for c in BREACH_COLUMNS))
+        .where(table.c.ts >= start_ms, table.c.ts < end_ms)
+        .order_by(table.c.ts.desc(), table.c.id.desc())
+        .limit(limit)
+    )
     if sla_ids:
         stmt = stmt.where(table.c.sla_id.in_(sla_ids))
     with engine.connect() as connection:
@@ -193,8 +239,20 @@ def _impact_text(impact: dict[str, Any] | None) -> str:
 
 
 BREACH_FRAME = {
-    "id": pl.Int64, "sla_id": pl.String, "item_key": pl.String, "workflow_id": pl.String, "step": pl.String,
-    "ts": pl.Int64, "started_ms": pl.Int64, "ended_ms": pl.Int64, "duration_s": pl.Float64, "target_s": pl.Float64,
-    "over_s": pl.Float64, "severity": pl.String, "escalated": pl.Boolean, "escalated_ms": pl.Int64,
-    "impact": pl.String, "detected_ms": pl.Int64,
+    "id": pl.Int64,
+    "sla_id": pl.String,
+    "item_key": pl.String,
+    "workflow_id": pl.String,
+    "step": pl.String,
+    "ts": pl.Int64,
+    "started_ms": pl.Int64,
+    "ended_ms": pl.Int64,
+    "duration_s": pl.Float64,
+    "target_s": pl.Float64,
+    "over_s": pl.Float64,
+    "severity": pl.String,
+    "escalated": pl.Boolean,
+    "escalated_ms": pl.Int64,
+    "impact": pl.String,
+    "detected_ms": pl.Int64,
 }

@@ -35,7 +35,7 @@ def budget_words(remaining: float | None) -> str:
 
 
 def overspent_words(remaining: float | None) -> str | None:
-    """"12× spent" when overspent, else None."""
+    """ "12× spent" when overspent, else None."""
     return None if remaining is None or remaining >= 0 else f"{1 - remaining:,.0f}× spent"
 
 
@@ -49,23 +49,45 @@ def summary(statuses: Sequence[SlaStatus], window: str) -> pl.DataFrame:
     rows = []
     for status in statuses:
         d, c = status.definition, status.compliance[window]
-        rows.append({
-            "SLA": d.name, "status": verdict(c.met(d)) if d.enabled else "disabled", "within target %": _pct(c.within_target),
-            "budget left %": _pct(status.budget.remaining), "burn 1 h": status.burn_rates["1 h"], "items": c.total,
-            "target": duration(d.target_s) if d.kind != "availability" else "up", "objective %": _pct(d.objective),
-            "success %": _pct(c.success_rate), "response %": _pct(c.response_share), "availability %": _pct(c.availability),
-            "burn 6 h": status.burn_rates["6 h"], "burn 3 d": status.burn_rates["3 d"],
-            "alerts": ", ".join(f"{a.rule.name} ({a.rule.severity})" for a in status.firing),
-        })
+        rows.append(
+            {
+                "SLA": d.name,
+                "status": verdict(c.met(d)) if d.enabled else "disabled",
+                "within target %": _pct(c.within_target),
+                "budget left %": _pct(status.budget.remaining),
+                "burn 1 h": status.burn_rates["1 h"],
+                "items": c.total,
+                "target": duration(d.target_s) if d.kind != "availability" else "up",
+                "objective %": _pct(d.objective),
+                "success %": _pct(c.success_rate),
+                "response %": _pct(c.response_share),
+                "availability %": _pct(c.availability),
+                "burn 6 h": status.burn_rates["6 h"],
+                "burn 3 d": status.burn_rates["3 d"],
+                "alerts": ", ".join(f"{a.rule.name} ({a.rule.severity})" for a in status.firing),
+            }
+        )
     return pl.DataFrame(rows, infer_schema_length=None)
 
 
 def windows(status: SlaStatus) -> pl.DataFrame:
     """The figures of one SLA for each standard window."""
     d = status.definition
-    return pl.DataFrame([{"window": label, "items": c.total, "within target %": _pct(c.within_target),
-                          "success %": _pct(c.success_rate), "availability %": _pct(c.availability), "status": verdict(c.met(d))}
-                         for label, c in status.compliance.items() if label != "range"], infer_schema_length=None)
+    return pl.DataFrame(
+        [
+            {
+                "window": label,
+                "items": c.total,
+                "within target %": _pct(c.within_target),
+                "success %": _pct(c.success_rate),
+                "availability %": _pct(c.availability),
+                "status": verdict(c.met(d)),
+            }
+            for label, c in status.compliance.items()
+            if label != "range"
+        ],
+        infer_schema_length=None,
+    )
 
 
 def good_share_trend(outcomes: pl.DataFrame, start_ms: int, end_ms: int, step_ms: int) -> pl.DataFrame:
@@ -73,7 +95,8 @@ def good_share_trend(outcomes: pl.DataFrame, start_ms: int, end_ms: int, step_ms
     inside = outcomes.cast(OUTCOME_SCHEMA).filter(pl.col("ts").is_between(start_ms, end_ms, closed="left"))  # type: ignore[arg-type]
     return (
         inside.with_columns((pl.col("ts") - (pl.col("ts") - start_ms) % step_ms).alias("bucket"))
-        .group_by("bucket").agg((100 * (1 - (pl.col("bad") * pl.col("weight")).sum() / pl.col("weight").sum())).alias("value"))
+        .group_by("bucket")
+        .agg((100 * (1 - (pl.col("bad") * pl.col("weight")).sum() / pl.col("weight").sum())).alias("value"))
         .sort("bucket")
         .select(pl.col("bucket").cast(pl.Datetime("ms", "UTC")).alias("ts"), "value")
     )
@@ -88,9 +111,11 @@ def breaches_table(logged: pl.DataFrame, names: dict[str, str]) -> pl.DataFrame:
         pl.col("sla_id").replace_strict(names, default=pl.col("sla_id")).alias("SLA"),
         pl.col("over_s").map_elements(duration, return_dtype=pl.String).alias("over by"),
         pl.col("duration_s").map_elements(duration, return_dtype=pl.String).alias("took"),
-        pl.col("workflow_id").alias("workflow"), "step",
+        pl.col("workflow_id").alias("workflow"),
+        "step",
         (pl.col("over_s") / pl.col("target_s") * 100).round(0).alias("over %"),
-        "severity", "escalated",
+        "severity",
+        "escalated",
         pl.when(pl.col("ended_ms").is_null()).then(pl.lit("open")).otherwise(pl.lit("ended")).alias("state"),
     )
 
@@ -100,7 +125,13 @@ def bottleneck_table(frame: pl.DataFrame) -> pl.DataFrame:
     if frame.is_empty():
         return frame
     return frame.select(
-        "rank", "kind", "name", "severity", pl.col("items_affected").alias("items"),
+        "rank",
+        "kind",
+        "name",
+        "severity",
+        pl.col("items_affected").alias("items"),
         pl.col("time_lost_s").map_elements(duration, return_dtype=pl.String).alias("lost per item"),
-        (pl.col("impact_s") / 3600).round(1).alias("impact h"), "detail", "recommendation",
+        (pl.col("impact_s") / 3600).round(1).alias("impact h"),
+        "detail",
+        "recommendation",
     )

@@ -31,7 +31,11 @@ class Smtp:
 
     kind = "smtp"
     description = "Email over SMTP."
-    fields: ClassVar[dict[str, str]] = {"to": "Recipients, comma separated", "host": "SMTP host (empty: smtp_host setting)", "port": "SMTP port (empty: smtp_port setting)"}
+    fields: ClassVar[dict[str, str]] = {
+        "to": "Recipients, comma separated",
+        "host": "SMTP host (empty: smtp_host setting)",
+        "port": "SMTP port (empty: smtp_port setting)",
+    }
 
     def check(self, config: dict[str, Any]) -> None:
         recipients = _recipients(config)

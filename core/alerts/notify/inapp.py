@@ -40,6 +40,12 @@ def new_toasts(engine: Engine, seen: int | None, limit: int = 3) -> tuple[list[s
         newest = int(connection.scalar(sa.select(sa.func.max(table.c.id)).where(table.c.kind == "inapp")) or 0)
         if seen is None or newest <= seen:
             return [], max(newest, seen or 0)
-        rows = connection.execute(sa.select(table.c.title).where(table.c.kind == "inapp").where(table.c.id > seen)
-                                  .where(table.c.notice == "firing").order_by(table.c.id.desc()).limit(limit)).all()
+        rows = connection.execute(
+            sa.select(table.c.title)
+            .where(table.c.kind == "inapp")
+            .where(table.c.id > seen)
+            .where(table.c.notice == "firing")
+            .order_by(table.c.id.desc())
+            .limit(limit)
+        ).all()
     return [f"firing: {title}" for (title,) in reversed(rows)], newest

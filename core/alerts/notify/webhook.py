@@ -27,21 +27,32 @@ def slack_body(message: Message) -> dict[str, Any]:
     icon = "✅" if message.notice == "resolved" else SEVERITY_ICONS.get(message.severity, "")
     return {
         "text": f"{icon} Pulseboard {message.notice}: {message.title}",
-        "attachments": [{
-            "color": "#2EB67D" if message.notice == "resolved" else SEVERITY_COLOURS.get(message.severity, "#888888"),
-            "fields": [
-                {"title": "Severity", "value": message.severity, "short": True},
-                {"title": "Alerts", "value": str(len(message.alerts)), "short": True},
-                {"title": "Details", "value": "\n".join(message.lines()), "short": False},
-            ],
-        }],
+        "attachments": [
+            {
+                "color": "#2EB67D"
+                if message.notice == "resolved"
+                else SEVERITY_COLOURS.get(message.severity, "#888888"),
+                "fields": [
+                    {"title": "Severity", "value": message.severity, "short": True},
+                    {"title": "Alerts", "value": str(len(message.alerts)), "short": True},
+                    {"title": "Details", "value": "\n".join(message.lines()), "short": False},
+                ],
+            }
+        ],
     }
 
 
 def generic_body(message: Message) -> dict[str, Any]:
     """Versioned JSON with every alert's labels and times, for scripts and other tools."""
-    return {"version": "1", "source": "pulseboard", "status": message.notice, "group": message.group,
-            "title": message.title, "severity": message.severity, "alerts": list(message.alerts)}
+    return {
+        "version": "1",
+        "source": "pulseboard",
+        "status": message.notice,
+        "group": message.group,
+        "title": message.title,
+        "severity": message.severity,
+        "alerts": list(message.alerts),
+    }
 
 
 class SlackWebhook:

@@ -17,7 +17,7 @@ import polars as pl
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from core import audit
+from core.auth import audit
 from core.model import now_ms
 from core.store.schema import api_tokens
 
@@ -53,8 +53,14 @@ def digest(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
-def create_token(engine: Engine, name: str, scopes: Iterable[str], created_by: str,
-                 expires_ms: int | None = None, address: str | None = None) -> tuple[Token, str]:
+def create_token(
+    engine: Engine,
+    name: str,
+    scopes: Iterable[str],
+    created_by: str,
+    expires_ms: int | None = None,
+    address: str | None = None,
+) -> tuple[Token, str]:
     """Store a new token; returns it and its secret, which is never retrievable again."""
     chosen = sorted(set(scopes))
     unknown = [scope for scope in chosen if scope not in SCOPES]
@@ -64,19 +70,36 @@ def create_token(engine: Engine, name: str, scopes: Iterable[str], created_by: s
         raise ValueError("a token needs a name saying who uses it")
     secret, token_id, now = PREFIX + secrets.token_urlsafe(32), secrets.token_hex(8), now_ms()
     with engine.begin() as connection:
-        connection.execute(api_tokens.insert().values(
-            id=token_id, name=name.strip()[:200], token_hash=digest(secret), scopes=chosen, created_by=created_by,
-            created_ms=now, expires_ms=expires_ms))
-    audit.record(engine, created_by, audit.TOKEN_CREATED, token_id,
-                 {"name": name.strip(), "scopes": chosen, "expires_ms": expires_ms}, address)
+        connection.execute(
+            api_tokens.insert().values(
+                id=token_id,
+                name=name.strip()[:200],
+                token_hash=digest(secret),
+                scopes=chosen,
+                created_by=created_by,
+                created_ms=now,
+                expires_ms=expires_ms,
+            )
+        )
+    audit.record(
+        engine,
+        created_by,
+        audit.TOKEN_CREATED,
+        token_id,
+        {"name": name.strip(), "scopes": chosen, "expires_ms": expires_ms},
+        address,
+    )
     return Token(token_id, name.strip(), tuple(chosen), created_by, now, expires_ms, None, None), secret
 
 
 def revoke_token(engine: Engine, token_id: str, actor: str, address: str | None = None) -> None:
     """Refuse the token from now on (kept for the record)."""
     with engine.begin() as connection:
-        changed = connection.execute(api_tokens.update().where(api_tokens.c.id == token_id, api_tokens.c.revoked_ms.is_(None))
-                                     .values(revoked_ms=now_ms())).rowcount
+        changed = connection.execute(
+            api_tokens.update()
+            .where(api_tokens.c.id == token_id, api_tokens.c.revoked_ms.is_(None))
+            .values(revoked_ms=now_ms())
+        ).rowcount
     if not changed:
         raise ValueError(f"no active token {token_id!r}")
     audit.record(engine, actor, audit.TOKEN_REVOKED, token_id, {}, address)
@@ -85,21 +108,45 @@ def revoke_token(engine: Engine, token_id: str, actor: str, address: str | None 
 def list_tokens(engine: Engine) -> list[Token]:
     with engine.connect() as connection:
         rows = connection.execute(sa.select(api_tokens).order_by(api_tokens.c.created_ms.desc())).all()
-    return [Token(r.id, r.name, tuple(r.scopes), r.created_by, r.created_ms, r.expires_ms, r.last_used_ms, r.revoked_ms)
-            for r in rows]
+    return [
+        Token(r.id, r.name, tuple(r.scopes), r.created_by, r.created_ms, r.expires_ms, r.last_used_ms, r.revoked_ms)
+        for r in rows
+    ]
 
 
 def tokens_frame(engine: Engine) -> pl.DataFrame:
     """Tokens as a table for the admin page (times as UTC datetimes)."""
-    rows = [{"id": t.id, "name": t.name, "scopes": ", ".join(t.scopes), "created_by": t.created_by,
-             "created_ms": t.created_ms, "expires_ms": t.expires_ms, "last_used_ms": t.last_used_ms,
-             "revoked_ms": t.revoked_ms} for t in list_tokens(engine)]
-    schema = {"id": pl.String, "name": pl.String, "scopes": pl.String, "created_by": pl.String, "created_ms": pl.Int64,
-              "expires_ms": pl.Int64, "last_used_ms": pl.Int64, "revoked_ms": pl.Int64}
+    rows = [
+        {
+            "id": t.id,
+            "name": t.name,
+            "scopes": ", ".join(t.scopes),
+            "created_by": t.created_by,
+            "created_ms": t.created_ms,
+            "expires_ms": t.expires_ms,
+            "last_used_ms": t.last_used_ms,
+            "revoked_ms": t.revoked_ms,
+        }
+        for t in list_tokens(engine)
+    ]
+    schema = {
+        "id": pl.String,
+        "name": pl.String,
+        "scopes": pl.String,
+        "created_by": pl.String,
+        "created_ms": pl.Int64,
+        "expires_ms": pl.Int64,
+        "last_used_ms": pl.Int64,
+        "revoked_ms": pl.Int64,
+    }
     frame = pl.DataFrame(rows, schema=schema)
-    times = [pl.from_epoch(c, time_unit="ms").dt.replace_time_zone("UTC").alias(c.removesuffix("_ms"))
-             for c in ("created_ms", "expires_ms", "last_used_ms", "revoked_ms")]
-    return frame.with_columns(times).select("id", "name", "scopes", "created_by", "created", "expires", "last_used", "revoked")
+    times = [
+        pl.from_epoch(c, time_unit="ms").dt.replace_time_zone("UTC").alias(c.removesuffix("_ms"))
+        for c in ("created_ms", "expires_ms", "last_used_ms", "revoked_ms")
+    ]
+    return frame.with_columns(times).select(
+        "id", "name", "scopes", "created_by", "created", "expires", "last_used", "revoked"
+    )
 
 
 def authorize(engine: Engine, header: str | None, scope: str, now: int | None = None) -> Token:

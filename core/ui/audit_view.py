@@ -8,8 +8,8 @@ from __future__ import annotations
 import streamlit as st
 from sqlalchemy.engine import Engine
 
-from core import audit
-from core.access import Viewer, can
+from core.auth import audit
+from core.auth.access import Viewer, can
 from core.model import now_ms
 
 RANGES = {"Last 24 h": 1, "Last 7 days": 7, "Last 30 days": 30, "Last 90 days": 90, "Everything": None}
@@ -26,11 +26,18 @@ def render(engine: Engine, viewer: Viewer, address: str | None, key: str = "audi
     chosen = actions.multiselect("Actions", audit.action_names(engine), key=f"{key}_actions", placeholder="all actions")
     text = target.text_input("Target contains", key=f"{key}_target")
     since = None if days is None else now_ms() - days * 86_400_000
-    frame = audit.entries(engine, since_ms=since, actor=who.strip().lower() or None, actions=tuple(chosen), text=text.strip())
+    frame = audit.entries(
+        engine, since_ms=since, actor=who.strip().lower() or None, actions=tuple(chosen), text=text.strip()
+    )
     st.caption(f"{frame.height:,} entries (newest first, at most 1,000)")
     st.dataframe(frame, hide_index=True, width="stretch", column_config={"id": None})
     st.download_button(
-        "Download CSV", audit.to_csv(frame), file_name="pulseboard-audit.csv", mime="text/csv",
-        icon=":material/download:", key=f"{key}_csv",
-        on_click=audit.record, args=(engine, viewer.username, audit.EXPORT, "audit_log", {"rows": frame.height}, address),
+        "Download CSV",
+        audit.to_csv(frame),
+        file_name="pulseboard-audit.csv",
+        mime="text/csv",
+        icon=":material/download:",
+        key=f"{key}_csv",
+        on_click=audit.record,
+        args=(engine, viewer.username, audit.EXPORT, "audit_log", {"rows": frame.height}, address),
     )

@@ -22,9 +22,7 @@ _table = schema.collector_state
 def get_state(engine: Engine, collector: str, key: str) -> dict[str, Any] | None:
     """The stored value for (collector, key), or None when nothing was saved yet."""
     with engine.connect() as connection:
-        value = connection.scalar(
-            sa.select(_table.c.value).where(_table.c.collector == collector, _table.c.key == key)
-        )
+        value = connection.scalar(sa.select(_table.c.value).where(_table.c.collector == collector, _table.c.key == key))
     return dict(value) if isinstance(value, dict) else None
 
 

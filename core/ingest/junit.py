@@ -38,7 +38,13 @@ _STATUS_OF_CHILD = {"failure": "failed", "error": "error", "skipped": "skipped"}
 class JunitError(ValueError):
     """A report that cannot be stored; ``kind`` picks the HTTP status, the message says why."""
 
-    STATUS: ClassVar[dict[str, int]] = {"malformed": 400, "hostile": 400, "too_large": 413, "content_type": 415, "not_junit": 422}
+    STATUS: ClassVar[dict[str, int]] = {
+        "malformed": 400,
+        "hostile": 400,
+        "too_large": 413,
+        "content_type": 415,
+        "not_junit": 422,
+    }
 
     def __init__(self, kind: str, message: str) -> None:
         super().__init__(message)
@@ -165,7 +171,9 @@ def _walk(element: Element, parent: str, cases: list[TestCase]) -> None:
         elif tag in ("error", "failure"):
             # a suite that could not run reports its error here, outside any testcase
             status = _STATUS_OF_CHILD[tag]
-            cases.append(TestCase(suite or "(unnamed)", None, f"{suite or 'suite'} (suite {tag})", status, 0.0, _message(child)))
+            cases.append(
+                TestCase(suite or "(unnamed)", None, f"{suite or 'suite'} (suite {tag})", status, 0.0, _message(child))
+            )
 
 
 def _common_name(names: list[str]) -> str:
@@ -188,7 +196,10 @@ def parse_junit(data: bytes) -> TestRun:
     try:
         root = fromstring(data, forbid_dtd=True, forbid_entities=True, forbid_external=True)
     except DefusedXmlException as error:
-        raise JunitError("hostile", f"refused: the XML declares a DTD or entities ({type(error).__name__}); JUnit reports need neither") from None
+        raise JunitError(
+            "hostile",
+            f"refused: the XML declares a DTD or entities ({type(error).__name__}); JUnit reports need neither",
+        ) from None
     except ParseError as error:
         raise JunitError("malformed", f"not well-formed XML: {error}") from None
     tag = _local(root.tag)
@@ -200,8 +211,12 @@ def parse_junit(data: bytes) -> TestRun:
     if not cases and not suites:
         raise JunitError("not_junit", "no <testsuite> or <testcase> elements found")
     name = root.get("name") or _common_name([s.get("name") or "" for s in suites])
-    duration = _seconds(root.get("time")) or sum(_seconds(s.get("time")) for s in suites) or sum(c.duration_s for c in cases)
-    stamp = next((ts for s in root.iter() if _local(s.tag) == "testsuite" and (ts := _timestamp(s.get("timestamp")))), None)
+    duration = (
+        _seconds(root.get("time")) or sum(_seconds(s.get("time")) for s in suites) or sum(c.duration_s for c in cases)
+    )
+    stamp = next(
+        (ts for s in root.iter() if _local(s.tag) == "testsuite" and (ts := _timestamp(s.get("timestamp")))), None
+    )
     header = {k: v for k, v in root.attrib.items() if k in ("tests", "failures", "errors", "skipped")}
     return TestRun(name, tuple(cases), round(duration, 6), stamp, hashlib.sha256(data).hexdigest(), header)
 
@@ -237,23 +252,35 @@ def store_test_run(engine: Engine, run: TestRun, labels: Mapping[str, str]) -> i
         }
         run_id = int(connection.execute(sa.insert(runs).values(row).returning(runs.c.id)).scalar_one())
         rows = [
-            {"run_id": run_id, "seq": seq, "suite": case.suite[:512], "classname": (case.classname or None) and case.classname[:512],
-             "name": case.name[:512], "status": case.status, "duration_s": case.duration_s, "message": case.message}
+            {
+                "run_id": run_id,
+                "seq": seq,
+                "suite": case.suite[:512],
+                "classname": (case.classname or None) and case.classname[:512],
+                "name": case.name[:512],
+                "status": case.status,
+                "duration_s": case.duration_s,
+                "message": case.message,
+            }
             for seq, case in enumerate(run.cases)
         ]
         for start in range(0, len(rows), 1000):
-            connection.execute(sa.insert(cases), rows[start:start + 1000])
+            connection.execute(sa.insert(cases), rows[start : start + 1000])
     return run_id
 
 
-def receive_junit(engine: Engine, body: bytes, content_type: str | None, labels: Mapping[str, str], max_bytes: int) -> dict[str, int]:
+def receive_junit(
+    engine: Engine, body: bytes, content_type: str | None, labels: Mapping[str, str], max_bytes: int
+) -> dict[str, int]:
     """What POST /api/v1/junit does: check type and size, parse, store; returns run_id and counts.
 
     Raises JunitError whose ``status`` is the HTTP status to answer with (400/413/415/422).
     """
     media = (content_type or "").split(";", 1)[0].strip().lower()
     if media not in XML_CONTENT_TYPES:
-        raise JunitError("content_type", f"Content-Type {media or '(none)'!r} is not accepted; send application/xml or text/xml")
+        raise JunitError(
+            "content_type", f"Content-Type {media or '(none)'!r} is not accepted; send application/xml or text/xml"
+        )
     if len(body) > max_bytes:
         raise JunitError("too_large", f"report is {len(body)} bytes, at most {max_bytes} accepted")
     run = parse_junit(body)

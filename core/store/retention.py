@@ -26,8 +26,8 @@ from sqlalchemy.engine import Connection, Engine
 
 from core.config import Settings
 from core.model import now_ms as clock_ms
-from core.rollup import MINUTE_MS, RAW_HORIZON, TIER_MS, read_state, write_state
 from core.store import schema
+from core.store.rollup import MINUTE_MS, RAW_HORIZON, TIER_MS, read_state, write_state
 
 HOUR_MS = 3_600_000
 DAY_MS = 24 * HOUR_MS
@@ -116,7 +116,8 @@ def _delete_raw(engine: Engine, cutoff: int, deadline: float, stats: RetentionSt
                 write_state(connection, RAW_HORIZON, end)  # first statement: takes SQLite's write lock
                 p = "%s" if connection.dialect.name == "postgresql" else "?"
                 count = connection.exec_driver_sql(
-                    f"DELETE FROM samples WHERE series_id IN (SELECT id FROM series) AND ts >= {p} AND ts < {p}", (horizon, end)
+                    f"DELETE FROM samples WHERE series_id IN (SELECT id FROM series) AND ts >= {p} AND ts < {p}",
+                    (horizon, end),
                 ).rowcount
                 raced = connection.exec_driver_sql(
                     f"SELECT 1 FROM rollup_dirty WHERE bucket >= {p} AND bucket < {p} LIMIT 1", (horizon, end)
@@ -147,7 +148,9 @@ def _delete_tier(engine: Engine, tier: str, cutoff: int, deadline: float, stats:
             break
         with engine.begin() as connection:
             deleted += connection.execute(
-                table.delete().where(table.c.series_id.in_(ids[start:start + SERIES_PER_CHUNK]), table.c.bucket < cutoff)
+                table.delete().where(
+                    table.c.series_id.in_(ids[start : start + SERIES_PER_CHUNK]), table.c.bucket < cutoff
+                )
             ).rowcount
     stats.deleted[table.name] = deleted
 
@@ -156,7 +159,10 @@ def _delete_events(engine: Engine, cut: Cutoffs, deadline: float, stats: Retenti
     table = schema.events
     compliance = sa.or_(*(table.c.type.startswith(prefix, autoescape=True) for prefix in COMPLIANCE_EVENT_PREFIXES))
     deleted = 0
-    for condition in (sa.and_(table.c.ts < cut.events, sa.not_(compliance)), sa.and_(table.c.ts < cut.compliance, compliance)):
+    for condition in (
+        sa.and_(table.c.ts < cut.events, sa.not_(compliance)),
+        sa.and_(table.c.ts < cut.compliance, compliance),
+    ):
         while True:
             if time.monotonic() > deadline:
                 stats.finished = False
@@ -179,7 +185,13 @@ def _delete_breaches(engine: Engine, cutoff: int, deadline: float, stats: Retent
             stats.finished = False
             break
         with engine.begin() as connection:
-            ids = sa.select(table.c.id).where(table.c.ts < cutoff).order_by(table.c.id).limit(BREACHES_PER_CHUNK).scalar_subquery()
+            ids = (
+                sa.select(table.c.id)
+                .where(table.c.ts < cutoff)
+                .order_by(table.c.id)
+                .limit(BREACHES_PER_CHUNK)
+                .scalar_subquery()
+            )
             count = connection.execute(table.delete().where(table.c.id.in_(ids))).rowcount
         deleted += count
         if count < BREACHES_PER_CHUNK:
@@ -211,7 +223,9 @@ def incremental_vacuum(engine: Engine, deadline: float) -> int:
     return released
 
 
-def run_retention(engine: Engine, settings: Settings, now_ms: int | None = None, *, max_seconds: float = 20.0) -> RetentionStats:
+def run_retention(
+    engine: Engine, settings: Settings, now_ms: int | None = None, *, max_seconds: float = 20.0
+) -> RetentionStats:
     """Delete raw samples, rollups, events and SLA breaches past their configured age; resumable if cut short."""
     started = time.perf_counter()
     deadline = time.monotonic() + max_seconds

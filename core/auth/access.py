@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import polars as pl
 
-from core.pages import PAGES, ROLES, PageSpec
+from core.auth.catalogue import PAGES, ROLES, PageSpec
 
 ACTIONS = (
     "acknowledge_alerts",  # acknowledge or resolve any alert
@@ -31,10 +31,16 @@ ACTIONS = (
 
 ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
     "executive": frozenset({"export_reports", "view_costs", "view_people"}),
-    "operations": frozenset({
-        "acknowledge_alerts", "acknowledge_quality_alerts", "edit_rules", "edit_slas",
-        "export_reports", "view_audit_log",
-    }),
+    "operations": frozenset(
+        {
+            "acknowledge_alerts",
+            "acknowledge_quality_alerts",
+            "edit_rules",
+            "edit_slas",
+            "export_reports",
+            "view_audit_log",
+        }
+    ),
     "developer": frozenset(),
     "qa_lead": frozenset({"acknowledge_quality_alerts", "manage_quality_gates", "export_reports", "view_people"}),
     "admin": frozenset(ACTIONS),
@@ -62,7 +68,9 @@ class Viewer:
     must_change_password: bool = False
 
     @classmethod
-    def of(cls, username: str, roles: Iterable[str], display_name: str = "", must_change_password: bool = False) -> Viewer:
+    def of(
+        cls, username: str, roles: Iterable[str], display_name: str = "", must_change_password: bool = False
+    ) -> Viewer:
         unknown = set(roles) - set(ROLES)
         if unknown:
             raise ValueError(f"unknown role(s) {sorted(unknown)}; expected some of {', '.join(ROLES)}")
@@ -85,7 +93,11 @@ class NotAllowed(PermissionError):
     """A viewer tried an action none of their roles allows; the message names both."""
 
     def __init__(self, viewer: Viewer | None, action: str, doing: str) -> None:
-        who = "nobody logged in" if viewer is None else f"{viewer.username} ({', '.join(sorted(viewer.roles)) or 'no role'})"
+        who = (
+            "nobody logged in"
+            if viewer is None
+            else f"{viewer.username} ({', '.join(sorted(viewer.roles)) or 'no role'})"
+        )
         super().__init__(f"not allowed to {doing}: {who} lacks the permission {action!r}")
         self.action = action
 
@@ -135,7 +147,8 @@ def is_sensitive(column: str, permission: str) -> bool:
 def redact(frame: pl.DataFrame, viewer: Viewer) -> pl.DataFrame:
     """``frame`` without the columns ``viewer`` may not see (cost and per-person figures)."""
     hidden = [
-        column for column in frame.columns
+        column
+        for column in frame.columns
         if any(is_sensitive(column, permission) and not can(viewer, permission) for permission in SENSITIVE_WORDS)
     ]
     return frame.drop(hidden) if hidden else frame
@@ -144,7 +157,8 @@ def redact(frame: pl.DataFrame, viewer: Viewer) -> pl.DataFrame:
 def redact_record(record: dict[str, object], viewer: Viewer) -> dict[str, object]:
     """``record`` without the keys ``viewer`` may not see."""
     return {
-        key: value for key, value in record.items()
+        key: value
+        for key, value in record.items()
         if not any(is_sensitive(key, permission) and not can(viewer, permission) for permission in SENSITIVE_WORDS)
     }
 

@@ -140,14 +140,34 @@ class Detector:
 
 
 DETECTORS: tuple[Detector, ...] = (
-    Detector("zscore", "Rolling z-score: distance from the trailing mean in standard deviations.", 6.0, 2.0,
-             lambda v, w, p: zscore_scores(v, w)),
-    Detector("iqr", "Outside the trailing interquartile box by more than k box widths (Tukey fences).", 6.0, 1.0,
-             lambda v, w, p: iqr_scores(v, w)),
-    Detector("seasonal", "Outside the seasonal forecast interval (same phase of the last three periods).", 9.0, 3.0,
-             seasonal_scores),
-    Detector("auto", "Level and seasonal robust scores combined, as an anomaly likelihood (best on NAB).", 8.0, 2.0,
-             auto_scores),
+    Detector(
+        "zscore",
+        "Rolling z-score: distance from the trailing mean in standard deviations.",
+        6.0,
+        2.0,
+        lambda v, w, p: zscore_scores(v, w),
+    ),
+    Detector(
+        "iqr",
+        "Outside the trailing interquartile box by more than k box widths (Tukey fences).",
+        6.0,
+        1.0,
+        lambda v, w, p: iqr_scores(v, w),
+    ),
+    Detector(
+        "seasonal",
+        "Outside the seasonal forecast interval (same phase of the last three periods).",
+        9.0,
+        3.0,
+        seasonal_scores,
+    ),
+    Detector(
+        "auto",
+        "Level and seasonal robust scores combined, as an anomaly likelihood (best on NAB).",
+        8.0,
+        2.0,
+        auto_scores,
+    ),
 )
 
 

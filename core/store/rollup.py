@@ -35,8 +35,14 @@ CHUNK_KEYS = 5_000  # dirty (series, minute) rows per transaction: bounds how lo
 _UNION_TERMS = 200  # range sub-selects per statement (SQLite allows 500)
 
 BUCKET_SCHEMA = {
-    "series_id": pl.Int64, "bucket": pl.Int64, "count": pl.Int64, "sum": pl.Float64,
-    "min": pl.Float64, "max": pl.Float64, "last": pl.Float64, "last_ts": pl.Int64,
+    "series_id": pl.Int64,
+    "bucket": pl.Int64,
+    "count": pl.Int64,
+    "sum": pl.Float64,
+    "min": pl.Float64,
+    "max": pl.Float64,
+    "last": pl.Float64,
+    "last_ts": pl.Int64,
 }
 BUCKET_COLUMNS = tuple(BUCKET_SCHEMA)
 Key = tuple[int, int]
@@ -93,8 +99,12 @@ def empty_buckets() -> pl.DataFrame:
 def raw_as_buckets(raw: pl.DataFrame, columns: Sequence[str] = BUCKET_COLUMNS[2:]) -> pl.DataFrame:
     """Raw ``(series_id, ts, value)`` rows as one-sample buckets (only ``columns``), so every tier composes alike."""
     as_bucket = {
-        "count": pl.lit(1, pl.Int64), "sum": pl.col("value"), "min": pl.col("value"), "max": pl.col("value"),
-        "last": pl.col("value"), "last_ts": pl.col("ts").cast(pl.Int64),
+        "count": pl.lit(1, pl.Int64),
+        "sum": pl.col("value"),
+        "min": pl.col("value"),
+        "max": pl.col("value"),
+        "last": pl.col("value"),
+        "last_ts": pl.col("ts").cast(pl.Int64),
     }
     return raw.select(
         pl.col("series_id").cast(pl.Int64),
@@ -143,7 +153,7 @@ def fetch_ranges(connection: Connection, table: str, ranges: Sequence[tuple[int,
     p = _ph(connection)
     rows: list[tuple[object, ...]] = []
     for start in range(0, len(ranges), _UNION_TERMS):
-        part = ranges[start:start + _UNION_TERMS]
+        part = ranges[start : start + _UNION_TERMS]
         term = f"SELECT {columns} FROM {table} WHERE series_id = {p} AND {time_col} >= {p} AND {time_col} < {p}"
         sql = " UNION ALL ".join([term] * len(part))
         rows.extend(connection.exec_driver_sql(sql, tuple(v for r in part for v in r)).fetchall())  # type: ignore[arg-type]
@@ -168,11 +178,14 @@ def upsert_buckets(connection: Connection, tier: str, frame: pl.DataFrame) -> in
     return frame.height
 
 
-def _delete_keys(connection: Connection, table: str, column: str, keys: Sequence[tuple[int, ...]], extra: str = "") -> None:
+def _delete_keys(
+    connection: Connection, table: str, column: str, keys: Sequence[tuple[int, ...]], extra: str = ""
+) -> None:
     if keys:
         p = _ph(connection)
         connection.exec_driver_sql(
-            f"DELETE FROM {table} WHERE series_id = {p} AND {column} = {p}{extra}", list(keys)  # type: ignore[arg-type]
+            f"DELETE FROM {table} WHERE series_id = {p} AND {column} = {p}{extra}",
+            list(keys),  # type: ignore[arg-type]
         )
 
 
@@ -200,7 +213,9 @@ def _merge_late(connection: Connection, keys: set[Key], stats: RollupStats) -> N
         return
     for tier, step in TIER_MS.items():
         delta = compose(late, step)
-        existing = fetch_ranges(connection, f"samples_{tier}", key_ranges(delta.select("series_id", "bucket").iter_rows(), step))
+        existing = fetch_ranges(
+            connection, f"samples_{tier}", key_ranges(delta.select("series_id", "bucket").iter_rows(), step)
+        )
         stats.rows_written[tier] += upsert_buckets(connection, tier, compose(pl.concat([existing, delta]), step))
     _delete_keys(connection, "samples", "ts", late.select("series_id", "bucket").rows())
     stats.late_samples += late.height
@@ -217,10 +232,14 @@ def _roll_chunk(connection: Connection, dirty: list[tuple[int, int, int]], stats
         stats.raw_samples += raw.height
         fresh = compose(raw, MINUTE_MS).join(_key_frame(recent), on=["series_id", "bucket"])
         stats.rows_written["1m"] += upsert_buckets(connection, "1m", fresh)
-        _delete_keys(connection, "samples_1m", "bucket", sorted(recent - set(fresh.select("series_id", "bucket").iter_rows())))
+        _delete_keys(
+            connection, "samples_1m", "bucket", sorted(recent - set(fresh.select("series_id", "bucket").iter_rows()))
+        )
         for tier in ("5m", "1h"):
             step = TIER_MS[tier]
-            stats.rows_written[tier] += _recompute(connection, "samples_1m", tier, {(sid, b - b % step) for sid, b in recent})
+            stats.rows_written[tier] += _recompute(
+                connection, "samples_1m", tier, {(sid, b - b % step) for sid, b in recent}
+            )
     _delete_keys(connection, "rollup_dirty", "bucket", dirty, f" AND mark = {_ph(connection)}")
     stats.minutes += len(dirty)
 

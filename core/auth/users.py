@@ -23,10 +23,10 @@ import polars as pl
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from core import audit
-from core.access import Viewer
+from core.auth import audit
+from core.auth.access import Viewer
+from core.auth.catalogue import ROLES
 from core.model import now_ms
-from core.pages import ROLES
 from core.store.schema import login_failures, users
 
 log = logging.getLogger("pulseboard.auth")
@@ -37,6 +37,8 @@ MAX_PASSWORD_BYTES = 72  # bcrypt ignores (5.x: refuses) anything longer
 BCRYPT_ROUNDS = 12
 FIRST_ADMIN = "admin"
 FIRST_PASSWORD_FILE = "admin-password.txt"  # under data_dir; gitignored
+
+
 # Checked against unknown usernames so that a miss takes as long as a wrong password.
 @functools.cache
 def _dummy_hash() -> bytes:
@@ -118,13 +120,29 @@ def _check_roles(roles: Iterable[str]) -> list[str]:
 
 def _user(row: sa.Row[tuple[object, ...]]) -> User:
     m = row._mapping
-    return User(m["username"], m["display_name"], m["email"], tuple(m["roles"]), bool(m["disabled"]),
-                bool(m["must_change_password"]), m["created_ms"], m["updated_ms"])
+    return User(
+        m["username"],
+        m["display_name"],
+        m["email"],
+        tuple(m["roles"]),
+        bool(m["disabled"]),
+        bool(m["must_change_password"]),
+        m["created_ms"],
+        m["updated_ms"],
+    )
 
 
-def create_user(engine: Engine, username: str, password: str, roles: Iterable[str], display_name: str = "",
-                email: str = "", must_change_password: bool = True, actor: str = "system",
-                address: str | None = None) -> User:
+def create_user(
+    engine: Engine,
+    username: str,
+    password: str,
+    roles: Iterable[str],
+    display_name: str = "",
+    email: str = "",
+    must_change_password: bool = True,
+    actor: str = "system",
+    address: str | None = None,
+) -> User:
     """Store a new user; refuses a taken or malformed name, unknown roles or a weak password."""
     name = normalise(username)
     if not USERNAME.match(name):
@@ -132,9 +150,19 @@ def create_user(engine: Engine, username: str, password: str, roles: Iterable[st
     chosen, digest, now = _check_roles(roles), hash_password(password), now_ms()
     try:
         with engine.begin() as connection:
-            connection.execute(users.insert().values(
-                username=name, display_name=display_name.strip() or name, email=email.strip(), password_hash=digest,
-                roles=chosen, disabled=False, must_change_password=must_change_password, created_ms=now, updated_ms=now))
+            connection.execute(
+                users.insert().values(
+                    username=name,
+                    display_name=display_name.strip() or name,
+                    email=email.strip(),
+                    password_hash=digest,
+                    roles=chosen,
+                    disabled=False,
+                    must_change_password=must_change_password,
+                    created_ms=now,
+                    updated_ms=now,
+                )
+            )
     except sa.exc.IntegrityError:
         raise UserError(f"user {name!r} already exists") from None
     audit.record(engine, actor, audit.USER_CREATED, name, {"roles": chosen}, address)
@@ -159,9 +187,17 @@ def count_users(engine: Engine) -> int:
         return int(connection.execute(sa.select(sa.func.count()).select_from(users)).scalar_one())
 
 
-def update_user(engine: Engine, username: str, *, roles: Iterable[str] | None = None, disabled: bool | None = None,
-                display_name: str | None = None, email: str | None = None, actor: str = "system",
-                address: str | None = None) -> User:
+def update_user(
+    engine: Engine,
+    username: str,
+    *,
+    roles: Iterable[str] | None = None,
+    disabled: bool | None = None,
+    display_name: str | None = None,
+    email: str | None = None,
+    actor: str = "system",
+    address: str | None = None,
+) -> User:
     """Change roles, disabled flag or contact fields; the change is audited."""
     name = normalise(username)
     values: dict[str, object] = {}
@@ -178,7 +214,12 @@ def update_user(engine: Engine, username: str, *, roles: Iterable[str] | None = 
     if name == actor and (values.get("disabled") or ("roles" in values and "admin" not in values["roles"])):  # type: ignore[operator]
         raise UserError("you cannot disable yourself or remove your own admin role")
     with engine.begin() as connection:
-        if connection.execute(users.update().where(users.c.username == name).values(**values, updated_ms=now_ms())).rowcount == 0:
+        if (
+            connection.execute(
+                users.update().where(users.c.username == name).values(**values, updated_ms=now_ms())
+            ).rowcount
+            == 0
+        ):
             raise UserError(f"no user {name!r}")
     audit.record(engine, actor, audit.USER_UPDATED, name, values, address)
     user = get_user(engine, name)
@@ -186,13 +227,17 @@ def update_user(engine: Engine, username: str, *, roles: Iterable[str] | None = 
     return user
 
 
-def set_password(engine: Engine, username: str, password: str, must_change: bool, actor: str,
-                 address: str | None = None) -> None:
+def set_password(
+    engine: Engine, username: str, password: str, must_change: bool, actor: str, address: str | None = None
+) -> None:
     """Replace a password: by its owner (``must_change`` False) or reset by an admin (True)."""
     name = normalise(username)
     with engine.begin() as connection:
-        changed = connection.execute(users.update().where(users.c.username == name).values(
-            password_hash=hash_password(password), must_change_password=must_change, updated_ms=now_ms())).rowcount
+        changed = connection.execute(
+            users.update()
+            .where(users.c.username == name)
+            .values(password_hash=hash_password(password), must_change_password=must_change, updated_ms=now_ms())
+        ).rowcount
     if not changed:
         raise UserError(f"no user {name!r}")
     action = audit.PASSWORD_CHANGED if actor == name else audit.USER_PASSWORD_RESET
@@ -205,15 +250,20 @@ def store_password_hash(engine: Engine, username: str, password_hash: str, addre
         raise UserError("not a bcrypt hash")
     name = normalise(username)
     with engine.begin() as connection:
-        connection.execute(users.update().where(users.c.username == name).values(
-            password_hash=password_hash, must_change_password=False, updated_ms=now_ms()))
+        connection.execute(
+            users.update()
+            .where(users.c.username == name)
+            .values(password_hash=password_hash, must_change_password=False, updated_ms=now_ms())
+        )
     audit.record(engine, name, audit.PASSWORD_CHANGED, name, {}, address)
 
 
 def check_password(engine: Engine, username: str, password: str) -> bool:
     """True when ``password`` is ``username``'s current one (no lock-out bookkeeping)."""
     with engine.connect() as connection:
-        digest = connection.execute(sa.select(users.c.password_hash).where(users.c.username == normalise(username))).scalar()
+        digest = connection.execute(
+            sa.select(users.c.password_hash).where(users.c.username == normalise(username))
+        ).scalar()
     candidate = password.encode()[:MAX_PASSWORD_BYTES]
     return bcrypt.checkpw(candidate, digest.encode() if digest else _dummy_hash()) and digest is not None
 
@@ -229,20 +279,26 @@ def locked_for_s(engine: Engine, username: str, now: int | None = None) -> float
     """Seconds until ``username`` may try again (0 when not locked)."""
     now = now_ms() if now is None else now
     with engine.connect() as connection:
-        until = connection.execute(sa.select(login_failures.c.locked_until_ms)
-                                   .where(login_failures.c.username == normalise(username)[:64])).scalar()
+        until = connection.execute(
+            sa.select(login_failures.c.locked_until_ms).where(login_failures.c.username == normalise(username)[:64])
+        ).scalar()
     return max(0.0, (until - now) / 1000) if until else 0.0
 
 
 def _count_failure(connection: Connection, name: str, now: int, free_attempts: int, max_delay_s: float) -> float:
     where = login_failures.c.username == name
     for _ in range(3):  # another replica may insert the row between our update and insert
-        if connection.execute(login_failures.update().where(where).values(
-                count=login_failures.c.count + 1, last_failure_ms=now)).rowcount == 0:
+        if (
+            connection.execute(
+                login_failures.update().where(where).values(count=login_failures.c.count + 1, last_failure_ms=now)
+            ).rowcount
+            == 0
+        ):
             try:
                 with connection.begin_nested():
-                    connection.execute(login_failures.insert().values(username=name, count=1, last_failure_ms=now,
-                                                                      locked_until_ms=0))
+                    connection.execute(
+                        login_failures.insert().values(username=name, count=1, last_failure_ms=now, locked_until_ms=0)
+                    )
             except sa.exc.IntegrityError:
                 continue
         break
@@ -252,8 +308,16 @@ def _count_failure(connection: Connection, name: str, now: int, free_attempts: i
     return delay
 
 
-def authenticate(engine: Engine, username: str, password: str, address: str | None = None, *,
-                 free_attempts: int = 3, max_delay_s: float = 900.0, now: int | None = None) -> LoginResult:
+def authenticate(
+    engine: Engine,
+    username: str,
+    password: str,
+    address: str | None = None,
+    *,
+    free_attempts: int = 3,
+    max_delay_s: float = 900.0,
+    now: int | None = None,
+) -> LoginResult:
     """Check a login, honouring and extending the lock-out; every outcome is audited."""
     name, now = normalise(username)[:64], now_ms() if now is None else now
     wait = locked_for_s(engine, name, now)
@@ -294,8 +358,13 @@ def ensure_first_admin(engine: Engine, data_dir: Path) -> str | None:
     with os.fdopen(fd, "w") as handle:
         handle.write(password + "\n")
     os.chmod(path, 0o600)
-    log.warning("First run: created user %r with password %s (also in %s, mode 0600). "
-                "Log in and choose a new password; this one works until then.", FIRST_ADMIN, password, path)
+    log.warning(
+        "First run: created user %r with password %s (also in %s, mode 0600). "
+        "Log in and choose a new password; this one works until then.",
+        FIRST_ADMIN,
+        password,
+        path,
+    )
     return password
 
 
@@ -308,21 +377,48 @@ def credentials(engine: Engine) -> dict[str, dict[str, dict[str, object]]]:
     """Enabled users in streamlit-authenticator's ``credentials`` shape (bcrypt hashes)."""
     with engine.connect() as connection:
         rows = connection.execute(sa.select(users).where(users.c.disabled == sa.false())).all()
-    return {"usernames": {
-        row.username: {"name": row.display_name, "email": row.email, "password": row.password_hash,
-                       "roles": list(row.roles)}
-        for row in rows
-    }}
+    return {
+        "usernames": {
+            row.username: {
+                "name": row.display_name,
+                "email": row.email,
+                "password": row.password_hash,
+                "roles": list(row.roles),
+            }
+            for row in rows
+        }
+    }
 
 
 def users_frame(engine: Engine) -> pl.DataFrame:
     """Users as a table for the admin page (no hashes)."""
-    rows = [{"username": u.username, "name": u.display_name, "email": u.email, "roles": ", ".join(u.roles),
-             "disabled": u.disabled, "must_change_password": u.must_change_password,
-             "created_ms": u.created_ms, "updated_ms": u.updated_ms} for u in list_users(engine)]
-    schema = {"username": pl.String, "name": pl.String, "email": pl.String, "roles": pl.String, "disabled": pl.Boolean,
-              "must_change_password": pl.Boolean, "created_ms": pl.Int64, "updated_ms": pl.Int64}
+    rows = [
+        {
+            "username": u.username,
+            "name": u.display_name,
+            "email": u.email,
+            "roles": ", ".join(u.roles),
+            "disabled": u.disabled,
+            "must_change_password": u.must_change_password,
+            "created_ms": u.created_ms,
+            "updated_ms": u.updated_ms,
+        }
+        for u in list_users(engine)
+    ]
+    schema = {
+        "username": pl.String,
+        "name": pl.String,
+        "email": pl.String,
+        "roles": pl.String,
+        "disabled": pl.Boolean,
+        "must_change_password": pl.Boolean,
+        "created_ms": pl.Int64,
+        "updated_ms": pl.Int64,
+    }
     frame = pl.DataFrame(rows, schema=schema)
     return frame.with_columns(
-        [pl.from_epoch(c, time_unit="ms").dt.replace_time_zone("UTC").alias(c.removesuffix("_ms")) for c in ("created_ms", "updated_ms")]
+        [
+            pl.from_epoch(c, time_unit="ms").dt.replace_time_zone("UTC").alias(c.removesuffix("_ms"))
+            for c in ("created_ms", "updated_ms")
+        ]
     ).drop("created_ms", "updated_ms")

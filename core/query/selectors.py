@@ -174,7 +174,6 @@ def as_selector(selector: str | Selector) -> Selector:
     return selector if isinstance(selector, Selector) else parse_selector(selector)
 
 
-
 def build_selector(name: str, choices: Mapping[str, list[str] | tuple[str, ...]]) -> Selector:
     """``name{key=~"a|b", other="c"}`` from picked label values; keys with no values picked match anything."""
     matchers = []

@@ -38,9 +38,27 @@ CHANNEL_CHANGED = "channel_changed"
 EXPORT = "export"
 DEMO_PURGED = "demo_purged"
 
-ACTIONS = (LOGIN, LOGIN_FAILED, LOGIN_LOCKED, LOGOUT, PASSWORD_CHANGED, PAGE_REFUSED, USER_CREATED, USER_UPDATED,
-           USER_PASSWORD_RESET, TOKEN_CREATED, TOKEN_REVOKED, ALERT_ACKNOWLEDGED, ALERT_RESOLVED, RULE_CHANGED,
-           SLA_CHANGED, SILENCE_CHANGED, CHANNEL_CHANGED, EXPORT, DEMO_PURGED)
+ACTIONS = (
+    LOGIN,
+    LOGIN_FAILED,
+    LOGIN_LOCKED,
+    LOGOUT,
+    PASSWORD_CHANGED,
+    PAGE_REFUSED,
+    USER_CREATED,
+    USER_UPDATED,
+    USER_PASSWORD_RESET,
+    TOKEN_CREATED,
+    TOKEN_REVOKED,
+    ALERT_ACKNOWLEDGED,
+    ALERT_RESOLVED,
+    RULE_CHANGED,
+    SLA_CHANGED,
+    SILENCE_CHANGED,
+    CHANNEL_CHANGED,
+    EXPORT,
+    DEMO_PURGED,
+)
 
 COLUMNS = ("id", "ts", "actor", "action", "target", "detail", "address")
 
@@ -56,14 +74,16 @@ def record(
 ) -> None:
     """Append one entry; ``actor`` is a username, ``token:<id>`` or ``system``."""
     with engine.begin() as connection:
-        connection.execute(audit_log.insert().values(
-            ts=now_ms() if ts is None else ts,
-            actor=actor[:64],
-            action=action[:64],
-            target=None if target is None else target[:256],
-            detail=detail or {},
-            address=None if address is None else address[:64],
-        ))
+        connection.execute(
+            audit_log.insert().values(
+                ts=now_ms() if ts is None else ts,
+                actor=actor[:64],
+                action=action[:64],
+                target=None if target is None else target[:256],
+                detail=detail or {},
+                address=None if address is None else address[:64],
+            )
+        )
 
 
 def entries(
@@ -89,8 +109,15 @@ def entries(
         query = query.where(audit_log.c.target.contains(text, autoescape=True))
     with engine.connect() as connection:
         rows = connection.execute(query.limit(limit)).all()
-    schema = {"id": pl.Int64, "ts": pl.Int64, "actor": pl.String, "action": pl.String,
-              "target": pl.String, "detail": pl.String, "address": pl.String}
+    schema = {
+        "id": pl.Int64,
+        "ts": pl.Int64,
+        "actor": pl.String,
+        "action": pl.String,
+        "target": pl.String,
+        "detail": pl.String,
+        "address": pl.String,
+    }
     data = [{**row._asdict(), "detail": _detail_text(row.detail)} for row in rows]
     frame = pl.DataFrame(data, schema=schema)
     return frame.with_columns(pl.from_epoch("ts", time_unit="ms").dt.replace_time_zone("UTC").alias("time")).select(

@@ -2,7 +2,7 @@
 
 A role page is::
 
-    viewer = require_page("operations")            # core.auth_ui: access check first
+    viewer = require_page("operations")            # core.ui.login: access check first
     ctx = ui.page("operations", viewer)            # title, range picker, refresh, filters (in the URL)
 
     @ui.live(ctx)                                  # reruns alone every ctx.refresh_s seconds
@@ -12,9 +12,9 @@ A role page is::
         ...
 
 :func:`page` draws the header row: time range (1 h … 90 d, custom dates), refresh
-interval (default from core.pages), and the component/team/repository filters. All
+interval (default from core.auth.catalogue), and the component/team/repository filters. All
 of them are bound to the URL query string (``?range=7d&refresh=10s&repository=org/x``)
-so a view can be shared by link. :func:`widget` draws a core.widgets config and returns
+so a view can be shared by link. :func:`widget` draws a core.ui.widgets config and returns
 the value clicked on it (drill-down); :func:`kpi_row` lays KPI cards out in rows that
 wrap on narrow screens; :func:`freshness` writes "last updated" and warns when the data
 has gone quiet; :func:`empty` is the empty state that says what to send.
@@ -30,15 +30,15 @@ from typing import Any, TypeVar
 import streamlit as st
 from sqlalchemy.engine import Engine
 
-from core import widgets as w
-from core.access import Viewer, can
+from core.auth.access import Viewer, can
+from core.auth.catalogue import PageSpec
+from core.auth.catalogue import page as page_spec
 from core.config import Settings, get_settings
 from core.model import now_ms
-from core.pages import PageSpec
-from core.pages import page as page_spec
+from core.query.timewindow import RANGE_LABELS, REFRESH, REFRESH_LABELS, Window, default_refresh_key, window
 from core.store import get_engine
-from core.timefmt import ago
-from core.timewindow import RANGE_LABELS, REFRESH, REFRESH_LABELS, Window, default_refresh_key, window
+from core.ui import widgets as w
+from core.ui.timefmt import ago
 
 F = TypeVar("F", bound=Callable[..., Any])
 FILTERS = ("component", "team", "repository")
@@ -64,12 +64,19 @@ class PageContext:
 
     @property
     def can_see_costs(self) -> bool:
-        """True when the viewer may see cost figures (core.access ``view_costs``)."""
+        """True when the viewer may see cost figures (core.auth.access ``view_costs``)."""
         return self.viewer is None or can(self.viewer, "view_costs")
 
 
-def page(slug: str, viewer: Viewer | None, *, default_range: str = "24h", filters: Sequence[str] = FILTERS,
-         filter_options: Callable[[Engine, int, int], Mapping[str, Sequence[str]]] | None = None, caption: str = "") -> PageContext:
+def page(
+    slug: str,
+    viewer: Viewer | None,
+    *,
+    default_range: str = "24h",
+    filters: Sequence[str] = FILTERS,
+    filter_options: Callable[[Engine, int, int], Mapping[str, Sequence[str]]] | None = None,
+    caption: str = "",
+) -> PageContext:
     """Draw the page title and its controls; return the context the page's panels read."""
     spec = page_spec(slug)
     settings = get_settings()
@@ -79,21 +86,40 @@ def page(slug: str, viewer: Viewer | None, *, default_range: str = "24h", filter
         st.caption(caption)
     range_col, refresh_col, filter_col = st.columns([5, 2, 2], vertical_alignment="bottom")
     with range_col:
-        range_key = st.segmented_control("Time range", list(RANGE_LABELS), default=default_range, required=True, key="range",
-                                         format_func=RANGE_LABELS.__getitem__, bind="query-params", persist_state="session",
-                                         wrap=True) or default_range
+        range_key = (
+            st.segmented_control(
+                "Time range",
+                list(RANGE_LABELS),
+                default=default_range,
+                required=True,
+                key="range",
+                format_func=RANGE_LABELS.__getitem__,
+                bind="query-params",
+                persist_state="session",
+                wrap=True,
+            )
+            or default_range
+        )
     refresh_default = default_refresh_key(spec.refresh_s)
     with refresh_col:
-        refresh_key = st.selectbox("Refresh", list(REFRESH), index=list(REFRESH).index(refresh_default), key="refresh",
-                                   format_func=REFRESH_LABELS.__getitem__, bind="query-params",
-                                   help=f"How often the live panels redraw (default for this page: {REFRESH_LABELS[refresh_default]}).")
+        refresh_key = st.selectbox(
+            "Refresh",
+            list(REFRESH),
+            index=list(REFRESH).index(refresh_default),
+            key="refresh",
+            format_func=REFRESH_LABELS.__getitem__,
+            bind="query-params",
+            help=f"How often the live panels redraw (default for this page: {REFRESH_LABELS[refresh_default]}).",
+        )
     custom = None
     if range_key == "custom":
         today = datetime.now(UTC).date()
         first, last = st.columns(2)
         start = first.date_input("From", today - timedelta(days=7), max_value=today, key="from", bind="query-params")
         end = last.date_input("To", today, max_value=today, key="to", bind="query-params")
-        custom = (start, end) if isinstance(start, date) and isinstance(end, date) else (today - timedelta(days=7), today)
+        custom = (
+            (start, end) if isinstance(start, date) and isinstance(end, date) else (today - timedelta(days=7), today)
+        )
     chosen: dict[str, str] = {}
     if filters:
         span = window(range_key if range_key != "custom" else "30d")
@@ -105,7 +131,11 @@ def page(slug: str, viewer: Viewer | None, *, default_range: str = "24h", filter
                 if picked and picked != ALL:
                     chosen[name] = str(picked)
         if chosen:
-            st.caption("Filtered by " + ", ".join(f"{k} = **{v}**" for k, v in chosen.items()) + " (events carrying that field).")
+            st.caption(
+                "Filtered by "
+                + ", ".join(f"{k} = **{v}**" for k, v in chosen.items())
+                + " (events carrying that field)."
+            )
     return PageContext(spec, engine, settings, viewer, str(range_key), custom, REFRESH.get(str(refresh_key)), chosen)
 
 
@@ -126,8 +156,14 @@ def empty(message: str) -> None:
     st.info(message, icon=":material/inbox:")
 
 
-def widget(config: w.WidgetConfig, data: Any = None, *, ctx: PageContext | None = None, deployments: Any = None,
-           key: str | None = None) -> str | None:
+def widget(
+    config: w.WidgetConfig,
+    data: Any = None,
+    *,
+    ctx: PageContext | None = None,
+    deployments: Any = None,
+    key: str | None = None,
+) -> str | None:
     """Draw ``config`` with ``data`` (or data resolved from ``config.source``); return the clicked value, if any."""
     if config.sensitive and ctx is not None and not ctx.can_see_costs:
         return None
@@ -147,7 +183,9 @@ def widget(config: w.WidgetConfig, data: Any = None, *, ctx: PageContext | None 
         if out.pick is None:
             st.altair_chart(out.chart, width="stretch")
             return None
-        state = st.altair_chart(out.chart, width="stretch", on_select="rerun", selection_mode="pick", key=key or f"chart-{config.key}")
+        state = st.altair_chart(
+            out.chart, width="stretch", on_select="rerun", selection_mode="pick", key=key or f"chart-{config.key}"
+        )
         return picked(state, out.pick)
     return None
 
@@ -167,16 +205,26 @@ def picked(state: Any, field_name: str) -> str | None:
 
 def _kpi(out: w.KpiOut) -> None:
     label = out.label if out.level in (None, "ok") else f"{out.label} · {out.level}"
-    st.metric(label, out.value, out.delta, delta_color=out.delta_color, help=out.help or None, border=True,
-              chart_data=out.sparkline or None, chart_type="area")
+    st.metric(
+        label,
+        out.value,
+        out.delta,
+        delta_color=out.delta_color,
+        help=out.help or None,
+        border=True,
+        chart_data=out.sparkline or None,
+        chart_type="area",
+    )
 
 
-def kpi_row(items: Sequence[tuple[w.KpiConfig, w.KpiValue | float | None]], *, ctx: PageContext | None = None, per_row: int = 4) -> None:
+def kpi_row(
+    items: Sequence[tuple[w.KpiConfig, w.KpiValue | float | None]], *, ctx: PageContext | None = None, per_row: int = 4
+) -> None:
     """KPI cards, ``per_row`` to a row (Streamlit stacks columns on phones); cost cards dropped for viewers without costs."""
     shown = [(c, v) for c, v in items if not (c.sensitive and ctx is not None and not ctx.can_see_costs)]
     for start in range(0, len(shown), per_row):
         columns = st.columns(per_row)
-        for column, (config, value) in zip(columns, shown[start:start + per_row], strict=False):
+        for column, (config, value) in zip(columns, shown[start : start + per_row], strict=False):
             with column:
                 widget(config, value, ctx=ctx)
 
@@ -189,5 +237,8 @@ def freshness(newest_ms: int | None, *, stale_after_s: float, what: str = "data"
     if newest_ms is None:
         st.warning(f"No {what} has arrived yet.", icon=":material/hourglass_empty:")
     elif now - newest_ms > stale_after_s * 1000:
-        st.warning(f"**Stale data:** the newest {what} is {ago(newest_ms, now)} — check that collectors or the demo are running "
-                   "(Admin → sources) and that pushers can reach /api/v1.", icon=":material/schedule:")
+        st.warning(
+            f"**Stale data:** the newest {what} is {ago(newest_ms, now)} — check that collectors or the demo are running "
+            "(Admin → sources) and that pushers can reach /api/v1.",
+            icon=":material/schedule:",
+        )

@@ -12,10 +12,10 @@ import json
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from core.collector_state import get_state, put_state
 from core.ingest.writer import forget_series
 from core.model import now_ms
 from core.store import schema
+from core.store.collector_state import get_state, put_state
 
 DEMO_SOURCE = "demo"
 STATE = "demo"  # collector_state collector name used by the demo
@@ -32,7 +32,10 @@ def has_demo_data(engine: Engine) -> bool:
     with engine.connect() as connection:
         if _demo_series(connection):
             return True
-        return connection.scalar(sa.select(schema.events.c.id).where(schema.events.c.source == DEMO_SOURCE).limit(1)) is not None
+        return (
+            connection.scalar(sa.select(schema.events.c.id).where(schema.events.c.source == DEMO_SOURCE).limit(1))
+            is not None
+        )
 
 
 def demo_disabled(engine: Engine) -> bool:
@@ -57,18 +60,35 @@ def purge_demo(engine: Engine, *, disable: bool = True) -> dict[str, int]:
         ids = _demo_series(connection)
         samples = 0
         for start in range(0, len(ids), 500):
-            chunk = ids[start:start + 500]
-            samples += connection.scalar(sa.select(sa.func.count()).select_from(schema.samples).where(schema.samples.c.series_id.in_(chunk))) or 0
+            chunk = ids[start : start + 500]
+            samples += (
+                connection.scalar(
+                    sa.select(sa.func.count()).select_from(schema.samples).where(schema.samples.c.series_id.in_(chunk))
+                )
+                or 0
+            )
             for table in (schema.samples, schema.samples_1m, schema.samples_5m, schema.samples_1h, schema.rollup_dirty):
                 connection.execute(sa.delete(table).where(table.c.series_id.in_(chunk)))
             connection.execute(sa.delete(schema.series).where(schema.series.c.id.in_(chunk)))
         counts["series"], counts["samples"] = len(ids), samples
-        counts["events"] = connection.execute(sa.delete(schema.events).where(schema.events.c.source == DEMO_SOURCE)).rowcount or 0
-        runs = connection.scalars(sa.select(schema.test_runs.c.id).where(schema.test_runs.c.source == DEMO_SOURCE)).all()
+        counts["events"] = (
+            connection.execute(sa.delete(schema.events).where(schema.events.c.source == DEMO_SOURCE)).rowcount or 0
+        )
+        runs = connection.scalars(
+            sa.select(schema.test_runs.c.id).where(schema.test_runs.c.source == DEMO_SOURCE)
+        ).all()
         for start in range(0, len(runs), 500):
-            connection.execute(sa.delete(schema.test_cases).where(schema.test_cases.c.run_id.in_(runs[start:start + 500])))
-        counts["test_runs"] = connection.execute(sa.delete(schema.test_runs).where(schema.test_runs.c.source == DEMO_SOURCE)).rowcount or 0
-        counts["deployments"] = connection.execute(sa.delete(schema.deployments).where(schema.deployments.c.source == DEMO_SOURCE)).rowcount or 0
+            connection.execute(
+                sa.delete(schema.test_cases).where(schema.test_cases.c.run_id.in_(runs[start : start + 500]))
+            )
+        counts["test_runs"] = (
+            connection.execute(sa.delete(schema.test_runs).where(schema.test_runs.c.source == DEMO_SOURCE)).rowcount
+            or 0
+        )
+        counts["deployments"] = (
+            connection.execute(sa.delete(schema.deployments).where(schema.deployments.c.source == DEMO_SOURCE)).rowcount
+            or 0
+        )
         connection.execute(sa.delete(schema.collector_state).where(schema.collector_state.c.collector == STATE))
         if disable:
             put_state(connection, STATE, "disabled", {"purged_ms": now_ms(), **counts})

@@ -18,15 +18,15 @@ from fastapi import Depends, FastAPI, Request
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
+from core.auth.tokens import TokenRefused, authorize
 from core.config import Settings, get_settings
 from core.ingest import BatchRejected, ingest
 from core.ingest.jsonbody import BatchTooLong, BodyError, decode_events, decode_samples
+from core.ingest.junit import XML_CONTENT_TYPES, JunitError, receive_junit
 from core.ingest.promtext import parse_prometheus
 from core.ingest.validate import MAX_PROBLEMS, Limits, Problem, check_batch
-from core.junit import XML_CONTENT_TYPES, JunitError, receive_junit
 from core.model import Batch, now_ms
 from core.store import current_revision, get_engine, head_revision
-from core.tokens import TokenRefused, authorize
 
 JSON_TYPES = ("application/json",)
 PROMETHEUS_TYPES = ("text/plain", "application/openmetrics-text")
@@ -35,8 +35,13 @@ PROMETHEUS_TYPES = ("text/plain", "application/openmetrics-text")
 class ApiError(Exception):
     """An error a client caused; rendered as ``{"error": ..., "problems": [...]}``."""
 
-    def __init__(self, status: int, message: str, problems: list[dict[str, Any]] | None = None,
-                 headers: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        problems: list[dict[str, Any]] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
@@ -87,11 +92,15 @@ def _store(batch: Batch, settings: Settings, origin: str) -> dict[str, int]:
     }
 
 
-def _reject_with_all_problems(batch: Batch, positions: list[int], shape_problems: list[Problem], settings: Settings) -> None:
+def _reject_with_all_problems(
+    batch: Batch, positions: list[int], shape_problems: list[Problem], settings: Settings
+) -> None:
     """Refuse a body with malformed items, also listing what is wrong with the well-formed ones."""
     if not shape_problems:
         return
-    remapped = [replace(p, index=positions[p.index]) for p in check_batch(batch, Limits.from_settings(settings)) if p.index >= 0]
+    remapped = [
+        replace(p, index=positions[p.index]) for p in check_batch(batch, Limits.from_settings(settings)) if p.index >= 0
+    ]
     problems = sorted(shape_problems + remapped, key=lambda p: (p.index, p.field))
     raise ApiError(422, "batch rejected; nothing was stored", [p.as_dict() for p in problems[:MAX_PROBLEMS]])
 
@@ -119,12 +128,16 @@ def _decode_prometheus(body: bytes) -> tuple[Batch, dict[str, int]]:
         raise ApiError(400, f"body is not UTF-8 text: {error}") from None
     parsed = parse_prometheus(text, now_ms())
     if parsed.errors:
-        problems = [{"kind": "line", "index": line, "field": "", "message": msg} for line, msg in parsed.errors[:MAX_PROBLEMS]]
+        problems = [
+            {"kind": "line", "index": line, "field": "", "message": msg} for line, msg in parsed.errors[:MAX_PROBLEMS]
+        ]
         raise ApiError(400, "Prometheus text could not be parsed; nothing was stored", problems)
     return Batch(tuple(parsed.samples)), {"skipped_nan": parsed.skipped_nan}
 
 
-def bearer(scope: str, settings_provider: Callable[[], Settings], open_if: Callable[[Settings], bool] | None = None) -> Any:
+def bearer(
+    scope: str, settings_provider: Callable[[], Settings], open_if: Callable[[Settings], bool] | None = None
+) -> Any:
     """A dependency requiring a token with ``scope`` (401: none or unusable, 403: scope missing)."""
 
     async def check(request: Request) -> None:
@@ -150,7 +163,9 @@ def create_api(settings_provider: Callable[[], Settings] = get_settings) -> Fast
 
     @api.exception_handler(ApiError)
     async def _api_error(_request: Request, error: ApiError) -> JSONResponse:
-        return JSONResponse({"error": error.message, "problems": error.problems}, status_code=error.status, headers=error.headers)
+        return JSONResponse(
+            {"error": error.message, "problems": error.problems}, status_code=error.status, headers=error.headers
+        )
 
     ingest_scope = bearer("ingest", settings_provider)
     health_scope = bearer("read", settings_provider, open_if=lambda settings: settings.api_auth_open_health)
@@ -160,11 +175,15 @@ def create_api(settings_provider: Callable[[], Settings] = get_settings) -> Fast
         settings = settings_provider()
         media = _require_type(request, JSON_TYPES + PROMETHEUS_TYPES)
         body = await read_body(request, settings)
-        batch, extra = (_decode_json(body, settings, "samples"), {}) if media in JSON_TYPES else _decode_prometheus(body)
+        batch, extra = (
+            (_decode_json(body, settings, "samples"), {}) if media in JSON_TYPES else _decode_prometheus(body)
+        )
         stored = await run_in_threadpool(_store, batch, settings, "api")
         return JSONResponse({**stored, **extra}, status_code=200)
 
-    @api.post("/v1/events", summary="Store a batch of events; repeated ids are accepted once", dependencies=[ingest_scope])
+    @api.post(
+        "/v1/events", summary="Store a batch of events; repeated ids are accepted once", dependencies=[ingest_scope]
+    )
     async def post_events(request: Request) -> JSONResponse:
         settings = settings_provider()
         _require_type(request, JSON_TYPES)
@@ -173,14 +192,18 @@ def create_api(settings_provider: Callable[[], Settings] = get_settings) -> Fast
         stored = await run_in_threadpool(_store, batch, settings, "api")
         return JSONResponse(stored, status_code=200)
 
-    @api.post("/v1/junit", summary="Store a JUnit XML report as a test run", status_code=201, dependencies=[ingest_scope])
+    @api.post(
+        "/v1/junit", summary="Store a JUnit XML report as a test run", status_code=201, dependencies=[ingest_scope]
+    )
     async def post_junit(request: Request, suite: str = "", component: str = "", phase: str = "") -> JSONResponse:
         settings = settings_provider()
         media = _require_type(request, XML_CONTENT_TYPES)
         body = await read_body(request, settings)
         labels = {"suite": suite, "component": component, "phase": phase}
         try:
-            result = await run_in_threadpool(receive_junit, get_engine(settings), body, media, labels, settings.max_body_bytes)
+            result = await run_in_threadpool(
+                receive_junit, get_engine(settings), body, media, labels, settings.max_body_bytes
+            )
         except JunitError as error:
             raise ApiError(error.status, str(error)) from None
         return JSONResponse(result, status_code=201)
@@ -189,7 +212,11 @@ def create_api(settings_provider: Callable[[], Settings] = get_settings) -> Fast
     async def health() -> dict[str, object]:
         return {"status": "ok", "time_ms": now_ms()}
 
-    @api.get("/v1/ready", summary="Database reachable, migrations current, background jobs running", dependencies=[health_scope])
+    @api.get(
+        "/v1/ready",
+        summary="Database reachable, migrations current, background jobs running",
+        dependencies=[health_scope],
+    )
     async def ready(request: Request) -> JSONResponse:
         report = await run_in_threadpool(readiness, settings_provider(), getattr(request.app.state, "scheduler", None))
         return JSONResponse(report, status_code=200 if report["ready"] else 503)

@@ -14,11 +14,27 @@ from core.model import now_ms
 
 HOUR_MS = 3_600_000
 DAY_MS = 24 * HOUR_MS
-RANGES: dict[str, int] = {"1h": HOUR_MS, "6h": 6 * HOUR_MS, "24h": DAY_MS, "7d": 7 * DAY_MS, "30d": 30 * DAY_MS, "90d": 90 * DAY_MS}
+RANGES: dict[str, int] = {
+    "1h": HOUR_MS,
+    "6h": 6 * HOUR_MS,
+    "24h": DAY_MS,
+    "7d": 7 * DAY_MS,
+    "30d": 30 * DAY_MS,
+    "90d": 90 * DAY_MS,
+}
 # The labels are also the values bound widgets put in the URL (?range=7+d&refresh=10+s).
 RANGE_LABELS = {"1h": "1 h", "6h": "6 h", "24h": "24 h", "7d": "7 d", "30d": "30 d", "90d": "90 d", "custom": "Custom"}
 REFRESH: dict[str, int | None] = {"off": None, "1s": 1, "5s": 5, "10s": 10, "15s": 15, "30s": 30, "1m": 60, "5m": 300}
-REFRESH_LABELS = {"off": "Off", "1s": "1 s", "5s": "5 s", "10s": "10 s", "15s": "15 s", "30s": "30 s", "1m": "1 min", "5m": "5 min"}
+REFRESH_LABELS = {
+    "off": "Off",
+    "1s": "1 s",
+    "5s": "5 s",
+    "10s": "10 s",
+    "15s": "15 s",
+    "30s": "30 s",
+    "1m": "1 min",
+    "5m": "5 min",
+}
 
 
 @dataclass(frozen=True)
@@ -62,7 +78,7 @@ def window(key: str, now: int | None = None, custom: tuple[date, date] | None = 
 
 
 def default_refresh_key(seconds: int | None) -> str:
-    """The refresh choice matching a page's default interval from core.pages (``None``: off)."""
+    """The refresh choice matching a page's default interval from core.auth.catalogue (``None``: off)."""
     for key, value in REFRESH.items():
         if value == seconds:
             return key

@@ -25,11 +25,28 @@ PICK = "pick"
 Chart = alt.Chart | alt.LayerChart  # what the builders return; st.altair_chart draws either
 PALETTE = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442", "#999999")
 STATUS_COLORS = {
-    "ok": "#009E73", "healthy": "#009E73", "active": "#009E73", "excellent": "#009E73", "passed": "#009E73",
-    "good": "#56B4E9", "idle": "#56B4E9", "info": "#56B4E9", "low": "#56B4E9", "in_training": "#CC79A7",
-    "warning": "#E69F00", "degraded": "#E69F00", "overloaded": "#E69F00", "medium": "#E69F00", "high": "#CC79A7",
-    "poor": "#CC79A7", "critical": "#D55E00", "down": "#D55E00", "failed": "#D55E00", "error": "#CC79A7",
-    "unknown": "#999999", "no data": "#999999",
+    "ok": "#009E73",
+    "healthy": "#009E73",
+    "active": "#009E73",
+    "excellent": "#009E73",
+    "passed": "#009E73",
+    "good": "#56B4E9",
+    "idle": "#56B4E9",
+    "info": "#56B4E9",
+    "low": "#56B4E9",
+    "in_training": "#CC79A7",
+    "warning": "#E69F00",
+    "degraded": "#E69F00",
+    "overloaded": "#E69F00",
+    "medium": "#E69F00",
+    "high": "#CC79A7",
+    "poor": "#CC79A7",
+    "critical": "#D55E00",
+    "down": "#D55E00",
+    "failed": "#D55E00",
+    "error": "#CC79A7",
+    "unknown": "#999999",
+    "no data": "#999999",
 }
 WARNING_COLOR, CRITICAL_COLOR = STATUS_COLORS["warning"], STATUS_COLORS["critical"]
 TS_TOOLTIP = alt.Tooltip("ts:T", title="time", format="%Y-%m-%d %H:%M")
@@ -48,8 +65,11 @@ def count_axis(**props: Any) -> alt.Axis:
 
 def trend_legend() -> alt.Legend:
     """Series names under the chart: two columns with half the width each, one full-width column on a narrow chart."""
-    return alt.Legend(orient="bottom", columns=alt.ExprRef(expr="width < 520 ? 1 : 2"),
-                      labelLimit=alt.ExprRef(expr="width < 520 ? max(120, width - 30) : width / 2 - 40"))
+    return alt.Legend(
+        orient="bottom",
+        columns=alt.ExprRef(expr="width < 520 ? 1 : 2"),
+        labelLimit=alt.ExprRef(expr="width < 520 ? max(120, width - 30) : width / 2 - 40"),
+    )
 
 
 def _layer(*layers: alt.Chart) -> alt.LayerChart:
@@ -70,21 +90,37 @@ def threshold_rules(warning: float | None, critical: float | None, *, field: str
     lower level's below (left of) its rule, so the two labels grow apart and never overlap
     however close the levels are on a narrow chart.
     """
-    levels = [(n, v, c) for n, v, c in (("warning", warning, WARNING_COLOR), ("critical", critical, CRITICAL_COLOR)) if v is not None]
+    levels = [
+        (n, v, c)
+        for n, v, c in (("warning", warning, WARNING_COLOR), ("critical", critical, CRITICAL_COLOR))
+        if v is not None
+    ]
     top = max((float(v) for _, v, _ in levels), default=None)
     layers: list[alt.Chart] = []
     for name, level, color in levels:
         data = pl.DataFrame({"level": [float(level)], "name": [f"{name} {level:g}"]})
         enc = {field: alt.X("level:Q") if field == "x" else alt.Y("level:Q")}
-        rule = alt.Chart(data).mark_rule(color=color, strokeDash=[6, 4], strokeWidth=1.5).encode(
-            tooltip=[alt.Tooltip("name:N", title="threshold")], **enc)
+        rule = (
+            alt.Chart(data)
+            .mark_rule(color=color, strokeDash=[6, 4], strokeWidth=1.5)
+            .encode(tooltip=[alt.Tooltip("name:N", title="threshold")], **enc)
+        )
         upper = len(levels) == 1 or float(level) == top
         text_props: dict[str, Any] = (
-            {"align": "right", "dy": -6} if upper else {"align": "right", "dy": 12}) if field == "y" else (
-            {"align": "left", "dx": 4, "baseline": "bottom"} if upper else {"align": "right", "dx": -4, "baseline": "bottom"})
+            ({"align": "right", "dy": -6} if upper else {"align": "right", "dy": 12})
+            if field == "y"
+            else (
+                {"align": "left", "dx": 4, "baseline": "bottom"}
+                if upper
+                else {"align": "right", "dx": -4, "baseline": "bottom"}
+            )
+        )
         # vertical rules: the label sits just above the plot, clear of the bars
-        label = alt.Chart(data).mark_text(color=color, fontSize=11, **text_props).encode(
-            text="name:N", **enc, **({"x": alt.value("width")} if field == "y" else {"y": alt.value(-3)}))
+        label = (
+            alt.Chart(data)
+            .mark_text(color=color, fontSize=11, **text_props)
+            .encode(text="name:N", **enc, **({"x": alt.value("width")} if field == "y" else {"y": alt.value(-3)}))
+        )
         layers += [rule, label]
     return layers
 
@@ -93,8 +129,11 @@ def deployment_rules(deployments: pl.DataFrame | None) -> list[alt.Chart]:
     """Dotted vertical rules at deployments (columns ts, component, version)."""
     if deployments is None or deployments.is_empty():
         return []
-    rule = alt.Chart(deployments).mark_rule(color=PALETTE[7], strokeDash=[2, 3], strokeWidth=1.5).encode(
-        x="ts:T", tooltip=[TS_TOOLTIP, alt.Tooltip("component:N", title="deployed"), alt.Tooltip("version:N")])
+    rule = (
+        alt.Chart(deployments)
+        .mark_rule(color=PALETTE[7], strokeDash=[2, 3], strokeWidth=1.5)
+        .encode(x="ts:T", tooltip=[TS_TOOLTIP, alt.Tooltip("component:N", title="deployed"), alt.Tooltip("version:N")])
+    )
     return [rule]
 
 
@@ -115,13 +154,27 @@ def trend(
 ) -> Chart:
     """Lines (or stacked areas) over time from a long frame with ``ts``, ``y`` and ``color`` columns (``integer``: a count axis)."""
     tooltip = [TS_TOOLTIP, alt.Tooltip(f"{y}:Q", title=y_title or y, format=",.0f" if integer else y_format)]
-    encoding: dict[str, Any] = {"x": alt.X("ts:T", title=None),
-                                "y": alt.Y(f"{y}:Q", title=y_title, stack=True if area else None, axis=count_axis() if integer else alt.Undefined)}
+    encoding: dict[str, Any] = {
+        "x": alt.X("ts:T", title=None),
+        "y": alt.Y(
+            f"{y}:Q", title=y_title, stack=True if area else None, axis=count_axis() if integer else alt.Undefined
+        ),
+    }
     if color and color in frame.columns:
-        encoding["color"] = alt.Color(f"{color}:N", title=None, scale=alt.Scale(range=list(PALETTE)), legend=trend_legend())
+        encoding["color"] = alt.Color(
+            f"{color}:N", title=None, scale=alt.Scale(range=list(PALETTE)), legend=trend_legend()
+        )
         tooltip.insert(1, alt.Tooltip(f"{color}:N"))
-    mark = alt.Chart(frame).mark_area(opacity=0.7) if area else alt.Chart(frame).mark_line(point=len(frame) < 40, strokeWidth=2)
-    layers = [mark.encode(tooltip=tooltip, **encoding), *threshold_rules(warning, critical), *deployment_rules(deployments)]
+    mark = (
+        alt.Chart(frame).mark_area(opacity=0.7)
+        if area
+        else alt.Chart(frame).mark_line(point=len(frame) < 40, strokeWidth=2)
+    )
+    layers = [
+        mark.encode(tooltip=tooltip, **encoding),
+        *threshold_rules(warning, critical),
+        *deployment_rules(deployments),
+    ]
     # the chart's height holds its legend too: room for one legend row per series (a narrow chart lists them in one column)
     legend_px = LEGEND_ROW_PX * frame[color].n_unique() if color and "color" in encoding else 0
     return _base(_layer(*layers), (height or 240) + legend_px, title)
@@ -153,13 +206,27 @@ def bars(
     ``integer`` marks a count axis: whole-number ticks and tooltip values.
     """
     order: list[str] | str = list(sort) if sort else "-x" if horizontal else "-y"
-    cat = alt.Y(f"{category}:N", title=None, sort=order, axis=alt.Axis(labelLimit=220)) if horizontal else alt.X(f"{category}:N", title=None, sort=order, axis=alt.Axis(labelAngle=-30, labelLimit=160))
+    cat = (
+        alt.Y(f"{category}:N", title=None, sort=order, axis=alt.Axis(labelLimit=220))
+        if horizontal
+        else alt.X(f"{category}:N", title=None, sort=order, axis=alt.Axis(labelAngle=-30, labelLimit=160))
+    )
     axis = count_axis() if integer else alt.Undefined
-    val = alt.X(f"{value}:Q", title=value_title, axis=axis) if horizontal else alt.Y(f"{value}:Q", title=value_title, axis=axis)
-    tooltip = [alt.Tooltip(f"{category}:N"), alt.Tooltip(f"{value}:Q", title=value_title or value, format=",.0f" if integer else value_format), *[alt.Tooltip(f"{c}") for c in extra_tooltip]]
+    val = (
+        alt.X(f"{value}:Q", title=value_title, axis=axis)
+        if horizontal
+        else alt.Y(f"{value}:Q", title=value_title, axis=axis)
+    )
+    tooltip = [
+        alt.Tooltip(f"{category}:N"),
+        alt.Tooltip(f"{value}:Q", title=value_title or value, format=",.0f" if integer else value_format),
+        *[alt.Tooltip(f"{c}") for c in extra_tooltip],
+    ]
     encoding: dict[str, Any] = {"x": val, "y": cat} if horizontal else {"x": cat, "y": val}
     if color:
-        encoding["color"] = alt.Color(f"{color}:N", title=None, scale=_color_scale(frame, color), legend=alt.Legend(orient="bottom"))
+        encoding["color"] = alt.Color(
+            f"{color}:N", title=None, scale=_color_scale(frame, color), legend=alt.Legend(orient="bottom")
+        )
         tooltip.insert(1, alt.Tooltip(f"{color}:N"))
     else:
         encoding["color"] = alt.value(PALETTE[0])
@@ -179,9 +246,20 @@ def _color_scale(frame: pl.DataFrame, field: str) -> alt.Scale:
     return alt.Scale(range=list(PALETTE))
 
 
-def gauge(value: float | None, *, target: float | None = None, lo: float = 0.0, hi: float = 100.0, unit: str = "%",
-          warning: float | None = None, critical: float | None = None, higher_is_worse: bool = False,
-          title: str | None = None, height: int | None = None, label: str | None = None) -> Chart:
+def gauge(
+    value: float | None,
+    *,
+    target: float | None = None,
+    lo: float = 0.0,
+    hi: float = 100.0,
+    unit: str = "%",
+    warning: float | None = None,
+    critical: float | None = None,
+    higher_is_worse: bool = False,
+    title: str | None = None,
+    height: int | None = None,
+    label: str | None = None,
+) -> Chart:
     """A half-circle gauge: the value's arc coloured by its level, a tick at ``target``, the number in the middle.
 
     Under the number: ``label`` if given, else the target, else the level.
@@ -192,22 +270,36 @@ def gauge(value: float | None, *, target: float | None = None, lo: float = 0.0, 
     filled = (shown - lo) / span
     arcs = pl.DataFrame({"part": ["value", "rest"], "share": [filled, 1.0 - filled], "level": [level, "track"]})
     half = alt.Scale(domain=[0, 1], range=[-1.5708, 1.5708])  # shares of the scale → the upper half circle
-    arc = alt.Chart(arcs).mark_arc(innerRadius=55, outerRadius=85).encode(
-        theta=alt.Theta("share:Q", stack=True, scale=half),
-        color=alt.Color("level:N", legend=None, scale=alt.Scale(domain=[level, "track"], range=[STATUS_COLORS.get(level, PALETTE[0]), "#bbbbbb55"])),
-        order=alt.Order("part:N", sort="descending"),
-        tooltip=[alt.Tooltip("part:N"), alt.Tooltip("share:Q", format=".1%")],
+    arc = (
+        alt.Chart(arcs)
+        .mark_arc(innerRadius=55, outerRadius=85)
+        .encode(
+            theta=alt.Theta("share:Q", stack=True, scale=half),
+            color=alt.Color(
+                "level:N",
+                legend=None,
+                scale=alt.Scale(domain=[level, "track"], range=[STATUS_COLORS.get(level, PALETTE[0]), "#bbbbbb55"]),
+            ),
+            order=alt.Order("part:N", sort="descending"),
+            tooltip=[alt.Tooltip("part:N"), alt.Tooltip("share:Q", format=".1%")],
+        )
     )
     text = "—" if value is None else f"{value:,.1f}{unit}"
     sub = label or (level if target is None else f"target {target:g}{unit}")
     words = alt.Chart(pl.DataFrame({"t": [text], "sub": [sub]}))
-    layers = [arc, words.mark_text(fontSize=24, fontWeight="bold", dy=-12).encode(text="t:N"),
-              words.mark_text(fontSize=12, dy=10).encode(text="sub:N")]
+    layers = [
+        arc,
+        words.mark_text(fontSize=24, fontWeight="bold", dy=-12).encode(text="t:N"),
+        words.mark_text(fontSize=12, dy=10).encode(text="sub:N"),
+    ]
     if target is not None:
         at = (min(max(target, lo), hi) - lo) / span
         tick = pl.DataFrame({"a": [max(0.0, at - 0.004)], "b": [min(1.0, at + 0.004)], "target": [target]})
-        layers.append(alt.Chart(tick).mark_arc(innerRadius=48, outerRadius=92, color=PALETTE[7]).encode(
-            theta=alt.Theta("a:Q", scale=half), theta2="b:Q", tooltip=[alt.Tooltip("target:Q", title="target")]))
+        layers.append(
+            alt.Chart(tick)
+            .mark_arc(innerRadius=48, outerRadius=92, color=PALETTE[7])
+            .encode(theta=alt.Theta("a:Q", scale=half), theta2="b:Q", tooltip=[alt.Tooltip("target:Q", title="target")])
+        )
     chart = _layer(*layers).properties(height=height or 200, width="container")
     return chart.properties(title=title) if title else chart
 
@@ -219,22 +311,43 @@ def _level(value: float, warning: float | None, critical: float | None, higher_i
     return "critical" if past(critical) else "warning" if past(warning) else "ok"
 
 
-def heatmap(frame: pl.DataFrame, *, x: str, y: str, value: str = "value", title: str | None = None, value_title: str = "",
-            x_type: str = "T", height: int | None = None, pick: bool = False) -> Chart:
+def heatmap(
+    frame: pl.DataFrame,
+    *,
+    x: str,
+    y: str,
+    value: str = "value",
+    title: str | None = None,
+    value_title: str = "",
+    x_type: str = "T",
+    height: int | None = None,
+    pick: bool = False,
+) -> Chart:
     """A grid of cells coloured by ``value`` (sequential, colour-blind-safe viridis), one labelled row per ``y`` value."""
-    tooltip = [alt.Tooltip(f"{y}:N"), alt.Tooltip(f"{x}:{x_type}", format="%Y-%m-%d %H:%M") if x_type == "T" else alt.Tooltip(f"{x}:{x_type}"),
-               alt.Tooltip(f"{value}:Q", title=value_title or value, format=",.1f")]
+    tooltip = [
+        alt.Tooltip(f"{y}:N"),
+        alt.Tooltip(f"{x}:{x_type}", format="%Y-%m-%d %H:%M") if x_type == "T" else alt.Tooltip(f"{x}:{x_type}"),
+        alt.Tooltip(f"{value}:Q", title=value_title or value, format=",.1f"),
+    ]
     encoding: dict[str, Any] = {"x": alt.X(f"{x}:{x_type}", title=None)}
     if x_type == "T" and x in frame.columns and frame[x].n_unique() > 1:
         # temporal cells need an explicit end, or every rect is drawn a few pixels wide
         step = frame.select(pl.col(x).unique().sort().diff().min()).item()
         frame = frame.with_columns((pl.col(x) + step).alias("_x_end"))
         encoding["x2"] = "_x_end:T"
-    chart = alt.Chart(frame).mark_rect().encode(
-        # every row keeps its name: rows are ROW_PX tall (room for an 11 px label) and labels are never thinned out
-        y=alt.Y(f"{y}:N", title=None, axis=alt.Axis(labelLimit=220, labelOverlap=False, labelFontSize=11)),
-        color=alt.Color(f"{value}:Q", title=value_title, scale=alt.Scale(scheme="viridis"), legend=fitted_gradient_legend()),
-        tooltip=tooltip, **encoding)
+    chart = (
+        alt.Chart(frame)
+        .mark_rect()
+        .encode(
+            # every row keeps its name: rows are ROW_PX tall (room for an 11 px label) and labels are never thinned out
+            y=alt.Y(f"{y}:N", title=None, axis=alt.Axis(labelLimit=220, labelOverlap=False, labelFontSize=11)),
+            color=alt.Color(
+                f"{value}:Q", title=value_title, scale=alt.Scale(scheme="viridis"), legend=fitted_gradient_legend()
+            ),
+            tooltip=tooltip,
+            **encoding,
+        )
+    )
     if pick:
         selection = alt.selection_point(name=PICK, fields=[y], on="click")
         chart = chart.add_params(selection)
@@ -248,12 +361,23 @@ ROW_PX = 22
 def fitted_gradient_legend(**props: Any) -> alt.Legend:
     """A horizontal colour-ramp legend under the chart, its title above the ramp and the ramp no wider than the
     chart, so a phone-width chart does not clip its ends."""
-    return alt.Legend(orient="bottom", direction="horizontal", titleOrient="top", gradientLength=alt.ExprRef(expr="clamp(width - 40, 80, 240)"),
-                      **props)
+    return alt.Legend(
+        orient="bottom",
+        direction="horizontal",
+        titleOrient="top",
+        gradientLength=alt.ExprRef(expr="clamp(width - 40, 80, 240)"),
+        **props,
+    )
 
 
-def pipeline(frame: pl.DataFrame, *, step: str = "step", order: Sequence[str] = (), title: str | None = None,
-             height: int | None = None) -> Chart:
+def pipeline(
+    frame: pl.DataFrame,
+    *,
+    step: str = "step",
+    order: Sequence[str] = (),
+    title: str | None = None,
+    height: int | None = None,
+) -> Chart:
     """Workflow steps left to right (top to bottom), each bar split into its states (``state``, ``count``), clickable."""
     selection = alt.selection_point(name=PICK, fields=[step], on="click")
     states = [str(s) for s in frame["state"].unique(maintain_order=True).to_list()] if "state" in frame.columns else []
@@ -262,10 +386,19 @@ def pipeline(frame: pl.DataFrame, *, step: str = "step", order: Sequence[str] = 
         x=alt.X("count:Q", stack=True, title="workflows", axis=count_axis()),
         tooltip=[alt.Tooltip(f"{step}:N"), alt.Tooltip("state:N"), alt.Tooltip("count:Q")],
     )
-    bar = base.mark_bar().encode(
-        color=alt.Color("state:N", title=None, scale=alt.Scale(domain=states, range=list(PALETTE[: len(states)])), legend=alt.Legend(orient="bottom")),
-        opacity=alt.condition(selection, alt.value(1.0), alt.value(0.45)),
-    ).add_params(selection)
+    bar = (
+        base.mark_bar()
+        .encode(
+            color=alt.Color(
+                "state:N",
+                title=None,
+                scale=alt.Scale(domain=states, range=list(PALETTE[: len(states)])),
+                legend=alt.Legend(orient="bottom"),
+            ),
+            opacity=alt.condition(selection, alt.value(1.0), alt.value(0.45)),
+        )
+        .add_params(selection)
+    )
     steps = frame[step].n_unique() if step in frame.columns else 1
     return _base(bar, height or 36 * steps + 110, title)
 
@@ -287,8 +420,16 @@ def wrap_label(text: str, width: int = 18) -> list[str]:
     return [text[:cut], *wrap_label(text[cut:], width)]
 
 
-def status_grid(frame: pl.DataFrame, *, name: str = "name", status: str = "status", detail: str = "detail", columns: int = 6,
-                title: str | None = None, pick: bool = True) -> Chart:
+def status_grid(
+    frame: pl.DataFrame,
+    *,
+    name: str = "name",
+    status: str = "status",
+    detail: str = "detail",
+    columns: int = 6,
+    title: str | None = None,
+    pick: bool = True,
+) -> Chart:
     """Tiles in a grid, one per item, coloured by status with the (wrapped) name and the status written in the tile.
 
     At most ``columns`` tiles to a row, fewer when the chart is narrow (every tile at least
@@ -296,48 +437,93 @@ def status_grid(frame: pl.DataFrame, *, name: str = "name", status: str = "statu
     """
     per_row = f"max(1, min({columns}, floor(width / {TILE_MIN_PX})))"
     names = [str(v) for v in frame[name].to_list()] if name in frame.columns else []
-    indexed = frame.with_row_index("i").with_columns(pl.Series("_lines", ["\n".join(wrap_label(v)[:3]) for v in names], dtype=pl.String))
+    indexed = frame.with_row_index("i").with_columns(
+        pl.Series("_lines", ["\n".join(wrap_label(v)[:3]) for v in names], dtype=pl.String)
+    )
     statuses = [str(s) for s in frame[status].unique(maintain_order=True).to_list()] if status in frame.columns else []
-    tooltip = [alt.Tooltip(f"{name}:N"), alt.Tooltip(f"{status}:N")] + ([alt.Tooltip(f"{detail}:N")] if detail in frame.columns else [])
-    base = alt.Chart(indexed).transform_calculate(col=f"datum.i % {per_row}", row=f"floor(datum.i / {per_row})").encode(
-        x=alt.X("col:O", axis=None), y=alt.Y("row:O", axis=None), tooltip=tooltip)
+    tooltip = [alt.Tooltip(f"{name}:N"), alt.Tooltip(f"{status}:N")] + (
+        [alt.Tooltip(f"{detail}:N")] if detail in frame.columns else []
+    )
+    base = (
+        alt.Chart(indexed)
+        .transform_calculate(col=f"datum.i % {per_row}", row=f"floor(datum.i / {per_row})")
+        .encode(x=alt.X("col:O", axis=None), y=alt.Y("row:O", axis=None), tooltip=tooltip)
+    )
     tile = base.mark_rect(cornerRadius=6, stroke="#80808040", strokeWidth=2).encode(
-        color=alt.Color(f"{status}:N", title=None, scale=status_scale(statuses), legend=alt.Legend(orient="bottom")))
+        color=alt.Color(f"{status}:N", title=None, scale=status_scale(statuses), legend=alt.Legend(orient="bottom"))
+    )
     if pick:
         selection = alt.selection_point(name=PICK, fields=[name], on="click")
         tile = tile.add_params(selection).encode(opacity=alt.condition(selection, alt.value(1.0), alt.value(0.5)))
-    fit = alt.ExprRef(expr=f"max(20, width / {per_row} - 8)")  # a name too long even when wrapped ends in an ellipsis; the tooltip has it all
+    fit = alt.ExprRef(
+        expr=f"max(20, width / {per_row} - 8)"
+    )  # a name too long even when wrapped ends in an ellipsis; the tooltip has it all
     # the name's lines run down from the tile's top edge, the status sits on its bottom edge: they cannot meet
-    label = base.mark_text(fontSize=11, lineHeight=12, lineBreak="\n", baseline="top", dy=-TILE_ROW_PX // 2 + 7, color="black",
-                           limit=fit).encode(text=alt.Text("_lines:N"))
-    state = base.mark_text(fontSize=10, baseline="bottom", dy=TILE_ROW_PX // 2 - 7, color="black", limit=fit).encode(text=alt.Text(f"{status}:N"))
+    label = base.mark_text(
+        fontSize=11, lineHeight=12, lineBreak="\n", baseline="top", dy=-TILE_ROW_PX // 2 + 7, color="black", limit=fit
+    ).encode(text=alt.Text("_lines:N"))
+    state = base.mark_text(fontSize=10, baseline="bottom", dy=TILE_ROW_PX // 2 - 7, color="black", limit=fit).encode(
+        text=alt.Text(f"{status}:N")
+    )
     chart = _layer(tile, label, state).properties(height=alt.Step(TILE_ROW_PX), width="container")
     return chart.properties(title=title) if title else chart
 
 
-def timeline(frame: pl.DataFrame, *, lane: str = "kind", label: str = "label", severity: str = "severity",
-             title: str | None = None, height: int | None = None) -> Chart:
+def timeline(
+    frame: pl.DataFrame,
+    *,
+    lane: str = "kind",
+    label: str = "label",
+    severity: str = "severity",
+    title: str | None = None,
+    height: int | None = None,
+) -> Chart:
     """Events over time, one lane per ``lane`` value, points coloured by ``severity``."""
-    severities = [str(s) for s in frame[severity].unique(maintain_order=True).to_list()] if severity in frame.columns else []
-    chart = alt.Chart(frame).mark_point(filled=True, size=90).encode(
-        x=alt.X("ts:T", title=None), y=alt.Y(f"{lane}:N", title=None, axis=alt.Axis(labelLimit=200)),
-        color=alt.Color(f"{severity}:N", title=None, scale=_color_scale(frame, severity) if severities else alt.Undefined, legend=alt.Legend(orient="bottom")),
-        shape=alt.Shape(f"{severity}:N", legend=None),
-        tooltip=[TS_TOOLTIP, alt.Tooltip(f"{lane}:N"), alt.Tooltip(f"{label}:N"), alt.Tooltip(f"{severity}:N")])
+    severities = (
+        [str(s) for s in frame[severity].unique(maintain_order=True).to_list()] if severity in frame.columns else []
+    )
+    chart = (
+        alt.Chart(frame)
+        .mark_point(filled=True, size=90)
+        .encode(
+            x=alt.X("ts:T", title=None),
+            y=alt.Y(f"{lane}:N", title=None, axis=alt.Axis(labelLimit=200)),
+            color=alt.Color(
+                f"{severity}:N",
+                title=None,
+                scale=_color_scale(frame, severity) if severities else alt.Undefined,
+                legend=alt.Legend(orient="bottom"),
+            ),
+            shape=alt.Shape(f"{severity}:N", legend=None),
+            tooltip=[TS_TOOLTIP, alt.Tooltip(f"{lane}:N"), alt.Tooltip(f"{label}:N"), alt.Tooltip(f"{severity}:N")],
+        )
+    )
     lanes = frame[lane].n_unique() if lane in frame.columns else 1
     return _base(chart, height or 30 * lanes + 110, title)
 
 
-def forecast_band(frame: pl.DataFrame, *, y_title: str = "", title: str | None = None, height: int | None = None,
-                  warning: float | None = None, critical: float | None = None) -> Chart:
+def forecast_band(
+    frame: pl.DataFrame,
+    *,
+    y_title: str = "",
+    title: str | None = None,
+    height: int | None = None,
+    warning: float | None = None,
+    critical: float | None = None,
+) -> Chart:
     """Actuals as a line, the forecast as a dashed line inside its shaded interval (ts, value, lower, upper, kind)."""
     actual = frame.filter(pl.col("kind") == "actual")
     predicted = frame.filter(pl.col("kind") == "forecast")
     layers = [
-        alt.Chart(predicted).mark_area(opacity=0.25, color=PALETTE[4]).encode(x="ts:T", y=alt.Y("lower:Q", title=y_title), y2="upper:Q",
-                                                                               tooltip=[TS_TOOLTIP, "lower:Q", "upper:Q"]),
-        alt.Chart(predicted).mark_line(strokeDash=[5, 3], color=PALETTE[1]).encode(x="ts:T", y="value:Q", tooltip=[TS_TOOLTIP, "value:Q"]),
-        alt.Chart(actual).mark_line(color=PALETTE[0]).encode(x=alt.X("ts:T", title=None), y="value:Q", tooltip=[TS_TOOLTIP, "value:Q"]),
+        alt.Chart(predicted)
+        .mark_area(opacity=0.25, color=PALETTE[4])
+        .encode(x="ts:T", y=alt.Y("lower:Q", title=y_title), y2="upper:Q", tooltip=[TS_TOOLTIP, "lower:Q", "upper:Q"]),
+        alt.Chart(predicted)
+        .mark_line(strokeDash=[5, 3], color=PALETTE[1])
+        .encode(x="ts:T", y="value:Q", tooltip=[TS_TOOLTIP, "value:Q"]),
+        alt.Chart(actual)
+        .mark_line(color=PALETTE[0])
+        .encode(x=alt.X("ts:T", title=None), y="value:Q", tooltip=[TS_TOOLTIP, "value:Q"]),
         *threshold_rules(warning, critical),
     ]
     return _base(_layer(*layers), height or 240, title)
@@ -345,6 +531,13 @@ def forecast_band(frame: pl.DataFrame, *, y_title: str = "", title: str | None =
 
 def sparkline(frame: pl.DataFrame, *, y: str = "value", height: int = 48) -> Chart:
     """A small axis-less line for KPI cards."""
-    return alt.Chart(frame).mark_area(line={"color": PALETTE[0]}, color=PALETTE[0], opacity=0.25).encode(
-        x=alt.X("ts:T", axis=None), y=alt.Y(f"{y}:Q", axis=None, scale=alt.Scale(zero=False)),
-        tooltip=[TS_TOOLTIP, alt.Tooltip(f"{y}:Q", format=",.2f")]).properties(height=height, width="container")
+    return (
+        alt.Chart(frame)
+        .mark_area(line={"color": PALETTE[0]}, color=PALETTE[0], opacity=0.25)
+        .encode(
+            x=alt.X("ts:T", axis=None),
+            y=alt.Y(f"{y}:Q", axis=None, scale=alt.Scale(zero=False)),
+            tooltip=[TS_TOOLTIP, alt.Tooltip(f"{y}:Q", format=",.2f")],
+        )
+        .properties(height=height, width="container")
+    )

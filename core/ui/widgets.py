@@ -5,7 +5,7 @@ aggregation, warning/critical thresholds, display options) and a ``build`` funct
 that turns config + data into one of three plain outputs — :class:`KpiOut` (a number
 with delta and sparkline), :class:`ChartOut` (an Altair chart) or :class:`TableOut`
 (a DataFrame) — or :class:`EmptyOut` with the message saying what to send to fill it.
-Building is pure and Streamlit-free; ``core.ui.widget`` draws the output.
+Building is pure and Streamlit-free; ``core.ui.chrome.widget`` draws the output.
 
 Role pages pass data they computed with core.kpis; user-built dashboards (saved as
 JSON, see :func:`parse`) let :func:`resolve` fetch it from ``source``: either
@@ -27,9 +27,9 @@ import polars as pl
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 from sqlalchemy.engine import Engine
 
-from core import charts
 from core.query import Agg, series
-from core.timewindow import Window
+from core.query.timewindow import Window
+from core.ui import charts
 
 RangeKey = Literal["1h", "6h", "24h", "7d", "30d", "90d"]
 
@@ -40,7 +40,9 @@ class Thresholds(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
     warning: float | None = Field(default=None, description="Level at which the value turns to warning.")
     critical: float | None = Field(default=None, description="Level at which the value turns to critical.")
-    higher_is_worse: bool = Field(default=True, description="True for depths and latencies; False for rates like availability.")
+    higher_is_worse: bool = Field(
+        default=True, description="True for depths and latencies; False for rates like availability."
+    )
 
     def level(self, value: float | None) -> Literal["ok", "warning", "critical"] | None:
         """The state of ``value``: ok, warning or critical (None for no value)."""
@@ -59,15 +61,23 @@ class WidgetConfig(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
     kind: str
     title: str = Field(description="Shown above the widget.")
-    id: str | None = Field(default=None, description="Stable key (Streamlit widget key, saved layouts); defaults to the title.")
-    source: str = Field(default="", description="'metric:<selector>' or a registered source name; empty when the page passes data.")
+    id: str | None = Field(
+        default=None, description="Stable key (Streamlit widget key, saved layouts); defaults to the title."
+    )
+    source: str = Field(
+        default="", description="'metric:<selector>' or a registered source name; empty when the page passes data."
+    )
     range: RangeKey | None = Field(default=None, description="Own time range; None follows the page's range picker.")
     agg: Agg = Field(default="avg", description="Aggregation within each bucket for metric sources.")
     thresholds: Thresholds = Field(default_factory=Thresholds)
     unit: str = Field(default="", description="Unit written after values.")
     help: str = Field(default="", description="Tooltip text: how the value is computed.")
-    empty: str = Field(default="No data in this range.", description="Empty-state text: what to send to fill this widget.")
-    height: int | None = Field(default=None, ge=60, le=2000, description="Chart height in pixels; None picks one from the data.")
+    empty: str = Field(
+        default="No data in this range.", description="Empty-state text: what to send to fill this widget."
+    )
+    height: int | None = Field(
+        default=None, ge=60, le=2000, description="Chart height in pixels; None picks one from the data."
+    )
     sensitive: bool = Field(default=False, description="Holds cost data: hidden from roles that may not see costs.")
 
     @property
@@ -81,7 +91,9 @@ class KpiConfig(WidgetConfig):
 
     kind: Literal["kpi"] = "kpi"
     format: str = Field(default="{:,.1f}", description="Python format for the value.")
-    delta_good: Literal["up", "down", "off"] = Field(default="up", description="Which direction of change is good (colours the delta).")
+    delta_good: Literal["up", "down", "off"] = Field(
+        default="up", description="Which direction of change is good (colours the delta)."
+    )
 
 
 class TrendConfig(WidgetConfig):
@@ -174,8 +186,17 @@ class ForecastConfig(WidgetConfig):
 
 
 AnyWidget = Annotated[
-    KpiConfig | TrendConfig | GaugeConfig | BarConfig | TableConfig | HeatmapConfig | PipelineConfig
-    | StatusGridConfig | TimelineConfig | AlertListConfig | ForecastConfig,
+    KpiConfig
+    | TrendConfig
+    | GaugeConfig
+    | BarConfig
+    | TableConfig
+    | HeatmapConfig
+    | PipelineConfig
+    | StatusGridConfig
+    | TimelineConfig
+    | AlertListConfig
+    | ForecastConfig,
     Field(discriminator="kind"),
 ]
 _ADAPTER: TypeAdapter[Any] = TypeAdapter(AnyWidget)
@@ -242,7 +263,9 @@ class WidgetKind:
 WIDGETS: dict[str, WidgetKind] = {}
 
 
-def register(kind: str, label: str, config: type[WidgetConfig]) -> Callable[[Callable[..., Output]], Callable[..., Output]]:
+def register(
+    kind: str, label: str, config: type[WidgetConfig]
+) -> Callable[[Callable[..., Output]], Callable[..., Output]]:
     """Decorator adding a builder ``build(config, data, deployments) -> Output`` for ``kind``."""
 
     def add(build: Callable[..., Output]) -> Callable[..., Output]:
@@ -283,40 +306,93 @@ def format_delta(current: float | None, previous: float | None, unit: str = "") 
 @register("kpi", "KPI card with trend", KpiConfig)
 def _kpi(config: KpiConfig, data: KpiValue | float | None, _deployments: pl.DataFrame | None) -> Output:
     kpi = data if isinstance(data, KpiValue) else KpiValue(None if data is None else float(data))
-    text = "—" if kpi.value is None else config.format.format(kpi.value) + (config.unit if config.unit in ("%", "") else f" {config.unit}")
+    text = (
+        "—"
+        if kpi.value is None
+        else config.format.format(kpi.value) + (config.unit if config.unit in ("%", "") else f" {config.unit}")
+    )
     spark = None
     if kpi.trend is not None and len(kpi.trend) > 1 and "value" in kpi.trend.columns:
-        spark = [float(v) for v in kpi.trend.sort("ts")["value"].fill_null(strategy="forward").drop_nulls().to_list()] if "ts" in kpi.trend.columns else None
+        spark = (
+            [float(v) for v in kpi.trend.sort("ts")["value"].fill_null(strategy="forward").drop_nulls().to_list()]
+            if "ts" in kpi.trend.columns
+            else None
+        )
     color: Literal["normal", "inverse", "off"] = {"up": "normal", "down": "inverse", "off": "off"}[config.delta_good]  # type: ignore[assignment]
     help_text = config.help if kpi.value is not None else f"{config.help}\n\n{config.empty}".strip()
     if kpi.note:
         help_text = f"{help_text}\n\n{kpi.note}".strip()
-    return KpiOut(config.title, text, format_delta(kpi.value, kpi.previous, config.unit), color, config.thresholds.level(kpi.value), help_text, spark)
+    return KpiOut(
+        config.title,
+        text,
+        format_delta(kpi.value, kpi.previous, config.unit),
+        color,
+        config.thresholds.level(kpi.value),
+        help_text,
+        spark,
+    )
 
 
 @register("trend", "Trend line", TrendConfig)
 def _trend(config: TrendConfig, data: pl.DataFrame, deployments: pl.DataFrame | None) -> Output:
     t = config.thresholds
-    return ChartOut(charts.trend(data, y=config.y, color=config.color, y_title=config.y_title or config.unit, warning=t.warning, critical=t.critical,
-                                 deployments=deployments if config.annotations else None, area=config.area, height=config.height,
-                                 integer=config.integer))
+    return ChartOut(
+        charts.trend(
+            data,
+            y=config.y,
+            color=config.color,
+            y_title=config.y_title or config.unit,
+            warning=t.warning,
+            critical=t.critical,
+            deployments=deployments if config.annotations else None,
+            area=config.area,
+            height=config.height,
+            integer=config.integer,
+        )
+    )
 
 
 @register("gauge", "Gauge", GaugeConfig)
-def _gauge(config: GaugeConfig, data: float | tuple[float | None, str] | None, _deployments: pl.DataFrame | None) -> Output:
+def _gauge(
+    config: GaugeConfig, data: float | tuple[float | None, str] | None, _deployments: pl.DataFrame | None
+) -> Output:
     """``data`` is the value, or (value, text to write under it)."""
     t = config.thresholds
     value, label = data if isinstance(data, tuple) else (data, None)
-    return ChartOut(charts.gauge(value, label=label, target=config.target, lo=config.lo, hi=config.hi, unit=config.unit, warning=t.warning,
-                                 critical=t.critical, higher_is_worse=t.higher_is_worse, height=config.height))
+    return ChartOut(
+        charts.gauge(
+            value,
+            label=label,
+            target=config.target,
+            lo=config.lo,
+            hi=config.hi,
+            unit=config.unit,
+            warning=t.warning,
+            critical=t.critical,
+            higher_is_worse=t.higher_is_worse,
+            height=config.height,
+        )
+    )
 
 
 @register("bar", "Bar / comparison", BarConfig)
 def _bar(config: BarConfig, data: pl.DataFrame, _deployments: pl.DataFrame | None) -> Output:
     t = config.thresholds
-    chart = charts.bars(data, category=config.category, value=config.value, color=config.color, value_title=config.unit, warning=t.warning,
-                        critical=t.critical, horizontal=config.horizontal, pick=config.pick, sort=config.sort, extra_tooltip=config.extra_tooltip,
-                        height=config.height, integer=config.integer)
+    chart = charts.bars(
+        data,
+        category=config.category,
+        value=config.value,
+        color=config.color,
+        value_title=config.unit,
+        warning=t.warning,
+        critical=t.critical,
+        horizontal=config.horizontal,
+        pick=config.pick,
+        sort=config.sort,
+        extra_tooltip=config.extra_tooltip,
+        height=config.height,
+        integer=config.integer,
+    )
     return ChartOut(chart, config.category if config.pick else None)
 
 
@@ -328,8 +404,16 @@ def _table(config: TableConfig, data: pl.DataFrame, _deployments: pl.DataFrame |
 
 @register("heatmap", "Heatmap", HeatmapConfig)
 def _heatmap(config: HeatmapConfig, data: pl.DataFrame, _deployments: pl.DataFrame | None) -> Output:
-    chart = charts.heatmap(data, x=config.x, y=config.y, value=config.value, value_title=config.unit, x_type=config.x_type, pick=config.pick,
-                           height=config.height)
+    chart = charts.heatmap(
+        data,
+        x=config.x,
+        y=config.y,
+        value=config.value,
+        value_title=config.unit,
+        x_type=config.x_type,
+        pick=config.pick,
+        height=config.height,
+    )
     return ChartOut(chart, config.y if config.pick else None)
 
 
@@ -353,14 +437,19 @@ def _alert_list(config: AlertListConfig, data: pl.DataFrame, _deployments: pl.Da
     if "severity" in data.columns:
         rank = {s: n for n, s in enumerate(config.severities)}
         data = data.filter(pl.col("severity").is_in(config.severities)).sort(
-            pl.col("severity").replace_strict(rank, default=len(rank), return_dtype=pl.Int32))
+            pl.col("severity").replace_strict(rank, default=len(rank), return_dtype=pl.Int32)
+        )
     return TableOut(data) if not data.is_empty() else EmptyOut(config.empty)
 
 
 @register("forecast", "Forecast band", ForecastConfig)
 def _forecast(config: ForecastConfig, data: pl.DataFrame, _deployments: pl.DataFrame | None) -> Output:
     t = config.thresholds
-    return ChartOut(charts.forecast_band(data, y_title=config.y_title or config.unit, warning=t.warning, critical=t.critical, height=config.height))
+    return ChartOut(
+        charts.forecast_band(
+            data, y_title=config.y_title or config.unit, warning=t.warning, critical=t.critical, height=config.height
+        )
+    )
 
 
 @dataclass(frozen=True)
@@ -376,7 +465,9 @@ class SourceContext:
 SOURCES: dict[str, Callable[[SourceContext, WidgetConfig], Any]] = {}
 
 
-def register_source(name: str) -> Callable[[Callable[[SourceContext, WidgetConfig], Any]], Callable[[SourceContext, WidgetConfig], Any]]:
+def register_source(
+    name: str,
+) -> Callable[[Callable[[SourceContext, WidgetConfig], Any]], Callable[[SourceContext, WidgetConfig], Any]]:
     """Decorator naming a data source (``fn(ctx, config) -> data``) that saved dashboards may use."""
 
     def add(fn: Callable[[SourceContext, WidgetConfig], Any]) -> Callable[[SourceContext, WidgetConfig], Any]:
@@ -389,8 +480,14 @@ def register_source(name: str) -> Callable[[Callable[[SourceContext, WidgetConfi
 def resolve(config: WidgetConfig, ctx: SourceContext) -> Any:
     """The data for ``config.source``: a metric selector through core.query, or a registered source."""
     if config.source.startswith("metric:"):
-        frame = series(ctx.engine, config.source.removeprefix("metric:"), ctx.window.start_ms, ctx.window.end_ms,
-                       step_ms=ctx.window.step_ms(), agg=config.agg)
+        frame = series(
+            ctx.engine,
+            config.source.removeprefix("metric:"),
+            ctx.window.start_ms,
+            ctx.window.end_ms,
+            step_ms=ctx.window.step_ms(),
+            agg=config.agg,
+        )
         if config.kind == "kpi":
             return KpiValue(_over(frame, config.agg), trend=frame.group_by("ts").agg(pl.col("value").mean()).sort("ts"))
         if config.kind == "gauge":
@@ -399,7 +496,9 @@ def resolve(config: WidgetConfig, ctx: SourceContext) -> Any:
     if config.source in SOURCES:
         return SOURCES[config.source](ctx, config)
     if config.source:
-        raise ValueError(f"unknown data source {config.source!r} for widget {config.title!r}; use metric:<selector> or one of {', '.join(SOURCES) or 'none'}")
+        raise ValueError(
+            f"unknown data source {config.source!r} for widget {config.title!r}; use metric:<selector> or one of {', '.join(SOURCES) or 'none'}"
+        )
     return None
 
 
@@ -408,5 +507,12 @@ def _over(frame: pl.DataFrame, agg: Agg) -> float | None:
     if frame.is_empty():
         return None
     values = frame.sort("ts")["value"]
-    value = {"avg": values.mean, "min": values.min, "max": values.max, "sum": values.sum, "count": values.count, "last": values.last}[agg]()
+    value = {
+        "avg": values.mean,
+        "min": values.min,
+        "max": values.max,
+        "sum": values.sum,
+        "count": values.count,
+        "last": values.last,
+    }[agg]()
     return None if value is None else float(value)  # type: ignore[arg-type]

@@ -1,11 +1,11 @@
 """Streamlit glue for login: who is viewing, the login and password screens, page checks.
 
-The decisions live in core.users (passwords, lock-out), core.access (roles) and
-core.audit; this module only draws them. streamlit-authenticator keeps the login
+The decisions live in core.auth.users (passwords, lock-out), core.auth.access (roles) and
+core.auth.audit; this module only draws them. streamlit-authenticator keeps the login
 cookie (a JWT signed with the installation's cookie key) and the password-change
 form; its credentials are read from the users table on every run.
 
-``st.session_state["viewer"]`` holds the logged-in :class:`~core.access.Viewer`. It
+``st.session_state["viewer"]`` holds the logged-in :class:`~core.auth.access.Viewer`. It
 is server-side state: no widget writes that key, so a browser cannot set it. Every
 run re-reads the user from the store, so disabling a user or changing their roles
 takes effect at their next click.
@@ -23,12 +23,12 @@ import streamlit_authenticator as stauth
 from sqlalchemy.engine import Engine
 from streamlit_authenticator.utilities import CredentialsError, ResetError, Validator
 
-from core import audit, users
-from core.access import Viewer, may_open
+from core.auth import audit, users
+from core.auth.access import Viewer, may_open
+from core.auth.catalogue import PAGES, PageSpec
 from core.config import Settings, get_settings
-from core.netaddr import bound_to_localhost
-from core.pages import PAGES, PageSpec
 from core.store import get_engine
+from core.ui.netaddr import bound_to_localhost
 
 VIEWER_KEY = "viewer"
 COOKIE_NAME = "pulseboard_auth"
@@ -77,8 +77,14 @@ def client_address() -> str | None:
 
 def _authenticator(engine: Engine, settings: Settings) -> tuple[stauth.Authenticate, dict[str, Any]]:
     credentials = users.credentials(engine)
-    authenticator = stauth.Authenticate(credentials, COOKIE_NAME, cookie_key(settings), settings.auth_cookie_expiry_days,
-                                        validator=PasswordRules(), auto_hash=False)
+    authenticator = stauth.Authenticate(
+        credentials,
+        COOKIE_NAME,
+        cookie_key(settings),
+        settings.auth_cookie_expiry_days,
+        validator=PasswordRules(),
+        auto_hash=False,
+    )
     return authenticator, credentials
 
 
@@ -113,13 +119,16 @@ def refuse(slug: str, viewer: Viewer | None) -> None:
     actor = viewer.username if viewer else "anonymous"
     audit.record(get_engine(), actor, audit.PAGE_REFUSED, slug, {}, client_address())
     st.title("Access refused")
-    st.error(f"Your account ({actor}) may not open the page **{slug}**. Ask an administrator if you need it.",
-             icon=":material/block:")
+    st.error(
+        f"Your account ({actor}) may not open the page **{slug}**. Ask an administrator if you need it.",
+        icon=":material/block:",
+    )
     st.stop()
 
 
 def refusal_page(spec: PageSpec) -> st.Page:
     """A hidden page at ``spec``'s URL that refuses, for roles that may not open it."""
+
     def render() -> None:
         refuse(spec.slug, current_viewer())
 
@@ -168,21 +177,34 @@ def _login_screen(authenticator: stauth.Authenticate, engine: Engine, settings: 
             password = st.text_input("Password", type="password", autocomplete="current-password")
             submitted = st.form_submit_button("Log in", type="primary", width="stretch")
         if not submitted:
-            st.caption("First run? The administrator's one-time password is in the server log and in "
-                       "data/admin-password.txt.")
+            st.caption(
+                "First run? The administrator's one-time password is in the server log and in data/admin-password.txt."
+            )
             return
-        result = users.authenticate(engine, username, password, client_address(),
-                                    free_attempts=settings.auth_lockout_free_attempts, max_delay_s=settings.auth_lockout_max_s)
+        result = users.authenticate(
+            engine,
+            username,
+            password,
+            client_address(),
+            free_attempts=settings.auth_lockout_free_attempts,
+            max_delay_s=settings.auth_lockout_max_s,
+        )
         if result.user is not None:
             _establish(authenticator, result.user, set_cookie=True)
             st.rerun()
         elif result.reason == "locked":
-            st.error(f"Too many failed logins for this name. Try again in {math.ceil(result.retry_after_s)} s.",
-                     icon=":material/lock_clock:")
+            st.error(
+                f"Too many failed logins for this name. Try again in {math.ceil(result.retry_after_s)} s.",
+                icon=":material/lock_clock:",
+            )
         elif result.reason == "disabled":
             st.error("This account is disabled. Ask an administrator.", icon=":material/person_off:")
         else:
-            wait = f" Further attempts for this name are blocked for {math.ceil(result.retry_after_s)} s." if result.retry_after_s else ""
+            wait = (
+                f" Further attempts for this name are blocked for {math.ceil(result.retry_after_s)} s."
+                if result.retry_after_s
+                else ""
+            )
             st.error("Invalid username or password." + wait, icon=":material/error:")
 
 
@@ -190,9 +212,17 @@ def _password_form(authenticator: stauth.Authenticate, credentials: dict[str, An
     """streamlit-authenticator's change-password form; stores the new hash. True on success."""
     engine, settings = get_engine(), get_settings()
     try:
-        changed = authenticator.reset_password(viewer.username, fields={
-            "Form name": "Change password", "Current password": "Current password", "New password": "New password",
-            "Repeat password": "Repeat new password", "Reset": "Change password"}, key=key)
+        changed = authenticator.reset_password(
+            viewer.username,
+            fields={
+                "Form name": "Change password",
+                "Current password": "Current password",
+                "New password": "New password",
+                "Repeat password": "Repeat new password",
+                "Reset": "Change password",
+            },
+            key=key,
+        )
     except (CredentialsError, ResetError) as error:
         message = "Current password is wrong." if isinstance(error, CredentialsError) else str(error)
         st.error(message)
@@ -214,8 +244,11 @@ def _forced_change_screen(authenticator: stauth.Authenticate, credentials: dict[
     middle = st.columns([1, 1.2, 1])[1]
     with middle:
         st.title("Choose a new password")
-        st.info(f"**{viewer.username}**: your password was set by the system or an administrator. "
-                "Choose your own before going on.", icon=":material/key:")
+        st.info(
+            f"**{viewer.username}**: your password was set by the system or an administrator. "
+            "Choose your own before going on.",
+            icon=":material/key:",
+        )
         if _password_form(authenticator, credentials, viewer, key="forced_password_change"):
             st.rerun()
         if st.button("Log out", key="forced_logout"):
@@ -255,8 +288,10 @@ def gate() -> Viewer:
     if not auth_required(settings):
         viewer = current_viewer(settings)
         assert viewer is not None
-        st.warning("**No login** — PULSEBOARD_AUTH=off: anyone who can reach this machine's localhost port "
-                   "has full access.", icon=":material/lock_open:")
+        st.warning(
+            "**No login** — PULSEBOARD_AUTH=off: anyone who can reach this machine's localhost port has full access.",
+            icon=":material/lock_open:",
+        )
         return viewer
     engine = get_engine(settings)
     users.ensure_first_admin(engine, settings.data_dir)

@@ -61,7 +61,9 @@ class Line:
 
 
 def _holds(value: float, op: str, threshold: float) -> bool:
-    return {">": value > threshold, ">=": value >= threshold, "<": value < threshold, "<=": value <= threshold}.get(op, False)
+    return {">": value > threshold, ">=": value >= threshold, "<": value < threshold, "<=": value <= threshold}.get(
+        op, False
+    )
 
 
 class LinearTrend:

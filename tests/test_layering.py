@@ -1,0 +1,108 @@
+"""Imports run one way (DESIGN.md, Conventions): no cycle inside core/, core never reaches
+into pages/ or collectors/, and only core/ui, pages and app.py touch Streamlit."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.import_graph import cycles, external_imports, project_graph
+
+RUNTIME = ["core", "collectors", "pages", "app.py"]
+STREAMLIT_ALLOWED = ("core.ui", "pages", "app")
+
+
+def _within(module: str, prefixes: tuple[str, ...]) -> bool:
+    return any(module == p or module.startswith(p + ".") for p in prefixes)
+
+
+@pytest.fixture(scope="module")
+def graph() -> dict[str, set[str]]:
+    return project_graph(RUNTIME)
+
+
+def test_core_has_no_import_cycle(graph):
+    core = {m: {t for t in edges if _within(t, ("core",))} for m, edges in graph.items() if _within(m, ("core",))}
+    assert cycles(core) == []
+
+
+def test_core_never_imports_pages_or_collectors(graph):
+    wrong = {
+        m: sorted(t for t in e if _within(t, ("pages", "collectors")))
+        for m, e in graph.items()
+        if _within(m, ("core",))
+    }
+    assert {m: e for m, e in wrong.items() if e} == {}
+
+
+def test_only_core_ui_imports_core_ui_inside_core(graph):
+    wrong = {
+        m: sorted(t for t in e if _within(t, ("core.ui",)))
+        for m, e in graph.items()
+        if _within(m, ("core",)) and not _within(m, ("core.ui",))
+    }
+    assert {m: e for m, e in wrong.items() if e} == {}
+
+
+def test_pages_never_import_collectors(graph):
+    wrong = {m: sorted(t for t in e if _within(t, ("collectors",))) for m, e in graph.items() if _within(m, ("pages",))}
+    assert {m: e for m, e in wrong.items() if e} == {}
+
+
+def test_streamlit_only_in_ui_pages_and_app():
+    users = {
+        module
+        for module, names in external_imports(RUNTIME).items()
+        if any(name.startswith("streamlit") for name in names)
+    }
+    assert users, "the app draws with Streamlit somewhere"
+    assert sorted(m for m in users if not _within(m, STREAMLIT_ALLOWED)) == []
+
+
+def test_cycle_finder_on_a_synthetic_graph():
+    assert cycles({"a": {"b"}, "b": {"c"}, "c": set(), "d": {"a"}}) == []
+    assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}, "e": {"e2"}, "e2": {"e"}}) == [
+        ["a", "b", "c"],
+        ["e", "e2"],
+    ]
+
+
+def _write(root: Path, files: dict[str, str]) -> None:
+    for name, text in files.items():
+        path = root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+
+
+def test_graph_from_source_catches_a_planted_cycle(tmp_path):
+    """The same reader the real check uses sees a cycle closed by a lazy, type-only import."""
+    _write(
+        tmp_path,
+        {
+            "core/__init__.py": "",
+            "core/alerts/__init__.py": "",
+            "core/alerts/kinds.py": "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from core.alerts.rules import Rule\n",
+            "core/alerts/rules.py": "def check():\n    from core.alerts.kinds import kind\n",
+            "core/store/__init__.py": "from core.store.engine import make_engine\n",
+            "core/store/engine.py": "from core.store import schema\n",
+            "core/store/schema.py": "",
+        },
+    )
+    graph = project_graph(["core"], root=tmp_path)
+    assert graph["core.alerts.rules"] == {"core.alerts.kinds"}
+    # a package importing its own submodule is how packages work, not a cycle
+    assert cycles(graph) == [["core.alerts.kinds", "core.alerts.rules"]]
+
+
+def test_graph_from_source_sees_streamlit_and_upward_imports(tmp_path):
+    _write(
+        tmp_path,
+        {
+            "core/__init__.py": "",
+            "core/kpis.py": "import streamlit as st\nfrom pages import overview\n",
+            "pages/overview.py": "",
+        },
+    )
+    assert "streamlit" in external_imports(["core"], root=tmp_path)["core.kpis"]
+    assert project_graph(["core", "pages"], root=tmp_path)["core.kpis"] == {"pages.overview"}
