@@ -9,7 +9,7 @@ PORT   ?= 8501
 # localhost only by default; ADDRESS=0.0.0.0 serves other machines (login stays on there)
 ADDRESS ?= 127.0.0.1
 
-.PHONY: run test lint typecheck pytest bench browser postgres clean
+.PHONY: run test lint format typecheck pytest bench browser postgres clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -31,8 +31,15 @@ browser:
 postgres:
 	@scripts/ensure-postgres.sh
 
+PY_SOURCES := core collectors pages tests bench scripts app.py
+
 lint: $(VENV)/.dev
-	$(BIN)/ruff check --output-format concise core collectors pages tests bench app.py
+	$(BIN)/ruff format --check $(PY_SOURCES)
+	$(BIN)/ruff check --output-format concise $(PY_SOURCES)
+
+format: $(VENV)/.dev
+	$(BIN)/ruff format $(PY_SOURCES)
+	$(BIN)/ruff check --fix-only -q $(PY_SOURCES)
 
 typecheck: $(VENV)/.dev
 	$(BIN)/mypy core collectors

@@ -32,6 +32,14 @@ ICONS = {
     "warning": ":material/warning:",
     "info": ":material/info:",
 }
+MUTE_TIMING_EXAMPLE = """\
+name: sunday-maintenance
+matchers: '{component="database"}'
+timezone: Europe/Berlin
+intervals:
+  - weekdays: [sunday]
+    times: [["02:00", "04:00"]]
+"""
 
 
 def read_only(what: str) -> None:
@@ -254,7 +262,7 @@ def silences_tab() -> None:
         )
     if not may_edit:
         return
-    example = 'name: sunday-maintenance\nmatchers: \'{component="database"}\'\ntimezone: Europe/Berlin\nintervals:\n  - weekdays: [sunday]\n    times: [["02:00", "04:00"]]\n'
+    example = MUTE_TIMING_EXAMPLE
     text = st.text_area("Add or replace a mute timing (YAML)", example, height=150)
     if st.button("Save mute timing"):
         try:

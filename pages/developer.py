@@ -38,7 +38,10 @@ STEPS = w.BarConfig(
     pick=True,
     sort=list(dev.PIPELINE),
     extra_tooltip=["p50_s", "p95_s", "completed", "failure_pct"],
-    empty="No steps completed in the last 4 hours. Send workflow.step_completed events (step, duration_s, queue_wait_s, status).",
+    empty=(
+        "No steps completed in the last 4 hours. Send workflow.step_completed events (step, duration_s, "
+        "queue_wait_s, status)."
+    ),
 )
 STEP_TABLE = w.TableConfig(title="Steps")
 API = w.TrendConfig(
@@ -77,7 +80,10 @@ ctx = chrome.page(
     viewer,
     default_range="24h",
     filter_options=dev.filter_options,
-    caption="Reviews, workflow steps, API, database, errors and deployments. Every figure is computed from stored events and samples.",
+    caption=(
+        "Reviews, workflow steps, API, database, errors and deployments. Every figure is computed from stored "
+        "events and samples."
+    ),
 )
 
 
@@ -122,7 +128,8 @@ def workflow_steps() -> None:
     start = end - dev.STEP_WINDOW_MS  # a fixed last-4-hours view: how the pipeline runs now, not over the page range
     chrome.section(
         "Workflow performance by step (last 4 h)",
-        "Time each pipeline step took (p50/p95/p99), failures and queue wait over the last 4 hours, whatever the time range above.",
+        "Time each pipeline step took (p50/p95/p99), failures and queue wait over the last 4 hours, whatever the time "
+        "range above.",
     )
     table = dev.step_performance(ctx.engine, start, end, ctx.filters)
     left, right = st.columns([3, 2])

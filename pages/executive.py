@@ -106,7 +106,10 @@ BUSINESS = (
 QUALITY_TREND = w.TrendConfig(
     title="Quality trend",
     y_title="%",
-    empty="No gate or compliance events in the range: send workflow.quality_gate_passed/failed and qa.compliance_check events.",
+    empty=(
+        "No gate or compliance events in the range: send workflow.quality_gate_passed/failed and "
+        "qa.compliance_check events."
+    ),
 )
 EFFICIENCY_TREND = w.TrendConfig(
     title="Efficiency trend",
@@ -134,8 +137,10 @@ ALERT_SUMMARY = w.TableConfig(
 )
 PREDICTIONS = w.TableConfig(
     title=f"Performance predictions, next {HORIZON_DAYS} days (linear-trend projection)",
-    help=f"A least-squares line through the last {HISTORY_DAYS} daily values of each KPI, read {HORIZON_DAYS} days ahead; "
-    "the band is ± 2 standard errors of a new day's value (≈ 95 %). A trend, not a model of causes.",
+    help=(
+        f"A least-squares line through the last {HISTORY_DAYS} daily values of each KPI, read {HORIZON_DAYS} days "
+        "ahead; the band is ± 2 standard errors of a new day's value (≈ 95 %). A trend, not a model of causes."
+    ),
     empty=f"Fewer than 3 days of history: predictions need {HISTORY_DAYS} days of gate, workflow and step events.",
 )
 

@@ -10,6 +10,7 @@ from core.kpis import alerting, operations, workflow
 from core.kpis.developer import filter_options
 from core.kpis.records import load_deployments, marks, newest_event_ms
 from core.query import series
+from core.query.selectors import build_selector
 from core.ui import chrome
 from core.ui import widgets as w
 from core.ui.login import require_page
@@ -104,7 +105,8 @@ def live_state() -> None:
         agent = chrome.widget(AGENTS, ops.agents, ctx=ctx)
         if agent:
             st.caption(
-                f"**{agent}** — {ops.agents.filter(pl.col('name') == agent)['detail'].first()}; workflows it is working on:"
+                f"**{agent}** — {ops.agents.filter(pl.col('name') == agent)['detail'].first()}; workflows it is "
+                "working on:"
             )
             st.dataframe(
                 open_now.filter(pl.col("agent_id") == agent).drop("since_ms"), hide_index=True, width="stretch"
@@ -123,7 +125,7 @@ def live_state() -> None:
         if queue:
             trend = series(
                 ctx.engine,
-                f'qms_queue_depth{{queue="{queue}"}}',
+                build_selector("qms_queue_depth", {"queue": [queue]}),
                 win.start_ms,
                 win.end_ms,
                 step_ms=win.step_ms(),

@@ -1,4 +1,4 @@
-"""Overview: overall health and what drags it down, active alerts, KPI strip, component status, and what the store holds."""
+"""Overview: overall health and what drags it down, active alerts, KPIs, component status, what the store holds."""
 
 from __future__ import annotations
 
@@ -17,7 +17,10 @@ HEALTH = w.GaugeConfig(
     title="Health score",
     unit="",
     thresholds=w.Thresholds(warning=85, critical=70, higher_is_worse=False),
-    help="Weighted mean of the component scores (bands: ≥ 95 excellent, ≥ 85 good, ≥ 70 warning, ≥ 50 poor, < 50 critical).",
+    help=(
+        "Weighted mean of the component scores (bands: ≥ 95 excellent, ≥ 85 good, ≥ 70 warning, ≥ 50 poor, < 50 "
+        "critical)."
+    ),
 )
 DRAGS = w.BarConfig(
     title="What drags it down",
@@ -39,7 +42,10 @@ ALERTS = w.BarConfig(
 COMPONENTS = w.StatusGridConfig(
     title="Component status",
     columns=5,
-    empty="No components yet: send qms_queue_depth / qms_agent_up / api_errors_percent samples or system.error_occurred events.",
+    empty=(
+        "No components yet: send qms_queue_depth / qms_agent_up / api_errors_percent samples or "
+        "system.error_occurred events."
+    ),
 )
 STRIP = (
     w.KpiConfig(

@@ -79,7 +79,10 @@ BY_COMPONENT = w.BarConfig(
     pick=True,
     unit="defects",
     integer=True,
-    empty="No defects in this range. qa.defect_found events (defect_id, severity, component or repository, root_cause or category).",
+    empty=(
+        "No defects in this range. qa.defect_found events (defect_id, severity, component or repository, root_cause "
+        "or category)."
+    ),
 )
 BY_CAUSE = w.BarConfig(
     title="Defects by root cause", category="root_cause", value="count", color="severity", unit="defects", integer=True
@@ -112,7 +115,10 @@ SUITES = w.BarConfig(
     pick=True,
     thresholds=w.Thresholds(warning=100 - qa.SUITE_PASSING_PCT, critical=100 - qa.SUITE_WARNING_PCT),
     extra_tooltip=["pass_pct", "failed", "tests", "status"],
-    empty="No JUnit runs in this range. Drop reports in the inbox under junit/<component>/<phase>/ or POST them to /api/v1/junit.",
+    empty=(
+        "No JUnit runs in this range. Drop reports in the inbox under junit/<component>/<phase>/ or POST them to "
+        "/api/v1/junit."
+    ),
 )
 COVERAGE = w.BarConfig(
     title="Coverage per repository (latest report)",
@@ -121,7 +127,10 @@ COVERAGE = w.BarConfig(
     unit="% covered",
     thresholds=w.Thresholds(warning=80, critical=70, higher_is_worse=False),
     extra_tooltip=["mean_pct", "reports"],
-    empty="No coverage reported. Add metrics.coverage_percentage to workflow.quality_gate_* events (e.g. code-coverage-gate).",
+    empty=(
+        "No coverage reported. Add metrics.coverage_percentage to workflow.quality_gate_* events (e.g. "
+        "code-coverage-gate)."
+    ),
 )
 
 viewer = require_page("qa")
@@ -130,7 +139,10 @@ ctx = chrome.page(
     viewer,
     default_range="7d",
     filter_options=qa.filter_options,
-    caption="Quality gates, defects, compliance, test suites, coverage and risk. Every figure is computed from stored events and JUnit runs.",
+    caption=(
+        "Quality gates, defects, compliance, test suites, coverage and risk. Every figure is computed from stored "
+        "events and JUnit runs."
+    ),
 )
 
 
@@ -246,7 +258,10 @@ def gates_panel() -> None:
         matrix = qa.risk_matrix(data.gates, found)
         st.markdown(
             "**Quality risk matrix** (click a cell for its components)",
-            help="Likelihood: the component's gate failure %; impact: its defects' mean severity. Risk = likelihood × impact.",
+            help=(
+                "Likelihood: the component's gate failure %; impact: its defects' mean severity. Risk = likelihood × "
+                "impact."
+            ),
         )
         if matrix.is_empty():
             chrome.empty("No gate runs or defects in this range to assess risk from.")

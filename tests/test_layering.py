@@ -3,11 +3,13 @@ into pages/ or collectors/, and only core/ui, pages and app.py touch Streamlit."
 
 from __future__ import annotations
 
+import ast
+import re
 from pathlib import Path
 
 import pytest
 
-from tests.import_graph import cycles, external_imports, project_graph
+from tests.import_graph import ROOT, cycles, external_imports, project_graph
 
 RUNTIME = ["core", "collectors", "pages", "app.py"]
 STREAMLIT_ALLOWED = ("core.ui", "pages", "app")
@@ -75,6 +77,13 @@ def _write(root: Path, files: dict[str, str]) -> None:
         path.write_text(text)
 
 
+TYPE_ONLY_IMPORT_OF_RULE = """\
+from typing import TYPE_CHECKING
+if TYPE_CHECKING:
+    from core.alerts.rules import Rule
+"""
+
+
 def test_graph_from_source_catches_a_planted_cycle(tmp_path):
     """The same reader the real check uses sees a cycle closed by a lazy, type-only import."""
     _write(
@@ -82,7 +91,7 @@ def test_graph_from_source_catches_a_planted_cycle(tmp_path):
         {
             "core/__init__.py": "",
             "core/alerts/__init__.py": "",
-            "core/alerts/kinds.py": "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from core.alerts.rules import Rule\n",
+            "core/alerts/kinds.py": TYPE_ONLY_IMPORT_OF_RULE,
             "core/alerts/rules.py": "def check():\n    from core.alerts.kinds import kind\n",
             "core/store/__init__.py": "from core.store.engine import make_engine\n",
             "core/store/engine.py": "from core.store import schema\n",
@@ -106,3 +115,29 @@ def test_graph_from_source_sees_streamlit_and_upward_imports(tmp_path):
     )
     assert "streamlit" in external_imports(["core"], root=tmp_path)["core.kpis"]
     assert project_graph(["core", "pages"], root=tmp_path)["core.kpis"] == {"pages.overview"}
+
+
+HAND_MADE_MATCHER = re.compile(r"\{\s*[a-zA-Z_]\w*\s*(=~|!~|!=|=)\s*[\"']")
+
+
+def hand_made_selectors(source: str) -> list[int]:
+    """Lines of f-strings whose literal text opens a label matcher (``name{{key="{value}"}}``)."""
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.JoinedStr) and any(isinstance(part, ast.FormattedValue) for part in node.values):
+            text = "".join(part.value for part in node.values if isinstance(part, ast.Constant))
+            if HAND_MADE_MATCHER.search(text):
+                found.append(node.lineno)
+    return found
+
+
+def test_pages_build_selectors_instead_of_formatting_them():
+    """A label value with a quote or a backslash breaks a hand-made selector; build_selector escapes it."""
+    pages = sorted((ROOT / "pages").glob("*.py"))
+    assert pages
+    assert {p.name: lines for p in pages if (lines := hand_made_selectors(p.read_text()))} == {}
+
+
+def test_hand_made_selector_check_sees_one():
+    assert hand_made_selectors("q = f'qms_queue_depth{{queue=\"{queue}\"}}'\n") == [1]
+    assert hand_made_selectors("q = f'{name}{{endpoint, quantile}} samples'\nr = 'up{job=\"x\"}'\n") == []
