@@ -146,7 +146,8 @@ class Run:
 
 
 def series_nab(row: tuple[str, int, int, int, float, float, float]) -> str:
-    """One series' NAB score normalised between its null and perfect detectors; a series without windows shows its raw cost ("r")."""
+    """One series' NAB score normalised between its null and perfect detectors;
+    a series without windows shows its raw cost ("r")."""
     raw, null, perfect = row[4:]
     return f"{100.0 * (raw - null) / (perfect - null):.1f}" if perfect != null else f"{raw:.2f}r"
 
@@ -198,17 +199,18 @@ def main() -> None:
             )
         print(f"{row[0]:<58} {row[2]:>7}        {cells[0]}           {cells[1]}")
     print(
-        "(P, R, F1 at window level; NAB normalised per series; r: raw NAB cost of a series without windows, 0 = no false detections)"
+        "(P, R, F1 at window level; NAB normalised per series; "
+        "r: raw NAB cost of a series without windows, 0 = no false detections)"
     )
     print(f"\n{'detector':<10} {'threshold':>9} {'NAB':>7} {'precision':>9} {'recall':>7} {'F1':>6} {'ms/1k pts':>9}")
     points = sum(len(s.values) for s in corpus)
     for name, run in runs.items():
         p, r, f = f1(*run.totals)
-        print(
-            f"{name:<10} {run.threshold:>9.3f} {run.score:>7.1f} {p:>9.3f} {r:>7.3f} {f:>6.3f} {seconds[name] / points * 1e6:>9.3f}"
-        )
+        ms_per_1k = seconds[name] / points * 1e6
+        print(f"{name:<10} {run.threshold:>9.3f} {run.score:>7.1f} {p:>9.3f} {r:>7.3f} {f:>6.3f} {ms_per_1k:>9.3f}")
     print(
-        "\nanchors on the full NAB corpus (58 series): windowed Gaussian 39.6, relative entropy 54.6, Numenta HTM ~70, ARTime 74.9"
+        "\nanchors on the full NAB corpus (58 series): "
+        "windowed Gaussian 39.6, relative entropy 54.6, Numenta HTM ~70, ARTime 74.9"
     )
     record(
         {

@@ -64,7 +64,8 @@ def child(interval: float, top_interval: float, duration: float) -> None:
 
 def main() -> None:
     print(
-        f"system collector, {DURATION_S:.0f} s per configuration, {os.cpu_count()} cores, {len(psutil_pids())} processes"
+        f"system collector, {DURATION_S:.0f} s per configuration, "
+        f"{os.cpu_count()} cores, {len(psutil_pids())} processes"
     )
     children = {
         name: subprocess.Popen(

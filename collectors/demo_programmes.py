@@ -60,7 +60,8 @@ def _iso(ts: int) -> str:
 
 
 def template_quality(template: str, day: int) -> float:
-    """Mean quality of a template's work on ``day``; incident-postmortem slips by 8 points in the last ten days of every 30-day cycle."""
+    """Mean quality of a template's work on ``day``; incident-postmortem slips by 8 points
+    in the last ten days of every 30-day cycle."""
     # one template slips during part of every cycle: a compliance degradation to alert on
     return TEMPLATE_QUALITY[template] - (0.08 if template == "incident-postmortem" and day % 30 >= 20 else 0.0)
 
@@ -369,7 +370,8 @@ def api_profile(seed: int, endpoint: str, ts: int, incidents: list[Incident]) ->
     daily = 0.3 + 0.7 * math.sin(math.pi * max(0, min(hour - 6, 14)) / 14)
     rate = (5 + len(endpoint) % 7 * 3) * daily * r.uniform(0.85, 1.15)
     trouble = _trouble(ts, incidents)
-    # the bad deployment behind a slow step hurts the API most: p95 past 1 s and errors past 10 % on the busier endpoints
+    # the bad deployment behind a slow step hurts the API most:
+    # p95 past 1 s and errors past 10 % on the busier endpoints
     bad_deploy = trouble and any(i.start <= ts < i.end and i.kind == "slow_step" for i in incidents)
     slowdown = 4.0 if bad_deploy else 2.2 if trouble else 1.0
     p50 = (0.04 + 0.01 * (len(endpoint) % 5)) * (1 + 0.5 * daily) * r.uniform(0.9, 1.1) * slowdown
@@ -382,7 +384,8 @@ def _trouble(ts: int, incidents: list[Incident]) -> bool:
 
 
 def db_pool_percent(seed: int, ts: int, incidents: list[Incident]) -> float:
-    """Share of the database connection pool in use: follows the API's daily load; backlogs and slow steps hold connections."""
+    """Share of the database connection pool in use: follows the API's daily load;
+    backlogs and slow steps hold connections."""
     r = rng(seed, "db-pool", ts // (5 * MIN))
     hour = ts // HOUR % 24
     daily = 0.3 + 0.7 * math.sin(math.pi * max(0, min(hour - 6, 14)) / 14)
@@ -391,6 +394,7 @@ def db_pool_percent(seed: int, ts: int, incidents: list[Incident]) -> float:
 
 
 def migration_success_percent(seed: int, ts: int, incidents: list[Incident]) -> float:
-    """Share of migration operations (records moved and verified) that succeed; drops while the platform is in trouble."""
+    """Share of migration operations (records moved and verified) that succeed;
+    drops while the platform is in trouble."""
     r = rng(seed, "migration-success", ts // (5 * MIN))
     return round(min(100.0, r.gauss(86.0, 2.5) if _trouble(ts, incidents) else r.gauss(98.5, 0.6)), 2)

@@ -1,6 +1,9 @@
 """Screenshots of the pages for docs/screenshots/: a live server with demo data, Debian Chromium.
 
-    .venv/bin/python scripts/screenshots.py [overview executive operations developer qa sla alerts explore ...] [--tablet] [--rebuild]
+    .venv/bin/python scripts/screenshots.py [PAGE ...] [--tablet] [--rebuild]
+
+where each PAGE is one of overview, executive, operations, developer, qa, sla, alerts
+or explore (all of them when none is named).
 
 Starts the app like tests/live.py does (demo on, login off on localhost) on a copy of a
 store that already holds 30 days of demo history (built once with bench/pages.py's
@@ -34,23 +37,33 @@ OUT = ROOT / "docs" / "screenshots"
 PAGES = ("overview", "executive", "operations", "developer", "qa", "sla", "alerts", "explore")
 SIZES = (("", 1920, 1080), ("-mobile", 375, 812))
 MAX_HEIGHT = 16_000
+# a backslash ending a line inside these JS snippets joins the next line to it (long lines, same JS)
 ALL_CHARTS_DRAWN = """() => {
   // charts in tabs not shown (Alerts) never draw: only the visible ones count
-  const charts = [...document.querySelectorAll("[data-testid='stVegaLiteChart']")].filter(c => c.getClientRects().length);
+  const charts = [...document.querySelectorAll("[data-testid='stVegaLiteChart']")]\
+.filter(c => c.getClientRects().length);
   // pages without charts (Alerts' first tab) are ready once their title is drawn and nothing runs
   return !!document.querySelector("h1") && !document.querySelector("[data-testid='stStatusWidget']")
          && charts.every(c => c.querySelector('canvas, svg'));
 }"""
 # the element Streamlit scrolls the page in (its name changed across versions), and how tall its content is
 CONTENT_HEIGHT = """() => {
-  const boxes = ["[data-testid='stAppScrollToBottomContainer']", "[data-testid='stMain']", "[data-testid='stAppViewContainer']"]
+  const boxes = ["[data-testid='stAppScrollToBottomContainer']", "[data-testid='stMain']", \
+"[data-testid='stAppViewContainer']"]
     .map(s => document.querySelector(s)).filter(Boolean);
   return Math.max(document.documentElement.scrollHeight, ...boxes.map(b => b.scrollHeight));
 }"""
-ELEMENTS = """() => document.querySelectorAll("[data-testid='stElementContainer'], [data-testid='stVegaLiteChart'] canvas, [data-testid='stVegaLiteChart'] svg").length"""
+ELEMENTS = (
+    '() => document.querySelectorAll("'
+    "[data-testid='stElementContainer'], "
+    "[data-testid='stVegaLiteChart'] canvas, "
+    "[data-testid='stVegaLiteChart'] svg"
+    '").length'
+)
 PROBLEMS = """() => ({
   errors: document.querySelectorAll("[data-testid='stException'], [data-testid='stAlertContentError']").length,
-  undrawn: [...document.querySelectorAll("[data-testid='stVegaLiteChart']")].filter(c => c.getClientRects().length && !c.querySelector('canvas, svg')).length,
+  undrawn: [...document.querySelectorAll("[data-testid='stVegaLiteChart']")]\
+.filter(c => c.getClientRects().length && !c.querySelector('canvas, svg')).length,
 })"""
 
 

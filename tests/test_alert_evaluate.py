@@ -1,4 +1,5 @@
-"""The state machine with a synthetic clock: pending, firing, resolved, flapping, keep_firing_for, hysteresis, no data."""
+"""The state machine with a synthetic clock: pending, firing, resolved, flapping,
+keep_firing_for, hysteresis, no data."""
 
 from __future__ import annotations
 

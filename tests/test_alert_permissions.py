@@ -1,4 +1,5 @@
-"""Who may change alerting (issue 8): core refuses, the Alerts page offers only what the role may do, all audited with the address."""
+"""Who may change alerting (issue 8): core refuses, the Alerts page offers only what the role may do,
+all audited with the address."""
 
 from __future__ import annotations
 

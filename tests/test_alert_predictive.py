@@ -1,4 +1,5 @@
-"""Anomaly and forecast (predictive) rules through the real evaluation job, with a synthetic clock over crafted series."""
+"""Anomaly and forecast (predictive) rules through the real evaluation job,
+with a synthetic clock over crafted series."""
 
 from __future__ import annotations
 

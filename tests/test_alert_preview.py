@@ -1,4 +1,5 @@
-"""The Alerts page's 24 h rule preview replays threshold, anomaly and forecast rules with the evaluator's own conditions."""
+"""The Alerts page's 24 h rule preview replays threshold, anomaly and forecast rules
+with the evaluator's own conditions."""
 
 from __future__ import annotations
 

@@ -69,7 +69,12 @@ def test_a_bad_rule_is_refused_with_the_reason(change: dict[str, object], reason
 
 
 def test_import_refuses_the_whole_file_naming_each_bad_rule(engine: Engine) -> None:
-    text = "rules:\n  - {name: good, selector: up, threshold: 1}\n  - {name: bad, selector: up}\n  - {name: good, selector: up, threshold: 2}\n"
+    text = (
+        "rules:\n"
+        "  - {name: good, selector: up, threshold: 1}\n"
+        "  - {name: bad, selector: up}\n"
+        "  - {name: good, selector: up, threshold: 2}\n"
+    )
     with pytest.raises(ValueError) as refused:
         store.import_rules(engine, text, "alice")
     message = str(refused.value)

@@ -1,4 +1,5 @@
-"""In-app toasts on every page: each new firing notification once per session, none replayed on a session's first look."""
+"""In-app toasts on every page: each new firing notification once per session,
+none replayed on a session's first look."""
 
 from __future__ import annotations
 

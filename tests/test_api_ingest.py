@@ -33,7 +33,10 @@ def rows(engine, table):
 
 
 def stored_samples(engine):
-    query = "SELECT s.name, s.labels, x.ts, x.value FROM samples x JOIN series s ON s.id = x.series_id ORDER BY s.name, x.ts"
+    query = (
+        "SELECT s.name, s.labels, x.ts, x.value FROM samples x JOIN series s ON s.id = x.series_id "
+        "ORDER BY s.name, x.ts"
+    )
     with engine.connect() as connection:
         return [(n, json.loads(lbl), ts, v) for n, lbl, ts, v in connection.execute(sa.text(query))]
 

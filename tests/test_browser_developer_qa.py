@@ -133,14 +133,16 @@ def recent_incidents(now: int) -> list[Event]:
 
 
 def exporter_batch(now: int, days: int) -> Batch:
-    """Everything this module adds to the demo: database exporter and host samples, coverage reports, recent errors and deployments."""
+    """Everything this module adds to the demo: database exporter and host samples,
+    coverage reports, recent errors and deployments."""
     return Batch(
         (*exporter_samples(now, days), *host_samples(now, days)), (*coverage_reports(now, days), *recent_incidents(now))
     )
 
 
 def seed_demo(path: Path, days: int = 8) -> None:
-    """The demo workload's last ``days`` days (events, samples, JUnit runs) and :func:`exporter_batch`, rolled up, in the server's store."""
+    """The demo workload's last ``days`` days (events, samples, JUnit runs) and :func:`exporter_batch`,
+    rolled up, in the server's store."""
     engine = make_engine(f"sqlite:///{path}")
     upgrade(engine)
     now = now_ms()
@@ -162,7 +164,8 @@ def server(tmp_path_factory):
 
 
 def open_page(browser, server, slug: str, width: int, height: int):
-    """Open the app at its root and follow the menu to ``slug``, as a user does (the menu lives in pages/navigation.py)."""
+    """Open the app at its root and follow the menu to ``slug``, as a user does
+    (the menu lives in pages/navigation.py)."""
     context = browser.new_context(viewport={"width": max(width, 1024), "height": height})
     page = context.new_page()
     page.goto(server.url + "/")
@@ -180,8 +183,9 @@ def open_page(browser, server, slug: str, width: int, height: int):
 
 def wait_for_charts(page, title: str, minimum: int) -> None:
     page.get_by_role("heading", name=title).first.wait_for(timeout=60_000)
+    drawn_charts = '[data-testid="stVegaLiteChart"] canvas, [data-testid="stVegaLiteChart"] svg'
     page.wait_for_function(
-        'n => document.querySelectorAll(\'[data-testid="stVegaLiteChart"] canvas, [data-testid="stVegaLiteChart"] svg\').length >= n',
+        f"n => document.querySelectorAll('{drawn_charts}').length >= n",
         arg=minimum,
         timeout=90_000,
     )

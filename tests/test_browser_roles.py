@@ -1,5 +1,6 @@
-"""Overview, Executive and Operations in Debian's Chromium: charts draw with no error box, the range picker redraws them,
-every width from 1920 to 375 px reads without sideways scrolling, live values arrive."""
+"""Overview, Executive and Operations in Debian's Chromium: charts draw with no error box,
+the range picker redraws them, every width from 1920 to 375 px reads without sideways scrolling,
+live values arrive."""
 
 from __future__ import annotations
 
@@ -69,7 +70,8 @@ def test_page_loads_and_its_charts_draw(server, page, slug):
 @pytest.mark.parametrize("slug", SLUGS)
 def test_changing_the_time_range_redraws_the_charts_and_the_url(server, page, slug):
     open_page(page, server, slug)
-    # Overview's and Executive's KPIs are range totals, so they change; Operations' KPI row is "right now", its workload heatmap is the range
+    # Overview's and Executive's KPIs are range totals, so they change;
+    # Operations' KPI row is "right now", its workload heatmap is the range
     heatmap = page.locator("[data-testid='stVegaLiteChart']").filter(has=page.locator("canvas, svg")).nth(4)
     before = heatmap.screenshot() if slug == "operations" else page.evaluate(METRICS)
     page.get_by_role("radio", name="1 h", exact=True).click()

@@ -25,7 +25,8 @@ def daily(values: list[float], series: str = "Quality score %") -> pl.DataFrame:
 
 def test_a_noisy_series_gives_the_hand_worked_value_and_band():
     # x = 0..3 days, y = 1, 3, 2, 4: x̄ = 1.5, ȳ = 2.5, Sxx = 5, Sxy = 4 → slope 0.8 a day; fitted 1.3, 2.1, 2.9, 3.7;
-    # residuals −0.3, 0.9, −0.9, 0.3 → SSE 1.8, s² = 1.8 / 2 = 0.9. Seven days after day 3 (x = 10): ŷ = 2.5 + 0.8 · 8.5 = 9.3,
+    # residuals −0.3, 0.9, −0.9, 0.3 → SSE 1.8, s² = 1.8 / 2 = 0.9.
+    # Seven days after day 3 (x = 10): ŷ = 2.5 + 0.8 · 8.5 = 9.3,
     # se = √0.9 · √(1 + 1/4 + 8.5² / 5) = √0.9 · √15.7 ≈ 3.7590, band ± 2 se ≈ 1.782 … 16.818
     p = ex.project(daily([1, 3, 2, 4]), now_ms=T0 + 3 * DAY, horizon_days=7)
     assert p is not None

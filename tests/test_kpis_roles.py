@@ -26,7 +26,8 @@ def events(*rows: tuple[int, str, dict]) -> pl.DataFrame:
 
 
 def wf_events() -> pl.DataFrame:
-    """Four workflows: A completed (2 steps worked 1 h + 0.5 h), B failed, C in review, D waiting after a failed DoR, E just created."""
+    """Four workflows: A completed (2 steps worked 1 h + 0.5 h), B failed, C in review,
+    D waiting after a failed DoR, E just created."""
 
     def step(ts, kind, wid, name, **extra):
         return (

@@ -22,7 +22,8 @@ def test_first_migration_with_data_upgrades_without_loss(empty_engine):
     with empty_engine.begin() as connection:
         connection.execute(
             sa.text(
-                "INSERT INTO series (id, fingerprint, name, labels, kind, created_ms) VALUES (1, 'f', 'up', '{}', 'gauge', 1)"
+                "INSERT INTO series (id, fingerprint, name, labels, kind, created_ms) "
+                "VALUES (1, 'f', 'up', '{}', 'gauge', 1)"
             )
         )
         connection.execute(sa.text("INSERT INTO samples (series_id, ts, value) VALUES (1, 1000, 1.5), (1, 2000, 2.5)"))

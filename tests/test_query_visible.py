@@ -1,4 +1,5 @@
-"""Explore's query layer per viewer (core/query/visible.py): no cost metric, no per-person label for roles without the right."""
+"""Explore's query layer per viewer (core/query/visible.py): no cost metric,
+no per-person label for roles without the right."""
 
 from __future__ import annotations
 

@@ -59,7 +59,8 @@ def test_a_ten_minute_outage_fires_every_rule_and_each_resets_with_its_short_win
     outage = (NOW, NOW + 10 * MIN)
     outcomes = stream(bad_between=outage)
     assert firing(outcomes, NOW) == set()
-    # 5 minutes in: 1 h burns 5/60 / 0.001 = 83x, 5 m burns 1000x; 6 h: 5/360 = 13.9x, 30 m: 167x; 3 d: 1.2x, 6 h: 13.9x.
+    # 5 minutes in: 1 h burns 5/60 / 0.001 = 83x, 5 m burns 1000x; 6 h: 5/360 = 13.9x, 30 m: 167x;
+    # 3 d: 1.2x, 6 h: 13.9x.
     assert firing(outcomes, NOW + 5 * MIN) == {"fast_burn", "slow_burn", "steady_burn"}
     # Outage over for 6 min: the 5 m window is clean, so the page for the fast burn resets; the others still hold.
     assert firing(outcomes, NOW + 16 * MIN) == {"slow_burn", "steady_burn"}

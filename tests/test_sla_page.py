@@ -1,4 +1,5 @@
-"""The SLA page under AppTest on a real store: renders, shows the crafted answers, refuses a bad edit, audits a good one."""
+"""The SLA page under AppTest on a real store: renders, shows the crafted answers,
+refuses a bad edit, audits a good one."""
 
 from __future__ import annotations
 

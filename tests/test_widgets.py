@@ -1,4 +1,5 @@
-"""The widget registry and chart builders: every kind builds from its config, thresholds and drill-down are in the spec."""
+"""The widget registry and chart builders: every kind builds from its config,
+thresholds and drill-down are in the spec."""
 
 from __future__ import annotations
 
