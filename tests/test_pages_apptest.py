@@ -66,7 +66,7 @@ def test_every_page_run_is_timed_for_the_page_load_sla(app_store):
 @pytest.mark.parametrize("spec", [p for p in PAGES if p.script], ids=lambda p: p.slug)
 def test_every_built_page_renders_on_empty_store(app_store, spec):
     if not (ROOT / spec.script).exists():
-        pytest.fail(f"{spec.script} is listed in core/pages.py but missing")
+        pytest.fail(f"{spec.script} is listed in core/auth/catalogue.py but missing")
     run_page(spec.script)
 
 
