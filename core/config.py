@@ -92,11 +92,17 @@ class Settings(BaseSettings):
     max_name_length: int = Field(default=200, ge=1, le=1_000, description="Longest metric or label name.")
     metric_name_pattern: str = Field(
         default=r"[a-zA-Z_:][a-zA-Z0-9_:]*",
-        description="Regular expression (Python syntax) every metric name must match in full. Use it to narrow the allowed names; a name outside the default cannot be written in a selector or in Prometheus text.",
+        description=(
+            "Regular expression (Python syntax) every metric name must match in full. Use it to narrow the allowed "
+            "names; a name outside the default cannot be written in a selector or in Prometheus text."
+        ),
     )
     label_name_pattern: str = Field(
         default=r"[a-zA-Z_][a-zA-Z0-9_]*",
-        description="Regular expression (Python syntax) every label name must match in full; names starting with '__' stay reserved whatever it allows.",
+        description=(
+            "Regular expression (Python syntax) every label name must match in full; "
+            "names starting with '__' stay reserved whatever it allows."
+        ),
     )
     max_future_skew_s: int = Field(default=600, ge=0, description="How far in the future a timestamp may lie.")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(default="INFO", description="Server log level.")
@@ -116,7 +122,9 @@ class Settings(BaseSettings):
         default=3.0,
         ge=1.5,
         le=100.0,
-        description="A counter rate is dropped when its readings are more than this many intervals apart (sleep/resume).",
+        description=(
+            "A counter rate is dropped when its readings are more than this many intervals apart (sleep/resume)."
+        ),
     )
     selfstats_interval_s: float = Field(
         default=15.0, ge=1.0, le=3600.0, description="Interval of the self-metrics collector, in seconds."
@@ -173,7 +181,9 @@ class Settings(BaseSettings):
         default=1095.0,
         ge=0.1,
         le=36_500.0,
-        description="How long compliance events (types qa.compliance*, qse.*) and logged SLA breaches are kept, in days.",
+        description=(
+            "How long compliance events (types qa.compliance*, qse.*) and logged SLA breaches are kept, in days."
+        ),
     )
     query_cache_ttl_s: float = Field(
         default=10.0,
@@ -183,7 +193,10 @@ class Settings(BaseSettings):
     )
     auth: Literal["on", "off"] = Field(
         default="on",
-        description='Login and API tokens; "off" (no login, open API) is accepted only when the server is bound to localhost (--server.address 127.0.0.1).',
+        description=(
+            'Login and API tokens; "off" (no login, open API) is accepted only when the server is bound to localhost '
+            "(--server.address 127.0.0.1)."
+        ),
     )
     api_auth_open_health: bool = Field(
         default=True, description="Let /api/v1/health and /api/v1/ready answer without a token."
@@ -193,7 +206,10 @@ class Settings(BaseSettings):
     )
     cookie_key: SecretStr | None = Field(
         default=None,
-        description="Secret that signs login cookies; unset: generated once into data_dir/secrets/cookie_key (mode 0600). Set the same value on every replica.",
+        description=(
+            "Secret that signs login cookies; unset: generated once into data_dir/secrets/cookie_key (mode 0600). "
+            "Set the same value on every replica."
+        ),
     )
     auth_cookie_expiry_days: float = Field(
         default=7.0,
@@ -227,17 +243,26 @@ class Settings(BaseSettings):
         default=60.0,
         ge=0.0,
         le=86_400.0,
-        description="How long an alert must stay resolved before the resolved notice is sent; a flapping alert that fires again meanwhile is not re-notified.",
+        description=(
+            "How long an alert must stay resolved before the resolved notice is sent; "
+            "a flapping alert that fires again meanwhile is not re-notified."
+        ),
     )
     alert_correlation_window_s: float = Field(
         default=300.0,
         ge=0.0,
         le=86_400.0,
-        description="Alerts of related components that fire within this many seconds of each other form one group with one notification.",
+        description=(
+            "Alerts of related components that fire within this many seconds of each other "
+            "form one group with one notification."
+        ),
     )
     alert_dependencies: dict[str, list[str]] = Field(
         default_factory=lambda: {"api": ["database"], "workflow": ["api"]},
-        description="Component dependency map (component: components it depends on), used to pick the upstream alert of a group as its probable root cause; as an environment variable, a JSON object.",
+        description=(
+            "Component dependency map (component: components it depends on), used to pick the upstream alert "
+            "of a group as its probable root cause; as an environment variable, a JSON object."
+        ),
     )
     alert_delivery_attempts: int = Field(
         default=5, ge=1, le=50, description="How many times a notification is tried before it is marked failed."
@@ -246,7 +271,9 @@ class Settings(BaseSettings):
         default=30.0,
         ge=0.0,
         le=3600.0,
-        description="Wait before the first retry of a failed notification, doubling after each further failure, in seconds.",
+        description=(
+            "Wait before the first retry of a failed notification, doubling after each further failure, in seconds."
+        ),
     )
     alert_webhook_timeout_s: float = Field(
         default=10.0, gt=0.0, le=120.0, description="Timeout of one webhook delivery, in seconds."
@@ -268,11 +295,17 @@ class Settings(BaseSettings):
         default=5.0,
         ge=0.5,
         le=3600.0,
-        description="How often the watched folder (inbox_dir) is scanned for event, evidence, QSE log and JUnit files, in seconds.",
+        description=(
+            "How often the watched folder (inbox_dir) is scanned for event, evidence, QSE log and JUnit files, "
+            "in seconds."
+        ),
     )
     deployments_repo: Path | None = Field(
         default=None,
-        description="Git checkout whose first-parent history is recorded as deployments; unset: deployments come only from system.deployment events.",
+        description=(
+            "Git checkout whose first-parent history is recorded as deployments; "
+            "unset: deployments come only from system.deployment events."
+        ),
     )
     deployments_component: str = Field(
         default="pulseboard",
@@ -282,7 +315,9 @@ class Settings(BaseSettings):
     )
     deployments_tags_only: bool = Field(
         default=False,
-        description="Count only tagged commits of deployments_repo as deployments (otherwise every first-parent commit).",
+        description=(
+            "Count only tagged commits of deployments_repo as deployments (otherwise every first-parent commit)."
+        ),
     )
     deployments_interval_s: float = Field(
         default=60.0,
@@ -306,15 +341,22 @@ class Settings(BaseSettings):
         default=24.0,
         ge=1.0,
         le=720.0,
-        description="How far back each SLA check looks for items that ended over target, in hours (breaches are logged once).",
+        description=(
+            "How far back each SLA check looks for items that ended over target, in hours (breaches are logged once)."
+        ),
     )
     sla_alert_channels: list[str] = Field(
         default_factory=list,
-        description="Notification channels for SLA breach and burn-rate alerts; empty: every channel routed for the severity.",
+        description=(
+            "Notification channels for SLA breach and burn-rate alerts; empty: every channel routed for the severity."
+        ),
     )
     sla_escalation_channels: list[str] = Field(
         default_factory=lambda: ["sla-escalation"],
-        description="Notification channels for SLA escalations (items past the escalation threshold); as an environment variable, a JSON list.",
+        description=(
+            "Notification channels for SLA escalations (items past the escalation threshold); "
+            "as an environment variable, a JSON list."
+        ),
     )
     sla_utilisation_selector: str = Field(
         default="qms_agent_load_percent",
@@ -327,7 +369,10 @@ class Settings(BaseSettings):
         default=60.0,
         ge=0.0,
         le=100_000.0,
-        description="Cost of one hour of review-agent work, for the Executive page's cost per review (shown only to roles with view_costs).",
+        description=(
+            "Cost of one hour of review-agent work, for the Executive page's cost per review "
+            "(shown only to roles with view_costs)."
+        ),
     )
     cost_per_review_fixed: float = Field(
         default=5.0,

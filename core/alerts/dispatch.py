@@ -53,7 +53,11 @@ def code_rule_channels(rule_name: str, settings: Settings) -> list[str]:
 
 
 def _routes(rule: Rule | None, named: list[str], severity: str, available: list[Channel]) -> list[Channel]:
-    """The rule's own channels, else the configured channels of a code-raised alert that exist, else every channel taking the severity."""
+    """Channels to notify for an alert, the most specific choice first.
+
+    The rule's own channels, else the configured channels of a code-raised alert that exist, else every channel
+    taking the severity.
+    """
     if rule is not None and rule.channels:
         return [c for c in available if c.name in rule.channels and c.enabled]
     chosen = [c for c in available if c.name in named and c.enabled]

@@ -44,7 +44,10 @@ class Report:
 
 
 def event_counts(engine: Engine, rule: Rule, start_ms: int, end_ms: int) -> pl.DataFrame:
-    """Events matching the rule's matchers in [start, end), counted per ``by`` fields (the query layer has no event counts yet)."""
+    """Events matching the rule's matchers in [start, end), counted per ``by`` fields.
+
+    Counted here because the query layer has no event counts yet.
+    """
     selector = parse_selector(rule.selector)
     table = schema.events
     query = sa.select(table.c.type, table.c.data).where(table.c.ts >= start_ms).where(table.c.ts < end_ms)

@@ -1,4 +1,7 @@
-"""Store access for silences, mute timings and notification channels; each change needs ``edit_rules`` and is audited."""
+"""Store access for silences, mute timings and notification channels.
+
+Each change needs ``edit_rules`` and is audited.
+"""
 
 from __future__ import annotations
 

@@ -97,7 +97,10 @@ class Rule(BaseModel):
     kind: str = Field(default="threshold", description="Rule kind from the registry: threshold, anomaly or forecast.")
     source: Literal["series", "events"] = Field(default="series", description="Watch metric series, or count events.")
     selector: str = Field(
-        description='Series selector (cpu_percent{host="a"}); for events, matchers on type and data fields ({type="qa.defect_found", severity="critical"}).'
+        description=(
+            'Series selector (cpu_percent{host="a"}); for events, matchers on type and data fields '
+            '({type="qa.defect_found", severity="critical"}).'
+        )
     )
     agg: Literal["avg", "min", "max", "sum", "count", "last"] = Field(
         default="avg", description="How the values within the window become one value per series."
@@ -131,12 +134,18 @@ class Rule(BaseModel):
     summary: str = Field(
         default="{{ rule }}: value {{ value }} {{ op }} {{ threshold }}",
         max_length=1000,
-        description="Text of the alert, with {{ value }}, {{ threshold }}, {{ op }}, {{ rule }}, {{ severity }} and {{ labels.NAME }}.",
+        description=(
+            "Text of the alert, with {{ value }}, {{ threshold }}, {{ op }}, {{ rule }}, {{ severity }} "
+            "and {{ labels.NAME }}."
+        ),
     )
     runbook: str = Field(default="", max_length=1000, description="Link to what to do.")
     no_data: Literal["ok", "alerting", "keep"] = Field(
         default="ok",
-        description="When the selector returns nothing: ok (resolve), alerting (treat as failing) or keep (leave the state as it is).",
+        description=(
+            "When the selector returns nothing: ok (resolve), alerting (treat as failing) "
+            "or keep (leave the state as it is)."
+        ),
     )
     channels: list[str] = Field(
         default_factory=list, description="Channels to notify; empty: every channel routed for the severity."

@@ -39,7 +39,10 @@ def _trailing(values: np.ndarray) -> pl.Series:
 
 
 def _floor_scale(scale: np.ndarray, values: np.ndarray) -> np.ndarray:
-    """A spread of zero (a flat stretch) would make every later wiggle infinite: floor it at 1 % of the typical level."""
+    """Floor the spread at 1 % of the typical level of ``values``.
+
+    A spread of zero (a flat stretch) would make every later wiggle infinite.
+    """
     level = float(np.nanmedian(np.abs(values))) if values.size else 0.0
     return np.maximum(np.nan_to_num(scale, nan=np.inf), max(level * 0.01, EPS))
 

@@ -32,7 +32,10 @@ def by_severity(alerts: pl.DataFrame) -> dict[str, int]:
 
 
 def active_list(alerts: pl.DataFrame, now_ms: int) -> pl.DataFrame:
-    """Pending and firing alerts, most severe and oldest first: fingerprint, severity, state, rule, summary, since, acknowledged_by."""
+    """Pending and firing alerts, most severe and oldest first.
+
+    Columns: fingerprint, severity, state, rule, summary, since, acknowledged_by.
+    """
     rank = {s: n for n, s in enumerate(SEVERITIES)}
     active = alerts.filter(pl.col("state").is_in(ACTIVE))
     return active.sort(

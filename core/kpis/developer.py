@@ -414,7 +414,10 @@ def database_performance(engine: Engine, start_ms: int, end_ms: int, settings: S
 
 
 def error_frame(events: pl.DataFrame) -> pl.DataFrame:
-    """Error events with ``error_type`` (data.error_type, else data.kind, else "unknown"), component, severity, message."""
+    """Error events with ``error_type``, component, severity, message.
+
+    ``error_type`` is data.error_type, else data.kind, else "unknown".
+    """
     read = fields(
         events,
         {

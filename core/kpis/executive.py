@@ -94,7 +94,10 @@ def false_positive_pct(defect_events: pl.DataFrame) -> float | None:
 def compute(
     events: pl.DataFrame, utilisation_pct: float | None, start_ms: int, end_ms: int, now_ms: int, settings: Settings
 ) -> ExecutiveKpis:
-    """Every KPI for [start, end) from one frame of workflow, gate, defect and compliance events (reaching 3 days before start)."""
+    """Every KPI for [start, end) from one frame of workflow, gate, defect and compliance events.
+
+    The frame reaches 3 days before start.
+    """
     current = within(events, start_ms, end_ms)
     gates = current.filter(pl.col("type").is_in(GATE_SCORE_TYPES))
     defects = defect_kpis(
@@ -133,9 +136,10 @@ def for_viewer(kpis: ExecutiveKpis, viewer: Viewer | None) -> ExecutiveKpis:
 
 
 def trends(events: pl.DataFrame, start_ms: int, end_ms: int, step_ms: int) -> pl.DataFrame:
-    """Quality and efficiency per bucket (long: ts, series, value): quality score, compliance, completion rate, time to merge.
+    """Quality and efficiency per bucket (long: ts, series, value).
 
-    Same definitions as :func:`compute`, grouped by bucket in one pass each.
+    Series: quality score, compliance, completion rate, time to merge. Same definitions as :func:`compute`, grouped
+    by bucket in one pass each.
     """
     part = within(events, start_ms, end_ms).with_columns((pl.col("ts") - pl.col("ts") % step_ms).alias("bucket"))
     gates = fields(part.filter(pl.col("type").is_in(GATE_OUTCOMES)), numbers={"score": "metrics.score"})
@@ -227,7 +231,10 @@ EXEC_TYPES = (*wf.WORKFLOW_TYPES, *GATE_SCORE_TYPES, *DEFECT_EVENTS, COMPLIANCE_
 
 @dataclass(frozen=True)
 class ExecutiveData:
-    """KPIs now and one period earlier, the trend frame, open critical defects, and the daily history predictions read."""
+    """KPIs now and one period earlier, the trend frame and open critical defects.
+
+    Also the daily history that the predictions read.
+    """
 
     current: ExecutiveKpis
     previous: ExecutiveKpis
@@ -272,7 +279,8 @@ def _load(
     span = end_ms - start_ms
     history_end = now_ms - now_ms % DAY_MS
     history_start = history_end - HISTORY_DAYS * DAY_MS
-    # one read serves the period, the one before it and the predictions' daily history (reading them apart cost twice the time)
+    # one read serves the period, the one before it and the predictions' daily history
+    # (reading them apart cost twice the time)
     lo = min(start_ms - span, history_start) - wf.OPEN_LOOKBACK_MS
     read = apply_filters(load_events(engine, EXEC_TYPES, lo, max(end_ms, history_end), settings=settings), filters)
     events = read.filter(
@@ -331,7 +339,9 @@ def project(
     horizon_days: int = HORIZON_DAYS,
     bounds: tuple[float, float] = (0.0, 100.0),
 ) -> Prediction | None:
-    """The least-squares line through ``history`` (columns ts_ms, value; one row a day) read ``horizon_days`` after ``now_ms``.
+    """The least-squares line through ``history``, read ``horizon_days`` after ``now_ms``.
+
+    ``history`` has columns ts_ms and value, one row a day.
 
     The band is ± 2 standard errors of a new observation at that time,
     ``s · sqrt(1 + 1/n + (t − t̄)² / Σ(tᵢ − t̄)²)`` with ``s² = SSE / (n − 2)``; values are clipped to
@@ -376,7 +386,10 @@ def project(
 def predictions(
     history: pl.DataFrame, targets: Mapping[str, float | None], now_ms: int, horizon_days: int = HORIZON_DAYS
 ) -> list[Prediction]:
-    """A :class:`Prediction` for every series of ``history`` (long: ts_ms, series, value) named in ``targets``, in that order."""
+    """A :class:`Prediction` for every series of ``history`` named in ``targets``, in that order.
+
+    ``history`` is long: ts_ms, series, value.
+    """
     out = []
     for name, target in targets.items():
         found = project(
@@ -390,7 +403,10 @@ def predictions(
 def daily_sla(
     events: pl.DataFrame, start_ms: int, end_ms: int, now_ms: int, definitions: Sequence[SlaDefinition] = DEFAULTS
 ) -> pl.DataFrame:
-    """SLA adherence per UTC day in [start, end) (ts_ms, series, value), weighted by items as core.kpis.workflow.sla_adherence is."""
+    """SLA adherence per UTC day in [start, end) (ts_ms, series, value).
+
+    Weighted by items, as core.kpis.workflow.sla_adherence is.
+    """
     steps, workflows = sla.step_items(events, now_ms), sla.workflow_items(events, now_ms)
     items = [
         (d, sla.items_for(d, steps, workflows)) for d in definitions if d.kind in ("step", "workflow") and d.enabled
@@ -409,7 +425,9 @@ def daily_sla(
 
 
 def daily_history(events: pl.DataFrame, start_ms: int, end_ms: int, now_ms: int) -> pl.DataFrame:
-    """Quality score, completion rate and SLA adherence per whole UTC day in [start, end) (ts_ms = noon of the day, series, value).
+    """Quality score, completion rate and SLA adherence per whole UTC day in [start, end).
+
+    Columns ts_ms (noon of the day), series, value.
 
     ``end`` is today's midnight in use: today is not over, its value would be noisier than the rest.
     """
@@ -423,7 +441,10 @@ def daily_history(events: pl.DataFrame, start_ms: int, end_ms: int, now_ms: int)
 
 
 def prediction_table(found: Sequence[Prediction]) -> pl.DataFrame:
-    """The predictions as the page shows them: KPI, newest daily value, value in N days, band, target and the crossing note."""
+    """The predictions as the page shows them.
+
+    Columns: KPI, newest daily value, value in N days, band, target and the crossing note.
+    """
 
     def note(p: Prediction) -> str:
         if p.target is None:

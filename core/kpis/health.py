@@ -46,7 +46,10 @@ class Component:
 
 @dataclass(frozen=True)
 class Health:
-    """The score, its band, and the components ranked by the points they cost (name, score, weight, points_lost, detail)."""
+    """The score, its band, and the components ranked by the points they cost.
+
+    Each component: name, score, weight, points_lost, detail.
+    """
 
     score: float | None
     band: str
@@ -126,7 +129,10 @@ def api_latency(p95_s: float | None, target_s: float = P95_TARGET_S) -> Componen
 
 
 def queues(depths: pl.DataFrame) -> Component:
-    """Worst queue: 100 below warning, 80 → 40 from warning to critical, 20 at or past critical (columns queue, depth, warning, critical)."""
+    """Worst queue: 100 below warning, 80 → 40 from warning to critical, 20 at or past critical.
+
+    ``depths`` has columns queue, depth, warning, critical.
+    """
     if depths.is_empty():
         return Component("Queues", None, "no queue depth samples or events", WEIGHTS["Queues"])
     scores = depths.select(

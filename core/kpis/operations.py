@@ -110,7 +110,10 @@ def agent_summary(agents: pl.DataFrame) -> dict[str, int]:
 
 
 def queue_depths(samples_last: pl.DataFrame, depth_events: pl.DataFrame) -> pl.DataFrame:
-    """Newest depth per queue from samples (``last_by_label`` on ``queue``) or events, whichever is newer (:data:`QUEUE_SCHEMA`)."""
+    """Newest depth per queue from samples or events, whichever is newer (:data:`QUEUE_SCHEMA`).
+
+    Samples are read with ``last_by_label`` on ``queue``.
+    """
     events = fields(
         depth_events,
         {"queue": "queue"},
@@ -304,7 +307,9 @@ def load_ops(
 def resource_frames(
     engine: Engine, start_ms: int, end_ms: int, step_ms: int, settings: Settings | None = None
 ) -> dict[str, pl.DataFrame]:
-    """Per resource panel: the query result of its selector (CPU %, memory %, disk %, network B/s), ``series`` shortened to its labels.
+    """Per resource panel: the query result of its selector, ``series`` shortened to its labels.
+
+    The panels are CPU %, memory %, disk % and network B/s.
 
     The ``host`` label is dropped when one host reports (kept with several, so their lines stay apart), and a
     filesystem is named by its mount point alone (device and type would only push the legend past its width).

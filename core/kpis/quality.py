@@ -127,7 +127,10 @@ def gate_summary(gates: pl.DataFrame) -> pl.DataFrame:
 
 
 def gate_trend(gates: pl.DataFrame, step_ms: int, *, combined: bool = False) -> pl.DataFrame:
-    """Per bucket and gate (or, ``combined``, all gates as "all gates"): runs, pass % and fail %; ts is the bucket start."""
+    """Per bucket and gate: runs, pass % and fail %; ts is the bucket start.
+
+    With ``combined``, all gates count as one gate, "all gates".
+    """
     if combined:
         gates = gates.with_columns(pl.lit("all gates").alias("gate"))
     return (
@@ -274,7 +277,10 @@ def found_between(defects: pl.DataFrame, start_ms: int, end_ms: int) -> pl.DataF
 
 
 def defects_by(defects: pl.DataFrame, column: str) -> pl.DataFrame:
-    """Defect counts per ``column`` value and severity (long: <column>, severity, count), most severe first, for stacked bars."""
+    """Defect counts per ``column`` value and severity, most severe first, for stacked bars.
+
+    Long: <column>, severity, count.
+    """
     rank = pl.col("severity").replace_strict(SEVERITY_WEIGHT, default=0, return_dtype=pl.Int64)
     return (
         defects.group_by(column, "severity")
@@ -349,7 +355,10 @@ def compliance(events: pl.DataFrame) -> Compliance:
 
 
 def suite_table_rows(runs: pl.DataFrame) -> pl.DataFrame:
-    """Runs with ``failed`` (failures + errors) and ``pass_pct`` (passed over executed = tests − skipped), oldest first."""
+    """Runs with ``failed`` and ``pass_pct``, oldest first.
+
+    ``failed`` is failures + errors; ``pass_pct`` is passed over executed (tests − skipped).
+    """
     return (
         runs.with_columns(
             (pl.col("tests") - pl.col("skipped")).alias("executed"),
@@ -365,7 +374,10 @@ def suite_table_rows(runs: pl.DataFrame) -> pl.DataFrame:
 
 
 def suite_table(runs: pl.DataFrame, trend_runs: int = 10) -> pl.DataFrame:
-    """Per suite, from its newest run: pass %, failed, time (s), status; trend = pass % of its last runs, oldest first."""
+    """Per suite, from its newest run: pass %, failed, time (s), status and trend.
+
+    The trend is the pass % of its last runs, oldest first.
+    """
     scored = suite_table_rows(runs)
     table = scored.group_by("suite").agg(
         pl.col("pass_pct").last(),

@@ -162,7 +162,9 @@ def buckets(
     columns: Sequence[str] = BUCKET_COLUMNS[2:],
     kind: str = "buckets",
 ) -> Buckets:
-    """Plan, select and read ``columns``; cached per (engine, selector, step, columns, range bucket) for ``query_cache_ttl_s``.
+    """Plan, select and read ``columns``, cached for ``query_cache_ttl_s``.
+
+    The cache key is (engine, selector, step, columns, range bucket).
 
     Each cache miss, i.e. each real read of the store, is timed in ``pulseboard_query_seconds``
     under ``kind``, a short fixed name of the caller (never the selector, which would make

@@ -109,7 +109,10 @@ def _resource_bottlenecks(utilisation: pl.DataFrame, items: pl.DataFrame) -> lis
         handled = items.filter(pl.col("agent_id") == resource)
         lost = float(handled["queue_wait_s"].drop_nulls().mean() or 0.0)  # type: ignore[arg-type]
         critical = percent > RESOURCE_CRITICAL
-        detail = f"busy {percent:.0f} % on average (high above {RESOURCE_HIGH:.0f} %, critical above {RESOURCE_CRITICAL:.0f} %)"
+        detail = (
+            f"busy {percent:.0f} % on average "
+            f"(high above {RESOURCE_HIGH:.0f} %, critical above {RESOURCE_CRITICAL:.0f} %)"
+        )
         advice = (
             f"Add capacity for {resource} now, or route its work to idle agents."
             if critical

@@ -175,7 +175,10 @@ def in_window(items: pl.DataFrame, definition: SlaDefinition, start_ms: int, end
 
 
 def outcomes(items: pl.DataFrame, definition: SlaDefinition, now_ms: int) -> pl.DataFrame:
-    """One row per counted item for the error budget: ``ts`` (end; just before now if open), ``bad`` (over target), ``weight``."""
+    """One row per counted item for the error budget: ``ts``, ``bad`` and ``weight``.
+
+    ``ts`` is the item's end (just before now if it is open); ``bad`` means over target.
+    """
     target = definition.target_s or 0.0
     counted = items.filter(~pl.col("open") | (pl.col("duration_s") > target))
     return counted.select(

@@ -140,7 +140,14 @@ def form_values(
 
 def _step(sid: str, name: str, target: float, objective: float, escalation: float, **extra: object) -> SlaDefinition:
     return SlaDefinition(
-        id=sid, name=name, kind="step", step=sid, target_s=target, objective=objective, escalation_s=escalation, **extra  # type: ignore[arg-type]
+        id=sid,
+        name=name,
+        kind="step",
+        step=sid,
+        target_s=target,
+        objective=objective,
+        escalation_s=escalation,
+        **extra,  # type: ignore[arg-type]
     )
 
 

@@ -135,7 +135,8 @@ def _summary(definition: SlaDefinition, rows: Sequence[dict[str, Any]], what: st
     worst = _worst(rows)
     return (
         f"{definition.name}: {len(rows)} item(s) {what}; worst {worst['workflow_id']} took "
-        f"{worst['duration_s'] / 60:.1f} min, {worst['over_s'] / 60:.1f} min over the {worst['target_s'] / 60:.0f} min target"
+        f"{worst['duration_s'] / 60:.1f} min, {worst['over_s'] / 60:.1f} min over the "
+        f"{worst['target_s'] / 60:.0f} min target"
     )
 
 

@@ -22,6 +22,9 @@ from core.sla import store
 from core.sla.view import duration
 
 MARKDOWN_BREACHES = 500  # the JSON form keeps every logged breach; the readable one the newest of them
+SUMMARY_HEADER = (
+    "| SLA | objective | items | within target | success | availability | budget left | breaches | escalations | met |"
+)
 BREACH_FIELDS = (
     "sla_id",
     "workflow_id",
@@ -100,14 +103,15 @@ class SlaReport:
             "",
             f"SLAs met: {pct(overall)}",
             "",
-            "| SLA | objective | items | within target | success | availability | budget left | breaches | escalations | met |",
+            SUMMARY_HEADER,
             "|---|---|---|---|---|---|---|---|---|---|",
         ]
         for line in self.lines:
             met = "–" if line.met is None else ("yes" if line.met else "**no**")
             lines.append(
-                f"| {line.name} | {line.objective:.2%} | {line.items} | {pct(line.within_target)} | {pct(line.success_rate)} | "
-                f"{pct(line.availability)} | {pct(line.budget_remaining)} | {line.breaches} | {line.escalations} | {met} |"
+                f"| {line.name} | {line.objective:.2%} | {line.items} | {pct(line.within_target)} | "
+                f"{pct(line.success_rate)} | {pct(line.availability)} | {pct(line.budget_remaining)} | "
+                f"{line.breaches} | {line.escalations} | {met} |"
             )
         lines += ["", "## Bottlenecks", ""]
         lines += [
@@ -124,8 +128,9 @@ class SlaReport:
             for row in self.critical_path:
                 step = f"**{row['step']}** (largest)" if row["dominant"] else row["step"]
                 lines.append(
-                    f"| {row['order']} | {step} | {row['workflows']} | {duration(row['wait_s'])} | {duration(row['work_s'])} | "
-                    f"{row['attempts']:.1f} | {duration(row['total_s'])} | {pct(row['share'])} |"
+                    f"| {row['order']} | {step} | {row['workflows']} | "
+                    f"{duration(row['wait_s'])} | {duration(row['work_s'])} | {row['attempts']:.1f} | "
+                    f"{duration(row['total_s'])} | {pct(row['share'])} |"
                 )
         else:
             lines.append("No finished steps in the period.")
@@ -142,15 +147,14 @@ class SlaReport:
                     else duration(row["over_s"])
                 )
                 still = " (still open)" if row["ended_ms"] is None else ""
+                escalated = "yes" if row["escalated"] else "no"
                 lines.append(
-                    f"| {row['sla']} | {row['workflow_id'] or '–'} | {row['step'] or '–'} | {duration(row['duration_s'])}{still} | "
-                    f"{over} | {row['severity']} | {'yes' if row['escalated'] else 'no'} |"
+                    f"| {row['sla']} | {row['workflow_id'] or '–'} | {row['step'] or '–'} | "
+                    f"{duration(row['duration_s'])}{still} | {over} | {row['severity']} | {escalated} |"
                 )
             if len(self.breaches) > MARKDOWN_BREACHES:
-                lines += [
-                    "",
-                    f"… and {len(self.breaches) - MARKDOWN_BREACHES} older breaches (all of them are in the JSON report).",
-                ]
+                older = len(self.breaches) - MARKDOWN_BREACHES
+                lines += ["", f"… and {older} older breaches (all of them are in the JSON report)."]
         else:
             lines.append("None logged.")
         return "\n".join(lines) + "\n"

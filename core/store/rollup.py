@@ -86,7 +86,8 @@ def write_state(connection: Connection, name: str, value: int) -> None:
     """Set a watermark in ``rollup_state``."""
     p = _ph(connection)
     connection.exec_driver_sql(
-        f"INSERT INTO rollup_state (name, value) VALUES ({p}, {p}) ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+        f"INSERT INTO rollup_state (name, value) VALUES ({p}, {p}) "
+        "ON CONFLICT (name) DO UPDATE SET value = excluded.value",
         (name, value),
     )
 
@@ -124,7 +125,10 @@ _COMPOSE = {
 
 
 def compose(buckets: pl.DataFrame, step_ms: int) -> pl.DataFrame:
-    """Merge buckets into ``step_ms``-wide ones (whichever bucket columns are present); on equal ``last_ts`` the later row wins."""
+    """Merge buckets into ``step_ms``-wide ones, from whichever bucket columns are present.
+
+    On equal ``last_ts`` the later row wins.
+    """
     columns = [c for c in BUCKET_COLUMNS[2:] if c in buckets.columns]
     return (
         buckets.with_columns(pl.col("bucket") - pl.col("bucket") % step_ms)

@@ -152,7 +152,10 @@ def trend(
     y_format: str = ",.2f",
     integer: bool = False,
 ) -> Chart:
-    """Lines (or stacked areas) over time from a long frame with ``ts``, ``y`` and ``color`` columns (``integer``: a count axis)."""
+    """Lines (or stacked areas) over time from a long frame with ``ts``, ``y`` and ``color`` columns.
+
+    ``integer`` makes the y axis a count axis.
+    """
     tooltip = [TS_TOOLTIP, alt.Tooltip(f"{y}:Q", title=y_title or y, format=",.0f" if integer else y_format)]
     encoding: dict[str, Any] = {
         "x": alt.X("ts:T", title=None),
@@ -175,7 +178,8 @@ def trend(
         *threshold_rules(warning, critical),
         *deployment_rules(deployments),
     ]
-    # the chart's height holds its legend too: room for one legend row per series (a narrow chart lists them in one column)
+    # the chart's height holds its legend too: room for one legend row per series
+    # (a narrow chart lists them in one column)
     legend_px = LEGEND_ROW_PX * frame[color].n_unique() if color and "color" in encoding else 0
     return _base(_layer(*layers), (height or 240) + legend_px, title)
 
@@ -323,7 +327,10 @@ def heatmap(
     height: int | None = None,
     pick: bool = False,
 ) -> Chart:
-    """A grid of cells coloured by ``value`` (sequential, colour-blind-safe viridis), one labelled row per ``y`` value."""
+    """A grid of cells coloured by ``value``, one labelled row per ``y`` value.
+
+    The colour scale is sequential, colour-blind-safe viridis.
+    """
     tooltip = [
         alt.Tooltip(f"{y}:N"),
         alt.Tooltip(f"{x}:{x_type}", format="%Y-%m-%d %H:%M") if x_type == "T" else alt.Tooltip(f"{x}:{x_type}"),
@@ -378,7 +385,10 @@ def pipeline(
     title: str | None = None,
     height: int | None = None,
 ) -> Chart:
-    """Workflow steps left to right (top to bottom), each bar split into its states (``state``, ``count``), clickable."""
+    """Workflow steps left to right (top to bottom), each bar split into its states, clickable.
+
+    The states come from the ``state`` and ``count`` columns.
+    """
     selection = alt.selection_point(name=PICK, fields=[step], on="click")
     states = [str(s) for s in frame["state"].unique(maintain_order=True).to_list()] if "state" in frame.columns else []
     base = alt.Chart(frame).encode(

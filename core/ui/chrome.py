@@ -220,7 +220,10 @@ def _kpi(out: w.KpiOut) -> None:
 def kpi_row(
     items: Sequence[tuple[w.KpiConfig, w.KpiValue | float | None]], *, ctx: PageContext | None = None, per_row: int = 4
 ) -> None:
-    """KPI cards, ``per_row`` to a row (Streamlit stacks columns on phones); cost cards dropped for viewers without costs."""
+    """KPI cards, ``per_row`` to a row (Streamlit stacks columns on phones).
+
+    Cost cards are dropped for viewers without costs.
+    """
     shown = [(c, v) for c, v in items if not (c.sensitive and ctx is not None and not ctx.can_see_costs)]
     for start in range(0, len(shown), per_row):
         columns = st.columns(per_row)
@@ -230,7 +233,10 @@ def kpi_row(
 
 
 def freshness(newest_ms: int | None, *, stale_after_s: float, what: str = "data") -> None:
-    """'Last updated hh:mm:ss UTC · newest data 12 s ago', and a warning when the newest is older than ``stale_after_s``."""
+    """The caption 'Last updated hh:mm:ss UTC · newest data 12 s ago', and a warning when the data is stale.
+
+    Stale means the newest is older than ``stale_after_s``.
+    """
     now = now_ms()
     stamp = datetime.fromtimestamp(now / 1000, UTC).strftime("%H:%M:%S UTC")
     st.caption(f"Last updated {stamp} · newest {what} {ago(newest_ms, now)}")
@@ -238,7 +244,7 @@ def freshness(newest_ms: int | None, *, stale_after_s: float, what: str = "data"
         st.warning(f"No {what} has arrived yet.", icon=":material/hourglass_empty:")
     elif now - newest_ms > stale_after_s * 1000:
         st.warning(
-            f"**Stale data:** the newest {what} is {ago(newest_ms, now)} — check that collectors or the demo are running "
-            "(Admin → sources) and that pushers can reach /api/v1.",
+            f"**Stale data:** the newest {what} is {ago(newest_ms, now)} — check that collectors or the demo "
+            "are running (Admin → sources) and that pushers can reach /api/v1.",
             icon=":material/schedule:",
         )

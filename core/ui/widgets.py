@@ -496,8 +496,10 @@ def resolve(config: WidgetConfig, ctx: SourceContext) -> Any:
     if config.source in SOURCES:
         return SOURCES[config.source](ctx, config)
     if config.source:
+        known = ", ".join(SOURCES) or "none"
         raise ValueError(
-            f"unknown data source {config.source!r} for widget {config.title!r}; use metric:<selector> or one of {', '.join(SOURCES) or 'none'}"
+            f"unknown data source {config.source!r} for widget {config.title!r}; "
+            f"use metric:<selector> or one of {known}"
         )
     return None
 

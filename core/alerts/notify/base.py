@@ -41,9 +41,8 @@ class Message:
             since = stamp(alert.get("resolved_at") if alert.get("state") == "resolved" else alert.get("fired_at"))
             root = " (probable root cause)" if alert.get("root_cause") and len(self.alerts) > 1 else ""
             runbook = f" — runbook: {alert['runbook']}" if alert.get("runbook") else ""
-            out.append(
-                f"[{alert.get('state', '').upper()}] {alert.get('severity')}: {alert.get('summary')}{root} since {since}{runbook}"
-            )
+            state = alert.get("state", "").upper()
+            out.append(f"[{state}] {alert.get('severity')}: {alert.get('summary')}{root} since {since}{runbook}")
         return out
 
 
