@@ -21,6 +21,7 @@ from core.auth.access import Viewer, can, redact
 from core.config import Settings
 from core.kpis.records import apply_filters, fields, filter_values, load_events, within
 from core.query import event_percentiles, label_column, series
+from core.query.selectors import build_selector
 
 HOUR_MS = 3_600_000
 DAY_MS = 24 * HOUR_MS
@@ -52,7 +53,7 @@ DB_METRICS: dict[str, str] = {  # panel name → metric (label ``database`` opti
 }
 DB_SCALE = {"db_query_duration_seconds": 1000.0, "db_pool_utilization_percent": 1.0, "db_lock_wait_seconds": 1000.0}
 IMPACT_METRICS: tuple[tuple[str, str, float], ...] = (  # (label, selector, scale)
-    ("API p95 latency (ms)", f'{API_LATENCY}{{quantile="0.95"}}', 1000.0),
+    ("API p95 latency (ms)", str(build_selector(API_LATENCY, {"quantile": ["0.95"]})), 1000.0),
     ("API error rate (%)", API_ERRORS, 1.0),
     ("Workflow step time (s)", "qms_step_duration_seconds", 1.0),
 )
