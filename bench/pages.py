@@ -1,7 +1,7 @@
 """Role-page benchmark: script run time (AppTest), browser time to all charts drawn, ingest → visible latency.
 
 Dataset — the demo simulator's history stretched to 90 days, in a SQLite file
-(default /tmp/pulseboard-bench-pages/pulseboard.db, reused when present; --rebuild):
+(default pulseboard-bench-pages/pulseboard.db in the system temporary directory, reused when present; --rebuild):
 
 * ``DemoWorkload(seed 7)`` generates every demo event (PRs through the 4 QMS steps with
   agents, gates, defects, compliance checks; queue-depth, agent-status, error and
@@ -31,6 +31,7 @@ import argparse
 import os
 import statistics
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -98,7 +99,7 @@ def build_dataset(path: Path, days: int = 90, extra: Callable[[Engine, int], Non
     run_rollup(engine, now)
     run_retention(engine, settings, now, max_seconds=600)
     from core.store.collector_state import put_state
-    from core.store.demo_data import STATE
+    from core.ingest.demo_data import STATE
 
     with engine.begin() as connection:
         put_state(connection, STATE, "state", {"anchor_ms": now, "watermark_ms": now, "seed": 7})
@@ -213,7 +214,9 @@ ALL_CHARTS_DRAWN = """(least) => {
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--db", type=Path, default=Path("/tmp/pulseboard-bench-pages/pulseboard.db"))
+    parser.add_argument(
+        "--db", type=Path, default=Path(tempfile.gettempdir()) / "pulseboard-bench-pages" / "pulseboard.db"
+    )
     parser.add_argument("--days", type=int, default=90)
     parser.add_argument("--rebuild", action="store_true")
     parser.add_argument("--no-browser", action="store_true")

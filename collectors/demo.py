@@ -4,7 +4,7 @@ On first start with an empty store it back-fills 30 days (samples every 5 minute
 every event), then generates live on each run. Output depends only on the seed and
 the clock, so a restart resumes where it left off and re-generated events are
 skipped by id. Events have ``source = "demo"``, samples the label ``source="demo"``,
-test runs and deployments ``source = "demo"``; core.store.demo_data finds and purges them.
+test runs and deployments ``source = "demo"``; core.ingest.demo_data finds and purges them.
 PULSEBOARD_DEMO=0 turns it off. What it simulates: docs/demo.md; fields: docs/events.md.
 """
 
@@ -38,7 +38,7 @@ from core.ingest.junit import TestCase, TestRun, store_test_run
 from core.model import Batch, Event, Labels, Sample, canonical_labels, now_ms
 from core.store import schema
 from core.store.collector_state import get_state, put_state
-from core.store.demo_data import DEMO_SOURCE, STATE, demo_disabled
+from core.ingest.demo_data import DEMO_SOURCE, STATE, demo_disabled
 
 log = logging.getLogger(__name__)
 

@@ -5,6 +5,9 @@ file named by ``PULSEBOARD_CONFIG``), then the defaults below. Every field is
 documented in docs/configuration.md; a test keeps the two in step. An invalid value
 stops start-up with :class:`ConfigError`, whose message names the key and what is
 allowed, so an operator never has to read a traceback to fix a typo.
+
+Long on purpose: every setting lives here with its description and validation, and
+docs/configuration.md is generated from it (scripts/config_table.py).
 """
 
 from __future__ import annotations

@@ -6,8 +6,9 @@ import streamlit as st
 
 from core.auth import audit, tokens, users
 from core.auth.catalogue import ROLES
+from core.ingest import demo_data
 from core.model import now_ms
-from core.store import demo_data, get_engine
+from core.store import get_engine
 from core.ui import audit_view
 from core.ui.login import client_address, require_page
 

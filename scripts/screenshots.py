@@ -37,20 +37,19 @@ OUT = ROOT / "docs" / "screenshots"
 PAGES = ("overview", "executive", "operations", "developer", "qa", "sla", "alerts", "explore")
 SIZES = (("", 1920, 1080), ("-mobile", 375, 812))
 MAX_HEIGHT = 16_000
-# a backslash ending a line inside these JS snippets joins the next line to it (long lines, same JS)
 ALL_CHARTS_DRAWN = """() => {
   // charts in tabs not shown (Alerts) never draw: only the visible ones count
-  const charts = [...document.querySelectorAll("[data-testid='stVegaLiteChart']")]\
-.filter(c => c.getClientRects().length);
+  const charts = [...document.querySelectorAll("[data-testid='stVegaLiteChart']")]
+    .filter(c => c.getClientRects().length);
   // pages without charts (Alerts' first tab) are ready once their title is drawn and nothing runs
   return !!document.querySelector("h1") && !document.querySelector("[data-testid='stStatusWidget']")
          && charts.every(c => c.querySelector('canvas, svg'));
 }"""
 # the element Streamlit scrolls the page in (its name changed across versions), and how tall its content is
 CONTENT_HEIGHT = """() => {
-  const boxes = ["[data-testid='stAppScrollToBottomContainer']", "[data-testid='stMain']", \
-"[data-testid='stAppViewContainer']"]
-    .map(s => document.querySelector(s)).filter(Boolean);
+  const boxes = [
+    "[data-testid='stAppScrollToBottomContainer']", "[data-testid='stMain']", "[data-testid='stAppViewContainer']",
+  ].map(s => document.querySelector(s)).filter(Boolean);
   return Math.max(document.documentElement.scrollHeight, ...boxes.map(b => b.scrollHeight));
 }"""
 ELEMENTS = (
@@ -62,8 +61,8 @@ ELEMENTS = (
 )
 PROBLEMS = """() => ({
   errors: document.querySelectorAll("[data-testid='stException'], [data-testid='stAlertContentError']").length,
-  undrawn: [...document.querySelectorAll("[data-testid='stVegaLiteChart']")]\
-.filter(c => c.getClientRects().length && !c.querySelector('canvas, svg')).length,
+  undrawn: [...document.querySelectorAll("[data-testid='stVegaLiteChart']")]
+    .filter(c => c.getClientRects().length && !c.querySelector('canvas, svg')).length,
 })"""
 
 

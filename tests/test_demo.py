@@ -25,7 +25,7 @@ from core.programmes.qse import COF_DIMENSIONS, UCL_LAWS
 from core.query.selectors import parse_selector
 from core.query.series import find_series
 from core.store import schema
-from core.store.demo_data import has_demo_data, purge_demo
+from core.ingest.demo_data import has_demo_data, purge_demo
 
 NOW = (20_300 * DAY) + 15 * HOUR + 7 * MIN  # a fixed Tuesday afternoon
 

@@ -29,6 +29,49 @@ def test_core_has_no_import_cycle(graph):
     assert cycles(core) == []
 
 
+def test_core_packages_do_not_depend_on_each_other_in_a_circle(graph):
+    """core.store under core.ingest under core.query …: a package-level loop means two packages are really one."""
+
+    def package(module: str) -> str:
+        return ".".join(module.split(".")[:2])
+
+    packages: dict[str, set[str]] = {}
+    for module, edges in graph.items():
+        if _within(module, ("core",)):
+            mine = package(module)
+            packages.setdefault(mine, set()).update(
+                package(t) for t in edges if _within(t, ("core",)) and package(t) != mine
+            )
+    assert cycles(packages) == []
+
+
+# What each package's __init__ docstring says it may import (besides itself); keep the two in step.
+BASE = {"core.config", "core.model", "core.selfmetrics"}
+MAY_IMPORT = {
+    "core.store": {"core.config", "core.model"},
+    "core.ingest": {"core.store"} | BASE,
+    "core.query": {"core.store", "core.auth"} | BASE,
+    "core.auth": {"core.store"} | BASE,
+    "core.analytics": {"core.query"} | BASE,
+    "core.programmes": {"core.query", "core.store"} | BASE,
+    "core.alerts": {"core.store", "core.query", "core.analytics", "core.auth"} | BASE,
+    "core.sla": {"core.alerts", "core.query", "core.store", "core.auth"} | BASE,
+    "core.kpis": {"core.query", "core.store", "core.sla", "core.analytics", "core.auth"} | BASE,
+}
+MAY_IMPORT["core.api"] = set(MAY_IMPORT) - {"core.api"} | BASE | {"core.jobs"}  # every domain package, never core.ui
+
+
+def test_each_core_package_imports_only_what_its_docstring_allows(graph):
+    wrong = {}
+    for module, edges in graph.items():
+        owner = ".".join(module.split(".")[:2])
+        if owner in MAY_IMPORT:
+            outside = {".".join(t.split(".")[:2]) for t in edges if _within(t, ("core",))} - {owner, "core"}
+            if extra := outside - MAY_IMPORT[owner]:
+                wrong[module] = sorted(extra)
+    assert wrong == {}
+
+
 def test_core_never_imports_pages_or_collectors(graph):
     wrong = {
         m: sorted(t for t in e if _within(t, ("pages", "collectors")))

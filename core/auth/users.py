@@ -5,6 +5,9 @@ Postgres share them, and a disabled user is refused by every replica at its next
 check. Failed logins are counted per username in ``login_failures``; past
 ``free_attempts`` each further failure locks the name for a doubling delay (2 s,
 4 s, 8 s, ... up to ``max_delay_s``), during which no password is even checked.
+
+Longer than most modules: passwords, lock-out, first run and user administration share one
+table and its invariants (never zero admins, never a plain password), kept in one place.
 """
 
 from __future__ import annotations

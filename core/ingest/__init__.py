@@ -4,6 +4,9 @@ Every writer (HTTP API, collectors, file watchers, the demo) calls :func:`ingest
 with a :class:`~core.model.Batch`. The batch is checked whole against the configured
 limits and then written in one transaction, so a client either gets everything
 stored or a list of what is wrong and nothing stored.
+
+Also owns what the demo wrote and its purge (demo_data). May import store, config, model and
+selfmetrics; never query, ui or streamlit.
 """
 
 from __future__ import annotations

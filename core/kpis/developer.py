@@ -7,6 +7,9 @@ through core.query and core.kpis.records and hand them to a pure function.
 Per-person figures (one reviewer's queue, feedback time per reviewer) go through
 core.auth.access: a viewer without ``view_people`` sees team totals and their own queue only.
 Every event field read here is defined in docs/events.md; metric names in docs/metrics.md.
+
+Longer than most modules: it is every figure of the Developer page (queue, steps, API, database,
+errors, deployment impact); the pure pieces are small functions tested one by one.
 """
 
 from __future__ import annotations

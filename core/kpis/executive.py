@@ -20,6 +20,9 @@ workflow completion rate from their last :data:`HISTORY_DAYS` daily values
 prediction band (± 2 standard errors of a new observation) and the day the line crosses
 the target, when it does within the horizon. The forecasting issue's better models
 can replace the line behind the same function.
+
+Longer than most modules: it is every figure of the Executive page, read from one pass over the
+period's events; the pure pieces are small functions tested one by one.
 """
 
 from __future__ import annotations

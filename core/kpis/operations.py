@@ -9,6 +9,9 @@ Metric names and event fields read: docs/metrics.md, docs/events.md.
 * queues — ``qms_queue_depth{queue}`` samples and ``system.queue_depth_updated`` events
   (queue, depth, warning_threshold, critical_threshold), the newer of the two per queue;
 * resources — the system collector's CPU, memory, filesystem and network series.
+
+Longer than most modules: it is every figure of the Operations page, loaded in one read so the
+page makes one round trip; the pure pieces are small functions tested one by one.
 """
 
 from __future__ import annotations

@@ -3,6 +3,9 @@
 Pure functions over frames from core.kpis.records (events, test runs); the store-reading
 helpers at the bottom gather those frames for a window and apply the page filters.
 Every event field read here is defined in docs/events.md.
+
+Longer than most modules: it is every figure of the QA page (gates, defects, compliance, suites,
+coverage, risk); the pure pieces are small functions tested one by one.
 """
 
 from __future__ import annotations

@@ -12,6 +12,8 @@
 
 Results are cached per (query, range bucket) for ``query_cache_ttl_s`` seconds in a
 process-wide cache that does not need Streamlit; treat returned frames as read-only.
+
+May import store, auth (who may see what), config, model and selfmetrics; never ui or streamlit.
 """
 
 from __future__ import annotations

@@ -2,4 +2,6 @@
 
 definitions (model, defaults) → store (SQL) → compliance / budget / bottlenecks (pure
 polars) → status (one SLA at one instant) → jobs (breach log, alerts) and report.
+
+May import alerts, query, store, auth, config and model; never ui or streamlit.
 """

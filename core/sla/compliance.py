@@ -10,6 +10,9 @@ For a window ``[now - w, now)`` an SLA counts the items that ended in the window
 open items already over target (a stuck item must not hide). Over those it reports the
 share within target, the success rate, the share answered within ``response_s``, and the
 items over target with how far over. See docs/sla.md.
+
+Slightly over 300 lines: step items, workflow items and breaches are one derivation and stay
+together.
 """
 
 from __future__ import annotations

@@ -3,6 +3,9 @@
 Times are epoch milliseconds (BigInteger) on both backends: compact, sortable, and
 free of timezone surprises. Labels are canonical JSON text with a fingerprint column
 carrying the unique index, because a long label set would overflow a Postgres btree.
+
+One long file on purpose: the whole schema on one page is what the Alembic migrations are
+checked against (tests/test_migrations.py).
 """
 
 from __future__ import annotations

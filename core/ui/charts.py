@@ -11,6 +11,9 @@ so tests can inspect the Vega-Lite spec. Conventions:
   deployments are dotted vertical rules with the component and version in the tooltip;
 * charts that support drill-down carry a point selection named :data:`PICK` on one
   field; ``st.altair_chart(..., on_select="rerun")`` then returns the clicked value.
+
+Long on purpose: every chart builder shares one palette, one axis and legend style and one
+tooltip convention; spreading them over files would spread the one look.
 """
 
 from __future__ import annotations

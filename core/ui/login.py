@@ -9,6 +9,8 @@ form; its credentials are read from the users table on every run.
 is server-side state: no widget writes that key, so a browser cannot set it. Every
 run re-reads the user from the store, so disabling a user or changing their roles
 takes effect at their next click.
+
+Slightly over 300 lines: the login, first-run and password screens share one cookie flow.
 """
 
 from __future__ import annotations

@@ -15,6 +15,9 @@ editing a switch.
 
 Kinds: kpi, trend, gauge, bar, table, heatmap, pipeline, status_grid, timeline,
 alert_list, forecast.
+
+Long on purpose: each widget kind's config schema and builder sit side by side in one registry,
+so role pages and user dashboards draw exactly the same kinds.
 """
 
 from __future__ import annotations
