@@ -1,6 +1,6 @@
 """Anomaly detectors on the labelled NAB series: window-level precision/recall/F1 and the NAB score.
 
-For every series in ../shared/data/nab/ (labels/combined_windows.json) each detector
+For every series in tests/data/nab/ (labels/combined_windows.json) each detector
 scores every point; a detection is a point whose score reaches the threshold, after
 NAB's probationary period (the first 15 % of each file) and merged by the detector's
 refractory period (one incident, one detection).
@@ -41,7 +41,7 @@ from common import ROOT, record
 
 from core.analytics.anomaly import detector, infer_period, refractory
 
-NAB = ROOT.parent / "shared" / "data" / "nab"
+NAB = ROOT / "tests" / "data" / "nab"  # vendored in the repository (tests/data/README.md)
 PROBATION = 0.15
 WINDOW_POINTS = 720  # 2.5 days of five-minute points: the trailing window every detector uses here
 

@@ -98,8 +98,8 @@ def build_dataset(path: Path, days: int = 90, extra: Callable[[Engine, int], Non
         extra(engine, now)
     run_rollup(engine, now)
     run_retention(engine, settings, now, max_seconds=600)
-    from core.store.collector_state import put_state
     from core.ingest.demo_data import STATE
+    from core.store.collector_state import put_state
 
     with engine.begin() as connection:
         put_state(connection, STATE, "state", {"anchor_ms": now, "watermark_ms": now, "seed": 7})

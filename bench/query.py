@@ -1,6 +1,6 @@
 """Time-series engine benchmark: rollup throughput, query latency per range, bytes per raw sample.
 
-Dataset (a fresh SQLite file under /tmp, removed afterwards unless --keep):
+Dataset (a fresh SQLite file in the system temporary directory, removed afterwards unless --keep):
 
 * 50 series ``bench_cpu_percent{host="h00".."h49", env="prod"|"dev"}`` (kind gauge);
 * raw samples every 10 s for the last 24 h: 50 × 8,640 = 432,000 samples, written
@@ -133,7 +133,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--keep", action="store_true", help="keep the temporary database and print its path")
     args = parser.parse_args()
-    folder = Path(tempfile.mkdtemp(prefix="pulseboard-bench-query-", dir="/tmp"))
+    folder = Path(tempfile.mkdtemp(prefix="pulseboard-bench-query-"))
     path = folder / "bench.db"
     engine = make_engine(f"sqlite:///{path}")
     upgrade(engine)

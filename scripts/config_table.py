@@ -1,6 +1,6 @@
 """Print the settings table of docs/configuration.md from core.config, so docs and code agree.
 
-Usage: .venv/bin/python scripts/config_table.py > /tmp/table.md (then paste between the markers).
+Usage: .venv/bin/python scripts/config_table.py (then paste its output between the markers).
 """
 
 from __future__ import annotations

@@ -141,8 +141,8 @@ def test_admin_page_renders_for_admin(store):
 def test_admin_purges_demo_data_and_the_purge_is_audited(store):
     from core.auth import audit
     from core.ingest import ingest
-    from core.model import Batch, Event, Sample, now_ms
     from core.ingest.demo_data import has_demo_data
+    from core.model import Batch, Event, Sample, now_ms
 
     users.create_user(store, "root", PASSWORD, ["admin"], must_change_password=False)
     demo = Batch(

@@ -18,6 +18,7 @@ from core.alerts.engine import event_counts
 from core.alerts.rules import Rule, load_yaml
 from core.config import ROOT
 from core.ingest import ingest
+from core.ingest.demo_data import has_demo_data, purge_demo
 from core.kpis.executive import load_executive
 from core.kpis.quality import defect_kpis, load_quality
 from core.model import Batch, Event, Sample
@@ -25,7 +26,6 @@ from core.programmes.qse import COF_DIMENSIONS, UCL_LAWS
 from core.query.selectors import parse_selector
 from core.query.series import find_series
 from core.store import schema
-from core.ingest.demo_data import has_demo_data, purge_demo
 
 NOW = (20_300 * DAY) + 15 * HOUR + 7 * MIN  # a fixed Tuesday afternoon
 

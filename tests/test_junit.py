@@ -1,4 +1,4 @@
-"""JUnit parsing against the real reports in shared/data/junit, hostile XML, and storage."""
+"""JUnit parsing against the real reports in tests/data/junit, hostile XML, and storage."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from core.config import Settings
 from core.ingest.junit import MAX_MESSAGE_CHARS, JunitError, parse_junit, receive_junit, store_test_run
 from core.store import schema
 
-JUNIT_DIR = Path(__file__).resolve().parents[2] / "shared" / "data" / "junit"
+JUNIT_DIR = Path(__file__).resolve().parent / "data" / "junit"
 SAMPLE = Path(__file__).resolve().parents[1] / "data" / "samples" / "junit.sample.xml"
 
 # counts taken by reading each file's <testcase> elements, not its header

@@ -1,6 +1,6 @@
 """Prometheus scrape collector against a real HTTP exporter on an ephemeral port.
 
-The exporter serves the real expositions in shared/data/prom (node_exporter's and a
+The exporter serves the real expositions in tests/data/prom (node_exporter's and a
 Prometheus server's own), plus small hand-written ones for escapes, timestamps and
 label clashes; the store is the real SQLite file and Postgres database.
 """
@@ -25,7 +25,7 @@ from core.ingest import ingest
 from core.ingest.promtext import parse_prometheus
 from core.ingest.validate import Limits
 
-PROM = Path("/work/shared/data/prom")
+PROM = Path(__file__).resolve().parent / "data" / "prom"
 DOCS = Path(__file__).resolve().parent.parent / "docs" / "collectors.md"
 
 ESCAPED = """# HELP app_info Build information.

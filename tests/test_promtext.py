@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from core.ingest.promtext import parse_prometheus
 
-PROM = Path(__file__).resolve().parents[2] / "shared" / "data" / "prom"
+PROM = Path(__file__).resolve().parent / "data" / "prom"
 NOW = 1_700_000_000_000
 
 
