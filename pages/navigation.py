@@ -24,8 +24,8 @@ from core.alerts.views import firing_count
 from core.auth.access import pages_for_viewer
 from core.auth.catalogue import PAGES, SECTIONS, PageSpec
 from core.config import ROOT
-from core.store import get_engine
 from core.ingest.demo_data import has_demo_data
+from core.store import get_engine
 from core.ui.login import gate, refusal_page
 
 st.set_page_config(page_title="Pulseboard", page_icon=":material/monitor_heart:", layout="wide")
