@@ -58,6 +58,7 @@ def build_scheduler() -> Scheduler:
     """
     from collectors.runner import build_scheduler as build_collectors
     from core.alerts.engine import evaluate_all
+    from core.recording.job import evaluate_recording_rules
     from core.sla.jobs import check_slas
     from core.store.retention import run_retention
     from core.store.rollup import run_rollup
@@ -66,6 +67,9 @@ def build_scheduler() -> Scheduler:
     scheduler = build_collectors(settings, engine)
     scheduler.add("rollup", settings.rollup_interval_s, lambda: run_rollup(engine), singleton=True)
     scheduler.add("retention", settings.retention_interval_s, lambda: run_retention(engine, settings), singleton=True)
+    scheduler.add(
+        "recording", settings.recording_interval_s, lambda: evaluate_recording_rules(engine, settings), singleton=True
+    )
     scheduler.add("alerts", settings.alert_eval_interval_s, lambda: evaluate_all(engine, settings), singleton=True)
     scheduler.add("sla_check", settings.sla_check_interval_s, lambda: check_slas(engine, settings), singleton=True)
     return scheduler

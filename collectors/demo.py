@@ -20,25 +20,23 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from collectors.demo_programmes import (
-    TEMPLATES,
     api_profile,
-    compliance_drop,
     db_pool_percent,
+    migration_batches,
     migration_day,
-    migration_success_percent,
     nightly_suites,
     operations_day,
     qse_sessions,
-    schedule_delays,
 )
 from collectors.demo_workflow import AGENTS, DAY, HOUR, LIFETIME, MIN, STEPS, Incident, Pr, incidents_on, prs_in_hour
 from core.config import Settings
 from core.ingest import ingest
+from core.ingest.demo_data import DEMO_SOURCE, STATE, demo_disabled
 from core.ingest.junit import TestCase, TestRun, store_test_run
 from core.model import Batch, Event, Labels, Sample, canonical_labels, now_ms
+from core.recording.job import recompute_from_scratch
 from core.store import schema
 from core.store.collector_state import get_state, put_state
-from core.ingest.demo_data import DEMO_SOURCE, STATE, demo_disabled
 
 log = logging.getLogger(__name__)
 
@@ -98,6 +96,7 @@ class DemoWorkload:
         for day in range(start // DAY, end // DAY + 1):
             items.extend(migration_day(self.seed, day, self.anchor))
             items.extend(operations_day(self.seed, day))
+        items.extend(migration_batches(self.seed, start, end, self.incidents(start, end)))
         tick = (start // QUEUE_EVENT_EVERY + 1) * QUEUE_EVENT_EVERY
         depth = depth or _Depth(prs)
         for ts in range(tick, end + 1, QUEUE_EVENT_EVERY):
@@ -136,31 +135,11 @@ class DemoWorkload:
         for ts in times:
             for step in STEPS:
                 add("qms_queue_depth", {"queue": step}, depth.queue(step, ts), ts)
-                if (mean := depth.step_seconds(step, ts)) is not None:
-                    add("qms_step_duration_seconds", {"step": step}, mean, ts)
             down = {i.target for i in incidents if i.kind == "agent_outage" and i.start <= ts < i.end}
             for agent, _, capacity in AGENTS:
                 add("qms_agent_load_percent", {"agent": agent}, min(100.0, depth.busy(agent, ts) / capacity * 100), ts)
                 add("qms_agent_up", {"agent": agent}, 0.0 if agent in down else 1.0, ts)
-            active, completed, failed = depth.workflows(ts)
-            add("qms_workflows_active", {}, active, ts)
-            add("qms_workflows_completed_per_hour", {}, completed, ts)
-            add("qms_workflows_failed_per_hour", {}, failed, ts)
-            if completed + failed:
-                add("qms_workflow_failure_percent", {}, round(failed / (completed + failed) * 100, 1), ts)
-            if (score := depth.gate_score(ts)) is not None:
-                add("qms_quality_score_percent", {}, score, ts)
             add("db_connection_pool_used_percent", {"pool": "primary"}, db_pool_percent(self.seed, ts, incidents), ts)
-            add("migration_success_rate_percent", {}, migration_success_percent(self.seed, ts, incidents), ts)
-            for phase, days in schedule_delays(self.anchor, ts):
-                add("migration_schedule_delay_days", {"phase": phase}, days, ts)
-            for template in TEMPLATES:
-                add(
-                    "qse_compliance_drop_percent",
-                    {"template": template},
-                    round(compliance_drop(self.seed, template, ts), 2),
-                    ts,
-                )
             for endpoint in ENDPOINTS:
                 rate, p50, errors = api_profile(self.seed, endpoint, ts, incidents)
                 add("api_requests_per_second", {"endpoint": endpoint}, round(rate, 3), ts)
@@ -213,7 +192,7 @@ class DemoWorkload:
 
 
 class _Depth:
-    """Counts over the simulated intervals (queue depth, agent work, workflows) with sorted arrays."""
+    """Queue depths and agent work over the simulated intervals, counted with sorted arrays."""
 
     def __init__(self, prs: list[Pr]) -> None:
         def arrays(pairs: list[tuple[int, int]]) -> tuple[np.ndarray, np.ndarray]:
@@ -223,22 +202,6 @@ class _Depth:
         self._agents = {
             a: arrays([(s, e) for pr in prs for agent, _, s, e in pr.worked if agent == a]) for a, _, _ in AGENTS
         }
-        self._life = arrays([(pr.created, pr.finished) for pr in prs])
-        self._done = np.sort(np.array([pr.finished for pr in prs if not pr.failed] or [0]))
-        self._failed = np.sort(np.array([pr.finished for pr in prs if pr.failed] or [0]))
-        gates = sorted(
-            (ts, data["metrics"]["score"])
-            for pr in prs
-            for ts, kind, data in pr.events
-            if kind == "workflow.quality_gate_executed"
-        )
-        self._gate_ts = np.array([ts for ts, _ in gates] or [0])
-        self._gate_sum = np.concatenate([[0.0], np.cumsum([score for _, score in gates])]) if gates else np.zeros(2)
-        self._steps: dict[str, tuple[np.ndarray, np.ndarray]] = {}
-        for name in STEPS:
-            done = sorted((e, e - s) for pr in prs for _, step, s, e in pr.worked if step == name)
-            ends = np.array([e for e, _ in done] or [0])
-            self._steps[name] = (ends, np.concatenate([[0], np.cumsum([d for _, d in done])]) if done else np.zeros(2))
 
     @staticmethod
     def _open(pair: tuple[np.ndarray, np.ndarray], ts: int) -> int:
@@ -249,25 +212,6 @@ class _Depth:
 
     def busy(self, agent: str, ts: int) -> int:
         return max(0, self._open(self._agents[agent], ts))
-
-    def workflows(self, ts: int) -> tuple[int, int, int]:
-        def within(values: np.ndarray) -> int:
-            return int(np.searchsorted(values, ts, "right") - np.searchsorted(values, ts - HOUR, "right"))
-
-        return max(0, self._open(self._life, ts)), within(self._done), within(self._failed)
-
-    def gate_score(self, ts: int) -> float | None:
-        """Mean quality-gate score of the past hour's gate executions, in percent (None without any)."""
-        lo, hi = (
-            int(np.searchsorted(self._gate_ts, ts - HOUR, "right")),
-            int(np.searchsorted(self._gate_ts, ts, "right")),
-        )
-        return round(float(self._gate_sum[hi] - self._gate_sum[lo]) / (hi - lo) * 100, 1) if hi > lo else None
-
-    def step_seconds(self, step: str, ts: int) -> float | None:
-        ends, total = self._steps[step]
-        lo, hi = int(np.searchsorted(ends, ts - HOUR, "right")), int(np.searchsorted(ends, ts, "right"))
-        return round(float(total[hi] - total[lo]) / (hi - lo) / 1000, 1) if hi > lo else None
 
 
 def store_is_empty(engine: Engine) -> bool:
@@ -313,6 +257,7 @@ class DemoCollector:
                 self.generate(now - self.backfill_days * DAY, now, BACKFILL_STEP)
                 state["backfill_s"] = round(time.perf_counter() - started, 2)
                 log.info("demo back-filled %d days in %.1f s", self.backfill_days, state["backfill_s"])
+                recompute_from_scratch(self.engine)  # the recording job may have run on half the history
             put_state(self.engine, STATE, "state", state)
             return Batch()
         if self.workload is None or self.workload.anchor != state["anchor_ms"]:

@@ -41,6 +41,7 @@ MIGRATION_PHASES = (
     ("cleanup", "Cleanup", 16, 21),
 )  # (id, name, start week, end week)
 COMPONENTS = ("storage", "configuration", "features", "registration", "api", "cli")
+DATASETS = ("customers", "orders", "devices", "registrations", "feature_flags")
 SUITES = (
     ("Unit Tests", 200, 0.985),
     ("Integration", 140, 0.95),
@@ -64,14 +65,6 @@ def template_quality(template: str, day: int) -> float:
     in the last ten days of every 30-day cycle."""
     # one template slips during part of every cycle: a compliance degradation to alert on
     return TEMPLATE_QUALITY[template] - (0.08 if template == "incident-postmortem" and day % 30 >= 20 else 0.0)
-
-
-def compliance_drop(seed: int, template: str, ts: int) -> float:
-    """Points the template's compliance score fell below its own 7-day baseline (qse_compliance_drop_percent)."""
-    day = ts // DAY
-    baseline = sum(template_quality(template, day - k) for k in range(1, 8)) / 7
-    noise = rng(seed, "qse-drop", template, ts // HOUR).gauss(0, 0.4)
-    return max(0.0, (baseline - template_quality(template, day)) * 100 + noise)
 
 
 def qse_sessions(seed: int, day: int) -> list[Item]:
@@ -186,21 +179,6 @@ def phase_span(anchor: int, pid: str, w0: int, w1: int) -> tuple[int, int, int]:
     begin = (anchor // DAY - 56) * DAY  # the programme started eight weeks before the demo did
     planned_end = begin + w1 * WEEK
     return begin + w0 * WEEK, planned_end + (ABSTRACTION_SLIP if pid == "abstraction" else 0), planned_end
-
-
-def schedule_delays(anchor: int, ts: int) -> list[tuple[str, float]]:
-    """Days each in-progress phase is projected to finish after its planned end (migration_schedule_delay_days).
-
-    The projection extends the phase's progress so far at its current rate, as the
-    migration page's estimated completion does.
-    """
-    out = []
-    for pid, _, w0, w1 in MIGRATION_PHASES:
-        start, end, planned_end = phase_span(anchor, pid, w0, w1)
-        if start < ts < end:
-            progress = (ts - start) / (end - start)
-            out.append((pid, round(max(0.0, start + (ts - start) / progress - planned_end) / DAY, 2)))
-    return out
 
 
 def migration_day(seed: int, day: int, anchor: int) -> list[Item]:
@@ -393,8 +371,25 @@ def db_pool_percent(seed: int, ts: int, incidents: list[Incident]) -> float:
     return round(min(100.0, max(0.0, 30 + 35 * daily + held + r.gauss(0, 3))), 1)
 
 
-def migration_success_percent(seed: int, ts: int, incidents: list[Incident]) -> float:
-    """Share of migration operations (records moved and verified) that succeed;
-    drops while the platform is in trouble."""
-    r = rng(seed, "migration-success", ts // (5 * MIN))
-    return round(min(100.0, r.gauss(86.0, 2.5) if _trouble(ts, incidents) else r.gauss(98.5, 0.6)), 2)
+def migration_batches(seed: int, start: int, end: int, incidents: list[Incident]) -> list[Item]:
+    """The migration's record batches finished in (start, end], one every 5 minutes.
+
+    About 1.5 % of a batch's records fail verification, 14 % while the platform is in
+    trouble: the recorded migration_success_rate_percent follows from these events.
+    """
+    out = []
+    for ts in range((start // (5 * MIN) + 1) * 5 * MIN, end + 1, 5 * MIN):
+        r = rng(seed, "migration-batch", ts // (5 * MIN))
+        records = r.randrange(800, 1600)
+        share = min(1.0, r.gauss(0.86, 0.025) if _trouble(ts, incidents) else r.gauss(0.985, 0.006))
+        succeeded = round(records * share)
+        data = {
+            "batch_id": f"B-{ts // (5 * MIN)}",
+            "dataset": r.choice(DATASETS),
+            "records": records,
+            "succeeded": succeeded,
+            "failed": records - succeeded,
+            "duration_s": round(r.uniform(60, 280), 1),
+        }
+        out.append((ts, f"demo-mig-batch-{ts // (5 * MIN)}", "migration.batch_completed", data))
+    return out

@@ -30,6 +30,24 @@ ROOT = Path(__file__).resolve().parent.parent
 ENV_PREFIX = "PULSEBOARD_"
 
 
+URL_PASSWORD = re.compile(r"(\b[a-z][a-z0-9+.-]*://[^/?#@\s:]*:)[^@\s'\"]*@", re.IGNORECASE)
+
+
+def redact_url_passwords(text: str) -> str:
+    """``text`` with the password of every URL in it replaced by ``***``."""
+    return URL_PASSWORD.sub(r"\1***@", text)
+
+
+def anchor_sqlite_url(url: str) -> str:
+    """``url`` with a relative SQLite path anchored at the project folder; other URLs unchanged."""
+    prefix = "sqlite:///"
+    if url.startswith(prefix):
+        path = url.removeprefix(prefix)
+        if path and path != ":memory:" and not Path(path).is_absolute():
+            return prefix + str(ROOT / path)
+    return url
+
+
 class ConfigError(ValueError):
     """Raised when configuration cannot be used; the message is meant for humans."""
 
@@ -132,9 +150,46 @@ class Settings(BaseSettings):
     selfstats_interval_s: float = Field(
         default=15.0, ge=1.0, le=3600.0, description="Interval of the self-metrics collector, in seconds."
     )
+    feed_push_interval_s: float = Field(
+        default=300.0,
+        ge=1.0,
+        le=7 * 86_400.0,
+        description=(
+            "Expected interval of a feed pushed through the API (one per token), in seconds: late after twice, "
+            "stale after three times this (docs/collectors.md#feeds-and-freshness)."
+        ),
+    )
+    feed_retire_after_s: float = Field(
+        default=7 * 86_400.0,
+        ge=3_600.0,
+        le=400 * 86_400.0,
+        description=(
+            "A feed silent for longer than this is retired, in seconds: listed on Operations, no longer on the "
+            "Overview strip nor alerted on (a removed source must not stay stale forever)."
+        ),
+    )
     prometheus_targets: list[PrometheusTarget] = Field(
         default_factory=list,
         description="Prometheus /metrics URLs to scrape; as an environment variable, a JSON list of objects.",
+    )
+    db_watch_store: bool = Field(
+        default=True, description="Let the database collector watch Pulseboard's own store (database_url)."
+    )
+    db_watch_urls: list[str] = Field(
+        default_factory=list,
+        description=(
+            "More databases for the database collector to watch: SQLAlchemy URLs (postgresql+psycopg://... or "
+            "sqlite:///...); as an environment variable, a JSON list. Passwords never appear in labels or logs."
+        ),
+    )
+    db_interval_s: float = Field(
+        default=15.0, ge=1.0, le=3600.0, description="Interval of the database collector, in seconds."
+    )
+    db_slow_query_s: float = Field(
+        default=5.0,
+        gt=0.0,
+        le=86_400.0,
+        description="A Postgres query active for longer than this counts as slow (db_slow_queries), in seconds.",
     )
     spool_max_bytes: int = Field(
         default=256 * 1024 * 1024,
@@ -152,6 +207,21 @@ class Settings(BaseSettings):
         ge=1.0,
         le=3600.0,
         description="How often the rollup job folds new raw samples into the 1m/5m/1h tiers, in seconds.",
+    )
+    recording_interval_s: float = Field(
+        default=60.0,
+        ge=5.0,
+        le=3600.0,
+        description="How often the recording rules turn new events into series (docs/metrics.md), in seconds.",
+    )
+    recording_backfill_s: float = Field(
+        default=30 * 86_400.0,
+        ge=0.0,
+        le=400 * 86_400.0,
+        description=(
+            "How far back the recording rules catch up after a fresh start or an outage, in seconds "
+            "(instants older than a day at a 5-minute step)."
+        ),
     )
     retention_interval_s: float = Field(
         default=300.0,
@@ -396,6 +466,27 @@ class Settings(BaseSettings):
             url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
         return url
 
+    @field_validator("db_watch_urls")
+    @classmethod
+    def _known_watch_backends(cls, urls: list[str]) -> list[str]:
+        from sqlalchemy.engine import make_url  # imported here: the settings module stays light to import
+        from sqlalchemy.exc import ArgumentError
+
+        checked = []
+        for number, url in enumerate(urls, 1):  # messages never repeat the URL: it may hold a password
+            if not url.startswith(("sqlite:///", "postgresql+psycopg://", "postgresql://")):
+                raise ValueError(f"entry {number} must start with sqlite:/// or postgresql+psycopg://")
+            if url.startswith("sqlite:///") and url.removeprefix("sqlite:///") in ("", ":memory:"):
+                raise ValueError(f"entry {number} must name an SQLite file")
+            if url.startswith("postgresql://"):
+                url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
+            try:
+                make_url(url)
+            except (ArgumentError, ValueError):  # a bad port is a ValueError
+                raise ValueError(f"entry {number} is not a valid database URL") from None
+            checked.append(url)
+        return checked
+
     @field_validator("metric_name_pattern", "label_name_pattern")
     @classmethod
     def _compiles(cls, pattern: str) -> str:
@@ -420,12 +511,7 @@ class Settings(BaseSettings):
     @property
     def resolved_database_url(self) -> str:
         """The URL with a relative SQLite path anchored at the project folder."""
-        prefix = "sqlite:///"
-        if self.database_url.startswith(prefix):
-            path = self.database_url.removeprefix(prefix)
-            if path and path != ":memory:" and not Path(path).is_absolute():
-                return prefix + str(ROOT / path)
-        return self.database_url
+        return anchor_sqlite_url(self.database_url)
 
     @classmethod
     def settings_customise_sources(
@@ -446,7 +532,7 @@ def describe_errors(error: ValidationError) -> str:
     for item in error.errors():
         key = ".".join(str(part) for part in item["loc"]) or "(settings)"
         given = item.get("input")
-        shown = f" (got {given!r})" if not isinstance(given, dict) else ""
+        shown = redact_url_passwords(f" (got {given!r})") if not isinstance(given, dict) else ""
         lines.append(f"{ENV_PREFIX}{key.upper()} / {key} in pulseboard.toml: {item['msg']}{shown}")
     return "Invalid Pulseboard configuration:\n  " + "\n  ".join(lines)
 

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import operator
 from collections import Counter
 from collections.abc import Callable
 
+import numpy as np
+import polars as pl
 import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
@@ -21,10 +24,13 @@ from core.ingest import ingest
 from core.ingest.demo_data import has_demo_data, purge_demo
 from core.kpis.executive import load_executive
 from core.kpis.quality import defect_kpis, load_quality
+from core.kpis.records import EVENT_SCHEMA
 from core.model import Batch, Event, Sample
 from core.programmes.qse import COF_DIMENSIONS, UCL_LAWS
 from core.query.selectors import parse_selector
 from core.query.series import find_series
+from core.recording.job import evaluate_recording_rules, samples_of
+from core.recording.rules import RULES as RECORDING_RULES
 from core.store import schema
 
 NOW = (20_300 * DAY) + 15 * HOUR + 7 * MIN  # a fixed Tuesday afternoon
@@ -141,11 +147,14 @@ DEFAULT_RULES = load_yaml((ROOT / "alert_rules.yaml").read_text())
 HOST_SERIES = {"system_memory_used_percent", "system_filesystem_used_percent"}  # the system collector's, not the demo's
 
 
-def test_every_default_rule_selector_matches_a_series_after_a_short_backfill(engine: Engine) -> None:
+RECORDED = {rule.name for rule in RECORDING_RULES}  # derived from the demo's events by the recording job
+
+
+def test_every_default_rule_selector_matches_a_series_after_a_short_backfill(engine: Engine, settings) -> None:
     DemoCollector(engine, seed=7, clock=lambda: NOW, backfill_days=2).collect()
-    ingest(
-        engine, SystemCollector().collect()
-    )  # host memory and disk come from the local collector that starts with the demo
+    # host memory and disk come from the local collector that starts with the demo
+    ingest(engine, SystemCollector().collect())
+    evaluate_recording_rules(engine, settings, now=NOW)
     for rule in DEFAULT_RULES:
         if rule.source == "events":
             assert not event_counts(engine, rule, NOW - 2 * DAY, NOW + 1).is_empty(), (
@@ -154,7 +163,7 @@ def test_every_default_rule_selector_matches_a_series_after_a_short_backfill(eng
             continue
         found = find_series(engine, rule.selector)
         assert not found.is_empty(), f"{rule.name}: nothing writes {rule.selector}"
-        if parse_selector(rule.selector).name not in HOST_SERIES:
+        if parse_selector(rule.selector).name not in HOST_SERIES | RECORDED:
             assert all('"source":"demo"' in labels for labels in found["labels"]), rule.name
 
 
@@ -169,10 +178,19 @@ def _breaches(rule: Rule, samples: list[Sample]) -> int:
 
 def test_every_default_threshold_rule_on_demo_series_is_breached_within_a_month() -> None:
     """The demo's incidents and programmes give every default rule something to fire on (host rules: the real host)."""
-    workload, samples = DemoWorkload(7, NOW), []
+    workload, samples, events = DemoWorkload(7, NOW), [], []
     for day in range(30):
         start = NOW - (day + 1) * DAY
-        samples += workload.samples(range(start, start + DAY, 5 * MIN), workload.prs(start, start + DAY))
+        prs = workload.prs(start, start + DAY)
+        samples += workload.samples(range(start, start + DAY, 5 * MIN), prs)
+        events += workload.events(start, start + DAY, prs)
+    # the derived series, as the recording job computes them from those events
+    frame = pl.DataFrame(
+        [(e.id, e.type, e.ts, e.source, json.dumps(e.data)) for e in events], schema=EVENT_SCHEMA, orient="row"
+    ).sort("ts")
+    at = np.arange(NOW - 29 * DAY, NOW, 5 * MIN, dtype=np.int64)
+    for recording in RECORDING_RULES:
+        samples += samples_of(recording, recording.evaluate(frame.filter(pl.col("type").is_in(recording.reads)), at))
     for rule in DEFAULT_RULES:
         if (
             rule.kind == "threshold"
