@@ -158,10 +158,19 @@ def preview_chart(rule_text: str) -> None:
 
 def rules_tab() -> None:
     rules = store.load_rules(engine)
+    states = views.rule_states(rules, store.alerts_frame(engine), store.load_health(engine))
+    if quiet := states.filter(pl.col("state") == "no data")["rule"].to_list():
+        st.warning(
+            f"No data for {len(quiet)} rule(s) in their last window: {', '.join(f'`{name}`' for name in quiet)}. "
+            "They cannot fire until their metric arrives (docs/metrics.md names each metric's producer).",
+            icon=":material/signal_disconnected:",
+        )
+    state_of = dict(states.select("rule", "state").iter_rows())
     st.dataframe(
         [
             {
                 "name": r.name,
+                "state": state_of[r.name],
                 "kind": r.kind,
                 "severity": r.severity,
                 "selector": r.selector,

@@ -20,7 +20,7 @@ from core.alerts.deliver import deliver_due
 from core.alerts.evaluate import evaluate_rule
 from core.alerts.kinds import kind
 from core.alerts.rules import Rule, render
-from core.alerts.store import load_rules, load_states, save_states, seed_defaults
+from core.alerts.store import load_rules, load_states, save_health, save_states, seed_defaults
 from core.config import Settings
 from core.model import now_ms as clock_ms
 from core.query import series
@@ -80,6 +80,11 @@ def rule_frame(engine: Engine, rule: Rule, settings: Settings, now: int) -> pl.D
 
 def evaluate_rule_now(engine: Engine, rule: Rule, settings: Settings, now: int) -> int:
     """Evaluate one rule at ``now`` and store the outcome; returns the number of state changes."""
+    return _evaluate(engine, rule, settings, now)[0]
+
+
+def _evaluate(engine: Engine, rule: Rule, settings: Settings, now: int) -> tuple[int, int]:
+    """State changes, and how many series the rule saw (0: no data in its window)."""
     observations = kind(rule.kind).observe(rule_frame(engine, rule, settings, now), rule, now)
     with engine.begin() as connection:
         previous = load_states(connection, rule.name)
@@ -90,7 +95,7 @@ def evaluate_rule_now(engine: Engine, rule: Rule, settings: Settings, now: int) 
             for key, state in states.items()
         }
         save_states(connection, rule, states, transitions, summaries, now)
-    return len(transitions)
+    return len(transitions), len(observations)
 
 
 def evaluate_all(engine: Engine, settings: Settings, now_ms: int | None = None) -> Report:
@@ -102,13 +107,18 @@ def evaluate_all(engine: Engine, settings: Settings, now_ms: int | None = None) 
         _seeded.add(url)
     report = Report()
     rules = load_rules(engine, enabled_only=True)
+    seen: dict[str, dict[str, object]] = {}
     for rule in rules:
         try:
-            report.transitions += evaluate_rule_now(engine, rule, settings, now)
+            transitions, series_seen = _evaluate(engine, rule, settings, now)
+            report.transitions += transitions
             report.rules += 1
+            seen[rule.name] = {"at": now, "series": series_seen}
         except Exception as error:  # noqa: BLE001 - one broken rule (a vanished table, a too-wide selector) must not stop the rest
             report.errors[rule.name] = f"{type(error).__name__}: {error}"
+            seen[rule.name] = {"at": now, "series": 0, "error": report.errors[rule.name]}
             log.warning("alert rule %s failed: %s", rule.name, error)
+    save_health(engine, seen)
     report.queued = dispatch.run(engine, settings, {r.name: r for r in rules}, now)
     report.delivered = deliver_due(engine, settings, now)
     return report

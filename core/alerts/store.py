@@ -24,6 +24,7 @@ from core.auth import audit as audit_log
 from core.auth.access import SYSTEM
 from core.model import labels_json, now_ms
 from core.store import schema
+from core.store.collector_state import get_state, put_state
 
 RESOLVED_KEEP_MS = 86_400_000  # resolved alerts stay on the active list's "recently resolved" for a day
 
@@ -271,6 +272,19 @@ def resolve(
             )
     audit(engine, actor, audit_log.ALERT_RESOLVED, fingerprint, {"comment": comment}, address)
     return True
+
+
+HEALTH = ("alerting", "rules")  # collector_state row: the last evaluation of every rule
+
+
+def save_health(engine: Engine, seen: dict[str, dict[str, object]]) -> None:
+    """What the last evaluation cycle saw per rule (time, series count, error), for the rule list's state."""
+    put_state(engine, *HEALTH, seen)
+
+
+def load_health(engine: Engine) -> dict[str, dict[str, object]]:
+    """The last cycle's view per rule name; empty before the first cycle."""
+    return get_state(engine, *HEALTH) or {}
 
 
 def alerts_frame(engine: Engine) -> pl.DataFrame:

@@ -36,6 +36,48 @@ def firing_count(engine: Engine) -> int:
         return int(connection.scalar(sa.select(sa.func.count()).where(table.c.state == "firing")) or 0)
 
 
+RULE_STATES = ("firing", "pending", "no data", "error", "ok", "not evaluated yet", "disabled")
+
+
+def rule_states(rules: list[Rule], alerts: pl.DataFrame, health: dict[str, dict[str, object]]) -> pl.DataFrame:
+    """One row per rule: its state now, as the rule list shows it.
+
+    ``no data`` is a series rule that saw no series in its last window: silent, but not
+    "ok" — the metric may be misnamed or its producer gone. Event rules count events,
+    so no event is a count of 0, not missing data.
+    """
+    live = alerts.filter(pl.col("state").is_in(["firing", "pending"])).group_by("rule", "state").len()
+    counts = {(r, state): n for r, state, n in live.iter_rows()}
+    rows = []
+    for rule in rules:
+        seen = health.get(rule.name)
+        if not rule.enabled:
+            state = "disabled"
+        elif seen is None:
+            state = "not evaluated yet"
+        elif seen.get("error"):
+            state = "error"
+        elif counts.get((rule.name, "firing")):
+            state = "firing"
+        elif counts.get((rule.name, "pending")):
+            state = "pending"
+        elif rule.source == "series" and not seen.get("series"):
+            state = "no data"
+        else:
+            state = "ok"
+        rows.append(
+            {
+                "rule": rule.name,
+                "state": state,
+                "series": None if seen is None else seen.get("series"),
+                "evaluated_at": None if seen is None else seen.get("at"),
+                "error": None if seen is None else seen.get("error"),
+            }
+        )
+    schema = {"rule": pl.String, "state": pl.String, "series": pl.Int64, "evaluated_at": pl.Int64, "error": pl.String}
+    return pl.DataFrame(rows, schema=schema, orient="row")
+
+
 def alert_link(selector: str, agg: str = "avg") -> str:
     """URL of the Alerts page with the rule editor prefilled from a query (Explore's "create alert")."""
     return "/alerts?" + urlencode({"selector": selector, "agg": agg})
