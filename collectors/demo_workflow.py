@@ -188,6 +188,23 @@ def escaped_defects(seed: int, pr: Pr, base: dict[str, Any]) -> list[tuple[int, 
     ]
 
 
+COVERAGE_GATE = "code-coverage-gate"
+COVERAGE_BASE = {  # each repository's usual line coverage, in percent
+    "org/payments-api": 88.0,
+    "org/web-portal": 74.0,
+    "org/data-pipeline": 82.0,
+    "org/mobile-app": 69.0,
+    "org/platform-infra": 79.0,
+}
+
+
+def coverage_percent(seed: int, repository: str, number: int, attempt: int, passed: bool) -> float:
+    """Line coverage the coverage gate reports for a PR: the repository's usual level, lower when the gate fails."""
+    r = rng(seed, "coverage", number, attempt)
+    value = COVERAGE_BASE[repository] + r.gauss(0, 2.5) - (0 if passed else r.uniform(6, 12))
+    return round(min(100.0, max(0.0, value)), 1)
+
+
 def simulate_pr(seed: int, number: int, created: int, incidents: list[Incident]) -> Pr:
     """Walk one PR through the four steps with queue waits, agents, gates, retries and defects."""
     r = rng(seed, "pr", number)
@@ -233,6 +250,8 @@ def simulate_pr(seed: int, number: int, created: int, incidents: list[Incident])
                     "threshold": 0.8,
                     "execution_time": round(r.uniform(5, 240), 1),
                 }
+                if gate == COVERAGE_GATE:  # the coverage the gate measured (its own generator: the PR's draws stay put)
+                    metrics["coverage_percentage"] = coverage_percent(seed, base["repository"], number, attempt, ok)
                 gate_data = ctx | {"gate_name": gate, "metrics": metrics}
                 pr.events.append((at, "workflow.quality_gate_executed", gate_data | {"passed": ok}))
                 pr.events.append(

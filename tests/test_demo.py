@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from collectors.demo import DemoCollector, DemoWorkload
-from collectors.demo_workflow import DAY, HOUR, LIFETIME, MIN, STEPS, incidents_on
+from collectors.demo_workflow import DAY, HOUR, LIFETIME, MIN, REPOSITORIES, STEPS, incidents_on
 from collectors.deployments import DeploymentCollector
 from collectors.system import SystemCollector
 from core.alerts.engine import event_counts
@@ -242,3 +242,15 @@ def test_executive_defect_kpis_on_a_backfill_are_realistic(engine: Engine) -> No
     defects = load_quality(engine, NOW - 3 * DAY, NOW, {}).defects  # what the QA page reads its prevention rate from
     prevention = defect_kpis(defects, start_ms=NOW - 3 * DAY, end_ms=NOW, day_start_ms=NOW - NOW % DAY).prevention_pct
     assert prevention is not None and prevention < 100
+
+
+def test_the_coverage_gate_reports_line_coverage_for_every_repository() -> None:
+    """The QA coverage panel has data on a fresh demo: the coverage gate sends metrics.coverage_percentage."""
+    gates = [e for e in window(7, 2) if e.type == "workflow.quality_gate_executed"]
+    coverage = [e for e in gates if "coverage_percentage" in e.data["metrics"]]
+    assert coverage and {e.data["gate_name"] for e in coverage} == {"code-coverage-gate"}
+    assert {e.data["repository"] for e in coverage} == set(REPOSITORIES)
+    assert all(0 <= e.data["metrics"]["coverage_percentage"] <= 100 for e in coverage)
+    failed = [e.data["metrics"]["coverage_percentage"] for e in coverage if not e.data["passed"]]
+    passed = [e.data["metrics"]["coverage_percentage"] for e in coverage if e.data["passed"]]
+    assert failed and sum(failed) / len(failed) < sum(passed) / len(passed)
