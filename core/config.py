@@ -418,6 +418,24 @@ class Settings(BaseSettings):
             "How far back each SLA check looks for items that ended over target, in hours (breaches are logged once)."
         ),
     )
+    sla_burn_min_items: int = Field(
+        default=20,
+        ge=0,
+        le=1_000_000,
+        description=(
+            "Fewest items (metric SLAs: query buckets) a burn-rate rule's long window must hold before it may fire, "
+            "so a handful of slow items cannot page; 0 turns the minimum off."
+        ),
+    )
+    sla_burn_warmup_s: float = Field(
+        default=3600.0,
+        ge=0.0,
+        le=30 * 86_400.0,
+        description=(
+            "How long after an SLA's data first appears (within the last 3 days) its burn-rate rules stay quiet, "
+            "in seconds, so a fresh install's first slow page loads do not page; 0 turns the warm-up off."
+        ),
+    )
     sla_alert_channels: list[str] = Field(
         default_factory=list,
         description=(

@@ -77,6 +77,16 @@ def test_status_from_stored_events_matches_the_crafted_answers(slas, settings):
     # 30-day budget: 12 items, 4 bad, budget 0.5 % → 0.06 allowed, 66.7x spent.
     assert dor.budget.remaining == pytest.approx(1 - 4 / (12 * 0.005))
     assert dor.burn_rates["1 h"] == pytest.approx((3 / 11) / 0.005)
+    # Every rule burns, but 11 or 12 items are fewer than the 20 a long window needs (sla_burn_min_items):
+    # held back, as the check holds them; with a lower minimum all three fire (the data is 1 h 54 min old).
+    assert dor.firing == []
+    assert {(a.rule.name, a.held) for a in dor.alerts if a.burning} == {
+        ("fast_burn", "11 of 20 items in the long window"),
+        ("slow_burn", "12 of 20 items in the long window"),
+        ("steady_burn", "12 of 20 items in the long window"),
+    }
+    fewer = settings.model_copy(update={"sla_burn_min_items": 10})
+    dor = statuses(slas, fewer, [DEFAULTS[0]], now_ms=NOW)[0]
     assert {a.rule.name for a in dor.firing} == {"fast_burn", "slow_burn", "steady_burn"}
 
 
@@ -125,12 +135,16 @@ def test_check_logs_breaches_once_escalates_and_raises_alerts(slas, settings):
 
 
 def test_burn_rate_alerts_follow_the_rules(slas, settings):
-    # End-to-end workflows: 20 over the last 3 days all fine, then 3 of the last 4 in the last 5 minutes over 4 h.
+    # End-to-end workflows: 20 over the last 3 days all fine; in the last hour 15 fine (ended 55 … 13 min ago) and
+    # 5 over 4 h in the last 5 minutes. The last hour holds 20 items, the fewest a long window needs
+    # (sla_burn_min_items), 5 of them bad: 25 % / 1.5 % = 16.7x, above the fast burn's 14.4x.
     events = []
     for n in range(20):
         events += workflow(f"OK{n}", 3 * DAY / MIN - n * 200, 60)
-    for n in range(3):
-        events += workflow(f"SLOW{n}", 5 * 60 + 2 + n, 5 * 60 - 1)
+    for n in range(15):
+        events += workflow(f"FINE{n}", 100 - 3 * n, 45)
+    for n in range(5):
+        events += workflow(f"SLOW{n}", 250 + n / 2, 248)
     ingest(slas, Batch(events=tuple(events)), origin="test", settings=settings)
     check_slas(slas, settings, now_ms=NOW)
     fired = {key[1] for key, (_, state) in alerts(slas).items() if key[0] == "slo_burn" and state == "firing"}

@@ -8,7 +8,10 @@ bucket: ``ts`` (epoch ms), ``bad`` (0..1) and ``weight`` — and an injected clo
   exactly over the period, 14.4× spends 2 % of a 30-day budget in one hour;
 * a rule fires when the burn rate is above its factor over *both* its long and its short
   window: the long window proves the burn is significant, the short one that it is still
-  going on, so the alert resets minutes after the burn stops.
+  going on, so the alert resets minutes after the burn stops;
+* a :class:`BurnGuard` holds a rule back while its long window has too few items, or
+  while the SLA's data is younger than a warm-up: a burn rate over three page loads on a
+  fresh install is noise, not a budget at risk.
 """
 
 from __future__ import annotations
@@ -46,6 +49,51 @@ RULES: tuple[BurnRule, ...] = (
 )
 
 
+HORIZON_MS = max(rule.long_ms for rule in RULES)  # the longest window a rule reads: how far back "first seen" looks
+
+
+@dataclass(frozen=True)
+class BurnGuard:
+    """What a rule needs besides the burn itself before it may fire (settings ``sla_burn_*``).
+
+    The workbook's rules assume enough traffic for a ratio to mean something. With three
+    items in the hour one slow one is a 33 % error ratio, i.e. a 67x burn of a 99.5 %
+    objective, and pages someone; the same on a freshly started install, where the first
+    samples are the slowest (cold caches, first page loads), would page within minutes.
+    So a rule fires only when its long window holds at least ``min_items`` items (for
+    metric SLAs: buckets of the query tier) and the SLA's first data in the last
+    :data:`HORIZON_MS` is at least ``warmup_ms`` old. The defaults (no guard) keep the pure
+    rule as the workbook states it; the SLA check and the SLA page pass the settings.
+    """
+
+    min_items: float = 0.0
+    warmup_ms: int = 0
+
+    def hold(self, long_items: float, first_ms: int | None, now_ms: int) -> str | None:
+        """Why a rule may not fire at ``now_ms`` (shown on the page and in check results), or None."""
+        if long_items < self.min_items:
+            return f"{long_items:g} of {self.min_items:g} items in the long window"
+        if self.warmup_ms and (first_ms is None or now_ms - first_ms < self.warmup_ms):
+            age = 0 if first_ms is None else (now_ms - first_ms) // MINUTE_MS
+            return f"warming up: data {age} min old, {self.warmup_ms // MINUTE_MS} min needed"
+        return None
+
+
+NO_GUARD = BurnGuard()  # the rules as the workbook states them
+
+
+def first_seen(outcomes: pl.DataFrame, now_ms: int, bucket_ms: int = 0) -> int | None:
+    """When the SLA's data first appears within :data:`HORIZON_MS` before ``now_ms``; None without data.
+
+    ``bucket_ms`` is the width of the buckets the outcomes stand for (metric SLAs read
+    through a rollup tier): a bucket's ``ts`` is its start, so the data may have begun up
+    to a bucket later, and the warm-up is counted from the bucket's end so it never ends early.
+    """
+    inside = outcomes.filter(pl.col("ts").is_between(now_ms - HORIZON_MS, now_ms, closed="left"))
+    first = inside["ts"].min()
+    return None if first is None else int(first) + bucket_ms  # type: ignore[arg-type]
+
+
 def empty_outcomes() -> pl.DataFrame:
     """An outcomes frame with no rows."""
     return pl.DataFrame(schema=OUTCOME_SCHEMA)
@@ -60,6 +108,11 @@ def burn_rate(outcomes: pl.DataFrame, objective: float, window_ms: int, now_ms: 
     """Burn rate over ``[now - window, now)``; None when nothing was measured there."""
     bad, total = _window(outcomes, now_ms - window_ms, now_ms)
     return None if total == 0 else (bad / total) / (1.0 - objective)
+
+
+def items_in(outcomes: pl.DataFrame, window_ms: int, now_ms: int) -> float:
+    """Items (total weight) measured in ``[now - window, now)``: what :class:`BurnGuard` counts."""
+    return _window(outcomes, now_ms - window_ms, now_ms)[1]
 
 
 @dataclass(frozen=True)
@@ -133,10 +186,12 @@ class BurnAlert:
     at_ms: int
     long_rate: float | None
     short_rate: float | None
+    long_items: float = 0.0  # items measured in the long window
+    held: str | None = None  # why the guard holds the rule back (BurnGuard.hold), or None
 
     @property
-    def firing(self) -> bool:
-        """Both windows burn faster than the rule's factor."""
+    def burning(self) -> bool:
+        """Both windows burn faster than the rule's factor (whether or not the guard lets it fire)."""
         return (
             self.long_rate is not None
             and self.short_rate is not None
@@ -144,30 +199,50 @@ class BurnAlert:
             and self.short_rate > self.rule.factor
         )
 
+    @property
+    def firing(self) -> bool:
+        """Both windows burn faster than the rule's factor and the guard does not hold it back."""
+        return self.burning and self.held is None
+
 
 def evaluate(
-    outcomes: pl.DataFrame, objective: float, now_ms: int, rules: Sequence[BurnRule] = RULES
+    outcomes: pl.DataFrame,
+    objective: float,
+    now_ms: int,
+    rules: Sequence[BurnRule] = RULES,
+    guard: BurnGuard = NO_GUARD,
+    first_ms: int | None = None,
 ) -> list[BurnAlert]:
-    """Each rule at ``now_ms``."""
-    return [
-        BurnAlert(
-            rule,
-            now_ms,
-            burn_rate(outcomes, objective, rule.long_ms, now_ms),
-            burn_rate(outcomes, objective, rule.short_ms, now_ms),
+    """Each rule at ``now_ms``; ``first_ms`` (default :func:`first_seen` of ``outcomes``) feeds the warm-up."""
+    first = first_seen(outcomes, now_ms) if first_ms is None else first_ms
+    alerts = []
+    for rule in rules:
+        items = items_in(outcomes, rule.long_ms, now_ms)
+        alerts.append(
+            BurnAlert(
+                rule,
+                now_ms,
+                burn_rate(outcomes, objective, rule.long_ms, now_ms),
+                burn_rate(outcomes, objective, rule.short_ms, now_ms),
+                items,
+                guard.hold(items, first, now_ms),
+            )
         )
-        for rule in rules
-    ]
+    return alerts
 
 
 def firing_timeline(
-    outcomes: pl.DataFrame, objective: float, times_ms: Sequence[int], rules: Sequence[BurnRule] = RULES
+    outcomes: pl.DataFrame,
+    objective: float,
+    times_ms: Sequence[int],
+    rules: Sequence[BurnRule] = RULES,
+    guard: BurnGuard = NO_GUARD,
 ) -> pl.DataFrame:
     """Which rules fire at each instant: ``ts``, ``rule``, ``long_rate``, ``short_rate``, ``firing``."""
     rows = [
         (a.at_ms, a.rule.name, a.long_rate, a.short_rate, a.firing)
         for at in times_ms
-        for a in evaluate(outcomes, objective, at, rules)
+        for a in evaluate(outcomes, objective, at, rules, guard)
     ]
     return pl.DataFrame(
         rows,

@@ -8,7 +8,10 @@ Each run (every ``sla_check_interval_s``):
 2. per SLA one ``sla_breach`` alert fires while new or open breaches exist, with the
    severity of the worst one (warning up to 25 % over, error beyond); an item past the
    escalation threshold fires ``sla_escalation`` (critical) to the escalation channels;
-3. per SLA and burn rule one ``slo_burn`` alert fires while that multi-window rule does.
+3. per SLA and burn rule one ``slo_burn`` alert fires while that multi-window rule does,
+   once its long window holds ``sla_burn_min_items`` items and the SLA's data is older
+   than ``sla_burn_warmup_s`` (:class:`core.sla.budget.BurnGuard`): a fresh install's
+   first few slow page loads are not a budget at risk.
 
 Alerts that no longer hold are resolved, so the Alerts page shows only live problems.
 """
@@ -125,6 +128,7 @@ class CheckResult:
     logged: dict[str, int] = field(default_factory=dict)
     escalated: dict[str, int] = field(default_factory=dict)
     firing: list[tuple[str, str, str]] = field(default_factory=list)  # (rule, sla, severity)
+    held: list[tuple[str, str, str]] = field(default_factory=list)  # (sla, burn rule, why) burning but held back
 
 
 def _worst(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
@@ -157,11 +161,14 @@ def check_slas(
                 data = sla_status.read_workflow_data(engine, now - max(lookback, longest_rule), now)
             items = comp.items_for(definition, data.steps, data.workflows)
             _check_items(engine, settings, definition, items, now, lookback, labels, sink, result)
-            alerts = budgets.evaluate(comp.outcomes(items, definition, now), definition.objective, now)
+            outcomes = comp.outcomes(items, definition, now)
+            alerts = budgets.evaluate(outcomes, definition.objective, now, guard=sla_status.burn_guard(settings))
         else:
             alerts = sla_status.metric_status(engine, definition, settings, now, windows_s={}).alerts
         for alert in alerts:
             rule_labels = labels | {"burn_rule": alert.rule.name}
+            if alert.burning and alert.held:
+                result.held.append((definition.id, alert.rule.name, alert.held))
             if alert.firing:
                 summary = (
                     f"{definition.name}: error budget burning {alert.long_rate:.1f}x over "

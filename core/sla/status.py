@@ -3,7 +3,8 @@
 The SLA page, the check job and the report all start here. Item SLAs (steps, workflows)
 read the workflow events once; metric SLAs read their series through core.query once
 per window, so a 5-minute burn window is measured at 1-minute (or raw) resolution while
-the 30-day budget uses the coarser tier.
+the 30-day budget uses the coarser tier. Burn-rate rules are held back by the settings'
+:class:`~core.sla.budget.BurnGuard` here, so the page shows what the check job alerts.
 """
 
 from __future__ import annotations
@@ -57,6 +58,11 @@ class WorkflowData:
     workflows: pl.DataFrame
 
 
+def burn_guard(settings: Settings) -> budgets.BurnGuard:
+    """The burn-rate guard the settings ask for (``sla_burn_min_items``, ``sla_burn_warmup_s``)."""
+    return budgets.BurnGuard(float(settings.sla_burn_min_items), int(settings.sla_burn_warmup_s * 1000))
+
+
 def read_workflow_data(engine: Engine, start_ms: int, now_ms: int) -> WorkflowData:
     """Items whose events fall in ``[start - 1 day, now)``."""
     events = store.workflow_events(engine, start_ms, now_ms)
@@ -69,13 +75,24 @@ def status_of(
     outcomes_for: Callable[[int], pl.DataFrame],
     compliance_for: Callable[[int], comp.Compliance],
     windows_s: Mapping[str, int] = comp.WINDOWS_S,
+    guard: budgets.BurnGuard = budgets.NO_GUARD,
+    bucket_ms: int = 0,
 ) -> SlaStatus:
-    """Assemble a status from per-window outcome and compliance readers (pure given the readers)."""
+    """Assemble a status from per-window outcome and compliance readers (pure given the readers).
+
+    ``bucket_ms`` is the bucket width of ``outcomes_for(HORIZON_MS)`` (0 for items), from
+    which the warm-up of ``guard`` is counted (:func:`core.sla.budget.first_seen`).
+    """
     period = definition.period_days * DAY_MS
     full = outcomes_for(period)
     spans = set(BURN_WINDOWS_MS.values()) | {ms for rule in budgets.RULES for ms in (rule.long_ms, rule.short_ms)}
     by_ms = {ms: budgets.burn_rate(outcomes_for(ms), definition.objective, ms, now_ms) for ms in spans}
-    alerts = [budgets.BurnAlert(rule, now_ms, by_ms[rule.long_ms], by_ms[rule.short_ms]) for rule in budgets.RULES]
+    first = budgets.first_seen(outcomes_for(budgets.HORIZON_MS), now_ms, bucket_ms)
+    alerts = []
+    for rule in budgets.RULES:
+        items = budgets.items_in(outcomes_for(rule.long_ms), rule.long_ms, now_ms)
+        held = guard.hold(items, first, now_ms)
+        alerts.append(budgets.BurnAlert(rule, now_ms, by_ms[rule.long_ms], by_ms[rule.short_ms], items, held))
     return SlaStatus(
         definition,
         now_ms,
@@ -93,6 +110,7 @@ def item_status(
     now_ms: int,
     availability: Mapping[int, float | None] | None = None,
     windows_s: Mapping[str, int] = comp.WINDOWS_S,
+    guard: budgets.BurnGuard = budgets.NO_GUARD,
 ) -> SlaStatus:
     """Status of a step or workflow SLA from already-read items (pure)."""
     items = comp.items_for(definition, data.steps, data.workflows)
@@ -104,6 +122,7 @@ def item_status(
         lambda _ms: outcomes,
         lambda ms: comp.item_compliance(items, definition, now_ms - ms, now_ms, avail.get(ms)),
         windows_s,
+        guard,
     )
 
 
@@ -134,6 +153,8 @@ def metric_status(
         lambda ms: comp.metric_outcomes(values(ms), definition),
         lambda ms: comp.metric_compliance(values(ms), definition, now_ms - ms, now_ms),
         windows_s,
+        burn_guard(settings),
+        store.bucket_ms(now_ms - budgets.HORIZON_MS, now_ms, settings, now_ms),
     )
 
 
@@ -164,7 +185,7 @@ def statuses(
                             engine, definition.availability_selector, now - seconds * 1000, now, settings, now
                         )
                     )
-            found.append(item_status(definition, data, now, availability, windows_s))
+            found.append(item_status(definition, data, now, availability, windows_s, burn_guard(settings)))
         else:
             found.append(metric_status(engine, definition, settings, now, windows_s))
     return found

@@ -163,6 +163,11 @@ def metric_values(
     return query.series(engine, selector, start_ms, end_ms, agg="avg", settings=settings, now_ms=now_ms)
 
 
+def bucket_ms(start_ms: int, end_ms: int, settings: Settings, now_ms: int) -> int:
+    """Width of the buckets :func:`metric_values` returns for ``[start_ms, end_ms)`` (0: raw samples)."""
+    return query.plan(start_ms, end_ms, now_ms, settings).step_ms
+
+
 def utilisation(
     engine: Engine, selector: str, label: str, start_ms: int, end_ms: int, settings: Settings, now_ms: int | None = None
 ) -> pl.DataFrame:

@@ -44,6 +44,13 @@ def verdict(met: bool | None) -> str:
     return "no data" if met is None else "met" if met else "missed"
 
 
+def alert_words(status: SlaStatus) -> str:
+    """Firing burn-rate rules with their severity, then rules burning but held back and why (see BurnGuard)."""
+    firing = [f"{a.rule.name} ({a.rule.severity})" for a in status.firing]
+    held = [f"{a.rule.name} held: {a.held}" for a in status.alerts if a.burning and a.held]
+    return ", ".join(firing + held)
+
+
 def summary(statuses: Sequence[SlaStatus], window: str) -> pl.DataFrame:
     """One row per SLA for ``window``: targets, measured shares (%), verdict, budget left (%), burn rates."""
     rows = []
@@ -64,7 +71,7 @@ def summary(statuses: Sequence[SlaStatus], window: str) -> pl.DataFrame:
                 "availability %": _pct(c.availability),
                 "burn 6 h": status.burn_rates["6 h"],
                 "burn 3 d": status.burn_rates["3 d"],
-                "alerts": ", ".join(f"{a.rule.name} ({a.rule.severity})" for a in status.firing),
+                "alerts": alert_words(status),
             }
         )
     return pl.DataFrame(rows, infer_schema_length=None)
