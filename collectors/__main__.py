@@ -39,11 +39,12 @@ def _serve(scheduler: Scheduler, once: bool) -> int:
 
 def metrics_markdown() -> str:
     """Markdown tables of every metric the built-in collectors store."""
-    from collectors import prometheus, selfstats, system
+    from collectors import database, prometheus, selfstats, system
 
     sections = [
         ("System collector (`system`)", system.SPECS),
         ("Prometheus scrape health (per target)", prometheus.SPECS),
+        ("Database collector (`database:<driver>:<database>`)", database.SPECS),
         ("Self metrics (`selfstats`)", tuple(selfstats.stored_specs())),
     ]
     return "\n\n".join(f"### {title}\n\n{markdown_table(specs)}" for title, specs in sections) + "\n"

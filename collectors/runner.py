@@ -37,6 +37,7 @@ COLLECTORS: tuple[str, ...] = (
     "collectors.system:build",
     "collectors.selfstats:build",
     "collectors.prometheus:build",
+    "collectors.database:build",
     "collectors.files:build",
     "collectors.junit_files:build",
     "collectors.deployments:build",

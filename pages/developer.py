@@ -58,9 +58,10 @@ API_TABLE = w.TableConfig(title="Endpoints (range averages)")
 DB = w.TrendConfig(
     title="Database",
     color="series",
-    empty="No database metrics. Send "
+    empty="No database metrics. The database collector records "
     + ", ".join(dev.DB_METRICS.values())
-    + " samples (label database optional) to /api/v1/metrics.",
+    + " for the store and every database in db_watch_urls (query time needs Postgres 14 or later); other sources "
+    "can send them (label database optional) to /api/v1/metrics.",
 )
 ERRORS = w.TimelineConfig(
     title="Errors by type (hover a point for its message)",
@@ -167,7 +168,7 @@ def api_and_database() -> None:
     chrome.widget(API, api.p95, ctx=ctx, deployments=deployments)
     if api.table.height:
         chrome.widget(API_TABLE, api.table, ctx=ctx)
-    chrome.section("Database performance", "Query time (ms), connection pool in use (%) and lock wait (ms).")
+    chrome.section("Database performance", "Query time (ms), connection pool in use (%) and sessions waiting on locks.")
     db = dev.database_performance(ctx.engine, win.start_ms, win.end_ms)
     if db.is_empty():
         chrome.widget(DB, db, ctx=ctx)

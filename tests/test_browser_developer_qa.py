@@ -37,15 +37,16 @@ FOLLOWS_RANGE = {"developer": 1, "qa": 0}
 
 
 def exporter_samples(now: int, days: int) -> list[Sample]:
-    """What a database exporter would push, which the demo does not simulate: query time, pool use, lock wait."""
+    """What the database collector records on a busy Postgres, which the demo does not simulate: query time, pool
+    use, sessions waiting on locks."""
     out = []
     for ts in range(now - days * DAY, now, 5 * 60_000):
         day = math.sin(2 * math.pi * (ts % DAY) / DAY)
-        labels = {"database": "orders"}
+        labels = {"database": "orders", "driver": "postgresql"}
         out += [
             Sample.of("db_query_duration_seconds", labels, 0.012 + 0.006 * day, ts),
-            Sample.of("db_pool_utilization_percent", labels, 55 + 25 * day, ts),
-            Sample.of("db_lock_wait_seconds", labels, 0.002 + 0.0015 * max(day, 0), ts),
+            Sample.of("db_connection_pool_used_percent", labels, 55 + 25 * day, ts),
+            Sample.of("db_lock_waiting_sessions", labels, round(3 * max(day, 0)), ts),
         ]
     return out
 

@@ -49,12 +49,16 @@ API_ERRORS = "api_errors_percent"  # label: endpoint
 API_REQUEST_EVENT = (
     "system.api_request"  # one request: data endpoint, duration_ms, status (HTTP code); used where no API metrics exist
 )
-DB_METRICS: dict[str, str] = {  # panel name → metric (label ``database`` optional)
+DB_METRICS: dict[str, str] = {  # panel name → metric (labels ``database``, ``driver`` optional; collectors/database.py)
     "Query time (ms)": "db_query_duration_seconds",
-    "Pool in use (%)": "db_pool_utilization_percent",
-    "Lock wait (ms)": "db_lock_wait_seconds",
+    "Pool in use (%)": "db_connection_pool_used_percent",
+    "Sessions waiting on locks": "db_lock_waiting_sessions",
 }
-DB_SCALE = {"db_query_duration_seconds": 1000.0, "db_pool_utilization_percent": 1.0, "db_lock_wait_seconds": 1000.0}
+DB_SCALE = {
+    "db_query_duration_seconds": 1000.0,
+    "db_connection_pool_used_percent": 1.0,
+    "db_lock_waiting_sessions": 1.0,
+}
 IMPACT_METRICS: tuple[tuple[str, str, float], ...] = (  # (label, selector, scale)
     ("API p95 latency (ms)", str(build_selector(API_LATENCY, {"quantile": ["0.95"]})), 1000.0),
     ("API error rate (%)", API_ERRORS, 1.0),
@@ -407,7 +411,7 @@ def metric_lines(frames: Mapping[str, pl.DataFrame], scale: Mapping[str, float])
 
 
 def database_performance(engine: Engine, start_ms: int, end_ms: int, settings: Settings | None = None) -> pl.DataFrame:
-    """Query time, pool utilisation and lock wait lines (ms / %), long, labelled by panel name."""
+    """Query time (ms), pool use (%) and sessions waiting on locks, long, labelled by panel name."""
     frames = {
         label: series(engine, metric, start_ms, end_ms, settings=settings) for label, metric in DB_METRICS.items()
     }
