@@ -33,7 +33,6 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -42,7 +41,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.common import record
 
 if TYPE_CHECKING:
-    from sqlalchemy.engine import Engine
+    pass
 
 PAGES = ("overview", "executive", "operations", "developer", "qa")
 # charts each page draws at its default range on the 90-day dataset (AppTest count): the browser timing waits for these
@@ -68,14 +67,15 @@ PAGE_IMPORTS = (
 DAY = 86_400_000
 
 
-def build_dataset(path: Path, days: int = 90, extra: Callable[[Engine, int], None] | None = None) -> dict[str, int]:
-    """Fill a fresh SQLite store with ``days`` of demo history, rolled up and retention-trimmed.
+def build_dataset(path: Path, days: int = 90) -> dict[str, int]:
+    """Fill a fresh SQLite store with ``days`` of demo history, its derived series, rolled up and retention-trimmed.
 
-    ``extra(engine, now_ms)`` adds more before the rollup (scripts/screenshots.py: the exporter samples and
-    coverage reports the demo does not simulate), so it reaches the rollup tiers like the demo's own data.
+    The recording rules derive their series from the demo's events (at most their back-fill, 30 days, back),
+    as the running app's job would.
     """
     from collectors.demo import BACKFILL_STEP, DemoCollector, DemoWorkload
     from core.config import load_settings
+    from core.recording.job import evaluate_recording_rules
     from core.store.engine import make_engine
     from core.store.migrate import upgrade
     from core.store.retention import run_retention
@@ -94,8 +94,7 @@ def build_dataset(path: Path, days: int = 90, extra: Callable[[Engine, int], Non
     started = time.perf_counter()
     collector.generate(now - days * DAY, now, BACKFILL_STEP)
     generated = time.perf_counter() - started
-    if extra is not None:
-        extra(engine, now)
+    evaluate_recording_rules(engine, settings, now=now)
     run_rollup(engine, now)
     run_retention(engine, settings, now, max_seconds=600)
     from core.ingest.demo_data import STATE

@@ -251,7 +251,9 @@ def simulate_pr(seed: int, number: int, created: int, incidents: list[Incident])
                     "execution_time": round(r.uniform(5, 240), 1),
                 }
                 if gate == COVERAGE_GATE:  # the coverage the gate measured (its own generator: the PR's draws stay put)
-                    metrics["coverage_percentage"] = coverage_percent(seed, base["repository"], number, attempt, ok)
+                    metrics["coverage_percentage"] = coverage_percent(
+                        seed, str(base["repository"]), number, attempt, ok
+                    )
                 gate_data = ctx | {"gate_name": gate, "metrics": metrics}
                 pr.events.append((at, "workflow.quality_gate_executed", gate_data | {"passed": ok}))
                 pr.events.append(

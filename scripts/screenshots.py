@@ -1,16 +1,14 @@
-"""Screenshots of the pages for docs/screenshots/: a live server with demo data, Debian Chromium.
+"""Screenshots of the pages for docs/screenshots/: the app as `make run` starts it, in Debian Chromium.
 
-    .venv/bin/python scripts/screenshots.py [PAGE ...] [--tablet] [--rebuild]
+    .venv/bin/python scripts/screenshots.py [PAGE ...] [--tablet]
 
 where each PAGE is one of overview, executive, operations, developer, qa, sla, alerts
 or explore (all of them when none is named).
 
-Starts the app like tests/live.py does (demo on, login off on localhost) on a copy of a
-store that already holds 30 days of demo history (built once with bench/pages.py's
-``build_dataset``: with the system collector running, a fresh store is not empty by the
-time the demo looks, so the demo would not back-fill) plus what the demo does not simulate
-and tests/test_browser_developer_qa.py adds (``exporter_batch``: database exporter samples,
-coverage reports, recent errors and deployments), so every Developer and QA panel has data.
+Starts the app like tests/live.py does on an empty store, demo on and login off on
+localhost, every collector and job running, and waits until the demo has back-filled its
+30 days, the recording rules have derived their series from those events and the rollup
+has run: what a user sees a minute after their first `make run`, nothing added by hand.
 
 Each page is saved whole as ``<page>.png`` at 1920 px and ``<page>-mobile.png`` at 375 px
 (``<page>-1024.png`` with --tablet), plus ``operations-dark.png`` in the dark theme.
@@ -22,7 +20,6 @@ height settles) and every chart must have drawn before the capture.
 
 from __future__ import annotations
 
-import shutil
 import sys
 import tempfile
 import time
@@ -66,16 +63,37 @@ PROBLEMS = """() => ({
 })"""
 
 
-def main(pages: list[str], tablet: bool, rebuild: bool) -> None:
+def main(pages: list[str], tablet: bool) -> None:
     OUT.mkdir(parents=True, exist_ok=True)
-    seed = Path(tempfile.gettempdir()) / "pulseboard-screenshots" / "pulseboard.db"
-    if rebuild or not seed.exists() or time.time() - seed.stat().st_mtime > 6 * 3600:
-        from bench.pages import build_dataset
-
-        build_dataset(seed, 30, extra=add_exporter_data)
     with tempfile.TemporaryDirectory() as tmp:
-        shutil.copy(seed, Path(tmp) / "pulseboard.db")
         shoot(Path(tmp), pages, tablet)
+
+
+def wait_until_demo_is_ready(store: Path, timeout_s: float = 600.0) -> None:
+    """Until the demo's back-fill is stored, every recording rule has caught up and the 1-minute tier has data."""
+    import sqlalchemy as sa
+
+    from core.ingest.demo_data import STATE as DEMO
+    from core.recording.job import STATE as RECORDING
+    from core.recording.rules import RULES
+    from core.store import schema
+
+    engine = sa.create_engine(f"sqlite:///{store}")
+    deadline = time.monotonic() + timeout_s
+    try:
+        while time.monotonic() < deadline:
+            with engine.connect() as connection:
+                state = schema.collector_state
+                namespaces = connection.execute(sa.select(state.c.collector, state.c.key)).all()
+                rolled = connection.scalar(sa.select(sa.func.count()).select_from(schema.samples_1m))
+            demo_done = (DEMO, "state") in namespaces
+            recorded = {key for collector, key in namespaces if collector == RECORDING}
+            if demo_done and recorded >= {rule.name for rule in RULES} and rolled:
+                return
+            time.sleep(2)
+    finally:
+        engine.dispose()
+    raise TimeoutError(f"the demo did not finish its back-fill within {timeout_s:.0f} s")
 
 
 def settle(page) -> None:
@@ -89,18 +107,6 @@ def settle(page) -> None:
         last = count
         page.wait_for_timeout(2000)
     raise TimeoutError(f"{page.url} kept changing")
-
-
-def add_exporter_data(engine, now: int, days: int = 30, chunk: int = 40_000) -> None:
-    """tests/test_browser_developer_qa.py's exporter_batch over ``days``, in batches the ingest limit allows."""
-    from core.ingest import ingest
-    from core.model import Batch
-    from tests.test_browser_developer_qa import exporter_batch
-
-    batch = exporter_batch(now, days)
-    for start in range(0, len(batch.samples), chunk):
-        ingest(engine, Batch(batch.samples[start : start + chunk], ()), origin="screenshots")
-    ingest(engine, Batch((), batch.events), origin="screenshots")
 
 
 def capture(browser, url: str, path: Path, width: int, height: int, color_scheme: str = "light") -> None:
@@ -131,7 +137,7 @@ def shoot(tmp: Path, pages: list[str], tablet: bool) -> None:
     from playwright.sync_api import sync_playwright
 
     with live_server(tmp, env={"PULSEBOARD_DEMO": "1", "PULSEBOARD_AUTH": "off"}, timeout_s=180) as server:
-        time.sleep(15)  # the demo catches up from its watermark and the rollup job runs once
+        wait_until_demo_is_ready(tmp / "pulseboard.db")
         with sync_playwright() as driver:
             browser = driver.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
             sizes = [*SIZES, *([("-1024", 1024, 768)] if tablet else [])]
@@ -158,4 +164,4 @@ def shoot(tmp: Path, pages: list[str], tablet: bool) -> None:
 
 if __name__ == "__main__":
     args = [a for a in sys.argv[1:] if not a.startswith("--")]
-    main(args or list(PAGES), "--tablet" in sys.argv, "--rebuild" in sys.argv)
+    main(args or list(PAGES), "--tablet" in sys.argv)
