@@ -21,7 +21,9 @@ from sqlalchemy.engine import Engine
 
 from collectors.demo_programmes import (
     api_profile,
+    db_lock_waits,
     db_pool_percent,
+    db_query_seconds,
     migration_batches,
     migration_day,
     nightly_suites,
@@ -139,7 +141,10 @@ class DemoWorkload:
             for agent, _, capacity in AGENTS:
                 add("qms_agent_load_percent", {"agent": agent}, min(100.0, depth.busy(agent, ts) / capacity * 100), ts)
                 add("qms_agent_up", {"agent": agent}, 0.0 if agent in down else 1.0, ts)
-            add("db_connection_pool_used_percent", {"pool": "primary"}, db_pool_percent(self.seed, ts, incidents), ts)
+            qms_db = {"database": "qms-primary", "driver": "postgresql"}  # the simulated QMS's own database
+            add("db_connection_pool_used_percent", qms_db, db_pool_percent(self.seed, ts, incidents), ts)
+            add("db_query_duration_seconds", qms_db, db_query_seconds(self.seed, ts, incidents), ts)
+            add("db_lock_waiting_sessions", qms_db, db_lock_waits(self.seed, ts, incidents), ts)
             for endpoint in ENDPOINTS:
                 rate, p50, errors = api_profile(self.seed, endpoint, ts, incidents)
                 add("api_requests_per_second", {"endpoint": endpoint}, round(rate, 3), ts)

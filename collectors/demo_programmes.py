@@ -371,6 +371,18 @@ def db_pool_percent(seed: int, ts: int, incidents: list[Incident]) -> float:
     return round(min(100.0, max(0.0, 30 + 35 * daily + held + r.gauss(0, 3))), 1)
 
 
+def db_query_seconds(seed: int, ts: int, incidents: list[Incident]) -> float:
+    """Mean time per transaction of the QMS database: a few milliseconds, ten times that in trouble."""
+    r = rng(seed, "db-query", ts // (5 * MIN))
+    return round(max(0.0005, r.lognormvariate(math.log(0.004), 0.3) * (10 if _trouble(ts, incidents) else 1)), 5)
+
+
+def db_lock_waits(seed: int, ts: int, incidents: list[Incident]) -> int:
+    """Sessions of the QMS database waiting on a lock: now and then one, a handful in trouble."""
+    r = rng(seed, "db-locks", ts // (5 * MIN))
+    return r.randrange(2, 9) if _trouble(ts, incidents) else int(r.random() < 0.08)
+
+
 def migration_batches(seed: int, start: int, end: int, incidents: list[Incident]) -> list[Item]:
     """The migration's record batches finished in (start, end], one every 5 minutes.
 
