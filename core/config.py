@@ -125,6 +125,16 @@ class Settings(BaseSettings):
             "names starting with '__' stay reserved whatever it allows."
         ),
     )
+    max_regex_length: int = Field(
+        default=1_000,
+        ge=1,
+        le=100_000,
+        description=(
+            "Longest regular expression a user may write (=~ and !~ in selectors: Explore, alert rules, silences, "
+            "SLAs, widgets), in characters. Matching runs on RE2, in time linear in pattern and text; this bounds "
+            "the pattern."
+        ),
+    )
     max_future_skew_s: int = Field(default=600, ge=0, description="How far in the future a timestamp may lie.")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(default="INFO", description="Server log level.")
     system_top_n: int = Field(

@@ -11,6 +11,13 @@
 
 A malformed selector raises :class:`SelectorError` (a ``ValueError``) naming the
 position and what was expected.
+
+Regular expressions run on RE2, as in Prometheus, never on Python's backtracking ``re``:
+anyone may type a selector (Explore, alert rules, silences, SLAs, widgets) and the server is
+one process, so ``=~"(a+)+b"`` must not take exponential time and stall every user. RE2 is
+linear in pattern and text; what it cannot do in linear time (back-references,
+look-around) is refused with the reason, and a regex written in a selector is capped at
+``max_regex_length`` characters (settings).
 """
 
 from __future__ import annotations
@@ -20,15 +27,67 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
+import re2
+
+from core.config import get_settings
+
 Op = Literal["=", "!=", "=~", "!~"]
 OPS: tuple[Op, ...] = ("=~", "!~", "!=", "=")  # longest first, for the scanner
 NAME_RE = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*")
 LABEL_RE = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")
 _ESCAPES = {"n": "\n", "t": "\t", "\\": "\\", '"': '"', "'": "'", "`": "`"}
+_RE2_OPTIONS = re2.Options()
+_RE2_OPTIONS.dot_nl = True  # "." matches a newline too, as Prometheus's (?s:...) does
+_RE2_OPTIONS.log_errors = False  # a refused pattern is the user's mistake, reported to them, not a server log line
+_RE2_OPTIONS.never_capture = True  # only "does it match" is asked: no groups to record
+# RE2's message names the fragment it refused; say why in words rather than leave the user to guess.
+_HINTS = {
+    "(?=": "look-ahead is not supported",
+    "(?!": "negative look-ahead is not supported",
+    "(?<=": "look-behind is not supported",
+    "(?<!": "negative look-behind is not supported",
+    "(?P=": "named back-references are not supported",
+}
 
 
 class SelectorError(ValueError):
     """A selector could not be parsed; the message says where and why."""
+
+
+def compile_regex(pattern: str, label: str = "value") -> re2._Regexp[str]:
+    """``pattern`` compiled by RE2 for full (anchored) matching, as Prometheus does; raises SelectorError.
+
+    The one place a regular expression given by a user is compiled: every selector matcher
+    (and so silences, alert rules, SLAs and widgets) comes through here. The error names
+    the label, the position in the pattern when RE2 says which part it refused, and why.
+    """
+    try:
+        return re2.compile(pattern, _RE2_OPTIONS)
+    except re2.error as error:
+        detail = error.args[0].decode(errors="replace") if error.args and isinstance(error.args[0], bytes) else ""
+        detail = detail or str(error) or "not a valid regular expression"
+        raise SelectorError(f"bad regular expression for {label}: {_explain(pattern, detail)}") from None
+
+
+def _explain(pattern: str, detail: str) -> str:
+    """RE2's ``reason: fragment`` as ``reason 'fragment' at position N in 'pattern'; why``."""
+    reason, _, fragment = detail.partition(": ")
+    if fragment == "(?P" and "(?P=" in pattern:
+        fragment = "(?P="
+    hint = _HINTS.get(fragment, "")
+    if fragment[:1] == "\\" and fragment[1:2].isdigit():
+        hint = "back-references are not supported"
+    if reason.startswith("missing"):  # "missing ): (ab" quotes the open group, not where the bracket belongs
+        fragment = ""
+    at = pattern.find(fragment) if fragment else -1
+    text = reason + (f" {fragment!r}" if fragment else "") + (f" at position {at}" if at >= 0 else "")
+    why = f"; {hint} (RE2 runs in linear time: no back-references or look-around)" if hint else ""
+    return f"{text} in {pattern[:200]!r}{why}"
+
+
+def escape_regex(text: str) -> str:
+    """``text`` as a regular expression matching exactly itself (for selectors built from picked values)."""
+    return re2.escape(text)
 
 
 @dataclass(frozen=True)
@@ -38,21 +97,18 @@ class Matcher:
     label: str
     op: Op
     value: str
-    _regex: re.Pattern[str] | None = field(default=None, init=False, repr=False, compare=False)
+    _regex: re2._Regexp[str] | None = field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if self.op not in OPS:
             raise SelectorError(f"unknown operator {self.op!r}; use one of = != =~ !~")
         if self.op in ("=~", "!~"):
-            try:
-                object.__setattr__(self, "_regex", re.compile(f"(?:{self.value})\\Z", re.DOTALL))
-            except re.error as error:
-                raise SelectorError(f"bad regular expression for {self.label}: {self.value!r}: {error}") from None
+            object.__setattr__(self, "_regex", compile_regex(self.value, self.label))
 
     def matches(self, value: str) -> bool:
         """True if a label value (``""`` when the label is absent) satisfies this matcher."""
         if self._regex is not None:
-            return (self._regex.match(value) is not None) == (self.op == "=~")
+            return (self._regex.fullmatch(value) is not None) == (self.op == "=~")
         return (value == self.value) == (self.op == "=")
 
     def __str__(self) -> str:
@@ -156,7 +212,14 @@ def parse_selector(text: str) -> Selector:
             op = next((o for o in OPS if scanner.take(o)), None)
             if op is None:
                 raise scanner.fail("one of = != =~ !~")
-            matchers.append(Matcher(label, op, scanner.string()))
+            start = scanner.pos
+            value = scanner.string()
+            if op in ("=~", "!~") and len(value) > (cap := get_settings().max_regex_length):
+                raise SelectorError(
+                    f"bad selector: the regular expression for {label} at position {start} is {len(value):,} "
+                    f"characters, at most {cap:,} allowed (max_regex_length)"
+                )
+            matchers.append(Matcher(label, op, value))
             if not scanner.take(","):
                 if not scanner.take("}"):
                     raise scanner.fail("',' or '}'")
@@ -181,8 +244,17 @@ def build_selector(name: str, choices: Mapping[str, list[str] | tuple[str, ...]]
         if len(values) == 1:
             matchers.append(Matcher(key, "=", values[0]))
         elif values:
-            matchers.append(Matcher(key, "=~", "|".join(re.escape(v) for v in sorted(values))))
+            matchers.append(Matcher(key, "=~", "|".join(escape_regex(v) for v in sorted(values))))
     return Selector(name, tuple(matchers))
 
 
-__all__ = ["Matcher", "Selector", "SelectorError", "as_selector", "build_selector", "parse_selector"]
+__all__ = [
+    "Matcher",
+    "Selector",
+    "SelectorError",
+    "as_selector",
+    "build_selector",
+    "compile_regex",
+    "escape_regex",
+    "parse_selector",
+]

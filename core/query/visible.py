@@ -13,7 +13,6 @@ that hidden metrics never match.
 from __future__ import annotations
 
 import json
-import re
 from typing import Literal
 
 import polars as pl
@@ -23,7 +22,7 @@ from core.auth.access import NotAllowed, Viewer, hidden_by
 from core.config import Settings
 from core.model import canonical_labels, labels_json
 from core.query.analysis import Comparison, compare_previous
-from core.query.selectors import Matcher, Selector, as_selector
+from core.query.selectors import Matcher, Selector, as_selector, escape_regex
 from core.query.series import RESULT_SCHEMA, Agg, display_name, label_values, metric_names, rate, series
 
 ExploreAgg = Agg | Literal["rate"]
@@ -73,7 +72,7 @@ def visible_selector(engine: Engine, selector: str | Selector, viewer: Viewer | 
     hidden = [name for name in metric_names(engine) if hidden_by(name, viewer) is not None]
     if not hidden:
         return sel
-    return Selector(sel.name, (*sel.matchers, Matcher("__name__", "!~", "|".join(re.escape(n) for n in hidden))))
+    return Selector(sel.name, (*sel.matchers, Matcher("__name__", "!~", "|".join(escape_regex(n) for n in hidden))))
 
 
 def redact_series(frame: pl.DataFrame, viewer: Viewer | None, agg: ExploreAgg = "avg") -> pl.DataFrame:
