@@ -45,6 +45,23 @@ MAX_LINE_BYTES = 1 << 20
 NAME = "files"
 
 
+def file_feed(file_name: str) -> str:
+    """The feed a watched file's events renew (docs/collectors.md#feeds-and-freshness).
+
+    A tailed event file is a feed of its own (``files:workflow.events.jsonl``), so a quiet
+    migration log is seen even while another file keeps arriving; a rotated copy
+    (``….jsonl.1``) still belongs to it. QSE session logs and evidence bundles are one file
+    per session or bundle, each finished once written: their feed is the kind of file
+    (``files:QSE-LOG``, ``files:EvidenceBundle``), or every finished session would turn stale.
+    """
+    if any(fnmatch.fnmatch(file_name, pattern) for pattern in DOCUMENT_PATTERNS):
+        return "files:QSE-LOG"
+    if fnmatch.fnmatch(file_name, "EvidenceBundle.*"):
+        return "files:EvidenceBundle"
+    stem, _, suffix = file_name.rpartition(".")
+    return f"files:{stem if stem and suffix.isdigit() else file_name}"
+
+
 def quarantine(inbox: Path, file_name: str, error: str, line: str, **where: Any) -> None:
     """Append one rejected input with its error to rejected/<file>.rejected.jsonl."""
     folder = inbox / "rejected"
@@ -225,7 +242,13 @@ class FileCollector:
     def _ingest(self, name: str, items: list[tuple[Event, int, str]]) -> None:
         while items:
             try:
-                ingest(self.engine, Batch(events=tuple(e for e, _, _ in items)), origin="files", settings=self.settings)
+                ingest(
+                    self.engine,
+                    Batch(events=tuple(e for e, _, _ in items)),
+                    origin="files",
+                    settings=self.settings,
+                    feed=file_feed(name),
+                )
                 return
             except BatchRejected as rejected:
                 bad: dict[int, str] = {}
@@ -276,7 +299,13 @@ class FileCollector:
         }
         try:
             events = qse_log_events(data.decode("utf-8"))
-            ingest(self.engine, Batch(events=tuple(events)), origin="files", settings=self.settings)
+            ingest(
+                self.engine,
+                Batch(events=tuple(events)),
+                origin="files",
+                settings=self.settings,
+                feed=file_feed(path.name),
+            )
             outcome["events"] = len(events)
         except (FormatError, UnicodeDecodeError, BatchRejected) as error:
             message = (

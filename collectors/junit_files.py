@@ -30,6 +30,15 @@ NAME = "junit_files"
 MAX_REPORT_BYTES = 200_000_000
 
 
+def junit_feed(labels: dict[str, str]) -> str:
+    """``files:junit/<component>`` for reports under inbox/junit/<component>/, else ``files:junit``.
+
+    One feed per component, because a CI job per component (a migration's test suite) can
+    stop on its own while the others carry on.
+    """
+    return f"files:junit/{labels['component']}" if labels.get("component") else "files:junit"
+
+
 class JunitFileCollector:
     """Stores each new or changed JUnit report in the inbox once; returns an empty batch."""
 
@@ -84,7 +93,7 @@ class JunitFileCollector:
             except JunitError as error:
                 self._reject_once(path, digest, f"{error.kind}: {error}")
                 continue
-            run_id = store_test_run(self.engine, run, {"source": "inbox", **labels})
+            run_id = store_test_run(self.engine, run, {"source": "inbox", **labels}, feed=junit_feed(labels))
             put_state(
                 self.engine,
                 NAME,

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import importlib
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import cast
 
 import sqlalchemy as sa
@@ -81,19 +81,30 @@ def store_unavailable(error: BaseException) -> bool:
     return isinstance(error, ConnectionError | TimeoutError)
 
 
-def store_sink(settings: Settings, engine: Engine) -> SpoolingSink:
-    """Delivery to ``core.ingest`` with the spool at ``data_dir/spool``."""
+def store_sink(settings: Settings, engine: Engine, intervals: Mapping[str, float] | None = None) -> SpoolingSink:
+    """Delivery to ``core.ingest`` with the spool at ``data_dir/spool``.
+
+    ``intervals`` (origin → seconds) declares each collector's schedule with its batches, so
+    its feed is judged against the interval it was configured with rather than one guessed
+    from history (core/ingest/feeds.py); a replayed spool batch declares it too.
+    """
+    known = dict(intervals or {})
 
     def send(batch: Batch, origin: str) -> None:
-        ingest(engine, batch, origin=origin, settings=settings)
+        ingest(engine, batch, origin=origin, settings=settings, feed_interval_s=known.get(origin))
 
     spool = Spool(settings.data_dir / "spool", settings.spool_max_bytes)
     return SpoolingSink(send, spool, store_unavailable, retry_s=settings.spool_retry_s)
 
 
+def origin_of(collector: Collector) -> str:
+    """The ingest origin (and feed) of what ``collector`` returns: ``collector:<name>``."""
+    return f"collector:{collector.name}"
+
+
 def collector_job(collector: Collector, sink: SpoolingSink) -> Callable[[], None]:
     """One scheduler run of ``collector``: collect, then deliver (or spool)."""
-    origin = f"collector:{collector.name}"
+    origin = origin_of(collector)
 
     def run() -> None:
         sink.deliver(collector.collect(), origin)
@@ -122,4 +133,5 @@ def build_scheduler(
     ``sink`` defaults to :func:`store_sink`. Call ``start()`` and ``stop()`` on it.
     """
     chosen = build_collectors(settings, engine) if collectors is None else list(collectors)
-    return schedule(Scheduler(engine), chosen, sink or store_sink(settings, engine), settings.spool_retry_s)
+    intervals = {origin_of(c): c.interval for c in chosen}
+    return schedule(Scheduler(engine), chosen, sink or store_sink(settings, engine, intervals), settings.spool_retry_s)

@@ -12,9 +12,16 @@ editing this module (and a test then asks for it to be documented):
 
 Three more series feed the default system SLAs (:data:`OWN_SPECS`, docs/metrics.md):
 ``up{job="pulseboard"}`` (1 each run; at start-up an outage since the last stored 1 is
-filled with 0s), ``pulseboard_data_freshness_seconds`` (now − newest sample of any other
-source in the store) and ``pulseboard_page_load_seconds{page}`` (slowest page-script run
-per page in the interval, from :func:`core.selfmetrics.record_page_run`).
+filled with 0s), ``pulseboard_data_freshness_seconds{host}`` (now − newest sample of any
+other source in the store) and ``pulseboard_page_load_seconds{page}`` (slowest page-script
+run per page in the interval, from :func:`core.selfmetrics.record_page_run`).
+
+Per feed (core/query/feeds.py) it also stores ``pulseboard_data_freshness_seconds{feed}``
+(that feed's lag) and ``pulseboard_feed_lag_ratio{feed}`` (lag ÷ expected interval, which
+the default ``feed_stale`` alert rule reads), because one store-wide age is masked by the
+busiest source. Feed series carry no ``host``: they measure the shared store, so two
+replicas write the same series instead of raising every alert twice. A feed that never
+delivered or was retired gets none, so a fresh install has nothing to alert on.
 """
 
 from __future__ import annotations
@@ -27,6 +34,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import polars as pl
 import sqlalchemy as sa
 from prometheus_client import CollectorRegistry
 from sqlalchemy.engine import Engine
@@ -35,6 +43,7 @@ from collectors.fields import UNITS, CounterRates, MetricSpec
 from core import selfmetrics
 from core.config import Settings
 from core.model import Batch, Sample, canonical_labels, series_fingerprint
+from core.query.feeds import feed_status
 from core.store import schema
 
 log = logging.getLogger(__name__)
@@ -42,6 +51,7 @@ log = logging.getLogger(__name__)
 QUANTILE = 0.95
 SELF_JOB = "pulseboard"
 MAX_DOWN_SAMPLES = 10_000  # an outage found at start-up is filled with at most this many 0s
+REPORTING = ("ok", "late", "stale")  # feeds with a lag worth storing: not "never" (no data) nor "retired"
 OWN_SPECS: tuple[MetricSpec, ...] = (
     MetricSpec(
         "up",
@@ -51,9 +61,16 @@ OWN_SPECS: tuple[MetricSpec, ...] = (
     ),
     MetricSpec(
         "pulseboard_data_freshness_seconds",
-        "Age of the newest sample of any source other than Pulseboard's own series.",
+        "With host: age of the newest sample of any source other than Pulseboard's own series; with feed: that "
+        "feed's lag (now − its newest sample or event).",
         "seconds",
-        labels=("host",),
+        labels=("host", "feed"),
+    ),
+    MetricSpec(
+        "pulseboard_feed_lag_ratio",
+        "A feed's lag ÷ its expected interval (above 3: stale); only for feeds whose interval is known.",
+        "1",
+        labels=("feed",),
     ),
     MetricSpec(
         "pulseboard_page_load_seconds",
@@ -190,6 +207,7 @@ class SelfStatsCollector:
         newest_sample_ms: Callable[[], int | None] | None = None,
         last_up_ms: Callable[[str], int | None] | None = None,
         page_runs: selfmetrics.PageRuns = selfmetrics.PAGE_RUNS,
+        feeds: Callable[[int], pl.DataFrame] | None = None,
     ) -> None:
         self.name = "selfstats"
         self.interval = interval
@@ -200,6 +218,7 @@ class SelfStatsCollector:
         self._histograms: dict[tuple[str, tuple[tuple[str, str], ...]], tuple[float, dict[str, float]]] = {}
         self._family_seen: dict[str, float] = {}
         self._newest, self._last_up, self._page_runs = newest_sample_ms, last_up_ms, page_runs
+        self._feeds = feeds
         self._started = False
 
     def collect(self) -> Batch:
@@ -224,6 +243,7 @@ class SelfStatsCollector:
             samples.append(
                 Sample("pulseboard_data_freshness_seconds", (host,), max(0, ts - newest) / 1000, ts, "gauge")
             )
+        samples.extend(self._feed_samples(ts))
         for page, (slowest, _runs) in sorted(self._page_runs.drain().items()):
             samples.append(
                 Sample(
@@ -234,6 +254,24 @@ class SelfStatsCollector:
                     "gauge",
                 )
             )
+        return samples
+
+    def _feed_samples(self, ts: int) -> list[Sample]:
+        """Lag and lag ratio of every feed that is reporting (not never, not retired), judged at ``ts``."""
+        if self._feeds is None:
+            return []
+        try:
+            judged = self._feeds(ts)
+        except (sa.exc.SQLAlchemyError, OSError) as error:  # the store being down must not stop self-monitoring
+            log.debug("feed freshness unavailable: %s", error)
+            return []
+        live = judged.filter(pl.col("status").is_in(REPORTING)).select("feed", "lag_s", "ratio")
+        samples = []
+        for feed, lag_s, ratio in live.iter_rows():
+            labels = (("feed", feed),)
+            samples.append(Sample("pulseboard_data_freshness_seconds", labels, lag_s, ts, "gauge"))
+            if ratio is not None:
+                samples.append(Sample("pulseboard_feed_lag_ratio", labels, ratio, ts, "gauge"))
         return samples
 
     def _outage(self, up: tuple[tuple[str, str], ...], ts: int) -> list[Sample]:
@@ -310,7 +348,7 @@ class SelfStatsCollector:
 
 
 def build(settings: Settings, engine: Engine | None) -> list[SelfStatsCollector]:
-    """The self-metrics collector, measuring the store (size, freshness, past outages) when there is one."""
+    """The self-metrics collector, measuring the store (size, freshness per feed, past outages) when there is one."""
     if engine is None:
         return [
             SelfStatsCollector(settings.selfstats_interval_s, max_gap_intervals=settings.collector_max_gap_intervals)
@@ -322,5 +360,6 @@ def build(settings: Settings, engine: Engine | None) -> list[SelfStatsCollector]
             max_gap_intervals=settings.collector_max_gap_intervals,
             newest_sample_ms=lambda: newest_sample_ms(engine),
             last_up_ms=lambda host: last_up_ms(engine, host),
+            feeds=lambda now: feed_status(engine, settings, now),
         )
     ]

@@ -9,10 +9,14 @@ from core.auth.access import can
 from core.kpis import alerting, operations, workflow
 from core.kpis.developer import filter_options
 from core.kpis.records import load_deployments, marks, newest_event_ms
+from core.model import now_ms
 from core.query import series
+from core.query.feeds import feed_status
 from core.query.selectors import build_selector
 from core.ui import chrome
 from core.ui import widgets as w
+from core.ui.feeds_view import TABLE as FEEDS
+from core.ui.feeds_view import table_frame
 from core.ui.login import require_page
 
 PIPELINE = w.PipelineConfig(
@@ -152,6 +156,7 @@ def live_state() -> None:
                 width="stretch",
             )
     alerts_panel(win.end_ms)
+    chrome.widget(FEEDS, table_frame(feed_status(ctx.engine, ctx.settings, now_ms())), ctx=ctx)
     newest = max(
         [
             t

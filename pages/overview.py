@@ -7,9 +7,13 @@ import streamlit as st
 
 from core.kpis.developer import filter_options
 from core.kpis.overview import load_overview
+from core.model import now_ms
+from core.query.feeds import feed_status
 from core.query.inventory import latest_events, latest_samples, store_totals
 from core.ui import chrome
 from core.ui import widgets as w
+from core.ui.feeds_view import STRIP as FEEDS
+from core.ui.feeds_view import strip_frame
 from core.ui.login import require_page
 from core.ui.timefmt import ago
 
@@ -136,6 +140,7 @@ def live_overview() -> None:
         st.dataframe(data.components.filter(pl.col("name") == picked), hide_index=True, width="stretch")
     elif data.components.height:
         st.caption("Click a component to see its detail.")
+    chrome.widget(FEEDS, strip_frame(feed_status(ctx.engine, ctx.settings, now_ms())), ctx=ctx)
     totals = store_totals(ctx.engine)
     chrome.freshness(
         totals.newest_sample_ms or totals.newest_event_ms, stale_after_s=max(120.0, 3 * (ctx.refresh_s or 30))

@@ -16,6 +16,7 @@ from sqlalchemy.engine import Engine
 from collectors.demo import DemoCollector, DemoWorkload
 from collectors.demo_workflow import DAY, HOUR, LIFETIME, MIN, REPOSITORIES, STEPS, incidents_on
 from collectors.deployments import DeploymentCollector
+from collectors.selfstats import SelfStatsCollector
 from collectors.system import SystemCollector
 from core.alerts.engine import event_counts
 from core.alerts.rules import Rule, load_yaml
@@ -27,6 +28,7 @@ from core.kpis.quality import defect_kpis, load_quality
 from core.kpis.records import EVENT_SCHEMA
 from core.model import Batch, Event, Sample
 from core.programmes.qse import COF_DIMENSIONS, UCL_LAWS
+from core.query.feeds import feed_status
 from core.query.selectors import parse_selector
 from core.query.series import find_series
 from core.recording.job import evaluate_recording_rules, samples_of
@@ -145,6 +147,7 @@ def test_thirty_day_backfill_on_sqlite(sqlite_engine: Engine, days: int) -> None
 
 DEFAULT_RULES = load_yaml((ROOT / "alert_rules.yaml").read_text())
 HOST_SERIES = {"system_memory_used_percent", "system_filesystem_used_percent"}  # the system collector's, not the demo's
+SELF_SERIES = {"pulseboard_feed_lag_ratio"}  # the self-metrics collector's, about every feed (the demo's among them)
 
 
 RECORDED = {rule.name for rule in RECORDING_RULES}  # derived from the demo's events by the recording job
@@ -155,6 +158,9 @@ def test_every_default_rule_selector_matches_a_series_after_a_short_backfill(eng
     # host memory and disk come from the local collector that starts with the demo
     ingest(engine, SystemCollector().collect())
     evaluate_recording_rules(engine, settings, now=NOW)
+    # and the feeds' lag ratio from the self-metrics collector, which starts with it too
+    stats = SelfStatsCollector(15, clock=lambda: NOW / 1000, feeds=lambda now: feed_status(engine, settings, now))
+    ingest(engine, stats.collect(), origin="collector:selfstats")
     for rule in DEFAULT_RULES:
         if rule.source == "events":
             assert not event_counts(engine, rule, NOW - 2 * DAY, NOW + 1).is_empty(), (
@@ -163,7 +169,7 @@ def test_every_default_rule_selector_matches_a_series_after_a_short_backfill(eng
             continue
         found = find_series(engine, rule.selector)
         assert not found.is_empty(), f"{rule.name}: nothing writes {rule.selector}"
-        if parse_selector(rule.selector).name not in HOST_SERIES | RECORDED:
+        if parse_selector(rule.selector).name not in HOST_SERIES | RECORDED | SELF_SERIES:
             assert all('"source":"demo"' in labels for labels in found["labels"]), rule.name
 
 
@@ -195,7 +201,7 @@ def test_every_default_threshold_rule_on_demo_series_is_breached_within_a_month(
         if (
             rule.kind == "threshold"
             and rule.source == "series"
-            and parse_selector(rule.selector).name not in HOST_SERIES
+            and parse_selector(rule.selector).name not in HOST_SERIES | SELF_SERIES
         ):
             assert _breaches(rule, samples) >= 3, (
                 f"{rule.name} ({rule.selector} {rule.op} {rule.threshold}) never breached in 30 demo days"

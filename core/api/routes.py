@@ -78,9 +78,19 @@ def _require_type(request: Request, allowed: tuple[str, ...]) -> str:
     return media
 
 
-def _store(batch: Batch, settings: Settings, origin: str) -> dict[str, int]:
+def feed_of(request: Request) -> str:
+    """The feed a pushed batch renews: ``api:<token name>`` (one per client that has its own token), else ``api``.
+
+    Per token rather than one ``api`` feed, because one busy client must not hide another that
+    went quiet; the name is the one an admin gave the token, so it says who stopped sending.
+    """
+    token = getattr(request.state, "token", None)
+    return f"api:{token.name}" if token is not None else "api"
+
+
+def _store(batch: Batch, settings: Settings, origin: str, feed: str | None = None) -> dict[str, int]:
     try:
-        result = ingest(get_engine(settings), batch, origin=origin, settings=settings)
+        result = ingest(get_engine(settings), batch, origin=origin, settings=settings, feed=feed)
     except BatchRejected as rejected:
         status = 413 if rejected.too_large else 422
         raise ApiError(status, "batch rejected; nothing was stored", [p.as_dict() for p in rejected.problems]) from None
@@ -145,7 +155,9 @@ def bearer(
         if settings.auth == "off" or (open_if is not None and open_if(settings)):
             return
         try:
-            await run_in_threadpool(authorize, get_engine(settings), request.headers.get("authorization"), scope)
+            request.state.token = await run_in_threadpool(
+                authorize, get_engine(settings), request.headers.get("authorization"), scope
+            )
         except TokenRefused as refused:
             challenge = {"WWW-Authenticate": f'Bearer scope="{scope}"'} if refused.status == 401 else None
             raise ApiError(refused.status, refused.message, headers=challenge) from None
@@ -178,7 +190,7 @@ def create_api(settings_provider: Callable[[], Settings] = get_settings) -> Fast
         batch, extra = (
             (_decode_json(body, settings, "samples"), {}) if media in JSON_TYPES else _decode_prometheus(body)
         )
-        stored = await run_in_threadpool(_store, batch, settings, "api")
+        stored = await run_in_threadpool(_store, batch, settings, "api", feed_of(request))
         return JSONResponse({**stored, **extra}, status_code=200)
 
     @api.post(
@@ -189,7 +201,7 @@ def create_api(settings_provider: Callable[[], Settings] = get_settings) -> Fast
         _require_type(request, JSON_TYPES)
         body = await read_body(request, settings)
         batch = _decode_json(body, settings, "events")
-        stored = await run_in_threadpool(_store, batch, settings, "api")
+        stored = await run_in_threadpool(_store, batch, settings, "api", feed_of(request))
         return JSONResponse(stored, status_code=200)
 
     @api.post(
@@ -202,7 +214,7 @@ def create_api(settings_provider: Callable[[], Settings] = get_settings) -> Fast
         labels = {"suite": suite, "component": component, "phase": phase}
         try:
             result = await run_in_threadpool(
-                receive_junit, get_engine(settings), body, media, labels, settings.max_body_bytes
+                receive_junit, get_engine(settings), body, media, labels, settings.max_body_bytes, feed_of(request)
             )
         except JunitError as error:
             raise ApiError(error.status, str(error)) from None

@@ -17,6 +17,7 @@ from sqlalchemy.engine import Engine
 
 from core import selfmetrics
 from core.config import Settings, get_settings
+from core.ingest.feeds import feed_mark
 from core.ingest.validate import Limits, Problem, check_batch
 from core.ingest.writer import WriteResult, write_batch
 from core.model import Batch
@@ -38,14 +39,29 @@ class BatchRejected(ValueError):
         return len(self.problems) == 1 and self.problems[0].kind == "batch"
 
 
-def ingest(engine: Engine, batch: Batch, *, origin: str = "api", settings: Settings | None = None) -> WriteResult:
-    """Validate and store ``batch`` atomically; raises BatchRejected and stores nothing if invalid."""
+def ingest(
+    engine: Engine,
+    batch: Batch,
+    *,
+    origin: str = "api",
+    settings: Settings | None = None,
+    feed: str | None = None,
+    feed_interval_s: float | None = None,
+) -> WriteResult:
+    """Validate and store ``batch`` atomically; raises BatchRejected and stores nothing if invalid.
+
+    ``origin`` labels the self-metrics (a handful of values); ``feed`` (default: the origin)
+    names the source whose freshness this batch renews, and may be finer (``api:<token>``,
+    ``files:<file>``). ``feed_interval_s`` is how often the writer delivers when it knows
+    (a collector's schedule); see core/ingest/feeds.py.
+    """
     started = time.perf_counter()
     problems = check_batch(batch, Limits.from_settings(settings or get_settings()))
     if problems:
         selfmetrics.INGEST_REJECTED.labels(origin).inc()
         raise BatchRejected(problems)
-    result = write_batch(engine, batch.samples, batch.events)
+    mark = feed_mark(feed or origin, batch.samples, batch.events, feed_interval_s)
+    result = write_batch(engine, batch.samples, batch.events, feed=mark)
     selfmetrics.INGEST_SECONDS.labels(origin).observe(time.perf_counter() - started)
     selfmetrics.INGEST_ITEMS.labels("sample", origin).inc(result.samples_written)
     selfmetrics.INGEST_ITEMS.labels("event", origin).inc(result.events_written)

@@ -12,6 +12,7 @@ import json
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
+from core.ingest.feeds import forget_feeds
 from core.ingest.writer import forget_series
 from core.model import now_ms
 from core.store import schema
@@ -19,6 +20,7 @@ from core.store.collector_state import get_state, put_state
 
 DEMO_SOURCE = "demo"
 STATE = "demo"  # collector_state collector name used by the demo
+DEMO_FEED = "demo"  # the feed (ingest origin) the demo writes under
 
 
 def _demo_series(connection: Connection) -> list[int]:
@@ -90,6 +92,7 @@ def purge_demo(engine: Engine, *, disable: bool = True) -> dict[str, int]:
             or 0
         )
         connection.execute(sa.delete(schema.collector_state).where(schema.collector_state.c.collector == STATE))
+        forget_feeds(connection, [DEMO_FEED])  # a purged demo must not be reported as a stale feed from now on
         if disable:
             put_state(connection, STATE, "disabled", {"purged_ms": now_ms(), **counts})
     forget_series(engine)

@@ -25,6 +25,7 @@ from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import fromstring
 from sqlalchemy.engine import Engine
 
+from core.ingest.feeds import MAX_FEED_CHARS, FeedMark, record_feed
 from core.model import now_ms
 from core.store import schema
 
@@ -228,11 +229,20 @@ def run_key(run: TestRun, labels: Mapping[str, str]) -> str:
     return digest.hexdigest()
 
 
-def store_test_run(engine: Engine, run: TestRun, labels: Mapping[str, str]) -> int:
+def store_test_run(
+    engine: Engine,
+    run: TestRun,
+    labels: Mapping[str, str],
+    *,
+    feed: str | None = None,
+    feed_interval_s: float | None = None,
+) -> int:
     """Write the run and its cases in one transaction and return its id; idempotent on run_key.
 
     Labels read: ``suite`` (overrides the report's name), ``component``, ``phase``,
-    ``source`` (default "junit"), ``run_key`` (to supply your own identity).
+    ``source`` (default "junit"), ``run_key`` (to supply your own identity). Reports do not
+    pass through :func:`core.ingest.ingest`, so a new run renews ``feed`` here, in the same
+    transaction (core/ingest/feeds.py); a report stored before renews nothing.
     """
     key = labels.get("run_key") or run_key(run, labels)
     runs, cases = schema.test_runs, schema.test_cases
@@ -266,15 +276,24 @@ def store_test_run(engine: Engine, run: TestRun, labels: Mapping[str, str]) -> i
         ]
         for start in range(0, len(rows), 1000):
             connection.execute(sa.insert(cases), rows[start : start + 1000])
+        if feed is not None:
+            interval = None if feed_interval_s is None else max(1, round(feed_interval_s * 1000))
+            record_feed(connection, FeedMark(feed[:MAX_FEED_CHARS], row["ts"], 1, interval), now_ms())
     return run_id
 
 
 def receive_junit(
-    engine: Engine, body: bytes, content_type: str | None, labels: Mapping[str, str], max_bytes: int
+    engine: Engine,
+    body: bytes,
+    content_type: str | None,
+    labels: Mapping[str, str],
+    max_bytes: int,
+    feed: str | None = None,
 ) -> dict[str, int]:
     """What POST /api/v1/junit does: check type and size, parse, store; returns run_id and counts.
 
-    Raises JunitError whose ``status`` is the HTTP status to answer with (400/413/415/422).
+    ``feed`` is the pushing token's feed (``api:<token name>``). Raises JunitError whose
+    ``status`` is the HTTP status to answer with (400/413/415/422).
     """
     media = (content_type or "").split(";", 1)[0].strip().lower()
     if media not in XML_CONTENT_TYPES:
@@ -285,4 +304,4 @@ def receive_junit(
         raise JunitError("too_large", f"report is {len(body)} bytes, at most {max_bytes} accepted")
     run = parse_junit(body)
     clean = {k: str(v)[:128] for k, v in labels.items() if v}
-    return {"run_id": store_test_run(engine, run, {"source": "api", **clean}), **run.summary()}
+    return {"run_id": store_test_run(engine, run, {"source": "api", **clean}, feed=feed), **run.summary()}

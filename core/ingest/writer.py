@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
+from core.ingest.feeds import FeedMark, record_feed
 from core.model import Event, Sample, labels_json, now_ms, series_fingerprint
 from core.store import schema
 from core.store.rollup import mark_dirty
@@ -196,14 +197,22 @@ def write_events(connection: Connection, events: Sequence[Event]) -> tuple[int, 
     return written, len(events) - written
 
 
-def write_batch(engine: Engine, samples: Sequence[Sample], events: Sequence[Event]) -> WriteResult:
-    """Store samples and events in one transaction; nothing is kept if any part fails."""
+def write_batch(
+    engine: Engine, samples: Sequence[Sample], events: Sequence[Event], *, feed: FeedMark | None = None
+) -> WriteResult:
+    """Store samples and events in one transaction; nothing is kept if any part fails.
+
+    ``feed``'s row is upserted last in the same transaction, so it is held only for the
+    commit and a failed batch does not make its feed look fresh.
+    """
     cache = series_cache(engine)
     for attempt in (1, 2):
         try:
             with engine.begin() as connection:
                 written, fresh, created = write_samples(connection, samples, cache)
                 events_written, duplicates = write_events(connection, events) if events else (0, 0)
+                if feed is not None:
+                    record_feed(connection, feed, now_ms())
             break
         except sa.exc.IntegrityError:
             # A series another process deleted may still be cached here: forget and retry once.

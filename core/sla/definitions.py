@@ -221,6 +221,6 @@ DEFAULTS: tuple[SlaDefinition, ...] = (
         kind="latency",
         target_s=5.0,
         objective=0.99,
-        selector="pulseboard_data_freshness_seconds",
+        selector='pulseboard_data_freshness_seconds{feed=""}',  # the store-wide series, not one per feed (0009)
     ),
 )

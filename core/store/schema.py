@@ -379,3 +379,24 @@ sla_breaches = sa.Table(
     sa.UniqueConstraint("sla_id", "item_key", name="uq_sla_breaches_item"),
     sa.Index("ix_sla_breaches_ts", "ts"),
 )
+
+# Per-feed freshness (alembic 0009, docs/collectors.md#feeds-and-freshness). A feed is one
+# source of data (an ingest origin such as ``collector:system``, ``api:<token name>``,
+# ``files:<file>``, ``recording``, ``demo``); ingest upserts its row in the batch's own
+# transaction. ``last_data_ms`` is the newest sample or event time the feed delivered,
+# ``last_write_ms`` when its newest batch arrived; ``gap_ms`` is the learned interval (the
+# largest recent step forward of ``last_data_ms``, decaying by a tenth per smaller step) over
+# ``gaps`` counted steps; ``interval_ms`` the interval its writer declared (a collector's schedule).
+feeds = sa.Table(
+    "feeds",
+    metadata,
+    sa.Column("feed", sa.String(256), primary_key=True),
+    sa.Column("first_ms", sa.BigInteger, nullable=False),
+    sa.Column("last_write_ms", sa.BigInteger, nullable=False),
+    sa.Column("last_data_ms", sa.BigInteger, nullable=False),
+    sa.Column("batches", sa.BigInteger, nullable=False),
+    sa.Column("items", sa.BigInteger, nullable=False),
+    sa.Column("gaps", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("gap_ms", sa.BigInteger, nullable=True),
+    sa.Column("interval_ms", sa.BigInteger, nullable=True),
+)

@@ -50,6 +50,10 @@ STATUS_COLORS = {
     "error": "#CC79A7",
     "unknown": "#999999",
     "no data": "#999999",
+    "late": "#E69F00",  # data feeds (core/query/feeds.py): late → warning, stale → critical colours
+    "stale": "#D55E00",
+    "never": "#999999",
+    "retired": "#BBBBBB",
 }
 WARNING_COLOR, CRITICAL_COLOR = STATUS_COLORS["warning"], STATUS_COLORS["critical"]
 TS_TOOLTIP = alt.Tooltip("ts:T", title="time", format="%Y-%m-%d %H:%M")
@@ -433,6 +437,11 @@ def wrap_label(text: str, width: int = 18) -> list[str]:
     return [text[:cut], *wrap_label(text[cut:], width)]
 
 
+def _first_lines(lines: list[str], most: int) -> list[str]:
+    """At most ``most`` lines, the last ending in "…" when some were left out (the tooltip has the whole name)."""
+    return lines if len(lines) <= most else [*lines[: most - 1], lines[most - 1][:-1] + "…"]
+
+
 def status_grid(
     frame: pl.DataFrame,
     *,
@@ -442,16 +451,21 @@ def status_grid(
     columns: int = 6,
     title: str | None = None,
     pick: bool = True,
+    note: str | None = None,
 ) -> Chart:
     """Tiles in a grid, one per item, coloured by status with the (wrapped) name and the status written in the tile.
 
     At most ``columns`` tiles to a row, fewer when the chart is narrow (every tile at least
     :data:`TILE_MIN_PX` wide), so a phone shows two full-width names a row instead of six cut ones.
+    ``note`` names a column written at the tile's foot instead of the bare status ("late · 4 min"),
+    for tiles whose colour says the status and whose text should say how much.
     """
     per_row = f"max(1, min({columns}, floor(width / {TILE_MIN_PX})))"
     names = [str(v) for v in frame[name].to_list()] if name in frame.columns else []
+    # a note is longer than a bare status, so the name gets two lines (wider ones: feed names have few break points)
+    width, most = (24, 2) if note is not None else (18, 3)
     indexed = frame.with_row_index("i").with_columns(
-        pl.Series("_lines", ["\n".join(wrap_label(v)[:3]) for v in names], dtype=pl.String)
+        pl.Series("_lines", ["\n".join(_first_lines(wrap_label(v, width), most)) for v in names], dtype=pl.String)
     )
     statuses = [str(s) for s in frame[status].unique(maintain_order=True).to_list()] if status in frame.columns else []
     tooltip = [alt.Tooltip(f"{name}:N"), alt.Tooltip(f"{status}:N")] + (
@@ -475,8 +489,9 @@ def status_grid(
     label = base.mark_text(
         fontSize=11, lineHeight=12, lineBreak="\n", baseline="top", dy=-TILE_ROW_PX // 2 + 7, color="black", limit=fit
     ).encode(text=alt.Text("_lines:N"))
+    foot = note if note is not None and note in frame.columns else status
     state = base.mark_text(fontSize=10, baseline="bottom", dy=TILE_ROW_PX // 2 - 7, color="black", limit=fit).encode(
-        text=alt.Text(f"{status}:N")
+        text=alt.Text(f"{foot}:N")
     )
     chart = _layer(tile, label, state).properties(height=alt.Step(TILE_ROW_PX), width="container")
     return chart.properties(title=title) if title else chart

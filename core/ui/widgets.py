@@ -165,6 +165,10 @@ class StatusGridConfig(WidgetConfig):
 
     kind: Literal["status_grid"] = "status_grid"
     columns: int = Field(default=6, ge=1, le=24)
+    note: str | None = Field(
+        default=None, description="Column written at each tile's foot instead of the status (e.g. the lag)."
+    )
+    pick: bool = Field(default=True, description="Clicking a tile selects it (drill-down).")
 
 
 class TimelineConfig(WidgetConfig):
@@ -427,7 +431,10 @@ def _pipeline(config: PipelineConfig, data: pl.DataFrame, _deployments: pl.DataF
 
 @register("status_grid", "Status grid", StatusGridConfig)
 def _status_grid(config: StatusGridConfig, data: pl.DataFrame, _deployments: pl.DataFrame | None) -> Output:
-    return ChartOut(charts.status_grid(data, columns=config.columns), "name")
+    return ChartOut(
+        charts.status_grid(data, columns=config.columns, note=config.note, pick=config.pick),
+        "name" if config.pick else None,
+    )
 
 
 @register("timeline", "Timeline", TimelineConfig)
