@@ -14,9 +14,10 @@ from core.sla import store, view
 from core.sla.budget import burn_down
 from core.sla.compliance import WINDOWS_S
 from core.sla.definitions import FORM_UNIT_S, KINDS, DefinitionError, SlaDefinition, form_values, parse_definition
-from core.sla.report import build_report
-from core.sla.status import SlaStatus, read_workflow_data, statuses
+from core.sla.report import SlaReport, build_report, step_words
+from core.sla.status import SlaStatus, statuses
 from core.ui import charts, chrome
+from core.ui import widgets as w
 from core.ui.login import client_address, require_page
 
 MIN = 60.0
@@ -38,21 +39,10 @@ def load(_url: str, start_ms: int, end_ms: int) -> list[SlaStatus]:
     )
 
 
-@st.cache_data(ttl=60, max_entries=8, show_spinner=False)
-def load_bottlenecks(_url: str, start_ms: int, end_ms: int) -> tuple[pl.DataFrame, pl.DataFrame]:
-    data = read_workflow_data(ctx.engine, start_ms, end_ms)
-    ended = data.steps.filter(pl.col("end_ms").is_between(start_ms, end_ms, closed="left"))
-    usage = store.utilisation(
-        ctx.engine,
-        ctx.settings.sla_utilisation_selector,
-        ctx.settings.sla_utilisation_label,
-        start_ms,
-        end_ms,
-        ctx.settings,
-    )
-    return bn.as_frame(bn.find_bottlenecks(ended, store.load_definitions(ctx.engine), usage)), bn.critical_path(
-        ended, data.workflows
-    )
+@st.cache_data(ttl=30, max_entries=8, show_spinner="Measuring the range and the period before it…")
+def load_report(_url: str, start_ms: int, end_ms: int) -> SlaReport:
+    """The range's report: the comparison, trends, breaches and bottlenecks below, and the downloads."""
+    return build_report(ctx.engine, ctx.settings, start_ms, end_ms, now_ms=end_ms)
 
 
 def edit_form(definition: SlaDefinition) -> None:
@@ -97,6 +87,7 @@ def edit_form(definition: SlaDefinition) -> None:
     diff = {k: [v, values[k]] for k, v in definition.model_dump().items() if values[k] != v}
     audit.record(ctx.engine, viewer.username, audit.SLA_CHANGED, changed.id, diff, client_address())
     load.clear()
+    load_report.clear()
     st.success(f"Saved {changed.name}.", icon=":material/check:")
 
 
@@ -180,6 +171,7 @@ def delete_form(names: dict[str, str]) -> None:
 def done(message: str) -> None:
     """Show ``message`` after the rerun that redraws the page with the changed SLAs."""
     load.clear()
+    load_report.clear()
     st.session_state["sla-flash"] = message
     st.rerun()
 
@@ -191,7 +183,9 @@ if not found:
 met = [s.compliance["range"].met(s.definition) for s in found]
 firing = [a for s in found for a in s.firing]
 worst = min((s for s in found if s.budget.remaining is not None), key=lambda s: s.budget.remaining or 0.0, default=None)
-logged = store.breaches(ctx.engine, win.start_ms, win.end_ms)
+report = load_report(str(ctx.engine.url), win.start_ms, win.end_ms)
+bucket = step_words(report.trend_step_ms)
+names = {s.definition.id: s.definition.name for s in found}
 k1, k2, k3, k4 = st.columns(4)
 k1.metric(
     "SLAs met",
@@ -210,15 +204,16 @@ k2.metric(
     help=None if worst is None else f"{worst.definition.name}, over {worst.definition.period_days} days.",
 )
 k3.metric("Burn-rate alerts", len(firing), border=True, help="Multi-window burn-rate rules firing now (docs/sla.md).")
-escalated = int(logged["escalated"].sum()) if logged.height else 0
+breaches_now, breaches_before = view.breach_totals(report.lines)
 k4.metric(
     "Breaches",
-    f"{logged.height:,}",
-    f"{escalated} escalated" if escalated else None,
-    delta_color="off",
-    delta_arrow="off",
+    f"{breaches_now:,}",
+    f"{breaches_now - breaches_before:+,} vs previous period",
+    delta_color="inverse" if breaches_now != breaches_before else "off",
     border=True,
-    help="Items logged over target in the range by the SLA check.",
+    help=f"Items over target in the range (latency SLAs: buckets), exactly the late share of the compliance table; "
+    f"{int(report.breaches['escalated'].sum()):,} past their escalation threshold. "
+    f"The period of the same length before: {breaches_before:,}.",
 )
 chrome.section(
     "Compliance",
@@ -235,16 +230,44 @@ st.dataframe(
     },
 )
 
+chrome.section(
+    "Against the previous period",
+    f"Each SLA over the range next to the period of the same length just before it: the share within target "
+    f"(availability for uptime) with its line per {bucket}, then items and breaches.",
+)
+cards = view.trend_cards(report.lines, bucket)
+if cards:
+    chrome.kpi_row(
+        [
+            (
+                w.KpiConfig(title=c.name, id=f"sla-trend-{c.sla_id}", unit="%", format="{:.2f}", help=c.help),
+                w.KpiValue(c.value, c.previous, c.trend),
+            )
+            for c in cards
+        ]
+    )
+st.dataframe(
+    view.comparison(report.lines),
+    hide_index=True,
+    width="stretch",
+    height=35 * (len(report.lines) + 1) + 3,  # every SLA in view, no inner scrolling
+    column_config={
+        "change pts": st.column_config.NumberColumn(format="%+.2f"),
+        "items change": st.column_config.NumberColumn(format="%+d"),
+        "breaches change": st.column_config.NumberColumn(format="%+d"),
+    },
+)
+
 chrome.section("Trend and error budget")
-names = {s.definition.id: s.definition.name for s in found}
 chosen_id = st.selectbox("SLA", list(names), format_func=names.__getitem__, key="sla") if names else None
 chosen = next((s for s in found if s.definition.id == chosen_id), None)
 if chosen is not None:
     d = chosen.definition
     trend_col, budget_col = st.columns(2)
     with trend_col:
-        share = view.good_share_trend(chosen.outcomes, win.start_ms, win.end_ms, win.step_ms(24))
-        st.markdown(f"**{d.name}: share within target**")
+        line = next((x for x in report.lines if x.sla_id == d.id), None)
+        share = view.trend(line) if line is not None else pl.DataFrame()
+        st.markdown(f"**{d.name}: share {view.compliance_word(d.kind)} per {bucket}**")
         if share.is_empty():
             chrome.empty(
                 "Nothing measured in the range."
@@ -281,21 +304,36 @@ if chosen is not None:
     st.dataframe(view.windows(chosen), hide_index=True, width="stretch")
 
 chrome.section(
-    "Breaches", "Logged by the SLA check: when the item crossed its target, by how much, and whether it escalated."
+    "Breaches",
+    "Every item over target in the range, newest first: when it crossed its target, by how much, whether it "
+    "escalated. They are the items the compliance table counts as late; a latency SLA lists each bucket over target.",
 )
-if logged.is_empty():
-    chrome.empty("No breach logged in the range.")
+if report.breaches.is_empty():
+    chrome.empty("No item over target in the range.")
 else:
+    late = [x.sla_id for x in report.lines if x.breaches]
+    pick_col, page_col = st.columns([3, 1])
+    only = pick_col.selectbox(
+        "SLA", ["", *late], format_func=lambda i: names.get(i, i) or "All SLAs", key="sla-breach-sla"
+    )
+    shown = view.only_sla(report.breaches, only or None)
+    number = page_col.number_input(
+        "Page", min_value=1, max_value=view.page_count(shown.height), value=1, step=1, key="sla-breach-page"
+    )
+    page = view.page_of(shown, int(number))
     st.dataframe(
-        view.breaches_table(logged, names),
+        view.breaches_table(page.rows),
         hide_index=True,
         width="stretch",
-        height=320,
-        column_config={"crossed": st.column_config.DatetimeColumn(format="MMM D, HH:mm")},
+        column_config={
+            "crossed": st.column_config.DatetimeColumn(format="MMM D, HH:mm"),
+            "over %": st.column_config.NumberColumn(format="%.0f %%"),
+        },
     )
+    st.caption(f"{page.caption} The report downloads below list every one.")
 
 chrome.section("Bottlenecks", "Ranked by impact = items affected × time lost; each with what to do.")
-ranking, path = load_bottlenecks(str(ctx.engine.url), win.start_ms, win.end_ms)
+ranking, path = bn.as_frame(report.bottlenecks), pl.DataFrame(list(report.critical_path))
 if ranking.is_empty():
     st.success(
         "No step above 80 % of its target, no queue past its response target, no resource above 85 %.",
@@ -324,7 +362,6 @@ with left.expander("SLA report for this range", icon=":material/description:"):
         st.caption("Exporting reports needs the permission `export_reports`.")
     elif st.button("Prepare report") or st.session_state.get("sla_report_for") == (ctx.range_key, ctx.custom):
         st.session_state["sla_report_for"] = (ctx.range_key, ctx.custom)  # the download's rerun keeps the buttons
-        report = build_report(ctx.engine, ctx.settings, win.start_ms, win.end_ms)
         span = {"start_ms": win.start_ms, "end_ms": win.end_ms}
         for label, data, name, mime in (
             ("Markdown", report.to_markdown(), "sla-report.md", "text/markdown"),
@@ -362,6 +399,7 @@ if can(viewer, "edit_slas"):
                 ctx.engine, viewer.username, audit.SLA_CHANGED, "defaults", {"restored": added}, client_address()
             )
             load.clear()
+            load_report.clear()
             st.rerun()
 chrome.freshness(
     max((s.outcomes["ts"].max() or 0 for s in found if s.outcomes.height), default=None),

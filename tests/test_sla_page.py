@@ -168,3 +168,35 @@ def test_roles_without_edit_slas_get_no_new_or_delete_controls(app_store, role):
     assert not at.exception
     keys = {w.key for w in [*at.button, *at.text_input, *at.checkbox, *at.selectbox]}
     assert not keys & {"sla-create", "sla-delete", "sla-new-id", "sla-delete-confirm", "sla-delete-id", "edit"}
+
+
+def test_breaches_of_the_whole_range_are_paged_and_match_the_compliance(app_store):
+    now = now_ms()
+    events = []
+    for n in range(60):  # 60 DoR validations of 20 min (target 15 min) over the last 20 hours, 5 of 10 min
+        events += step(f"LATE-{n}", "dor_validation", 40 + n * 20, 20)
+    for n in range(5):
+        events += step(f"FINE-{n}", "dor_validation", 30 + n * 20, 10)
+    ingest(app_store, Batch(events=tuple(shifted(events, now))), origin="test")
+    at = run()
+    dor = at.dataframe[0].value.iloc[0]
+    assert (dor["SLA"], dor["items"], dor["within target %"]) == ("DoR validation", 65, pytest.approx(7.69))
+    assert next(m for m in at.metric if m.label == "Breaches").value == "60"  # = 65 items - 5 within target
+
+    def breaches():
+        return next(d.value for d in at.dataframe if "crossed" in d.value.columns)
+
+    assert len(breaches()) == 50 and set(breaches()["SLA"]) == {"DoR validation"}
+    assert any(c.value.startswith("Rows 1–50 of 60, page 1 of 2.") for c in at.caption)
+    at.number_input(key="sla-breach-page").set_value(2).run()
+    assert len(breaches()) == 10
+    assert any(c.value.startswith("Rows 51–60 of 60, page 2 of 2.") for c in at.caption)
+    assert breaches()["workflow / series"].to_list()[-1] == "LATE-59"  # newest first: the oldest is last
+
+    compared = next(d.value for d in at.dataframe if "items before" in d.value.columns).iloc[0]
+    assert (compared["SLA"], compared["items"], compared["breaches"], compared["items before"]) == (
+        "DoR validation",
+        65,
+        60,
+        0,
+    )

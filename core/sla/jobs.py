@@ -90,6 +90,17 @@ def breach_severity(over_ratio: float, escalated: bool) -> str:
     return "error" if over_ratio > OVER_ERROR else "warning"
 
 
+def severity_expr(over_pct: pl.Expr, escalated: pl.Expr) -> pl.Expr:
+    """:func:`breach_severity` over whole frames (the report's breach list), so both name a breach alike."""
+    return (
+        pl.when(escalated)
+        .then(pl.lit("critical"))
+        .when(over_pct / 100 > OVER_ERROR)
+        .then(pl.lit("error"))
+        .otherwise(pl.lit("warning"))
+    )
+
+
 def breach_rows(definition: SlaDefinition, over: pl.DataFrame, now_ms: int) -> list[dict[str, Any]]:
     """Rows for ``sla_breaches`` from :func:`core.sla.compliance.breaching` output (pure)."""
     rows = []

@@ -157,10 +157,18 @@ def workflow_events(engine: Engine, start_ms: int, end_ms: int) -> pl.DataFrame:
 
 
 def metric_values(
-    engine: Engine, selector: str, start_ms: int, end_ms: int, settings: Settings, now_ms: int | None = None
+    engine: Engine,
+    selector: str,
+    start_ms: int,
+    end_ms: int,
+    settings: Settings,
+    now_ms: int | None = None,
+    step_ms: int | None = None,
 ) -> pl.DataFrame:
-    """Mean value per (series, bucket) of ``selector`` through the query layer (tier chosen by range)."""
-    return query.series(engine, selector, start_ms, end_ms, agg="avg", settings=settings, now_ms=now_ms)
+    """Mean value per (series, bucket) of ``selector`` through the query layer (tier chosen by range, or by step)."""
+    return query.series(
+        engine, selector, start_ms, end_ms, step_ms=step_ms or None, agg="avg", settings=settings, now_ms=now_ms
+    )
 
 
 def bucket_ms(start_ms: int, end_ms: int, settings: Settings, now_ms: int) -> int:

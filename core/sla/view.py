@@ -1,28 +1,21 @@
-"""Display tables and series for the SLA page, built from statuses: pure, no Streamlit."""
+"""Display tables and series for the SLA page, built from statuses and the period's report: pure, no Streamlit.
+
+The paging of the breach list lives here (:func:`page_of`) so the page only draws a slice
+and a page number, and a long period's hundreds of breaches stay listable.
+"""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
 
 import polars as pl
 
-from core.sla.budget import OUTCOME_SCHEMA
+from core.sla.report import SlaLine
 from core.sla.status import SlaStatus
-
-UNITS = ((86_400, "d"), (3_600, "h"), (60, "min"), (1, "s"))
-
-
-def duration(seconds: float | None) -> str:
-    """'15 min', '2 h', '1.5 h', '200 ms' — the way targets are written in the specification."""
-    if seconds is None:
-        return "–"
-    if seconds < 1:
-        return f"{seconds * 1000:.0f} ms"
-    for size, unit in UNITS:
-        if seconds >= size:
-            value = seconds / size
-            return f"{value:.0f} {unit}" if abs(value - round(value)) < 0.05 else f"{value:.1f} {unit}"
-    return f"{seconds:.1f} s"
+from core.sla.words import duration
 
 
 def _pct(value: float | None) -> float | None:
@@ -97,34 +90,161 @@ def windows(status: SlaStatus) -> pl.DataFrame:
     )
 
 
-def good_share_trend(outcomes: pl.DataFrame, start_ms: int, end_ms: int, step_ms: int) -> pl.DataFrame:
-    """Share of good items (%) per ``step_ms`` bucket: ``ts`` (Datetime), ``value``; empty buckets are left out."""
-    inside = outcomes.cast(OUTCOME_SCHEMA).filter(pl.col("ts").is_between(start_ms, end_ms, closed="left"))  # type: ignore[arg-type]
-    return (
-        inside.with_columns((pl.col("ts") - (pl.col("ts") - start_ms) % step_ms).alias("bucket"))
-        .group_by("bucket")
-        .agg((100 * (1 - (pl.col("bad") * pl.col("weight")).sum() / pl.col("weight").sum())).alias("value"))
-        .sort("bucket")
-        .select(pl.col("bucket").cast(pl.Datetime("ms", "UTC")).alias("ts"), "value")
+PAGE_ROWS = 50  # breaches per page on the SLA page
+
+
+@dataclass(frozen=True)
+class Page:
+    """One page of a table: its rows, its number (1-based) and where it sits in the whole."""
+
+    rows: pl.DataFrame
+    number: int
+    pages: int
+    total: int
+    size: int
+
+    @property
+    def first(self) -> int:
+        """1-based position of the first row shown; 0 when there is none."""
+        return (self.number - 1) * self.size + 1 if self.total else 0
+
+    @property
+    def last(self) -> int:
+        """1-based position of the last row shown; 0 when there is none."""
+        return self.first + self.rows.height - 1 if self.total else 0
+
+    @property
+    def caption(self) -> str:
+        """'Rows 51–100 of 327, page 2 of 7'."""
+        if not self.total:
+            return "No rows."
+        return f"Rows {self.first:,}–{self.last:,} of {self.total:,}, page {self.number} of {self.pages}."
+
+
+def page_count(total: int, size: int = PAGE_ROWS) -> int:
+    """Pages ``total`` rows fill at ``size`` a page; at least one, so an empty table still has its page."""
+    return max(1, math.ceil(total / size))
+
+
+def page_of(frame: pl.DataFrame, number: int, size: int = PAGE_ROWS) -> Page:
+    """Page ``number`` (1-based, clamped to the pages there are) of ``frame`` at ``size`` rows a page."""
+    pages = page_count(frame.height, size)
+    number = min(max(1, number), pages)
+    return Page(frame.slice((number - 1) * size, size), number, pages, frame.height, size)
+
+
+def only_sla(breaches: pl.DataFrame, sla_id: str | None) -> pl.DataFrame:
+    """The breaches of one SLA, or all of them when ``sla_id`` is None."""
+    return breaches if sla_id is None else breaches.filter(pl.col("sla_id") == sla_id)
+
+
+def breaches_table(rows: pl.DataFrame) -> pl.DataFrame:
+    """Breaches (core.sla.report.BREACH_SCHEMA) for display: when, SLA, item, took, over by, severity, state.
+
+    A latency SLA's row is a bucket of a series over target: its "took" is the bucket's
+    mean and its state "bucket", never "open" or "ended", which only items have.
+    """
+    state = (
+        pl.when(~pl.col("kind").is_in(["step", "workflow"]))
+        .then(pl.lit("bucket"))
+        .when(pl.col("open"))
+        .then(pl.lit("open"))
+        .otherwise(pl.lit("ended"))
     )
-
-
-def breaches_table(logged: pl.DataFrame, names: dict[str, str]) -> pl.DataFrame:
-    """Logged breaches for display: when, SLA, item, took, over by, severity, escalated, impact."""
-    if logged.is_empty():
-        return pl.DataFrame(schema={"crossed": pl.Datetime("ms", "UTC"), "SLA": pl.String, "workflow": pl.String})
-    return logged.select(
+    return rows.select(
         pl.col("ts").cast(pl.Datetime("ms", "UTC")).alias("crossed"),
-        pl.col("sla_id").replace_strict(names, default=pl.col("sla_id")).alias("SLA"),
-        pl.col("over_s").map_elements(duration, return_dtype=pl.String).alias("over by"),
-        pl.col("duration_s").map_elements(duration, return_dtype=pl.String).alias("took"),
-        pl.col("workflow_id").alias("workflow"),
+        pl.col("sla").alias("SLA"),
+        pl.col("workflow_id").alias("workflow / series"),
         "step",
-        (pl.col("over_s") / pl.col("target_s") * 100).round(0).alias("over %"),
+        pl.col("duration_s").map_elements(duration, return_dtype=pl.String).alias("took"),
+        pl.col("over_s").map_elements(duration, return_dtype=pl.String).alias("over by"),
+        pl.col("over_pct").round(0).alias("over %"),
         "severity",
         "escalated",
-        pl.when(pl.col("ended_ms").is_null()).then(pl.lit("open")).otherwise(pl.lit("ended")).alias("state"),
+        state.alias("state"),
     )
+
+
+def breach_totals(lines: Sequence[SlaLine]) -> tuple[int, int]:
+    """Breaches over the range and over the period of the same length before it, all SLAs together."""
+    now = sum(line.breaches or 0 for line in lines)
+    before = sum(line.previous.breaches or 0 for line in lines if line.previous is not None)
+    return now, before
+
+
+def compliance_word(kind: str) -> str:
+    """What a line's compliance is: the share within target, or the availability."""
+    return "availability" if kind == "availability" else "within target"
+
+
+def comparison(lines: Sequence[SlaLine]) -> pl.DataFrame:
+    """Each SLA over the range against the period before: compliance (%), items and breaches, each with its change.
+
+    Availability SLAs have no breaches (their share is a time-weighted mean): shown empty.
+    """
+    rows: list[dict[str, Any]] = []
+    for line in lines:
+        before, delta = line.previous, line.delta()
+        rows.append(
+            {
+                "SLA": line.name,
+                "compliance %": _pct(line.compliance),
+                "before %": None if before is None else _pct(before.compliance),
+                "change pts": None if delta["compliance_pts"] is None else round(delta["compliance_pts"], 2),
+                "items": line.items,
+                "items before": None if before is None else before.items,
+                "items change": delta["items"],
+                "breaches": line.breaches,
+                "breaches before": None if before is None else before.breaches,
+                "breaches change": delta["breaches"],
+                "measures": compliance_word(line.kind),
+            }
+        )
+    return pl.DataFrame(rows, infer_schema_length=None)
+
+
+def trend(line: SlaLine) -> pl.DataFrame:
+    """The line's compliance per bucket for a chart: ``ts`` (Datetime), ``value`` (%), ``items``; empty ones out."""
+    frame = pl.DataFrame(list(line.trend), schema={"ts": pl.Int64, "items": pl.Int64, "compliance": pl.Float64})
+    return frame.filter(pl.col("compliance").is_not_null()).select(
+        pl.col("ts").cast(pl.Datetime("ms", "UTC")), (pl.col("compliance") * 100).alias("value"), "items"
+    )
+
+
+@dataclass(frozen=True)
+class TrendCard:
+    """One SLA's card in the previous-period comparison: compliance (%) now and before, its trend, a help text."""
+
+    sla_id: str
+    name: str
+    value: float | None
+    previous: float | None
+    trend: pl.DataFrame
+    help: str
+
+
+def trend_cards(lines: Sequence[SlaLine], bucket: str) -> list[TrendCard]:
+    """A card for every SLA measured in the range or the period before (the others have nothing to compare)."""
+    cards = []
+    for line in lines:
+        before = line.previous
+        if not line.items and not (before and before.items):
+            continue
+        breaches = "" if line.breaches is None else f", breaches {line.breaches:,}"
+        breaches_before = "" if before is None or before.breaches is None else f", breaches {before.breaches:,}"
+        cards.append(
+            TrendCard(
+                line.sla_id,
+                line.name,
+                _pct(line.compliance),
+                None if before is None else _pct(before.compliance),
+                trend(line),
+                f"Share {compliance_word(line.kind)} over the range, per {bucket} in the line; "
+                f"objective {line.objective:.2%}. Items {line.items:,}{breaches}; "
+                f"the period before: items {0 if before is None else before.items:,}{breaches_before}.",
+            )
+        )
+    return cards
 
 
 def bottleneck_table(frame: pl.DataFrame) -> pl.DataFrame:
