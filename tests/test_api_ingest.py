@@ -152,11 +152,56 @@ BAD_EVENTS = [
 ]
 
 
-def test_huge_number_inside_event_data_is_refused_not_a_server_error(client, engine):
-    body = b'[{"id": "e", "type": "a.b", "timestamp": "2025-01-01T00:00:00Z", "source": "s", "data": {"x": 1e999}}]'
+@pytest.mark.parametrize(("number", "word"), [("1e999", "+Inf"), ("-Infinity", "-Inf"), ("NaN", "NaN")])
+def test_non_finite_number_inside_event_data_is_refused_naming_its_path(client, engine, number, word):
+    good = json.dumps(event(0)).encode()
+    bad = b'{"id": "e", "type": "a.b", "timestamp": "2025-01-01T00:00:00Z", "source": "s", "data": {"x": [1, {"y": '
+    body = b"[" + good + b", " + bad + number.encode() + b"}]}}]"
     response = client.post("/v1/events", content=body, headers={"Content-Type": "application/json"})
-    assert response.status_code == 400 and "too large" in response.json()["error"]
-    assert rows(engine, "events") == 0
+    assert response.status_code == 422, response.text
+    (problem,) = response.json()["problems"]
+    assert (problem["index"], problem["field"]) == (1, "data.x[1].y") and problem["message"].startswith(word)
+    assert rows(engine, "events") == 0  # the good event is not stored either: the batch is refused whole
+
+
+@pytest.mark.parametrize(
+    ("number", "word"), [("NaN", "NaN"), ("Infinity", "+Inf"), ("-Infinity", "-Inf"), ("1e400", "+Inf")]
+)
+def test_non_finite_sample_value_is_refused_naming_the_item(client, engine, number, word):
+    items = [json.dumps({"name": "m", "labels": {"i": str(i)}, "value": i}) for i in range(5)]
+    items[3] = '{"name": "m", "labels": {"i": "3"}, "value": ' + number + "}"
+    response = client.post(
+        "/v1/metrics", content="[" + ", ".join(items) + "]", headers={"Content-Type": "application/json"}
+    )
+    assert response.status_code == 422, response.text
+    assert response.json()["error"] == "batch rejected; nothing was stored"
+    assert [(p["index"], p["field"]) for p in response.json()["problems"]] == [(3, "value")]  # [3].value
+    assert response.json()["problems"][0]["message"] == f"{word} cannot be stored; send a finite number"
+    assert rows(engine, "samples") == 0 and rows(engine, "series") == 0
+
+
+@pytest.mark.parametrize("value", ["+Inf", "-Inf", "Inf"])
+def test_infinite_value_in_prometheus_text_is_refused_naming_the_line(client, engine, value):
+    text = f'# TYPE m gauge\nm{{a="1"}} 1\nm{{a="2"}} {value}\nm{{a="3"}} 3\n'
+    response = client.post("/v1/metrics", content=text, headers={"Content-Type": PROM})
+    assert response.status_code == 400, response.text
+    (problem,) = response.json()["problems"]
+    assert problem["kind"] == "line" and problem["index"] == 3 and "not a finite number" in problem["message"]
+    assert rows(engine, "samples") == 0 and rows(engine, "series") == 0
+
+
+def test_non_finite_values_from_any_writer_are_refused(engine):
+    """Collectors and files write through core.ingest too: the same check applies there."""
+    from core.ingest import BatchRejected, ingest
+    from core.model import Batch, Event, Sample
+
+    with pytest.raises(BatchRejected) as caught:
+        ingest(engine, Batch((Sample.of("m", {}, 1.0, 1), Sample.of("m", {}, float("inf"), 2))), origin="test")
+    assert [(p.index, p.field) for p in caught.value.problems] == [(1, "value")]
+    with pytest.raises(BatchRejected) as caught:
+        ingest(engine, Batch(events=(Event("e", "a.b", 1, "s", {}, {"m": float("nan")}),)), origin="test")
+    assert [(p.index, p.field) for p in caught.value.problems] == [(0, "metadata.m")]
+    assert rows(engine, "samples") == 0 and rows(engine, "events") == 0
 
 
 @pytest.mark.parametrize(("item", "field", "message"), BAD_EVENTS)
@@ -174,13 +219,13 @@ def test_bad_event_is_named_and_nothing_is_stored(client, engine, item, field, m
         (b"{not json", "application/json", 400, "not valid JSON"),
         (b"", "application/json", 400, "empty"),
         (b'{"foo": 1}', "application/json", 400, "JSON array"),
-        (b'[{"name": "m", "value": NaN}]', "application/json", 400, "NaN"),
+        (b'[{"name": "m", "value": NaN}]', "application/json", 422, "NaN cannot be stored"),
         (b"\xff\xfe", PROM, 400, "not UTF-8"),
         (b"metric{ 1\n", PROM, 400, "could not be parsed"),
         (b"<xml/>", "application/xml", 415, "unsupported Content-Type"),
         (b"m 1", "", 415, "unsupported Content-Type"),
         (b"[" + b"1," * 200 + b"1]", "application/json", 422, None),
-        (b'[{"name": "m", "value": 1e400}]', "application/json", 400, "too large"),
+        (b'[{"name": "m", "value": 1e400}]', "application/json", 422, "+Inf cannot be stored"),
     ],
 )
 def test_malformed_bodies_get_clear_statuses(client, engine, body, content_type, status, message):

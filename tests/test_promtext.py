@@ -39,17 +39,16 @@ def test_escapes_timestamps_and_special_values():
     text = (
         "# TYPE m gauge\n"
         'm{path="C:\\\\dir",msg="say \\"hi\\"\\nbye"} 1.5e3 1690000000123\n'
-        'm{path="x",} +Inf\n'
-        'm{path="y"} -Inf\n'
+        'm{path="x",le="+Inf"} 3\n'
         'm{path="z"} NaN\n'
         "plain 7\n"
     )
     result = parse_prometheus(text, NOW)
     assert result.errors == []
-    first, pos, neg, plain = result.samples
+    first, inf_label, plain = result.samples
     assert dict(first.labels) == {"path": "C:\\dir", "msg": 'say "hi"\nbye'}
     assert first.value == 1500.0 and first.ts == 1690000000123 and first.kind == "gauge"
-    assert pos.value == math.inf and neg.value == -math.inf
+    assert dict(inf_label.labels)["le"] == "+Inf" and inf_label.value == 3.0  # +Inf as a label is only text
     assert result.skipped_nan == 1
     assert plain.ts == NOW and plain.kind == "untyped"
 
@@ -80,7 +79,15 @@ def test_each_bad_line_is_reported_with_its_number(line, expected):
 def test_random_text_never_crashes(text):
     result = parse_prometheus(text, NOW)
     assert all(isinstance(n, int) and n >= 1 for n, _ in result.errors)
-    assert all(not math.isnan(s.value) for s in result.samples)
+    assert all(math.isfinite(s.value) for s in result.samples)
+
+
+@pytest.mark.parametrize("value", ["+Inf", "-Inf", "Inf", "+infinity", "1e999"])
+def test_infinite_values_are_refused_naming_the_line(value):
+    result = parse_prometheus(f"ok 1\nbad{{a=\"b\"}} {value}\nok 2\n", NOW)
+    assert [s.value for s in result.samples] == [1.0, 2.0]
+    ((number, message),) = result.errors
+    assert number == 2 and f"value {value} is not a finite number" in message
 
 
 label_value = st.text(
@@ -92,7 +99,7 @@ label_value = st.text(
 @given(
     st.from_regex(r"[a-zA-Z_:][a-zA-Z0-9_:]{0,20}", fullmatch=True),
     st.dictionaries(st.from_regex(r"[a-zA-Z_][a-zA-Z0-9_]{0,10}", fullmatch=True), label_value, max_size=4),
-    st.floats(allow_nan=False),
+    st.floats(allow_nan=False, allow_infinity=False),
 )
 def test_written_samples_parse_back_exactly(name, labels, value):
     def esc(v: str) -> str:

@@ -5,19 +5,22 @@ is not a number, and an unknown field such as a misspelt ``lables`` is an error,
 silently dropped); :mod:`core.ingest.validate` then applies the limits shared with
 every other writer. A well-formed batch is validated in one call into Rust; only a
 batch with errors is re-checked item by item, to name each bad item.
+
+``NaN``, ``Infinity`` and numbers too large for a float (``1e999``) are read as the
+non-finite floats they stand for and then refused item by item, so the answer names
+``[3].value`` or ``[0].data.x`` rather than only saying the body holds one somewhere.
 """
 
 from __future__ import annotations
 
 import json
-import math
 from datetime import datetime
 from typing import Annotated, Any, NotRequired
 
 from pydantic import AllowInfNan, ConfigDict, Strict, TypeAdapter, ValidationError, with_config
 from typing_extensions import TypedDict
 
-from core.ingest.validate import Problem
+from core.ingest.validate import Problem, non_finite_word
 from core.model import Event, Labels, Sample, canonical_labels
 
 MILLISECOND_EPOCH_THRESHOLD = 100_000_000_000  # a "seconds" timestamp this large is year 5138
@@ -77,20 +80,9 @@ class BatchTooLong(ValueError):
     """The body holds more items than one batch may (HTTP 413)."""
 
 
-def _reject_constant(name: str) -> None:
-    raise BodyError(f"body contains {name}, which is not valid JSON; send a number or null")
-
-
-def _finite_float(text: str) -> float:
-    value = float(text)
-    if math.isinf(value):
-        raise BodyError(f"body contains the number {text[:40]}, which is too large to store")
-    return value
-
-
 def _items(body: bytes, key: str, max_items: int | None) -> list[Any]:
     try:
-        document = json.loads(body, parse_constant=_reject_constant, parse_float=_finite_float)
+        document = json.loads(body)  # NaN, Infinity and 1e999 become floats, refused per item below
     except (UnicodeDecodeError, json.JSONDecodeError) as error:
         raise BodyError(f"body is not valid JSON: {error}") from None
     except RecursionError:
@@ -104,11 +96,16 @@ def _items(body: bytes, key: str, max_items: int | None) -> list[Any]:
     return document
 
 
+def _message(item: Any) -> str:
+    if item["type"] == "finite_number" and isinstance(item.get("input"), float):
+        return f"{non_finite_word(item['input'])} cannot be stored; send a finite number"
+    return str(item["msg"]).removeprefix("Value error, ")
+
+
 def _problems(kind: str, index: int, error: ValidationError) -> list[Problem]:
-    return [
-        Problem(kind, index, ".".join(str(p) for p in item["loc"]), item["msg"].removeprefix("Value error, "))
-        for item in error.errors()
-    ] or [Problem(kind, index, "", str(error))]
+    return [Problem(kind, index, ".".join(str(p) for p in item["loc"]), _message(item)) for item in error.errors()] or [
+        Problem(kind, index, "", str(error))
+    ]
 
 
 def _validate(

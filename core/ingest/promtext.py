@@ -3,7 +3,10 @@
 Used by ``POST /api/v1/metrics`` and by the Prometheus scrape collector. It reports
 every bad line with its number instead of stopping at the first, so a client can
 fix a payload in one round trip. NaN samples (common in empty summaries) carry no
-value worth storing and are counted as skipped rather than refused.
+value worth storing and are counted as skipped rather than refused. ``+Inf`` and
+``-Inf`` values are refused as bad lines: stored, they would break JSON answers and
+charts, and a pushed batch holding one is rejected whole, naming the line. (``+Inf``
+as a label value, ``le="+Inf"``, is ordinary text and fine.)
 """
 
 from __future__ import annotations
@@ -123,6 +126,9 @@ def parse_prometheus(text: str, default_ts: int) -> ParseResult:
         value = float(raw_value)
         if math.isnan(value):
             result.skipped_nan += 1
+            continue
+        if math.isinf(value):
+            result.errors.append((number, f"value {raw_value} is not a finite number; it cannot be stored"))
             continue
         ts = default_ts
         if raw_ts is not None:

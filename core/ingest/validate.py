@@ -108,11 +108,16 @@ def series_problems(name: str, labels: Labels, limits: Limits) -> list[tuple[str
     return problems
 
 
+def non_finite_word(value: float) -> str:
+    """NaN, +Inf or -Inf, as Prometheus writes them."""
+    return "NaN" if math.isnan(value) else "+Inf" if value > 0 else "-Inf"
+
+
 def point_problems(sample: Sample, limits: Limits, latest_ts: int) -> list[tuple[str, str]]:
     """(field, message) pairs for a bad value or timestamp."""
     problems = []
-    if math.isnan(sample.value):
-        problems.append(("value", "NaN cannot be stored; send a number"))
+    if not math.isfinite(sample.value):
+        problems.append(("value", f"{non_finite_word(sample.value)} cannot be stored; send a finite number"))
     if sample.ts > latest_ts:
         problems.append(
             ("timestamp", f"{sample.ts} ms is more than {limits.max_future_skew_ms // 1000} s in the future")
@@ -120,6 +125,42 @@ def point_problems(sample: Sample, limits: Limits, latest_ts: int) -> list[tuple
     elif sample.ts < 0:
         problems.append(("timestamp", "before 1970"))
     return problems
+
+
+def _holds_non_finite(document: object) -> bool:
+    """True if a NaN or ±Infinity is anywhere in ``document``; the fast check every event's data passes."""
+    stack = [document]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, float):
+            if item - item != 0.0:  # inf - inf and nan - nan are NaN; any finite x - x is 0
+                return True
+        elif isinstance(item, dict):
+            stack.extend(item.values())
+        elif isinstance(item, list | tuple):
+            stack.extend(item)
+    return False
+
+
+def non_finite_path(document: object, root: str) -> tuple[str, float] | None:
+    """Where the first NaN or ±Infinity inside ``document`` is (``data.metrics.score``), and the number; or None.
+
+    JSON has no such numbers: stored, they would break every reader (Postgres refuses them in
+    JSONB, browsers and polars refuse the text ``NaN``). Loops, not recursion, so a deeply
+    nested document cannot exhaust the stack; paths are built only once one is known to be there.
+    """
+    if not _holds_non_finite(document):
+        return None
+    stack: list[tuple[str, object]] = [(root, document)]
+    while stack:
+        path, item = stack.pop()
+        if isinstance(item, float) and not math.isfinite(item):
+            return path, item
+        if isinstance(item, dict):
+            stack.extend((f"{path}.{key}", child) for key, child in reversed(item.items()))
+        elif isinstance(item, list | tuple):
+            stack.extend((f"{path}[{index}]", child) for index, child in reversed(list(enumerate(item))))
+    return None
 
 
 def event_problems(event: Event, latest_ts: int, limits: Limits) -> list[tuple[str, str]]:
@@ -140,6 +181,11 @@ def event_problems(event: Event, latest_ts: int, limits: Limits) -> list[tuple[s
         problems.append(("timestamp", f"more than {limits.max_future_skew_ms // 1000} s in the future"))
     elif event.ts < 0:
         problems.append(("timestamp", "before 1970"))
+    for root, document in (("data", event.data), ("metadata", event.metadata)):
+        if found := non_finite_path(document, root):
+            problems.append(
+                (found[0], f"{non_finite_word(found[1])} cannot be stored (JSON has no such number); send a finite one")
+            )
     return problems
 
 
@@ -149,6 +195,7 @@ def check_batch(batch: Batch, limits: Limits) -> list[Problem]:
     if len(batch) > limits.max_batch_items:
         return [Problem("batch", -1, "", f"{len(batch)} items, at most {limits.max_batch_items} per batch")]
     latest_ts = now_ms() + limits.max_future_skew_ms
+    isfinite = math.isfinite  # bound once: this loop runs for every sample
     checked: dict[tuple[str, Labels], list[tuple[str, str]]] = {}
     for index, sample in enumerate(batch.samples):
         # Series are few and samples many: judge each name and label set once per batch.
@@ -157,7 +204,7 @@ def check_batch(batch: Batch, limits: Limits) -> list[Problem]:
         if bad_series is None:
             bad_series = checked[key] = series_problems(sample.name, sample.labels, limits)
         value, ts = sample.value, sample.ts
-        if bad_series or value != value or ts > latest_ts or ts < 0:
+        if bad_series or not isfinite(value) or ts > latest_ts or ts < 0:
             found = bad_series + point_problems(sample, limits, latest_ts)
             problems.extend(Problem("sample", index, f, m) for f, m in found)
             if len(problems) >= MAX_PROBLEMS:

@@ -59,9 +59,13 @@ def earliest_event_ms(engine: Engine, types: tuple[str, ...]) -> int | None:
 
 
 def samples_of(rule: RecordingRule, rows: pl.DataFrame) -> list[Sample]:
-    """The rule's result rows as gauge samples named after the rule."""
+    """The rule's result rows as gauge samples named after the rule.
+
+    A value that is missing or not finite (a ratio over nothing) is no data: ingest refuses NaN and
+    infinities, and one such row must not cost the rule its whole batch.
+    """
     out = []
-    for row in rows.iter_rows(named=True):
+    for row in rows.filter(pl.col("value").is_finite()).iter_rows(named=True):
         labels = canonical_labels({k: row[k] for k in rule.labels if row[k] is not None})
         out.append(Sample(rule.name, labels, float(row["value"]), int(row["ts"]), "gauge"))
     return out

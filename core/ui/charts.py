@@ -18,6 +18,7 @@ tooltip convention; spreading them over files would spread the one look.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -81,6 +82,19 @@ def trend_legend() -> alt.Legend:
 
 def _layer(*layers: alt.Chart) -> alt.LayerChart:
     return alt.LayerChart(layer=list(layers))
+
+
+def finite_rows(frame: pl.DataFrame, *columns: str) -> pl.DataFrame:
+    """``frame`` without the rows whose ``columns`` hold NaN or ±Infinity (nulls stay: they draw as gaps).
+
+    Ingest refuses such values, but one stored before it did, or computed by a ratio over
+    nothing, must not break a chart: Vega-Lite's JSON has no NaN or Infinity, so one such
+    point would blank the whole chart (or stretch its axis to nothing useful).
+    """
+    floats = [c for c in columns if c in frame.columns and frame.schema[c].is_float()]
+    if not floats:
+        return frame
+    return frame.filter(pl.all_horizontal(pl.col(c).is_finite() | pl.col(c).is_null() for c in floats))
 
 
 def _base(chart: Chart, height: int, title: str | None) -> Chart:
@@ -163,6 +177,7 @@ def trend(
 
     ``integer`` makes the y axis a count axis.
     """
+    frame = finite_rows(frame, y)
     tooltip = [TS_TOOLTIP, alt.Tooltip(f"{y}:Q", title=y_title or y, format=",.0f" if integer else y_format)]
     encoding: dict[str, Any] = {
         "x": alt.X("ts:T", title=None),
@@ -216,6 +231,7 @@ def bars(
 
     ``integer`` marks a count axis: whole-number ticks and tooltip values.
     """
+    frame = finite_rows(frame, value)
     order: list[str] | str = list(sort) if sort else "-x" if horizontal else "-y"
     cat = (
         alt.Y(f"{category}:N", title=None, sort=order, axis=alt.Axis(labelLimit=220))
@@ -275,6 +291,8 @@ def gauge(
 
     Under the number: ``label`` if given, else the target, else the level.
     """
+    if value is not None and not math.isfinite(value):
+        value = None  # no number to draw: shown as "no data" rather than an empty chart
     span = hi - lo or 1.0
     shown = 0.0 if value is None else min(max(value, lo), hi)
     level = "no data" if value is None else _level(value, warning, critical, higher_is_worse)
@@ -338,6 +356,7 @@ def heatmap(
 
     The colour scale is sequential, colour-blind-safe viridis.
     """
+    frame = finite_rows(frame, value)
     tooltip = [
         alt.Tooltip(f"{y}:N"),
         alt.Tooltip(f"{x}:{x_type}", format="%Y-%m-%d %H:%M") if x_type == "T" else alt.Tooltip(f"{x}:{x_type}"),
@@ -540,6 +559,7 @@ def forecast_band(
     critical: float | None = None,
 ) -> Chart:
     """Actuals as a line, the forecast as a dashed line inside its shaded interval (ts, value, lower, upper, kind)."""
+    frame = finite_rows(frame, "value", "lower", "upper")
     actual = frame.filter(pl.col("kind") == "actual")
     predicted = frame.filter(pl.col("kind") == "forecast")
     layers = [
@@ -560,7 +580,7 @@ def forecast_band(
 def sparkline(frame: pl.DataFrame, *, y: str = "value", height: int = 48) -> Chart:
     """A small axis-less line for KPI cards."""
     return (
-        alt.Chart(frame)
+        alt.Chart(finite_rows(frame, y))
         .mark_area(line={"color": PALETTE[0]}, color=PALETTE[0], opacity=0.25)
         .encode(
             x=alt.X("ts:T", axis=None),

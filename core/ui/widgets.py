@@ -22,6 +22,7 @@ so role pages and user dashboards draw exactly the same kinds.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal
@@ -321,7 +322,12 @@ def _kpi(config: KpiConfig, data: KpiValue | float | None, _deployments: pl.Data
     spark = None
     if kpi.trend is not None and len(kpi.trend) > 1 and "value" in kpi.trend.columns:
         spark = (
-            [float(v) for v in kpi.trend.sort("ts")["value"].fill_null(strategy="forward").drop_nulls().to_list()]
+            # a NaN or infinity would break the card's JSON: such a point is left out, as charts.finite_rows does
+            [
+                float(v)
+                for v in kpi.trend.sort("ts")["value"].fill_null(strategy="forward").drop_nulls().to_list()
+                if math.isfinite(v)
+            ]
             if "ts" in kpi.trend.columns
             else None
         )
