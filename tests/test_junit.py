@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from core.config import Settings
-from core.ingest.junit import MAX_MESSAGE_CHARS, JunitError, parse_junit, receive_junit, store_test_run
+from core.ingest.junit import MAX_DEPTH, MAX_MESSAGE_CHARS, JunitError, parse_junit, receive_junit, store_test_run
 from core.store import schema
 
 JUNIT_DIR = Path(__file__).resolve().parent / "data" / "junit"
@@ -104,6 +104,29 @@ def test_bad_bodies_name_the_problem(body: bytes, kind: str) -> None:
     with pytest.raises(JunitError) as caught:
         parse_junit(body)
     assert caught.value.kind == kind
+
+
+def nested(depth: int, tag: bytes = b"testsuite") -> bytes:
+    """A report ``depth`` levels deep: <testsuites> (level 1) around ``depth - 1`` nested ``tag`` elements."""
+    opening, closing = b"<" + tag + b' name="s">', b"</" + tag + b">"
+    return b"<testsuites>" + opening * (depth - 1) + closing * (depth - 1) + b"</testsuites>"
+
+
+@pytest.mark.parametrize("tag", [b"testsuite", b"properties"])
+def test_nesting_deeper_than_the_cap_is_refused_naming_the_limit(tag: bytes) -> None:
+    with pytest.raises(JunitError) as caught:
+        parse_junit(nested(50_000, tag))  # once a RecursionError: a 500 from the API
+    assert caught.value.kind == "too_deep" and caught.value.status == 400
+    assert f"more than {MAX_DEPTH} levels deep" in str(caught.value)
+    with pytest.raises(JunitError, match=f"more than {MAX_DEPTH} levels"):
+        parse_junit(nested(MAX_DEPTH + 1, tag))
+
+
+def test_nesting_up_to_the_cap_parses() -> None:
+    report = b"<testsuites>" + b'<testsuite name="s">' * (MAX_DEPTH - 2) + b'<testcase name="t"/>'
+    report += b"</testsuite>" * (MAX_DEPTH - 2) + b"</testsuites>"
+    run = parse_junit(report)  # the testcase is at level MAX_DEPTH
+    assert run.tests == 1 and run.cases[0].name == "t"
 
 
 def test_sample_in_data_samples_parses() -> None:

@@ -6,7 +6,9 @@ One parser serves the inbox watcher and ``POST /api/v1/junit``. It reads pytest
 taken from the header attributes, because real reports disagree with their own
 contents (pytest subtests, JENKINS-42438, nested suites). XML is parsed with
 defusedxml and any DTD is refused, so entity expansion and external entities
-cannot reach the parser.
+cannot reach the parser. Elements nested deeper than :data:`MAX_DEPTH` are refused too:
+real reports are a few levels deep, and the walk over suites must not run out of stack
+(a 50,000-deep file once answered 500).
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from core.model import now_ms
 from core.store import schema
 
 MAX_MESSAGE_CHARS = 4_000
+MAX_DEPTH = 64  # element nesting; pytest, Surefire and Ant write 3 or 4 levels, nested suites a few more
 XML_CONTENT_TYPES = ("application/xml", "text/xml")
 STATUSES = ("passed", "failed", "error", "skipped")
 _RANK = {"passed": 0, "skipped": 1, "failed": 2, "error": 3}  # an error outranks a failure, which outranks a skip
@@ -42,6 +45,7 @@ class JunitError(ValueError):
     STATUS: ClassVar[dict[str, int]] = {
         "malformed": 400,
         "hostile": 400,
+        "too_deep": 400,
         "too_large": 413,
         "content_type": 415,
         "not_junit": 422,
@@ -192,8 +196,25 @@ def _common_name(names: list[str]) -> str:
     return ".".join(common) or "junit"
 
 
+def _check_depth(root: Element) -> None:
+    """Refuse elements nested deeper than MAX_DEPTH, before anything walks the tree recursively.
+
+    A loop over an explicit stack, so the check itself cannot exhaust the stack it protects.
+    """
+    stack = [(root, 1)]
+    while stack:
+        element, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            raise JunitError(
+                "too_deep",
+                f"elements are nested more than {MAX_DEPTH} levels deep (<{_local(element.tag)[:40]}>); "
+                f"a JUnit report needs a few, at most {MAX_DEPTH} are accepted",
+            )
+        stack.extend((child, depth + 1) for child in element)
+
+
 def parse_junit(data: bytes) -> TestRun:
-    """Parse a JUnit XML report; raises JunitError ('hostile', 'malformed' or 'not_junit')."""
+    """Parse a JUnit XML report; raises JunitError ('hostile', 'malformed', 'too_deep' or 'not_junit')."""
     try:
         root = fromstring(data, forbid_dtd=True, forbid_entities=True, forbid_external=True)
     except DefusedXmlException as error:
@@ -203,6 +224,7 @@ def parse_junit(data: bytes) -> TestRun:
         ) from None
     except ParseError as error:
         raise JunitError("malformed", f"not well-formed XML: {error}") from None
+    _check_depth(root)
     tag = _local(root.tag)
     if tag not in ("testsuites", "testsuite"):
         raise JunitError("not_junit", f"root element is <{tag}>, expected <testsuites> or <testsuite>")
