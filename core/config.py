@@ -309,6 +309,24 @@ class Settings(BaseSettings):
     auth_lockout_max_s: float = Field(
         default=900.0, ge=1.0, le=86_400.0, description="Longest lock-out after repeated failed logins, in seconds."
     )
+    auth_session_idle_timeout_s: float = Field(
+        default=43_200.0,
+        ge=60.0,
+        le=2_592_000.0,
+        description=(
+            "Seconds without a run of any of a login session's pages (a closed laptop, a forgotten tab) after "
+            "which the session ends; an open page whose live panels refresh keeps it going."
+        ),
+    )
+    auth_session_absolute_timeout_s: float = Field(
+        default=604_800.0,
+        ge=300.0,
+        le=31_536_000.0,
+        description=(
+            "Seconds after the login at which a session ends however active it is; the login cookie expires then "
+            "at the latest (see auth_cookie_expiry_days)."
+        ),
+    )
     alert_eval_interval_s: float = Field(
         default=15.0, ge=1.0, le=3600.0, description="How often alert rules are evaluated, in seconds."
     )

@@ -23,6 +23,7 @@ LOGIN_FAILED = "login_failed"
 LOGIN_LOCKED = "login_locked"
 LOGOUT = "logout"
 PASSWORD_CHANGED = "password_changed"
+SESSIONS_ENDED = "sessions_ended"  # an administrator ended every session of a user
 PAGE_REFUSED = "page_refused"
 USER_CREATED = "user_created"
 USER_UPDATED = "user_updated"
@@ -44,6 +45,7 @@ ACTIONS = (
     LOGIN_LOCKED,
     LOGOUT,
     PASSWORD_CHANGED,
+    SESSIONS_ENDED,
     PAGE_REFUSED,
     USER_CREATED,
     USER_UPDATED,

@@ -2,9 +2,12 @@
 
 Users live in the database rather than a YAML file so that several replicas on one
 Postgres share them, and a disabled user is refused by every replica at its next
-check. Failed logins are counted per username in ``login_failures``; past
+check. Failed logins and failed change-password checks are counted per username in
+``login_failures`` (core/auth/lockout.py, before the password is checked); past
 ``free_attempts`` each further failure locks the name for a doubling delay (2 s,
 4 s, 8 s, ... up to ``max_delay_s``), during which no password is even checked.
+Logins are kept as server-side sessions (core/auth/sessions.py) that a password change,
+a reset or disabling the user ends.
 
 Longer than most modules: passwords, lock-out, first run and user administration share one
 table and its invariants (never zero admins, never a plain password), kept in one place.
@@ -24,13 +27,13 @@ from pathlib import Path
 import bcrypt
 import polars as pl
 import sqlalchemy as sa
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine import Engine
 
-from core.auth import audit
+from core.auth import audit, lockout, sessions
 from core.auth.access import Viewer
 from core.auth.catalogue import ROLES
 from core.model import now_ms
-from core.store.schema import login_failures, users
+from core.store.schema import users
 
 log = logging.getLogger("pulseboard.auth")
 
@@ -224,6 +227,8 @@ def update_user(
             == 0
         ):
             raise UserError(f"no user {name!r}")
+    if values.get("disabled"):  # refused at the next click anyway; ending the sessions says so in the store
+        values["sessions_ended"] = sessions.end_all(engine, name, actor)
     audit.record(engine, actor, audit.USER_UPDATED, name, values, address)
     user = get_user(engine, name)
     assert user is not None
@@ -233,7 +238,11 @@ def update_user(
 def set_password(
     engine: Engine, username: str, password: str, must_change: bool, actor: str, address: str | None = None
 ) -> None:
-    """Replace a password: by its owner (``must_change`` False) or reset by an admin (True)."""
+    """Replace a password without checking the old one (an admin's reset, scripts); ends the user's sessions.
+
+    A reset usually answers a suspected compromise, so every browser logged in as the user
+    must log in again with the new password.
+    """
     name = normalise(username)
     with engine.begin() as connection:
         changed = connection.execute(
@@ -243,12 +252,17 @@ def set_password(
         ).rowcount
     if not changed:
         raise UserError(f"no user {name!r}")
+    ended = sessions.end_all(engine, name, actor)
     action = audit.PASSWORD_CHANGED if actor == name else audit.USER_PASSWORD_RESET
-    audit.record(engine, actor, action, name, {"must_change": must_change}, address)
+    audit.record(engine, actor, action, name, {"must_change": must_change, "sessions_ended": ended}, address)
 
 
 def store_password_hash(engine: Engine, username: str, password_hash: str, address: str | None = None) -> None:
-    """Save a bcrypt hash made by the owner's change-password form; clears must-change."""
+    """Save a bcrypt hash made elsewhere (scripts, tests); clears must-change and ends the user's sessions.
+
+    Forms never call this: a person changing their password goes through :func:`change_password`,
+    which checks the current password under the lock-out.
+    """
     if not password_hash.startswith("$2"):
         raise UserError("not a bcrypt hash")
     name = normalise(username)
@@ -258,7 +272,8 @@ def store_password_hash(engine: Engine, username: str, password_hash: str, addre
             .where(users.c.username == name)
             .values(password_hash=password_hash, must_change_password=False, updated_ms=now_ms())
         )
-    audit.record(engine, name, audit.PASSWORD_CHANGED, name, {}, address)
+    ended = sessions.end_all(engine, name, name)
+    audit.record(engine, name, audit.PASSWORD_CHANGED, name, {"sessions_ended": ended}, address)
 
 
 def check_password(engine: Engine, username: str, password: str) -> bool:
@@ -273,42 +288,47 @@ def check_password(engine: Engine, username: str, password: str) -> bool:
 
 def lockout_delay_s(failures: int, free_attempts: int, max_delay_s: float) -> float:
     """Seconds a name stays locked after its ``failures``-th consecutive failure."""
-    if failures < free_attempts:
-        return 0.0
-    return float(min(2 ** (failures - free_attempts + 1), max_delay_s))
+    return lockout.delay_s(failures, free_attempts, max_delay_s)
 
 
 def locked_for_s(engine: Engine, username: str, now: int | None = None) -> float:
     """Seconds until ``username`` may try again (0 when not locked)."""
-    now = now_ms() if now is None else now
-    with engine.connect() as connection:
-        until = connection.execute(
-            sa.select(login_failures.c.locked_until_ms).where(login_failures.c.username == normalise(username)[:64])
-        ).scalar()
-    return max(0.0, (until - now) / 1000) if until else 0.0
+    return lockout.locked_for_s(engine, lockout.key_for(engine, normalise(username)[:64]), now)
 
 
-def _count_failure(connection: Connection, name: str, now: int, free_attempts: int, max_delay_s: float) -> float:
-    where = login_failures.c.username == name
-    for _ in range(3):  # another replica may insert the row between our update and insert
-        if (
-            connection.execute(
-                login_failures.update().where(where).values(count=login_failures.c.count + 1, last_failure_ms=now)
-            ).rowcount
-            == 0
-        ):
-            try:
-                with connection.begin_nested():
-                    connection.execute(
-                        login_failures.insert().values(username=name, count=1, last_failure_ms=now, locked_until_ms=0)
-                    )
-            except sa.exc.IntegrityError:
-                continue
-        break
-    count = connection.execute(sa.select(login_failures.c.count).where(where)).scalar_one()
-    delay = lockout_delay_s(count, free_attempts, max_delay_s)
-    connection.execute(login_failures.update().where(where).values(locked_until_ms=now + int(delay * 1000)))
-    return delay
+def _guarded_check(
+    engine: Engine,
+    name: str,
+    password: str,
+    address: str | None,
+    via: str,
+    free_attempts: int,
+    max_delay_s: float,
+    now: int,
+) -> tuple[User | None, LoginResult | None]:
+    """Check ``password`` for ``name`` only if the lock-out grants an attempt; the one path every form takes.
+
+    Returns the user when the password is right (and the count cleared), else the refusal to
+    give back. The attempt is counted before bcrypt runs (:func:`core.auth.lockout.claim`), so
+    parallel requests cannot get more than ``free_attempts`` guesses past an unlocked name.
+    """
+    user = get_user(engine, name) if name else None
+    key = name if user is not None else lockout.key_for(engine, name)
+    attempt = lockout.claim(engine, key, now, free_attempts, max_delay_s)
+    actor = name or "?"
+    if not attempt.granted:
+        detail = {"retry_after_s": round(attempt.delay_s, 1), "via": via}
+        audit.record(engine, actor, audit.LOGIN_LOCKED, name, detail, address, now)
+        return None, LoginResult(None, "locked", attempt.delay_s)
+    correct = check_password(engine, name, password)
+    if user is not None and correct and not user.disabled:
+        lockout.clear(engine, key)
+        return user, None
+    reason = "disabled" if user is not None and correct else "invalid"
+    detail = {"reason": reason, "locked_s": attempt.delay_s, "via": via}
+    audit.record(engine, actor, audit.LOGIN_FAILED, name, detail, address, now)
+    lockout.prune(engine, now)
+    return None, LoginResult(None, reason, attempt.delay_s)
 
 
 def authenticate(
@@ -323,22 +343,81 @@ def authenticate(
 ) -> LoginResult:
     """Check a login, honouring and extending the lock-out; every outcome is audited."""
     name, now = normalise(username)[:64], now_ms() if now is None else now
-    wait = locked_for_s(engine, name, now)
-    if wait > 0:
-        audit.record(engine, name or "?", audit.LOGIN_LOCKED, name, {"retry_after_s": round(wait, 1)}, address, now)
-        return LoginResult(None, "locked", wait)
-    user = get_user(engine, name) if name else None
-    correct = check_password(engine, name, password)
-    if user is not None and correct and not user.disabled:
-        with engine.begin() as connection:
-            connection.execute(login_failures.delete().where(login_failures.c.username == name))
-        audit.record(engine, name, audit.LOGIN, name, {}, address, now)
-        return LoginResult(user)
-    reason = "disabled" if user is not None and correct else "invalid"
+    user, refused = _guarded_check(engine, name, password, address, "login", free_attempts, max_delay_s, now)
+    if user is None:
+        assert refused is not None
+        return refused
+    audit.record(engine, name, audit.LOGIN, name, {}, address, now)
+    return LoginResult(user)
+
+
+def change_problem(new_password: str, repeat: str) -> str | None:
+    """Why a new password typed twice cannot be taken (checked before the current one is even looked at)."""
+    if new_password != repeat:
+        return "The new passwords do not match."
+    return password_problem(new_password)
+
+
+def change_password(
+    engine: Engine,
+    username: str,
+    current: str,
+    new_password: str,
+    address: str | None = None,
+    *,
+    free_attempts: int = 3,
+    max_delay_s: float = 900.0,
+    now: int | None = None,
+) -> LoginResult:
+    """The owner's password change: the current password is checked under the same lock-out as a login.
+
+    Without that, the change-password form of a logged-in browser (or of a stolen session)
+    would be an unthrottled oracle for the password. On success the new hash is stored,
+    must-change is cleared and every session of the user is ended (the caller starts a new
+    one for the browser that made the change); a weak new password raises :class:`UserError`
+    before anything is counted.
+    """
+    problem = password_problem(new_password)
+    if problem:
+        raise UserError(problem)
+    name, now = normalise(username)[:64], now_ms() if now is None else now
+    user, refused = _guarded_check(engine, name, current, address, "change_password", free_attempts, max_delay_s, now)
+    if user is None:
+        assert refused is not None
+        return refused
+    digest = hash_password(new_password)
     with engine.begin() as connection:
-        delay = _count_failure(connection, name, now, free_attempts, max_delay_s)
-    audit.record(engine, name or "?", audit.LOGIN_FAILED, name, {"reason": reason, "locked_s": delay}, address, now)
-    return LoginResult(None, reason, delay)
+        connection.execute(
+            users.update()
+            .where(users.c.username == name)
+            .values(password_hash=digest, must_change_password=False, updated_ms=now)
+        )
+    ended = sessions.end_all(engine, name, name, now)
+    audit.record(engine, name, audit.PASSWORD_CHANGED, name, {"sessions_ended": ended}, address, now)
+    refreshed = get_user(engine, name)
+    return LoginResult(refreshed)
+
+
+def session_user(engine: Engine, secret: str | None, *, idle_s: float, now: int | None = None) -> User | None:
+    """The user a live session belongs to, if that user still exists and is enabled; else None.
+
+    What every page run asks (core.ui.login): the session row must be live (not revoked,
+    idle or past its absolute end) and the account usable, so revoking either logs the
+    browser out at its next click.
+    """
+    session = sessions.check(engine, secret, idle_s=idle_s, now=now)
+    if session is None:
+        return None
+    user = get_user(engine, session.username)
+    return None if user is None or user.disabled else user
+
+
+def end_sessions(engine: Engine, username: str, actor: str, address: str | None = None) -> int:
+    """An administrator's "End sessions": every browser logged in as ``username`` must log in again."""
+    name = normalise(username)
+    ended = sessions.end_all(engine, name, actor)
+    audit.record(engine, actor, audit.SESSIONS_ENDED, name, {"sessions_ended": ended}, address)
+    return ended
 
 
 def ensure_first_admin(engine: Engine, data_dir: Path) -> str | None:
@@ -393,8 +472,12 @@ def credentials(engine: Engine) -> dict[str, dict[str, dict[str, object]]]:
     }
 
 
-def users_frame(engine: Engine) -> pl.DataFrame:
-    """Users as a table for the admin page (no hashes)."""
+def users_frame(engine: Engine, idle_s: float | None = None) -> pl.DataFrame:
+    """Users as a table for the admin page (no hashes); with ``idle_s``, their live sessions too.
+
+    ``sessions`` (how many browsers are logged in) and ``last_seen`` tell an administrator whom
+    "End sessions" would log out.
+    """
     rows = [
         {
             "username": u.username,
@@ -419,9 +502,13 @@ def users_frame(engine: Engine) -> pl.DataFrame:
         "updated_ms": pl.Int64,
     }
     frame = pl.DataFrame(rows, schema=schema)
-    return frame.with_columns(
+    frame = frame.with_columns(
         [
             pl.from_epoch(c, time_unit="ms").dt.replace_time_zone("UTC").alias(c.removesuffix("_ms"))
             for c in ("created_ms", "updated_ms")
         ]
     ).drop("created_ms", "updated_ms")
+    if idle_s is None:
+        return frame
+    live = sessions.active_frame(engine, idle_s=idle_s)
+    return frame.join(live, on="username", how="left").with_columns(pl.col("sessions").fill_null(0))

@@ -204,6 +204,24 @@ login_failures = sa.Table(
     sa.Column("locked_until_ms", sa.BigInteger, nullable=False),
 )
 
+# Server-side login sessions (alembic 0010, core/auth/sessions.py): the login cookie carries
+# a random secret whose SHA-256 is ``id``; every page run looks the row up, so a logout,
+# password change or admin "End sessions" (``revoked_ms``) ends it at once. Rows that can
+# no longer be used are deleted at the next login.
+sessions = sa.Table(
+    "sessions",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("username", sa.String(64), nullable=False),
+    sa.Column("created_ms", sa.BigInteger, nullable=False),
+    sa.Column("last_seen_ms", sa.BigInteger, nullable=False),
+    sa.Column("expires_ms", sa.BigInteger, nullable=False),
+    sa.Column("revoked_ms", sa.BigInteger, nullable=True),
+    sa.Column("revoked_by", sa.String(64), nullable=True),
+    sa.Column("address", sa.String(64), nullable=True),
+    sa.Index("ix_sessions_username", "username"),
+)
+
 # Alerting (alembic 0005, docs/alerting.md). A rule is stored as its validated YAML/JSON
 # spec; one ``alerts`` row per (rule, label set) fingerprint carries the live state,
 # ``alert_history`` one row per firing episode, ``alert_transitions`` every state change.
