@@ -1,4 +1,4 @@
-"""Admin: users, API tokens and the audit log."""
+"""Admin: users (and their login sessions), API tokens and the audit log."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import streamlit as st
 
 from core.auth import audit, tokens, users
 from core.auth.catalogue import ROLES
+from core.config import get_settings
 from core.ingest import demo_data
 from core.model import now_ms
 from core.store import get_engine
@@ -14,6 +15,7 @@ from core.ui.login import client_address, require_page
 
 viewer = require_page("admin")
 engine = get_engine()
+settings = get_settings()
 address = client_address()
 
 
@@ -23,7 +25,7 @@ def show_secret_once(label: str, secret: str) -> None:
 
 
 def users_tab() -> None:
-    st.dataframe(users.users_frame(engine), hide_index=True, width="stretch")
+    st.dataframe(users.users_frame(engine, settings.auth_session_idle_timeout_s), hide_index=True, width="stretch")
     create, change = st.columns(2)
     with create.form("admin_create_user", clear_on_submit=True, border=True):
         st.subheader("Create user")
@@ -75,6 +77,14 @@ def users_tab() -> None:
                 engine, user.username, password, must_change=True, actor=viewer.username, address=address
             )
             show_secret_once(f"New password for **{user.username}** (must be changed at next login).", password)
+        if st.button(
+            "End sessions",
+            icon=":material/logout:",
+            key="admin_end_sessions",
+            help="Log this user out of every browser now; a copied login cookie stops working too.",
+        ):
+            ended = users.end_sessions(engine, user.username, viewer.username, address)
+            st.success(f"Ended {ended} session{'s' * (ended != 1)} of **{user.username}**.")
 
 
 def tokens_tab() -> None:

@@ -19,7 +19,7 @@ from core.auth.access import can, may_handle_alert
 from core.config import get_settings
 from core.model import now_ms
 from core.store import get_engine
-from core.ui import charts
+from core.ui import charts, login
 from core.ui.login import client_address, require_page
 
 viewer = require_page("alerts")
@@ -49,7 +49,7 @@ def read_only(what: str) -> None:
     )
 
 
-@st.fragment(run_every=10)
+@login.fragment(10)
 def active_tab() -> None:
     now = now_ms()
     frame = store.alerts_frame(engine)

@@ -6,11 +6,12 @@ import pytest
 from streamlit import config as st_config
 from streamlit.testing.v1 import AppTest
 
-from core.auth import audit, users
+from core.auth import audit, sessions, users
 from core.auth.access import Viewer
 from core.auth.catalogue import PAGES, ROLES
 from core.config import ROOT, get_settings
-from core.ui.login import REFUSED_ICON
+from core.store import get_engine
+from core.ui.login import REFUSED_ICON, SESSION_KEY, cookie_key
 
 PASSWORD = "correct horse battery"
 
@@ -23,10 +24,24 @@ def store(app_store, monkeypatch):
     return app_store
 
 
-def app(script: str = "pages/navigation.py", viewer: Viewer | None = None) -> AppTest:
+def session_for(username: str) -> str:
+    """The secret of a new store session for ``username``, as a login would have started it."""
+    settings = get_settings()
+    return sessions.start(
+        get_engine(),
+        username,
+        idle_s=settings.auth_session_idle_timeout_s,
+        absolute_s=settings.auth_session_absolute_timeout_s,
+    )[1]
+
+
+def app(script: str = "pages/navigation.py", viewer: Viewer | None = None, secret: str | None = None) -> AppTest:
+    """Run ``script`` in a fresh session; logged in as ``viewer`` (a new store session) or with ``secret``."""
     at = AppTest.from_file(str(ROOT / script), default_timeout=60)
     if viewer is not None:
-        at.session_state["viewer"] = viewer
+        secret = session_for(viewer.username)
+    if secret is not None:
+        at.session_state[SESSION_KEY] = secret
     return at.run()
 
 
@@ -126,7 +141,7 @@ def test_disabled_user_is_logged_out_at_the_next_run(store):
     at = app(viewer=Viewer.of("ops", ["operations"]))
     assert "operations" in menu(at)
     users.update_user(store, "ops", disabled=True, actor="root")
-    at = app(viewer=at.session_state["viewer"])  # the same session state, as the next click brings it
+    at = app(secret=at.session_state[SESSION_KEY])  # the same session, as the next click brings it
     assert [t.label for t in at.text_input] == ["Username", "Password"]
 
 
@@ -175,3 +190,95 @@ def test_no_login_mode_needs_a_localhost_bound_server(store, monkeypatch):
         assert [t.label for t in at.text_input] == ["Username", "Password"]
     finally:
         st_config.set_option("server.address", "127.0.0.1")
+
+
+def is_login_form(at: AppTest) -> bool:
+    return [t.label for t in at.text_input] == ["Username", "Password"] and not at.sidebar.button
+
+
+def button(at: AppTest, label: str):
+    return next(b for b in at.button if b.label == label)
+
+
+def test_a_viewer_in_session_state_without_a_store_session_opens_nothing(store):
+    users.create_user(store, "dev", PASSWORD, ["developer"], must_change_password=False)
+    at = AppTest.from_file(str(ROOT / "pages/navigation.py"), default_timeout=60)
+    at.session_state["viewer"] = Viewer.of("dev", ["developer"])
+    assert is_login_form(at.run())
+
+
+def test_logout_ends_the_session_a_copied_cookie_names(store, monkeypatch):
+    users.create_user(store, "dev", PASSWORD, ["developer"], must_change_password=False)
+    at = log_in(app(), "dev", PASSWORD)
+    secret = at.session_state[SESSION_KEY]
+    copied = sessions.encode_cookie(secret, cookie_key(get_settings()), 4_000_000_000_000)
+    monkeypatch.setattr("core.ui.login.browser_cookie", lambda: copied)
+    elsewhere = app()  # another browser holding the copy is logged in ...
+    assert "developer" in menu(elsewhere) and elsewhere.session_state[SESSION_KEY] == secret
+    button(at, "Log out").click().run()
+    assert is_login_form(at)
+    assert is_login_form(app())  # ... until the logout: the copy opens nothing any more
+    assert is_login_form(elsewhere.run())  # and the other browser is out at its next click
+    assert audit.entries(store, actions=(audit.LOGOUT,))["actor"].to_list() == ["dev"]
+
+
+@pytest.mark.parametrize("case", ["garbage", "alg none", "string exp", "old format", "valid signature, no session"])
+def test_forged_or_malformed_cookies_show_the_login_form_without_an_error(store, monkeypatch, case):
+    from tests.test_auth_sessions import forged_cookies
+
+    users.create_user(store, "dev", PASSWORD, ["developer"], must_change_password=False)
+    key = cookie_key(get_settings())
+    cookies = {
+        name: sessions.encode_cookie("A" * 43, key, 4_000_000_000_000) if name.startswith("valid") else value
+        for name, value in {**forged_cookies("A" * 43), "valid signature, no session": None}.items()
+    }
+    monkeypatch.setattr("core.ui.login.browser_cookie", lambda: cookies[case])
+    at = app()
+    assert not at.exception, [e.value for e in at.exception]
+    assert is_login_form(at)
+
+
+def change_password(at: AppTest, current: str, new: str = "a newer long secret") -> AppTest:
+    fields = {t.label: t for t in at.text_input}
+    fields["Current password"].input(current)
+    fields["New password"].input(new)
+    fields["Repeat new password"].input(new)
+    return button(at, "Change password").click().run()
+
+
+def test_wrong_current_passwords_in_the_change_form_lock_the_account(store):
+    users.create_user(store, "dev", PASSWORD, ["developer"], must_change_password=False)
+    at = app(viewer=Viewer.of("dev", ["developer"]))
+    for attempt in range(3):
+        at = change_password(at, f"guess-{attempt}")
+    assert "Current password is wrong. Further attempts for this account are blocked for 2 s." in [
+        e.value for e in at.error
+    ]
+    at = change_password(at, PASSWORD)
+    assert any("Too many wrong passwords" in e.value for e in at.error)
+    assert users.authenticate(store, "dev", PASSWORD).reason == "locked"  # the login form shares the count
+
+
+def test_changing_the_password_ends_every_other_session(store):
+    users.create_user(store, "dev", PASSWORD, ["developer"], must_change_password=False)
+    other = session_for("dev")
+    at = app(viewer=Viewer.of("dev", ["developer"]))
+    before = at.session_state[SESSION_KEY]
+    at = change_password(at, PASSWORD)
+    assert not at.exception, [e.value for e in at.exception]
+    assert any("Password changed" in s.value for s in at.success)
+    assert at.session_state[SESSION_KEY] != before and "developer" in menu(at)  # this browser goes on, anew
+    assert is_login_form(app(secret=other)) and is_login_form(app(secret=before))
+
+
+def test_admin_ends_a_users_sessions(store):
+    users.create_user(store, "root", PASSWORD, ["admin"], must_change_password=False)
+    users.create_user(store, "dev", PASSWORD, ["developer"], must_change_password=False)
+    dev = app(viewer=Viewer.of("dev", ["developer"]))
+    at = app("pages/admin.py", Viewer.of("root", ["admin"]))
+    at.selectbox(key="admin_user_pick").select("dev").run()
+    button(at, "End sessions").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert any("Ended 1 session of **dev**" in s.value for s in at.success)
+    assert is_login_form(dev.run())
+    assert audit.entries(store, actions=(audit.SESSIONS_ENDED,))["target"].to_list() == ["dev"]

@@ -7,6 +7,7 @@ import stat
 import uuid
 
 import httpx
+import jwt
 import pytest
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
@@ -226,3 +227,68 @@ def test_first_run_password_works_once_and_must_be_changed(fresh_server, page):
     log_in(page, server.url, "admin", first, expect=None)
     page.get_by_text("Invalid username or password").wait_for(timeout=30_000)
     log_in(page, server.url, "admin", "my own long secret")
+
+
+def sidebar_or_login(page) -> str:
+    """Wait for the app to settle on either the menu or the login form; say which."""
+    page.locator("[data-testid='stSidebarNav'], [data-testid='stForm'] button:has-text('Log in')").first.wait_for(
+        timeout=30_000
+    )
+    return "menu" if page.locator("[data-testid='stSidebarNav']").count() else "login"
+
+
+def test_a_cookie_copied_before_logout_is_refused_after_it(server, browser, page):
+    log_in(page, server.url, "dev", PASSWORD)
+    wait_for_cookie(page, present=True)
+    copied = [c for c in page.context.cookies() if c["name"] == "pulseboard_auth"]
+    assert copied and copied[0]["sameSite"] == "Strict"
+    thief = browser.new_context(viewport={"width": 1400, "height": 900})
+    try:
+        thief.add_cookies(copied)
+        stolen = thief.new_page()
+        stolen.goto(server.url + "/")
+        assert sidebar_or_login(stolen) == "menu"  # the copy works while the session lives ...
+        page.get_by_role("button", name="Log out").click()
+        page.get_by_role("button", name="Log in").wait_for(timeout=30_000)
+        wait_for_cookie(page, present=False)
+    finally:
+        thief.close()
+    fresh = browser.new_context(viewport={"width": 1400, "height": 900})
+    try:
+        fresh.add_cookies(copied)
+        replay = fresh.new_page()
+        replay.goto(server.url + "/")
+        assert sidebar_or_login(replay) == "login"  # ... and opens nothing after the logout
+        replay.get_by_role("textbox", name="Username").wait_for(timeout=30_000)
+        no_error_box(replay)
+    finally:
+        fresh.close()
+
+
+def test_forged_and_malformed_cookies_show_the_login_page_without_a_traceback(server, browser):
+    from core.auth import sessions
+    from tests.test_auth_sessions import forged_cookies
+
+    visit = browser.new_context()
+    visit.new_page().goto(server.url + "/")  # the first page run creates the cookie key
+    visit.pages[0].get_by_role("button", name="Log in").wait_for(timeout=30_000)
+    visit.close()
+    key = (server.log_path.parent / "secrets" / "cookie_key").read_text().strip()
+    secret = "A" * 43
+    cases = {
+        **{name: forged_cookies(secret)[name] for name in ("garbage", "alg none", "string exp", "list sid")},
+        "old format, right key": jwt.encode({"username": "root", "exp_date": 4_000_000_000}, key, algorithm="HS256"),
+        "right key, no such session": sessions.encode_cookie(secret, key, 4_000_000_000_000),
+    }
+    host = server.url.split("//", 1)[1].split(":")[0]
+    for case, value in cases.items():
+        context = browser.new_context(viewport={"width": 1400, "height": 900})
+        try:
+            context.add_cookies([{"name": "pulseboard_auth", "value": value, "domain": host, "path": "/"}])
+            forged = context.new_page()
+            forged.goto(server.url + "/admin")
+            assert sidebar_or_login(forged) == "login", case
+            no_error_box(forged)
+            assert "Traceback" not in forged.content(), case
+        finally:
+            context.close()

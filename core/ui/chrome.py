@@ -37,6 +37,7 @@ from core.config import Settings, get_settings
 from core.model import now_ms
 from core.query.timewindow import RANGE_LABELS, REFRESH, REFRESH_LABELS, Window, default_refresh_key, window
 from core.store import get_engine
+from core.ui import login
 from core.ui import widgets as w
 from core.ui.timefmt import ago
 
@@ -140,8 +141,12 @@ def page(
 
 
 def live(ctx: PageContext) -> Callable[[F], F]:
-    """Decorator: the panel is a fragment rerunning alone every ``ctx.refresh_s`` seconds (never when off)."""
-    return st.fragment(run_every=ctx.refresh_s)  # type: ignore[return-value]
+    """Decorator: the panel is a fragment rerunning alone every ``ctx.refresh_s`` seconds (never when off).
+
+    Each rerun first checks the login session (core.ui.login.fragment): a rerun skips the
+    login gate, and a panel must not keep refreshing for a browser whose session has ended.
+    """
+    return login.fragment(ctx.refresh_s)
 
 
 def section(title: str, caption: str = "") -> None:

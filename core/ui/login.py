@@ -1,38 +1,55 @@
 """Streamlit glue for login: who is viewing, the login and password screens, page checks.
 
-The decisions live in core.auth.users (passwords, lock-out), core.auth.access (roles) and
-core.auth.audit; this module only draws them. streamlit-authenticator keeps the login
-cookie (a JWT signed with the installation's cookie key) and the password-change
-form; its credentials are read from the users table on every run.
+The decisions live in core.auth.users (passwords, lock-out), core.auth.sessions (server-side
+sessions), core.auth.access (roles) and core.auth.audit; this module only draws them.
 
-``st.session_state["viewer"]`` holds the logged-in :class:`~core.auth.access.Viewer`. It
-is server-side state: no widget writes that key, so a browser cannot set it. Every
-run re-reads the user from the store, so disabling a user or changing their roles
-takes effect at their next click.
+A login starts a session in the store; ``st.session_state`` keeps its secret (server-side
+state: no widget writes that key, so a browser cannot set it) and every run, fragment reruns
+of live panels included, asks the store whether the session is still live and its user still
+enabled (:func:`current_viewer`). A logout, a password change or an administrator's "End
+sessions" revokes it, and the browser is back at the login at its next click.
 
-Slightly over 300 lines: the login, first-run and password screens share one cookie flow.
+The re-login cookie carries the same session secret, in a JWT signed with the installation's
+cookie key (:func:`core.auth.sessions.encode_cookie`); a new browser session reads it from
+the handshake and resumes the session only while the store says it is live, so a cookie
+copied before a logout is refused after it. The cookie is written by a component in the
+browser (streamlit-authenticator's cookie manager, all that is still used of that library):
+Streamlit gives the script no HTTP response to set a header on, so the cookie cannot be
+HttpOnly; it is SameSite=Strict, and Secure when the page was served over HTTPS. Pulseboard's
+own form checks passwords, under the same lock-out as the login.
+
+Slightly over 300 lines: the login, first-run and password screens share one session flow.
 """
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import math
 import os
 import secrets
-from typing import Any
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any, TypeVar
 
 import streamlit as st
 import streamlit_authenticator as stauth
 from sqlalchemy.engine import Engine
-from streamlit_authenticator.utilities import CredentialsError, ResetError, Validator
+from streamlit.runtime.scriptrunner import get_script_run_ctx
 
-from core.auth import audit, users
+from core.auth import audit, sessions, users
 from core.auth.access import Viewer, may_open
 from core.auth.catalogue import PAGES, PageSpec
 from core.config import Settings, get_settings
+from core.model import now_ms
 from core.store import get_engine
 from core.ui.netaddr import bound_to_localhost
 
+F = TypeVar("F", bound=Callable[..., Any])
 VIEWER_KEY = "viewer"
+SESSION_KEY = "pulseboard_session"  # the session secret, server-side
+REFUSED_COOKIE_KEY = "pulseboard_refused_cookie"  # a cookie already refused is not checked again
+NOTICE_KEY = "pulseboard_login_notice"
 COOKIE_NAME = "pulseboard_auth"
 REFUSED_ICON = ":material/block:"
 # The cookie component acts only once its frame has loaded, and the cookie manager's own
@@ -40,16 +57,6 @@ REFUSED_ICON = ":material/block:"
 # repeated on the next few full runs.
 COOKIE_OP_KEY = "pulseboard_cookie_op"
 COOKIE_OP_RUNS = 3
-
-
-class PasswordRules(Validator):  # type: ignore[misc]
-    """streamlit-authenticator's validator with Pulseboard's password rule."""
-
-    def validate_password(self, password: str) -> bool:
-        return users.password_problem(password) is None
-
-    def diagnose_password(self, password: str) -> str:
-        return users.password_problem(password) or ""
 
 
 def auth_required(settings: Settings) -> bool:
@@ -77,34 +84,67 @@ def client_address() -> str | None:
     return address if isinstance(address, str) else None
 
 
-def _authenticator(engine: Engine, settings: Settings) -> tuple[stauth.Authenticate, dict[str, Any]]:
-    credentials = users.credentials(engine)
+def _cookie_jar(settings: Settings) -> Any:
+    """The browser's cookie component (streamlit-authenticator's CookieManager), drawn once per run.
+
+    Built with no credentials: the library neither checks passwords nor reads the cookie here.
+    """
     authenticator = stauth.Authenticate(
-        credentials,
-        COOKIE_NAME,
-        cookie_key(settings),
-        settings.auth_cookie_expiry_days,
-        validator=PasswordRules(),
-        auto_hash=False,
+        {"usernames": {}}, COOKIE_NAME, cookie_key(settings), settings.auth_cookie_expiry_days, auto_hash=False
     )
-    return authenticator, credentials
+    return authenticator.cookie_controller.cookie_model.cookie_manager
+
+
+def browser_cookie() -> str | None:
+    """The login cookie as the browser sent it when this session connected (None when it sent none)."""
+    value = st.context.cookies.get(COOKIE_NAME)
+    return value if isinstance(value, str) else None
+
+
+def _forget_session() -> None:
+    for key in (SESSION_KEY, VIEWER_KEY):
+        st.session_state.pop(key, None)
 
 
 def current_viewer(settings: Settings | None = None) -> Viewer | None:
-    """The viewer of this session, re-read from the store; None when nobody is logged in."""
+    """The viewer of this session if its store session is live and its user enabled; None otherwise."""
     settings = settings or get_settings()
     if not auth_required(settings):
         return Viewer.of("local", [st.session_state.get("role", "admin")], "Local user (no login)")
-    held = st.session_state.get(VIEWER_KEY)
-    if not isinstance(held, Viewer):
-        return None
-    user = users.get_user(get_engine(settings), held.username)
-    if user is None or user.disabled:
-        st.session_state.pop(VIEWER_KEY, None)
+    secret = st.session_state.get(SESSION_KEY)
+    user = (
+        users.session_user(get_engine(settings), secret, idle_s=settings.auth_session_idle_timeout_s)
+        if isinstance(secret, str)
+        else None
+    )
+    if user is None:
+        if secret is not None and not st.session_state.get(COOKIE_OP_KEY):  # ended elsewhere: drop its cookie
+            st.session_state[COOKIE_OP_KEY] = ("delete", COOKIE_OP_RUNS, "", 0)
+        _forget_session()
         return None
     viewer = user.viewer()
     st.session_state[VIEWER_KEY] = viewer
     return viewer
+
+
+def fragment(run_every: float | None) -> Callable[[F], F]:
+    """``st.fragment(run_every=...)`` whose reruns check the login session first.
+
+    A fragment rerun skips :func:`gate`, so without this a live panel would go on refreshing
+    in a browser whose session was ended; once it has, the whole app reruns and shows the login.
+    """
+
+    def decorate(render: F) -> F:
+        @functools.wraps(render)
+        def checked(*args: Any, **kwargs: Any) -> Any:
+            run = get_script_run_ctx()
+            if run is not None and run.fragment_ids_this_run and current_viewer() is None:
+                st.rerun(scope="app")
+            return render(*args, **kwargs)
+
+        return st.fragment(run_every=run_every)(checked)  # type: ignore[return-value]
+
+    return decorate
 
 
 def require_page(slug: str) -> Viewer:
@@ -137,39 +177,66 @@ def refusal_page(spec: PageSpec) -> st.Page:
     return st.Page(render, title=spec.title, icon=REFUSED_ICON, url_path=spec.slug, visibility="hidden")
 
 
-def _establish(authenticator: stauth.Authenticate, user: users.User, set_cookie: bool) -> None:
-    authenticator.authentication_controller.login(token={"username": user.username})
-    if set_cookie and get_settings().auth_cookie_expiry_days > 0:
-        st.session_state[COOKIE_OP_KEY] = ("set", COOKIE_OP_RUNS)
+def _establish(engine: Engine, settings: Settings, user: users.User) -> None:
+    """Start a store session for ``user`` in this browser session and have the browser keep its cookie."""
+    session, secret = sessions.start(
+        engine,
+        user.username,
+        client_address(),
+        idle_s=settings.auth_session_idle_timeout_s,
+        absolute_s=settings.auth_session_absolute_timeout_s,
+    )
+    st.session_state[SESSION_KEY] = secret
     st.session_state[VIEWER_KEY] = user.viewer()
+    if settings.auth_cookie_expiry_days > 0:
+        expires_ms = min(session.expires_ms, now_ms() + int(settings.auth_cookie_expiry_days * 86_400_000))
+        value = sessions.encode_cookie(secret, cookie_key(settings), expires_ms)
+        st.session_state[COOKIE_OP_KEY] = ("set", COOKIE_OP_RUNS, value, expires_ms)
 
 
-def _pending_cookie_op(authenticator: stauth.Authenticate, logged_in: bool) -> None:
-    operation, runs = st.session_state.get(COOKIE_OP_KEY) or (None, 0)
+def _pending_cookie_op(jar: Any, logged_in: bool) -> None:
+    operation, runs, value, expires_ms = st.session_state.get(COOKIE_OP_KEY) or (None, 0, "", 0)
     if operation == "set" and logged_in:
-        authenticator.cookie_controller.set_cookie()
+        jar.set(
+            COOKIE_NAME,
+            value,
+            expires_at=datetime.fromtimestamp(expires_ms / 1000, UTC),
+            secure=(st.context.url or "").startswith("https://") or None,
+            same_site="strict",
+        )
     elif operation == "delete":
-        authenticator.cookie_controller.delete_cookie()
+        with contextlib.suppress(KeyError):  # the component had not reported the cookie yet; the delete went out
+            jar.delete(COOKIE_NAME)
     if runs > 1:
-        st.session_state[COOKIE_OP_KEY] = (operation, runs - 1)
+        st.session_state[COOKIE_OP_KEY] = (operation, runs - 1, value, expires_ms)
     else:
         st.session_state.pop(COOKIE_OP_KEY, None)
 
 
-def _login_from_cookie(authenticator: stauth.Authenticate, engine: Engine, settings: Settings) -> bool:
-    token = authenticator.cookie_controller.get_cookie()
-    if not token or "username" not in token:
-        return False
-    user = users.get_user(engine, token["username"])
-    issued_ms = (token["exp_date"] - settings.auth_cookie_expiry_days * 86_400) * 1000
-    if user is None or user.disabled or user.updated_ms > issued_ms + 1_000:
-        return False  # the account changed (password, roles, disabled) after this cookie was issued
-    _establish(authenticator, user, set_cookie=False)
+def _login_from_cookie(engine: Engine, settings: Settings) -> Viewer | None:
+    """Resume the session the browser's cookie names, if the store says it is live; else None.
+
+    Anything but a live session (a forged, garbled or old-format cookie, one whose session
+    was ended or timed out) is "not logged in", and the browser is told to drop the cookie.
+    """
+    value = browser_cookie()
+    if value is None or value == st.session_state.get(REFUSED_COOKIE_KEY):
+        return None
+    secret = sessions.decode_cookie(value, cookie_key(settings))
+    user = users.session_user(engine, secret, idle_s=settings.auth_session_idle_timeout_s) if secret else None
+    if user is None or secret is None:
+        st.session_state[REFUSED_COOKIE_KEY] = value
+        if not st.session_state.get(COOKIE_OP_KEY):
+            st.session_state[COOKIE_OP_KEY] = ("delete", COOKIE_OP_RUNS, "", 0)
+        return None
+    st.session_state[SESSION_KEY] = secret
+    viewer = user.viewer()
+    st.session_state[VIEWER_KEY] = viewer
     audit.record(engine, user.username, audit.LOGIN, user.username, {"via": "cookie"}, client_address())
-    return True
+    return viewer
 
 
-def _login_screen(authenticator: stauth.Authenticate, engine: Engine, settings: Settings) -> None:
+def _login_screen(engine: Engine, settings: Settings) -> None:
     middle = st.columns([1, 1.2, 1])[1]
     with middle:
         st.title(":material/monitor_heart: Pulseboard")
@@ -192,7 +259,7 @@ def _login_screen(authenticator: stauth.Authenticate, engine: Engine, settings: 
             max_delay_s=settings.auth_lockout_max_s,
         )
         if result.user is not None:
-            _establish(authenticator, result.user, set_cookie=True)
+            _establish(engine, settings, result.user)
             st.rerun()
         elif result.reason == "locked":
             st.error(
@@ -202,47 +269,54 @@ def _login_screen(authenticator: stauth.Authenticate, engine: Engine, settings: 
         elif result.reason == "disabled":
             st.error("This account is disabled. Ask an administrator.", icon=":material/person_off:")
         else:
-            wait = (
-                f" Further attempts for this name are blocked for {math.ceil(result.retry_after_s)} s."
-                if result.retry_after_s
-                else ""
-            )
-            st.error("Invalid username or password." + wait, icon=":material/error:")
+            st.error("Invalid username or password." + _blocked(result), icon=":material/error:")
 
 
-def _password_form(authenticator: stauth.Authenticate, credentials: dict[str, Any], viewer: Viewer, key: str) -> bool:
-    """streamlit-authenticator's change-password form; stores the new hash. True on success."""
-    engine, settings = get_engine(), get_settings()
-    try:
-        changed = authenticator.reset_password(
-            viewer.username,
-            fields={
-                "Form name": "Change password",
-                "Current password": "Current password",
-                "New password": "New password",
-                "Repeat password": "Repeat new password",
-                "Reset": "Change password",
-            },
-            key=key,
-        )
-    except (CredentialsError, ResetError) as error:
-        message = "Current password is wrong." if isinstance(error, CredentialsError) else str(error)
-        st.error(message)
-        return False
-    if not changed:
+def _blocked(result: users.LoginResult) -> str:
+    seconds = math.ceil(result.retry_after_s)
+    return f" Further attempts for this name are blocked for {seconds} s." if seconds else ""
+
+
+def _password_form(engine: Engine, settings: Settings, viewer: Viewer, key: str) -> bool:
+    """The change-password form; the current password is checked under the login lock-out. True on success.
+
+    On success every session of the user has ended (a cookie copied earlier is refused) and
+    this browser gets a new one.
+    """
+    with st.form(key, clear_on_submit=True):
+        current = st.text_input("Current password", type="password", autocomplete="current-password")
+        new = st.text_input("New password", type="password", autocomplete="new-password")
+        repeat = st.text_input("Repeat new password", type="password", autocomplete="new-password")
+        submitted = st.form_submit_button("Change password", type="primary")
+    if not submitted:
         st.caption(f"At least {users.MIN_PASSWORD_CHARS} characters.")
         return False
-    new_hash = credentials["usernames"][viewer.username]["password"]
-    users.store_password_hash(engine, viewer.username, new_hash, client_address())
+    problem = users.change_problem(new, repeat)
+    if problem:
+        st.error(problem)
+        return False
+    result = users.change_password(
+        engine,
+        viewer.username,
+        current,
+        new,
+        client_address(),
+        free_attempts=settings.auth_lockout_free_attempts,
+        max_delay_s=settings.auth_lockout_max_s,
+    )
+    if result.user is None:
+        if result.reason == "locked":
+            st.error(f"Too many wrong passwords. Try again in {math.ceil(result.retry_after_s)} s.")
+        else:
+            st.error("Current password is wrong." + _blocked(result).replace("this name", "this account"))
+        return False
     if viewer.username == users.FIRST_ADMIN:
         users.forget_first_password(settings.data_dir)
-    refreshed = users.get_user(engine, viewer.username)
-    if refreshed is not None:
-        st.session_state[VIEWER_KEY] = refreshed.viewer()
+    _establish(engine, settings, result.user)
     return True
 
 
-def _forced_change_screen(authenticator: stauth.Authenticate, credentials: dict[str, Any], viewer: Viewer) -> None:
+def _forced_change_screen(engine: Engine, settings: Settings, viewer: Viewer) -> None:
     middle = st.columns([1, 1.2, 1])[1]
     with middle:
         st.title("Choose a new password")
@@ -251,29 +325,33 @@ def _forced_change_screen(authenticator: stauth.Authenticate, credentials: dict[
             "Choose your own before going on.",
             icon=":material/key:",
         )
-        if _password_form(authenticator, credentials, viewer, key="forced_password_change"):
+        if _password_form(engine, settings, viewer, key="forced_password_change"):
             st.rerun()
         if st.button("Log out", key="forced_logout"):
-            _logout(authenticator, viewer)
+            _logout(engine, viewer)
 
 
-def _logout(authenticator: stauth.Authenticate, viewer: Viewer) -> None:
-    audit.record(get_engine(), viewer.username, audit.LOGOUT, viewer.username, {}, client_address())
-    authenticator.authentication_controller.logout()  # also stops this session from re-reading the cookie
-    st.session_state[COOKIE_OP_KEY] = ("delete", COOKIE_OP_RUNS)
-    st.session_state.pop(VIEWER_KEY, None)
+def _logout(engine: Engine, viewer: Viewer) -> None:
+    """End this browser's session in the store (every tab and every copy of its cookie), then show the login."""
+    sessions.end(engine, st.session_state.get(SESSION_KEY), viewer.username)
+    audit.record(engine, viewer.username, audit.LOGOUT, viewer.username, {}, client_address())
+    st.session_state[COOKIE_OP_KEY] = ("delete", COOKIE_OP_RUNS, "", 0)
+    _forget_session()
     st.rerun()
 
 
-def _account_sidebar(authenticator: stauth.Authenticate, credentials: dict[str, Any], viewer: Viewer) -> None:
+def _account_sidebar(engine: Engine, settings: Settings, viewer: Viewer) -> None:
     with st.sidebar:
         st.caption(f":material/person: **{viewer.display_name}** · {', '.join(sorted(viewer.roles))}")
+        if st.session_state.pop(NOTICE_KEY, None):
+            st.success("Password changed; other browsers must log in again.", icon=":material/key:")
         log_out, change = st.columns(2)
         if log_out.button("Log out", icon=":material/logout:", key="sidebar_logout", width="stretch"):
-            _logout(authenticator, viewer)
+            _logout(engine, viewer)
         with change.popover("Password", key="sidebar_password", width="stretch", help="Change your password"):
-            if _password_form(authenticator, credentials, viewer, key="sidebar_password_change"):
-                st.success("Password changed.")
+            if _password_form(engine, settings, viewer, key="sidebar_password_change"):
+                st.session_state[NOTICE_KEY] = True
+                st.rerun()  # the next run hands the new session's cookie to the browser
 
 
 def _only(render: Any, title: str) -> None:
@@ -297,17 +375,13 @@ def gate() -> Viewer:
         return viewer
     engine = get_engine(settings)
     users.ensure_first_admin(engine, settings.data_dir)
-    authenticator, credentials = _authenticator(engine, settings)
-    viewer = current_viewer(settings)
-    if viewer is None and _login_from_cookie(authenticator, engine, settings):
-        viewer = current_viewer(settings)
-    _pending_cookie_op(authenticator, logged_in=viewer is not None)
+    jar = _cookie_jar(settings)
+    viewer = current_viewer(settings) or _login_from_cookie(engine, settings)
+    _pending_cookie_op(jar, logged_in=viewer is not None)
     if viewer is None:
-        _only(lambda: _login_screen(authenticator, engine, settings), "Log in")
+        _only(lambda: _login_screen(engine, settings), "Log in")
     assert viewer is not None
-    if not st.session_state.get("authentication_status"):  # session set up outside the login form (tests)
-        authenticator.authentication_controller.login(token={"username": viewer.username})
     if viewer.must_change_password:
-        _only(lambda: _forced_change_screen(authenticator, credentials, viewer), "Change password")
-    _account_sidebar(authenticator, credentials, viewer)
+        _only(lambda: _forced_change_screen(engine, settings, viewer), "Change password")
+    _account_sidebar(engine, settings, viewer)
     return viewer
