@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import gc
 import logging
+import os
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -30,6 +31,10 @@ from core.jobs import Scheduler
 from core.store import get_engine
 from core.ui.netaddr import bound_to_localhost
 
+# Everything this process creates — the SQLite store and its WAL, the spool, rejected inbox
+# lines, secrets — holds data or credentials for its own user only: files 0600, folders 0700.
+# Set before anything touches the data folder (docs/security.md, "Files").
+os.umask(0o077)
 log = logging.getLogger("pulseboard")
 
 try:

@@ -66,6 +66,7 @@ def main(argv: list[str] | None = None) -> int:
     agent.add_argument("--once", action="store_true", help="run each collector once and exit")
     commands.add_parser("docs", help="print the metric tables for docs/collectors.md")
     args = parser.parse_args(argv)
+    os.umask(0o077)  # the spool and any SQLite store this process creates are for its user only (as app.py)
 
     if args.command == "docs":
         sys.stdout.write(metrics_markdown())

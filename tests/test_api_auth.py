@@ -95,3 +95,47 @@ def test_token_creation_and_revocation_are_audited(engine):
 def test_unknown_or_no_scopes_are_refused(engine, scopes):
     with pytest.raises(ValueError, match="scopes"):
         tokens.create_token(engine, "x", scopes, "root")
+
+
+def failing_scheduler():
+    """A scheduler, never started, whose one job failed with an error text a stranger must not read."""
+    from core.jobs import Scheduler
+
+    def job() -> None:
+        raise OSError("cannot open /srv/secret/path for db-host-7.internal")
+
+    scheduler = Scheduler()
+    scheduler.add("collector:system", 60, job)
+    scheduler.run_once("collector:system")
+    return scheduler
+
+
+def ready(settings, headers=None):
+    api = create_api(lambda: settings)
+    api.state.scheduler = failing_scheduler()
+    with TestClient(api) as client:
+        return client.get("/v1/ready", headers=headers)
+
+
+def test_ready_tells_an_anonymous_caller_only_ready_or_not(secured, engine):
+    jobs_on = secured.model_copy(update={"collectors": True})
+    _, ingest_only = tokens.create_token(engine, "ci", ["ingest"], "root")
+    for headers in (None, bearer(ingest_only), bearer("pb_no-such-token"), {"Authorization": "garbage"}):
+        reply = ready(jobs_on, headers)
+        assert reply.status_code == 503 and reply.json() == {"ready": False}, headers
+        assert "secret" not in reply.text and "OSError" not in reply.text
+    assert ready(jobs_on.model_copy(update={"collectors": False})).json() == {"ready": True}
+
+
+def test_ready_shows_the_checks_to_a_read_token_or_without_login(secured, engine, settings):
+    jobs_on = secured.model_copy(update={"collectors": True})
+    _, reader = tokens.create_token(engine, "probe", ["read"], "root")
+    detailed = ready(jobs_on, bearer(reader))
+    assert detailed.status_code == 503
+    job = detailed.json()["checks"]["collectors"]["jobs"]["collector:system"]
+    assert "/srv/secret/path" in job["last_error"] and detailed.json()["checks"]["database"]["ok"]
+    closed = jobs_on.model_copy(update={"api_auth_open_health": False})
+    assert ready(closed).status_code == 401  # closed: no token, no answer at all
+    assert "checks" in ready(closed, bearer(reader)).json()
+    no_login = settings.model_copy(update={"collectors": True, "auth": "off"})
+    assert "last_error" in ready(no_login).text

@@ -230,10 +230,34 @@ def create_api(settings_provider: Callable[[], Settings] = get_settings) -> Fast
         dependencies=[health_scope],
     )
     async def ready(request: Request) -> JSONResponse:
-        report = await run_in_threadpool(readiness, settings_provider(), getattr(request.app.state, "scheduler", None))
-        return JSONResponse(report, status_code=200 if report["ready"] else 503)
+        settings = settings_provider()
+        report = await run_in_threadpool(readiness, settings, getattr(request.app.state, "scheduler", None))
+        status = 200 if report["ready"] else 503
+        if not await run_in_threadpool(may_see_checks, settings, request):
+            report = {"ready": report["ready"]}
+        return JSONResponse(report, status_code=status)
 
     return api
+
+
+def may_see_checks(settings: Settings, request: Request) -> bool:
+    """Whether a /ready caller may see the checks, not just ready or not: with a ``read`` token, or no login at all.
+
+    The checks carry error texts (a database driver's message, a job's last exception) that
+    can name hosts, paths and queries, so an anonymous probe learns ready/not ready only.
+    Not by client address: behind a reverse proxy on the same host every request comes from
+    localhost. A refused token, or a store too broken to check it, just means no details.
+    """
+    if settings.auth == "off" or getattr(request.state, "token", None) is not None:
+        return True
+    header = request.headers.get("authorization")
+    if not header:
+        return False
+    try:
+        authorize(get_engine(settings), header, "read")
+    except (TokenRefused, sa.exc.SQLAlchemyError, OSError):
+        return False
+    return True
 
 
 def readiness(settings: Settings, scheduler: Any) -> dict[str, Any]:
