@@ -212,6 +212,38 @@ class Settings(BaseSettings):
         le=3600.0,
         description="How often the spool is replayed while the store or central server is unreachable, in seconds.",
     )
+    api_store_timeout_s: float = Field(
+        default=1.0,
+        ge=0.05,
+        le=30.0,
+        description=(
+            "How long an API request waits for a locked or busy store before its batch is spooled (202) or refused "
+            "(503), in seconds; keeps answers during an outage within about two seconds (docs/api.md)."
+        ),
+    )
+    api_spool_max_bytes: int = Field(
+        default=256 * 1024 * 1024,
+        ge=1_024,
+        description=(
+            "Largest size of the API spool (data_dir/api-spool), which keeps batches accepted while the store is "
+            "down; when full, the API answers 503 with Retry-After."
+        ),
+    )
+    idempotency_ttl_s: float = Field(
+        default=86_400.0,
+        ge=60.0,
+        le=30 * 86_400.0,
+        description="How long an API Idempotency-Key is remembered, with the answer it got, in seconds.",
+    )
+    api_token_grace_s: float = Field(
+        default=600.0,
+        ge=0.0,
+        le=86_400.0,
+        description=(
+            "While the store cannot be read, an ingest token verified within this many seconds is still accepted "
+            "(its batches are spooled); 0 refuses every request that cannot be verified (docs/security.md)."
+        ),
+    )
     rollup_interval_s: float = Field(
         default=30.0,
         ge=1.0,

@@ -81,6 +81,27 @@ SPOOL_QUARANTINED = Counter(
 )
 SPOOL_BATCHES = Gauge("pulseboard_spool_batches", "Batches waiting in the spool.", registry=REGISTRY)
 SPOOL_BYTES = Gauge("pulseboard_spool_bytes", "Size of the batches waiting in the spool.", registry=REGISTRY)
+API_SPOOL_BATCHES = Gauge(
+    "pulseboard_api_spool_batches",
+    "API batches accepted (202) while the store could not take them, waiting in the API spool.",
+    registry=REGISTRY,
+)
+API_SPOOL_BYTES = Gauge(
+    "pulseboard_api_spool_bytes", "Size of the API batches waiting in the API spool.", registry=REGISTRY
+)
+STORE_UP = Gauge(
+    "pulseboard_store_up",
+    "1 while writes to the store succeed; 0 from a write refused as an outage (locked, unreachable, read-only, "
+    "full) until one succeeds again.",
+    registry=REGISTRY,
+)
+STORE_UP.set(1)  # assumed up until a write says otherwise: a fresh process must not report an outage
+STORE_UNAVAILABLE = Counter(
+    "pulseboard_store_unavailable",
+    "Store operations refused for a reason that means 'try later', by condition (locked, read_only, ...).",
+    ["condition"],
+    registry=REGISTRY,
+)
 SCRAPES = Counter(
     "pulseboard_scrapes",
     "Prometheus target scrapes, by job and result (ok or failed).",

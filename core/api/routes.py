@@ -3,11 +3,14 @@
 FastAPI gives pydantic validation and ``/api/openapi.json`` for free; the handlers
 stay thin and call :mod:`core.ingest`, so the API, collectors and file watchers
 share one validation and one write path. Error bodies are JSON and list every bad
-item, so a client can fix a batch in one round trip.
+item, so a client can fix a batch in one round trip. When the store is locked, down,
+read-only or full the API still answers within about two seconds: 202 for a batch it
+kept on disk, else 503 with ``Retry-After`` (core/api/outage.py).
 """
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import replace
@@ -18,15 +21,21 @@ from fastapi import Depends, FastAPI, Request
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
+from core.api.outage import GRACE, KEY_HEADER, accept, api_engine, idempotency_key, unavailable
 from core.auth.tokens import TokenRefused, authorize
 from core.config import Settings, get_settings
-from core.ingest import BatchRejected, ingest
+from core.ingest import BatchRejected
+from core.ingest.backlog import backlog_for
+from core.ingest.health import note_failure
 from core.ingest.jsonbody import BatchTooLong, BodyError, decode_events, decode_samples
 from core.ingest.junit import XML_CONTENT_TYPES, JunitError, receive_junit
 from core.ingest.promtext import parse_prometheus
 from core.ingest.validate import MAX_PROBLEMS, Limits, Problem, check_batch
 from core.model import Batch, now_ms
 from core.store import current_revision, get_engine, head_revision
+from core.store.outage import Outage
+
+log = logging.getLogger(__name__)
 
 JSON_TYPES = ("application/json",)
 PROMETHEUS_TYPES = ("text/plain", "application/openmetrics-text")
@@ -41,12 +50,22 @@ class ApiError(Exception):
         message: str,
         problems: list[dict[str, Any]] | None = None,
         headers: dict[str, str] | None = None,
+        extra: dict[str, Any] | None = None,
     ) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
         self.problems = problems or []
         self.headers = headers
+        self.extra = extra or {}
+
+
+class StoreUnavailable(ApiError):
+    """503 with ``Retry-After``: the store cannot be reached, read or written now; nothing was stored."""
+
+    def __init__(self, outage: Outage | None, settings: Settings, reason: str = "") -> None:
+        body, headers = unavailable(outage, settings, reason=reason)
+        super().__init__(503, body["error"], headers=headers, extra=body)
 
 
 def _media_type(request: Request) -> str:
@@ -88,18 +107,30 @@ def feed_of(request: Request) -> str:
     return f"api:{token.name}" if token is not None else "api"
 
 
-def _store(batch: Batch, settings: Settings, origin: str, feed: str | None = None) -> dict[str, int]:
+async def _accept(
+    request: Request, settings: Settings, batch: Batch, body: bytes, extra: dict[str, Any]
+) -> JSONResponse:
+    """Store the batch, keep it for later while the store is out (202) or refuse it (503): core/api/outage.py."""
     try:
-        result = ingest(get_engine(settings), batch, origin=origin, settings=settings, feed=feed)
+        key = idempotency_key(request.headers.get(KEY_HEADER))
+    except ValueError as error:
+        raise ApiError(400, str(error)) from None
+    try:
+        reply = await run_in_threadpool(
+            accept,
+            settings,
+            batch,
+            body=body,
+            endpoint=request.url.path,
+            feed=feed_of(request),
+            key=key,
+            outage=getattr(request.state, "store_outage", None),
+            extra=extra,
+        )
     except BatchRejected as rejected:
         status = 413 if rejected.too_large else 422
         raise ApiError(status, "batch rejected; nothing was stored", [p.as_dict() for p in rejected.problems]) from None
-    return {
-        "samples_written": result.samples_written,
-        "series_created": result.series_created,
-        "events_written": result.events_written,
-        "events_duplicate": result.events_duplicate,
-    }
+    return JSONResponse(reply.body, status_code=reply.status, headers=reply.headers)
 
 
 def _reject_with_all_problems(
@@ -154,13 +185,23 @@ def bearer(
         settings = settings_provider()
         if settings.auth == "off" or (open_if is not None and open_if(settings)):
             return
+        header = request.headers.get("authorization")
         try:
-            request.state.token = await run_in_threadpool(
-                authorize, get_engine(settings), request.headers.get("authorization"), scope
-            )
+            request.state.token = await run_in_threadpool(lambda: authorize(api_engine(settings), header, scope))
         except TokenRefused as refused:
             challenge = {"WWW-Authenticate": f'Bearer scope="{scope}"'} if refused.status == 401 else None
             raise ApiError(refused.status, refused.message, headers=challenge) from None
+        except Exception as error:
+            outage = note_failure(error)
+            if outage is None:
+                raise
+            # The store cannot say whether the token is valid; one verified a moment ago still is (docs/security.md).
+            token = GRACE.recall(header, scope, settings.api_token_grace_s)
+            if token is None:
+                raise StoreUnavailable(outage, settings, "The API token cannot be checked") from None
+            request.state.token, request.state.store_outage = token, outage
+            return
+        GRACE.remember(header, request.state.token)
 
     return Depends(check)
 
@@ -176,8 +217,19 @@ def create_api(settings_provider: Callable[[], Settings] = get_settings) -> Fast
     @api.exception_handler(ApiError)
     async def _api_error(_request: Request, error: ApiError) -> JSONResponse:
         return JSONResponse(
-            {"error": error.message, "problems": error.problems}, status_code=error.status, headers=error.headers
+            {"error": error.message, "problems": error.problems, **error.extra},
+            status_code=error.status,
+            headers=error.headers,
         )
+
+    @api.exception_handler(sa.exc.SQLAlchemyError)
+    async def _store_error(request: Request, error: sa.exc.SQLAlchemyError) -> JSONResponse:
+        """Any route that meets a store outage answers 503 JSON; any other database error stays a server error."""
+        outage = note_failure(error)
+        if outage is None:
+            raise error
+        log.warning("%s %s: store %s (%s)", request.method, request.url.path, outage.condition, outage.detail)
+        return await _api_error(request, StoreUnavailable(outage, settings_provider()))
 
     ingest_scope = bearer("ingest", settings_provider)
     health_scope = bearer("read", settings_provider, open_if=lambda settings: settings.api_auth_open_health)
@@ -190,8 +242,7 @@ def create_api(settings_provider: Callable[[], Settings] = get_settings) -> Fast
         batch, extra = (
             (_decode_json(body, settings, "samples"), {}) if media in JSON_TYPES else _decode_prometheus(body)
         )
-        stored = await run_in_threadpool(_store, batch, settings, "api", feed_of(request))
-        return JSONResponse({**stored, **extra}, status_code=200)
+        return await _accept(request, settings, batch, body, extra)
 
     @api.post(
         "/v1/events", summary="Store a batch of events; repeated ids are accepted once", dependencies=[ingest_scope]
@@ -201,8 +252,7 @@ def create_api(settings_provider: Callable[[], Settings] = get_settings) -> Fast
         _require_type(request, JSON_TYPES)
         body = await read_body(request, settings)
         batch = _decode_json(body, settings, "events")
-        stored = await run_in_threadpool(_store, batch, settings, "api", feed_of(request))
-        return JSONResponse(stored, status_code=200)
+        return await _accept(request, settings, batch, body, {})
 
     @api.post(
         "/v1/junit", summary="Store a JUnit XML report as a test run", status_code=201, dependencies=[ingest_scope]
@@ -214,7 +264,9 @@ def create_api(settings_provider: Callable[[], Settings] = get_settings) -> Fast
         labels = {"suite": suite, "component": component, "phase": phase}
         try:
             result = await run_in_threadpool(
-                receive_junit, get_engine(settings), body, media, labels, settings.max_body_bytes, feed_of(request)
+                lambda: receive_junit(
+                    api_engine(settings), body, media, labels, settings.max_body_bytes, feed_of(request)
+                )
             )
         except JunitError as error:
             raise ApiError(error.status, str(error)) from None
@@ -222,6 +274,7 @@ def create_api(settings_provider: Callable[[], Settings] = get_settings) -> Fast
 
     @api.get("/v1/health", summary="The process is alive", dependencies=[health_scope])
     async def health() -> dict[str, object]:
+        backlog_for(settings_provider())  # replays what a previous run accepted and could not store
         return {"status": "ok", "time_ms": now_ms()}
 
     @api.get(

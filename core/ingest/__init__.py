@@ -18,6 +18,7 @@ from sqlalchemy.engine import Engine
 from core import selfmetrics
 from core.config import Settings, get_settings
 from core.ingest.feeds import feed_mark
+from core.ingest.health import note_failure, note_success
 from core.ingest.validate import Limits, Problem, check_batch
 from core.ingest.writer import WriteResult, write_batch
 from core.model import Batch
@@ -61,7 +62,12 @@ def ingest(
         selfmetrics.INGEST_REJECTED.labels(origin).inc()
         raise BatchRejected(problems)
     mark = feed_mark(feed or origin, batch.samples, batch.events, feed_interval_s)
-    result = write_batch(engine, batch.samples, batch.events, feed=mark)
+    try:
+        result = write_batch(engine, batch.samples, batch.events, feed=mark)
+    except Exception as error:
+        note_failure(error)  # pulseboard_store_up and the outage start, when it means "try later"
+        raise
+    note_success()
     selfmetrics.INGEST_SECONDS.labels(origin).observe(time.perf_counter() - started)
     selfmetrics.INGEST_ITEMS.labels("sample", origin).inc(result.samples_written)
     selfmetrics.INGEST_ITEMS.labels("event", origin).inc(result.events_written)
