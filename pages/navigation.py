@@ -27,6 +27,7 @@ from core.config import ROOT
 from core.ingest.demo_data import has_demo_data
 from core.store import get_engine
 from core.ui.login import gate, refusal_page
+from core.ui.outage import guarded, store_guard
 
 st.set_page_config(page_title="Pulseboard", page_icon=":material/monitor_heart:", layout="wide")
 
@@ -49,17 +50,26 @@ def _page(spec: PageSpec, default: bool) -> st.Page:
     return _placeholder(spec)
 
 
+@guarded
 @st.cache_data(ttl=30, show_spinner=False)
 def _demo_in_store() -> bool:
     return has_demo_data(get_engine())
 
 
+@guarded
 @st.cache_data(ttl=10, show_spinner=False)
 def _firing() -> int:
     return firing_count(get_engine())
 
 
-viewer = gate()  # login screen, forced password change or "no login" banner; stops when not logged in
+@guarded
+def _toasts(seen: int | None) -> tuple[list[str], int]:
+    return new_toasts(get_engine(), seen)
+
+
+# A store that cannot be reached shows a "store unavailable" banner instead of a traceback (core/ui/outage.py).
+with store_guard():
+    viewer = gate()  # login screen, forced password change or "no login" banner; stops when not logged in
 specs = pages_for_viewer(viewer)
 pages = {spec.slug: _page(spec, default=index == 0) for index, spec in enumerate(specs)}
 sections: dict[str, list[st.Page]] = {}
@@ -73,7 +83,7 @@ if "alerts" in pages and (firing := _firing()):
         pages["alerts"], label=f"{firing} alert{'s' * (firing != 1)} firing", icon=":material/notifications_active:"
     )
 if "alerts" in pages:  # in-app toasts on every page, each new firing notification once per session
-    toasts, st.session_state[SEEN_KEY] = new_toasts(get_engine(), st.session_state.get(SEEN_KEY))
+    toasts, st.session_state[SEEN_KEY] = _toasts(st.session_state.get(SEEN_KEY))
     for text in toasts:
         st.toast(text, icon=":material/notifications:")
 if _demo_in_store():
@@ -81,6 +91,7 @@ if _demo_in_store():
     st.sidebar.caption("Figures include simulated data (`source=demo`); an admin can purge it.")
 started = time.perf_counter()
 try:
-    navigation.run()
+    with store_guard():
+        navigation.run()
 finally:  # pages end with st.stop(), which raises: time every run for the page-load SLA
     selfmetrics.record_page_run(navigation.url_path or specs[0].slug, time.perf_counter() - started)

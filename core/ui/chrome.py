@@ -39,6 +39,7 @@ from core.query.timewindow import RANGE_LABELS, REFRESH, REFRESH_LABELS, Window,
 from core.store import get_engine
 from core.ui import login
 from core.ui import widgets as w
+from core.ui.outage import guarded, store_guard
 from core.ui.timefmt import ago
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -81,7 +82,8 @@ def page(
     """Draw the page title and its controls; return the context the page's panels read."""
     spec = page_spec(slug)
     settings = get_settings()
-    engine = get_engine(settings)
+    with store_guard():  # a store that cannot be opened: the banner, not a traceback (core/ui/outage.py)
+        engine = get_engine(settings)
     st.title(spec.title)
     if caption:
         st.caption(caption)
@@ -146,7 +148,8 @@ def live(ctx: PageContext) -> Callable[[F], F]:
     Each rerun first checks the login session (core.ui.login.fragment): a rerun skips the
     login gate, and a panel must not keep refreshing for a browser whose session has ended.
     """
-    return login.fragment(ctx.refresh_s)
+    fragment = login.fragment(ctx.refresh_s)
+    return lambda render: fragment(guarded(render))  # a rerun that meets a store outage draws its banner
 
 
 def section(title: str, caption: str = "") -> None:
