@@ -160,6 +160,11 @@ def system_samples() -> list[dict[str, Any]]:
         *scrape(
             "db_connection_pool_used_percent", {"database": "pulseboard", "driver": "sqlite"}, stretch((-70, 10)), -70
         ),
+        # store_unavailable (5m avg < 0.5 for 1m): what Pulseboard's self-metrics collector stores about its own
+        # store, here for a replica whose writes were refused over [60, 67) (0, as replayed from its spool after
+        # the outage) beside one whose store stayed up.
+        *scrape("pulseboard_store_up", {"host": "replica-2"}, stretch((-70, 1), (60, 0), (67, 1)), -70),
+        *scrape("pulseboard_store_up", {"host": "replica-1"}, stretch((-70, 1)), -70),
     ]
 
 
@@ -459,6 +464,14 @@ EXPECT: dict[str, Expect] = {
         (EDGE_BACK, EDGE_BACK + 1),
         "the edge agent's last push is at 19:30; a push feed is expected every feed_push_interval_s (5 min), so its "
         "lag ratio passes 3 at 35, for 5m; it pushes again at 50 and the ratio drops to 0",
+    ),
+    "store_unavailable": Expect(
+        {"host": "replica-2"},
+        60,
+        (63, 64),
+        (68, 70),
+        "0 from 60: the 5m avg is below 0.5 once more than half the window is 0 (~62.5), for 1m; 1 again from 67, "
+        "and the avg is back at 0.5 when half the window is 1 (~69)",
     ),
 }
 

@@ -147,7 +147,8 @@ def test_thirty_day_backfill_on_sqlite(sqlite_engine: Engine, days: int) -> None
 
 DEFAULT_RULES = load_yaml((ROOT / "alert_rules.yaml").read_text())
 HOST_SERIES = {"system_memory_used_percent", "system_filesystem_used_percent"}  # the system collector's, not the demo's
-SELF_SERIES = {"pulseboard_feed_lag_ratio"}  # the self-metrics collector's, about every feed (the demo's among them)
+# the self-metrics collector's: about every feed (the demo's among them), and whether the store takes writes
+SELF_SERIES = {"pulseboard_feed_lag_ratio", "pulseboard_store_up"}
 
 
 RECORDED = {rule.name for rule in RECORDING_RULES}  # derived from the demo's events by the recording job
