@@ -18,7 +18,16 @@ import re
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -534,6 +543,58 @@ class Settings(BaseSettings):
     cost_currency: str = Field(
         default="USD", min_length=1, max_length=8, description="Currency code written after cost figures."
     )
+    qse_cof_weight: float = Field(
+        default=0.6,
+        ge=0.0,
+        le=1.0,
+        description="Weight of the mean COF dimension score in a QSE overall compliance score (docs/qse.md).",
+    )
+    qse_ucl_weight: float = Field(
+        default=0.4,
+        ge=0.0,
+        le=1.0,
+        description="Weight of the mean UCL law score in a QSE overall compliance score; the two weights sum to 1.",
+    )
+    qse_warning_below: float = Field(
+        default=0.85, gt=0.0, le=1.0, description="QSE compliance (0–1) below which a score is in the warning band."
+    )
+    qse_critical_below: float = Field(
+        default=0.75,
+        gt=0.0,
+        le=1.0,
+        description="QSE compliance (0–1) below which a score is critical; below qse_warning_below.",
+    )
+    qse_template_effective: float = Field(
+        default=0.85, gt=0.0, le=1.0, description="QSE template effectiveness (0–1) from which a template is effective."
+    )
+    qse_template_excellent: float = Field(
+        default=0.90,
+        gt=0.0,
+        le=1.0,
+        description="QSE template effectiveness (0–1) from which a template is excellent; at least the effective one.",
+    )
+    qse_template_min_uses: int = Field(
+        default=5, ge=1, le=1_000, description="Sessions a QSE template needs in the range before it is judged."
+    )
+    qse_delay_multiplier: float = Field(
+        default=1.5,
+        gt=1.0,
+        le=100.0,
+        description="A QSE phase running longer than this times its planned hours is delayed (page and risk).",
+    )
+    qse_degradation_points: float = Field(
+        default=5.0,
+        gt=0.0,
+        le=100.0,
+        description="Drop in QSE compliance, in points, against the previous assessment that the page flags.",
+    )
+    qse_teams: list[str] = Field(
+        default_factory=list,
+        description=(
+            "Every team of the organisation, for the QSE adoption rate; empty: the teams seen in QSE events. "
+            "As an environment variable, a JSON list."
+        ),
+    )
 
     @field_validator("database_url")
     @classmethod
@@ -580,6 +641,34 @@ class Settings(BaseSettings):
     @classmethod
     def _anchor_relative(cls, path: Path) -> Path:
         return path if path.is_absolute() else ROOT / path
+
+    @field_validator("qse_ucl_weight")
+    @classmethod
+    def _weights_sum_to_one(cls, ucl: float, info: ValidationInfo) -> float:
+        """The two weights split one score: 0.7 + 0.4 would let a perfect session score 110 %."""
+        cof = info.data.get("qse_cof_weight")
+        if cof is not None and abs(cof + ucl - 1.0) > 1e-9:
+            raise ValueError(
+                f"qse_cof_weight + qse_ucl_weight must sum to 1, got {cof:g} + {ucl:g} = {cof + ucl:g}; "
+                f"for example qse_cof_weight = {cof:g} and qse_ucl_weight = {1 - cof:g}"
+            )
+        return ucl
+
+    @field_validator("qse_critical_below")
+    @classmethod
+    def _critical_under_warning(cls, critical: float, info: ValidationInfo) -> float:
+        warning = info.data.get("qse_warning_below")
+        if warning is not None and critical >= warning:
+            raise ValueError(f"must be below qse_warning_below ({warning:g}), or no score would be a warning")
+        return critical
+
+    @field_validator("qse_template_excellent")
+    @classmethod
+    def _excellent_over_effective(cls, excellent: float, info: ValidationInfo) -> float:
+        effective = info.data.get("qse_template_effective")
+        if effective is not None and excellent < effective:
+            raise ValueError(f"must be at least qse_template_effective ({effective:g})")
+        return excellent
 
     @property
     def is_sqlite(self) -> bool:
