@@ -12,6 +12,7 @@ from core.model import now_ms
 from core.store import get_engine
 from core.ui import audit_view
 from core.ui.login import client_address, require_page
+from core.ui.text import md_escape
 
 viewer = require_page("admin")
 engine = get_engine()
@@ -48,10 +49,11 @@ def users_tab() -> None:
                     address=address,
                 )
             except users.UserError as error:
-                st.error(str(error))
+                st.error(md_escape(error))  # it quotes the name as typed
             else:
                 show_secret_once(
-                    f"Created **{users.normalise(name)}**; first-login password below (must be changed).", password
+                    f"Created **{md_escape(users.normalise(name))}**; first-login password below (must be changed).",
+                    password,
                 )
     with change.container(border=True):
         st.subheader("Change user")
@@ -70,13 +72,15 @@ def users_tab() -> None:
                     )
                     st.rerun()
                 except users.UserError as error:
-                    st.error(str(error))
+                    st.error(md_escape(error))
         if st.button("Reset password", icon=":material/lock_reset:", key="admin_reset_password"):
             password = users.random_password()
             users.set_password(
                 engine, user.username, password, must_change=True, actor=viewer.username, address=address
             )
-            show_secret_once(f"New password for **{user.username}** (must be changed at next login).", password)
+            show_secret_once(
+                f"New password for **{md_escape(user.username)}** (must be changed at next login).", password
+            )
         if st.button(
             "End sessions",
             icon=":material/logout:",
@@ -100,9 +104,9 @@ def tokens_tab() -> None:
             try:
                 token, secret = tokens.create_token(engine, name, scopes, viewer.username, expires, address)
             except ValueError as error:
-                st.error(str(error))
+                st.error(md_escape(error))
             else:
-                show_secret_once(f"Token **{token.id}** ({', '.join(token.scopes)}).", secret)
+                show_secret_once(f"Token **{md_escape(token.id)}** ({', '.join(token.scopes)}).", secret)
     with revoke.container(border=True):
         st.subheader("Revoke token")
         active = [t for t in tokens.list_tokens(engine) if t.revoked_ms is None]

@@ -21,6 +21,7 @@ from core.model import now_ms
 from core.store import get_engine
 from core.ui import charts, login
 from core.ui.login import client_address, require_page
+from core.ui.text import md_escape
 
 viewer = require_page("alerts")
 engine, settings = get_engine(), get_settings()
@@ -100,7 +101,7 @@ def active_tab() -> None:
                 store.resolve(engine, options[picked], viewer, comment, address=address)
                 st.toast("Resolved")
         except store.AlertPermissionError as error:
-            st.error(str(error), icon=":material/block:")
+            st.error(md_escape(error), icon=":material/block:")
 
 
 def history_tab() -> None:
@@ -131,7 +132,7 @@ def preview_chart(rule_text: str) -> None:
     try:
         rule = parse_rule(yaml.safe_load(rule_text) or {})
     except (ValueError, yaml.YAMLError, AttributeError) as error:
-        st.error(f"Refused: {error}", icon=":material/error:")
+        st.error(f"Refused: {md_escape(error)}", icon=":material/error:")  # it quotes the rule, maybe from a link
         return
     result = views.preview(engine, rule, settings, now_ms())
     if result.frame.is_empty():
@@ -225,7 +226,7 @@ def rules_tab() -> None:
             try:
                 st.success(f"Imported {len(store.import_rules(engine, upload, viewer, address))} rules.")
             except ValueError as error:
-                st.error(str(error))
+                st.error(md_escape(error))
 
 
 def edit_rule(current: Rule | None, start: str, choice: str) -> None:
@@ -237,7 +238,7 @@ def edit_rule(current: Rule | None, start: str, choice: str) -> None:
             store.save_rule(engine, parse_rule(yaml.safe_load(text) or {}), viewer, address=address)
             st.success("Saved.")
         except (ValueError, yaml.YAMLError, AttributeError) as error:
-            st.error(f"Refused: {error}")
+            st.error(f"Refused: {md_escape(error)}")
     if current and delete.button("Delete rule", icon=":material/delete:"):
         store.delete_rule(engine, current.name, viewer, address)
         st.rerun()
@@ -254,20 +255,24 @@ def silences_tab() -> None:
                     now = now_ms()
                     objects.add_silence(engine, matchers, now, now + int(hours * 3_600_000), reason, viewer, address)
                 except ValueError as error:
-                    st.error(str(error))
+                    st.error(md_escape(error))
     else:
         read_only("Silences and mute timings")
     for silence in objects.silences(engine, since_ms=now_ms()):
         ends = dt.datetime.fromtimestamp(silence.ends_ms / 1000, dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
         cols = st.columns([4, 1])
-        cols[0].markdown(f"`{silence.matchers}` until {ends} — {silence.reason} (*{silence.created_by}*)")
+        cols[0].markdown(
+            f"{md_escape(silence.matchers)} until {ends} — {md_escape(silence.reason)} "
+            f"(*{md_escape(silence.created_by)}*)"
+        )
         if may_edit and cols[1].button("Expire", key=f"expire-{silence.id}"):
             objects.expire_silence(engine, silence.id, viewer, address=address)
             st.rerun()
     st.subheader("Mute timings")
     for timing in objects.mute_timings(engine):
         st.markdown(
-            f"**{timing.name}** `{timing.matchers}` {timing.timezone}: {[i.model_dump() for i in timing.intervals]}"
+            f"**{md_escape(timing.name)}** {md_escape(timing.matchers)} {md_escape(timing.timezone)}: "
+            + md_escape([i.model_dump() for i in timing.intervals])
         )
     if not may_edit:
         return
@@ -278,7 +283,7 @@ def silences_tab() -> None:
             objects.save_mute_timing(engine, MuteTiming.model_validate(yaml.safe_load(text)), viewer, address)
             st.rerun()
         except (ValueError, yaml.YAMLError) as error:
-            st.error(f"Refused: {error}")
+            st.error(f"Refused: {md_escape(error)}")
 
 
 def channels_tab() -> None:
@@ -286,10 +291,12 @@ def channels_tab() -> None:
         read_only("Notification channels")
     for channel in objects.channels(engine):
         cols = st.columns([4, 1])
-        cols[0].markdown(f"**{channel.name}** · {channel.kind} · {', '.join(channel.severities)}")
+        cols[0].markdown(
+            f"**{md_escape(channel.name)}** · {md_escape(channel.kind)} · {md_escape(', '.join(channel.severities))}"
+        )
         if may_edit and cols[1].button("Send test", key=f"test-{channel.name}"):
             error = deliver.send_test(engine, settings, channel, viewer)
-            cols[0].error(error) if error else cols[0].success("Delivered.")
+            cols[0].error(md_escape(error)) if error else cols[0].success("Delivered.")
     if may_edit:
         channel_form()
     st.subheader("Delivery log")
@@ -316,7 +323,7 @@ def channel_form() -> None:
                 )
                 st.rerun()
             except (ValueError, yaml.YAMLError) as error:
-                st.error(f"Refused: {error}")
+                st.error(f"Refused: {md_escape(error)}")
 
 
 firing_now = store.alerts_frame(engine)

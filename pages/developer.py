@@ -11,6 +11,7 @@ from core.model import now_ms
 from core.ui import chrome
 from core.ui import widgets as w
 from core.ui.login import require_page
+from core.ui.text import md_escape
 
 ALL_REVIEWERS = "All reviewers"
 QUEUE = (
@@ -145,7 +146,7 @@ def workflow_steps() -> None:
         deployments = marks(load_deployments(ctx.engine, start, end))
         chrome.widget(
             w.TrendConfig(
-                title=f"{step}: p50 and p95 time, last 4 h (10-min buckets)",
+                title=f"{md_escape(step)}: p50 and p95 time, last 4 h (10-min buckets)",
                 y="seconds",
                 color="percentile",
                 unit="seconds",
@@ -180,7 +181,7 @@ def api_and_database() -> None:
             chrome.widget(
                 DB.model_copy(
                     update={
-                        "title": metric,
+                        "title": md_escape(metric),
                         "unit": metric,
                         "color": "series" if one["series"].n_unique() > 1 else None,
                     }

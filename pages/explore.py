@@ -21,6 +21,7 @@ from core.query.selectors import SelectorError, build_selector, parse_selector
 from core.store import get_engine
 from core.ui import charts
 from core.ui.login import client_address, require_page
+from core.ui.text import md_escape
 
 HOUR = 3_600_000
 RANGES = {
@@ -95,7 +96,7 @@ try:
     frame = query.visible_series(engine, selector, start, end, viewer, agg=agg)
     comparison = query.visible_comparison(engine, selector, start, end, viewer, agg=agg)
 except (SelectorError, ValueError, NotAllowed) as error:
-    st.error(f"{error}", icon=":material/error:")
+    st.error(md_escape(error), icon=":material/error:")  # the message quotes the typed selector
     st.stop()
 
 tier = query.plan(start, end, now_ms(), get_settings()).tier
@@ -105,11 +106,11 @@ if group_by:
     frame = query.group_by_label(frame, group_by, "sum" if agg in ("sum", "count", "rate") else "avg")
 
 if frame.is_empty():
-    st.warning(f"No data for `{selector}` in this range.", icon=":material/search_off:")
+    st.warning(f"No data for {md_escape(selector)} in this range.", icon=":material/search_off:")
     st.stop()
 
 series_count = frame["series"].n_unique()
-st.caption(f"`{selector}` · {series_count} series · {frame.height:,} points · {agg} · from the {tier} tier")
+st.caption(f"{md_escape(selector)} · {series_count} series · {frame.height:,} points · {agg} · from the {tier} tier")
 st.metric(
     f"{agg} over the range, all matching series",
     figure(comparison.current),

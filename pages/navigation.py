@@ -27,6 +27,7 @@ from core.config import ROOT
 from core.ingest.demo_data import has_demo_data
 from core.store import get_engine
 from core.ui.login import gate, refusal_page
+from core.ui.text import md_escape
 from core.ui.outage import guarded, store_guard
 
 st.set_page_config(page_title="Pulseboard", page_icon=":material/monitor_heart:", layout="wide")
@@ -85,7 +86,7 @@ if "alerts" in pages and (firing := _firing()):
 if "alerts" in pages:  # in-app toasts on every page, each new firing notification once per session
     toasts, st.session_state[SEEN_KEY] = _toasts(st.session_state.get(SEEN_KEY))
     for text in toasts:
-        st.toast(text, icon=":material/notifications:")
+        st.toast(md_escape(text), icon=":material/notifications:")  # an alert's summary carries label values
 if _demo_in_store():
     st.sidebar.badge("Demo data", icon=":material/science:", color="orange")
     st.sidebar.caption("Figures include simulated data (`source=demo`); an admin can purge it.")

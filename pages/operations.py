@@ -18,6 +18,7 @@ from core.ui import widgets as w
 from core.ui.feeds_view import TABLE as FEEDS
 from core.ui.feeds_view import table_frame
 from core.ui.login import require_page
+from core.ui.text import md_escape
 
 PIPELINE = w.PipelineConfig(
     title="Workflow pipeline (open workflows per step)",
@@ -95,7 +96,7 @@ def live_state() -> None:
         )
         if step:
             code = {v: k for k, v in workflow.STEP_LABELS.items()}.get(step, step)
-            st.caption(f"Open workflows at **{step}**")
+            st.caption(f"Open workflows at **{md_escape(step)}**")
             st.dataframe(
                 open_now.filter(pl.col("step") == code)
                 .with_columns(pl.from_epoch("since_ms", time_unit="ms").dt.replace_time_zone("UTC").alias("since"))
@@ -109,8 +110,8 @@ def live_state() -> None:
         agent = chrome.widget(AGENTS, ops.agents, ctx=ctx)
         if agent:
             st.caption(
-                f"**{agent}** — {ops.agents.filter(pl.col('name') == agent)['detail'].first()}; workflows it is "
-                "working on:"
+                f"**{md_escape(agent)}** — {md_escape(ops.agents.filter(pl.col('name') == agent)['detail'].first())}; "
+                "workflows it is working on:"
             )
             st.dataframe(
                 open_now.filter(pl.col("agent_id") == agent).drop("since_ms"), hide_index=True, width="stretch"
@@ -122,7 +123,7 @@ def live_state() -> None:
             st.caption(
                 "Now: "
                 + " · ".join(
-                    f"{q} **{d:g}**" + ("" if lv == "ok" else f" ({lv})")
+                    f"{md_escape(q)} **{d:g}**" + ("" if lv == "ok" else f" ({lv})")
                     for q, d, lv in ops.queues.select("queue", "depth", "level").iter_rows()
                 )
             )
@@ -137,7 +138,10 @@ def live_state() -> None:
             )
             chrome.widget(
                 w.TrendConfig(
-                    title=f"{queue} depth over the range", thresholds=QUEUES.thresholds, color=None, integer=True
+                    title=f"{md_escape(queue)} depth over the range",
+                    thresholds=QUEUES.thresholds,
+                    color=None,
+                    integer=True,
                 ),
                 trend,
                 ctx=ctx,
@@ -149,7 +153,7 @@ def live_state() -> None:
             ctx=ctx,
         )
         if component:
-            st.caption(f"Errors naming **{component}** in the range")
+            st.caption(f"Errors naming **{md_escape(component)}** in the range")
             st.dataframe(
                 operations.recent_errors(ops.errors).filter(pl.col("component") == component),
                 hide_index=True,

@@ -15,6 +15,7 @@ from core.ui import widgets as w
 from core.ui.feeds_view import STRIP as FEEDS
 from core.ui.feeds_view import strip_frame
 from core.ui.login import require_page
+from core.ui.text import md_escape
 from core.ui.timefmt import ago
 
 HEALTH = w.GaugeConfig(
@@ -111,7 +112,7 @@ def live_overview() -> None:
         chrome.widget(DRAGS, drags, ctx=ctx)
         missing = data.health.drags.filter(pl.col("score").is_null())["component"].to_list()
         if missing:
-            st.caption("Not scored (no data): " + ", ".join(missing))
+            st.caption("Not scored (no data): " + ", ".join(md_escape(name) for name in missing))
     with alert_col:
         if data.alerts is None:
             st.markdown(f"**{ALERTS.title}**")

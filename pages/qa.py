@@ -10,6 +10,7 @@ from core.kpis.records import load_deployments, marks, newest_event_ms
 from core.ui import chrome, quality_charts
 from core.ui import widgets as w
 from core.ui.login import require_page
+from core.ui.text import md_escape
 
 GATE_KPIS = (
     w.KpiConfig(
@@ -178,7 +179,7 @@ def gates_panel() -> None:
             deployments=marks(load_deployments(ctx.engine, win.start_ms, win.end_ms)),
         )
     if gate:
-        st.markdown(f"**{gate}** — execution time percentiles (s) and newest runs")
+        st.markdown(f"**{md_escape(gate)}** — execution time percentiles (s) and newest runs")
         st.dataframe(
             qa.gate_time_percentiles(ctx.engine, gate, win.start_ms, win.end_ms, ctx.filters),
             hide_index=True,
@@ -207,7 +208,9 @@ def gates_panel() -> None:
     with right:
         scope = found.filter(pl.col("component") == component) if component else found
         chrome.widget(
-            BY_CAUSE.model_copy(update={"title": f"Root causes — {component}" if component else BY_CAUSE.title}),
+            BY_CAUSE.model_copy(
+                update={"title": f"Root causes — {md_escape(component)}" if component else BY_CAUSE.title}
+            ),
             qa.defects_by(scope, "root_cause"),
             ctx=ctx,
         )
@@ -245,7 +248,7 @@ def gates_panel() -> None:
         )
     if suite:
         chrome.widget(
-            w.TrendConfig(title=f"{suite}: pass % per run", y="pass_pct", color=None, unit="% passed"),
+            w.TrendConfig(title=f"{md_escape(suite)}: pass % per run", y="pass_pct", color=None, unit="% passed"),
             qa.suite_history(data.runs, suite),
             ctx=ctx,
         )

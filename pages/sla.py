@@ -19,6 +19,7 @@ from core.sla.status import SlaStatus, statuses
 from core.ui import charts, chrome
 from core.ui import widgets as w
 from core.ui.login import client_address, require_page
+from core.ui.text import md_escape
 
 MIN = 60.0
 
@@ -78,7 +79,7 @@ def edit_form(definition: SlaDefinition) -> None:
     try:
         changed = parse_definition(values)
     except DefinitionError as error:
-        st.error(f"Not saved: {error}", icon=":material/block:")
+        st.error(f"Not saved: {md_escape(error)}", icon=":material/block:")
         return
     if changed == definition:
         st.info("Nothing changed.")
@@ -88,7 +89,7 @@ def edit_form(definition: SlaDefinition) -> None:
     audit.record(ctx.engine, viewer.username, audit.SLA_CHANGED, changed.id, diff, client_address())
     load.clear()
     load_report.clear()
-    st.success(f"Saved {changed.name}.", icon=":material/check:")
+    st.success(f"Saved {md_escape(changed.name)}.", icon=":material/check:")
 
 
 def new_form() -> None:
@@ -148,24 +149,26 @@ def new_form() -> None:
         )
         store.create_definition(ctx.engine, created, viewer)
     except DefinitionError as error:
-        st.error(f"Not created: {error}", icon=":material/block:")
+        st.error(f"Not created: {md_escape(error)}", icon=":material/block:")
         return
     audit.record(
         ctx.engine, viewer.username, audit.SLA_CHANGED, created.id, {"created": created.model_dump()}, client_address()
     )
-    done(f"Created {created.name}.")
+    done(f"Created {md_escape(created.name)}.")
 
 
 def delete_form(names: dict[str, str]) -> None:
     doomed = st.selectbox("SLA to delete", list(names), format_func=names.__getitem__, key="sla-delete-id")
-    sure = st.checkbox(f"Delete {names[doomed]} for good (its logged breaches stay)", key="sla-delete-confirm")
+    sure = st.checkbox(
+        f"Delete {md_escape(names[doomed])} for good (its logged breaches stay)", key="sla-delete-confirm"
+    )
     if st.button("Delete SLA", icon=":material/delete:", disabled=not sure, key="sla-delete") and sure:
         deleted = store.delete_definition(ctx.engine, doomed, viewer)
         audit.record(
             ctx.engine, viewer.username, audit.SLA_CHANGED, doomed, {"deleted": deleted.model_dump()}, client_address()
         )
         st.session_state.pop("sla-delete-confirm", None)
-        done(f"Deleted {deleted.name}.")
+        done(f"Deleted {md_escape(deleted.name)}.")
 
 
 def done(message: str) -> None:
@@ -201,7 +204,7 @@ k2.metric(
     delta_color="inverse",
     delta_arrow="off",
     border=True,
-    help=None if worst is None else f"{worst.definition.name}, over {worst.definition.period_days} days.",
+    help=None if worst is None else f"{md_escape(worst.definition.name)}, over {worst.definition.period_days} days.",
 )
 k3.metric("Burn-rate alerts", len(firing), border=True, help="Multi-window burn-rate rules firing now (docs/sla.md).")
 breaches_now, breaches_before = view.breach_totals(report.lines)
@@ -240,7 +243,9 @@ if cards:
     chrome.kpi_row(
         [
             (
-                w.KpiConfig(title=c.name, id=f"sla-trend-{c.sla_id}", unit="%", format="{:.2f}", help=c.help),
+                w.KpiConfig(
+                    title=md_escape(c.name), id=f"sla-trend-{c.sla_id}", unit="%", format="{:.2f}", help=c.help
+                ),
                 w.KpiValue(c.value, c.previous, c.trend),
             )
             for c in cards
@@ -267,11 +272,11 @@ if chosen is not None:
     with trend_col:
         line = next((x for x in report.lines if x.sla_id == d.id), None)
         share = view.trend(line) if line is not None else pl.DataFrame()
-        st.markdown(f"**{d.name}: share {view.compliance_word(d.kind)} per {bucket}**")
+        st.markdown(f"**{md_escape(d.name)}: share {view.compliance_word(d.kind)} per {bucket}**")
         if share.is_empty():
             chrome.empty(
                 "Nothing measured in the range."
-                + (f" Send `{d.selector}` samples." if d.selector else " Send workflow step events.")
+                + (f" Send {md_escape(d.selector)} samples." if d.selector else " Send workflow step events.")
             )
         else:
             st.altair_chart(

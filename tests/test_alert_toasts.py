@@ -11,6 +11,7 @@ from core.alerts.notify import Message
 from core.alerts.notify.inapp import new_toasts
 from core.alerts.objects import Channel
 from core.config import ROOT
+from core.ui.text import md_escape
 
 APP = Channel("app", "inapp", {}, ("warning", "critical"))
 ALERT = {"fingerprint": "f1", "rule": "q", "state": "firing", "severity": "warning", "labels": {}, "summary": "s"}
@@ -45,6 +46,6 @@ def test_any_page_toasts_a_new_firing_alert_once(app_store: Engine) -> None:
     assert not at.exception and not at.toast
     notify(app_store, "firing", "Memory on h at 93 %")
     at.run()
-    assert [t.value for t in at.toast] == ["firing: Memory on h at 93 %"]
+    assert [t.value for t in at.toast] == [md_escape("firing: Memory on h at 93 %")]  # alert text is data
     at.run()
     assert not at.toast, "a toast is shown once per session"

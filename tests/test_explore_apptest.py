@@ -16,6 +16,7 @@ from streamlit.testing.v1 import AppTest
 from core.config import ROOT
 from core.ingest import ingest
 from core.model import Batch, Sample, now_ms
+from core.ui.text import md_escape
 
 CPU = [float(v) for v in (12, 47, 33, 81, 5, 64, 29, 90, 18, 56)]  # one sample a minute, newest first
 MEMORY = [70.0, 71.5, 73.0]
@@ -158,7 +159,8 @@ def test_a_developer_never_sees_cost_metrics_or_reviewer_values(reviews):
 )
 def test_a_developer_typing_a_hidden_selector_is_refused(reviews, downloads, selector, permission):
     at = explore("developer", selector=selector)
-    assert len(at.error) == 1 and f"lacks the permission '{permission}'" in at.error[0].value
+    # the message is Markdown-escaped (it quotes the typed selector): compare with the escaped words
+    assert len(at.error) == 1 and md_escape(f"lacks the permission '{permission}'") in at.error[0].value
     assert not at.dataframe and not downloads and not (at.get("vega_lite_chart") or at.get("arrow_vega_lite_chart"))
 
 
@@ -242,3 +244,17 @@ def test_create_alert_carries_a_typed_selector_with_several_matchers(seeded):
     at.run()
     params = dict(parse_qsl(urlsplit(alert_url(at)).query))
     assert params == {"selector": 'cpu_percent{host=~"h1|h2", env!="dev"}', "agg": "last"}
+
+
+@pytest.mark.parametrize(
+    ("selector", "words"),
+    [
+        ('cpu_percent{host=~"(?=h)1"}', "look-ahead is not supported"),
+        ("cpu_percent{host=~`(h)\\1`}", "back-references are not supported"),
+        ('cpu_percent{host=~"' + "h" * 1001 + '"}', "at most 1,000 allowed"),
+    ],
+)
+def test_a_regex_re2_refuses_is_an_error_box_naming_why(seeded, downloads, selector, words):
+    at = explore("operations", selector=selector)
+    assert len(at.error) == 1 and md_escape(words) in at.error[0].value
+    assert not at.dataframe and not downloads

@@ -14,6 +14,7 @@ from core.config import ROOT
 from core.ingest import ingest
 from core.model import Batch, now_ms
 from core.sla import store
+from core.ui.text import md_escape
 from tests.sla_history import NOW, step
 
 
@@ -155,7 +156,8 @@ def test_new_sla_is_created_then_deleted_with_an_audit_row_each(app_store):
 def test_a_bad_new_sla_is_refused_naming_the_field_and_nothing_is_written(app_store, kind, fields, named):
     before = store.load_definitions(app_store)
     at = fill_new(run(), kind, **fields)
-    assert any(named in e.value and e.value.startswith("Not created") for e in at.error), [e.value for e in at.error]
+    errors = [e.value for e in at.error]  # the message quotes what was typed: Markdown-escaped
+    assert any(md_escape(named) in e and e.startswith("Not created") for e in errors), errors
     assert store.load_definitions(app_store) == before
     assert audit.entries(app_store, actions=(audit.SLA_CHANGED,)).is_empty()
 

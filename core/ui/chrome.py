@@ -40,6 +40,7 @@ from core.store import get_engine
 from core.ui import login
 from core.ui import widgets as w
 from core.ui.outage import guarded, store_guard
+from core.ui.text import md_escape
 from core.ui.timefmt import ago
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -136,7 +137,7 @@ def page(
         if chosen:
             st.caption(
                 "Filtered by "
-                + ", ".join(f"{k} = **{v}**" for k, v in chosen.items())
+                + ", ".join(f"{k} = **{md_escape(v)}**" for k, v in chosen.items())
                 + " (events carrying that field)."
             )
     return PageContext(spec, engine, settings, viewer, str(range_key), custom, REFRESH.get(str(refresh_key)), chosen)
@@ -172,7 +173,11 @@ def widget(
     deployments: Any = None,
     key: str | None = None,
 ) -> str | None:
-    """Draw ``config`` with ``data`` (or data resolved from ``config.source``); return the clicked value, if any."""
+    """Draw ``config`` with ``data`` (or data resolved from ``config.source``); return the clicked value, if any.
+
+    ``config.title`` is drawn as Markdown: a page that puts a name from data in a title (a queue,
+    a suite) escapes it with :func:`core.ui.text.md_escape`.
+    """
     if config.sensitive and ctx is not None and not ctx.can_see_costs:
         return None
     if data is None and config.source and ctx is not None:

@@ -44,6 +44,7 @@ from core.config import Settings, get_settings
 from core.model import now_ms
 from core.store import get_engine
 from core.ui.netaddr import bound_to_localhost
+from core.ui.text import md_escape
 
 F = TypeVar("F", bound=Callable[..., Any])
 VIEWER_KEY = "viewer"
@@ -162,7 +163,8 @@ def refuse(slug: str, viewer: Viewer | None) -> None:
     audit.record(get_engine(), actor, audit.PAGE_REFUSED, slug, {}, client_address())
     st.title("Access refused")
     st.error(
-        f"Your account ({actor}) may not open the page **{slug}**. Ask an administrator if you need it.",
+        f"Your account ({md_escape(actor)}) may not open the page **{md_escape(slug)}**. "
+        "Ask an administrator if you need it.",
         icon=":material/block:",
     )
     st.stop()
@@ -321,7 +323,7 @@ def _forced_change_screen(engine: Engine, settings: Settings, viewer: Viewer) ->
     with middle:
         st.title("Choose a new password")
         st.info(
-            f"**{viewer.username}**: your password was set by the system or an administrator. "
+            f"**{md_escape(viewer.username)}**: your password was set by the system or an administrator. "
             "Choose your own before going on.",
             icon=":material/key:",
         )
@@ -342,7 +344,7 @@ def _logout(engine: Engine, viewer: Viewer) -> None:
 
 def _account_sidebar(engine: Engine, settings: Settings, viewer: Viewer) -> None:
     with st.sidebar:
-        st.caption(f":material/person: **{viewer.display_name}** · {', '.join(sorted(viewer.roles))}")
+        st.caption(f":material/person: **{md_escape(viewer.display_name)}** · {', '.join(sorted(viewer.roles))}")
         if st.session_state.pop(NOTICE_KEY, None):
             st.success("Password changed; other browsers must log in again.", icon=":material/key:")
         log_out, change = st.columns(2)
