@@ -27,8 +27,8 @@ from core.config import ROOT
 from core.ingest.demo_data import has_demo_data
 from core.store import get_engine
 from core.ui.login import gate, refusal_page
-from core.ui.text import md_escape
 from core.ui.outage import guarded, store_guard
+from core.ui.text import md_escape
 
 st.set_page_config(page_title="Pulseboard", page_icon=":material/monitor_heart:", layout="wide")
 
