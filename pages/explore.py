@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import datetime as dt
 
-import polars as pl
 import streamlit as st
 
 from core import query
@@ -20,6 +19,7 @@ from core.model import now_ms
 from core.query.selectors import SelectorError, build_selector, parse_selector
 from core.store import get_engine
 from core.ui import charts
+from core.ui.export import csv_bytes
 from core.ui.login import client_address, require_page
 from core.ui.text import md_escape
 
@@ -133,7 +133,7 @@ csv_col, alert_col = st.columns(2)
 # Every role may open Explore and read this table on screen, so the CSV is not gated; it is audited like every export.
 csv_col.download_button(
     "Download CSV",
-    table.with_columns(pl.col("ts").dt.to_string("%Y-%m-%dT%H:%M:%S%.3fZ")).write_csv(),
+    csv_bytes(table),  # series names carry label values: formula-looking cells are neutralised
     file_name=f"{selector.name or 'explore'}.csv",
     mime="text/csv",
     icon=":material/download:",

@@ -12,6 +12,7 @@ from core.auth.catalogue import PAGES, ROLES
 from core.ingest import ingest
 from core.kpis.review_costs import review_costs
 from core.model import Batch, Event, now_ms
+from core.ui.export import csv_bytes
 
 PASSWORD = "correct horse battery"
 
@@ -109,7 +110,7 @@ def test_user_changes_are_audited_with_actor_and_address(engine):
     frame = audit.entries(engine, actor="root")
     assert frame["action"].to_list() == [audit.USER_PASSWORD_RESET, audit.USER_UPDATED, audit.USER_CREATED]
     assert frame["target"].unique().to_list() == ["dana"]
-    assert b"user_created" in audit.to_csv(frame)
+    assert b"user_created" in csv_bytes(frame)
 
 
 def test_admin_has_every_action_and_every_page():

@@ -134,10 +134,5 @@ def action_names(engine: Engine) -> list[str]:
     return sorted(set(ACTIONS) | set(seen))
 
 
-def to_csv(frame: pl.DataFrame) -> bytes:
-    """The entries as CSV (UTC ISO times), for download."""
-    return frame.with_columns(pl.col("time").dt.strftime("%Y-%m-%dT%H:%M:%S%.3fZ")).write_csv().encode()
-
-
 def _detail_text(detail: Any) -> str:
     return json.dumps(detail, sort_keys=True, separators=(",", ":")) if detail else ""

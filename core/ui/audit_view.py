@@ -1,6 +1,6 @@
 """The audit-log viewer drawn on the Admin and Audit log pages (Streamlit glue).
 
-Filters by time, actor, action and target; the CSV download is itself audited.
+Filters by time, actor, action and target; the CSV download (core.ui.export) is itself audited.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from sqlalchemy.engine import Engine
 from core.auth import audit
 from core.auth.access import Viewer, can
 from core.model import now_ms
+from core.ui.export import csv_bytes
 
 RANGES = {"Last 24 h": 1, "Last 7 days": 7, "Last 30 days": 30, "Last 90 days": 90, "Everything": None}
 
@@ -33,7 +34,7 @@ def render(engine: Engine, viewer: Viewer, address: str | None, key: str = "audi
     st.dataframe(frame, hide_index=True, width="stretch", column_config={"id": None})
     st.download_button(
         "Download CSV",
-        audit.to_csv(frame),
+        csv_bytes(frame),  # actors, targets and details come from users: cells that look like formulas are neutralised
         file_name="pulseboard-audit.csv",
         mime="text/csv",
         icon=":material/download:",
