@@ -8,6 +8,7 @@ so any window can be produced independently. The migration is placed relative to
 from __future__ import annotations
 
 import math
+import random
 from typing import Any
 
 from collectors.demo_workflow import DAY, HOUR, MIN, Incident, incidents_on, rng
@@ -30,6 +31,20 @@ TEMPLATE_QUALITY = {
     "incident-postmortem": 0.86,
 }
 TEAMS = ("platform", "payments", "data", "mobile")
+# How teams change a template: (the phase some add at the end, its planned hours), the phase some skip.
+CUSTOMISATIONS: dict[str, tuple[tuple[str, int], str | None]] = {
+    "standard-feature": (("security-review", 6), "discovery"),
+    "research-spike": (("stakeholder-review", 4), "retrospective"),
+    "migration-plan": (("rollback-rehearsal", 8), None),
+    "compliance-audit": (("remediation", 12), None),
+    "incident-postmortem": (("follow-up", 4), "design"),
+}
+ADD_PHASE_SHARE, SKIP_PHASE_SHARE = 0.3, 0.15  # of sessions
+# A fifth of sessions slip in one phase after the first: its COF/UCL assessment is 8 points lower, then recovers,
+# so the session compliance-degradation alert has something to find.
+SLIP_SHARE, SLIP = 0.2, 0.08
+EXTRA_SESSIONS_PER_DAY = (0, 1, 1, 2)  # drawn uniformly: 1 more a weekday on average
+EXTRA_SESSION_IDS = "JKLMNPQR"  # the first session's letter is one of A-H
 MIGRATION_PHASES = (
     ("tests", "Tests", 0, 3),
     ("config", "Config", 2, 5),
@@ -68,100 +83,61 @@ def template_quality(template: str, day: int) -> float:
 
 
 def qse_sessions(seed: int, day: int) -> list[Item]:
-    """Sessions that start on ``day`` (weekdays, most days one), with every phase, gate and score."""
-    r = rng(seed, "qse", day)
-    if (day + 3) % 7 >= 5 or r.random() > 0.75:
+    """Sessions that start on ``day`` (weekdays): most days one, and up to two more, with every phase, gate and score.
+
+    The day's first session is drawn exactly as it always was (generator ``qse``); the further sessions
+    and each session's customisation and compliance slip come from generators of their own, so adding
+    them left every earlier draw where it was.
+    """
+    if (day + 3) % 7 >= 5:
         return []
-    template = r.choice(list(TEMPLATES))
-    sid = f"QSE-{_iso(day * DAY)[:10].replace('-', '')}-{r.choice('ABCDEFGH')}"
-    base = {"session_id": sid, "template": template, "team": r.choice(TEAMS)}
+    out: list[Item] = []
+    r = rng(seed, "qse", day)
+    if r.random() <= 0.75:
+        template = r.choice(list(TEMPLATES))
+        sid = f"QSE-{_iso(day * DAY)[:10].replace('-', '')}-{r.choice('ABCDEFGH')}"
+        team = r.choice(TEAMS)
+        out += _session(r, rng(seed, "qse-custom", day), day, sid, template, team)
+    more = rng(seed, "qse-more", day)
+    for n in range(more.choice(EXTRA_SESSIONS_PER_DAY)):
+        e = rng(seed, "qse-more", day, n)
+        template, team = e.choice(list(TEMPLATES)), e.choice(TEAMS)
+        sid = f"QSE-{_iso(day * DAY)[:10].replace('-', '')}-{EXTRA_SESSION_IDS[n]}"
+        out += _session(e, rng(seed, "qse-custom", day, n), day, sid, template, team)
+    return out
+
+
+def _session(r: random.Random, custom: random.Random, day: int, sid: str, template: str, team: str) -> list[Item]:
+    """One session drawn from ``r``; ``custom`` decides how the team changed the template and where it slipped.
+
+    A skipped phase is still drawn (and dropped), so skipping one leaves the draws of the others as they were.
+    """
+    base = {"session_id": sid, "template": template, "team": team}
     quality = template_quality(template, day)
     t = day * DAY + (8 + r.randrange(3)) * HOUR
+    (extra, extra_hours), skippable = CUSTOMISATIONS[template]
+    add = custom.random() < ADD_PHASE_SHARE
+    skipped = skippable if custom.random() < SKIP_PHASE_SHARE else None
+    slip_at = custom.randrange(1, len(TEMPLATES[template])) if custom.random() < SLIP_SHARE else None
+    phases = [p for p, _ in TEMPLATES[template] if p != skipped] + ([extra] if add else [])
     out: list[Item] = [
         (
             t,
             f"demo-{sid}-started",
             "qse.session_started",
-            base
-            | {"title": f"{template.replace('-', ' ')} #{day % 1000}", "phases": [p for p, _ in TEMPLATES[template]]},
+            base | {"title": f"{template.replace('-', ' ')} #{day % 1000}", "phases": phases},
         )
     ]
     planned_total, started = 0, t
-    for phase, hours in TEMPLATES[template]:
-        planned_total += hours
-        actual = hours * r.lognormvariate(0.05, 0.25)
-        end = t + int(actual * HOUR)
-        timing = base | {
-            "phase": phase,
-            "planned_start": _iso(t),
-            "planned_end": _iso(t + hours * HOUR),
-            "planned_hours": hours,
-        }
-        out.append((t, f"demo-{sid}-{phase}-started", "qse.phase_started", timing | {"actual_start": _iso(t)}))
-        for n in range(2):
-            score = round(min(1.0, r.gauss(quality, 0.05)), 3)
-            out.append(
-                (
-                    t + int((n + 1) * actual * HOUR / 3),
-                    f"demo-{sid}-{phase}-deliverable-{n}",
-                    "qse.deliverable_completed",
-                    base | {"phase": phase, "deliverable": f"{phase} deliverable {n + 1}", "quality_score": score},
-                )
-            )
-        for n, (framework, names) in enumerate((("COF", COF_DIMENSIONS), ("UCL", UCL_LAWS))):
-            criterion = r.choice(names)
-            out.append(
-                (
-                    t + int(actual * HOUR * 0.8),
-                    f"demo-{sid}-{phase}-evidence-{n}",
-                    "qse.evidence_recorded",
-                    {
-                        "bundle_id": f"EB-{sid}",
-                        "record_id": f"{phase}-{n}",
-                        "session_id": sid,
-                        "framework": framework,
-                        "criterion": criterion,
-                        "artefact": f"evidence/{sid}/{phase}-{n}.md",
-                        "score": round(min(1.0, r.gauss(quality, 0.06)), 3),
-                        "phase": phase,
-                    },
-                )
-            )
-        gate_score = round(min(1.0, r.gauss(quality, 0.07)), 3)
-        out.append(
-            (
-                end,
-                f"demo-{sid}-{phase}-gate",
-                "qse.gate_evaluated",
-                base
-                | {"phase": phase, "gate_name": f"{phase}-gate", "passed": gate_score >= 0.75, "score": gate_score},
-            )
-        )
-        out.append(
-            (
-                end,
-                f"demo-{sid}-{phase}-completed",
-                "qse.phase_completed",
-                timing
-                | {
-                    "actual_start": _iso(t),
-                    "actual_end": _iso(end),
-                    "actual_hours": round(actual, 2),
-                    "status": "completed",
-                },
-            )
-        )
-        cof = {d: min(1.0, r.gauss(quality, 0.05)) for d in COF_DIMENSIONS}
-        ucl = {law: min(1.0, r.gauss(quality - 0.02, 0.05)) for law in UCL_LAWS}
-        out.append(
-            (
-                end,
-                f"demo-{sid}-{phase}-compliance",
-                "qse.compliance_scored",
-                base | {"phase": phase} | compliance_summary(cof, ucl),
-            )
-        )
-        t = end + r.randrange(1, 16) * HOUR  # the next phase starts the next working morning or so
+    for index, (phase, hours) in enumerate(TEMPLATES[template]):
+        items, after = _phase(r, base, sid, phase, hours, t, quality, SLIP if index == slip_at else 0.0)
+        if phase != skipped:
+            out += items
+            planned_total, t = planned_total + hours, after
+    if add:
+        items, t = _phase(custom, base, sid, extra, extra_hours, t, quality, 0.0)
+        out += items
+        planned_total += extra_hours
     out.append(
         (
             t,
@@ -172,6 +148,88 @@ def qse_sessions(seed: int, day: int) -> list[Item]:
         )
     )
     return out
+
+
+def _phase(
+    r: random.Random, base: dict[str, Any], sid: str, phase: str, hours: int, t: int, quality: float, slip: float
+) -> tuple[list[Item], int]:
+    """One phase starting at ``t``: its deliverables, evidence, gate and COF/UCL assessment (lower by ``slip``).
+
+    Returns the items and when the next phase starts (the next working morning or so).
+    """
+    sid = str(base["session_id"])
+    actual = hours * r.lognormvariate(0.05, 0.25)
+    end = t + int(actual * HOUR)
+    timing = base | {
+        "phase": phase,
+        "planned_start": _iso(t),
+        "planned_end": _iso(t + hours * HOUR),
+        "planned_hours": hours,
+    }
+    out: list[Item] = [(t, f"demo-{sid}-{phase}-started", "qse.phase_started", timing | {"actual_start": _iso(t)})]
+    for n in range(2):
+        score = round(min(1.0, r.gauss(quality, 0.05)), 3)
+        out.append(
+            (
+                t + int((n + 1) * actual * HOUR / 3),
+                f"demo-{sid}-{phase}-deliverable-{n}",
+                "qse.deliverable_completed",
+                base | {"phase": phase, "deliverable": f"{phase} deliverable {n + 1}", "quality_score": score},
+            )
+        )
+    for n, (framework, names) in enumerate((("COF", COF_DIMENSIONS), ("UCL", UCL_LAWS))):
+        criterion = r.choice(names)
+        out.append(
+            (
+                t + int(actual * HOUR * 0.8),
+                f"demo-{sid}-{phase}-evidence-{n}",
+                "qse.evidence_recorded",
+                {
+                    "bundle_id": f"EB-{sid}",
+                    "record_id": f"{phase}-{n}",
+                    "session_id": sid,
+                    "framework": framework,
+                    "criterion": criterion,
+                    "artefact": f"evidence/{sid}/{phase}-{n}.md",
+                    "score": round(min(1.0, r.gauss(quality, 0.06)), 3),
+                    "phase": phase,
+                },
+            )
+        )
+    gate_score = round(min(1.0, r.gauss(quality, 0.07)), 3)
+    out.append(
+        (
+            end,
+            f"demo-{sid}-{phase}-gate",
+            "qse.gate_evaluated",
+            base | {"phase": phase, "gate_name": f"{phase}-gate", "passed": gate_score >= 0.75, "score": gate_score},
+        )
+    )
+    out.append(
+        (
+            end,
+            f"demo-{sid}-{phase}-completed",
+            "qse.phase_completed",
+            timing
+            | {
+                "actual_start": _iso(t),
+                "actual_end": _iso(end),
+                "actual_hours": round(actual, 2),
+                "status": "completed",
+            },
+        )
+    )
+    cof = {d: min(1.0, r.gauss(quality - slip, 0.05)) for d in COF_DIMENSIONS}
+    ucl = {law: min(1.0, r.gauss(quality - 0.02 - slip, 0.05)) for law in UCL_LAWS}
+    out.append(
+        (
+            end,
+            f"demo-{sid}-{phase}-compliance",
+            "qse.compliance_scored",
+            base | {"phase": phase} | compliance_summary(cof, ucl),
+        )
+    )
+    return out, end + r.randrange(1, 16) * HOUR
 
 
 def phase_span(anchor: int, pid: str, w0: int, w1: int) -> tuple[int, int, int]:
