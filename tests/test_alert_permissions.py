@@ -69,7 +69,14 @@ def count(engine: Engine, table: sa.Table) -> int:
 
 def test_quality_alerts_are_the_rules_labelled_component_quality():
     quality = {name for name, rule in DEFAULT_RULES.items() if is_quality_alert(dict(alert_labels(rule, {})))}
-    assert quality == {"quality_score_drop", "critical_defect_detected", "compliance_drop"}
+    assert quality == {
+        "quality_score_drop",
+        "critical_defect_detected",
+        "compliance_drop",
+        "qse_compliance_degraded",
+        "qse_phase_overrun",
+        "qse_gate_failed",
+    }
     assert not is_quality_alert({"category": "quality"})  # no rule carries that label
 
 

@@ -348,6 +348,86 @@ def qse_events() -> list[dict[str, Any]]:
     ]
     out.append(event("qse-low", "qse.compliance_scored", at(20), session | compliance(0.78), "qse-tooling"))
     out.append(event("qse-back", "qse.compliance_scored", at(50), session | compliance(0.93), "qse-tooling"))
+    return out + qse_session_events()
+
+
+def phase(session: dict[str, str], name: str, start: int, planned_hours: float) -> dict[str, Any]:
+    """The timing fields of a QSE phase that started at ``start`` (epoch ms) with its plan."""
+    return session | {
+        "phase": name,
+        "planned_start": iso(start),
+        "planned_end": iso(start + round(planned_hours * HOUR)),
+        "planned_hours": planned_hours,
+        "actual_start": iso(start),
+    }
+
+
+def qse_session_events() -> list[dict[str, Any]]:
+    """qse_compliance_degraded reads the recording rule qse_compliance_degradation_percent (15-min instants; last
+    over 1h >= 5, for 0s): QSE-7 above is an open session (no completion event) whose assessment at minute 20 is
+    14 points under the one before it (92 %, a day earlier) and whose next one, at minute 50, is back above it. The
+    organisation's week of assessments has no week before it here, so its scope stays at 0.
+
+    qse_phase_overrun (recording rule qse_phase_overrun_ratio, 15-min instants; last over 1h > 1.5, for 0s):
+    QSE-LATE's design phase, planned for 30 minutes, starts at minute -20 (ratio 0.67 at instant 0, 1.17 at 15,
+    1.67 at 30: past 1.5 from minute 25), completes at 40 after an hour, and validation (planned 4 h) starts at
+    42, so instant 45 reads validation's 0.0125.
+
+    qse_gate_failed (recording rule qse_gates_failing, 15-min instants; last over 1h > 0, for 0s): QSE-GATE's
+    design-review gate fails at minute 10 and passes its re-evaluation at minute 50. QSE-ONTIME is the control:
+    an 8-hour phase an hour in and a passed gate.
+    """
+    late = {"session_id": "QSE-LATE", "template": "qse-standard", "team": "payments"}
+    gated = {"session_id": "QSE-GATE", "template": "qse-standard", "team": "data"}
+    fine = {"session_id": "QSE-ONTIME", "template": "qse-standard", "team": "platform"}
+    plan = {"phases": ["analysis", "design", "validation"]}
+    out = [
+        event("late-start", "qse.session_started", at(-120), late | plan | {"title": "late"}, "qse-tooling"),
+        event("late-analysis", "qse.phase_started", at(-120), phase(late, "analysis", at(-120), 1), "qse-tooling"),
+        event(
+            "late-analysis-done",
+            "qse.phase_completed",
+            at(-70),
+            phase(late, "analysis", at(-120), 1)
+            | {"actual_end": iso(at(-70)), "actual_hours": 0.83, "status": "completed"},
+            "qse-tooling",
+        ),
+        event("late-design", "qse.phase_started", at(-20), phase(late, "design", at(-20), 0.5), "qse-tooling"),
+        event(
+            "late-design-done",
+            "qse.phase_completed",
+            at(40),
+            phase(late, "design", at(-20), 0.5)
+            | {"actual_end": iso(at(40)), "actual_hours": 1.0, "status": "completed"},
+            "qse-tooling",
+        ),
+        event("late-validation", "qse.phase_started", at(42), phase(late, "validation", at(42), 4), "qse-tooling"),
+        event("gate-start", "qse.session_started", at(-60), gated | plan | {"title": "gated"}, "qse-tooling"),
+        event("gate-design", "qse.phase_started", at(-60), phase(gated, "design", at(-60), 6), "qse-tooling"),
+        event(
+            "gate-fail",
+            "qse.gate_evaluated",
+            at(10),
+            gated | {"phase": "design", "gate_name": "design-review", "passed": False, "score": 0.6},
+            "qse-tooling",
+        ),
+        event(
+            "gate-pass",
+            "qse.gate_evaluated",
+            at(50),
+            gated | {"phase": "design", "gate_name": "design-review", "passed": True, "score": 0.82},
+            "qse-tooling",
+        ),
+        event("fine-start", "qse.session_started", at(-180), fine | plan | {"title": "fine"}, "qse-tooling"),
+        event("fine-analysis", "qse.phase_started", at(-60), phase(fine, "analysis", at(-60), 8), "qse-tooling"),
+        event(
+            "fine-gate",
+            "qse.gate_evaluated",
+            at(5),
+            fine | {"phase": "analysis", "gate_name": "analysis-review", "passed": True, "score": 0.9},
+            "qse-tooling",
+        ),
+    ]
     return out
 
 
@@ -440,6 +520,27 @@ EXPECT: dict[str, Expect] = {
         (30, 31),
         (60, 61),
         "instant 30 sees a 14-point drop, for 0s; instant 60 sees 0",
+    ),
+    "qse_compliance_degraded": Expect(
+        {"scope": "session", "session_id": "QSE-7"},
+        20,
+        (30, 31),
+        (60, 61),
+        "instant 30 sees QSE-7 14 points under its previous assessment, for 0s; instant 60 sees 0",
+    ),
+    "qse_phase_overrun": Expect(
+        {"session_id": "QSE-LATE"},
+        25,
+        (30, 31),
+        (45, 46),
+        "instant 30 sees the design phase at 1.67x its plan, for 0s; instant 45 sees validation just begun",
+    ),
+    "qse_gate_failed": Expect(
+        {"session_id": "QSE-GATE"},
+        10,
+        (15, 16),
+        (60, 61),
+        "instant 15 sees the failed design-review gate, for 0s; instant 60 sees it passed again",
     ),
     "api_latency_anomaly": Expect(
         {"endpoint": "/api/v1/orders"},

@@ -174,7 +174,12 @@ def test_every_default_rule_selector_matches_a_series_after_a_short_backfill(eng
             assert all('"source":"demo"' in labels for labels in found["labels"]), rule.name
 
 
-OPS: dict[str, Callable[[float, float], bool]] = {">": operator.gt, "<": operator.lt}
+OPS: dict[str, Callable[[float, float], bool]] = {
+    ">": operator.gt,
+    "<": operator.lt,
+    ">=": operator.ge,
+    "<=": operator.le,
+}
 
 
 def _breaches(rule: Rule, samples: list[Sample]) -> int:

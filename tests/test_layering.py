@@ -56,7 +56,7 @@ MAY_IMPORT = {
     "core.programmes": {"core.query", "core.store"} | BASE,
     "core.alerts": {"core.store", "core.query", "core.analytics", "core.auth"} | BASE,
     "core.sla": {"core.alerts", "core.query", "core.store", "core.auth"} | BASE,
-    "core.recording": {"core.kpis", "core.ingest", "core.store"} | BASE,
+    "core.recording": {"core.kpis", "core.ingest", "core.programmes", "core.store"} | BASE,
     "core.kpis": {"core.query", "core.store", "core.sla", "core.analytics", "core.auth"} | BASE,
 }
 MAY_IMPORT["core.api"] = set(MAY_IMPORT) - {"core.api"} | BASE | {"core.jobs"}  # every domain package, never core.ui

@@ -23,6 +23,16 @@ Definitions (docs/metrics.md lists them with their inputs):
 * ``qse_compliance_drop_percent{template}`` — how many points that assessment is below the
   template's baseline, the mean of its (up to) 5 assessments before it within 30 days (0 when at
   or above).
+* ``qse_compliance_degradation_percent{scope, session_id, template, team}`` — points a QSE
+  score is below its previous assessment (0 at or above it, and for a first assessment). Scope
+  ``session``: the session's latest assessment (overall recomputed with the qse weights) against
+  the one before, while the session is open and the latest is at most 7 days old. Scope
+  ``organisation`` (no other label): the mean of every assessment in the past 7 days against the
+  mean of the 7 days before (core.programmes.compliance.organisation_drop).
+* ``qse_phase_overrun_ratio{session_id, template, team}`` — for an open session, the hours its
+  latest started phase has run (or ran, until the next one starts) ÷ that phase's planned hours.
+* ``qse_gates_failing{session_id, template, team}`` — for an open session with a gate evaluated,
+  how many of its gates failed their latest evaluation.
 * ``migration_success_rate_percent`` — records that succeeded ÷ records attempted in the
   past hour's ``migration.batch_completed`` events, in percent.
 * ``migration_schedule_delay_days{phase}`` — for each phase in progress, how many days after
@@ -38,13 +48,17 @@ from datetime import datetime
 import numpy as np
 import polars as pl
 
+from core.config import get_settings
 from core.kpis.records import fields, flag
+from core.programmes import qse_events as qse
+from core.programmes.compliance import organisation_drop
 
 MINUTE_MS = 60_000
 HOUR_MS = 60 * MINUTE_MS
 DAY_MS = 24 * HOUR_MS
 BASELINE_MS = 7 * DAY_MS  # how long a QSE assessment stands for its template
 BASELINE_ASSESSMENTS, BASELINE_SPAN_MS = 5, 30 * DAY_MS  # what the latest one is compared with
+SESSION_LOOKBACK_MS = 30 * DAY_MS  # how long ago a QSE session may have started and still be followed
 
 Evaluate = Callable[[pl.DataFrame, np.ndarray], pl.DataFrame]
 
@@ -201,6 +215,91 @@ def compliance_drop(events: pl.DataFrame, at: np.ndarray) -> pl.DataFrame:
     return pl.concat(parts) if parts else _empty(("template",))
 
 
+# --- QSE sessions ----------------------------------------------------------------------------------------------------
+
+QSE_SESSION_LABELS = ("session_id", "template", "team")
+
+
+def _open_sessions(events: pl.DataFrame, rows: pl.DataFrame) -> pl.DataFrame:
+    """Rows (column ``at``, ``session_id``) of sessions open at ``at``: seen by then and not completed yet."""
+    info = qse.sessions(events).select(
+        "session_id",
+        "template",
+        "team",
+        pl.col("first_ms").alias("_session_first_ms"),
+        pl.col("completed_ms").alias("_session_completed_ms"),
+    )
+    joined = rows.join(info, on="session_id", how="inner")
+    return joined.filter(
+        (pl.col("_session_first_ms") <= pl.col("at"))
+        & (pl.col("_session_completed_ms").is_null() | (pl.col("at") < pl.col("_session_completed_ms")))
+    )
+
+
+def _session_series(rows: pl.DataFrame) -> pl.DataFrame:
+    return rows.select(pl.col("at").cast(pl.Int64).alias("ts"), *QSE_SESSION_LABELS, pl.col("value").cast(pl.Float64))
+
+
+def _qse_weights() -> qse.Weights:
+    """The configured weights (validated to sum to 1 at start-up), so the alert and the QSE page score alike."""
+    settings = get_settings()
+    return qse.Weights(settings.qse_cof_weight, settings.qse_ucl_weight)
+
+
+def compliance_degradation(events: pl.DataFrame, at: np.ndarray, weights: qse.Weights | None = None) -> pl.DataFrame:
+    assessed = qse.assessments(events, weights or _qse_weights())
+    drops = assessed.sort("ts", "id").select(
+        "ts",
+        "session_id",
+        ((pl.col("overall").shift(1).over("session_id") - pl.col("overall")) * 100)
+        .clip(lower_bound=0.0)
+        .fill_null(0.0)
+        .alias("value"),
+    )
+    latest = _open_sessions(events, _latest_before(drops, at, "session_id", BASELINE_MS + 1))
+    sessions = _session_series(latest).with_columns(pl.lit("session").alias("scope"))
+    org = _series(at, organisation_drop(assessed, at), scope="organisation").with_columns(
+        pl.lit(None, pl.String).alias(name) for name in QSE_SESSION_LABELS
+    )
+    columns = ["ts", "scope", *QSE_SESSION_LABELS, "value"]
+    return pl.concat([sessions.select(columns), org.select(columns)]).sort("scope", "session_id", "ts")
+
+
+def phase_overrun(events: pl.DataFrame, at: np.ndarray) -> pl.DataFrame:
+    started = (
+        qse.phases(events)
+        .filter(pl.col("planned_hours") > 0)
+        .select(
+            "session_id",
+            pl.coalesce("started_ms", "actual_start_ms").alias("ts"),
+            "actual_start_ms",
+            "planned_hours",
+            "completed_ms",
+            "actual_hours",
+        )
+        .drop_nulls(["ts", "actual_start_ms"])
+    )
+    latest = _open_sessions(events, _latest_before(started, at, "session_id"))
+    done = pl.col("completed_ms").is_not_null() & (pl.col("completed_ms") <= pl.col("at"))
+    hours = pl.when(done).then(pl.col("actual_hours")).otherwise((pl.col("at") - pl.col("actual_start_ms")) / HOUR_MS)
+    return _session_series(latest.with_columns((hours / pl.col("planned_hours")).round(4).alias("value"))).sort(
+        "session_id", "ts"
+    )
+
+
+def gates_failing(events: pl.DataFrame, at: np.ndarray) -> pl.DataFrame:
+    evaluated = qse.gates(events).select(
+        pl.concat_str("session_id", pl.lit("\x00"), pl.col("phase").fill_null(""), pl.lit("\x00"), "gate").alias("key"),
+        "session_id",
+        "ts",
+        (~pl.col("passed")).cast(pl.Float64).alias("failed"),
+    )
+    latest = (
+        _latest_before(evaluated, at, "key").group_by("at", "session_id").agg(pl.col("failed").sum().alias("value"))
+    )
+    return _session_series(_open_sessions(events, latest)).sort("session_id", "ts")
+
+
 # --- migration -------------------------------------------------------------------------------------------------------
 
 
@@ -339,6 +438,34 @@ RULES: tuple[RecordingRule, ...] = (
         15 * MINUTE_MS,
         ("template",),
         compliance_drop,
+    ),
+    RecordingRule(
+        "qse_compliance_degradation_percent",
+        "Points a QSE session's latest assessment (scope=session) or the organisation's past 7 days "
+        "(scope=organisation) are below the assessment before.",
+        (qse.SESSION_STARTED, qse.SESSION_COMPLETED, qse.COMPLIANCE),
+        SESSION_LOOKBACK_MS,
+        15 * MINUTE_MS,
+        ("scope", *QSE_SESSION_LABELS),
+        compliance_degradation,
+    ),
+    RecordingRule(
+        "qse_phase_overrun_ratio",
+        "Hours an open QSE session's latest phase has run over its planned hours.",
+        (qse.SESSION_STARTED, qse.SESSION_COMPLETED, qse.PHASE_STARTED, qse.PHASE_COMPLETED),
+        SESSION_LOOKBACK_MS,
+        15 * MINUTE_MS,
+        QSE_SESSION_LABELS,
+        phase_overrun,
+    ),
+    RecordingRule(
+        "qse_gates_failing",
+        "Gates of an open QSE session whose latest evaluation failed.",
+        (qse.SESSION_STARTED, qse.SESSION_COMPLETED, qse.GATE),
+        SESSION_LOOKBACK_MS,
+        15 * MINUTE_MS,
+        QSE_SESSION_LABELS,
+        gates_failing,
     ),
     RecordingRule(
         "migration_success_rate_percent",
