@@ -23,12 +23,13 @@ from core.sla.definitions import DEFAULTS as DEFAULT_SLAS
 
 ROOT = Path(__file__).resolve().parent.parent
 # where names are read: pages, the figures behind them, the widgets and chart chrome, default settings and SLAs
-READERS = ("pages", "core/kpis", "core/ui", "core/sla", "core/config.py")
+READERS = ("pages", "core/kpis", "core/ui", "core/sla", "core/forecasting", "core/config.py")
 # a metric name ends in its unit (collectors/fields.py enforces the same for what collectors write)
 METRIC_LIKE = re.compile(
     r"^(up|[a-z][a-z0-9_]*_(percent|seconds|bytes|total|per_second|per_hour|days|ratio|depth|up|active|sessions))$"
 )
-NOT_METRICS = {"period_days"}  # an SLA field that happens to end in a unit
+# fields that happen to end in a unit: an SLA's period, a migration phase's delay and a component's test count
+NOT_METRICS = {"period_days", "delay_days", "tests_total"}
 
 
 def literal_metric_names(source: str) -> set[str]:
