@@ -43,6 +43,15 @@ SAMPLES: dict[str, object] = {
             "kind": ["actual", "actual", "forecast", "forecast"],
         }
     ),
+    "gantt": pl.DataFrame(
+        {
+            "task": ["design", "design"],
+            "kind": ["planned", "actual"],
+            "start": TS[:2],
+            "end": TS[2:],
+            "status": ["plan", "running"],
+        }
+    ),
 }
 
 

@@ -55,6 +55,11 @@ STATUS_COLORS = {
     "stale": "#D55E00",
     "never": "#999999",
     "retired": "#BBBBBB",
+    "compliant": "#009E73",  # QSE compliance bands and template ratings (core.programmes)
+    "not assessed": "#999999",
+    "effective": "#56B4E9",
+    "needs work": "#E69F00",
+    "too few uses": "#999999",
 }
 WARNING_COLOR, CRITICAL_COLOR = STATUS_COLORS["warning"], STATUS_COLORS["critical"]
 TS_TOOLTIP = alt.Tooltip("ts:T", title="time", format="%Y-%m-%d %H:%M")
@@ -172,17 +177,23 @@ def trend(
     height: int | None = None,
     y_format: str = ",.2f",
     integer: bool = False,
+    zero: bool = True,
 ) -> Chart:
     """Lines (or stacked areas) over time from a long frame with ``ts``, ``y`` and ``color`` columns.
 
-    ``integer`` makes the y axis a count axis.
+    ``integer`` makes the y axis a count axis; ``zero=False`` lets it start near the data (scores
+    that move between 80 and 95 % would otherwise be flat lines at the top of a 0–100 axis).
     """
     frame = finite_rows(frame, y)
     tooltip = [TS_TOOLTIP, alt.Tooltip(f"{y}:Q", title=y_title or y, format=",.0f" if integer else y_format)]
     encoding: dict[str, Any] = {
         "x": alt.X("ts:T", title=None),
         "y": alt.Y(
-            f"{y}:Q", title=y_title, stack=True if area else None, axis=count_axis() if integer else alt.Undefined
+            f"{y}:Q",
+            title=y_title,
+            stack=True if area else None,
+            axis=count_axis() if integer else alt.Undefined,
+            scale=alt.Undefined if zero else alt.Scale(zero=False),
         ),
     }
     if color and color in frame.columns:
@@ -362,7 +373,9 @@ def heatmap(
         alt.Tooltip(f"{x}:{x_type}", format="%Y-%m-%d %H:%M") if x_type == "T" else alt.Tooltip(f"{x}:{x_type}"),
         alt.Tooltip(f"{value}:Q", title=value_title or value, format=",.1f"),
     ]
-    encoding: dict[str, Any] = {"x": alt.X(f"{x}:{x_type}", title=None)}
+    # category names on x are written slanted and whole (as on vertical bars), not cut to fit a vertical label
+    axis = alt.Undefined if x_type == "T" else alt.Axis(labelAngle=-30, labelLimit=160)
+    encoding: dict[str, Any] = {"x": alt.X(f"{x}:{x_type}", title=None, axis=axis)}
     if x_type == "T" and x in frame.columns and frame[x].n_unique() > 1:
         # temporal cells need an explicit end, or every rect is drawn a few pixels wide
         step = frame.select(pl.col(x).unique().sort().diff().min()).item()

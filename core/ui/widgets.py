@@ -14,7 +14,7 @@ with :func:`register_source`. Adding a kind means one :func:`register` call, nev
 editing a switch.
 
 Kinds: kpi, trend, gauge, bar, table, heatmap, pipeline, status_grid, timeline,
-alert_list, forecast.
+alert_list, forecast, gantt.
 
 Long on purpose: each widget kind's config schema and builder sit side by side in one registry,
 so role pages and user dashboards draw exactly the same kinds.
@@ -33,7 +33,7 @@ from sqlalchemy.engine import Engine
 
 from core.query import Agg, series
 from core.query.timewindow import Window
-from core.ui import charts
+from core.ui import charts, programme_charts
 
 RangeKey = Literal["1h", "6h", "24h", "7d", "30d", "90d"]
 
@@ -110,6 +110,7 @@ class TrendConfig(WidgetConfig):
     area: bool = Field(default=False, description="Stacked areas instead of lines.")
     integer: bool = Field(default=False, description="The values are counts: whole-number axis ticks.")
     annotations: bool = Field(default=True, description="Mark deployments on the time axis.")
+    zero: bool = Field(default=True, description="Start the value axis at 0; False fits it to the data.")
 
 
 class GaugeConfig(WidgetConfig):
@@ -193,6 +194,19 @@ class ForecastConfig(WidgetConfig):
     y_title: str = ""
 
 
+class GanttConfig(WidgetConfig):
+    """Planned against actual bars per task (long frame: task, kind planned/actual, start, end, status)."""
+
+    kind: Literal["gantt"] = "gantt"
+    task: str = Field(default="task", description="Column naming each row (a phase).")
+    start: str = Field(default="start", description="Column with each bar's start time.")
+    end: str = Field(default="end", description="Column with each bar's end time.")
+    lane: str = Field(default="kind", description="Column telling the planned bar from the actual one.")
+    status: str = Field(default="status", description="Column colouring the actual bar (done / running).")
+    order: list[str] = Field(default_factory=list, description="Task order top to bottom; empty: as they come.")
+    pick: bool = Field(default=False, description="Clicking a task selects it (drill-down).")
+
+
 AnyWidget = Annotated[
     KpiConfig
     | TrendConfig
@@ -204,7 +218,8 @@ AnyWidget = Annotated[
     | StatusGridConfig
     | TimelineConfig
     | AlertListConfig
-    | ForecastConfig,
+    | ForecastConfig
+    | GanttConfig,
     Field(discriminator="kind"),
 ]
 _ADAPTER: TypeAdapter[Any] = TypeAdapter(AnyWidget)
@@ -361,6 +376,7 @@ def _trend(config: TrendConfig, data: pl.DataFrame, deployments: pl.DataFrame | 
             area=config.area,
             height=config.height,
             integer=config.integer,
+            zero=config.zero,
         )
     )
 
@@ -466,6 +482,22 @@ def _forecast(config: ForecastConfig, data: pl.DataFrame, _deployments: pl.DataF
             data, y_title=config.y_title or config.unit, warning=t.warning, critical=t.critical, height=config.height
         )
     )
+
+
+@register("gantt", "Schedule (planned vs actual)", GanttConfig)
+def _gantt(config: GanttConfig, data: pl.DataFrame, _deployments: pl.DataFrame | None) -> Output:
+    chart = programme_charts.gantt(
+        data,
+        task=config.task,
+        start=config.start,
+        end=config.end,
+        lane=config.lane,
+        status=config.status,
+        order=config.order,
+        height=config.height,
+        pick=config.pick,
+    )
+    return ChartOut(chart, config.task if config.pick else None)
 
 
 @dataclass(frozen=True)
