@@ -28,21 +28,42 @@ READERS = ("pages", "core/kpis", "core/ui", "core/sla", "core/forecasting", "cor
 METRIC_LIKE = re.compile(
     r"^(up|[a-z][a-z0-9_]*_(percent|seconds|bytes|total|per_second|per_hour|days|ratio|depth|up|active|sessions))$"
 )
-# fields that happen to end in a unit: an SLA's period, a migration phase's delay and a component's test count
-NOT_METRICS = {"period_days", "delay_days", "tests_total"}
+NOT_METRICS = {"period_days"}  # an SLA field that happens to end in a unit
+
+
+def _not_a_selector_here(parent: ast.AST, node: ast.AST) -> bool:
+    """Places where a string is a field, column, widget key or export name, never a series selector."""
+    if isinstance(parent, ast.Subscript) or (isinstance(parent, ast.Dict) and node in parent.keys):
+        return True  # row["tests_total"], {"delay_days": ...}
+    if isinstance(parent, ast.keyword) and parent.arg in ("key", "name", "alias"):
+        return True  # st.button(..., key="admin_end_sessions")
+    if isinstance(parent, ast.Call) and isinstance(parent.func, ast.Attribute):
+        return parent.func.attr in ("col", "alias", "field", "get", "struct")  # pl.col("delay_days")
+    return False
 
 
 def literal_metric_names(source: str) -> set[str]:
     """Metric names in string literals that are whole selectors (``name`` or ``name{...}``)."""
+    tree = ast.parse(source)
+    parents = {child: parent for parent in ast.walk(tree) for child in ast.iter_child_nodes(parent)}
+    exported = {
+        id(element)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == "__all__" for t in node.targets)
+        for element in ast.walk(node.value)
+    }
     names = set()
-    for node in ast.walk(ast.parse(source)):
-        if isinstance(node, ast.Constant) and isinstance(node.value, str) and node.value.strip():
-            try:
-                name = parse_selector(node.value.strip()).name
-            except SelectorError:
-                continue
-            if name and METRIC_LIKE.match(name) and name not in NOT_METRICS:
-                names.add(name)
+    for node in ast.walk(tree):
+        if not (isinstance(node, ast.Constant) and isinstance(node.value, str) and node.value.strip()):
+            continue
+        if id(node) in exported or _not_a_selector_here(parents.get(node, tree), node):
+            continue
+        try:
+            name = parse_selector(node.value.strip()).name
+        except SelectorError:
+            continue
+        if name and METRIC_LIKE.match(name) and name not in NOT_METRICS:
+            names.add(name)
     return names
 
 
@@ -110,6 +131,11 @@ def test_recording_rules_are_listed_in_the_docs():
         ('DB = {"Pool (%)": "db_pool_utilization_percent"}', {"db_pool_utilization_percent"}),
         ("q = 'api_request_duration_seconds{quantile=\"0.95\"}'", {"api_request_duration_seconds"}),
         ('x = "up"; y = "period_days"; z = "dor_validation"; w = "Pool in use (%)"', {"up"}),
+        (
+            'pl.col("delay_days"); row["tests_total"]; st.button("x", key="end_sessions"); __all__ = ["csv_bytes"]',
+            set(),
+        ),
+        ('series(engine, "db_size_bytes", 0, 1); {"a": "qms_queue_depth"}', {"db_size_bytes", "qms_queue_depth"}),
     ],
 )
 def test_the_walk_finds_metric_names_in_literals(source, names):
