@@ -2,8 +2,8 @@
 
     .venv/bin/python scripts/screenshots.py [PAGE ...] [--tablet]
 
-where each PAGE is one of overview, executive, operations, developer, qa, sla, alerts
-or explore (all of them when none is named).
+where each PAGE is one of overview, executive, operations, developer, qa, sla, alerts,
+explore or qse (all of them when none is named).
 
 Starts the app like tests/live.py does on an empty store, demo on and login off on
 localhost, every collector and job running, and waits until the demo has back-filled its
@@ -11,7 +11,8 @@ localhost, every collector and job running, and waits until the demo has back-fi
 has run: what a user sees a minute after their first `make run`, nothing added by hand.
 
 Each page is saved whole as ``<page>.png`` at 1920 px and ``<page>-mobile.png`` at 375 px
-(``<page>-1024.png`` with --tablet), plus ``operations-dark.png`` in the dark theme.
+(``<page>-1024.png`` with --tablet), plus ``operations-dark.png`` in the dark theme and
+``qse-session.png``, the QSE page with its newest running session opened.
 Streamlit scrolls inside its main container, so a full-page screenshot of the window
 would stop at the first screen: the window is grown to the main container's scroll
 height (charts below the fold draw once on screen and may grow it; repeated until the
@@ -31,7 +32,7 @@ sys.path.insert(0, str(ROOT))
 from tests.live import CHROMIUM, CHROMIUM_ARGS, live_server  # noqa: E402
 
 OUT = ROOT / "docs" / "screenshots"
-PAGES = ("overview", "executive", "operations", "developer", "qa", "sla", "alerts", "explore")
+PAGES = ("overview", "executive", "operations", "developer", "qa", "sla", "alerts", "explore", "qse")
 SIZES = (("", 1920, 1080), ("-mobile", 375, 812))
 MAX_HEIGHT = 16_000
 ALL_CHARTS_DRAWN = """() => {
@@ -159,7 +160,36 @@ def shoot(tmp: Path, pages: list[str], tablet: bool) -> None:
                     1080,
                     color_scheme="dark",
                 )
+            if "qse" in pages:  # the session detail, opened on the newest session that has started a phase
+                session = newest_qse_session(tmp / "pulseboard.db")
+                if session:
+                    capture(
+                        browser, f"{server.url}/qse?refresh=Off&session={session}", OUT / "qse-session.png", 1920, 1080
+                    )
             browser.close()
+
+
+def newest_qse_session(store: Path) -> str | None:
+    """The session id of the newest qse.phase_started event in the store."""
+    import json
+
+    import sqlalchemy as sa
+
+    from core.store import schema
+
+    engine = sa.create_engine(f"sqlite:///{store}")
+    try:
+        with engine.connect() as connection:
+            events = schema.events
+            data = connection.scalar(
+                sa.select(sa.cast(events.c.data, sa.Text))
+                .where(events.c.type == "qse.phase_started")
+                .order_by(events.c.ts.desc())
+                .limit(1)
+            )
+    finally:
+        engine.dispose()
+    return None if data is None else str(json.loads(data)["session_id"])
 
 
 if __name__ == "__main__":

@@ -103,7 +103,16 @@ PAGES: tuple[PageSpec, ...] = (
         None,
     ),
     PageSpec("qa", "Quality (QA)", "Quality", ":material/verified:", ("qa_lead", "admin"), 15, "pages/qa.py", 5),
-    PageSpec("qse", "QSE compliance", "Quality", ":material/rule:", ("executive", "qa_lead", "admin"), 30, None),
+    PageSpec(
+        "qse",
+        "QSE compliance",
+        "Quality",
+        ":material/rule:",
+        ("executive", "qa_lead", "admin"),
+        30,
+        "pages/qse.py",
+        16,
+    ),
     PageSpec(
         "admin", "Admin", "Administration", ":material/admin_panel_settings:", ("admin",), None, "pages/admin.py", 8
     ),
