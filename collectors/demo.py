@@ -26,6 +26,7 @@ from collectors.demo_programmes import (
     db_query_seconds,
     migration_batches,
     migration_day,
+    migration_timings,
     nightly_suites,
     operations_day,
     qse_sessions,
@@ -95,10 +96,12 @@ class DemoWorkload:
             )
         for day in range(start // DAY - 10, end // DAY + 1):  # QSE sessions run for days after they start
             items.extend(qse_sessions(self.seed, day))
-        for day in range(start // DAY, end // DAY + 1):
+        for day in range(start // DAY - 2, end // DAY + 1):  # an issue is resolved up to 30 h after the day it began
             items.extend(migration_day(self.seed, day, self.anchor))
+        for day in range(start // DAY, end // DAY + 1):
             items.extend(operations_day(self.seed, day))
         items.extend(migration_batches(self.seed, start, end, self.incidents(start, end)))
+        items.extend(migration_timings(self.seed, start, end, self.incidents(start, end)))
         tick = (start // QUEUE_EVENT_EVERY + 1) * QUEUE_EVENT_EVERY
         depth = depth or _Depth(prs)
         for ts in range(tick, end + 1, QUEUE_EVENT_EVERY):

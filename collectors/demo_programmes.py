@@ -65,6 +65,15 @@ SUITES = (
     ("Regression", 60, 0.93),
 )
 DEPLOYED = ("qms-orchestrator", "decision-engine", "dashboard-api", "notification-service")
+# Operations timed on the old and the new system: (operation, component, old median seconds, new ÷ old).
+OPERATIONS = (
+    ("register dataset", "registration", 2.3, 0.8),
+    ("generate features", "features", 4.0, 0.75),
+    ("query dataset", "storage", 0.145, 1.0),
+)
+TIMING_EVERY = 10 * MIN
+REGRESSED, REGRESSION_FACTOR = "generate features", 1.8  # on the new system, while a slow_step incident runs
+ROLLBACK_BELOW, ROLLBACK_SHARE = 0.9, 0.08  # a batch this bad is rolled back now and then (trouble only)
 WEEK = 7 * DAY
 ABSTRACTION_SLIP = 10 * DAY
 
@@ -260,10 +269,14 @@ def migration_day(seed: int, day: int, anchor: int) -> list[Item]:
             "planned_start": _iso(begin + w0 * WEEK),
             "planned_end": _iso(begin + w1 * WEEK),
         }
+        if status != "not_started":  # when it really began (and ended): a status report carries them every day
+            data["actual_start"] = _iso(start)
+            if status == "completed":
+                data["actual_end"] = _iso(end)
         for edge, kind in ((start, "migration.phase_started"), (end, "migration.phase_completed")):
             if day * DAY <= edge < (day + 1) * DAY:
                 out.append((edge, f"demo-mig-{pid}-{kind.rsplit('.', 1)[1]}", kind, data))
-        if status == "in_progress":
+        if status != "not_started":
             out.append((now, f"demo-mig-{pid}-progress-{day}", "migration.phase_progress", data))
     for n, component in enumerate(COMPONENTS):
         pct = progress[MIGRATION_PHASES[min(n + 2, len(MIGRATION_PHASES) - 1)][0]]
@@ -299,6 +312,7 @@ def migration_day(seed: int, day: int, anchor: int) -> list[Item]:
                 ("connection pool exhausted", "feature generation slower than baseline", "config cache cleared")
             ),
         }
+        issue |= issue_impact(seed, day, str(issue["severity"]))
         out.append((at, f"demo-mig-issue-{day}", "migration.issue_detected", issue))
         out.append(
             (
@@ -462,4 +476,50 @@ def migration_batches(seed: int, start: int, end: int, incidents: list[Incident]
             "duration_s": round(r.uniform(60, 280), 1),
         }
         out.append((ts, f"demo-mig-batch-{ts // (5 * MIN)}", "migration.batch_completed", data))
+        if share < ROLLBACK_BELOW and rng(seed, "migration-rollback", ts // (5 * MIN)).random() < ROLLBACK_SHARE:
+            rollback = {
+                "batch_id": data["batch_id"],
+                "dataset": data["dataset"],
+                "records": records,
+                "reason": f"{(1 - share) * 100:.0f} % of records failed verification",
+            }
+            out.append((ts, f"demo-mig-rollback-{ts // (5 * MIN)}", "migration.rollback", rollback))
+    return out
+
+
+def issue_impact(seed: int, day: int, severity: str) -> dict[str, Any]:
+    """What a migration issue affects (datasets, users, downtime), from a generator of its own (so adding it
+    left every other draw of the day where it was); minor issues affect nothing."""
+    r = rng(seed, "migration-impact", day)
+    if severity in ("info", "warning"):
+        return {"affected_datasets": 0, "affected_users": 0, "estimated_downtime_min": 0}
+    heavy = severity == "critical"
+    return {
+        "affected_datasets": r.randrange(5, 20) if heavy else r.randrange(1, 6),
+        "affected_users": r.randrange(50, 400) if heavy else r.randrange(0, 40),
+        "estimated_downtime_min": r.randrange(15, 120) if heavy else 0,
+    }
+
+
+def migration_timings(seed: int, start: int, end: int, incidents: list[Incident]) -> list[Item]:
+    """Each migrated operation timed on the old and on the new system every 10 minutes in (start, end].
+
+    The new system is faster at registering datasets and generating features and as fast as the old at
+    queries; while a bad deployment slows a step (the ``slow_step`` incident), feature generation on the
+    new system runs 1.8 times slower, so the performance-regression alert has something to find.
+    """
+    out: list[Item] = []
+    for ts in range((start // TIMING_EVERY + 1) * TIMING_EVERY, end + 1, TIMING_EVERY):
+        slow = any(i.start <= ts < i.end and i.kind == "slow_step" for i in incidents)
+        for n, (operation, component, median, ratio) in enumerate(OPERATIONS):
+            r = rng(seed, "migration-timing", ts // TIMING_EVERY, n)
+            regressed = slow and operation == REGRESSED
+            for system, factor in (("old", 1.0), ("new", ratio * (REGRESSION_FACTOR if regressed else 1.0))):
+                data = {
+                    "operation": operation,
+                    "system": system,
+                    "component": component,
+                    "duration_s": round(median * factor * r.lognormvariate(0, 0.04), 4),
+                }
+                out.append((ts, f"demo-mig-op-{ts // TIMING_EVERY}-{n}-{system}", "migration.operation_timed", data))
     return out

@@ -375,6 +375,13 @@ class Settings(BaseSettings):
         default=ROOT / "alert_rules.yaml",
         description="YAML file of default alert rules, loaded into the store when it holds no rules yet.",
     )
+    migration_plan_file: Path | None = Field(
+        default=ROOT / "migration.yaml",
+        description=(
+            "The migration plan (phases, milestones, components; docs/migration.md) the Migration page and "
+            "`python -m core.cli stats` judge the migration.* events against; a missing file means events only."
+        ),
+    )
     alert_repeat_interval_s: float = Field(
         default=14_400.0,
         ge=60.0,
@@ -641,6 +648,11 @@ class Settings(BaseSettings):
     @classmethod
     def _anchor_relative(cls, path: Path) -> Path:
         return path if path.is_absolute() else ROOT / path
+
+    @field_validator("migration_plan_file")
+    @classmethod
+    def _anchor_plan(cls, path: Path | None) -> Path | None:
+        return path if path is None or path.is_absolute() else ROOT / path
 
     @field_validator("qse_ucl_weight")
     @classmethod

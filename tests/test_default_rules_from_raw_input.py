@@ -329,6 +329,41 @@ def migration_events() -> list[dict[str, Any]]:
         batch = {"batch_id": f"B{m + 100}", "dataset": "customers", "records": 1000, "duration_s": 240}
         counts = {"succeeded": 100, "failed": 900} if bad else {"succeeded": 998, "failed": 2}
         out.append(event(f"batch{m}", "migration.batch_completed", at(m), batch | counts, "migration-tool"))
+    return out + migration_rollback_and_timing_events()
+
+
+def migration_rollback_and_timing_events() -> list[dict[str, Any]]:
+    """migration_rollback (recording rule migration_rollbacks_per_hour, rollbacks in the past hour, 5-min instants;
+    last over 15m > 0, for 0s): batch B120 is rolled back at minute 20; the batches above keep the rule at 0 before
+    and after (instant 80's hour, (20, 80], no longer holds it).
+
+    migration_performance_regression (recording rule migration_performance_regression_percent, the past hour's
+    timings per operation, 5-min instants; last over 15m > 10, for 0s): every minute "register dataset" is timed on
+    the old system (1.000–1.006 s) and the new (0.800–0.804 s, but 1.500–1.504 s over minutes [5, 50)); "query
+    dataset" is the control, equal on both. With 60 timings a side, the new median turns slow once 31 are slow, but
+    the Mann–Whitney test only finds it significant when 37 are (U = 37 × 60 = 2220 against a mean of 1800 and an sd
+    of 190: z = 2.2): instant 40 holds 36 slow (5..40; p = 0.06), instant 45 holds 41 (p < 0.001), so it fires at
+    45. Instant 70 still holds 40 (10..49), instant 75 only 35 (z = 1.6): resolved at 75, with 0 recorded.
+    """
+    out = [
+        event(
+            "rollback-b120",
+            "migration.rollback",
+            at(20),
+            {"batch_id": "B120", "dataset": "customers", "reason": "verification failed"},
+            "migration-tool",
+        )
+    ]
+    for m in range(-80, DATA_END):
+        new = (1.5 if 5 <= m < 50 else 0.8) + 0.001 * (m % 5)
+        timings = {
+            "register dataset": (1.0 + 0.001 * (m % 7), new),
+            "query dataset": (0.2 + 0.0001 * (m % 3), 0.2 + 0.0001 * (m % 3)),
+        }
+        for n, (operation, (old_s, new_s)) in enumerate(timings.items()):
+            for system, seconds in (("old", old_s), ("new", new_s)):
+                data = {"operation": operation, "system": system, "duration_s": round(seconds, 4)}
+                out.append(event(f"op{m}-{n}-{system}", "migration.operation_timed", at(m), data, "migration-tool"))
     return out
 
 
@@ -565,6 +600,16 @@ EXPECT: dict[str, Expect] = {
         (EDGE_BACK, EDGE_BACK + 1),
         "the edge agent's last push is at 19:30; a push feed is expected every feed_push_interval_s (5 min), so its "
         "lag ratio passes 3 at 35, for 5m; it pushes again at 50 and the ratio drops to 0",
+    ),
+    "migration_rollback": Expect(
+        {}, 20, (20, 21), (80, 81), "instant 20 counts the rollback, for 0s; instant 80's hour no longer holds it"
+    ),
+    "migration_performance_regression": Expect(
+        {"operation": "register dataset"},
+        5,
+        (45, 46),
+        (75, 76),
+        "instant 45 holds 41 slow timings of 60 (significant, median +50 %), for 0s; instant 75 only 35 (p = 0.12)",
     ),
     "store_unavailable": Expect(
         {"host": "replica-2"},

@@ -37,11 +37,18 @@ Definitions (docs/metrics.md lists them with their inputs):
   past hour's ``migration.batch_completed`` events, in percent.
 * ``migration_schedule_delay_days{phase}`` — for each phase in progress, how many days after
   its planned end it will finish if it keeps its rate so far (start → latest progress).
+* ``migration_rollbacks_per_hour`` — ``migration.rollback`` events and issues resolved by a
+  rollback (``migration.issue_resolved``, ``resolution_type: rollback``) in the past hour; 0 while
+  batches run without one.
+* ``migration_performance_regression_percent{operation}`` — over the past hour's
+  ``migration.operation_timed`` events, how many percent slower (median) the new system ran the
+  operation than the old when the difference is significant (Mann–Whitney, p < 0.05), else 0; no
+  value with fewer than 5 timings of either system (core.programmes.migration_stats).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -52,6 +59,7 @@ from core.config import get_settings
 from core.kpis.records import fields, flag
 from core.programmes import qse_events as qse
 from core.programmes.compliance import organisation_drop
+from core.programmes.migration_stats import slowdown_percent
 
 MINUTE_MS = 60_000
 HOUR_MS = 60 * MINUTE_MS
@@ -366,6 +374,61 @@ def schedule_delay(events: pl.DataFrame, at: np.ndarray) -> pl.DataFrame:
     return delay.cast({"ts": pl.Int64, "phase": pl.String, "value": pl.Float64}).sort("phase", "ts")
 
 
+MIGRATION_ROLLBACK, MIGRATION_RESOLVED, MIGRATION_BATCH = (
+    "migration.rollback",
+    "migration.issue_resolved",
+    "migration.batch_completed",
+)
+MIGRATION_TIMED = "migration.operation_timed"
+
+
+def migration_rollbacks(events: pl.DataFrame, at: np.ndarray) -> pl.DataFrame:
+    """Rollback events and issues resolved by a rollback, counted over the past hour; the batches it also reads
+    only say the migration is running, so an hour without a rollback is a 0 rather than no data."""
+    rolled = events.filter(
+        (pl.col("type") == MIGRATION_ROLLBACK)
+        | (
+            (pl.col("type") == MIGRATION_RESOLVED)
+            & (pl.col("data").str.json_path_match("$.resolution_type").str.to_lowercase() == "rollback")
+        )
+    )
+    return _series(at, window_count(rolled["ts"].to_numpy(), at, HOUR_MS))
+
+
+def _slowdowns(old: np.ndarray, new: np.ndarray, windows: Iterable[tuple[int, int, int, int]]) -> np.ndarray:
+    """slowdown_percent of each window's old[a:b] and new[c:d] (NaN: too few timings); neighbouring instants
+    often see the same timings, so each distinct window is judged once."""
+    seen: dict[tuple[int, int, int, int], float] = {}
+    out = []
+    for window in windows:
+        if window not in seen:
+            a, b, c, d = window
+            value = slowdown_percent(old[a:b], new[c:d])
+            seen[window] = np.nan if value is None else value
+        out.append(seen[window])
+    return np.array(out, dtype=np.float64)
+
+
+def performance_regression(events: pl.DataFrame, at: np.ndarray) -> pl.DataFrame:
+    """Per operation, the past hour's old and new timings compared at each instant (slices of sorted arrays)."""
+    timed = fields(
+        events.filter(pl.col("type") == MIGRATION_TIMED),
+        {"operation": "operation", "system": "system"},
+        {"value": "duration_s"},
+    ).filter(pl.col("operation").is_not_null() & pl.col("value").is_finite())
+    parts = []
+    for (operation,), group in timed.group_by("operation"):
+        sides = []
+        for system in ("old", "new"):
+            side = group.filter(pl.col("system").str.to_lowercase() == system).sort("ts")
+            ts = side["ts"].to_numpy()
+            sides.append((side["value"].to_numpy(), *_in_window(ts, at, HOUR_MS)))
+        (old, old_lo, old_hi), (new, new_lo, new_hi) = sides
+        values = _slowdowns(old, new, zip(old_lo, old_hi, new_lo, new_hi, strict=True))
+        parts.append(_series(at, values, operation=str(operation)))
+    return pl.concat(parts) if parts else _empty(("operation",))
+
+
 RULES: tuple[RecordingRule, ...] = (
     RecordingRule(
         "qms_workflows_completed_per_hour",
@@ -484,6 +547,25 @@ RULES: tuple[RecordingRule, ...] = (
         15 * MINUTE_MS,
         ("phase",),
         schedule_delay,
+    ),
+    RecordingRule(
+        "migration_rollbacks_per_hour",
+        "Migration rollbacks (rollback events and issues resolved by a rollback) in the past hour.",
+        (MIGRATION_ROLLBACK, MIGRATION_RESOLVED, MIGRATION_BATCH),
+        HOUR_MS,
+        5 * MINUTE_MS,
+        (),
+        migration_rollbacks,
+    ),
+    RecordingRule(
+        "migration_performance_regression_percent",
+        "How many percent slower (median) the new system ran an operation than the old in the past hour, "
+        "when significant (Mann-Whitney p < 0.05); else 0.",
+        (MIGRATION_TIMED,),
+        HOUR_MS,
+        5 * MINUTE_MS,
+        ("operation",),
+        performance_regression,
     ),
 )
 
