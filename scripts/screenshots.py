@@ -3,7 +3,7 @@
     .venv/bin/python scripts/screenshots.py [PAGE ...] [--tablet]
 
 where each PAGE is one of overview, executive, operations, developer, qa, sla, alerts,
-explore or qse (all of them when none is named).
+explore, qse or migration (all of them when none is named).
 
 Starts the app like tests/live.py does on an empty store, demo on and login off on
 localhost, every collector and job running, and waits until the demo has back-filled its
@@ -32,7 +32,7 @@ sys.path.insert(0, str(ROOT))
 from tests.live import CHROMIUM, CHROMIUM_ARGS, live_server  # noqa: E402
 
 OUT = ROOT / "docs" / "screenshots"
-PAGES = ("overview", "executive", "operations", "developer", "qa", "sla", "alerts", "explore", "qse")
+PAGES = ("overview", "executive", "operations", "developer", "qa", "sla", "alerts", "explore", "qse", "migration")
 SIZES = (("", 1920, 1080), ("-mobile", 375, 812))
 MAX_HEIGHT = 16_000
 ALL_CHARTS_DRAWN = """() => {

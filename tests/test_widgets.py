@@ -52,6 +52,19 @@ SAMPLES: dict[str, object] = {
             "status": ["plan", "running"],
         }
     ),
+    "roadmap": pl.DataFrame(
+        {
+            "task": ["Tests · 100 %", "Tests · 100 %", "Tests · 100 %", "Tests · 100 %"],
+            "kind": ["planned", "forecast", "milestone", "today"],
+            "start": [TS[0], TS[0], TS[2], TS[1]],
+            "end": [TS[2], TS[3], TS[2], TS[1]],
+            "status": ["planned", "late", "missed", "today"],
+            "detail": ["planned", "forecast 1 day late", "Baseline green", "today"],
+        }
+    ),
+    "delta": pl.DataFrame(
+        {"operation": ["register", "query"], "delta_pct": [-20.0, 14.0], "verdict": ["improved", "regression"]}
+    ),
 }
 
 

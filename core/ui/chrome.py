@@ -190,7 +190,9 @@ def widget(
         empty(out.message)
     elif isinstance(out, w.TableOut):
         st.markdown(f"**{config.title}**", help=config.help or None)
-        st.dataframe(out.frame, hide_index=True, width="stretch", height=config.height or "auto")
+        st.dataframe(
+            out.frame, hide_index=True, width="stretch", height=config.height or "auto", column_config=_columns(config)
+        )
     elif isinstance(out, w.ChartOut):
         st.markdown(f"**{config.title}**", help=config.help or None)
         if out.pick is None:
@@ -201,6 +203,16 @@ def widget(
         )
         return picked(state, out.pick)
     return None
+
+
+def _columns(config: w.WidgetConfig) -> dict[str, Any] | None:
+    """Column drawing for a table widget: 0–100 columns as progress bars, number lists as sparklines."""
+    if not isinstance(config, w.TableConfig) or not (config.progress or config.trend):
+        return None
+    bars = {
+        c: st.column_config.ProgressColumn(c, min_value=0, max_value=100, format="%.0f %%") for c in config.progress
+    }
+    return bars | {c: st.column_config.LineChartColumn(c, y_min=0, y_max=100) for c in config.trend}
 
 
 def picked(state: Any, field_name: str) -> str | None:

@@ -14,7 +14,7 @@ with :func:`register_source`. Adding a kind means one :func:`register` call, nev
 editing a switch.
 
 Kinds: kpi, trend, gauge, bar, table, heatmap, pipeline, status_grid, timeline,
-alert_list, forecast, gantt.
+alert_list, forecast, gantt, roadmap, delta.
 
 Long on purpose: each widget kind's config schema and builder sit side by side in one registry,
 so role pages and user dashboards draw exactly the same kinds.
@@ -33,7 +33,7 @@ from sqlalchemy.engine import Engine
 
 from core.query import Agg, series
 from core.query.timewindow import Window
-from core.ui import charts, programme_charts
+from core.ui import charts, migration_charts, programme_charts
 
 RangeKey = Literal["1h", "6h", "24h", "7d", "30d", "90d"]
 
@@ -142,6 +142,8 @@ class TableConfig(WidgetConfig):
     kind: Literal["table"] = "table"
     columns: list[str] | None = Field(default=None, description="Columns to show, in order; None shows all.")
     max_rows: int = Field(default=200, ge=1, le=100_000)
+    progress: list[str] = Field(default_factory=list, description="Columns (0–100) drawn as progress bars.")
+    trend: list[str] = Field(default_factory=list, description="Columns of number lists drawn as sparklines.")
 
 
 class HeatmapConfig(WidgetConfig):
@@ -207,6 +209,23 @@ class GanttConfig(WidgetConfig):
     pick: bool = Field(default=False, description="Clicking a task selects it (drill-down).")
 
 
+class RoadmapConfig(WidgetConfig):
+    """A programme's phases: planned outlines, forecast bars by status, milestones, today (core.ui.migration_charts)."""
+
+    kind: Literal["roadmap"] = "roadmap"
+    order: list[str] = Field(default_factory=list, description="Phase order top to bottom; empty: as they come.")
+
+
+class DeltaConfig(WidgetConfig):
+    """Change per item as diverging bars coloured by verdict, with a threshold rule (old vs new performance)."""
+
+    kind: Literal["delta"] = "delta"
+    category: str = "operation"
+    value: str = "delta_pct"
+    verdict: str = "verdict"
+    extra_tooltip: list[str] = Field(default_factory=list)
+
+
 AnyWidget = Annotated[
     KpiConfig
     | TrendConfig
@@ -219,7 +238,9 @@ AnyWidget = Annotated[
     | TimelineConfig
     | AlertListConfig
     | ForecastConfig
-    | GanttConfig,
+    | GanttConfig
+    | RoadmapConfig
+    | DeltaConfig,
     Field(discriminator="kind"),
 ]
 _ADAPTER: TypeAdapter[Any] = TypeAdapter(AnyWidget)
@@ -498,6 +519,26 @@ def _gantt(config: GanttConfig, data: pl.DataFrame, _deployments: pl.DataFrame |
         pick=config.pick,
     )
     return ChartOut(chart, config.task if config.pick else None)
+
+
+@register("roadmap", "Programme roadmap", RoadmapConfig)
+def _roadmap(config: RoadmapConfig, data: pl.DataFrame, _deployments: pl.DataFrame | None) -> Output:
+    return ChartOut(migration_charts.roadmap(data, order=config.order, height=config.height))
+
+
+@register("delta", "Change per item (old vs new)", DeltaConfig)
+def _delta(config: DeltaConfig, data: pl.DataFrame, _deployments: pl.DataFrame | None) -> Output:
+    chart = migration_charts.delta_bars(
+        data,
+        category=config.category,
+        value=config.value,
+        verdict=config.verdict,
+        threshold=config.thresholds.warning,
+        value_title=config.unit,
+        extra_tooltip=config.extra_tooltip,
+        height=config.height,
+    )
+    return ChartOut(chart)
 
 
 @dataclass(frozen=True)

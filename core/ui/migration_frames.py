@@ -1,0 +1,273 @@
+"""The Migration page's widget data: a MigrationView shaped into the frames its widgets draw.
+
+Pure (no Streamlit), so the page stays a list of widgets and a test can check what each shows.
+Words over codes: ``in_progress`` reads "in progress", health reads with a mark as well as a
+colour, times read as UTC dates.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import polars as pl
+
+from core.programmes.migration import MigrationView
+
+HEALTH_MARK = {"healthy": "✓", "degraded": "⚠", "failing": "✗"}
+HEALTH_BADGE = {"healthy": "green", "at risk": "orange", "critical": "red", "no data": "gray"}
+HEALTH_ICON = {  # a shape as well as a colour
+    "healthy": ":material/check_circle:",
+    "at risk": ":material/warning:",
+    "critical": ":material/error:",
+    "no data": ":material/help:",
+}
+
+
+def _dt(column: str) -> pl.Expr:
+    return pl.from_epoch(pl.col(column), time_unit="ms").dt.replace_time_zone("UTC")
+
+
+def day(ms: int | None) -> str:
+    """A UTC date, or — ."""
+    return "—" if ms is None else datetime.fromtimestamp(ms / 1000, UTC).strftime("%d %b %Y")
+
+
+def roadmap(view: MigrationView) -> pl.DataFrame:
+    """Long frame for the ``roadmap`` widget: planned and forecast bars per phase, milestones, today.
+
+    The row label carries the status and progress ("Abstraction · 61 % · late"), so it is read
+    without the colours.
+    """
+    phases = view.phases
+    if phases.is_empty():
+        return pl.DataFrame()
+    state = (
+        pl.when(pl.col("status") == "completed")
+        .then(pl.lit("completed"))
+        .when(pl.col("status") == "blocked")
+        .then(pl.lit("blocked"))
+        .when(pl.col("delay_days") > 0)
+        .then(pl.lit("late"))
+        .when(pl.col("status") == "not_started")
+        .then(pl.lit("planned"))
+        .otherwise(pl.lit("in progress"))
+    )
+    named = phases.with_columns(
+        state.alias("state"),
+    ).with_columns(
+        pl.format("{} · {} %", pl.col("name"), pl.col("progress").round(0).cast(pl.Int64)).alias("task"),
+        pl.when(pl.col("delay_days") > 0.05)
+        .then(pl.format("forecast {} days late", pl.col("delay_days").round(1)))
+        .when(pl.col("delay_days") < -0.05)
+        .then(pl.format("forecast {} days early", (-pl.col("delay_days")).round(1)))
+        .otherwise(pl.lit("on plan"))
+        .alias("timing"),
+        pl.col("depends_on").list.join(", ").alias("deps"),
+    )
+    detail = pl.concat_str(
+        [
+            pl.col("timing"),
+            pl.when(pl.col("deps") != "").then(pl.format("after {}", pl.col("deps"))),
+            pl.format("risk {}", pl.col("risk")),
+        ],
+        separator=" · ",
+        ignore_nulls=True,
+    )
+    planned = named.filter(pl.col("planned_start_ms").is_not_null() & pl.col("planned_end_ms").is_not_null()).select(
+        "task",
+        pl.lit("planned").alias("kind"),
+        _dt("planned_start_ms").alias("start"),
+        _dt("planned_end_ms").alias("end"),
+        pl.lit("planned").alias("status"),
+        pl.format("planned · {}", detail).alias("detail"),
+    )
+    forecast = named.filter(pl.col("forecast_start_ms").is_not_null() & pl.col("forecast_end_ms").is_not_null()).select(
+        "task",
+        pl.lit("forecast").alias("kind"),
+        _dt("forecast_start_ms").alias("start"),
+        _dt("forecast_end_ms").alias("end"),
+        pl.col("state").alias("status"),
+        detail.alias("detail"),
+    )
+    tasks = dict(zip(phases["id"].to_list(), named["task"].to_list(), strict=True))
+    marks = view.milestones.filter(pl.col("phase").is_in(list(tasks))).select(
+        pl.col("phase").replace_strict(tasks, return_dtype=pl.String).alias("task"),
+        pl.lit("milestone").alias("kind"),
+        _dt("due_ms").alias("start"),
+        _dt("due_ms").alias("end"),
+        pl.col("status"),
+        pl.col("name").alias("detail"),
+    )
+    now = pl.DataFrame({"ts": [view.now_ms]}).select(
+        pl.lit(named["task"][0]).alias("task"),
+        pl.lit("today").alias("kind"),
+        _dt("ts").alias("start"),
+        _dt("ts").alias("end"),
+        pl.lit("today").alias("status"),
+        pl.lit("today").alias("detail"),
+    )
+    return pl.concat([planned, forecast, marks, now])
+
+
+def order(view: MigrationView) -> list[str]:
+    """The roadmap's row labels in plan order."""
+    return roadmap(view).filter(pl.col("kind") == "forecast")["task"].unique(maintain_order=True).to_list() or [
+        str(t) for t in roadmap(view)["task"].unique(maintain_order=True).to_list()
+    ]
+
+
+def milestones(view: MigrationView) -> pl.DataFrame:
+    """Milestones with their phase's name, due date and status."""
+    names = dict(zip(view.phases["id"].to_list(), view.phases["name"].to_list(), strict=True))
+    return view.milestones.select(
+        pl.col("name").alias("Milestone"),
+        pl.col("phase").replace_strict(names, default=pl.col("phase"), return_dtype=pl.String).alias("Phase"),
+        _dt("due_ms").dt.strftime("%Y-%m-%d").alias("Due"),
+        pl.col("status").alias("Status"),
+    )
+
+
+def components(view: MigrationView) -> pl.DataFrame:
+    """The component health matrix: old and new health (mark + word + version), migrated %, tests, perf Δ."""
+    c = view.components
+    if c.is_empty():
+        return pl.DataFrame()
+
+    def health(side: str) -> pl.Expr:
+        mark = pl.col(f"{side}_health").replace_strict(HEALTH_MARK, default="?", return_dtype=pl.String)
+        return (
+            pl.when(pl.col(f"{side}_health").is_null())
+            .then(pl.lit("—"))
+            .otherwise(pl.format("{} {} {}", mark, pl.col(f"{side}_health"), pl.col(f"{side}_version").fill_null("")))
+            .str.strip_chars()
+        )
+
+    tests = (
+        pl.when(pl.col("tests_total").is_null())
+        .then(pl.lit("—"))
+        .otherwise(
+            pl.format("{}/{}", pl.col("tests_passed").fill_null(0).cast(pl.Int64), pl.col("tests_total").cast(pl.Int64))
+        )
+    )
+    perf = (
+        pl.when(pl.col("perf_delta_pct").is_null())
+        .then(pl.lit("—"))
+        .otherwise(
+            pl.format(
+                "{}{} %",
+                pl.when(pl.col("perf_delta_pct") >= 0).then(pl.lit("+")).otherwise(pl.lit("")),
+                pl.col("perf_delta_pct").round(1),
+            )
+        )
+    )
+    return c.select(
+        pl.col("name").alias("Component"),
+        health("old").alias("Old"),
+        health("new").alias("New"),
+        pl.col("migration_pct").alias("Migrated"),
+        tests.alias("Tests passed"),
+        perf.alias("Perf Δ (+ faster)"),
+        (pl.col("error_rate") * 100).round(2).alias("Errors %"),
+    )
+
+
+def issues(view: MigrationView) -> pl.DataFrame:
+    """The issues table: open first, most severe first; age in hours; impact."""
+    return view.issues.select(
+        pl.col("severity").alias("Severity"),
+        pl.col("title").alias("Issue"),
+        pl.col("component").alias("Component"),
+        pl.col("state").alias("State"),
+        _dt("detected_ms").dt.strftime("%Y-%m-%d %H:%M").alias("Detected (UTC)"),
+        pl.col("age_h").alias("Age (h)"),
+        pl.col("impact").alias("Impact"),
+        pl.col("issue_id").alias("Id"),
+    )
+
+
+def issues_by_component(view: MigrationView) -> pl.DataFrame:
+    """Open issues per component and severity (a bar widget's category / color / value)."""
+    open_ = view.issues.filter(pl.col("state") == "open")
+    return (
+        open_.with_columns(pl.col("component").fill_null("unknown"))
+        .group_by("component", "severity")
+        .agg(pl.len().cast(pl.Float64).alias("count"))
+        .sort("component", "severity")
+    )
+
+
+def suites(view: MigrationView) -> pl.DataFrame:
+    """The test-suite grid: pass %, failed, time, the pass % of the last runs, status."""
+    return view.suites.select(
+        pl.col("suite").alias("Suite"),
+        pl.col("pass_pct").alias("Pass %"),
+        pl.col("failed").alias("Failed"),
+        pl.col("tests").alias("Tests"),
+        pl.col("time_s").alias("Time (s)"),
+        pl.col("trend").alias("Trend"),
+        pl.col("status").alias("Status"),
+        _dt("last_ms").dt.strftime("%Y-%m-%d %H:%M").alias("Last run (UTC)"),
+    )
+
+
+def performance_chart(view: MigrationView) -> pl.DataFrame:
+    """Δ % of the median per operation for the ``delta`` widget (plus the figures its tooltip shows)."""
+    return view.performance.filter(pl.col("delta_p50_pct").is_not_null()).select(
+        "operation",
+        pl.col("delta_p50_pct").alias("delta_pct"),
+        "verdict",
+        pl.col("old_p50").round(4).alias("old p50 (s)"),
+        pl.col("new_p50").round(4).alias("new p50 (s)"),
+        pl.format("{} / {}", "old_n", "new_n").alias("samples old / new"),
+        pl.col("p_value").map_elements(_p, return_dtype=pl.String).alias("p"),
+    )
+
+
+def performance_table(view: MigrationView) -> pl.DataFrame:
+    """Old vs new per operation: percentiles, mean, std, Δ, sample sizes, p, verdict."""
+    p = view.performance
+
+    def pair(stat: str) -> pl.Expr:
+        return pl.format("{} / {}", pl.col(f"old_{stat}").round(3), pl.col(f"new_{stat}").round(3)).alias(
+            f"{stat} old / new (s)"
+        )
+
+    return p.select(
+        pl.col("operation").alias("Operation"),
+        pl.col("source").alias("From"),
+        pair("p50"),
+        pair("p95"),
+        pair("p99"),
+        pair("mean"),
+        pair("std"),
+        pl.col("delta_p50_pct").alias("Δ p50 %"),
+        pl.col("delta_p95_pct").alias("Δ p95 %"),
+        pl.col("delta_mean_pct").alias("Δ mean %"),
+        pl.format("{} / {}", "old_n", "new_n").alias("n old / new"),
+        pl.col("p_value").map_elements(_p, return_dtype=pl.String).alias("p (Mann–Whitney)"),
+        pl.col("verdict").alias("Verdict"),
+    )
+
+
+def _p(value: float | None) -> str:
+    return "—" if value is None else "< 0.0001" if value < 1e-4 else f"{value:.4f}"
+
+
+def blockers(view: MigrationView) -> pl.DataFrame:
+    """Blockers: blocked phases and open critical issues, oldest first."""
+    return view.blockers.sort("since_ms").select(
+        pl.col("kind").alias("Kind"),
+        pl.col("title").alias("What"),
+        pl.col("component").alias("Component"),
+        _dt("since_ms").dt.strftime("%Y-%m-%d %H:%M").alias("Since (UTC)"),
+    )
+
+
+def rollbacks(view: MigrationView) -> pl.DataFrame:
+    """Rollbacks in the range, newest first."""
+    return view.rollbacks.sort("ts", descending=True).select(
+        _dt("ts").dt.strftime("%Y-%m-%d %H:%M").alias("When (UTC)"),
+        pl.col("what").alias("What"),
+        pl.col("component").alias("Component / dataset"),
+        pl.col("reason").alias("Reason"),
+    )
