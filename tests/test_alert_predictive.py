@@ -115,20 +115,32 @@ def test_forecast_rule_fires_before_the_threshold_is_crossed(engine: Engine, cfg
     rising = [50 + 0.25 * i for i in range(141)]  # +15 points an hour: 95 % at minute 180
     feed(engine, "system_filesystem_used_percent", {"host": "h", "mount": "/"}, rising, step_ms=MIN)
     add_rule(engine, FORECAST)
-    states = replay(engine, cfg, "disk", range(100, 141))
-    # the trend reaches 95 within the hour from minute 120 on; `for: 5m` holds it pending until minute 125
-    first_pending, first_firing = 100 + states.index("pending"), 100 + states.index("firing")
-    assert 119 <= first_pending <= 121 and first_firing == first_pending + 5
+    states = replay(engine, cfg, "disk", range(115, 141))
+    # The forecast sees closed minutes only (the one in progress is left out), so at minute m it runs from minute
+    # m - 1: 95 % (minute 180) is inside its hour from minute 121, past it from 122; `for: 5m` then holds it pending.
+    first_pending, first_firing = 115 + states.index("pending"), 115 + states.index("firing")
+    assert 121 <= first_pending <= 123 and first_firing == first_pending + 5
     assert rising[first_firing] < 95, "a predictive alert must fire while the value is still below the threshold"
     assert states[-1] == "firing"
     frame = store.alerts_frame(engine)
-    assert frame["last_value"][0] == pytest.approx(
-        rising[140] + 15, abs=0.01
-    )  # the value is the projection an hour ahead
+    # the value is the forecast an hour past the newest closed minute (139): 50 + 0.25 · 199
+    assert frame["last_value"][0] == pytest.approx(rising[139] + 15, abs=0.3)
 
 
 def test_forecast_rule_stays_quiet_on_a_flat_series(engine: Engine, cfg: Settings) -> None:
     flat = [90 + v for v in noisy(141, 0.0, 0.5)]  # high, but not rising
     feed(engine, "system_filesystem_used_percent", {"host": "h", "mount": "/"}, flat, step_ms=MIN)
     add_rule(engine, FORECAST)
-    assert set(replay(engine, cfg, "disk", range(100, 141, 2))) <= {"none", "inactive"}
+    assert set(replay(engine, cfg, "disk", range(120, 141, 5))) <= {"none", "inactive"}
+
+
+def test_forecast_rule_needs_history_and_a_valid_probability(engine: Engine, cfg: Settings) -> None:
+    """Fifteen minutes of a steep climb is no basis for a projection: the rule reports no value and stays quiet."""
+    climbing = [50 + 2.0 * i for i in range(15)]  # +120 points an hour, but only a quarter of an hour of it
+    feed(engine, "system_filesystem_used_percent", {"host": "h", "mount": "/"}, climbing, step_ms=MIN)
+    add_rule(engine, FORECAST)
+    assert replay(engine, cfg, "disk", range(15, 16)) == ["none"]
+    with pytest.raises(ValueError, match="probability"):
+        parse_rule({**FORECAST, "probability": 1.5})
+    with pytest.raises(ValueError, match="lookback must be at least 6 h for a 24 h horizon"):
+        parse_rule({**FORECAST, "lookback": "1h", "horizon": "24h"})

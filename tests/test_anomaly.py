@@ -1,4 +1,4 @@
-"""Anomaly detectors and the linear forecast on crafted series."""
+"""Anomaly detectors on crafted series (forecasts: tests/test_forecast.py)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,6 @@ import numpy as np
 import pytest
 
 from core.analytics.anomaly import DETECTORS, detector, infer_period, refractory
-from core.analytics.linear_trend import forecaster
 
 DAY = 288  # five-minute points
 
@@ -50,15 +49,3 @@ def test_refractory_keeps_one_detection_per_incident() -> None:
 def test_infer_period() -> None:
     assert infer_period(np.arange(4 * DAY) * 300_000) == DAY
     assert infer_period(np.arange(100) * 300_000) is None
-
-
-def test_linear_forecast_time_to_cross() -> None:
-    ts = np.arange(0, 3_600_000, 60_000)
-    values = 50 + ts / 3_600_000 * 10  # +10 per hour
-    fit = forecaster().fit(ts, values)
-    assert fit is not None
-    now = int(ts[-1])
-    when = fit.crossing_ms(70.0, ">", now)
-    assert when is not None and abs(when - (3_600_000 * 2)) < 1_000
-    assert fit.crossing_ms(40.0, "<", now) is None  # rising: never below 40 again
-    assert fit.crossing_ms(55.0, ">", now) == now  # already above

@@ -21,7 +21,7 @@ import numpy as np
 import polars as pl
 
 from core.analytics.anomaly import detector, infer_period
-from core.analytics.linear_trend import forecaster
+from core.analytics.forecast import Crossing, bounds_for, plan_for, will_cross
 
 
 @dataclass(frozen=True)
@@ -37,6 +37,8 @@ class Observation:
 class RuleParams(Protocol):
     """What a kind reads of a rule: core.alerts.rules.Rule has these, so kinds need not import it."""
 
+    @property
+    def selector(self) -> str: ...
     @property
     def source(self) -> str: ...
     @property
@@ -57,6 +59,8 @@ class RuleParams(Protocol):
     def lookback(self) -> float: ...
     @property
     def horizon(self) -> float: ...
+    @property
+    def probability(self) -> float: ...
 
 
 class RuleKind(Protocol):
@@ -268,67 +272,123 @@ class Anomaly:
         return _replayed(rows, {"score": pl.Float64()})
 
 
+FORECAST_CACHE_SIZE = 2_000  # fits kept between evaluations (series × rules); about a kilobyte each
+
+
 class Forecast:
-    """The series' trend crosses the threshold within the horizon."""
+    """A Prophet forecast of the lookback (core.analytics.forecast.will_cross) passes the threshold within the horizon.
+
+    The condition holds when the share of simulated futures past the threshold, at some time
+    within the horizon, reaches the rule's ``probability``; with less history than the horizon
+    needs (a quarter of it, at least an hour) the series is reported without a value and never
+    fires. Fits use only complete buckets at the horizon's step (5 minutes for 24 h), so one is
+    reused until the next bucket closes: a rule costs one fit per series per bucket, not one
+    per evaluation.
+    """
 
     name = "forecast"
-    description = "Predictive: the trend over the lookback will cross the threshold within the horizon."
+    description = (
+        "Predictive: a Prophet forecast of the lookback crosses the threshold within the horizon "
+        "with at least the rule's probability."
+    )
+
+    def __init__(self) -> None:
+        self._fits: dict[tuple[object, ...], Crossing] = {}
 
     def check(self, rule: RuleParams) -> None:
         if rule.threshold is None or rule.op not in (">", ">=", "<", "<="):
             raise ValueError("a forecast rule needs a threshold and one of > >= < <=")
         if rule.source != "series":
             raise ValueError("forecast rules watch series, not events")
+        need = plan_for(rule.horizon).min_history_s
+        if rule.lookback < need:
+            raise ValueError(
+                f"lookback must be at least {need / 3600:g} h for a {rule.horizon / 3600:g} h horizon: a forecast "
+                "needs a quarter of its horizon (at least an hour) of history"
+            )
 
     def lookback_s(self, rule: RuleParams) -> float:
         return rule.lookback
 
-    @staticmethod
-    def condition(ts: np.ndarray, values: np.ndarray, rule: RuleParams, now_ms: int) -> tuple[float, bool] | None:
-        """(projected value at the horizon, will cross within it) from the lookback's points, or None without a fit."""
+    def condition(self, ts: np.ndarray, values: np.ndarray, rule: RuleParams, now_ms: int) -> Crossing:
+        """The crossing as of ``now_ms`` from the lookback's complete buckets (cached per input)."""
         assert rule.threshold is not None
-        fit = forecaster().fit(ts, values)
-        if fit is None:
-            return None
-        horizon_end = now_ms + int(rule.horizon * 1000)
-        when = fit.crossing_ms(rule.threshold, rule.op, now_ms)
-        return fit.at(horizon_end), when is not None and when <= horizon_end
+        step = plan_for(rule.horizon).step_ms
+        done = ts < now_ms - now_ms % step  # only points whose bucket of the horizon's step has closed
+        ts, values = ts[done], values[done]
+        edges = (int(ts[0]), int(ts[-1])) if len(ts) else (0, 0)
+        key = (rule.selector, rule.threshold, rule.op, rule.horizon, len(ts), *edges, float(np.nansum(values)))
+        found = self._fits.get(key)
+        if found is None:
+            name = rule.selector.split("{")[0]
+            found = will_cross(
+                ts, values, rule.threshold, rule.horizon, op=rule.op, bounds=bounds_for(name, values), now_ms=now_ms
+            )
+            if len(self._fits) >= FORECAST_CACHE_SIZE:
+                self._fits.clear()
+            self._fits[key] = found
+        return found
+
+    @staticmethod
+    def fires(found: Crossing, rule: RuleParams) -> bool:
+        return found.ok and found.probability >= rule.probability
+
+    @staticmethod
+    def clears(found: Crossing, rule: RuleParams) -> bool:
+        """A firing alert resolves once the crossing is no longer even likely (below 50 %, or the rule's own
+        probability if lower) — the forecast's hysteresis, so 79 % after 81 % does not resolve and refire."""
+        return not found.ok or found.probability < min(rule.probability, 0.5)
 
     def observe(self, frame: pl.DataFrame, rule: RuleParams, now_ms: int) -> list[Observation]:
         out = []
         for (labels,), part in frame.sort("ts").group_by("labels", maintain_order=True):
-            found = self.condition(part["ts"].dt.epoch("ms").to_numpy(), part["value"].to_numpy(), rule, now_ms)
-            if found is not None:
-                projected, hit = found
-                out.append(Observation(json.loads(str(labels)), projected, hit, not hit))
+            ts, values = part["ts"].dt.epoch("ms").to_numpy(), part["value"].to_numpy().astype(np.float64)
+            found = self.condition(ts, values, rule, now_ms)
+            hit = self.fires(found, rule)
+            # without enough history there is no projection: no value, and nothing to fire on
+            value = found.projected if found.ok else None
+            out.append(Observation(json.loads(str(labels)), value, hit, self.clears(found, rule)))
         return out
 
     def replay(self, frame: pl.DataFrame, rule: RuleParams, since_ms: int) -> pl.DataFrame:
-        """Refits the trend at every point on the lookback before it, as each evaluation would."""
+        """Refits at every :data:`REPLAY_EVERY_MS` over the day and holds the condition in between.
+
+        The evaluator refits once per closed bucket; replaying that for every 5-minute bucket of a
+        day would cost hundreds of fits per series on the page, so the preview refits hourly.
+        """
         lookback_ms = int(rule.lookback * 1000)
         rows = []
         for name, part, ts, values in _parts(frame):
             at = np.flatnonzero(ts >= since_ms)
-            starts = np.searchsorted(ts, ts[at] - lookback_ms, "left")
-            found = [
-                self.condition(ts[lo : i + 1], values[lo : i + 1], rule, int(ts[i]))
-                for lo, i in zip(starts, at, strict=True)
-            ]
-            projected = [f[0] if f else None for f in found]
-            hit = np.array([bool(f and f[1]) for f in found], dtype=bool)
+            if not len(at):
+                continue
+            hourly = np.arange(ts[at[0]] - ts[at[0]] % REPLAY_EVERY_MS, ts[at[-1]] + 1, REPLAY_EVERY_MS)
+            instants = np.concatenate([ts[at[:1]], hourly[hourly > ts[at[0]]]])  # the first point, then each hour
+            found = []
+            for instant in instants:
+                lo, hi = np.searchsorted(ts, instant - lookback_ms, "left"), np.searchsorted(ts, instant, "right")
+                crossing = self.condition(ts[lo:hi], values[lo:hi], rule, int(instant))
+                projected = crossing.projected if crossing.ok else None
+                found.append((projected, self.fires(crossing, rule), self.clears(crossing, rule)))
+            which = np.searchsorted(instants, ts[at], "right") - 1  # the newest refit at or before each point
+            hit = np.array([bool(i >= 0 and found[i][1]) for i in which], dtype=bool)
+            clear = np.array([bool(i < 0 or found[i][2]) for i in which], dtype=bool)
             rows.append(
                 pl.DataFrame(
                     {
                         "series": name,
                         "ts": part["ts"].gather(at),
                         "value": values[at],
-                        "projected": pl.Series(projected, dtype=pl.Float64),
+                        "projected": pl.Series([found[i][0] if i >= 0 else None for i in which], dtype=pl.Float64),
                         "active": hit,
-                        "clear": ~hit,
+                        "clear": clear,
                     }
                 )
             )
         return _replayed(rows, {"projected": pl.Float64()})
+
+
+REPLAY_EVERY_MS = 3_600_000
 
 
 KINDS: tuple[RuleKind, ...] = (Threshold(), Anomaly(), Forecast())

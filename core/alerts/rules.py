@@ -165,6 +165,15 @@ class Rule(BaseModel):
         gt=0,
         description="Forecast rules: alert when the series is projected to cross the threshold within this time.",
     )
+    probability: float = Field(
+        default=0.8,
+        gt=0,
+        lt=1,
+        description=(
+            "Forecast rules: how likely the crossing within the horizon must be (share of simulated futures past "
+            "the threshold) before the rule fires."
+        ),
+    )
     description: str = Field(default="", max_length=2000, description="Free text shown in the rule list.")
 
     @field_validator("selector")

@@ -1,4 +1,5 @@
-"""Statistics over series: anomaly detectors and trend projections (forecasting and baselines to come).
+"""Statistics over series: anomaly detectors and forecasts (Prophet, with seasonal-naive and last-value baselines).
 
-Pure functions over numbers and DataFrames; may import core.model and core.query, never the store directly or streamlit.
+Pure functions over numbers and DataFrames; may import core.config, core.model and core.query, never the store
+directly or streamlit.
 """
