@@ -418,3 +418,23 @@ feeds = sa.Table(
     sa.Column("gap_ms", sa.BigInteger, nullable=True),
     sa.Column("interval_ms", sa.BigInteger, nullable=True),
 )
+
+# Stored forecasts (alembic 0011, docs/forecasting.md). One row per (subject, target, horizon):
+# ``subject`` is what asked (capacity, eta, executive), ``target`` what was fitted (a series'
+# display name, a session id, a KPI), ``id`` a hash of the three. ``last_bucket_ms`` is the
+# newest input bucket the fit saw (a refit is due once a newer one has closed); ``result`` the
+# forecast, its history and the figures derived from it, as JSON.
+forecasts = sa.Table(
+    "forecasts",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("subject", sa.String(32), nullable=False),
+    sa.Column("target", sa.Text, nullable=False),
+    sa.Column("horizon_s", sa.BigInteger, nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("fitted_ms", sa.BigInteger, nullable=False),
+    sa.Column("last_bucket_ms", sa.BigInteger, nullable=True),
+    sa.Column("fit_s", sa.Float, nullable=False),
+    sa.Column("result", sa.JSON, nullable=False),
+    sa.Index("ix_forecasts_subject", "subject"),
+)
