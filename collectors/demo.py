@@ -40,6 +40,7 @@ from core.model import Batch, Event, Labels, Sample, canonical_labels, now_ms
 from core.recording.job import recompute_from_scratch
 from core.store import schema
 from core.store.collector_state import get_state, put_state
+from core.store.forecasts import request_refit
 
 log = logging.getLogger(__name__)
 
@@ -266,6 +267,7 @@ class DemoCollector:
                 state["backfill_s"] = round(time.perf_counter() - started, 2)
                 log.info("demo back-filled %d days in %.1f s", self.backfill_days, state["backfill_s"])
                 recompute_from_scratch(self.engine)  # the recording job may have run on half the history
+                request_refit(self.engine, "demo", now_ms())  # forecasts fitted meanwhile saw an empty store
             put_state(self.engine, STATE, "state", state)
             return Batch()
         if self.workload is None or self.workload.anchor != state["anchor_ms"]:

@@ -274,6 +274,29 @@ class Settings(BaseSettings):
             "(instants older than a day at a 5-minute step)."
         ),
     )
+    forecast_interval_s: float = Field(
+        default=60.0,
+        ge=5.0,
+        le=3600.0,
+        description=(
+            "How often the forecast job looks for due refits (capacity, ETAs, Executive predictions; each horizon is "
+            "refitted after 1/96 of it, e.g. every 15 min for 24 h) and for a 'Refit now' request, in seconds."
+        ),
+    )
+    capacity_threshold_percent: float = Field(
+        default=80.0,
+        gt=0.0,
+        le=100.0,
+        description="Share of a resource's capacity at which the Capacity page counts it as running out, in percent.",
+    )
+    capacity_limits: dict[str, float] = Field(
+        default_factory=lambda: {"qms_queue_depth": 20.0},
+        description=(
+            "Capacity of resources that are not a percentage, by metric: queue depth in items (default 20, the QMS's "
+            "critical queue threshold), db_size_bytes in bytes (unset: growth shown, no time to threshold); as an "
+            "environment variable, a JSON object."
+        ),
+    )
     retention_interval_s: float = Field(
         default=300.0,
         ge=10.0,

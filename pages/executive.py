@@ -11,6 +11,7 @@ from core.kpis.executive import (
     HISTORY_DAYS,
     HORIZON_DAYS,
     load_executive,
+    load_predictions,
     prediction_table,
     predictions,
     risks,
@@ -136,12 +137,13 @@ ALERT_SUMMARY = w.TableConfig(
     title="Critical and error alerts, last hour", empty="No critical or error alert fired in the last hour."
 )
 PREDICTIONS = w.TableConfig(
-    title=f"Performance predictions, next {HORIZON_DAYS} days (linear-trend projection)",
+    title=f"Performance predictions, next {HORIZON_DAYS} days (forecast)",
     help=(
-        f"A least-squares line through the last {HISTORY_DAYS} daily values of each KPI, read {HORIZON_DAYS} days "
-        "ahead; the band is ± 2 standard errors of a new day's value (≈ 95 %). A trend, not a model of causes."
+        f"A forecast of each KPI's last {HISTORY_DAYS} daily values (Prophet, or seasonal-naive where it backtests "
+        f"better), read {HORIZON_DAYS} days ahead with its 80 % interval; fitted in the background for the whole "
+        "organisation (docs/forecasting.md). A trend, not a model of causes."
     ),
-    empty=f"Fewer than 3 days of history: predictions need {HISTORY_DAYS} days of gate, workflow and step events.",
+    empty="No predictions yet: the forecast job fits them within a minute of start (Capacity & forecasts page).",
 )
 
 viewer = require_page("executive")
@@ -235,7 +237,10 @@ def executive() -> None:
         "SLA adherence %": now.sla_target_pct,
         "Completion rate %": EFFICIENCY[1].thresholds.warning,
     }
-    chrome.widget(PREDICTIONS, prediction_table(predictions(data.history, targets, win.end_ms)), ctx=ctx)
+    found = predictions(load_predictions(ctx.engine), targets)
+    chrome.widget(PREDICTIONS, prediction_table(found, win.end_ms) if found else None, ctx=ctx)
+    if found and ctx.filters:
+        st.caption("Predictions cover every component, team and repository: the filters above do not apply to them.")
     chrome.freshness(
         newest_event_ms(ctx.engine, ["workflow.*", "qa.*"]),
         stale_after_s=max(300.0, 3 * (ctx.refresh_s or 30)),

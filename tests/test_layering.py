@@ -59,6 +59,7 @@ MAY_IMPORT = {
     "core.recording": {"core.kpis", "core.ingest", "core.programmes", "core.store"} | BASE,
     "core.kpis": {"core.query", "core.store", "core.sla", "core.analytics", "core.auth"} | BASE,
 }
+MAY_IMPORT["core.forecasting"] = {"core.analytics", "core.kpis", "core.programmes", "core.query", "core.store"} | BASE
 MAY_IMPORT["core.api"] = set(MAY_IMPORT) - {"core.api"} | BASE | {"core.jobs"}  # every domain package, never core.ui
 
 

@@ -172,11 +172,21 @@ def test_kpis_equal_an_independent_computation(store):
         assert number(ops[name]) == want[name], name
 
 
-def test_executive_shows_linear_trend_predictions_from_the_daily_history(store):
-    demo(store, 5)  # four whole days before today: enough for a line
+def test_executive_shows_the_predictions_the_forecast_job_stored(store):
+    """The page reads what the forecast job stored and fits nothing itself; with four whole days of demo history
+    each KPI says how many daily values a forecast needs (tests/test_kpis_executive_predictions.py fits them)."""
     at = run("executive")
-    assert any("linear-trend projection" in m.value for m in at.markdown)
+    assert any("No predictions yet" in i.value for i in at.info)
+    demo(store, 5)
+    from core.forecasting.job import tasks
+    from core.store import forecasts
+
+    (job,) = [t for t in tasks(store, get_settings()) if t.subject == "executive"]
+    forecasts.save(store, job.run(now_ms()))
+    at = run("executive")
+    assert any("Performance predictions" in m.value for m in at.markdown)
     table = next(d.value for d in at.dataframe if "vs target" in d.value.columns)
     assert list(table["KPI (%)"]) == ["Quality score", "SLA adherence", "Completion rate"]
-    assert (table["daily values"] >= 3).all()
-    assert table["vs target"].str.contains("target").all()
+    days = table["daily values"].iloc[0]
+    assert 4 <= days < 12 and (table["daily values"] == days).all()
+    assert (table["vs target"] == f"need at least 12 values (have {days})").all()

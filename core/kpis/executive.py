@@ -13,13 +13,12 @@ Definitions (every one computed from stored events/samples; docs/events.md names
 * SLA adherence — core.kpis.workflow.sla_adherence; cost per review — the cost model in
   settings, and only for viewers with ``view_costs`` (:func:`for_viewer`).
 
-Performance predictions (:func:`predictions`) are a linear-trend projection
-(core.analytics.linear_trend.LinearTrend, least squares) of the quality score, SLA adherence and
-workflow completion rate from their last :data:`HISTORY_DAYS` daily values
-(:func:`daily_history`, read with the page's own events): the value :data:`HORIZON_DAYS` days ahead with a ≈ 95 %
-prediction band (± 2 standard errors of a new observation) and the day the line crosses
-the target, when it does within the horizon. The forecasting issue's better models
-can replace the line behind the same function.
+Performance predictions (:func:`predictions`) are forecasts (core.analytics.forecast: Prophet, or
+seasonal-naive where it backtests better; logistic between 0 and 100 %) of the quality score, SLA adherence
+and workflow completion rate from their last :data:`HISTORY_DAYS` daily values (:func:`daily_history`), fitted
+by the forecast job (core.forecasting.job) for the whole organisation and stored; the page reads them
+(:func:`load_predictions`) and only works out the value :data:`HORIZON_DAYS` days ahead with its 80 % interval
+and the day the forecast crosses each target, so no model is fitted while a person waits.
 
 Longer than most modules: it is every figure of the Executive page, read from one pass over the
 period's events; the pure pieces are small functions tested one by one.
@@ -35,7 +34,7 @@ import numpy as np
 import polars as pl
 from sqlalchemy.engine import Engine
 
-from core.analytics.linear_trend import LinearTrend
+from core.analytics.forecast import Forecast, crossing
 from core.auth.access import Viewer, can
 from core.config import Settings, get_settings
 from core.kpis import workflow as wf
@@ -45,6 +44,8 @@ from core.query import series
 from core.query.series import CACHE, quantum_ms
 from core.sla import compliance as sla
 from core.sla.definitions import DEFAULTS, SlaDefinition
+from core.store.forecasts import StoredForecast
+from core.store.forecasts import load as load_stored
 
 FALSE_POSITIVE = ("false_positive", "not_a_defect")
 GATE_SCORE_TYPES = (*GATE_OUTCOMES, "workflow.quality_gate_executed")
@@ -234,16 +235,12 @@ EXEC_TYPES = (*wf.WORKFLOW_TYPES, *GATE_SCORE_TYPES, *DEFECT_EVENTS, COMPLIANCE_
 
 @dataclass(frozen=True)
 class ExecutiveData:
-    """KPIs now and one period earlier, the trend frame and open critical defects.
-
-    Also the daily history that the predictions read.
-    """
+    """KPIs now and one period earlier, the trend frame and open critical defects."""
 
     current: ExecutiveKpis
     previous: ExecutiveKpis
     trends: pl.DataFrame
     critical_open: int
-    history: pl.DataFrame  # :func:`daily_history` of the last HISTORY_DAYS whole days
 
 
 def load_executive(
@@ -280,15 +277,9 @@ def _load(
     settings: Settings,
 ) -> ExecutiveData:
     span = end_ms - start_ms
-    history_end = now_ms - now_ms % DAY_MS
-    history_start = history_end - HISTORY_DAYS * DAY_MS
-    # one read serves the period, the one before it and the predictions' daily history
-    # (reading them apart cost twice the time)
-    lo = min(start_ms - span, history_start) - wf.OPEN_LOOKBACK_MS
-    read = apply_filters(load_events(engine, EXEC_TYPES, lo, max(end_ms, history_end), settings=settings), filters)
-    events = read.filter(
-        pl.col("ts").is_between(start_ms - span - wf.OPEN_LOOKBACK_MS, end_ms, closed="left")
-    )  # what the KPIs parse
+    # one read serves the period and the one before it (the predictions' daily history is the job's)
+    lo = start_ms - span - wf.OPEN_LOOKBACK_MS
+    events = within(apply_filters(load_events(engine, EXEC_TYPES, lo, end_ms, settings=settings), filters), lo, end_ms)
 
     def utilisation(a: int, b: int) -> float | None:
         frame = series(engine, "qms_agent_load_percent", a, b, settings=settings)
@@ -308,7 +299,6 @@ def _load(
         previous,
         trends(events, start_ms, end_ms, step_ms),
         defects.critical_open,
-        daily_history(read, history_start, history_end, now_ms),
     )
 
 
@@ -320,87 +310,62 @@ PREDICTED = ("Quality score %", "SLA adherence %", "Completion rate %")  # the d
 
 @dataclass(frozen=True)
 class Prediction:
-    """One KPI projected ``horizon_days`` ahead: the value with its band, and when it crosses ``target``."""
+    """One KPI ``HORIZON_DAYS`` ahead from its stored forecast: the value with its 80 % interval, and when the
+    forecast crosses ``target``; ``message`` says why there is none (too little history)."""
 
     kpi: str
-    latest: float  # the newest daily value
-    predicted: float
-    lower: float
-    upper: float
+    latest: float | None  # the newest daily value
+    predicted: float | None
+    lower: float | None
+    upper: float | None
     target: float | None
-    crossing_ms: int | None  # when the trend line crosses the target within the horizon (None: it does not)
+    crossing_ms: int | None  # when the forecast crosses the target within the horizon (None: it does not)
     direction: str  # "falls below" or "reaches": which way it crosses
-    days: int  # daily values the line was fitted to
+    days: int  # daily values the forecast was fitted to
+    model: str = ""
+    fitted_ms: int | None = None
+    message: str = ""
 
 
-def project(
-    history: pl.DataFrame,
-    *,
-    now_ms: int,
-    kpi: str = "",
-    target: float | None = None,
-    horizon_days: int = HORIZON_DAYS,
-    bounds: tuple[float, float] = (0.0, 100.0),
-) -> Prediction | None:
-    """The least-squares line through ``history``, read ``horizon_days`` after ``now_ms``.
+def load_predictions(engine: Engine) -> list[StoredForecast]:
+    """The Executive predictions the forecast job stored (empty until its first run)."""
+    return load_stored(engine, "executive")
 
-    ``history`` has columns ts_ms and value, one row a day.
 
-    The band is ± 2 standard errors of a new observation at that time,
-    ``s · sqrt(1 + 1/n + (t − t̄)² / Σ(tᵢ − t̄)²)`` with ``s² = SSE / (n − 2)``; values are clipped to
-    ``bounds`` (percentages stay within 0–100). None with fewer than 3 daily values.
-    """
-    frame = history.drop_nulls("value").sort("ts_ms")
-    ts, ys = frame["ts_ms"].to_numpy().astype(np.float64), frame["value"].to_numpy().astype(np.float64)
-    line = LinearTrend().fit(ts, ys)
-    if line is None:
-        return None
-    at = now_ms + horizon_days * DAY_MS
-    n = len(ys)
-    residuals = ys - np.array([line.at(int(t)) for t in ts])
-    s = float(np.sqrt((residuals**2).sum() / (n - 2))) if n > 2 else 0.0
-    spread = float(((ts - ts.mean()) ** 2).sum())
-    se = s * float(np.sqrt(1 + 1 / n + (at - ts.mean()) ** 2 / spread))
-    predicted = line.at(at)
-    crossing, direction = None, ""
+def prediction(stored: StoredForecast, target: float | None) -> Prediction:
+    """A :class:`Prediction` from one stored forecast, held against ``target``."""
+    result = stored.result
+    fitted = Forecast.from_json(result.get("forecast", {"status": "insufficient"}))
+    latest, days = result.get("latest"), int(result.get("days", 0))
+    if not fitted.ok:
+        message = fitted.message or "no forecast"
+        return Prediction(
+            stored.target, latest, None, None, None, target, None, "", days, "", stored.fitted_ms, message
+        )
+    crossing_ms, direction = None, ""
     if target is not None:
-        below = line.at(now_ms) < target
+        below = (latest if latest is not None else float(fitted.yhat[0])) < target
         direction = "reaches" if below else "falls below"
-        when = line.crossing_ms(target, ">=" if below else "<", now_ms)
-        crossing = when if when is not None and now_ms < when <= at else None
-    lo, hi = bounds
-
-    def clip(v: float) -> float:
-        return float(min(max(v, lo), hi))
-
+        crossing_ms = crossing(fitted, target, ">=" if below else "<").when_ms
     return Prediction(
-        kpi,
-        float(ys[-1]),
-        clip(predicted),
-        clip(predicted - 2 * se),
-        clip(predicted + 2 * se),
+        stored.target,
+        latest,
+        float(fitted.yhat[-1]),
+        float(fitted.q[0.1][-1]),
+        float(fitted.q[0.9][-1]),
         target,
-        crossing,
+        crossing_ms,
         direction,
-        n,
+        days,
+        fitted.model,
+        stored.fitted_ms,
     )
 
 
-def predictions(
-    history: pl.DataFrame, targets: Mapping[str, float | None], now_ms: int, horizon_days: int = HORIZON_DAYS
-) -> list[Prediction]:
-    """A :class:`Prediction` for every series of ``history`` named in ``targets``, in that order.
-
-    ``history`` is long: ts_ms, series, value.
-    """
-    out = []
-    for name, target in targets.items():
-        found = project(
-            history.filter(pl.col("series") == name), now_ms=now_ms, kpi=name, target=target, horizon_days=horizon_days
-        )
-        if found is not None:
-            out.append(found)
-    return out
+def predictions(stored: Sequence[StoredForecast], targets: Mapping[str, float | None]) -> list[Prediction]:
+    """A :class:`Prediction` for every KPI named in ``targets`` that has a stored forecast, in that order."""
+    by_kpi = {s.target: s for s in stored}
+    return [prediction(by_kpi[kpi], target) for kpi, target in targets.items() if kpi in by_kpi]
 
 
 def daily_sla(
@@ -443,13 +408,15 @@ def daily_history(events: pl.DataFrame, start_ms: int, end_ms: int, now_ms: int)
     return pl.concat([per_day, sla_days]).with_columns(pl.col("ts_ms") + DAY_MS // 2).sort("series", "ts_ms")
 
 
-def prediction_table(found: Sequence[Prediction]) -> pl.DataFrame:
+def prediction_table(found: Sequence[Prediction], now_ms: int) -> pl.DataFrame:
     """The predictions as the page shows them.
 
-    Columns: KPI, newest daily value, value in N days, band, target and the crossing note.
+    Columns: KPI, newest daily value, value in N days, 80 % interval, target note, model and when it was fitted.
     """
 
     def note(p: Prediction) -> str:
+        if p.predicted is None:
+            return p.message
         if p.target is None:
             return ""
         if p.crossing_ms is not None:
@@ -460,15 +427,23 @@ def prediction_table(found: Sequence[Prediction]) -> pl.DataFrame:
         side = "below" if p.direction == "reaches" else "above"
         return f"stays {side} target {round(p.target, 1):g}% for the next {HORIZON_DAYS} days"
 
+    def rounded(value: float | None) -> float | None:
+        return None if value is None else round(value, 1)
+
+    def age(ms: int | None) -> str:
+        return "" if ms is None else f"{max(now_ms - ms, 0) / 60_000:.0f} min ago"
+
     return pl.DataFrame(
         [
             (
                 p.kpi.removesuffix(" %"),
-                round(p.latest, 1),
-                round(p.predicted, 1),
-                f"{p.lower:.1f} – {p.upper:.1f}",
+                rounded(p.latest),
+                rounded(p.predicted),
+                "" if p.lower is None or p.upper is None else f"{p.lower:.1f} – {p.upper:.1f}",
                 note(p),
                 p.days,
+                p.model.replace("_", "-"),
+                age(p.fitted_ms),
             )
             for p in found
         ],
@@ -476,9 +451,11 @@ def prediction_table(found: Sequence[Prediction]) -> pl.DataFrame:
             "KPI (%)": pl.String,
             "latest day": pl.Float64,
             f"in {HORIZON_DAYS} days": pl.Float64,
-            "≈95 % band": pl.String,
+            "80 % interval": pl.String,
             "vs target": pl.String,
             "daily values": pl.Int64,
+            "model": pl.String,
+            "fitted": pl.String,
         },
         orient="row",
     )

@@ -1,0 +1,298 @@
+"""Completion ETAs with intervals: QSE sessions, the migration (overall and per phase), review backlogs.
+
+Each answer is an :class:`Eta`: the median estimate with the 80 % interval around it, the plan it is held
+against, and ``late`` when the estimate passes the plan. How each is estimated, and why:
+
+* **Migration** (``migration.phase_*`` events, docs/events.md): progress per phase is reported daily, so
+  overall progress (phases weighted by planned length) is a daily series that climbs towards 100 %; the
+  forecasting module (core.analytics.forecast) projects it, linear and bounded to 0–100 %, and the ETA is
+  when the forecast reaches 100 %, its interval when the 80 % band's bounds do. Phases in progress get the
+  same treatment against their own ``planned_end``. Events carry no dataset totals (``batch_completed``
+  has records per batch, not per dataset), so datasets do not enter the estimate.
+* **QSE sessions** (``qse.*``): a session reports a handful of phase events over a few days — too few
+  points for any curve. Its remaining planned hours (phases not done, a running phase less its elapsed
+  share; a phase that has not started yet is planned at the median of the same phase in the same
+  template) are scaled by how long completed sessions took for their plan (``duration_hours ÷
+  planned_hours`` of the last 90 days, gaps between phases included: median and the 10th–90th
+  percentiles). The plan is the newest phase's ``planned_end`` plus the planned hours after it.
+* **Review backlogs** (``qms_queue_depth``): from the stored 24 h capacity forecast of each queue, when
+  the forecast returns to the queue's usual level (the median of its history); no plan, so never late.
+
+Pure functions over event frames and stored forecasts; the job (core.forecasting.job) reads the events.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from core.analytics.forecast import FILL, Forecast, crossing, forecast
+from core.kpis.records import fields
+
+DAY_MS = 86_400_000
+HOUR_MS = 3_600_000
+MIN_SESSIONS = 3  # completed sessions needed before their pace says anything about an open one
+DONE_AT = 99.95  # progress counted as complete (the forecast is clipped at 100)
+
+
+@dataclass(frozen=True)
+class Eta:
+    """When something will be done: median estimate, 80 % interval, plan, and why there is none."""
+
+    kind: str  # "migration", "migration phase", "qse session", "backlog"
+    name: str
+    progress: float | None  # percent done now
+    eta_ms: int | None
+    low_ms: int | None
+    high_ms: int | None
+    planned_ms: int | None
+    method: str
+    message: str = ""
+    fitted_ms: int | None = None
+
+    @property
+    def late(self) -> bool:
+        """The estimate (or, without one, the end of what was forecast) passes the plan."""
+        return self.planned_ms is not None and self.eta_ms is not None and self.eta_ms > self.planned_ms
+
+    def to_json(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Eta:
+        known = {k: data.get(k) for k in cls.__dataclass_fields__}
+        return cls(**known)  # type: ignore[arg-type]
+
+
+def _iso_ms(column: str) -> pl.Expr:
+    return pl.col(column).str.to_datetime(strict=False, time_zone="UTC").dt.epoch("ms")
+
+
+# --- the migration --------------------------------------------------------------------------------
+
+
+def migration_progress(events: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """(phases: phase_id, name, planned_start_ms, planned_end_ms, status, progress (latest);
+    daily: ts_ms, phase_id, progress — the newest report of each phase per UTC day)."""
+    reports = (
+        fields(
+            events.filter(pl.col("type").str.starts_with("migration.phase_")),
+            text={
+                "phase_id": "phase_id",
+                "name": "name",
+                "status": "status",
+                "ps": "planned_start",
+                "pe": "planned_end",
+            },
+            numbers={"progress": "progress"},
+        )
+        .drop_nulls(["phase_id", "progress"])
+        .with_columns(
+            planned_start_ms=_iso_ms("ps"), planned_end_ms=_iso_ms("pe"), day=pl.col("ts") - pl.col("ts") % DAY_MS
+        )
+        .sort("ts")
+    )
+    phases = reports.group_by("phase_id").agg(
+        pl.col("name", "status", "progress", "planned_start_ms", "planned_end_ms").last()
+    )
+    daily = reports.group_by("phase_id", "day").agg(pl.col("progress").last()).rename({"day": "ts_ms"})
+    return phases.sort("planned_start_ms"), daily.sort("phase_id", "ts_ms")
+
+
+def overall_daily(phases: pl.DataFrame, daily: pl.DataFrame) -> pl.DataFrame:
+    """Overall progress per day (ts_ms, progress): each phase's latest report carried forward (0 before its
+    first), weighted by its planned length."""
+    if daily.is_empty():
+        return pl.DataFrame(schema={"ts_ms": pl.Int64, "progress": pl.Float64})
+    first, last = int(daily["ts_ms"].min()), int(daily["ts_ms"].max())  # type: ignore[arg-type]
+    days = pl.DataFrame({"ts_ms": np.arange(first, last + 1, DAY_MS)})
+    weights = phases.select(
+        "phase_id", weight=(pl.col("planned_end_ms") - pl.col("planned_start_ms")).clip(DAY_MS).fill_null(DAY_MS)
+    )
+    grid = (
+        days.join(weights, how="cross")
+        .join(daily, on=["ts_ms", "phase_id"], how="left")
+        .sort("phase_id", "ts_ms")
+        .with_columns(pl.col("progress").forward_fill().over("phase_id").fill_null(0.0))
+    )
+    return (
+        grid.group_by("ts_ms")
+        .agg(progress=(pl.col("progress") * pl.col("weight")).sum() / pl.col("weight").sum())
+        .sort("ts_ms")
+    )
+
+
+def _to_done(ts: np.ndarray, progress: np.ndarray, now_ms: int, planned_ms: int | None) -> tuple[Forecast, int]:
+    """Forecast a daily progress series far enough to see it finish: twice the time to plan plus a month,
+    at most four times the history (the module's minimum-history rule) and a year."""
+    span = float(ts[-1] - ts[0] + DAY_MS) if len(ts) else 0.0
+    to_plan = max((planned_ms or now_ms) - now_ms, 0)
+    horizon_ms = int(min(max(2 * to_plan + 30 * DAY_MS, 30 * DAY_MS), max(4 * span, DAY_MS), 365 * DAY_MS))
+    return forecast(ts, progress, horizon_ms / 1000, bounds=FILL, step_ms=DAY_MS), horizon_ms
+
+
+def progress_eta(
+    kind: str, name: str, ts: np.ndarray, progress: np.ndarray, now_ms: int, planned_ms: int | None
+) -> Eta:
+    """When a progress series reaches 100 %, from its forecast (see the module docstring)."""
+    latest = float(progress[-1]) if len(progress) else None
+    method = "Prophet on daily progress"
+    if latest is not None and latest >= DONE_AT:
+        return Eta(kind, name, latest, int(ts[-1]), int(ts[-1]), int(ts[-1]), planned_ms, method, "done")
+    fitted, horizon_ms = _to_done(ts, progress, now_ms, planned_ms)
+    if not fitted.ok:
+        return Eta(kind, name, latest, None, None, None, planned_ms, method, fitted.message)
+    found = crossing(fitted, DONE_AT, ">=")
+    message = "" if found.when_ms is not None else f"not done within {horizon_ms // DAY_MS} days at the current pace"
+    return Eta(kind, name, latest, found.when_ms, found.earliest_ms, found.latest_ms, planned_ms, method, message)
+
+
+def migration_etas(events: pl.DataFrame, now_ms: int) -> list[Eta]:
+    """The whole migration, then each phase in progress."""
+    phases, daily = migration_progress(events)
+    if phases.is_empty():
+        return []
+    overall = overall_daily(phases, daily)
+    planned = phases["planned_end_ms"].max()
+    out = [
+        progress_eta(
+            "migration",
+            "Migration (all phases)",
+            overall["ts_ms"].to_numpy(),
+            overall["progress"].to_numpy(),
+            now_ms,
+            int(planned) if planned is not None else None,  # type: ignore[arg-type]
+        )
+    ]
+    running = phases.filter(pl.col("status") == "in_progress")
+    for phase_id, name, planned_end in running.select("phase_id", "name", "planned_end_ms").iter_rows():
+        part = daily.filter(pl.col("phase_id") == phase_id)
+        out.append(
+            progress_eta(
+                "migration phase",
+                str(name or phase_id),
+                part["ts_ms"].to_numpy(),
+                part["progress"].to_numpy(),
+                now_ms,
+                planned_end,
+            )
+        )
+    return out
+
+
+# --- QSE sessions ---------------------------------------------------------------------------------------------
+
+
+def session_pace(events: pl.DataFrame) -> np.ndarray:
+    """duration_hours ÷ planned_hours of every completed session in ``events``."""
+    done = fields(
+        events.filter(pl.col("type") == "qse.session_completed"),
+        text={"status": "status"},
+        numbers={"duration": "duration_hours", "planned": "planned_hours"},
+    ).filter((pl.col("status") == "completed") & (pl.col("planned") > 0) & (pl.col("duration") > 0))
+    return (done["duration"] / done["planned"]).to_numpy()
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """One open session's plan as far as its events tell: planned hours per phase, done, and the planned end."""
+
+    total_h: float
+    done_h: float
+    planned_end_ms: int
+
+
+def _session_plan(
+    phases: list[str],
+    began: pl.DataFrame,
+    finished: set[str],
+    usual: dict[str, float],
+    fallback: float,
+    start: int,
+    now: int,
+) -> _Plan:
+    """Planned hours per phase (as started, else the template's median for that phase), the hours done (a
+    running phase counts its elapsed share, at most 90 %) and the planned end (the newest started phase's
+    planned end plus the phases after it)."""
+    known = dict(zip(began["phase"].to_list(), began["planned"].to_list(), strict=True))
+    names = phases or list(known)
+    planned = {p: float(known.get(p) or usual.get(p) or fallback) for p in names}
+    done = sum(h for p, h in planned.items() if p in finished)
+    for phase, at in began.filter(~pl.col("phase").is_in(list(finished))).select("phase", "ts").iter_rows():
+        hours = planned.get(phase, fallback)
+        done += min((now - at) / HOUR_MS / max(hours, 1e-9), 0.9) * hours
+    total = sum(planned.values()) or 1.0
+    if began.is_empty() or began["planned_end_ms"].max() is None:
+        return _Plan(total, done, int(start + total * HOUR_MS))
+    newest = began.sort("ts").row(-1, named=True)
+    after = names[names.index(newest["phase"]) + 1 :] if newest["phase"] in names else []
+    return _Plan(total, done, int(newest["planned_end_ms"] + sum(planned[p] for p in after) * HOUR_MS))
+
+
+def qse_etas(events: pl.DataFrame, now_ms: int) -> list[Eta]:
+    """An ETA for each open QSE session (started, not completed) in ``events``.
+
+    A loop over open sessions (a handful at a time), each reading its own few phase rows.
+    """
+    method = "remaining planned hours × completed sessions' pace"
+    ident = {"sid": "session_id", "template": "template", "phase": "phase"}
+    started = fields(events.filter(pl.col("type") == "qse.session_started"), text=ident).with_columns(
+        phases=pl.col("data").str.json_path_match("$.phases").str.json_decode(pl.List(pl.String))
+    )
+    closed = fields(events.filter(pl.col("type") == "qse.session_completed"), text=ident)["sid"]
+    open_sessions = started.filter(pl.col("sid").is_not_null() & ~pl.col("sid").is_in(closed.to_list()))
+    if open_sessions.is_empty():
+        return []
+    pace = session_pace(events)
+    rows = fields(
+        events.filter(pl.col("type").is_in(["qse.phase_started", "qse.phase_completed"])),
+        text=ident | {"pe": "planned_end"},
+        numbers={"planned": "planned_hours"},
+    ).with_columns(planned_end_ms=_iso_ms("pe"))
+    starts = rows.filter(pl.col("type") == "qse.phase_started")
+    typical = starts.group_by("template", "phase").agg(pl.col("planned").median())
+    fallback = float(starts["planned"].median() or 8.0)  # type: ignore[arg-type]
+    quantiles = np.quantile(pace, [0.1, 0.5, 0.9]) if len(pace) >= MIN_SESSIONS else None
+    out = []
+    for sid, template, start, phases in open_sessions.select("sid", "template", "ts", "phases").iter_rows():
+        mine = rows.filter(pl.col("sid") == sid)
+        began = mine.filter(pl.col("type") == "qse.phase_started").sort("ts").unique("phase", keep="last")
+        finished = set(mine.filter(pl.col("type") == "qse.phase_completed")["phase"].to_list())
+        usual = dict(typical.filter(pl.col("template") == template).select("phase", "planned").iter_rows())
+        plan = _session_plan(list(phases or []), began, finished, usual, fallback, start, now_ms)
+        name, progress = f"{sid} ({template})", 100.0 * plan.done_h / plan.total_h
+        if quantiles is None:
+            message = f"need at least {MIN_SESSIONS} completed sessions to estimate a pace (have {len(pace)})"
+            out.append(Eta("qse session", name, progress, None, None, None, plan.planned_end_ms, method, message))
+            continue
+        # what is left, at the pace of completed sessions (wall-clock hours per planned hour)
+        at = [int(now_ms + (plan.total_h - plan.done_h) * HOUR_MS * r) for r in quantiles]
+        out.append(Eta("qse session", name, progress, at[1], at[0], at[2], plan.planned_end_ms, method))
+    return out
+
+
+# --- review backlogs ------------------------------------------------------------------------------------------
+
+
+def backlog_eta(summary: dict[str, Any], fitted_ms: int | None = None) -> Eta:
+    """When a queue's stored 24 h forecast returns to its usual level (median of its history)."""
+    name = summary.get("instance") or summary.get("series", "queue")
+    method = "24 h forecast back to the queue's median"
+    history = summary.get("history", {}).get("value", [])
+    latest = summary.get("latest")
+    stored = Forecast.from_json(summary.get("forecast", {"status": "insufficient"}))
+    if not stored.ok or not history or latest is None:
+        message = stored.message or "no forecast yet"
+        return Eta("backlog", str(name), None, None, None, None, None, method, message, fitted_ms)
+    usual = float(np.median(history))
+    name = f"{name} ({latest:.0f} now, usual {usual:.0f})"
+    if latest <= usual + 0.5:
+        return Eta("backlog", name, None, None, None, None, None, method, "no backlog", fitted_ms)
+    found = crossing(stored, usual + 0.5, "<=")
+    message = "" if found.when_ms is not None else "above usual for 24 h"
+    return Eta(
+        "backlog", name, None, found.when_ms, found.earliest_ms, found.latest_ms, None, method, message, fitted_ms
+    )
