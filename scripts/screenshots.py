@@ -32,7 +32,19 @@ sys.path.insert(0, str(ROOT))
 from tests.live import CHROMIUM, CHROMIUM_ARGS, live_server  # noqa: E402
 
 OUT = ROOT / "docs" / "screenshots"
-PAGES = ("overview", "executive", "operations", "developer", "qa", "sla", "alerts", "explore", "qse", "migration")
+PAGES = (
+    "overview",
+    "executive",
+    "operations",
+    "developer",
+    "qa",
+    "sla",
+    "alerts",
+    "explore",
+    "qse",
+    "migration",
+    "capacity",
+)
 SIZES = (("", 1920, 1080), ("-mobile", 375, 812))
 MAX_HEIGHT = 16_000
 ALL_CHARTS_DRAWN = """() => {
@@ -97,6 +109,31 @@ def wait_until_demo_is_ready(store: Path, timeout_s: float = 600.0) -> None:
     raise TimeoutError(f"the demo did not finish its back-fill within {timeout_s:.0f} s")
 
 
+def wait_for_forecasts(store: Path, timeout_s: float = 600.0) -> None:
+    """Until the forecast job has finished the refit the demo asked for after its back-fill (Capacity page)."""
+    import sqlalchemy as sa
+
+    from core.store import schema
+    from core.store.forecasts import STATE
+
+    engine = sa.create_engine(f"sqlite:///{store}")
+    deadline = time.monotonic() + timeout_s
+    try:
+        while time.monotonic() < deadline:
+            with engine.connect() as connection:
+                state = schema.collector_state
+                rows = dict(
+                    connection.execute(sa.select(state.c.key, state.c.value).where(state.c.collector == STATE)).all()
+                )
+            request, progress = rows.get("request") or {}, rows.get("progress") or {}
+            if request and progress.get("finished", 0) > request.get("at", 0) and not progress.get("running"):
+                return
+            time.sleep(2)
+    finally:
+        engine.dispose()
+    raise TimeoutError(f"the forecast job did not finish within {timeout_s:.0f} s")
+
+
 def settle(page) -> None:
     """Wait until the page has finished streaming in: every chart drawn and nothing added for two seconds in a row."""
     last = -1
@@ -139,6 +176,8 @@ def shoot(tmp: Path, pages: list[str], tablet: bool) -> None:
 
     with live_server(tmp, env={"PULSEBOARD_DEMO": "1", "PULSEBOARD_AUTH": "off"}, timeout_s=180) as server:
         wait_until_demo_is_ready(tmp / "pulseboard.db")
+        if "capacity" in pages:
+            wait_for_forecasts(tmp / "pulseboard.db")
         with sync_playwright() as driver:
             browser = driver.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
             sizes = [*SIZES, *([("-1024", 1024, 768)] if tablet else [])]

@@ -59,7 +59,7 @@ PAGES: tuple[PageSpec, ...] = (
         ":material/trending_up:",
         ("operations", "executive", "admin"),
         None,
-        None,
+        "pages/capacity.py",
     ),
     PageSpec(
         "reports",

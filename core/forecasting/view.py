@@ -312,7 +312,10 @@ def eta_table(found: list[Eta], now_ms: int) -> pl.DataFrame:
             if eta.eta_ms is not None and eta.message != "done"
             else "—"
         )
-        eta_text = "—" if eta.eta_ms is None else f"{_day(eta.eta_ms, daily)} (in {span(eta.eta_ms - now_ms)})"
+        wait = span(eta.eta_ms - now_ms) if eta.eta_ms is not None else ""
+        eta_text = (
+            "—" if eta.eta_ms is None else f"{_day(eta.eta_ms, daily)} ({wait if wait == 'now' else 'in ' + wait})"
+        )
         progress = "—" if eta.progress is None else f"{eta.progress:.0f} %"
         planned = _day(eta.planned_ms, daily)
         rows.append((eta.kind, eta.name, progress, eta_text, interval, planned, status, eta.method))
