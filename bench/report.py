@@ -26,6 +26,7 @@ TARGETS: dict[str, tuple[str, float, str]] = {
     "ingest_to_visible_ms": ("le", 2_000, "ms"),
     "nab_score_standard": ("ge", 50, "points"),
     "forecast_fit_s": ("le", 1.5, "s"),
+    "forecast_page_ms": ("le", 1_000, "ms"),
     "viewers_25_update_latency_ms": ("le", 2_000, "ms"),
 }
 
