@@ -84,7 +84,7 @@ def test_random_text_never_crashes(text):
 
 @pytest.mark.parametrize("value", ["+Inf", "-Inf", "Inf", "+infinity", "1e999"])
 def test_infinite_values_are_refused_naming_the_line(value):
-    result = parse_prometheus(f"ok 1\nbad{{a=\"b\"}} {value}\nok 2\n", NOW)
+    result = parse_prometheus(f'ok 1\nbad{{a="b"}} {value}\nok 2\n', NOW)
     assert [s.value for s in result.samples] == [1.0, 2.0]
     ((number, message),) = result.errors
     assert number == 2 and f"value {value} is not a finite number" in message
