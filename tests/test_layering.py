@@ -53,7 +53,7 @@ MAY_IMPORT = {
     "core.query": {"core.store", "core.auth"} | BASE,
     "core.auth": {"core.store"} | BASE,
     "core.analytics": {"core.query"} | BASE,
-    "core.programmes": {"core.query", "core.store"} | BASE,
+    "core.programmes": {"core.kpis", "core.query", "core.store"} | BASE,
     "core.alerts": {"core.store", "core.query", "core.analytics", "core.auth"} | BASE,
     "core.sla": {"core.alerts", "core.query", "core.store", "core.auth"} | BASE,
     "core.recording": {"core.kpis", "core.ingest", "core.programmes", "core.store"} | BASE,

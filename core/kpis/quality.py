@@ -376,6 +376,19 @@ def suite_table_rows(runs: pl.DataFrame) -> pl.DataFrame:
     )
 
 
+def suite_status(pass_pct: pl.Expr) -> pl.Expr:
+    """A suite's band from its pass %: passing, warning, failing, or no data (the QA and Migration grids alike)."""
+    return (
+        pl.when(pass_pct.is_null())
+        .then(pl.lit("no data"))
+        .when(pass_pct >= SUITE_PASSING_PCT)
+        .then(pl.lit("passing"))
+        .when(pass_pct >= SUITE_WARNING_PCT)
+        .then(pl.lit("warning"))
+        .otherwise(pl.lit("failing"))
+    )
+
+
 def suite_table(runs: pl.DataFrame, trend_runs: int = 10) -> pl.DataFrame:
     """Per suite, from its newest run: pass %, failed, time (s), status and trend.
 
@@ -392,15 +405,7 @@ def suite_table(runs: pl.DataFrame, trend_runs: int = 10) -> pl.DataFrame:
         pl.col("ts").last().alias("last_ts"),
         pl.col("component").last(),
     )
-    status = (
-        pl.when(pl.col("pass_pct").is_null())
-        .then(pl.lit("no data"))
-        .when(pl.col("pass_pct") >= SUITE_PASSING_PCT)
-        .then(pl.lit("passing"))
-        .when(pl.col("pass_pct") >= SUITE_WARNING_PCT)
-        .then(pl.lit("warning"))
-        .otherwise(pl.lit("failing"))
-    )
+    status = suite_status(pl.col("pass_pct"))
     return (
         table.with_columns(
             status.alias("status"),

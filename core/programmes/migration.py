@@ -23,6 +23,7 @@ from dataclasses import dataclass, field, replace
 
 import polars as pl
 
+from core.kpis.quality import suite_status
 from core.programmes.migration_plan import HealthRules, Plan, PlannedMilestone, PlannedPhase, needs_anchor, place
 from core.programmes.migration_stats import compare, slowdown_percent
 
@@ -563,7 +564,6 @@ def regression_percent(timings: pl.DataFrame, rules: HealthRules | None = None) 
     return out
 
 
-SUITE_PASSING_PCT, SUITE_WARNING_PCT = 95.0, 90.0  # the QA page's bands: passing / warning / else failing
 SUITE_SCHEMA: dict[str, pl.DataType | type[pl.DataType]] = {
     "suite": pl.String,
     "pass_pct": pl.Float64,
@@ -602,15 +602,7 @@ def suite_grid(runs: pl.DataFrame, trend_runs: int = 10) -> pl.DataFrame:
         pl.col("ts").last().alias("last_ms"),
         pl.len().alias("runs"),
     )
-    status = (
-        pl.when(pl.col("pass_pct").is_null())
-        .then(pl.lit("no data"))
-        .when(pl.col("pass_pct") >= SUITE_PASSING_PCT)
-        .then(pl.lit("passing"))
-        .when(pl.col("pass_pct") >= SUITE_WARNING_PCT)
-        .then(pl.lit("warning"))
-        .otherwise(pl.lit("failing"))
-    )
+    status = suite_status(pl.col("pass_pct"))
     return grid.with_columns(status.alias("status")).select(list(SUITE_SCHEMA)).cast(SUITE_SCHEMA).sort("suite")  # type: ignore[arg-type]
 
 

@@ -21,6 +21,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from core.config import Settings, get_settings
+from core.kpis.records import EVENT_SCHEMA
 from core.programmes.migration import (
     ACTIVITY_TYPES,
     STATE_HISTORY_MS,
@@ -35,9 +36,6 @@ from core.query import find_series, series
 from core.query.series import CACHE, quantum_ms
 from core.store import schema
 
-EVENT_SCHEMA = pl.Schema(
-    {"id": pl.String(), "type": pl.String(), "ts": pl.Int64(), "source": pl.String(), "data": pl.String()}
-)
 RUN_SCHEMA = pl.Schema(
     {
         "suite": pl.String(),
