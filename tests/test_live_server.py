@@ -54,7 +54,7 @@ def test_bad_batch_gets_422_with_reasons(server):
 
 
 def test_ready_reports_database_and_migrations(server):
-    reply = httpx.get(f"{server.url}/api/v1/ready")
+    reply = httpx.get(f"{server.url}/api/v1/ready", headers=server.headers)  # the checks need a read token
     assert reply.status_code == 200, reply.text
     checks = reply.json()["checks"]
     assert checks["database"]["ok"] and checks["migrations"]["current"] == checks["migrations"]["head"]
@@ -84,7 +84,7 @@ def test_collectors_run_in_the_lifespan_and_stop_cleanly_on_sigterm(tmp_path):
         "PULSEBOARD_INBOX_DIR": str(tmp_path / "inbox"),
     }
     with live_server(tmp_path, env=env) as running:
-        reply = httpx.get(f"{running.url}/api/v1/ready", timeout=10)
+        reply = httpx.get(f"{running.url}/api/v1/ready", headers=running.headers, timeout=10)
         assert reply.status_code == 200, reply.text
         collectors = reply.json()["checks"]["collectors"]
         assert collectors["ok"] is True and {"collector:system", "collector:files"} <= set(collectors["jobs"])

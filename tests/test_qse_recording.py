@@ -113,6 +113,8 @@ def test_the_default_qse_alerts_fire_on_a_real_store(engine, settings):
     config = settings.model_copy(
         update={"alert_rules_file": ROOT / "alert_rules.yaml", "query_cache_ttl_s": 0.0, "alert_resolve_wait_s": 0.0}
     )
+    # seeded here: evaluate_all seeds once per store URL, and the Postgres store is shared by the session
+    alert_store.seed_defaults(engine, ROOT / "alert_rules.yaml")
     evaluate_recording_rules(engine, config, now=now)
     report = evaluate_all(engine, config, now_ms=now + 1)
     assert not report.errors, report.errors
