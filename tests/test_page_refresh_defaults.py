@@ -11,7 +11,7 @@ from core.auth.catalogue import page as page_spec
 from core.config import ROOT
 from core.query.timewindow import REFRESH
 
-# shared/DESIGN.md: Overview 30 s, Executive 30 s, Operations 10 s, Developer 15 s, Quality (QA) 15 s
+# the design document's page table: Overview 30 s, Executive 30 s, Operations 10 s, Developer 15 s, Quality (QA) 15 s
 DESIGN_REFRESH_S = {"overview": 30, "executive": 30, "operations": 10, "developer": 15, "qa": 15}
 ADMIN = Viewer.of("ada", ["admin"])
 

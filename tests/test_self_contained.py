@@ -1,4 +1,5 @@
-"""A bare clone is enough: no tracked file points at ../shared or at a path that exists on one machine only.
+"""A bare clone is enough: no tracked file points at the steering folder beside the clone or at a path that
+exists on one machine only.
 
 Data the tests and benchmarks read is vendored in tests/data (see its README) and found relative to the
 reader's own file; scratch files go to pytest's tmp_path or the system temporary directory.
@@ -13,22 +14,24 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-SELF = Path(__file__).resolve().relative_to(ROOT).as_posix()
 
-# ../shared or shared/data anywhere; otherwise an absolute path under a root that is specific to one machine
-# or user. The look-behind keeps URL and relative paths out (https://host/home/x, api/v1/tmp, data/tmp/),
-# and system paths every machine has (/usr/bin/chromium, /etc/..., /proc, /sys, /dev, /nonexistent/) pass.
+# The names are spelt in parts so that this file holds none of the paths it looks for, and is checked too.
+SIBLING = "shared"  # the folder beside the clone that a user's machine does not have
+MACHINE_ROOTS = ("work", "home", "Users", "root", "tmp", "mnt", "opt")  # roots specific to one machine or user
+# The sibling folder reached upwards, or its data folder anywhere; otherwise an absolute path under a machine root.
+# The look-behind keeps URL and relative paths out (a URL path, api/v1/..., data/...), and system paths every
+# machine has (/usr/bin/chromium, /etc/..., /proc, /sys, /dev, /nonexistent/) pass.
 MACHINE_PATH = re.compile(
-    r"\.\./shared\b"
-    r"|\bshared/data\b"
-    r"|(?<![\w.~/-])/(?:work|home|Users|root|tmp|mnt|opt)(?=[/\"'`\s):;,]|$)"
+    rf"\.\./{SIBLING}\b"
+    rf"|\b{SIBLING}/data\b"
+    rf"|(?<![\w.~/-])/(?:{'|'.join(MACHINE_ROOTS)})(?=[/\"'`\s):;,]|$)"
 )
 SKIP_DIRS = ("tests/data/",)  # vendored third-party files, kept byte-for-byte
 SKIP_NAMES = {".gitignore", ".dockerignore", ".gitattributes"}  # a leading "/" there means the repository root
 
 
 def offences(path: str, text: str) -> list[str]:
-    """``path:line: text`` for every line of ``text`` that names ../shared, shared/data or a machine path."""
+    """``path:line: text`` for every line of ``text`` that names the sibling folder or a machine path."""
     return [
         f"{path}:{number}: {line.strip()}"
         for number, line in enumerate(text.splitlines(), start=1)
@@ -44,7 +47,7 @@ def tracked_text_files() -> list[tuple[str, str]]:
         pytest.skip("not a git checkout")
     files = []
     for name in listing.decode().split("\0"):
-        if not name or name == SELF or name.startswith(SKIP_DIRS) or Path(name).name in SKIP_NAMES:
+        if not name or name.startswith(SKIP_DIRS) or Path(name).name in SKIP_NAMES:
             continue
         path = ROOT / name
         if not path.is_file():  # deleted in the working tree
@@ -67,18 +70,20 @@ def test_no_tracked_file_names_shared_or_a_machine_path():
 
 
 def test_the_checker_flags_shared_and_machine_paths_and_nothing_legitimate():
+    up, data = f"../{SIBLING}", f"{SIBLING}/data"
+    work, home, users, root, tmp, mnt, opt = (f"/{name}" for name in MACHINE_ROOTS)
     flagged = [
-        'PROM = Path("/work/shared/data/prom")',
-        'JUNIT = Path(__file__).parents[2] / "shared" / "data"  # see ../shared/data/junit',
-        "reads shared/data/nab",
-        "open('/home/alice/metrics.csv')",
-        "cp report.xml /Users/bob/Desktop/",
-        "default=Path('/tmp/pulseboard-bench-pages/pulseboard.db')",
-        'tempfile.mkdtemp(dir="/tmp")',
-        "python x.py > /tmp/table.md",
-        "/root/.cache/data.json",
-        "mount it on /mnt/data",
-        "installed in /opt/pulseboard",
+        f'PROM = Path("{work}/{data}/prom")',
+        f'JUNIT = Path(__file__).parents[2] / "{SIBLING}" / "data"  # see {up}/data/junit',
+        f"reads {data}/nab",
+        f"open('{home}/alice/metrics.csv')",
+        f"cp report.xml {users}/bob/Desktop/",
+        f"default=Path('{tmp}/pulseboard-bench-pages/pulseboard.db')",
+        f'tempfile.mkdtemp(dir="{tmp}")',
+        f"python x.py > {tmp}/table.md",
+        f"{root}/.cache/data.json",
+        f"mount it on {mnt}/data",
+        f"installed in {opt}/pulseboard",
     ]
     legitimate = [
         'executable_path="/usr/bin/chromium"',
@@ -86,10 +91,10 @@ def test_the_checker_flags_shared_and_machine_paths_and_nothing_legitimate():
         "GET /api/v1/query_range and /metrics",
         'psutil reads /proc/stat and /sys/class/net; print(x, file="/dev/null")',
         'load_settings(Path("/nonexistent/pulseboard.toml"))',
-        "https://github.com/someone/home/blob/main/tmp/x and data/tmp/spool",
+        f"https://github.com/someone{home}/blob/main{tmp}/x and data{tmp}/spool",
         "db = tmp_path / 'pulseboard.db'",
-        "the shared engine; a shared link; shared by the session",
-        "./tmp/x and build/opt/y",
+        f"the {SIBLING} engine; a {SIBLING} link; {SIBLING} by the session",
+        f".{tmp}/x and build{opt}/y",
     ]
     text = "\n".join(flagged + legitimate)
     assert offences("x.py", text) == [f"x.py:{n}: {line}" for n, line in enumerate(flagged, start=1)]

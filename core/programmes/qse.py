@@ -1,7 +1,7 @@
 """The QSE constitutional framework's fixed names and its 60/40 compliance score.
 
-The 13 COF dimensions and 5 UCL laws come from the QSE seed
-(shared/seeds/qse-performance-dashboard.md); file parsers, the demo and the QSE
+The 13 COF dimensions and 5 UCL laws come from the QSE specification (listed in
+docs/qse.md and docs/formats.md); file parsers, the demo and the QSE
 page all use these exact strings so scores from every source line up.
 """
 
