@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -14,11 +15,11 @@ import pytest
 from core.programmes.migration import migration_view, recent_operations, series_timings
 from core.programmes.migration_plan import PlanError, load_plan, parse_plan, place
 from core.programmes.migration_stats import _normal_approximation, compare, slowdown_percent
-from core.recording.rules import iso_ms, rule
+from core.recording.rules import rule
 
 DAY = 86_400_000
 HOUR = 3_600_000
-T0 = iso_ms("2025-01-06T00:00:00Z")  # a Monday: the fixture programme's week 0
+T0 = int(datetime(2025, 1, 6, tzinfo=UTC).timestamp() * 1000)  # a Monday: the fixture programme's week 0
 EMPTY_TIMINGS = pl.DataFrame(
     schema={"operation": pl.String, "system": pl.String, "value": pl.Float64, "source": pl.String}
 )

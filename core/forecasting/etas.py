@@ -80,7 +80,7 @@ def migration_progress(events: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame
     reports = (
         fields(
             events.filter(pl.col("type").str.starts_with("migration.phase_")),
-            text={
+            texts={
                 "phase_id": "phase_id",
                 "name": "name",
                 "status": "status",
@@ -190,7 +190,7 @@ def session_pace(events: pl.DataFrame) -> np.ndarray:
     """duration_hours ÷ planned_hours of every completed session in ``events``."""
     done = fields(
         events.filter(pl.col("type") == "qse.session_completed"),
-        text={"status": "status"},
+        texts={"status": "status"},
         numbers={"duration": "duration_hours", "planned": "planned_hours"},
     ).filter((pl.col("status") == "completed") & (pl.col("planned") > 0) & (pl.col("duration") > 0))
     return (done["duration"] / done["planned"]).to_numpy()
@@ -239,17 +239,17 @@ def qse_etas(events: pl.DataFrame, now_ms: int) -> list[Eta]:
     """
     method = "remaining planned hours × completed sessions' pace"
     ident = {"sid": "session_id", "template": "template", "phase": "phase"}
-    started = fields(events.filter(pl.col("type") == "qse.session_started"), text=ident).with_columns(
+    started = fields(events.filter(pl.col("type") == "qse.session_started"), texts=ident).with_columns(
         phases=pl.col("data").str.json_path_match("$.phases").str.json_decode(pl.List(pl.String))
     )
-    closed = fields(events.filter(pl.col("type") == "qse.session_completed"), text=ident)["sid"]
+    closed = fields(events.filter(pl.col("type") == "qse.session_completed"), texts=ident)["sid"]
     open_sessions = started.filter(pl.col("sid").is_not_null() & ~pl.col("sid").is_in(closed.to_list()))
     if open_sessions.is_empty():
         return []
     pace = session_pace(events)
     rows = fields(
         events.filter(pl.col("type").is_in(["qse.phase_started", "qse.phase_completed"])),
-        text=ident | {"pe": "planned_end"},
+        texts=ident | {"pe": "planned_end"},
         numbers={"planned": "planned_hours"},
     ).with_columns(planned_end_ms=_iso_ms("pe"))
     starts = rows.filter(pl.col("type") == "qse.phase_started")

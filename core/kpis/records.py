@@ -91,27 +91,34 @@ def within(frame: pl.DataFrame, start_ms: int, end_ms: int) -> pl.DataFrame:
     return frame.filter((pl.col("ts") >= start_ms) & (pl.col("ts") < end_ms))
 
 
-def fields(frame: pl.DataFrame, text: Mapping[str, str] = {}, numbers: Mapping[str, str] = {}) -> pl.DataFrame:
-    """Add columns read from the ``data`` JSON: ``text`` as strings (absent → null), ``numbers`` as floats.
+def text(path: str) -> pl.Expr:
+    """A data field (dotted path into the ``data`` JSON) as a string; absent → null."""
+    return pl.col("data").str.json_path_match(f"$.{path}")
+
+
+def number(path: str) -> pl.Expr:
+    """A data field as a float; absent or not a number → null."""
+    return text(path).cast(pl.Float64, strict=False)
+
+
+def iso_ms(expr: pl.Expr) -> pl.Expr:
+    """An ISO 8601 time (``Z`` or an offset) as epoch milliseconds; unparseable → null."""
+    return expr.str.to_datetime(time_zone="UTC", strict=False).dt.epoch("ms")
+
+
+def fields(frame: pl.DataFrame, texts: Mapping[str, str] = {}, numbers: Mapping[str, str] = {}) -> pl.DataFrame:
+    """Add columns read from the ``data`` JSON: ``texts`` as strings (absent → null), ``numbers`` as floats.
 
     Keys are the new column names, values dotted paths into data (``metrics.execution_time``).
     """
-    columns = [pl.col("data").str.json_path_match(f"$.{path}").alias(name) for name, path in text.items()]
-    columns += [
-        pl.col("data").str.json_path_match(f"$.{path}").cast(pl.Float64, strict=False).alias(name)
-        for name, path in numbers.items()
-    ]
+    columns = [text(path).alias(name) for name, path in texts.items()]
+    columns += [number(path).alias(name) for name, path in numbers.items()]
     return frame.with_columns(columns) if columns else frame
 
 
 def flag(path: str) -> pl.Expr:
     """A boolean data field (JSON true/false) as a polars boolean; absent → null."""
-    return (
-        pl.col("data")
-        .str.json_path_match(f"$.{path}")
-        .str.to_lowercase()
-        .replace_strict({"true": True, "false": False}, default=None)
-    )
+    return text(path).str.to_lowercase().replace_strict({"true": True, "false": False}, default=None)
 
 
 def apply_filters(frame: pl.DataFrame, filters: Mapping[str, str]) -> pl.DataFrame:

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field, replace
 import polars as pl
 
 from core.kpis.quality import suite_status
+from core.kpis.records import iso_ms, number, text
 from core.programmes.migration_plan import HealthRules, Plan, PlannedMilestone, PlannedPhase, needs_anchor, place
 from core.programmes.migration_stats import compare, slowdown_percent
 
@@ -46,21 +47,6 @@ STATE_TYPES = (*PHASE_TYPES, COMPONENT, ISSUE_DETECTED, ISSUE_RESOLVED)
 ACTIVITY_TYPES = (BATCH, ROLLBACK, TIMED)
 LEVELS = ("healthy", "at risk", "critical")
 SEVERITIES = ("critical", "error", "warning", "info")
-
-
-def text(path: str) -> pl.Expr:
-    """A data field as a string (absent → null)."""
-    return pl.col("data").str.json_path_match(f"$.{path}")
-
-
-def number(path: str) -> pl.Expr:
-    """A data field as a float (absent or not a number → null)."""
-    return text(path).cast(pl.Float64, strict=False)
-
-
-def iso_ms(expr: pl.Expr) -> pl.Expr:
-    """An ISO 8601 time as epoch milliseconds; unparseable → null."""
-    return expr.str.to_datetime(time_zone="UTC", strict=False).dt.epoch("ms")
 
 
 def _of(events: pl.DataFrame, *kinds: str) -> pl.DataFrame:

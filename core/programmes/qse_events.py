@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 import polars as pl
 
+from core.kpis.records import flag, iso_ms, number, text
 from core.programmes.qse import COF_DIMENSIONS, COF_WEIGHT, UCL_LAWS, UCL_WEIGHT
 
 SESSION_STARTED = "qse.session_started"
@@ -47,26 +48,6 @@ class Weights:
     def __post_init__(self) -> None:
         if abs(self.cof + self.ucl - 1.0) > 1e-9:
             raise ValueError(f"QSE weights must sum to 1, got COF {self.cof:g} + UCL {self.ucl:g}")
-
-
-def text(path: str) -> pl.Expr:
-    """A data field as a string (absent → null)."""
-    return pl.col("data").str.json_path_match(f"$.{path}")
-
-
-def number(path: str) -> pl.Expr:
-    """A data field as a float (absent or not a number → null)."""
-    return text(path).cast(pl.Float64, strict=False)
-
-
-def flag(path: str) -> pl.Expr:
-    """A boolean data field (absent → null)."""
-    return text(path).str.to_lowercase().replace_strict({"true": True, "false": False}, default=None)
-
-
-def iso_ms(expr: pl.Expr) -> pl.Expr:
-    """An ISO 8601 time (``Z`` or an offset) as epoch milliseconds; unparseable → null."""
-    return expr.str.to_datetime(time_zone="UTC", strict=False).dt.epoch("ms")
 
 
 def _of(events: pl.DataFrame, *kinds: str) -> pl.DataFrame:

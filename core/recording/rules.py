@@ -50,13 +50,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import datetime
 
 import numpy as np
 import polars as pl
 
 from core.config import get_settings
-from core.kpis.records import fields, flag
+from core.kpis.records import fields, flag, iso_ms
 from core.programmes import qse_events as qse
 from core.programmes.compliance import organisation_drop
 from core.programmes.migration_stats import slowdown_percent
@@ -332,10 +331,6 @@ def migration_success_rate(events: pl.DataFrame, at: np.ndarray) -> pl.DataFrame
         return _series(at, np.where(ok + bad > 0, ok / (ok + bad) * 100, np.nan))
 
 
-def _epoch_ms(iso: pl.Expr) -> pl.Expr:
-    return iso.str.to_datetime(time_zone="UTC", strict=False).dt.epoch("ms")
-
-
 def schedule_delay(events: pl.DataFrame, at: np.ndarray) -> pl.DataFrame:
     read = fields(
         events,
@@ -352,8 +347,8 @@ def schedule_delay(events: pl.DataFrame, at: np.ndarray) -> pl.DataFrame:
         "phase",
         "status",
         "progress",
-        _epoch_ms(pl.col("planned_start")).alias("planned_start_ms"),
-        _epoch_ms(pl.col("planned_end")).alias("planned_end_ms"),
+        iso_ms(pl.col("planned_start")).alias("planned_start_ms"),
+        iso_ms(pl.col("planned_end")).alias("planned_end_ms"),
     )
     latest = _latest_before(progress, at, "phase").join(started, on="phase", how="left")
     delay = (
@@ -576,8 +571,3 @@ def rule(name: str) -> RecordingRule:
         if candidate.name == name:
             return candidate
     raise KeyError(f"no recording rule writes {name!r}; known: {', '.join(r.name for r in RULES)}")
-
-
-def iso_ms(text: str) -> int:
-    """An ISO 8601 time (``Z`` or an offset) as epoch milliseconds; for tests and fixtures."""
-    return int(datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp() * 1000)
