@@ -10,11 +10,8 @@ see it. The live-server modules (tests/test_store_outage_live_*.py) prove the HT
 from __future__ import annotations
 
 import contextlib
-import os
 import shutil
 import sqlite3
-import stat
-import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -36,6 +33,7 @@ from core.store.engine import make_engine
 from core.store.outage import HEALTH, describe_outage, store_label
 from tests.alert_support import T0, alert_settings, feed
 from tests.live import free_port
+from tests.store_faults import unwritable
 
 TS = 1_767_225_600_000
 
@@ -71,24 +69,6 @@ def store_lock(engine: Engine) -> Iterator[None]:
             transaction.rollback()
 
 
-@contextlib.contextmanager
-def unwritable(path: Path) -> Iterator[None]:
-    """``path`` cannot be opened for writing: chmod a-w, or the immutable attribute for root."""
-    if os.geteuid() == 0:
-        done = subprocess.run(["chattr", "+i", str(path)], capture_output=True, text=True)
-        if done.returncode != 0:
-            pytest.skip(f"root, and no immutable attribute on this file system: {done.stderr.strip()}")
-        try:
-            yield
-        finally:
-            subprocess.run(["chattr", "-i", str(path)], check=True)
-        return
-    mode = path.stat().st_mode
-    path.chmod(stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH)
-    try:
-        yield
-    finally:
-        path.chmod(mode)
 
 
 def one(name: str, ts: int = TS, value: float = 1.0) -> Batch:

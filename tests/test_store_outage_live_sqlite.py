@@ -12,10 +12,7 @@ request. Rows are counted with a separate connection to the same file.
 from __future__ import annotations
 
 import contextlib
-import os
 import sqlite3
-import stat
-import subprocess
 import time
 import uuid
 from collections.abc import Iterator
@@ -25,6 +22,7 @@ import httpx
 import pytest
 
 from tests.live import LiveServer, live_server
+from tests.store_faults import unwritable
 
 pytestmark = pytest.mark.server
 
@@ -105,24 +103,6 @@ def locked(db: Path) -> Iterator[None]:
         holder.close()
 
 
-@contextlib.contextmanager
-def read_only(db: Path) -> Iterator[None]:
-    """The store file cannot be opened for writing: chmod a-w, or ``chattr +i`` for root (whom chmod does not stop)."""
-    if os.geteuid() == 0:
-        done = subprocess.run(["chattr", "+i", str(db)], capture_output=True, text=True)
-        if done.returncode != 0:
-            pytest.skip(f"running as root and this file system has no immutable attribute: {done.stderr.strip()}")
-        try:
-            yield
-        finally:
-            subprocess.run(["chattr", "-i", str(db)], check=True)
-        return
-    mode = db.stat().st_mode
-    db.chmod(stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH)
-    try:
-        yield
-    finally:
-        db.chmod(mode)
 
 
 def assert_accepted(reply: httpx.Response, elapsed: float, condition: str) -> dict:
@@ -190,7 +170,7 @@ def test_idempotency_key_makes_a_retry_of_an_untimestamped_batch_safe(server) ->
 def test_read_only_store_accepts_and_replays_once_writable_again(server) -> None:
     live, db, _ = server
     name = f"ro_{uuid.uuid4().hex[:6]}"
-    with read_only(db):
+    with unwritable(db):
         reply, elapsed = post(live, "/api/v1/metrics", samples(name, 4))
         body = assert_accepted(reply, elapsed, "read_only")
         assert "read-only" in body["detail"]
