@@ -69,8 +69,6 @@ def store_lock(engine: Engine) -> Iterator[None]:
             transaction.rollback()
 
 
-
-
 def one(name: str, ts: int = TS, value: float = 1.0) -> Batch:
     return Batch((Sample.of(name, {"k": "v"}, value, ts),))
 

@@ -103,8 +103,6 @@ def locked(db: Path) -> Iterator[None]:
         holder.close()
 
 
-
-
 def assert_accepted(reply: httpx.Response, elapsed: float, condition: str) -> dict:
     assert reply.status_code == 202, reply.text
     assert elapsed < CONTRACT_S + MARGIN_S, f"202 after {elapsed:.2f} s"
