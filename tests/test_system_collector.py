@@ -263,7 +263,9 @@ def test_real_psutil_emits_only_declared_documented_metrics(engine, settings):
     clock = Clock()
     system = SystemCollector(1.0, top_n=3, top_interval=1.0, clock=clock)
     system.collect()
-    sum(range(200_000))  # some CPU between readings
+    ticks = sum(psutil.cpu_times())
+    while sum(psutil.cpu_times()) == ticks:  # until the kernel's CPU counters move: a zero delta gives no CPU %
+        sum(range(200_000))
     clock.now += 1
     batch = system.collect()
     declared = {spec.name for spec in SPECS}
