@@ -9,7 +9,7 @@ PORT   ?= 8501
 # localhost only by default; ADDRESS=0.0.0.0 serves other machines (login stays on there)
 ADDRESS ?= 127.0.0.1
 
-.PHONY: run test lint format typecheck pytest bench browser postgres pdf-libs clean
+.PHONY: run test lint format typecheck pytest bench browser postgres prometheus pdf-libs clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +31,9 @@ browser:
 postgres:
 	@scripts/ensure-postgres.sh
 
+prometheus:
+	@scripts/ensure-prometheus.sh
+
 # PDF reports (WeasyPrint) load Debian's Pango
 pdf-libs:
 	@scripts/ensure-pdf-libs.sh
@@ -48,12 +51,12 @@ format: $(VENV)/.dev
 typecheck: $(VENV)/.dev
 	$(BIN)/mypy core collectors
 
-pytest: $(VENV)/.dev browser postgres pdf-libs
+pytest: $(VENV)/.dev browser postgres prometheus pdf-libs
 	$(BIN)/python -m pytest -q -rfEs -p no:cacheprovider
 
 test: lint typecheck pytest
 
-bench: $(VENV)/.dev postgres pdf-libs
+bench: $(VENV)/.dev postgres prometheus pdf-libs
 	@for script in bench/*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done
 	$(BIN)/python bench/report.py
 
