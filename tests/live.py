@@ -55,6 +55,7 @@ def live_server(
     env: dict[str, str] | None = None,
     timeout_s: float = 90.0,
     prepare: Callable[[Engine], None] | None = None,
+    port: int | None = None,
 ) -> Iterator[LiveServer]:
     """Start the app like `make run` does, wait until /api/v1/health answers, stop it on exit.
 
@@ -62,7 +63,7 @@ def live_server(
     and given an API token (scopes ingest and read, in ``server.token``); ``prepare``
     may add more (users, say) through core functions, exactly as an admin would.
     """
-    port = free_port()
+    port = port or free_port()  # a fixed port lets a restarted server keep its clients (bench/soak.py)
     store = make_engine(f"sqlite:///{tmp / 'pulseboard.db'}")
     upgrade(store)
     _, token = create_token(store, "tests", ["ingest", "read"], "tests")
