@@ -91,7 +91,7 @@ def test_token_creation_and_revocation_are_audited(engine):
         tokens.revoke_token(engine, token.id, "root")
 
 
-@pytest.mark.parametrize("scopes", [[], ["admin"], ["ingest", "write"]])
+@pytest.mark.parametrize("scopes", [[], ["superuser"], ["ingest", "write"]])
 def test_unknown_or_no_scopes_are_refused(engine, scopes):
     with pytest.raises(ValueError, match="scopes"):
         tokens.create_token(engine, "x", scopes, "root")

@@ -22,6 +22,7 @@ from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from core.api.outage import GRACE, KEY_HEADER, accept, api_engine, idempotency_key, unavailable
+from core.api.read import install as install_read_api
 from core.auth.tokens import TokenRefused, authorize
 from core.config import Settings, get_settings
 from core.ingest import BatchRejected
@@ -211,7 +212,10 @@ def create_api(settings_provider: Callable[[], Settings] = get_settings) -> Fast
     api = FastAPI(
         title="Pulseboard API",
         version="1",
-        description="Ingest samples and events, push test reports, check health. See docs/api.md.",
+        description="Ingest samples and events, push test reports, check health, read what the pages show. "
+        "See docs/api.md.",
+        docs_url=None,  # FastAPI's Swagger UI loads from a CDN; /api/docs is core/api/docs_page.py
+        redoc_url=None,
     )
 
     @api.exception_handler(ApiError)
@@ -290,6 +294,7 @@ def create_api(settings_provider: Callable[[], Settings] = get_settings) -> Fast
             report = {"ready": report["ready"]}
         return JSONResponse(report, status_code=status)
 
+    install_read_api(api, settings_provider)
     return api
 
 

@@ -21,7 +21,7 @@ from core.auth import audit
 from core.model import now_ms
 from core.store.schema import api_tokens
 
-SCOPES = ("ingest", "read")
+SCOPES = ("ingest", "read", "admin")  # admin: change state through the API (acknowledge, silences)
 PREFIX = "pb_"
 LAST_USED_GRANULARITY_MS = 60_000  # at most one last-used write per token per minute
 
