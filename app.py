@@ -23,6 +23,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route
 
 from core import selfmetrics
+from core.api.prometheus import create_prometheus_api
 from core.api.routes import create_api
 from core.auth import users
 from core.auth.tokens import TokenRefused, authorize
@@ -53,6 +54,7 @@ if settings.auth == "off" and not bound_to_localhost():
 
 logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 api = create_api()
+prometheus_api = create_prometheus_api()
 
 
 def build_scheduler() -> Scheduler:
@@ -124,5 +126,5 @@ async def metrics(request: Request) -> Response:
 app = st.App(
     "pages/navigation.py",
     lifespan=lifespan,
-    routes=[Mount("/api", app=api), Route("/metrics", metrics)],
+    routes=[Mount("/api", app=api), Mount("/prometheus", app=prometheus_api), Route("/metrics", metrics)],
 )

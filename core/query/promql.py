@@ -1,0 +1,291 @@
+"""PromQL over the Pulseboard store: parse with ``promql-parser``, evaluate every step at once with numpy.
+
+Why an engine here rather than a translation to SQL: Grafana and every tool that speaks to
+Prometheus send PromQL and expect Prometheus' numbers, so the semantics that make those
+numbers — a 5-minute lookback for instant vectors, ``rate`` extrapolation, counter resets,
+vector matching — are implemented as Prometheus 2.x defines them, and checked against a
+real Prometheus (tests/test_promql_conformance.py). Parsing is the maintained Rust parser's
+job (the ``promql-parser`` package); this module walks its tree.
+
+An instant vector evaluated over a query's steps is a :class:`Vector`: a label set per series
+and two ``(series × steps)`` arrays, values and "has a value here". Aggregations, binary
+operators and functions are array operations over the steps, so a range query costs a few
+numpy passes rather than one evaluation per step.
+
+Data: raw samples while raw retention still holds the range (the only way to give
+Prometheus' exact answers); beyond it, the coarsest tier :func:`core.query.plan.choose_tier`
+allows, each bucket standing for one sample (its last value at its last time) — counters'
+rates stay exact across buckets, gauges read the value at each bucket's end.
+
+Regular expressions in matchers are compiled by RE2 through
+:func:`core.query.selectors.compile_regex`, as every selector in Pulseboard is.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import polars as pl
+import promql_parser as pp
+from sqlalchemy.engine import Engine
+
+from core.config import Settings, get_settings
+from core.model import now_ms as clock_ms
+from core.query import promql_ops as ops
+from core.query.plan import choose_tier, retention_ms
+from core.query.promql_values import NAME, Matrix, PromQLError, Scalar, String, Value, Vector, drop_name
+from core.query.selectors import Matcher, Selector, SelectorError
+from core.query.series import find_series
+
+LOOKBACK_MS = 300_000  # Prometheus' default --query.lookback-delta
+MAX_POINTS = 11_000  # points per series a range query may ask for, as Prometheus
+
+
+@dataclass(frozen=True)
+class Raw:
+    """One series' samples in a time range."""
+
+    labels: dict[str, str]
+    ts: np.ndarray
+    values: np.ndarray
+
+
+def parse(query: str) -> Any:
+    """The parser's tree for ``query``; a syntax error or unknown function raises PromQLError naming it."""
+    if not query.strip():
+        raise PromQLError('invalid parameter "query": empty query; send a PromQL expression')
+    try:
+        return pp.parse(query)
+    except (ValueError, TypeError) as error:
+        raise PromQLError(f'invalid parameter "query": parse error: {error}') from None
+
+
+def _op(node: Any) -> str:
+    return str(node.op)
+
+
+def _ms(delta: Any) -> int:
+    return round(delta.total_seconds() * 1000) if delta is not None else 0
+
+
+def selector_of(node: Any, settings: Settings) -> Selector:
+    """The store selector for a parsed vector selector: every matcher kind, regexes through RE2."""
+    ops = {"MatchOp.Equal": "=", "MatchOp.NotEqual": "!=", "MatchOp.Re": "=~", "MatchOp.NotRe": "!~"}
+    matchers = []
+    for matcher in node.matchers.matchers:
+        op = ops[str(matcher.op)]
+        if op in ("=~", "!~") and len(matcher.value) > settings.max_regex_length:
+            raise PromQLError(
+                f"the regular expression for {matcher.name} is {len(matcher.value):,} characters, "
+                f"at most {settings.max_regex_length:,} allowed (max_regex_length)"
+            )
+        try:
+            matchers.append(Matcher(matcher.name, op, matcher.value))  # type: ignore[arg-type]
+        except SelectorError as error:
+            raise PromQLError(str(error)) from None
+    if node.matchers.or_matchers:
+        raise PromQLError("'or' inside a selector's braces is not supported by Pulseboard; use the 'or' operator")
+    return Selector(node.name or None, tuple(matchers))
+
+
+def _fetch(connection: Any, sql: str, params: Sequence[int], schema: dict[str, pl.DataType]) -> pl.DataFrame:
+    cursor = connection.connection.driver_connection.cursor()
+    try:
+        cursor.execute(sql, tuple(params))
+        rows = cursor.fetchall()
+    finally:
+        cursor.close()
+    return pl.DataFrame(rows, schema=schema, orient="row")
+
+
+class Evaluator:
+    """Evaluates one query at steps ``steps`` (epoch ms) against ``engine``."""
+
+    def __init__(self, engine: Engine, steps: np.ndarray, settings: Settings, now_ms: int) -> None:
+        self.engine = engine
+        self.steps = steps
+        self.settings = settings
+        self.now = now_ms
+
+    # ---- data -----------------------------------------------------------------------------------
+    def load(self, node: Any, range_ms: int) -> list[Raw]:
+        """Samples of every series ``node`` selects, over the steps' windows (lookback or range, and offset)."""
+        if node.at is not None:
+            raise PromQLError("the @ modifier is not supported by Pulseboard")
+        selector = selector_of(node, self.settings)
+        offset = _ms(node.offset)
+        start = int(self.steps[0]) - offset - (range_ms or LOOKBACK_MS)
+        end = int(self.steps[-1]) - offset
+        try:
+            found = find_series(self.engine, selector)
+        except ValueError as error:
+            raise PromQLError(str(error), "execution") from None
+        if found.is_empty():
+            return []
+        ids = found["series_id"].to_list()
+        raw_from = self.now - retention_ms(self.settings)["raw"]
+        tier = "raw" if start >= raw_from else choose_tier(start, end + 1, self.now, self.settings)
+        with self.engine.connect() as connection:
+            p = "%s" if connection.dialect.name == "postgresql" else "?"
+            marks = ", ".join([p] * len(ids))
+            if tier == "raw":
+                sql = (
+                    f"SELECT series_id, ts, value FROM samples WHERE series_id IN ({marks}) AND ts >= {p} AND ts <= {p}"
+                )
+            else:
+                sql = (
+                    f"SELECT series_id, last_ts, last FROM samples_{tier} "
+                    f"WHERE series_id IN ({marks}) AND last_ts >= {p} AND last_ts <= {p}"
+                )
+            schema = {"series_id": pl.Int64(), "ts": pl.Int64(), "value": pl.Float64()}
+            frame = _fetch(connection, sql, (*ids, start, end), schema)  # type: ignore[arg-type]
+        frame = frame.sort("series_id", "ts")
+        by_id = {int(key[0]): part for key, part in frame.partition_by("series_id", as_dict=True).items()}
+        out = []
+        for sid, name, labels in found.select("series_id", "name", "labels").iter_rows():
+            part = by_id.get(sid)
+            if part is None:
+                continue
+            ts = part["ts"].to_numpy() + offset
+            out.append(Raw({NAME: name, **json.loads(labels)}, ts, part["value"].to_numpy()))
+        return out
+
+    # ---- tree walk ------------------------------------------------------------------------------
+    def eval(self, node: Any) -> Value:
+        """The value of ``node`` at every step."""
+        kind = type(node).__name__
+        handler = getattr(self, f"_eval_{kind}", None)
+        if handler is None:
+            raise PromQLError(f"{kind} expressions are not supported by Pulseboard")
+        return handler(node)  # type: ignore[no-any-return]
+
+    def _eval_NumberLiteral(self, node: Any) -> Scalar:
+        return Scalar(np.full(len(self.steps), float(node.val)))
+
+    def _eval_StringLiteral(self, node: Any) -> String:
+        return String(str(node.val))
+
+    def _eval_ParenExpr(self, node: Any) -> Value:
+        return self.eval(node.expr)
+
+    def _eval_SubqueryExpr(self, node: Any) -> Value:
+        raise PromQLError("subqueries (expr[range:step]) are not supported by Pulseboard")
+
+    def _eval_UnaryExpr(self, node: Any) -> Value:
+        value = self.eval(node.expr)
+        if isinstance(value, Scalar):
+            return Scalar(-value.values)
+        if isinstance(value, Vector):
+            return Vector([drop_name(labels) for labels in value.labels], -value.values, value.present)
+        raise PromQLError("unary minus applies to numbers and instant vectors only")
+
+    def _eval_VectorSelector(self, node: Any) -> Vector:
+        series = self.load(node, 0)
+        n = len(self.steps)
+        values, present = np.zeros((len(series), n)), np.zeros((len(series), n), dtype=bool)
+        for row, raw in enumerate(series):
+            index = np.searchsorted(raw.ts, self.steps, side="right") - 1
+            safe = np.maximum(index, 0)
+            present[row] = (index >= 0) & (raw.ts[safe] >= self.steps - LOOKBACK_MS)
+            values[row] = raw.values[safe]
+        return Vector([raw.labels for raw in series], values, present)
+
+    def _eval_MatrixSelector(self, node: Any) -> Matrix:
+        if len(self.steps) != 1:
+            raise PromQLError("a range vector (selector[range]) can be asked for by an instant query only")
+        range_ms = _ms(node.range)
+        series = self.load(node.vector_selector, range_ms)
+        t = int(self.steps[0])
+        points = []
+        for raw in series:
+            keep = (raw.ts >= t - range_ms) & (raw.ts <= t)
+            points.append((raw.ts[keep], raw.values[keep]))
+        return Matrix([raw.labels for raw in series], points)
+
+    def _eval_AggregateExpr(self, node: Any) -> Value:
+        return ops.aggregate(self, node)
+
+    def _eval_BinaryExpr(self, node: Any) -> Value:
+        return ops.binary(self, node)
+
+    def _eval_Call(self, node: Any) -> Value:
+        return ops.call(self, node)
+
+    def scalar_arg(self, node: Any, what: str) -> float:
+        """A parameter that must be one number (``topk``'s k, ``quantile``'s φ): its value at the first step."""
+        value = self.eval(node)
+        if not isinstance(value, Scalar):
+            raise PromQLError(f"{what} must be a number")
+        return float(value.values[0])
+
+    def range_function(
+        self,
+        node: Any,
+        compute: Callable[[np.ndarray, np.ndarray, int], tuple[np.ndarray, np.ndarray]],
+        keep_name: bool,
+    ) -> Vector:
+        """Apply ``compute(ts, values, range_ms)`` to each series of a range-selector argument."""
+        if type(node).__name__ != "MatrixSelector":
+            raise PromQLError("expected a range vector (selector[range]) as the argument")
+        range_ms = _ms(node.range)
+        series = self.load(node.vector_selector, range_ms)
+        n = len(self.steps)
+        values, present = np.zeros((len(series), n)), np.zeros((len(series), n), dtype=bool)
+        for row, raw in enumerate(series):
+            values[row], present[row] = compute(raw.ts, raw.values, range_ms)
+        labels = [raw.labels if keep_name else drop_name(raw.labels) for raw in series]
+        return Vector(labels, values, present)
+
+
+def steps_for(start_ms: int, end_ms: int, step_ms: int) -> np.ndarray:
+    """The evaluation times of a range query, refused past :data:`MAX_POINTS` as Prometheus does."""
+    if step_ms <= 0:
+        raise PromQLError("zero or negative query resolution step widths are not accepted. Try a positive integer")
+    if end_ms < start_ms:
+        raise PromQLError("end timestamp must not be before start time")
+    if (end_ms - start_ms) // step_ms > MAX_POINTS:  # Prometheus' own test: (end - start) / step > 11,000
+        raise PromQLError(
+            f"exceeded maximum resolution of {MAX_POINTS:,} points per timeseries. "
+            "Try decreasing the query resolution (?step=XX)"
+        )
+    return np.arange(start_ms, end_ms + 1, step_ms, dtype=np.int64)
+
+
+def evaluate(
+    engine: Engine,
+    query: str,
+    start_ms: int,
+    end_ms: int,
+    step_ms: int,
+    *,
+    settings: Settings | None = None,
+    now_ms: int | None = None,
+) -> Value:
+    """Evaluate ``query`` at every step from ``start_ms`` to ``end_ms`` (an instant query: start = end)."""
+    tree = parse(query)
+    steps = steps_for(start_ms, end_ms, step_ms)
+    evaluator = Evaluator(engine, steps, settings or get_settings(), clock_ms() if now_ms is None else now_ms)
+    value = evaluator.eval(tree)
+    if isinstance(value, Matrix) and start_ms != end_ms:
+        raise PromQLError("a range query must evaluate to an instant vector or a number, not a range vector")
+    return value
+
+
+__all__ = [
+    "LOOKBACK_MS",
+    "MAX_POINTS",
+    "Matrix",
+    "PromQLError",
+    "Scalar",
+    "String",
+    "Value",
+    "Vector",
+    "evaluate",
+    "parse",
+    "selector_of",
+    "steps_for",
+]
