@@ -1,7 +1,8 @@
 """Capacity & forecasts: when each resource reaches 80 % of capacity, what to provision, and when programmes finish.
 
 Reads the forecasts the background job stored (core.forecasting.view); nothing is fitted here, so the page
-draws in well under a second. "Refit now" asks the job to refit everything and shows its progress.
+draws in well under a second. "Refit now" asks the job to refit everything and shows its progress. The
+migration's ETAs are the Migration page's schedule (core.programmes.migration.schedule), computed as it draws.
 """
 
 from __future__ import annotations
@@ -139,7 +140,7 @@ for n, key in enumerate(shown):
         st.altair_chart(chart, width="stretch")
 
 st.subheader("Completion ETAs")
-etas = view.eta_table(view.etas(stored), now)
+etas = view.eta_table(view.etas(stored, view.migration_etas_now(engine, now, settings)), now)
 if etas.is_empty():
     st.info(
         "No programme to estimate: send migration.phase_progress and qse.* events (docs/events.md); review backlogs "
@@ -149,7 +150,8 @@ if etas.is_empty():
 else:
     st.dataframe(etas, hide_index=True, width="stretch")
     st.caption(
-        "Migration: its daily progress forecast to 100 % (80 % interval). QSE sessions: remaining planned hours at the "
+        "Migration: the Migration page's estimate — each running phase at its pace so far, a phase not started after "
+        "its dependencies (a rule, so no interval). QSE sessions: remaining planned hours at the "
         "pace of completed sessions (10th–90th percentile). Backlogs: when the 24 h forecast is back to the queue's "
         "median. “late”: the ETA passes the plan."
     )

@@ -191,12 +191,11 @@ def iso(ms: int) -> str:
     return str(np.datetime64(ms, "ms")) + "Z"
 
 
-def test_migration_eta_follows_its_progress_and_is_late_past_the_plan():
-    """Two phases: 'copy' done, 'verify' at 2 points a day for 20 days (40 %) and planned to end in 10 days —
-    at that pace it needs 30 more: late, for the phase and for the whole."""
-    start = NOW - 20 * DAY
+def migration_rows(start: int) -> list[tuple[str, int, dict[str, object]]]:
+    """Two phases: 'copy' done at ``start``; 'verify' at 2 points a day for 20 days (40 %), planned to end 10 days
+    after NOW (= start + 20 days)."""
     plan = {"planned_start": iso(start - 10 * DAY), "risk_level": "low"}
-    rows = [
+    rows: list[tuple[str, int, dict[str, object]]] = [
         ("migration.phase_completed", start, {"phase_id": "copy", "name": "Copy", "status": "completed",
          "progress": 100, **plan, "planned_end": iso(start)}),
     ]  # fmt: skip
@@ -210,12 +209,45 @@ def test_migration_eta_follows_its_progress_and_is_late_past_the_plan():
                 | {"planned_end": iso(NOW + 10 * DAY)},
             )
         )
-    found = {eta.kind: eta for eta in migration_etas(events(rows), NOW)}
-    phase = found["migration phase"]
+    return rows
+
+
+def test_migration_eta_is_the_migration_schedule_and_late_past_the_plan():
+    """'verify' began with its first report (start + 6 h) and reached 40 % 19 days later: 100 % takes
+    19 d × 100/40 = 47.5 days from that start, so it ends at start + 6 h + 47.5 d = NOW + 27.5 d + 6 h — 17.5 d
+    and 6 h past its planned end (NOW + 10 d): late, for the phase and for the whole. Progress: copy 100 % over
+    10 planned days, verify 40 % over 40 → (1000 + 1600) / 50 = 52 %."""
+    from core.programmes.migration import schedule
+
+    start = NOW - 20 * DAY
+    found = {eta.kind: eta for eta in migration_etas(schedule(events(migration_rows(start)), None, NOW))}
+    phase, whole = found["migration phase"], found["migration"]
+    expected = NOW + 27 * DAY + 18 * HOUR
     assert phase.name == "Verify" and phase.progress == pytest.approx(40)
-    assert phase.eta_ms is not None and abs(phase.eta_ms - (NOW + 30 * DAY)) <= 4 * DAY
-    assert phase.low_ms is not None and phase.high_ms is not None and phase.low_ms <= phase.eta_ms <= phase.high_ms
-    assert phase.late and found["migration"].late
+    assert phase.eta_ms == expected and phase.planned_ms == NOW + 10 * DAY and phase.late
+    assert whole.eta_ms == expected and whole.progress == pytest.approx(52) and whole.late
+    assert whole.low_ms is None and whole.high_ms is None  # a rule, not a fit: no interval is made up
+    table = view.eta_table(list(found.values()), NOW)
+    assert set(table["status"]) == {"late"} and set(table["80 % interval"]) == {"—"}
+
+
+def test_the_capacity_page_and_the_migration_page_show_one_migration_eta(engine, tmp_path):
+    """The same events in a store (SQLite and Postgres): the Capacity page's migration ETA (read live through
+    core.forecasting.view) and the Migration page's estimated completion (core.programmes.migration_store
+    .load_view) are the same instant, the hand-worked NOW + 27.5 d + 6 h, for the whole and for the phase."""
+    from core.model import Event
+    from core.programmes.migration_store import load_view
+
+    rows = migration_rows(NOW - 20 * DAY)
+    write_batch(engine, [], [Event(f"m{n}", kind, ts, "test", data) for n, (kind, ts, data) in enumerate(rows)])
+    settings = settings_for(engine, tmp_path, migration_plan_file=tmp_path / "no-plan.yaml")
+    page = load_view(engine, start_ms=NOW - 7 * DAY, end_ms=NOW, plan=None, settings=settings)
+    capacity = {eta.kind: eta for eta in view.migration_etas_now(engine, NOW, settings)}
+    expected = NOW + 27 * DAY + 18 * HOUR
+    assert page.eta_ms == capacity["migration"].eta_ms == expected
+    assert page.planned_end_ms == capacity["migration"].planned_ms == NOW + 10 * DAY
+    verify = page.phases.filter(pl.col("id") == "verify").row(0, named=True)
+    assert verify["forecast_end_ms"] == capacity["migration phase"].eta_ms == expected
 
 
 def test_qse_session_eta_scales_what_is_left_by_completed_sessions_pace():

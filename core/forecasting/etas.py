@@ -3,12 +3,10 @@
 Each answer is an :class:`Eta`: the median estimate with the 80 % interval around it, the plan it is held
 against, and ``late`` when the estimate passes the plan. How each is estimated, and why:
 
-* **Migration** (``migration.phase_*`` events, docs/events.md): progress per phase is reported daily, so
-  overall progress (phases weighted by planned length) is a daily series that climbs towards 100 %; the
-  forecasting module (core.analytics.forecast) projects it, linear and bounded to 0–100 %, and the ETA is
-  when the forecast reaches 100 %, its interval when the 80 % band's bounds do. Phases in progress get the
-  same treatment against their own ``planned_end``. Events carry no dataset totals (``batch_completed``
-  has records per batch, not per dataset), so datasets do not enter the estimate.
+* **Migration** (``migration.phase_*`` events and the plan, docs/migration.md): exactly the Migration page's
+  estimate — core.programmes.migration.schedule, each running phase at its pace so far, a phase not started
+  after its dependencies — so the two pages show one date. A rule, not a fit: it has no interval, and it is
+  computed when the page draws (it is cheap) rather than stored by the job.
 * **QSE sessions** (``qse.*``): a session reports a handful of phase events over a few days — too few
   points for any curve. Its remaining planned hours (phases not done, a running phase less its elapsed
   share; a phase that has not started yet is planned at the median of the same phase in the same
@@ -18,7 +16,8 @@ against, and ``late`` when the estimate passes the plan. How each is estimated, 
 * **Review backlogs** (``qms_queue_depth``): from the stored 24 h capacity forecast of each queue, when
   the forecast returns to the queue's usual level (the median of its history); no plan, so never late.
 
-Pure functions over event frames and stored forecasts; the job (core.forecasting.job) reads the events.
+Pure functions over event frames, the migration schedule and stored forecasts; the job (core.forecasting.job)
+reads the events.
 """
 
 from __future__ import annotations
@@ -29,13 +28,13 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from core.analytics.forecast import FILL, Forecast, crossing, forecast
+from core.analytics.forecast import Forecast, crossing
 from core.kpis.records import fields
+from core.programmes.migration import Schedule
 
 DAY_MS = 86_400_000
 HOUR_MS = 3_600_000
 MIN_SESSIONS = 3  # completed sessions needed before their pace says anything about an open one
-DONE_AT = 99.95  # progress counted as complete (the forecast is clipped at 100)
 
 
 @dataclass(frozen=True)
@@ -73,113 +72,39 @@ def _iso_ms(column: str) -> pl.Expr:
 
 # --- the migration --------------------------------------------------------------------------------
 
-
-def migration_progress(events: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """(phases: phase_id, name, planned_start_ms, planned_end_ms, status, progress (latest);
-    daily: ts_ms, phase_id, progress — the newest report of each phase per UTC day)."""
-    reports = (
-        fields(
-            events.filter(pl.col("type").str.starts_with("migration.phase_")),
-            texts={
-                "phase_id": "phase_id",
-                "name": "name",
-                "status": "status",
-                "ps": "planned_start",
-                "pe": "planned_end",
-            },
-            numbers={"progress": "progress"},
-        )
-        .drop_nulls(["phase_id", "progress"])
-        .with_columns(
-            planned_start_ms=_iso_ms("ps"), planned_end_ms=_iso_ms("pe"), day=pl.col("ts") - pl.col("ts") % DAY_MS
-        )
-        .sort("ts")
-    )
-    phases = reports.group_by("phase_id").agg(
-        pl.col("name", "status", "progress", "planned_start_ms", "planned_end_ms").last()
-    )
-    daily = reports.group_by("phase_id", "day").agg(pl.col("progress").last()).rename({"day": "ts_ms"})
-    return phases.sort("planned_start_ms"), daily.sort("phase_id", "ts_ms")
+MIGRATION_METHOD = "each phase at its pace so far, after its dependencies (the Migration page's forecast)"
 
 
-def overall_daily(phases: pl.DataFrame, daily: pl.DataFrame) -> pl.DataFrame:
-    """Overall progress per day (ts_ms, progress): each phase's latest report carried forward (0 before its
-    first), weighted by its planned length."""
-    if daily.is_empty():
-        return pl.DataFrame(schema={"ts_ms": pl.Int64, "progress": pl.Float64})
-    first, last = int(daily["ts_ms"].min()), int(daily["ts_ms"].max())  # type: ignore[arg-type]
-    days = pl.DataFrame({"ts_ms": np.arange(first, last + 1, DAY_MS)})
-    weights = phases.select(
-        "phase_id", weight=(pl.col("planned_end_ms") - pl.col("planned_start_ms")).clip(DAY_MS).fill_null(DAY_MS)
-    )
-    grid = (
-        days.join(weights, how="cross")
-        .join(daily, on=["ts_ms", "phase_id"], how="left")
-        .sort("phase_id", "ts_ms")
-        .with_columns(pl.col("progress").forward_fill().over("phase_id").fill_null(0.0))
-    )
-    return (
-        grid.group_by("ts_ms")
-        .agg(progress=(pl.col("progress") * pl.col("weight")).sum() / pl.col("weight").sum())
-        .sort("ts_ms")
-    )
+def migration_etas(plan_state: Schedule) -> list[Eta]:
+    """The whole migration, then each phase in progress or blocked, from the Migration page's schedule.
 
-
-def _to_done(ts: np.ndarray, progress: np.ndarray, now_ms: int, planned_ms: int | None) -> tuple[Forecast, int]:
-    """Forecast a daily progress series far enough to see it finish: twice the time to plan plus a month,
-    at most four times the history (the module's minimum-history rule) and a year."""
-    span = float(ts[-1] - ts[0] + DAY_MS) if len(ts) else 0.0
-    to_plan = max((planned_ms or now_ms) - now_ms, 0)
-    horizon_ms = int(min(max(2 * to_plan + 30 * DAY_MS, 30 * DAY_MS), max(4 * span, DAY_MS), 365 * DAY_MS))
-    return forecast(ts, progress, horizon_ms / 1000, bounds=FILL, step_ms=DAY_MS), horizon_ms
-
-
-def progress_eta(
-    kind: str, name: str, ts: np.ndarray, progress: np.ndarray, now_ms: int, planned_ms: int | None
-) -> Eta:
-    """When a progress series reaches 100 %, from its forecast (see the module docstring)."""
-    latest = float(progress[-1]) if len(progress) else None
-    method = "Prophet on daily progress"
-    if latest is not None and latest >= DONE_AT:
-        return Eta(kind, name, latest, int(ts[-1]), int(ts[-1]), int(ts[-1]), planned_ms, method, "done")
-    fitted, horizon_ms = _to_done(ts, progress, now_ms, planned_ms)
-    if not fitted.ok:
-        return Eta(kind, name, latest, None, None, None, planned_ms, method, fitted.message)
-    found = crossing(fitted, DONE_AT, ">=")
-    message = "" if found.when_ms is not None else f"not done within {horizon_ms // DAY_MS} days at the current pace"
-    return Eta(kind, name, latest, found.when_ms, found.earliest_ms, found.latest_ms, planned_ms, method, message)
-
-
-def migration_etas(events: pl.DataFrame, now_ms: int) -> list[Eta]:
-    """The whole migration, then each phase in progress."""
-    phases, daily = migration_progress(events)
-    if phases.is_empty():
+    ``plan_state`` is core.programmes.migration.schedule's answer (core.programmes.migration_store.load_schedule
+    reads it): the estimated completion is its latest phase forecast end and a phase's ETA its forecast end,
+    so this page and the Migration page cannot disagree. The forecast is a rule (docs/migration.md,
+    "Forecast"), not a fit: no interval.
+    """
+    table = plan_state.phases
+    if table.is_empty():
         return []
-    overall = overall_daily(phases, daily)
-    planned = phases["planned_end_ms"].max()
+    done = plan_state.done
     out = [
-        progress_eta(
+        Eta(
             "migration",
             "Migration (all phases)",
-            overall["ts_ms"].to_numpy(),
-            overall["progress"].to_numpy(),
-            now_ms,
-            int(planned) if planned is not None else None,  # type: ignore[arg-type]
+            plan_state.progress_pct,
+            plan_state.eta_ms,
+            None,
+            None,
+            plan_state.planned_end_ms,
+            MIGRATION_METHOD,
+            "done" if done else "",
         )
     ]
-    running = phases.filter(pl.col("status") == "in_progress")
-    for phase_id, name, planned_end in running.select("phase_id", "name", "planned_end_ms").iter_rows():
-        part = daily.filter(pl.col("phase_id") == phase_id)
-        out.append(
-            progress_eta(
-                "migration phase",
-                str(name or phase_id),
-                part["ts_ms"].to_numpy(),
-                part["progress"].to_numpy(),
-                now_ms,
-                planned_end,
-            )
-        )
+    running = table.filter(pl.col("status").is_in(["in_progress", "blocked"]))
+    for name, progress, end, planned in running.select(
+        "name", "progress", "forecast_end_ms", "planned_end_ms"
+    ).iter_rows():
+        out.append(Eta("migration phase", str(name), progress, end, None, None, planned, MIGRATION_METHOD))
     return out
 
 

@@ -3,8 +3,9 @@
 Registered in app.py as a singleton (one replica fits for all). Each run:
 
 1. takes a pending "Refit now" request (core.store.forecasts.request_refit) — then everything is due;
-2. lists the tasks: each capacity resource × horizon (24 h, 7 d, 30 d), the completion ETAs (migration,
-   QSE sessions) and the Executive page's KPI predictions;
+2. lists the tasks: each capacity resource × horizon (24 h, 7 d, 30 d), the completion ETAs of QSE
+   sessions (the migration's is the Migration page's schedule, read live by core.forecasting.view) and the
+   Executive page's KPI predictions;
 3. refits a task when forced or when 1/96 of its horizon has passed since its last fit (every 15 min for
    24 h, 1¾ h for 7 d, 7½ h for 30 d; hourly for the ETAs and predictions, whose inputs are daily) —
    every 5 minutes while it lacks data — and stores every row with the inputs' last bucket and fit time;
@@ -26,7 +27,7 @@ from sqlalchemy.engine import Engine
 
 from core.analytics.forecast import PERCENT, fit_query, served
 from core.config import Settings, get_settings
-from core.forecasting.etas import migration_etas, qse_etas
+from core.forecasting.etas import qse_etas
 from core.forecasting.resources import HORIZON_LABELS, HORIZONS_S, RESOURCES, Resource, summarise
 from core.kpis.executive import EXEC_TYPES, HISTORY_DAYS, HORIZON_DAYS, PREDICTED, daily_history
 from core.kpis.records import load_events
@@ -93,10 +94,8 @@ def _capacity(
 def _etas(engine: Engine, settings: Settings) -> Callable[[int], list[store.StoredForecast]]:
     def run(now: int) -> list[store.StoredForecast]:
         started = time.perf_counter()
-        events = load_events(
-            engine, ("migration.*", "qse.*"), now - ETA_HISTORY_DAYS * DAY_MS, now + 1, settings=settings
-        )
-        found = migration_etas(events, now) + qse_etas(events, now)
+        events = load_events(engine, ("qse.*",), now - ETA_HISTORY_DAYS * DAY_MS, now + 1, settings=settings)
+        found = qse_etas(events, now)  # the migration's ETA is not fitted: the page reads its schedule live
         spent = time.perf_counter() - started
         newest = int(events["ts"].max()) if events.height else None  # type: ignore[arg-type]
         return [

@@ -1,9 +1,10 @@
-"""What the Capacity & forecasts page shows, from the stored forecasts alone (no fit ever runs here).
+"""What the Capacity & forecasts page shows: the stored forecasts (no fit ever runs here) and the migration schedule.
 
 * :func:`load` — every stored capacity forecast and ETA, one read;
 * :func:`ranking` — one row per resource instance, ranked by time to the threshold (80 % of capacity);
 * :func:`chart_frame` — history and forecast with its 80 %/95 % bands for one resource and horizon;
 * :func:`recommendations` — a sentence per resource that needs action, soonest first;
+* :func:`migration_etas_now` — the migration's ETAs from the Migration page's schedule (read live, not stored);
 * :func:`eta_table` — completion ETAs with their intervals and plans, late ones first.
 
 Times are worded against the page's own clock, so a forecast fitted ten minutes ago still says "in 3 h"
@@ -22,8 +23,11 @@ import polars as pl
 from sqlalchemy.engine import Engine
 
 from core.analytics.forecast import Forecast
-from core.forecasting.etas import Eta, backlog_eta
+from core.config import Settings, get_settings
+from core.forecasting.etas import Eta, backlog_eta, migration_etas
 from core.forecasting.resources import HORIZON_LABELS, RESOURCES, URGENCY, resource, urgency
+from core.programmes.migration_plan import PlanError
+from core.programmes.migration_store import load_schedule, plan_from_settings
 from core.store import forecasts as store
 
 MINUTE_MS = 60_000
@@ -287,9 +291,23 @@ def _day(ms: int | None, daily: bool = False) -> str:
     return str(np.datetime64(int(ms), "ms").astype("datetime64[D]" if daily else "datetime64[m]")).replace("T", " ")
 
 
-def etas(stored: Stored) -> list[Eta]:
-    """Stored ETAs (migration, QSE sessions) plus the review backlogs from the stored 24 h queue forecasts."""
-    found = [Eta.from_json(r.result) for r in stored.etas]
+def migration_etas_now(engine: Engine, now_ms: int, settings: Settings | None = None) -> list[Eta]:
+    """The migration's ETAs as of ``now_ms``, from the Migration page's own schedule (same plan, same events, same
+    function: core.programmes.migration.schedule), so the two pages show one estimated completion. A plan file
+    that cannot be read is left out, as the Migration page does (it then works from the events alone)."""
+    settings = settings or get_settings()
+    try:
+        plan, _ = plan_from_settings(settings)
+    except PlanError:
+        plan = None
+    return migration_etas(load_schedule(engine, now_ms=now_ms, plan=plan, settings=settings))
+
+
+def etas(stored: Stored, migration: list[Eta] | None = None) -> list[Eta]:
+    """``migration`` (:func:`migration_etas_now`), the stored QSE sessions' ETAs and the review backlogs from the
+    stored 24 h queue forecasts. Migration rows a job of an older version stored are left out."""
+    found = list(migration or [])
+    found += [eta for r in stored.etas if not (eta := Eta.from_json(r.result)).kind.startswith("migration")]
     for row in stored.capacity:
         if row.result.get("resource") == "queue" and row.horizon_s == 86_400:
             found.append(backlog_eta(row.result, row.fitted_ms))
@@ -306,10 +324,10 @@ def eta_table(found: list[Eta], now_ms: int) -> pl.DataFrame:
             status = "done"
         else:
             status = "late" if eta.late else "on plan" if eta.planned_ms is not None else "—"
-        daily = eta.kind.startswith("migration")  # from daily progress: a time of day would be false precision
+        daily = eta.kind.startswith("migration")  # phases are planned in days: a time of day would be false precision
         interval = (
             f"{_day(eta.low_ms, daily)} – {_day(eta.high_ms, daily)}"
-            if eta.eta_ms is not None and eta.message != "done"
+            if eta.eta_ms is not None and eta.message != "done" and eta.low_ms is not None and eta.high_ms is not None
             else "—"
         )
         wait = span(eta.eta_ms - now_ms) if eta.eta_ms is not None else ""

@@ -856,19 +856,40 @@ def anchor(state: pl.DataFrame, plan: Plan, now_ms: int) -> int:
     return start - start % DAY_MS
 
 
-def migration_view(
-    state: pl.DataFrame,
-    activity: pl.DataFrame,
-    timings: pl.DataFrame,
-    plan: Plan | None,
-    *,
-    start_ms: int,
-    now_ms: int,
-    plan_file: str | None = None,
-) -> MigrationView:
-    """The migration as of ``now_ms``: states from ``state``, rates over ``[start_ms, now_ms)`` from ``activity``,
-    the old/new comparison from ``timings`` (event timings are added from ``activity``)."""
-    rules = plan.health if plan else HealthRules()
+@dataclass(frozen=True)
+class Schedule:
+    """Where the programme stands against its plan as of ``now_ms``: the one answer to "when will it be done?".
+
+    The Migration page, the ``stats`` command and the Capacity page's migration ETAs all read
+    :func:`schedule`, so the estimated completion is the same number wherever it is shown.
+    """
+
+    now_ms: int
+    phases: pl.DataFrame  # :func:`phases` + :func:`forecast` columns
+    milestones: pl.DataFrame
+    progress_pct: float | None
+    programme_start_ms: int | None  # the earliest planned start
+    planned_end_ms: int | None  # the latest planned end
+    eta_ms: int | None  # the estimated completion: the latest forecast end
+    slip_days: float | None  # eta − planned end, in days (+ = late)
+    week: int | None
+    weeks_total: int | None
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def done(self) -> bool:
+        """Every phase completed."""
+        return bool(self.phases.height) and bool((self.phases["status"] == "completed").all())
+
+
+def schedule(state: pl.DataFrame, plan: Plan | None, now_ms: int) -> Schedule:
+    """The phases with their forecast, milestones, progress and the estimated completion as of ``now_ms``.
+
+    ``state`` holds the phase events (other types are ignored); ``plan`` places the phases (weeks anchored
+    on the events when it names no start). Estimated completion = the latest phase forecast end
+    (:func:`forecast`); slip = that minus the latest planned end; week *n* of *N* counted from the
+    earliest planned start.
+    """
     planned_phases: list[PlannedPhase] | None = None
     planned_milestones: list[PlannedMilestone] = []
     notes: list[str] = []
@@ -882,14 +903,48 @@ def migration_view(
             )
     table = forecast(phases(state, planned_phases, now_ms), now_ms)
     marks = milestones(planned_milestones, table, now_ms)
-    planned_end = table["planned_end_ms"].max() if table.height else None
-    first_start = table["planned_start_ms"].min() if table.height else None
-    eta = table["forecast_end_ms"].max() if table.height else None
-    slip = None if eta is None or planned_end is None else round((int(eta) - int(planned_end)) / DAY_MS, 1)  # type: ignore[arg-type]
+
+    def ms(value: object) -> int | None:
+        return None if value is None else int(value)  # type: ignore[call-overload]
+
+    planned_end = ms(table["planned_end_ms"].max()) if table.height else None
+    first_start = ms(table["planned_start_ms"].min()) if table.height else None
+    eta = ms(table["forecast_end_ms"].max()) if table.height else None
+    slip = None if eta is None or planned_end is None else round((eta - planned_end) / DAY_MS, 1)
     week = weeks_total = None
     if first_start is not None and planned_end is not None:
-        week = max(1, int((now_ms - int(first_start)) // WEEK_MS) + 1)  # type: ignore[arg-type]
-        weeks_total = int(-(-(int(planned_end) - int(first_start)) // WEEK_MS))  # type: ignore[arg-type]
+        week = max(1, (now_ms - first_start) // WEEK_MS + 1)
+        weeks_total = -(-(planned_end - first_start) // WEEK_MS)
+    return Schedule(
+        now_ms=now_ms,
+        phases=table,
+        milestones=marks,
+        progress_pct=weighted_progress(table),
+        programme_start_ms=first_start,
+        planned_end_ms=planned_end,
+        eta_ms=eta,
+        slip_days=slip,
+        week=week,
+        weeks_total=weeks_total,
+        notes=notes,
+    )
+
+
+def migration_view(
+    state: pl.DataFrame,
+    activity: pl.DataFrame,
+    timings: pl.DataFrame,
+    plan: Plan | None,
+    *,
+    start_ms: int,
+    now_ms: int,
+    plan_file: str | None = None,
+) -> MigrationView:
+    """The migration as of ``now_ms``: states from ``state``, rates over ``[start_ms, now_ms)`` from ``activity``,
+    the old/new comparison from ``timings`` (event timings are added from ``activity``)."""
+    rules = plan.health if plan else HealthRules()
+    sched = schedule(state, plan, now_ms)
+    table, marks, slip = sched.phases, sched.milestones, sched.slip_days
     comps = components(state, plan, now_ms)
     all_issues = issues(state, now_ms)
     listed = issue_table(all_issues, start_ms, now_ms)
@@ -935,12 +990,12 @@ def migration_view(
         plan_file=plan_file,
         health=level if has_data or plan is not None else "no data",
         findings=found,
-        progress_pct=weighted_progress(table),
-        week=week,
-        weeks_total=weeks_total,
-        programme_start_ms=None if first_start is None else int(first_start),  # type: ignore[arg-type]
-        planned_end_ms=None if planned_end is None else int(planned_end),  # type: ignore[arg-type]
-        eta_ms=None if eta is None else int(eta),  # type: ignore[arg-type]
+        progress_pct=sched.progress_pct,
+        week=sched.week,
+        weeks_total=sched.weeks_total,
+        programme_start_ms=sched.programme_start_ms,
+        planned_end_ms=sched.planned_end_ms,
+        eta_ms=sched.eta_ms,
         slip_days=slip,
         batches=moved,
         rollbacks=backs,
@@ -957,7 +1012,7 @@ def migration_view(
         else 0,
         components_total=comps.height,
         has_data=has_data,
-        notes=notes,
+        notes=sched.notes,
     )
 
 

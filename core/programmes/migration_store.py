@@ -4,7 +4,11 @@
 component and issue events of the past :data:`~core.programmes.migration.STATE_HISTORY_MS`, the
 batches, rollbacks and timings of the range, the series tagged ``system=old|new`` and the test runs
 of the migration's component — and returns the view. The Migration page and ``python -m core.cli
-stats`` both call it, so a figure on the page and in the terminal come from the same code.
+stats`` both call it, so a figure on the page and in the terminal come from the same code;
+:func:`load_schedule` is the part of it the Capacity page's migration ETAs need (the same
+core.programmes.migration.schedule, so both pages show one estimated completion). :func:`load_live` and
+:func:`load_resources` read the live metrics and the resource use (core.programmes.migration_live,
+core.programmes.migration_resources) through core.query and the same event read.
 
 The event read is the same query as core.kpis.records.load_events (cached the same way, through
 core.query's cache): core.programmes may not import core.kpis, and a programme view must not
@@ -14,6 +18,7 @@ depend on the role pages' figures.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import polars as pl
@@ -22,14 +27,25 @@ from sqlalchemy.engine import Engine
 
 from core.config import Settings, get_settings
 from core.kpis.records import EVENT_SCHEMA
+from core.programmes import migration_resources as res
 from core.programmes.migration import (
     ACTIVITY_TYPES,
     STATE_HISTORY_MS,
     STATE_TYPES,
     MigrationView,
+    Schedule,
     migration_view,
+    schedule,
     series_timings,
     suite_grid,
+)
+from core.programmes.migration_live import (
+    LIVE_TYPES,
+    MEMORY_SELECTOR,
+    Live,
+    host_sum,
+    live_metrics,
+    series_points,
 )
 from core.programmes.migration_plan import Plan, load_plan
 from core.query import find_series, series
@@ -124,6 +140,49 @@ def load_view(
     runs = load_runs(engine, component, min(start_ms, end_ms - SUITE_HISTORY_MS), end_ms + 1)
     view = migration_view(state, activity, timings, plan, start_ms=start_ms, now_ms=end_ms, plan_file=plan_file)
     return view.with_suites(suite_grid(runs))
+
+
+def load_schedule(engine: Engine, *, now_ms: int, plan: Plan | None, settings: Settings | None = None) -> Schedule:
+    """The schedule (phases, forecast, estimated completion) as of ``now_ms``: what :func:`load_view` holds,
+    without the range's batches, timings and test runs (the Capacity page's migration ETAs read this)."""
+    settings = settings or get_settings()
+    state = load_events(engine, STATE_TYPES, now_ms - STATE_HISTORY_MS, now_ms + 1, settings)
+    return schedule(state, plan, now_ms)  # every state type: a plan without dates is anchored on them too
+
+
+def load_live(
+    engine: Engine, *, start_ms: int, end_ms: int, step_ms: int, plan: Plan | None, settings: Settings | None = None
+) -> Live:
+    """The live metrics of ``[start_ms, end_ms)`` and of the range before it (core.programmes.migration_live)."""
+    settings = settings or get_settings()
+    since = start_ms - (end_ms - start_ms)
+    activity = load_events(engine, LIVE_TYPES, since, end_ms, settings)
+    selector = plan.performance_selector if plan else '{system=~"old|new"}'
+    timed = series_points(series(engine, selector, since, end_ms, step_ms=step_ms, settings=settings))
+    memory = host_sum(series(engine, MEMORY_SELECTOR, since, end_ms, step_ms=step_ms, settings=settings))
+    return live_metrics(activity, timed, memory, start_ms=start_ms, end_ms=end_ms, step_ms=step_ms)
+
+
+@dataclass(frozen=True)
+class Resources:
+    """Resource use over a range: every consumer (process per host) and the hosts' CPU and memory per bucket."""
+
+    consumers: pl.DataFrame
+    hosts: pl.DataFrame
+
+
+def load_resources(
+    engine: Engine, *, start_ms: int, end_ms: int, step_ms: int, settings: Settings | None = None
+) -> Resources:
+    """Processes' CPU and memory and the hosts' CPU and memory % over ``[start_ms, end_ms)``, through core.query."""
+    settings = settings or get_settings()
+
+    def read(selector: str) -> pl.DataFrame:
+        return series(engine, selector, start_ms, end_ms, step_ms=step_ms, settings=settings)
+
+    return Resources(
+        res.consumers(read(res.CPU), read(res.MEMORY)), res.host_trend(read(res.HOST_CPU), read(res.HOST_MEMORY))
+    )
 
 
 def newest_migration_ms(engine: Engine) -> int | None:
