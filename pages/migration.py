@@ -1,8 +1,9 @@
 """Migration health: is the migration on track — health, schedule, components, issues, tests, old vs new speed.
 
-Everything comes from core.programmes.migration_store.load_view (the function behind
+Everything comes from core.programmes.migration_store — load_view (the function behind
 `python -m core.cli stats`) over the plan file (docs/migration.md) and the stored migration.*
-events, JUnit runs and old/new timings; this script only lays the widgets out.
+events, JUnit runs and old/new timings; load_live and load_resources for the live metrics and the
+resource use — and this script only lays the widgets out.
 """
 
 from __future__ import annotations
@@ -10,7 +11,13 @@ from __future__ import annotations
 import streamlit as st
 
 from core.programmes.migration_plan import PlanError
-from core.programmes.migration_store import load_view, newest_migration_ms, plan_from_settings
+from core.programmes.migration_store import (
+    load_live,
+    load_resources,
+    load_view,
+    newest_migration_ms,
+    plan_from_settings,
+)
 from core.ui import chrome
 from core.ui import migration_frames as mf
 from core.ui import widgets as w
@@ -18,6 +25,7 @@ from core.ui.login import require_page
 from core.ui.text import md_escape
 
 STALE_AFTER_S = 2 * 3600  # batches arrive every few minutes while a migration runs
+LIVE_STEP_MS = 5 * 60_000  # sparkline buckets: never finer than the few minutes between batches
 EMPTY = (
     "No migration data yet. Send `migration.*` events — `migration.phase_progress` (phase_id, status, "
     "progress, planned_start, planned_end), `migration.component_status`, `migration.batch_completed`, "
@@ -105,6 +113,74 @@ DELTA = w.DeltaConfig(
     empty="No old/new timings: send migration.operation_timed events or series labelled system=old|new.",
 )
 PERFORMANCE = w.TableConfig(title="Old vs new per operation", empty="No old/new timings in this range.")
+LIVE = (
+    w.KpiConfig(
+        title="Throughput",
+        unit="records/s",
+        format="{:,.1f}",
+        help="Records of the range's migration.batch_completed events per second; sparkline per bucket.",
+        empty="Send migration.batch_completed events (records, succeeded, failed).",
+    ),
+    w.KpiConfig(
+        title="Failed records",
+        unit="/min",
+        format="{:,.2f}",
+        delta_good="down",
+        help="Records that failed verification (the batches' failed) per minute.",
+        empty="Send migration.batch_completed events (records, succeeded, failed).",
+    ),
+    w.KpiConfig(
+        title="Operation time (new)",
+        unit="s",
+        format="{:,.3f}",
+        delta_good="down",
+        help="Median duration of the new system's migration.operation_timed events (else of the series labelled "
+        "system=new); the chart below has both systems.",
+        empty="Send migration.operation_timed events (operation, system old|new, duration_s).",
+    ),
+    w.KpiConfig(
+        title="Memory used (hosts)",
+        unit="GB",
+        format="{:,.2f}",
+        delta_good="down",
+        help="system_memory_used_bytes summed over the hosts reporting it, mean over the range.",
+        empty="The system collector (or an agent on the migration's hosts) reports system_memory_used_bytes.",
+    ),
+)
+LATENCY = w.TrendConfig(
+    title="Operation time: old vs new system (median per bucket)",
+    unit="s",
+    zero=False,
+    annotations=False,
+    empty="No old/new timings in this range.",
+)
+LIVE_EMPTY = (
+    "No live migration metrics in this range: throughput and failed records come from migration.batch_completed "
+    "events, operation time from migration.operation_timed events (or series labelled system=old|new), memory from "
+    "the system collector's system_memory_used_bytes. Pick a longer range, or see docs/migration.md."
+)
+TOP_CPU = w.BarConfig(
+    title="Top processes by CPU (mean % of one core)",
+    category="process",
+    value="CPU %",
+    unit="% of one core",
+    extra_tooltip=["peak %", "pids"],
+    empty="No process metrics: the system collector reports the top processes (setting system_top_n).",
+)
+TOP_MEMORY = w.BarConfig(
+    title="Top processes by memory (mean resident MB)",
+    category="process",
+    value="memory MB",
+    unit="MB",
+    extra_tooltip=["peak MB", "pids"],
+    empty="No process metrics: the system collector reports the top processes (setting system_top_n).",
+)
+HOSTS = w.TrendConfig(
+    title="Hosts: CPU and memory use",
+    unit="%",
+    annotations=False,
+    empty="No host metrics: the system collector (or an agent on the migration's hosts) reports them.",
+)
 BLOCKERS = w.TableConfig(title="Blockers")
 ROLLBACKS = w.TableConfig(title="Rollbacks in the range")
 
@@ -174,6 +250,15 @@ def migration() -> None:
     chrome.section("Components", "The latest migration.component_status of each component.")
     chrome.widget(COMPONENTS, mf.components(view), ctx=ctx)
 
+    chrome.section("Live metrics", "Over the range; deltas against the range of the same length before it.")
+    step = max(win.step_ms(60), LIVE_STEP_MS)
+    live = load_live(ctx.engine, start_ms=win.start_ms, end_ms=win.end_ms, step_ms=step, plan=plan)
+    if live.has_data:
+        chrome.kpi_row(list(zip(LIVE, mf.live_kpis(live), strict=True)), ctx=ctx)
+        chrome.widget(LATENCY, mf.latency_trend(live), ctx=ctx)
+    else:
+        chrome.empty(LIVE_EMPTY)
+
     chrome.section("Issues")
     left, right = st.columns([1, 2])
     with left:
@@ -190,6 +275,17 @@ def migration() -> None:
     )
     chrome.widget(DELTA, mf.performance_chart(view), ctx=ctx)
     chrome.widget(PERFORMANCE, mf.performance_table(view), ctx=ctx)
+
+    chrome.section(
+        "Resource use", "Hosts' CPU and memory, and the processes using the most (while among each reading's top N)."
+    )
+    used = load_resources(ctx.engine, start_ms=win.start_ms, end_ms=win.end_ms, step_ms=step)
+    left, right = st.columns(2)
+    with left:
+        chrome.widget(TOP_CPU, mf.top_cpu(used), ctx=ctx)
+    with right:
+        chrome.widget(TOP_MEMORY, mf.top_memory(used), ctx=ctx)
+    chrome.widget(HOSTS, used.hosts, ctx=ctx)
 
 
 migration()

@@ -70,13 +70,18 @@ def test_demo_data_draws_every_section(app_store):
     assert [s.value for s in at.subheader][1:] == [
         "Timeline",
         "Components",
+        "Live metrics",
         "Issues",
         "Test suites",
         "Performance: old vs new",
+        "Resource use",
     ]
     metrics = {m.label.split(" · ")[0]: m.value for m in at.metric}
     assert metrics["Progress"].endswith("%") and metrics["Progress"] != "—"
     assert metrics["Success rate"] != "—" and metrics["Performance Δ"].startswith("-")
+    # live metrics from the demo's batches and timings (every 5 and 10 minutes): values, no made-up zeros
+    assert metrics["Throughput"].endswith("records/s") and metrics["Throughput"] != "0.0 records/s"
+    assert metrics["Failed records"].endswith("/min") and metrics["Operation time (new)"].endswith(" s")
     assert len(at.get("vega_lite_chart")) >= 2  # the roadmap and old-vs-new (the issues bar when any is open)
     badges = [b.proto.body for b in at.get("markdown") if "badge" in str(b.proto)]
     assert badges or any("AT RISK" in str(e.proto) or "HEALTHY" in str(e.proto) for e in at.get("markdown"))

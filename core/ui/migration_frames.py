@@ -12,6 +12,10 @@ from datetime import UTC, datetime
 import polars as pl
 
 from core.programmes.migration import MigrationView
+from core.programmes.migration_live import Live, LiveMetric
+from core.programmes.migration_resources import top
+from core.programmes.migration_store import Resources
+from core.ui.widgets import KpiValue
 
 HEALTH_MARK = {"healthy": "✓", "degraded": "⚠", "failing": "✗"}
 HEALTH_BADGE = {"healthy": "green", "at risk": "orange", "critical": "red", "no data": "gray"}
@@ -270,4 +274,56 @@ def rollbacks(view: MigrationView) -> pl.DataFrame:
         pl.col("what").alias("What"),
         pl.col("component").alias("Component / dataset"),
         pl.col("reason").alias("Reason"),
+    )
+
+
+# --- live metrics and resource use -----------------------------------------------------------------------------------
+
+GB = 1e9
+MB = 1e6
+
+
+def live_kpis(live: Live) -> list[KpiValue]:
+    """The four live cards in order — throughput, failed records, operation time (new), memory (GB) — each with its
+    previous range and its sparkline."""
+
+    def card(metric: LiveMetric, scale: float = 1.0) -> KpiValue:
+        def scaled(value: float | None) -> float | None:
+            return None if value is None else value / scale
+
+        trend = metric.trend.with_columns(pl.col("value") / scale) if metric.trend.height > 1 else None
+        return KpiValue(scaled(metric.value), scaled(metric.previous), trend)
+
+    return [card(live.throughput), card(live.failures), card(live.latency), card(live.memory, GB)]
+
+
+def latency_trend(live: Live) -> pl.DataFrame:
+    """Median operation time per bucket, one line per system ("old system", "new system")."""
+    return live.latency_by_system.with_columns(pl.format("{} system", pl.col("series")).alias("series"))
+
+
+def _consumer(resources: Resources) -> pl.Expr:
+    hosts = resources.consumers["host"].n_unique()
+    return (pl.format("{} ({})", pl.col("process"), pl.col("host")) if hosts > 1 else pl.col("process")).alias(
+        "process"
+    )
+
+
+def top_cpu(resources: Resources, k: int = 5) -> pl.DataFrame:
+    """The ``k`` processes with the most CPU (mean % of one core while among the top), with peak and pids."""
+    return top(resources.consumers, "cpu_mean", k).select(
+        _consumer(resources),
+        pl.col("cpu_mean").round(1).alias("CPU %"),
+        pl.col("cpu_peak").round(1).alias("peak %"),
+        pl.col("pids").alias("pids"),
+    )
+
+
+def top_memory(resources: Resources, k: int = 5) -> pl.DataFrame:
+    """The ``k`` processes with the most resident memory (mean MB while among the top), with peak and pids."""
+    return top(resources.consumers, "memory_mean", k).select(
+        _consumer(resources),
+        (pl.col("memory_mean") / MB).round(1).alias("memory MB"),
+        (pl.col("memory_peak") / MB).round(1).alias("peak MB"),
+        pl.col("pids").alias("pids"),
     )
