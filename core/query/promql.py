@@ -229,6 +229,8 @@ class Evaluator:
         keep_name: bool,
     ) -> Vector:
         """Apply ``compute(ts, values, range_ms)`` to each series of a range-selector argument."""
+        if type(node).__name__ == "SubqueryExpr":
+            self.eval(node)  # refused there, by name
         if type(node).__name__ != "MatrixSelector":
             raise PromQLError("expected a range vector (selector[range]) as the argument")
         range_ms = _ms(node.range)

@@ -1,0 +1,160 @@
+"""The Prometheus-compatible API in process, on both backends: remote_write in, PromQL out, every refusal named."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+
+from core.api.prometheus import create_prometheus_api
+from core.api.promjson import number_texts
+from core.auth.tokens import create_token
+from core.ingest.remote_write import encode
+from core.query.promql import evaluate
+
+WRITE = {"Content-Type": "application/x-protobuf", "Content-Encoding": "snappy"}
+NOW = 1_765_000_000_000  # fixed "now" is not possible through HTTP; tests pass explicit times
+
+
+@pytest.fixture
+def secured(settings):
+    return settings.model_copy(update={"auth": "on"})
+
+
+@pytest.fixture
+def client(secured, engine):
+    _, token = create_token(engine, "tests", ["ingest", "read"], "tests")
+    with TestClient(create_prometheus_api(lambda: secured), headers={"Authorization": f"Bearer {token}"}) as test:
+        yield test
+
+
+def _write(client, series):
+    return client.post("/api/v1/write", content=encode(series), headers=WRITE)
+
+
+def test_remote_write_stores_and_query_range_reads_back(client):
+    now = int(__import__("time").time()) * 1000 // 60_000 * 60_000
+    points = [(float(i * 10), now - (20 - i) * 15_000) for i in range(21)]  # a counter +10 every 15 s
+    answer = _write(client, [({"__name__": "jobs_total", "queue": "build"}, points)])
+    assert answer.status_code == 204 and answer.content == b""
+    body = client.get(
+        "/api/v1/query_range",
+        params={"query": "rate(jobs_total[1m])", "start": (now - 120_000) / 1000, "end": now / 1000, "step": "60"},
+    ).json()
+    assert body["status"] == "success" and body["data"]["resultType"] == "matrix"
+    (series,) = body["data"]["result"]
+    assert series["metric"] == {"queue": "build"}
+    # 4 intervals of 15 s inside each 1-minute window, 10 per interval: 40 over 60 s after extrapolation
+    assert [v for _, v in series["values"]] == ["0.6666666666666666"] * 3
+    instant = client.get("/api/v1/query", params={"query": "jobs_total", "time": now / 1000}).json()
+    assert instant["data"]["result"] == [
+        {"metric": {"__name__": "jobs_total", "queue": "build"}, "value": [now // 1000, "200"]}
+    ]
+
+
+def test_remote_write_refuses_what_ingest_refuses_naming_the_sample(client):
+    answer = _write(client, [({"__name__": "bad-name", "x": "1"}, [(1.0, 1_700_000_000_000)])])
+    assert answer.status_code == 400
+    body = answer.json()
+    assert body["errorType"] == "bad_data" and "nothing was stored" in body["error"]
+    assert "'bad-name' is not a metric name" in body["error"]
+
+
+@pytest.mark.parametrize(
+    ("content", "headers", "status", "message"),
+    [
+        (b"\x05abc", WRITE, 400, "not snappy-compressed"),
+        (encode([({"job": "x"}, [(1.0, 1)])]), WRITE, 400, "has no __name__ label"),
+        (b"x", {"Content-Type": "application/json", "Content-Encoding": "snappy"}, 415, "application/x-protobuf"),
+        (b"x", {"Content-Type": "application/x-protobuf"}, 415, "Content-Encoding"),
+    ],
+)
+def test_remote_write_bad_bodies_are_named(client, content, headers, status, message):
+    answer = client.post("/api/v1/write", content=content, headers=headers)
+    assert answer.status_code == status
+    assert message in answer.json()["error"]
+
+
+def test_remote_write_needs_the_ingest_scope(secured, engine):
+    _, token = create_token(engine, "grafana", ["read"], "tests")
+    with TestClient(create_prometheus_api(lambda: secured)) as anonymous:
+        assert anonymous.post("/api/v1/write", content=b"x", headers=WRITE).status_code == 401
+        refused = anonymous.post("/api/v1/write", content=b"x", headers={**WRITE, "Authorization": f"Bearer {token}"})
+        assert refused.status_code == 403 and "lacks scope 'ingest'" in refused.json()["error"]
+        query = anonymous.get("/api/v1/query", params={"query": "1"}, auth=("grafana", token))
+        assert query.json() == {
+            "status": "success",
+            "data": {"resultType": "scalar", "result": query.json()["data"]["result"]},
+        }
+        assert anonymous.get("/api/v1/labels", auth=("grafana", "pb_wrong")).status_code == 401
+
+
+@pytest.mark.parametrize(
+    ("query", "message"),
+    [
+        ('up{job=~"(?=api)"}', "illegal regex"),
+        ('up{job=~"' + "a" * 5_000 + '"}', "at most 1,000 allowed (max_regex_length)"),
+        ("predict_linear(up[5m], 60)", "function 'predict_linear' is not supported by Pulseboard"),
+        ("max_over_time(up[10m:1m])", "subqueries"),
+        ('count_values("v", up)', "aggregation 'count_values' is not supported"),
+        ("", "empty query"),
+    ],
+)
+def test_queries_pulseboard_cannot_answer_are_named(client, query, message):
+    answer = client.get("/api/v1/query", params={"query": query, "time": "1700000000"})
+    assert answer.status_code == 400
+    assert answer.json()["status"] == "error" and answer.json()["errorType"] == "bad_data"
+    assert message in answer.json()["error"]
+
+
+def test_range_queries_are_refused_past_eleven_thousand_points(client):
+    answer = client.get("/api/v1/query_range", params={"query": "up", "start": "0", "end": "11001", "step": "1"})
+    assert answer.status_code == 400
+    assert "exceeded maximum resolution of 11,000 points per timeseries" in answer.json()["error"]
+    fits = client.get("/api/v1/query_range", params={"query": "up", "start": "0", "end": "11000", "step": "1"})
+    assert fits.status_code == 200
+
+
+def test_series_labels_and_values_from_written_series(client):
+    series = [
+        ({"__name__": "cpu", "host": "a", "env": "prod"}, [(1.0, 1_700_000_000_000)]),
+        ({"__name__": "cpu", "host": "b"}, [(2.0, 1_700_000_000_000)]),
+        ({"__name__": "mem", "host": "a"}, [(3.0, 1_700_000_000_000)]),
+    ]
+    assert _write(client, series).status_code == 204
+    found = client.get("/api/v1/series", params={"match[]": 'cpu{env!="prod"}'}).json()["data"]
+    assert found == [{"__name__": "cpu", "host": "b"}]
+    assert client.get("/api/v1/labels").json()["data"] == ["__name__", "env", "host"]
+    assert client.get("/api/v1/label/__name__/values").json()["data"] == ["cpu", "mem"]
+    assert client.get("/api/v1/label/host/values", params={"match[]": "mem"}).json()["data"] == ["a"]
+    missing = client.get("/api/v1/series")
+    assert missing.status_code == 400 and missing.json()["error"] == "no match[] parameter provided"
+
+
+def test_values_are_written_as_prometheus_writes_them():
+    texts = number_texts(np.array([1.0, 0.1, 1e21, 1e-7, math.inf, -math.inf, math.nan, -2.5, 3.0000000000000004]))
+    assert texts.to_list() == [
+        "1",
+        "0.1",
+        "1000000000000000000000",
+        "0.0000001",
+        "+Inf",
+        "-Inf",
+        "NaN",
+        "-2.5",
+        "3.0000000000000004",
+    ]
+
+
+def test_lookback_hides_a_series_five_minutes_after_its_last_sample(engine, settings):
+    from core.ingest import ingest
+    from core.model import Batch, Sample
+
+    ingest(engine, Batch((Sample.of("door_open", {"room": "1"}, 1.0, NOW - 60_000),)), settings=settings)
+    values = [
+        evaluate(engine, "door_open", t, t, 1, settings=settings, now_ms=NOW).present.any()  # type: ignore[union-attr]
+        for t in (NOW, NOW - 60_000 + 300_000, NOW - 60_000 + 300_001)
+    ]
+    assert values == [True, True, False]
