@@ -158,3 +158,23 @@ def test_lookback_hides_a_series_five_minutes_after_its_last_sample(engine, sett
         for t in (NOW, NOW - 60_000 + 300_000, NOW - 60_000 + 300_001)
     ]
     assert values == [True, True, False]
+
+
+def test_past_the_raw_horizon_queries_read_the_rollup_tier(engine, settings):
+    """Once retention has deleted raw samples, each 1-minute bucket stands for one sample: its last value and time."""
+    from core.ingest import ingest
+    from core.model import Batch, Sample
+    from core.store.rollup import RAW_HORIZON, run_rollup, write_state
+
+    start = (NOW - 7_200_000) // 60_000 * 60_000
+    batch = Batch(tuple(Sample.of("level", {"tank": "1"}, float(i), start + i * 15_000) for i in range(40)))
+    ingest(engine, batch, settings=settings)
+    run_rollup(engine)
+    at = start + 5 * 60_000 + 30_000
+    raw = evaluate(engine, "level", at, at, 1, settings=settings, now_ms=NOW)
+    with engine.begin() as connection:
+        write_state(connection, RAW_HORIZON, start + 3_600_000)
+        connection.exec_driver_sql("DELETE FROM samples")
+    tier = evaluate(engine, "level", at, at, 1, settings=settings, now_ms=NOW)
+    assert raw.values[0, 0] == 22.0  # type: ignore[union-attr]  # the sample at 5:30
+    assert tier.values[0, 0] == 19.0  # type: ignore[union-attr]  # last of the 4:00-5:00 bucket, at 4:45

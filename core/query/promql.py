@@ -12,10 +12,11 @@ and two ``(series × steps)`` arrays, values and "has a value here". Aggregation
 operators and functions are array operations over the steps, so a range query costs a few
 numpy passes rather than one evaluation per step.
 
-Data: raw samples while raw retention still holds the range (the only way to give
-Prometheus' exact answers); beyond it, the coarsest tier :func:`core.query.plan.choose_tier`
-allows, each bucket standing for one sample (its last value at its last time) — counters'
-rates stay exact across buckets, gauges read the value at each bucket's end.
+Data: raw samples wherever the retention job has not deleted them yet (its raw horizon) —
+the only way to give Prometheus' exact answers; a query reaching further back reads the
+tier :func:`core.query.plan.choose_tier` picks for its range and step, each bucket standing
+for one sample (its last value at its last time): counters' rates stay exact across buckets
+(resets inside a bucket aside), gauges read the value at each bucket's end.
 
 Regular expressions in matchers are compiled by RE2 through
 :func:`core.query.selectors.compile_regex`, as every selector in Pulseboard is.
@@ -36,10 +37,11 @@ from sqlalchemy.engine import Engine
 from core.config import Settings, get_settings
 from core.model import now_ms as clock_ms
 from core.query import promql_ops as ops
-from core.query.plan import choose_tier, retention_ms
+from core.query.plan import choose_tier
 from core.query.promql_values import NAME, Matrix, PromQLError, Scalar, String, Value, Vector, drop_name
 from core.query.selectors import Matcher, Selector, SelectorError
 from core.query.series import find_series
+from core.store.rollup import RAW_HORIZON, read_state
 
 LOOKBACK_MS = 300_000  # Prometheus' default --query.lookback-delta
 MAX_POINTS = 11_000  # points per series a range query may ask for, as Prometheus
@@ -127,9 +129,14 @@ class Evaluator:
         if found.is_empty():
             return []
         ids = found["series_id"].to_list()
-        raw_from = self.now - retention_ms(self.settings)["raw"]
-        tier = "raw" if start >= raw_from else choose_tier(start, end + 1, self.now, self.settings)
         with self.engine.connect() as connection:
+            # Raw samples are complete from the retention job's horizon on (0: nothing deleted yet).
+            horizon = read_state(connection, RAW_HORIZON)
+            tier = "raw"
+            if start < horizon:
+                step = int(self.steps[1] - self.steps[0]) if len(self.steps) > 1 else None
+                tier = choose_tier(start, end + 1, self.now, self.settings, step)
+                tier = "1m" if tier == "raw" else tier  # raw is gone there: the finest tier instead
             p = "%s" if connection.dialect.name == "postgresql" else "?"
             marks = ", ".join([p] * len(ids))
             if tier == "raw":
