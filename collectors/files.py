@@ -27,6 +27,7 @@ from typing import Any
 from sqlalchemy.engine import Engine
 
 from collectors.file_formats import FormatError, parse_event_line, parse_evidence_line, qse_log_events
+from collectors.inbox import readable
 from core.config import Settings, get_settings
 from core.ingest import BatchRejected, ingest
 from core.model import Batch, Event, now_ms
@@ -111,7 +112,7 @@ class FileCollector:
         if not self.inbox.is_dir():
             return Batch()
         states = all_states(self.engine, NAME)
-        for path in sorted(p for p in self.inbox.iterdir() if p.is_file()):
+        for path in sorted(p for p in self.inbox.iterdir() if readable(self.inbox, p)):
             parser = next((f for pattern, f in LINE_PATTERNS.items() if fnmatch.fnmatch(path.name, pattern)), None)
             if parser is not None:
                 self._tail(path, parser, states)
@@ -163,7 +164,7 @@ class FileCollector:
             except OSError:
                 continue
             if (
-                other.is_file()
+                readable(self.inbox, other)
                 and other.name != key
                 and stat.st_ino == state.get("inode")
                 and stat.st_dev == state.get("dev")

@@ -19,6 +19,7 @@ from pathlib import Path
 from sqlalchemy.engine import Engine
 
 from collectors.files import quarantine
+from collectors.inbox import readable
 from core.config import Settings
 from core.ingest.junit import JunitError, parse_junit, store_test_run
 from core.model import Batch, now_ms
@@ -61,9 +62,12 @@ class JunitFileCollector:
         if not self.inbox.is_dir():
             return
         for path in sorted(self.inbox.glob("*.xml")):
-            yield path, {}
+            if readable(self.inbox, path):
+                yield path, {}
         folder = self.inbox / "junit"
         for path in sorted(folder.rglob("*.xml")) if folder.is_dir() else []:
+            if not readable(self.inbox, path):
+                continue
             parts = path.relative_to(folder).parts[:-1]
             labels = {"component": parts[0]} if parts else {}
             if len(parts) > 1:

@@ -270,3 +270,15 @@ def test_tailer_accounts_for_every_line(sqlite_engine: Engine, tmp_path: Path, l
     nonblank = [x for x in lines if x.strip()]
     good = {x for x in nonblank if x.startswith('{"id": "fz-')}
     assert len(quarantined) == len(nonblank) - sum(1 for x in nonblank if x in good)
+
+
+def test_a_symlink_out_of_the_inbox_is_not_read(collector: FileCollector, engine: Engine, inbox: Path) -> None:
+    outside = inbox.parent / "secret.events.jsonl"
+    outside.write_text(line(1, tag="outside"))
+    (inbox / "escape.events.jsonl").symlink_to(outside)
+    (inbox / "real.events.jsonl").write_text(line(2, tag="inside"))
+    (inbox / "alias.events.jsonl").symlink_to(inbox / "real.events.jsonl")  # a link within the inbox is read
+    collector.collect()
+    assert stored(engine, "outside") == []
+    assert stored(engine, "inside") == ["inside-2"]
+    assert not (inbox / "rejected").exists()

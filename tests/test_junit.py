@@ -220,3 +220,20 @@ def test_api_route_stores_and_refuses(settings: Settings) -> None:
         assert client.post("/v1/junit", content=b"{}", headers={"content-type": "application/json"}).status_code == 415
         big = b"<testsuite>" + b" " * (settings.max_body_bytes + 1) + b"</testsuite>"
         assert client.post("/v1/junit", content=big, headers={"content-type": "text/xml"}).status_code == 413
+
+
+def test_a_report_linked_from_outside_the_inbox_is_not_read(engine: Engine, tmp_path: Path) -> None:
+    from collectors.junit_files import JunitFileCollector
+
+    inbox = tmp_path / "inbox"
+    (inbox / "junit" / "api").mkdir(parents=True)
+    outside = tmp_path / "elsewhere.xml"
+    outside.write_bytes(real("pytest-report.xml"))
+    (inbox / "linked.xml").symlink_to(outside)
+    (inbox / "junit" / "api" / "linked.xml").symlink_to(outside)
+    (inbox / "kept.xml").write_bytes(real("python-unittest-report.xml"))
+    JunitFileCollector(engine, inbox, min_age_s=0).collect()
+    with engine.connect() as connection:
+        tests = connection.scalars(sa.select(schema.test_runs.c.tests)).all()
+    assert tests == [len(parse_junit(real("python-unittest-report.xml")).cases)]
+    assert not (inbox / "rejected").exists()
