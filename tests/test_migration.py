@@ -396,10 +396,15 @@ def test_the_roadmap_has_planned_and_forecast_bars_milestones_and_today():
     frame = mf.roadmap(v)
     assert frame.group_by("kind").len().sort("kind").rows() == [
         ("forecast", 3),
+        ("link", 1),  # Gamma depends on Alpha
         ("milestone", 1),  # the dated review has no phase row to sit on; Alpha's milestone does
         ("planned", 3),
         ("today", 1),
     ]
+    # the dependency runs from Alpha's forecast end (day 50) to Gamma's forecast start, the same day 50: Gamma waits
+    link = frame.filter(pl.col("kind") == "link").row(0, named=True)
+    assert (link["from_task"], link["task"], link["status"]) == ("Alpha · 40 %", "Gamma · 0 %", "ok")
+    assert link["start"].timestamp() * 1000 == day(50) == link["end"].timestamp() * 1000
     # the row label carries the progress, the bar colour the status (Alpha and Gamma late, Beta on plan)
     assert dict(frame.filter(pl.col("kind") == "forecast").select("task", "status").iter_rows()) == {
         "Alpha · 40 %": "late",
@@ -408,6 +413,25 @@ def test_the_roadmap_has_planned_and_forecast_bars_milestones_and_today():
     }
     spec = json.dumps(w.build(w.RoadmapConfig(title="t", order=mf.order(v)), frame).chart.to_dict())  # type: ignore[union-attr]
     assert '"shape": "diamond"' in spec and '"text": "today"' in spec and '"strokeDash": [4, 2]' in spec
+    assert '"shape": "triangle-down"' in spec  # Gamma's row is below Alpha's: the arrow points down onto it
+
+
+def test_a_dependent_that_started_before_its_prerequisite_ended_is_an_overlap_link():
+    """Gamma (after Alpha) reports progress on day 25 while Alpha runs until day 50: the link goes backwards from
+    Alpha's end (day 50) to Gamma's start (day 25) and says so."""
+    from core.ui import migration_charts
+    from core.ui import migration_frames as mf
+
+    early = [*STATE, ("c-start", "migration.phase_started", day(25), {"phase_id": "c", "status": "in_progress"})]
+    frame = mf.roadmap(view(state=early))
+    link = frame.filter(pl.col("kind") == "link").row(0, named=True)
+    assert link["status"] == "overlap" and link["detail"] == "Gamma started before Alpha ended"
+    assert link["end"].timestamp() * 1000 == day(25)
+    layers = migration_charts.dependency_arrows(frame.filter(pl.col("kind") == "link"), mf.order(view(state=early)))
+    line = layers[0].to_dict()
+    points = next(iter(line["datasets"].values()))
+    assert line["mark"]["type"] == "line" and [p["row"] for p in points] == ["Alpha · 40 %"] * 2 + ["Gamma · 0 %"]
+    assert migration_charts.dependency_arrows(frame.filter(pl.col("kind") == "link"), ["elsewhere"]) == []
 
 
 def test_the_change_chart_always_shows_the_regression_line():

@@ -34,21 +34,24 @@ VERDICT_COLORS = {
     "too few samples": "#CCCCCC",
 }
 MILESTONE_COLOR = "#CC79A7"
+LINK_COLOR = "#6B6B6B"  # dependency connectors: a neutral grey that reads on light and dark backgrounds
 ROW_PX = 34
+ROW_AXIS = alt.Axis(labelLimit=260)
 
 
 def roadmap(frame: pl.DataFrame, *, order: Sequence[str] = (), height: int | None = None) -> Chart:
     """Phases as a Gantt: a dashed outline from planned start to planned end, a bar from the (forecast) start to
-    the forecast end coloured by status, milestones as diamonds on their phase's row, and a "today" rule.
+    the forecast end coloured by status, milestones as diamonds on their phase's row, a "today" rule, and an
+    arrow from each prerequisite's end to its dependent's start (:func:`dependency_arrows`).
 
     ``frame`` is long, one row per mark: ``task``, ``kind`` (``planned``, ``forecast``, ``milestone`` or
-    ``today``), ``start`` and ``end`` (Datetime; a milestone's and today's are equal), ``status`` and
-    ``detail`` (tooltip text).
+    ``today`` or ``link``), ``start`` and ``end`` (Datetime; a milestone's and today's are equal), ``status`` and
+    ``detail`` (tooltip text); a ``link`` row also has ``from_task``.
     """
     tasks = list(order) or [
         str(t) for t in frame.filter(pl.col("kind") != "today")["task"].unique(maintain_order=True).to_list()
     ]
-    y = alt.Y("task:N", sort=tasks, title=None, axis=alt.Axis(labelLimit=260))
+    y = alt.Y("task:N", sort=tasks, title=None, axis=ROW_AXIS)
     x = alt.X("start:T", title=None, axis=alt.Axis(labelOverlap=True, labelFlush=True))
     tooltip = [
         alt.Tooltip("task:N", title="phase"),
@@ -103,11 +106,63 @@ def roadmap(frame: pl.DataFrame, *, order: Sequence[str] = (), height: int | Non
         .mark_text(text="today", align="left", baseline="top", dx=4, dy=2, color="#D55E00", fontWeight="bold")
         .encode(x="start:T", y=alt.value(0))
     )
-    layers: list[Any] = [planned, actual, marks, rule, label]
+    layers: list[Any] = [planned, *dependency_arrows(frame.filter(pl.col("kind") == "link"), tasks), actual]
+    layers += [marks, rule, label]
     chart = alt.LayerChart(layer=layers).properties(
         height=height or ROW_PX * max(len(tasks), 1) + 70, width="container"
     )
     return chart  # type: ignore[no-any-return]
+
+
+def dependency_arrows(links: pl.DataFrame, tasks: Sequence[str]) -> list[alt.Chart]:
+    """Finish-to-start connectors: from the prerequisite's end along its row, then across to the dependent's row at
+    its start, with an arrowhead on the dependent bar's edge. Grey when the order holds; vermillion and dashed
+    when the dependent started before its prerequisite ended (``status`` ``overlap``).
+
+    ``links`` has ``task`` (the dependent), ``from_task`` (the prerequisite), ``start`` (the prerequisite's end),
+    ``end`` (the dependent's start), ``status`` and ``detail``; drawn under the bars, so a line meets a bar at
+    its edge. Colours are fixed per mark (no colour scale), so the bars' status legend stays theirs alone.
+    """
+    if links.is_empty() or "from_task" not in links.columns:
+        return []
+    row = {t: n for n, t in enumerate(tasks)}
+    links = links.filter(pl.col("task").is_in(list(row)) & pl.col("from_task").is_in(list(row))).with_row_index("link")
+    if links.is_empty():
+        return []
+    corners = [(0, "start", "from_task"), (1, "end", "from_task"), (2, "end", "task")]
+    points = pl.concat(
+        [
+            links.select(
+                "link", pl.lit(n).alias("n"), pl.col(x).alias("at"), pl.col(r).alias("task"), "status", "detail"
+            )
+            for n, x, r in corners
+        ]
+    )
+    place = {"down": pl.col("task").replace_strict(row, return_dtype=pl.Int64) > pl.col("from_task").replace_strict(
+        row, return_dtype=pl.Int64
+    )}  # fmt: skip
+    heads = links.with_columns(place["down"].alias("down"))
+    y = alt.Y("task:N", sort=list(tasks), title=None, axis=ROW_AXIS)  # the bars' field and order: one shared axis
+    tooltip = [alt.Tooltip("detail:N", title="dependency")]
+    layers: list[alt.Chart] = []
+    for status, color, dash in (("ok", LINK_COLOR, [1, 0]), ("overlap", "#D55E00", [4, 3])):
+        mine = points.filter(pl.col("status") == status)
+        if mine.is_empty():
+            continue
+        layers.append(
+            alt.Chart(mine)
+            .mark_line(strokeWidth=1.5, color=color, strokeDash=dash)
+            .encode(x=alt.X("at:T"), y=y, detail="link:N", order="n:Q", tooltip=tooltip)
+        )
+        for going_down, shape, offset in ((True, "triangle-down", -9), (False, "triangle-up", 9)):
+            tips = heads.filter((pl.col("status") == status) & (pl.col("down") == going_down))
+            if tips.height:
+                layers.append(
+                    alt.Chart(tips)
+                    .mark_point(shape=shape, filled=True, size=45, opacity=1, color=color, yOffset=offset)
+                    .encode(x=alt.X("end:T"), y=y, tooltip=tooltip)
+                )
+    return layers
 
 
 def delta_bars(

@@ -37,7 +37,8 @@ def day(ms: int | None) -> str:
 
 
 def roadmap(view: MigrationView) -> pl.DataFrame:
-    """Long frame for the ``roadmap`` widget: planned and forecast bars per phase, milestones, today.
+    """Long frame for the ``roadmap`` widget: planned and forecast bars per phase, milestones, today, and the
+    dependencies between phases (:func:`links`).
 
     The row label carries the status and progress ("Abstraction · 61 % · late"), so it is read
     without the colours.
@@ -110,13 +111,48 @@ def roadmap(view: MigrationView) -> pl.DataFrame:
         pl.lit("today").alias("status"),
         pl.lit("today").alias("detail"),
     )
-    return pl.concat([planned, forecast, marks, now])
+    return pl.concat([planned, forecast, marks, now, links(named)], how="diagonal_relaxed")
+
+
+def links(named: pl.DataFrame) -> pl.DataFrame:
+    """One ``link`` row per dependency (finish-to-start): from the prerequisite's end (``from_task``, ``start``) to
+    the dependent's start (``task``, ``end``), forecast bars where there are, else planned ones. ``status`` is
+    ``overlap`` when the dependent starts before its prerequisite ends (the plan's order was not kept)."""
+    ends = named.select(
+        pl.col("id").alias("dep"),
+        pl.col("task").alias("from_task"),
+        pl.col("name").alias("from_name"),
+        pl.coalesce("forecast_end_ms", "planned_end_ms").alias("from_ms"),
+    )
+    pairs = (
+        named.select("task", "name", pl.coalesce("forecast_start_ms", "planned_start_ms").alias("to_ms"), "depends_on")
+        .explode("depends_on")
+        .rename({"depends_on": "dep"})
+        .join(ends, on="dep")
+        .drop_nulls(["from_ms", "to_ms"])
+    )
+    overlap = pl.col("to_ms") < pl.col("from_ms")
+    return pairs.select(
+        "task",
+        pl.lit("link").alias("kind"),
+        _dt("from_ms").alias("start"),
+        _dt("to_ms").alias("end"),
+        pl.when(overlap).then(pl.lit("overlap")).otherwise(pl.lit("ok")).alias("status"),
+        pl.when(overlap)
+        .then(pl.format("{} started before {} ended", pl.col("name"), pl.col("from_name")))
+        .otherwise(pl.format("{} after {} (finish to start)", pl.col("name"), pl.col("from_name")))
+        .alias("detail"),
+        "from_task",
+    )
 
 
 def order(view: MigrationView) -> list[str]:
     """The roadmap's row labels in plan order."""
-    return roadmap(view).filter(pl.col("kind") == "forecast")["task"].unique(maintain_order=True).to_list() or [
-        str(t) for t in roadmap(view)["task"].unique(maintain_order=True).to_list()
+    frame = roadmap(view)
+    if frame.is_empty():
+        return []
+    return frame.filter(pl.col("kind") == "forecast")["task"].unique(maintain_order=True).to_list() or [
+        str(t) for t in frame.filter(pl.col("kind") != "link")["task"].unique(maintain_order=True).to_list()
     ]
 
 
