@@ -430,7 +430,8 @@ def test_a_dependent_that_started_before_its_prerequisite_ended_is_an_overlap_li
     layers = migration_charts.dependency_arrows(frame.filter(pl.col("kind") == "link"), mf.order(view(state=early)))
     line = layers[0].to_dict()
     points = next(iter(line["datasets"].values()))
-    assert line["mark"]["type"] == "line" and [p["row"] for p in points] == ["Alpha · 40 %"] * 2 + ["Gamma · 0 %"]
+    assert line["mark"] == {"type": "line", "strokeWidth": 1.5, "color": "#D55E00", "strokeDash": [4, 3]}
+    assert [p["task"] for p in points] == ["Alpha · 40 %"] * 2 + ["Gamma · 0 %"]  # end → along Alpha's row → down
     assert migration_charts.dependency_arrows(frame.filter(pl.col("kind") == "link"), ["elsewhere"]) == []
 
 
