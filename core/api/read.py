@@ -14,9 +14,10 @@ from time import perf_counter
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, FastAPI, Path, Query, Request, Response
-from fastapi.exception_handlers import request_validation_exception_handler
+from fastapi.exception_handlers import http_exception_handler, request_validation_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from core.api import docs_page, read_alerts, read_programmes
 from core.api.caller import (
@@ -335,6 +336,15 @@ def install(api: FastAPI, settings_provider: Callable[[], Settings]) -> None:
     @api.exception_handler(ReadError)
     async def _read_error(_request: Request, error: ReadError) -> JSONResponse:
         return error_response(error)
+
+    @api.exception_handler(StarletteHTTPException)
+    async def _http_error(request: Request, error: StarletteHTTPException) -> Response:
+        """FastAPI's own refusals (a body that is not JSON, say) in the read API's error shape on its routes."""
+        route = request.scope.get("route")
+        if TAG not in (getattr(route, "tags", None) or []):
+            return await http_exception_handler(request, error)
+        code = "bad_request" if error.status_code < 500 else "server_error"
+        return error_response(ReadError(error.status_code, code, str(error.detail), {}, error.headers))
 
     @api.exception_handler(RequestValidationError)
     async def _invalid(request: Request, error: RequestValidationError) -> Response:
