@@ -6,6 +6,8 @@
   of an event field; :func:`group_by_label`, :func:`top_k`, :func:`summarize` — pure
   reshaping of results; :func:`compare_previous` — "↑ 12% vs yesterday";
 * :func:`metric_names`, :func:`label_values`, :func:`find_series` — what exists;
+* :mod:`core.query.promql` — PromQL evaluated as Prometheus evaluates it, for the
+  Prometheus-compatible API (operators in promql_ops, range functions in promql_range);
 * :func:`visible_metric_names`, :func:`visible_label_values`, :func:`visible_series`,
   :func:`visible_comparison` — the same for one viewer: cost and per-person metrics and
   labels left out for roles that may not see them (core/query/visible.py).
