@@ -14,12 +14,16 @@ ADDRESS ?= 127.0.0.1
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
-$(VENV)/.runtime: requirements.txt constraints.txt | $(BIN)/python
+# the project itself goes in editable (no copy: the venv runs this tree's code), for its console scripts
+# (pyproject.toml [project.scripts], e.g. .venv/bin/pulseboard-stats)
+$(VENV)/.runtime: requirements.txt constraints.txt pyproject.toml | $(BIN)/python
 	$(PIP) -r requirements.txt
+	$(PIP) --no-deps -e .
 	touch $@
 
-$(VENV)/.dev: requirements.txt requirements-dev.txt constraints.txt | $(BIN)/python
+$(VENV)/.dev: requirements.txt requirements-dev.txt constraints.txt pyproject.toml | $(BIN)/python
 	$(PIP) -r requirements-dev.txt
+	$(PIP) --no-deps -e .
 	touch $(VENV)/.runtime $@
 
 run: $(VENV)/.runtime

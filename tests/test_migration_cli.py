@@ -228,3 +228,40 @@ def test_a_broken_plan_is_exit_2_naming_file_and_line(store):
     assert done.returncode == 2
     unknown = "unknown field (see docs/migration.md for the fields a plan may have)"
     assert done.stderr.strip() == f"stats: plan: {plan}, line 5: phases[0].owner: {unknown}"
+
+
+def console_script() -> Path:
+    """``pulseboard-stats`` in the virtual environment running the tests (make installs the project editable)."""
+    script = Path(sys.executable).parent / "pulseboard-stats"
+    assert script.is_file(), f"{script} missing: `make test` installs the project (pip install --no-deps -e .)"
+    return script
+
+
+def test_the_console_script_is_declared_for_the_stats_command():
+    import tomllib
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    assert project["scripts"]["pulseboard-stats"] == "core.cli.console:stats"
+
+
+def test_the_console_script_runs_the_stats_command_from_anywhere(store):
+    """``.venv/bin/pulseboard-stats`` from a folder outside the project and without PYTHONPATH: the same JSON as
+    ``python -m core.cli stats summary --json``, and the same one-line errors and exit codes."""
+    url, tmp = store
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PULSEBOARD_") and k != "PYTHONPATH"}
+    env |= {"PULSEBOARD_DATABASE_URL": url, "PULSEBOARD_DATA_DIR": str(tmp)}
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [str(console_script()), *args], cwd=tmp, env=env, capture_output=True, text=True, timeout=120
+        )
+
+    direct, module = run("summary", "--json"), stats("summary", "--json", url=url, cwd=tmp)
+    assert direct.returncode == 0, direct.stderr
+    ours, theirs = json.loads(direct.stdout), json.loads(module.stdout)
+    assert ours.pop("range")["start"][:13] == theirs.pop("range")["start"][:13]  # seconds apart
+    assert ours == theirs and ours["health"] in ("healthy", "at risk", "critical")
+    bad = run("summary", "--range", "2w")
+    assert bad.returncode == 2 and bad.stderr.strip().count("\n") == 0 and "bad --range '2w'" in bad.stderr
+    missing = run("show", "--database-url", f"sqlite:///{tmp / 'absent.db'}")
+    assert missing.returncode == 3 and "no store at" in missing.stderr and not (tmp / "absent.db").exists()
