@@ -626,6 +626,106 @@ class Settings(BaseSettings):
         ),
     )
 
+    insights_interval_s: float = Field(
+        default=300.0,
+        ge=10.0,
+        le=86_400.0,
+        description="How often the insights job scores components and refreshes stale baselines (docs/insights.md).",
+    )
+    baseline_selectors: list[str] = Field(
+        default_factory=lambda: [
+            'api_request_duration_seconds{quantile="0.95"}',
+            "api_errors_percent",
+            "db_query_duration_seconds",
+            "db_connection_pool_used_percent",
+            "qms_agent_load_percent",
+            "qms_queue_depth",
+            "qms_step_duration_seconds",
+            "system_cpu_percent",
+            "system_memory_used_percent",
+        ],
+        description="Series (selectors) that get baselines, drift checks and deployment regression tests; a JSON list.",
+    )
+    baseline_days: int = Field(
+        default=28, ge=2, le=365, description="History a baseline is computed from, in days (hour-of-week and rolling)."
+    )
+    baseline_refresh_s: float = Field(
+        default=3600.0, ge=60.0, le=604_800.0, description="Age after which the insights job recomputes baselines."
+    )
+    baseline_band_sigma: float = Field(
+        default=3.0, gt=0.0, le=20.0, description="Half-width of a baseline band in standard deviations."
+    )
+    baseline_min_samples: int = Field(
+        default=3,
+        ge=2,
+        le=10_000,
+        description="Hourly values an hour-of-week slot needs before its own band is used (else the rolling band).",
+    )
+    drift_minutes: float = Field(
+        default=30.0,
+        ge=1.0,
+        le=10_080.0,
+        description="Minutes the recent values must stay outside the baseline band before a drift is reported.",
+    )
+    regression_window_s: float = Field(
+        default=7200.0,
+        ge=600.0,
+        le=604_800.0,
+        description="Length of the before and after windows compared around each deployment, in seconds.",
+    )
+    regression_alpha: float = Field(
+        default=0.01, gt=0.0, lt=0.5, description="Mann–Whitney p-value below which a before/after change counts."
+    )
+    regression_min_effect: float = Field(
+        default=0.5,
+        gt=0.0,
+        le=1.0,
+        description="Smallest effect size (Cliff's delta, after worse than before) reported as a regression.",
+    )
+    regression_min_change_percent: float = Field(
+        default=10.0, ge=0.0, le=10_000.0, description="Smallest change of the median, in percent, reported."
+    )
+    opportunity_slow_query_ms: float = Field(
+        default=100.0, gt=0.0, description="Mean database query time above which queries are an opportunity (ms)."
+    )
+    opportunity_cache_hit_percent: float = Field(
+        default=80.0, gt=0.0, le=100.0, description="Database cache hit rate below which caching is an opportunity."
+    )
+    opportunity_host_cpu_percent: float = Field(
+        default=30.0, gt=0.0, le=100.0, description="A host under this mean CPU % (and the memory limit) is idle."
+    )
+    opportunity_host_memory_percent: float = Field(
+        default=50.0, gt=0.0, le=100.0, description="A host under this mean memory % (and the CPU limit) is idle."
+    )
+    opportunity_host_days: float = Field(
+        default=7.0, gt=0.0, le=90.0, description="Days of host history over which over-provisioning is judged."
+    )
+    opportunity_agent_busy_percent: float = Field(
+        default=85.0, gt=0.0, le=100.0, description="Mean agent load above which an agent is overloaded."
+    )
+    opportunity_agent_idle_percent: float = Field(
+        default=20.0, ge=0.0, lt=100.0, description="Mean agent load below which an agent is idle."
+    )
+    opportunity_gate_pass_percent: float = Field(
+        default=80.0, gt=0.0, le=100.0, description="QSE gate pass rate below which a team has a training gap."
+    )
+    opportunity_min_gates: int = Field(
+        default=5, ge=1, le=10_000, description="QSE gate evaluations a team needs in the range before it is judged."
+    )
+    cost_team_rates: dict[str, float] = Field(
+        default_factory=dict,
+        description=(
+            "Cost of one agent hour per team (the event's team, else its repository), overriding "
+            "cost_per_agent_hour; a JSON object."
+        ),
+    )
+    cost_per_escaped_defect: float = Field(
+        default=1500.0,
+        ge=0.0,
+        le=10_000_000.0,
+        description="What a defect found after release costs, for the quality programme's ROI.",
+    )
+
     @field_validator("database_url")
     @classmethod
     def _known_backend(cls, url: str) -> str:

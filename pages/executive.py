@@ -5,6 +5,8 @@ from __future__ import annotations
 import polars as pl
 import streamlit as st
 
+from core.auth.access import redact
+from core.insights.business import load_business
 from core.kpis import alerting, operations
 from core.kpis.developer import filter_options
 from core.kpis.executive import (
@@ -146,6 +148,54 @@ PREDICTIONS = w.TableConfig(
     empty="No predictions yet: the forecast job fits them within a minute of start (Capacity & forecasts page).",
 )
 
+SERVICE = w.TrendConfig(
+    title="Service trend: response time, error rate, availability",
+    y_title="",
+    empty="No API or agent samples in the range: send api_request_duration_seconds, api_errors_percent, qms_agent_up.",
+)
+TEAMS = w.TableConfig(
+    title="Team performance and cost",
+    help=(
+        "Per team (the event's team, else its repository): completed and failed reviews, completion %, mean "
+        "review cycle, agent hours, the team's cost rate (cost_team_rates, else cost_per_agent_hour), cost and "
+        "cost per review. Cost columns need the view_costs permission."
+    ),
+    progress=["completion_pct"],
+    empty="No workflow ended in the range: send workflow.workflow_completed/failed and step events.",
+)
+ROI = (
+    w.KpiConfig(
+        title="Defects caught before release",
+        format="{:,.0f}",
+        help="Defects found in the range before a released stage.",
+        empty="Send qa.defect_found events.",
+    ),
+    w.KpiConfig(
+        title="Escape cost avoided",
+        format="{:,.0f}",
+        sensitive=True,
+        help="Caught defects × cost_per_escaped_defect (settings).",
+    ),
+    w.KpiConfig(
+        title="Review cost", format="{:,.0f}", sensitive=True, help="Agent hours × rate + fixed cost per review."
+    ),
+    w.KpiConfig(
+        title="Quality programme ROI",
+        unit="%",
+        format="{:,.0f}",
+        sensitive=True,
+        help="(escape cost avoided − review cost) ÷ review cost × 100.",
+        empty="No review cost in the range.",
+    ),
+    w.KpiConfig(
+        title="Process adoption (QSE)",
+        unit="%",
+        thresholds=w.Thresholds(warning=80, critical=50, higher_is_worse=False),
+        help="Share of the organisation's teams that ran a QSE session in the range.",
+        empty="No QSE sessions or teams known.",
+    ),
+)
+
 viewer = require_page("executive")
 ctx = chrome.page(
     "executive",
@@ -220,6 +270,24 @@ def executive() -> None:
         chrome.widget(
             MERGE_TREND, trends.filter(pl.col("series") == "Time to merge (h)"), ctx=ctx, deployments=deployments
         )
+    business = load_business(ctx.engine, win.start_ms, win.end_ms, win.step_ms(60), ctx.filters, ctx.settings)
+    chrome.widget(SERVICE, business.service, ctx=ctx, deployments=deployments)
+    chrome.section("Business view", "Cost per team, team comparison, the quality programme's return and adoption.")
+    currency = ctx.settings.cost_currency
+    value = business.roi
+    defects = value.caught + value.escaped  # none found: no data, not zero caught
+    chrome.kpi_row(
+        [
+            (ROI[0], w.KpiValue(float(value.caught) if defects else None)),
+            (ROI[1].model_copy(update={"unit": currency}), w.KpiValue(value.avoided if defects else None)),
+            (ROI[2].model_copy(update={"unit": currency}), w.KpiValue(value.cost or None)),
+            (ROI[3], w.KpiValue(value.roi_pct)),
+            (ROI[4], w.KpiValue(business.adoption_pct)),
+        ],
+        ctx=ctx,
+        per_row=5,
+    )
+    chrome.widget(TEAMS, redact(business.teams, viewer), ctx=ctx)
     risk_col, alert_col = st.columns([3, 2])
     with risk_col:
         ops = operations.load_ops(ctx.engine, win.end_ms - 3_600_000, win.end_ms, ctx.filters, ctx.settings)

@@ -60,6 +60,14 @@ MAY_IMPORT = {
     "core.kpis": {"core.query", "core.store", "core.sla", "core.analytics", "core.auth"} | BASE,
 }
 MAY_IMPORT["core.forecasting"] = {"core.analytics", "core.kpis", "core.programmes", "core.query", "core.store"} | BASE
+MAY_IMPORT["core.insights"] = {
+    "core.auth",
+    "core.kpis",
+    "core.programmes",
+    "core.query",
+    "core.sla",
+    "core.store",
+} | BASE
 MAY_IMPORT["core.api"] = set(MAY_IMPORT) - {"core.api"} | BASE | {"core.jobs"}  # every domain package, never core.ui
 
 

@@ -38,6 +38,9 @@ SILENCE_CHANGED = "silence_changed"
 CHANNEL_CHANGED = "channel_changed"
 EXPORT = "export"
 DEMO_PURGED = "demo_purged"
+INSIGHT_DISMISSED = "insight_dismissed"  # an insight dismissed, snoozed or shown again
+INSIGHT_SNOOZED = "insight_snoozed"
+INSIGHT_RESTORED = "insight_restored"
 
 ACTIONS = (
     LOGIN,
@@ -60,6 +63,9 @@ ACTIONS = (
     CHANNEL_CHANGED,
     EXPORT,
     DEMO_PURGED,
+    INSIGHT_DISMISSED,
+    INSIGHT_SNOOZED,
+    INSIGHT_RESTORED,
 )
 
 COLUMNS = ("id", "ts", "actor", "action", "target", "detail", "address")

@@ -100,7 +100,8 @@ PAGES: tuple[PageSpec, ...] = (
         ":material/lightbulb:",
         ("executive", "operations", "developer", "admin"),
         300,
-        None,
+        "pages/insights.py",
+        21,
     ),
     PageSpec("qa", "Quality (QA)", "Quality", ":material/verified:", ("qa_lead", "admin"), 15, "pages/qa.py", 5),
     PageSpec(

@@ -9,8 +9,9 @@ components by the points they cost: weight × (100 − score) / total weight.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import polars as pl
 
@@ -30,6 +31,7 @@ WEIGHTS = {
     "Alerts": 2.0,
     "Workflow success": 1.0,
     "Resources": 1.0,
+    "Performance": 2.0,
 }
 P95_TARGET_S = 0.5  # core.sla's default API p95 target
 
@@ -187,3 +189,20 @@ def alerts(by_severity: dict[str, int] | None) -> Component:
     cost = 25 * by_severity.get("critical", 0) + 10 * by_severity.get("error", 0) + 5 * by_severity.get("warning", 0)
     text = ", ".join(f"{n} {s}" for s, n in by_severity.items() if n) or "no firing alerts"
     return Component("Alerts", _clamp(100 - cost), text, WEIGHTS["Alerts"])
+
+
+def performance(stored: Mapping[str, Any] | None, now_ms: int, max_age_ms: int) -> Component:
+    """The mean per-component performance score the insights job stored (latency, errors and saturation
+    against baselines, docs/insights.md); None when the job has not run or its scores are older than ``max_age_ms``.
+    """
+    weight = WEIGHTS["Performance"]
+    stored = stored or {}
+    computed, overall = stored.get("computed_ms"), stored.get("overall")
+    if not isinstance(computed, int) or not isinstance(overall, int | float) or now_ms - computed > max_age_ms:
+        return Component("Performance", None, "no current baseline scores (insights job)", weight)
+    rows = [r for r in stored.get("components") or [] if isinstance(r, dict) and r.get("score") is not None]
+    text = f"{len(rows)} components against their baselines"
+    if rows:
+        worst = min(rows, key=lambda r: float(r["score"]))
+        text += f"; lowest {worst['component']} at {float(worst['score']):.0f}"
+    return Component("Performance", _clamp(float(overall)), text, weight)

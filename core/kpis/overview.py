@@ -19,6 +19,7 @@ from core.kpis.quality import GATE_EVENTS, gate_frame, gate_totals
 from core.kpis.records import apply_filters, load_events, within
 from core.query import series
 from core.query.series import CACHE, quantum_ms
+from core.store.collector_state import get_state
 
 HOUR_MS = 3_600_000
 DAY_MS = 24 * HOUR_MS
@@ -106,6 +107,7 @@ def _load(
             health.workflow_success(day.completion_pct, day.completed + day.failed),
             health.resources(cpu, mem),
             health.alerts(alerts),
+            health.performance(get_state(engine, "insights", "scores"), end_ms, 3 * HOUR_MS),
         ]
     )
     strip = Strip(

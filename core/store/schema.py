@@ -438,3 +438,31 @@ forecasts = sa.Table(
     sa.Column("result", sa.JSON, nullable=False),
     sa.Index("ix_forecasts_subject", "subject"),
 )
+
+# Baselines (alembic 0012, docs/insights.md). One row per (series, slot): ``slot`` is an hour of the
+# week (0 = Monday 00:00 UTC … 167) or -1 for the rolling baseline of the whole history; ``mean``/``std``
+# of the hourly values in that slot, ``n`` how many. The insights job rewrites a series' rows together.
+baselines = sa.Table(
+    "baselines",
+    metadata,
+    sa.Column("series", sa.Text, nullable=False),
+    sa.Column("slot", sa.Integer, nullable=False),
+    sa.Column("mean", sa.Float, nullable=False),
+    sa.Column("std", sa.Float, nullable=False),
+    sa.Column("n", sa.Integer, nullable=False),
+    sa.Column("computed_ms", sa.BigInteger, nullable=False),
+    sa.Column("id", sa.String(64), primary_key=True),
+)
+
+# Dismissed or snoozed insights (alembic 0012): ``finding`` is the finding's stable id; a snooze has
+# ``until_ms``, a dismissal none. Each change is also written to the audit log.
+insight_dismissals = sa.Table(
+    "insight_dismissals",
+    metadata,
+    sa.Column("finding", sa.String(256), primary_key=True),
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("until_ms", sa.BigInteger, nullable=True),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("actor", sa.String(64), nullable=False),
+    sa.Column("ts", sa.BigInteger, nullable=False),
+)

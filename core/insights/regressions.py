@@ -1,0 +1,157 @@
+"""Regressions: did a series get worse right after a deployment, and which deployment was it?
+
+For each deployment the values of every baselined series in the window before it are compared with
+those after it. The windows are ``regression_window_s`` long but never reach past the neighbouring
+deployments, so a change is only ever attributed to the deployment it followed. A regression is:
+
+* significant — Mann–Whitney p < ``regression_alpha`` (core.programmes.migration_stats, the same
+  test the migration's old-vs-new comparison uses);
+* large — Cliff's delta (after vs before, worse direction) ≥ ``regression_min_effect`` (0.5: after a
+  random after-value exceeds a random before-value three times in four);
+* material — the median moved by at least ``regression_min_change_percent`` in the worse direction.
+
+Requiring all three keeps noise out: samples taken a minute apart are correlated, so p alone
+overstates the evidence; the effect size does not grow with the sample count. The confidence is
+``1 − p``; the likely cause is the deployment (its component and version) and the affected component
+comes from the series' labels. Pure over numpy/polars; the false-positive rate on noise is measured
+by tests/test_insights_regressions.py and stated in docs/insights.md.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import polars as pl
+
+from core.config import Settings
+from core.programmes.migration_stats import mann_whitney
+
+MIN_SIDE = 10  # values needed on each side of a deployment
+LOWER_IS_WORSE = ("cache_hit", "availability", "success", "up{")  # metrics whose fall is the regression
+
+
+def worse_when_lower(name: str) -> bool:
+    """True for series where lower values are worse (hit rates, availability, success rates)."""
+    return any(part in name for part in LOWER_IS_WORSE) or name.startswith("up")
+
+
+def cliffs_delta(after: np.ndarray, before: np.ndarray) -> float:
+    """P(after > before) − P(after < before) from the Mann–Whitney U of ``after`` (ties count half)."""
+    u, _ = mann_whitney(after, before)
+    if np.isnan(u):
+        return 0.0
+    return float(2 * u / (after.size * before.size) - 1)
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """One before/after comparison, in the worse direction (positive = worse)."""
+
+    n_before: int
+    n_after: int
+    before_median: float
+    after_median: float
+    change_percent: float | None
+    p_value: float
+    effect: float  # Cliff's delta, signed so that positive is worse
+
+    def is_regression(self, alpha: float, min_effect: float, min_change_percent: float) -> bool:
+        """Significant, large and material, all three in the worse direction."""
+        change = self.change_percent if self.change_percent is not None else float("inf")
+        return self.p_value < alpha and self.effect >= min_effect and change >= min_change_percent
+
+
+def compare_windows(before: np.ndarray, after: np.ndarray, *, lower_is_worse: bool = False) -> Comparison | None:
+    """Compare two windows of one series; None with fewer than :data:`MIN_SIDE` finite values on a side."""
+    b, a = before[np.isfinite(before)], after[np.isfinite(after)]
+    if b.size < MIN_SIDE or a.size < MIN_SIDE:
+        return None
+    sign = -1.0 if lower_is_worse else 1.0
+    _, p = mann_whitney(a, b)
+    effect = sign * cliffs_delta(a, b)
+    mb, ma = float(np.median(b)), float(np.median(a))
+    change = None if mb == 0 else sign * (ma - mb) / abs(mb) * 100
+    return Comparison(int(b.size), int(a.size), mb, ma, change, float(p), effect)
+
+
+@dataclass(frozen=True)
+class Regression:
+    """A series that got worse after a deployment."""
+
+    series: str
+    component: str  # the affected component, from the series' labels
+    deployment_id: str
+    deployed_component: str  # the likely cause
+    version: str
+    deployed_ms: int
+    comparison: Comparison
+
+    @property
+    def confidence(self) -> float:
+        """1 − p of the Mann–Whitney test."""
+        return 1.0 - self.comparison.p_value
+
+
+def component_of(series: str) -> str:
+    """The component a series belongs to, from its labels (endpoint, database, agent, host, queue, step, job)."""
+    for label in ("endpoint", "database", "agent", "host", "queue", "step", "job"):
+        marker = f'{label}="'
+        if marker in series:
+            value = series.split(marker, 1)[1].split('"', 1)[0]
+            return f"{label} {value}"
+    return series.split("{", 1)[0]
+
+
+def windows(deployed: Sequence[int], window_ms: int) -> list[tuple[int, int, int]]:
+    """(before start, deployment, after end) per deployment time: ``window_ms`` each way, clipped at neighbours."""
+    times = sorted(deployed)
+    out = []
+    for i, ts in enumerate(times):
+        start = max(ts - window_ms, times[i - 1]) if i else ts - window_ms
+        end = min(ts + window_ms, times[i + 1]) if i + 1 < len(times) else ts + window_ms
+        out.append((start, ts, end))
+    return out
+
+
+def detect(values: pl.DataFrame, deployments: pl.DataFrame, settings: Settings) -> list[Regression]:
+    """Regressions of ``values`` (series, ts epoch ms, value) after ``deployments`` (id, component, version, ts).
+
+    Several deployments at the same instant share their windows; the first (by id) is named.
+    """
+    if values.is_empty() or deployments.is_empty():
+        return []
+    deploys = deployments.sort("ts", "id").unique("ts", keep="first", maintain_order=True)
+    spans = windows(deploys["ts"].to_list(), int(settings.regression_window_s * 1000))
+    found = []
+    for (name,), group in values.sort("series", "ts").group_by("series", maintain_order=True):
+        ts, v = group["ts"].to_numpy(), group["value"].to_numpy().astype(np.float64)
+        lower = worse_when_lower(str(name))
+        for (start, at, end), row in zip(spans, deploys.iter_rows(named=True), strict=True):
+            lo, mid, hi = np.searchsorted(ts, [start, at, end])
+            result = compare_windows(v[lo:mid], v[mid:hi], lower_is_worse=lower)
+            if result and result.is_regression(
+                settings.regression_alpha, settings.regression_min_effect, settings.regression_min_change_percent
+            ):
+                found.append(
+                    Regression(
+                        str(name), component_of(str(name)), row["id"], row["component"], row["version"], at, result
+                    )
+                )
+    return sorted(found, key=lambda r: (-r.comparison.effect, r.deployed_ms, r.series))
+
+
+def chart_marks(found: Sequence[Regression]) -> pl.DataFrame:
+    """Regressions as chart marks: ts (Datetime UTC), series, label."""
+    return pl.DataFrame(
+        {
+            "ts": [r.deployed_ms for r in found],
+            "series": [r.series for r in found],
+            "label": [
+                f"regression after {r.deployed_component} {r.version}: {r.comparison.change_percent or 0:+.0f} %"
+                for r in found
+            ],
+        },
+        schema={"ts": pl.Int64, "series": pl.String, "label": pl.String},
+    ).with_columns(pl.from_epoch("ts", time_unit="ms").dt.replace_time_zone("UTC"))
