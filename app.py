@@ -68,6 +68,7 @@ def build_scheduler() -> Scheduler:
     from core.forecasting.job import run_forecasts
     from core.insights.job import run_insights
     from core.recording.job import evaluate_recording_rules
+    from core.reports.scheduled import run_schedules
     from core.sla.jobs import check_slas
     from core.store.retention import run_retention
     from core.store.rollup import run_rollup
@@ -82,6 +83,7 @@ def build_scheduler() -> Scheduler:
     scheduler.add("alerts", settings.alert_eval_interval_s, lambda: evaluate_all(engine, settings), singleton=True)
     scheduler.add("sla_check", settings.sla_check_interval_s, lambda: check_slas(engine, settings), singleton=True)
     scheduler.add("forecasts", settings.forecast_interval_s, lambda: run_forecasts(engine, settings), singleton=True)
+    scheduler.add("reports", 60.0, lambda: run_schedules(engine, settings), singleton=True)  # docs/reports.md
     scheduler.add("insights", settings.insights_interval_s, lambda: run_insights(engine, settings), singleton=True)
     return scheduler
 

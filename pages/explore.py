@@ -19,7 +19,7 @@ from core.model import now_ms
 from core.query.selectors import SelectorError, build_selector, parse_selector
 from core.store import get_engine
 from core.ui import charts
-from core.ui.export import csv_bytes
+from core.ui.export import download_buttons
 from core.ui.login import client_address, require_page
 from core.ui.text import md_escape
 
@@ -130,21 +130,21 @@ table = frame.select("ts", "series", "value").sort("ts", "series")
 with st.expander("Table", expanded=False):
     st.dataframe(table, hide_index=True, width="stretch")
 csv_col, alert_col = st.columns(2)
-# Every role may open Explore and read this table on screen, so the CSV is not gated; it is audited like every export.
-csv_col.download_button(
-    "Download CSV",
-    csv_bytes(table),  # series names carry label values: formula-looking cells are neutralised
-    file_name=f"{selector.name or 'explore'}.csv",
-    mime="text/csv",
-    icon=":material/download:",
-    on_click=audit.record,
-    args=(
-        engine,
-        viewer.username,
-        audit.EXPORT,
-        f"explore:{selector}",
-        {"format": "csv", "rows": table.height, "start_ms": start, "end_ms": end, "agg": agg},
-        client_address(),
-    ),
-)
+# Every role may open Explore and read this table on screen, so the export is not gated; it is audited like every
+# export. Series names carry label values: formula-looking CSV cells are neutralised (core.reports.export).
+with csv_col:
+    download_buttons(
+        table,
+        selector.name or "explore",
+        "explore-table",
+        on_click=audit.record,
+        args=(
+            engine,
+            viewer.username,
+            audit.EXPORT,
+            f"explore:{selector}",
+            {"rows": table.height, "start_ms": start, "end_ms": end, "agg": agg},
+            client_address(),
+        ),
+    )
 alert_col.link_button("Create alert from this query", alert_link(str(selector), agg), icon=":material/add_alert:")

@@ -60,6 +60,16 @@ MAY_IMPORT = {
     "core.kpis": {"core.query", "core.store", "core.sla", "core.analytics", "core.auth"} | BASE,
 }
 MAY_IMPORT["core.forecasting"] = {"core.analytics", "core.kpis", "core.programmes", "core.query", "core.store"} | BASE
+MAY_IMPORT["core.reports"] = {
+    "core.kpis",
+    "core.sla",
+    "core.programmes",
+    "core.forecasting",
+    "core.alerts",
+    "core.query",
+    "core.store",
+    "core.auth",
+} | BASE
 MAY_IMPORT["core.insights"] = {
     "core.auth",
     "core.kpis",

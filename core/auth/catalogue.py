@@ -68,7 +68,7 @@ PAGES: tuple[PageSpec, ...] = (
         ":material/description:",
         ("executive", "operations", "qa_lead", "admin"),
         None,
-        None,
+        "pages/reports.py",
     ),
     PageSpec(
         "operations",

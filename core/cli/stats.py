@@ -17,7 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
@@ -44,7 +44,7 @@ class Problem(Exception):
         self.code = code
 
 
-def parser() -> argparse.ArgumentParser:
+def parser(extra: Callable[[Any], None] | None = None) -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="python -m core.cli", description="Pulseboard command-line tools.")
     commands = top.add_subparsers(dest="command", required=True)
     stats = commands.add_parser("stats", help="migration health from the store (docs/migration.md)")
@@ -63,6 +63,8 @@ def parser() -> argparse.ArgumentParser:
     summary.add_argument("--json", action="store_true", help="one JSON object instead of tables")
     report = actions.add_parser("report", parents=[common], help="write a self-contained HTML report")
     report.add_argument("--out", required=True, type=Path, help="the HTML file to write")
+    if extra is not None:
+        extra(commands)  # more commands of the family (core/cli/main.py adds `report`)
     return top
 
 
@@ -72,7 +74,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return run(args)
     except Problem as problem:
-        print(f"stats: {problem}", file=sys.stderr)
+        print(f"{args.command}: {problem}", file=sys.stderr)
         return problem.code
 
 

@@ -466,3 +466,45 @@ insight_dismissals = sa.Table(
     sa.Column("actor", sa.String(64), nullable=False),
     sa.Column("ts", sa.BigInteger, nullable=False),
 )
+
+# Generated reports and their deliveries (alembic 0013, docs/reports.md). ``reports`` is the Reports page's
+# history: who asked (a username or ``schedule:<name>``), what (kind, format, period, scope), the generation's
+# progress and status, and the finished file itself (``content``). ``report_deliveries`` is one row per
+# scheduled report and target (email, webhook, folder): its status, attempts and last error, so a failed
+# delivery is retried at ``next_attempt_ms`` and shown on the page, never lost.
+reports = sa.Table(
+    "reports",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column("format", sa.String(8), nullable=False),
+    sa.Column("start_ms", sa.BigInteger, nullable=False),
+    sa.Column("end_ms", sa.BigInteger, nullable=False),
+    sa.Column("scope", sa.JSON, nullable=False),
+    sa.Column("requested_by", sa.String(128), nullable=False),
+    sa.Column("requested_ms", sa.BigInteger, nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),  # running, done, failed
+    sa.Column("progress", sa.Float, nullable=False),
+    sa.Column("message", sa.Text, nullable=True),
+    sa.Column("finished_ms", sa.BigInteger, nullable=True),
+    sa.Column("size", sa.BigInteger, nullable=True),
+    sa.Column("content", sa.LargeBinary, nullable=True),
+    sa.Index("ix_reports_requested_ms", "requested_ms"),
+)
+report_deliveries = sa.Table(
+    "report_deliveries",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("schedule", sa.String(128), nullable=False),
+    sa.Column("due_ms", sa.BigInteger, nullable=False),  # the scheduled instant this delivery belongs to
+    sa.Column("report_id", sa.Integer, nullable=True),
+    sa.Column("target", sa.Text, nullable=False),  # e.g. email:ops@example.org, webhook:URL, folder:PATH
+    sa.Column("status", sa.String(16), nullable=False),  # pending, delivered, failed (gave up)
+    sa.Column("attempts", sa.Integer, nullable=False),
+    sa.Column("last_error", sa.Text, nullable=True),
+    sa.Column("next_attempt_ms", sa.BigInteger, nullable=True),
+    sa.Column("created_ms", sa.BigInteger, nullable=False),
+    sa.Column("delivered_ms", sa.BigInteger, nullable=True),
+    sa.UniqueConstraint("schedule", "due_ms", "target", name="uq_report_deliveries_run"),
+    sa.Index("ix_report_deliveries_status", "status"),
+)

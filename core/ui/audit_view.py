@@ -11,7 +11,7 @@ from sqlalchemy.engine import Engine
 from core.auth import audit
 from core.auth.access import Viewer, can
 from core.model import now_ms
-from core.ui.export import csv_bytes
+from core.ui.export import download_buttons
 
 RANGES = {"Last 24 h": 1, "Last 7 days": 7, "Last 30 days": 30, "Last 90 days": 90, "Everything": None}
 
@@ -32,13 +32,10 @@ def render(engine: Engine, viewer: Viewer, address: str | None, key: str = "audi
     )
     st.caption(f"{frame.height:,} entries (newest first, at most 1,000)")
     st.dataframe(frame, hide_index=True, width="stretch", column_config={"id": None})
-    st.download_button(
-        "Download CSV",
-        csv_bytes(frame),  # actors, targets and details come from users: cells that look like formulas are neutralised
-        file_name="pulseboard-audit.csv",
-        mime="text/csv",
-        icon=":material/download:",
-        key=f"{key}_csv",
+    download_buttons(  # actors, targets and details come from users: formula-looking CSV cells are neutralised
+        frame,
+        "pulseboard-audit",
+        f"{key}_export",
         on_click=audit.record,
         args=(engine, viewer.username, audit.EXPORT, "audit_log", {"rows": frame.height}, address),
     )
