@@ -8,7 +8,10 @@ from here and stores nothing; the same key with another body is a client bug (40
 
 The ledger is a JSON-lines file beside the API spool, appended to (not fsynced: a key
 lost in a machine crash costs at most one duplicate reading, while an fsync per request
-would cost every client) and compacted when loaded. It belongs to this replica: keys
+would cost every client) and compacted when loaded and whenever it holds twice as many
+lines as live keys. Expired keys leave memory as new ones arrive (all share one TTL, so
+the oldest expire first), so a server taking a keyed batch a second from each of a few
+clients holds a day of keys at most, not everything since it started. It belongs to this replica: keys
 must be answered during a store outage, which is exactly when a shared table could not
 be read. Behind a load balancer, a retry that lands on another replica is not recognised
 (docs/api.md says so).
@@ -31,7 +34,7 @@ log = logging.getLogger(__name__)
 MAX_KEYS = 100_000  # the oldest are forgotten first beyond this, so a misbehaving client cannot fill the memory
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Remembered:
     """What the first request with a key was answered."""
 
@@ -52,6 +55,7 @@ class KeyLedger:
         self._claims: dict[str, tuple[threading.Lock, int]] = {}
         self._keys: dict[str, Remembered] = {}
         self._warned = False
+        self._lines = 0  # lines in the file, live or not
         self._load()
 
     def _load(self) -> None:
@@ -72,6 +76,7 @@ class KeyLedger:
                 self._keys.pop(key, None)
                 self._keys[key] = entry
         self._trim()
+        self._lines = lines
         if lines > len(self._keys):
             self._rewrite()
 
@@ -86,11 +91,16 @@ class KeyLedger:
         with self._lock:
             self._keys.pop(key, None)
             self._keys[key] = entry
+            self._forget_expired()
             self._trim()
+            if self._lines >= 2 * len(self._keys) + 1_000:
+                self._rewrite()
+                return
             try:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
                 with self.path.open("a") as handle:
                     handle.write(json.dumps({"key": key, **asdict(entry)}) + "\n")
+                self._lines += 1
             except OSError as error:
                 if not self._warned:
                     log.warning("idempotency keys kept in memory only: %s cannot be written (%s)", self.path, error)
@@ -113,6 +123,17 @@ class KeyLedger:
                 else:
                     self._claims[key] = (lock, users - 1)
 
+    def __len__(self) -> int:
+        return len(self._keys)
+
+    def _forget_expired(self) -> None:
+        now = self._clock()
+        while self._keys:
+            oldest = next(iter(self._keys))
+            if self._keys[oldest].expires > now:
+                return
+            del self._keys[oldest]
+
     def _trim(self) -> None:
         while len(self._keys) > self.max_keys:
             del self._keys[next(iter(self._keys))]
@@ -120,7 +141,9 @@ class KeyLedger:
     def _rewrite(self) -> None:
         temporary = self.path.with_name(f".{self.path.name}.tmp")
         try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
             temporary.write_text("".join(json.dumps({"key": k, **asdict(e)}) + "\n" for k, e in self._keys.items()))
             temporary.replace(self.path)
+            self._lines = len(self._keys)
         except OSError as error:
             log.warning("idempotency ledger %s not compacted: %s", self.path, error)
