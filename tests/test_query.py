@@ -7,6 +7,7 @@ import threading
 import time
 from collections.abc import Iterator
 
+import numpy as np
 import polars as pl
 import pytest
 from sqlalchemy.engine import Engine
@@ -256,6 +257,24 @@ def test_cache_computes_once_for_concurrent_viewers_and_expires() -> None:
     cache.get("x", 10, lambda: 0)
     cache.get("y", 10, lambda: 0)
     assert cache.get("k", 10, slow) == 3  # evicted: at most two entries
+
+
+def test_cache_sweeps_expired_entries_and_keeps_under_its_byte_bound() -> None:
+    now = [0.0]
+    cache = TTLCache(max_entries=1_000, max_bytes=10 * 80_000, clock=lambda: now[0])
+    frame = pl.DataFrame({"v": np.arange(10_000, dtype=np.float64)})  # 80 kB
+    for n in range(50):  # a live panel: a new range bucket every 2 s, 10 s TTL
+        cache.get(("panel", n), 10, lambda: frame.clone())
+        now[0] += 2.0
+    assert len(cache) <= 6  # what is older than 10 s has gone, not only what the count pushes out
+    assert cache.size_bytes == sum(80_000 for _ in range(len(cache)))
+    for n in range(50):  # all within the TTL: the byte bound holds, least recently used first
+        cache.get(("burst", n), 3_600, lambda: frame.clone())
+    assert cache.size_bytes <= 10 * 80_000 and len(cache) == 10
+    assert cache.get(("burst", 49), 3_600, lambda: pl.DataFrame()).height == 10_000  # the newest stayed
+    huge = pl.DataFrame({"v": np.zeros(200_000)})
+    assert cache.get("huge", 3_600, lambda: huge).height == 200_000  # served, but bigger than the cache: not kept
+    assert cache.size_bytes <= 10 * 80_000
 
 
 def test_series_results_are_shared_within_the_ttl(engine: Engine) -> None:
