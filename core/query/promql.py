@@ -24,13 +24,13 @@ Regular expressions in matchers are compiled by RE2 through
 
 from __future__ import annotations
 
+import itertools
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-import polars as pl
 import promql_parser as pp
 from sqlalchemy.engine import Engine
 
@@ -41,7 +41,7 @@ from core.query.plan import choose_tier
 from core.query.promql_values import NAME, Matrix, PromQLError, Scalar, String, Value, Vector, drop_name
 from core.query.selectors import Matcher, Selector, SelectorError
 from core.query.series import find_series
-from core.store.rollup import RAW_HORIZON, read_state
+from core.store.rollup import RAW_HORIZON, TIER_MS, read_state
 
 LOOKBACK_MS = 300_000  # Prometheus' default --query.lookback-delta
 MAX_POINTS = 11_000  # points per series a range query may ask for, as Prometheus
@@ -94,14 +94,17 @@ def selector_of(node: Any, settings: Settings) -> Selector:
     return Selector(node.name or None, tuple(matchers))
 
 
-def _fetch(connection: Any, sql: str, params: Sequence[int], schema: dict[str, pl.DataType]) -> pl.DataFrame:
+def _fetch(connection: Any, sql: str, params: Sequence[int]) -> np.ndarray:
+    """``(series_id, ts, value)`` rows as one float64 array of shape (n, 3), without a polars frame per row."""
     cursor = connection.connection.driver_connection.cursor()
     try:
         cursor.execute(sql, tuple(params))
         rows = cursor.fetchall()
     finally:
         cursor.close()
-    return pl.DataFrame(rows, schema=schema, orient="row")
+    # ms timestamps and ids are far below 2**53, so float64 holds them exactly
+    flat = np.fromiter(itertools.chain.from_iterable(rows), dtype=np.float64, count=3 * len(rows))
+    return flat.reshape(len(rows), 3)
 
 
 class Evaluator:
@@ -143,22 +146,27 @@ class Evaluator:
                 sql = (
                     f"SELECT series_id, ts, value FROM samples WHERE series_id IN ({marks}) AND ts >= {p} AND ts <= {p}"
                 )
+                params = (*ids, start, end)
             else:
                 sql = (
-                    f"SELECT series_id, last_ts, last FROM samples_{tier} "
-                    f"WHERE series_id IN ({marks}) AND last_ts >= {p} AND last_ts <= {p}"
+                    f"SELECT series_id, last_ts, last FROM samples_{tier} WHERE series_id IN ({marks}) "
+                    f"AND bucket >= {p} AND bucket <= {p} AND last_ts >= {p} AND last_ts <= {p}"
                 )
-            schema = {"series_id": pl.Int64(), "ts": pl.Int64(), "value": pl.Float64()}
-            frame = _fetch(connection, sql, (*ids, start, end), schema)  # type: ignore[arg-type]
-        frame = frame.sort("series_id", "ts")
-        by_id = {int(key[0]): part for key, part in frame.partition_by("series_id", as_dict=True).items()}
+                params = (*ids, start - TIER_MS[tier], end, start, end)
+            rows = _fetch(connection, sql + " ORDER BY series_id, 2", params)
+        ids_read = rows[:, 0].astype(np.int64)
+        cuts = np.flatnonzero(np.diff(ids_read)) + 1
+        starts = np.concatenate(([0], cuts)) if len(rows) else np.array([], dtype=np.int64)
+        ends = np.concatenate((cuts, [len(rows)])) if len(rows) else np.array([], dtype=np.int64)
+        by_id = {int(ids_read[a]): (a, b) for a, b in zip(starts, ends, strict=True)}
         out = []
         for sid, name, labels in found.select("series_id", "name", "labels").iter_rows():
-            part = by_id.get(sid)
-            if part is None:
+            span = by_id.get(sid)
+            if span is None:
                 continue
-            ts = part["ts"].to_numpy() + offset
-            out.append(Raw({NAME: name, **json.loads(labels)}, ts, part["value"].to_numpy()))
+            part = rows[span[0] : span[1]]
+            ts = part[:, 1].astype(np.int64) + offset
+            out.append(Raw({NAME: name, **json.loads(labels)}, ts, np.ascontiguousarray(part[:, 2])))
         return out
 
     # ---- tree walk ------------------------------------------------------------------------------
