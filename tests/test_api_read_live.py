@@ -395,3 +395,23 @@ def test_docs_page_needs_no_network(server):
     document = httpx.get(f"{server.url}/api/openapi.json").json()
     assert "/v1/dashboard/{audience}" in document["paths"] and "/docs" not in document["paths"]
     assert json.dumps(document)  # the document itself is plain JSON
+
+
+def test_docs_page_renders_every_operation_and_tries_one_in_the_browser(server, page):
+    """/api/docs in Chromium with the network limited to this server: every operation listed, a GET tried."""
+    outside: list[str] = []
+    page.on("request", lambda request: None if request.url.startswith(server.url) else outside.append(request.url))
+    page.goto(f"{server.url}/api/docs")
+    page.wait_for_selector("details summary code")
+    listed = page.locator("details summary code").all_inner_texts()
+    document = httpx.get(f"{server.url}/api/openapi.json").json()
+    expected = sum(1 for item in document["paths"].values() for method in item if method in ("get", "post", "delete"))
+    assert len(listed) == expected and "/api/v1/slas" in listed
+    page.fill("#token", TOKENS["ada"])
+    slas = page.locator("details", has=page.locator("summary code", has_text="/api/v1/slas")).first
+    slas.locator("summary").click()
+    slas.get_by_role("button", name="Try").click()
+    page.wait_for_function("() => [...document.querySelectorAll('pre')].some(p => p.textContent.startsWith('200'))")
+    shown = slas.locator("pre").inner_text()
+    assert '"status": "success"' in shown and '"total"' in shown
+    assert outside == []
