@@ -175,11 +175,23 @@ TOP_MEMORY = w.BarConfig(
     extra_tooltip=["peak MB", "pids"],
     empty="No process metrics: the system collector reports the top processes (setting system_top_n).",
 )
-HOSTS = w.TrendConfig(
-    title="Hosts: CPU and memory use",
-    unit="%",
-    annotations=False,
-    empty="No host metrics: the system collector (or an agent on the migration's hosts) reports them.",
+HOSTS = (
+    w.KpiConfig(
+        title="Host CPU",
+        unit="%",
+        format="{:,.1f}",
+        thresholds=w.Thresholds(warning=80, critical=95),
+        help="system_cpu_percent: the mean over the hosts reporting it, then over the range.",
+        empty="The system collector (or an agent on the migration's hosts) reports system_cpu_percent.",
+    ),
+    w.KpiConfig(
+        title="Host memory",
+        unit="%",
+        format="{:,.1f}",
+        thresholds=w.Thresholds(warning=80, critical=95),
+        help="system_memory_used_percent: the mean over the hosts reporting it, then over the range.",
+        empty="The system collector (or an agent on the migration's hosts) reports system_memory_used_percent.",
+    ),
 )
 BLOCKERS = w.TableConfig(title="Blockers")
 ROLLBACKS = w.TableConfig(title="Rollbacks in the range")
@@ -280,12 +292,12 @@ def migration() -> None:
         "Resource use", "Hosts' CPU and memory, and the processes using the most (while among each reading's top N)."
     )
     used = load_resources(ctx.engine, start_ms=win.start_ms, end_ms=win.end_ms, step_ms=step)
+    chrome.kpi_row(list(zip(HOSTS, mf.host_kpis(used), strict=True)), ctx=ctx)
     left, right = st.columns(2)
     with left:
         chrome.widget(TOP_CPU, mf.top_cpu(used), ctx=ctx)
     with right:
         chrome.widget(TOP_MEMORY, mf.top_memory(used), ctx=ctx)
-    chrome.widget(HOSTS, used.hosts, ctx=ctx)
 
 
 migration()

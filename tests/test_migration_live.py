@@ -11,7 +11,7 @@ import pytest
 
 from core.model import Event, Sample
 from core.programmes.migration_live import live_metrics, series_points
-from core.programmes.migration_resources import consumers, host_trend, top
+from core.programmes.migration_resources import consumers, host_use, top
 
 MIN, HOUR = 60_000, 3_600_000
 T0 = int(datetime(2025, 3, 3, 9, tzinfo=UTC).timestamp() * 1000)
@@ -129,11 +129,12 @@ def test_top_consumers_by_hand():
     assert memory_only["cpu_mean"].null_count() == 2 and top(memory_only, "cpu_mean").is_empty()
 
 
-def test_host_trend_is_one_line_per_resource_and_host():
-    cpu = result((T0, {"host": "a"}, 20.0), (T0, {"host": "b"}, 40.0))
-    memory = result((T0, {"host": "a"}, 55.0))
-    lines = host_trend(cpu, memory)
-    assert sorted(lines.select("series", "value").rows()) == [("CPU a", 20.0), ("CPU b", 40.0), ("memory a", 55.0)]
+def test_host_use_is_the_mean_over_hosts_per_bucket_then_over_the_range():
+    """Bucket 1: hosts at 20 and 40 % → 30; bucket 2: one host at 60 % → 60. Mean (30 + 60) / 2 = 45, peak 60."""
+    use = host_use(result((T0, {"host": "a"}, 20.0), (T0, {"host": "b"}, 40.0), (T0 + MIN, {"host": "a"}, 60.0)))
+    assert (use.mean, use.peak, use.hosts) == (45.0, 60.0, 2) and use.trend["value"].to_list() == [30.0, 60.0]
+    nothing = host_use(result())
+    assert (nothing.mean, nothing.peak, nothing.hosts) == (None, None, 0) and nothing.trend.is_empty()
 
 
 def test_live_metrics_and_resources_read_from_the_store(engine, tmp_path):
@@ -167,4 +168,4 @@ def test_live_metrics_and_resources_read_from_the_store(engine, tmp_path):
     assert live.memory.value == 5.5e9 and live.memory.previous == 3e9
     used = load_resources(engine, start_ms=t0, end_ms=t0 + HOUR, step_ms=STEP, settings=settings)
     assert used.consumers.select("process", "cpu_mean", "memory_mean").rows() == [("postgres", 90.0, 500e6)]
-    assert set(used.hosts["series"]) == set()  # no host CPU or memory % series were written
+    assert used.cpu.mean is None and used.memory.hosts == 0  # no host CPU or memory % series were written

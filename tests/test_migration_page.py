@@ -87,6 +87,32 @@ def test_demo_data_draws_every_section(app_store):
     assert badges or any("AT RISK" in str(e.proto) or "HEALTHY" in str(e.proto) for e in at.get("markdown"))
     tables = {len(d.value) for d in at.dataframe}
     assert 5 in tables  # five nightly suites
+    # resource use: no system collector runs here, so no host or process figures — and the cards say what sends them
+    assert metrics["Host CPU"] == "—" and metrics["Host memory"] == "—"
+    assert "No process metrics" in " ".join(i.value for i in at.info)
+
+
+def test_the_migration_page_and_the_capacity_page_show_the_same_estimated_completion(app_store):
+    """The demo's programme on both pages: the Migration page's "Estimated completion" date and the Capacity page's
+    ETA of "Migration (all phases)" (and of each running phase, against the Migration page's timeline) agree."""
+    from datetime import datetime
+
+    now = now_ms()
+    collector = DemoCollector(app_store)
+    collector.workload = DemoWorkload(7, now)
+    collector.generate(now - 3 * DAY, now, BACKFILL_STEP)
+    migration = run()
+    heading = next(m.value for m in migration.markdown if "Estimated completion" in m.value)
+    shown = re.search(r"Estimated completion (\d\d \w{3} \d{4})", heading)
+    assert shown is not None, heading
+    capacity = AppTest.from_file(str(ROOT / "pages" / "capacity.py"), default_timeout=120)
+    capacity.run()
+    assert not capacity.exception, [e.value for e in capacity.exception]
+    etas = next(d.value for d in capacity.dataframe if "what" in d.value.columns)
+    whole = etas[etas["name"] == "Migration (all phases)"].iloc[0]
+    assert datetime.strptime(whole["ETA"][:10], "%Y-%m-%d").strftime("%d %b %Y") == shown.group(1)
+    phases = etas[etas["what"] == "migration phase"]
+    assert len(phases) >= 1 and set(phases["how"]) == {set(etas[etas["what"] == "migration"]["how"]).pop()}
 
 
 @pytest.mark.parametrize("key", ["24 h", "30 d"])

@@ -13,6 +13,8 @@ value); core.programmes.migration_store reads them.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import polars as pl
 
 CPU = "process_cpu_percent"
@@ -74,19 +76,21 @@ def top(table: pl.DataFrame, by: str, k: int = 5) -> pl.DataFrame:
     return table.filter(pl.col(by).is_not_null()).sort(by, descending=True).head(k)
 
 
-def host_trend(cpu: pl.DataFrame, memory: pl.DataFrame) -> pl.DataFrame:
-    """Host CPU % and memory % per bucket, one line per resource and host: ts, series ("CPU db-1"), value."""
-    parts = []
-    for frame, what in ((cpu, "CPU"), (memory, "memory")):
-        if frame.is_empty():
-            continue
-        host = pl.col("labels").str.json_path_match("$.host").fill_null("")
-        parts.append(
-            frame.with_columns(host.alias("host"))
-            .group_by("ts", "host")
-            .agg(pl.col("value").mean())
-            .select("ts", pl.format("{} {}", pl.lit(what), pl.col("host")).str.strip_chars().alias("series"), "value")
-        )
-    if not parts:
-        return pl.DataFrame(schema={"ts": pl.Datetime("ms", "UTC"), "series": pl.String, "value": pl.Float64})
-    return pl.concat(parts).sort("series", "ts")
+@dataclass(frozen=True)
+class HostUse:
+    """One host-wide resource over the range: the mean and peak of the hosts' mean per bucket, and that per bucket."""
+
+    mean: float | None
+    peak: float | None
+    hosts: int
+    trend: pl.DataFrame  # ts, value
+
+
+def host_use(frame: pl.DataFrame) -> HostUse:
+    """A core.query result of a host-wide percentage (``system_cpu_percent``, ``system_memory_used_percent``): per
+    bucket the mean over the hosts reporting it, then the mean and the peak of those over the range."""
+    if frame.is_empty():
+        return HostUse(None, None, 0, pl.DataFrame(schema={"ts": pl.Datetime("ms", "UTC"), "value": pl.Float64}))
+    trend = frame.group_by("ts").agg(pl.col("value").mean()).sort("ts")
+    hosts = frame.select(pl.col("labels").str.json_path_match("$.host").n_unique()).item()
+    return HostUse(float(trend["value"].mean()), float(trend["value"].max()), int(hosts), trend)  # type: ignore[arg-type]

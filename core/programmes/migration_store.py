@@ -165,10 +165,11 @@ def load_live(
 
 @dataclass(frozen=True)
 class Resources:
-    """Resource use over a range: every consumer (process per host) and the hosts' CPU and memory per bucket."""
+    """Resource use over a range: every consumer (process per host) and the hosts' CPU and memory."""
 
     consumers: pl.DataFrame
-    hosts: pl.DataFrame
+    cpu: res.HostUse
+    memory: res.HostUse
 
 
 def load_resources(
@@ -181,7 +182,9 @@ def load_resources(
         return series(engine, selector, start_ms, end_ms, step_ms=step_ms, settings=settings)
 
     return Resources(
-        res.consumers(read(res.CPU), read(res.MEMORY)), res.host_trend(read(res.HOST_CPU), read(res.HOST_MEMORY))
+        res.consumers(read(res.CPU), read(res.MEMORY)),
+        res.host_use(read(res.HOST_CPU)),
+        res.host_use(read(res.HOST_MEMORY)),
     )
 
 

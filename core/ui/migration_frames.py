@@ -13,7 +13,7 @@ import polars as pl
 
 from core.programmes.migration import MigrationView
 from core.programmes.migration_live import Live, LiveMetric
-from core.programmes.migration_resources import top
+from core.programmes.migration_resources import HostUse, top
 from core.programmes.migration_store import Resources
 from core.ui.widgets import KpiValue
 
@@ -336,6 +336,16 @@ def live_kpis(live: Live) -> list[KpiValue]:
 def latency_trend(live: Live) -> pl.DataFrame:
     """Median operation time per bucket, one line per system ("old system", "new system")."""
     return live.latency_by_system.with_columns(pl.format("{} system", pl.col("series")).alias("series"))
+
+
+def host_kpis(resources: Resources) -> list[KpiValue]:
+    """Host CPU % and memory % cards: the mean over the range, its sparkline, the peak and the hosts in the note."""
+
+    def card(use: HostUse) -> KpiValue:
+        note = "" if use.peak is None else f"Peak {use.peak:.1f} % · {use.hosts} host(s)."
+        return KpiValue(use.mean, None, use.trend if use.trend.height > 1 else None, note)
+
+    return [card(resources.cpu), card(resources.memory)]
 
 
 def _consumer(resources: Resources) -> pl.Expr:
