@@ -57,7 +57,9 @@ HEATMAP = w.HeatmapConfig(
 COMPONENTS = w.StatusGridConfig(title="Component status", columns=5, empty="No components reporting yet.")
 ALERTS = w.AlertListConfig(title="Active alerts", empty="No alert is firing or pending.")
 ANOMALIES = w.TableConfig(
-    title="Anomalies, last hour", empty="No anomalies in the last hour (rolling z-score over 6 h, 5-min buckets)."
+    title="Anomalies, last hour",
+    columns=["ts", "series", "observed", "expected", "score"],
+    empty="No anomalies in the last hour (auto detector at medium sensitivity over 6 h of 5-min buckets).",
 )
 ERRORS = w.TimelineConfig(title="Errors over time", empty="No system.error_occurred events in the range.")
 ERROR_TABLE = w.TableConfig(title="Recent errors", height=240, empty="No system.error_occurred events in the range.")

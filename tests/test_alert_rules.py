@@ -59,6 +59,8 @@ def test_defaults_cover_the_specification_and_round_trip() -> None:
         ({"severity": "page"}, "severity"),
         ({"summary": "{{ valeu }}"}, "unknown template field"),
         ({"kind": "anomaly", "detector": "crystal-ball"}, "unknown anomaly detector"),
+        ({"kind": "anomaly", "sensitivity": "extreme"}, "sensitivity must be one of low, medium, high or a number"),
+        ({"kind": "anomaly", "sensitivity": 1.5}, "sensitivity must be one of low, medium, high or a number"),
         ({"kind": "forecast", "op": "=="}, "a forecast rule needs a threshold and one of"),
         ({"labels": {"severity": "x"}}, "bad label name"),
     ],
@@ -120,3 +122,11 @@ def test_rule_kinds_registry_validates_the_rule_model() -> None:
     assert isinstance(
         parse_rule({"name": "a", "kind": "anomaly", "selector": "x", "window": "5m", "lookback": "1d"}), Rule
     )
+
+
+@pytest.mark.parametrize(("given", "stored"), [("high", "high"), ("LOW", "low"), (0.3, 0.3), ("0.7", 0.7)])
+def test_anomaly_sensitivity_takes_a_preset_or_a_number_and_round_trips(given: object, stored: object) -> None:
+    rule = parse_rule({"name": "a", "kind": "anomaly", "selector": "x", "sensitivity": given})
+    assert rule.sensitivity == stored
+    assert load_yaml(dump_yaml([rule])) == [rule]
+    assert parse_rule({"name": "a", "kind": "anomaly", "selector": "x"}).sensitivity == "medium"

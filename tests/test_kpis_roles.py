@@ -189,7 +189,9 @@ def test_anomalies_flag_a_spike():
     values = [10.0 + (i % 3) * 0.5 for i in range(60)]
     values[50] = 60.0
     found = operations.anomalies(pl.DataFrame({"ts": ts, "series": ["s"] * 60, "value": values}))
-    assert found["value"].to_list() == [60.0]
+    assert found["observed"].to_list() == [60.0]
+    low, high = (float(x) for x in found["expected"][0].split(" to "))
+    assert low < 10.5 < high < 60.0 and found["score"][0] > 3
 
 
 def test_executive_kpis_hand_computed():

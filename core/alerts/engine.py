@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 from dataclasses import dataclass, field
+from typing import Any
 
 import polars as pl
 import sqlalchemy as sa
@@ -17,7 +18,7 @@ from sqlalchemy.engine import Engine
 
 from core.alerts import dispatch
 from core.alerts.deliver import deliver_due
-from core.alerts.evaluate import evaluate_rule
+from core.alerts.evaluate import alert_labels, evaluate_rule, fingerprint
 from core.alerts.kinds import kind
 from core.alerts.rules import Rule, render
 from core.alerts.store import load_rules, load_states, save_health, save_states, seed_defaults
@@ -78,6 +79,26 @@ def rule_frame(engine: Engine, rule: Rule, settings: Settings, now: int) -> pl.D
     return found.select("ts", "labels", "value").filter(pl.col("value").is_not_null() & pl.col("value").is_not_nan())
 
 
+def summary_text(rule: Rule, context: dict[str, Any], detail: dict[str, float] | None, labels: dict[str, str]) -> str:
+    """The alert's summary; an anomaly rule's says what was expected, what was observed and the score.
+
+    ``{{ expected }}``, ``{{ observed }}`` and ``{{ score }}`` fill from the detail of the
+    most unusual recent point; a template that does not use them gets them appended, so
+    every anomaly alert carries them.
+    """
+    if detail is None:
+        return render(rule.summary, context, labels)
+    facts = {
+        "expected": f"{detail['expected_low']:.4g} to {detail['expected_high']:.4g}",
+        "observed": f"{detail['observed']:.4g}",
+        "score": f"{detail['score']:.3g}",
+    }
+    text = render(rule.summary, context | facts, labels)
+    if "expected" not in rule.summary:
+        text += f" (expected {facts['expected']}, observed {facts['observed']}, score {facts['score']})"
+    return text
+
+
 def evaluate_rule_now(engine: Engine, rule: Rule, settings: Settings, now: int) -> int:
     """Evaluate one rule at ``now`` and store the outcome; returns the number of state changes."""
     return _evaluate(engine, rule, settings, now)[0]
@@ -90,8 +111,11 @@ def _evaluate(engine: Engine, rule: Rule, settings: Settings, now: int) -> tuple
         previous = load_states(connection, rule.name)
         states, transitions = evaluate_rule(rule, observations, previous, now)
         context = {"rule": rule.name, "threshold": rule.threshold, "severity": rule.severity, "op": rule.op}
+        details = {
+            fingerprint(rule.name, alert_labels(rule, seen.labels)): seen.detail for seen in observations if seen.detail
+        }
         summaries = {
-            key: render(rule.summary, context | {"value": state.last_value}, dict(state.labels))
+            key: summary_text(rule, context | {"value": state.last_value}, details.get(key), dict(state.labels))
             for key, state in states.items()
         }
         save_states(connection, rule, states, transitions, summaries, now)

@@ -20,7 +20,7 @@ from typing import Protocol
 import numpy as np
 import polars as pl
 
-from core.analytics.anomaly import detector, infer_period
+from core.analytics.anomaly import Sensitivity, detector, plan_series
 from core.analytics.forecast import Crossing, bounds_for, plan_for, will_cross
 
 
@@ -32,6 +32,7 @@ class Observation:
     value: float | None
     active: bool  # the rule's condition holds now
     clear: bool  # the value is far enough on the good side to resolve (hysteresis)
+    detail: dict[str, float] | None = None  # anomaly rules: expected band, observed value and score (see Anomaly)
 
 
 class RuleParams(Protocol):
@@ -54,7 +55,7 @@ class RuleParams(Protocol):
     @property
     def detector(self) -> str: ...
     @property
-    def sensitivity(self) -> float: ...
+    def sensitivity(self) -> Sensitivity: ...
     @property
     def lookback(self) -> float: ...
     @property
@@ -204,9 +205,16 @@ class Threshold:
         )
 
 
-def detector_window(points: int) -> int:
-    """The trailing window (in points) an anomaly rule's detector uses over a lookback of ``points``."""
-    return int(np.clip(points // 2, 16, 720))
+def anomaly_detail(
+    scores: np.ndarray, values: np.ndarray, low: np.ndarray, high: np.ndarray, at: int
+) -> dict[str, float]:
+    """What an anomaly alert says about point ``at``: the expected band, the observed value and the score."""
+    return {
+        "expected_low": float(low[at]),
+        "expected_high": float(high[at]),
+        "observed": float(values[at]),
+        "score": float(scores[at]),
+    }
 
 
 class Anomaly:
@@ -226,21 +234,32 @@ class Anomaly:
         return rule.lookback
 
     def observe(self, frame: pl.DataFrame, rule: RuleParams, now_ms: int) -> list[Observation]:
+        """Score each series with durations converted by its own step; the condition: a recent point at the threshold.
+
+        The detail names the most unusual point of the rule's window: the band the
+        detector expected it in at the rule's threshold, what was observed, and its score.
+        """
         found = detector(rule.detector)
+        threshold = found.threshold(rule.sensitivity)
         since = now_ms - int(rule.window * 1000)
         out = []
         for (labels,), part in frame.sort("ts").group_by("labels", maintain_order=True):
             ts = part["ts"].dt.epoch("ms").to_numpy()
-            values = part["value"].to_numpy()
-            scores = found.score(values.astype(np.float64), detector_window(len(values)), infer_period(ts))
-            recent = ts >= since
-            hit = bool((scores[recent] >= found.threshold(rule.sensitivity)).any()) if recent.any() else False
-            value = float(scores[-1]) if len(scores) else None
-            out.append(Observation(json.loads(str(labels)), value, hit, not hit))
+            values = part["value"].to_numpy().astype(np.float64)
+            scored = found.scores(values, plan_series(ts, values))
+            recent = np.flatnonzero(ts >= since)
+            hit = bool((scored.score[recent] >= threshold).any()) if len(recent) else False
+            value = float(scored.score[-1]) if len(values) else None
+            detail = None
+            if len(recent):
+                low, high = scored.band(threshold)
+                at = int(recent[np.argmax(scored.score[recent])])
+                detail = anomaly_detail(scored.score, values, low, high, at)
+            out.append(Observation(json.loads(str(labels)), value, hit, not hit, detail))
         return out
 
     def replay(self, frame: pl.DataFrame, rule: RuleParams, since_ms: int) -> pl.DataFrame:
-        """Scores each series once over the whole history with the window a full-lookback evaluation uses.
+        """Scores each series once over the whole history with the plan a full-lookback evaluation uses.
 
         The detectors look only backwards, so the score of a point does not depend on
         what follows it; "a point in the last window scores above the threshold" is then
@@ -251,9 +270,8 @@ class Anomaly:
         window_ms, lookback_ms = int(rule.window * 1000), int(rule.lookback * 1000)
         rows = []
         for name, part, ts, values in _parts(frame):
-            step = float(np.median(np.diff(ts))) if len(ts) > 1 else MINUTE_MS
-            points = min(len(values), int(lookback_ms / max(step, 1.0)))  # what one evaluation's frame holds
-            scores = found.score(values, detector_window(points), infer_period(ts[ts >= ts[-1] - lookback_ms]))
+            last = ts >= ts[-1] - lookback_ms  # what one evaluation's frame holds
+            scores = found.score(values, plan_series(ts[last], values[last]))
             above = np.concatenate([[0], np.cumsum(scores >= threshold)])
             at = np.flatnonzero(ts >= since_ms)
             hit = above[at + 1] - above[np.searchsorted(ts, ts[at] - window_ms, "left")] > 0

@@ -26,6 +26,7 @@ from pydantic import (
 )
 
 from core.alerts.kinds import kind
+from core.analytics.anomaly import parse_sensitivity
 from core.query.selectors import SelectorError, parse_selector
 from core.query.series import AGGS
 
@@ -36,7 +37,7 @@ NO_DATA_MODES = ("ok", "alerting", "keep")
 _UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86_400, "w": 604_800}
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d|w)")
 _TOKEN = re.compile(r"\{\{\s*([a-zA-Z_][a-zA-Z0-9_.]*)\s*\}\}")
-TEMPLATE_FIELDS = ("rule", "value", "threshold", "severity", "op")
+TEMPLATE_FIELDS = ("rule", "value", "threshold", "severity", "op", "expected", "observed", "score")
 
 
 def parse_duration(text: object) -> float:
@@ -136,7 +137,7 @@ class Rule(BaseModel):
         max_length=1000,
         description=(
             "Text of the alert, with {{ value }}, {{ threshold }}, {{ op }}, {{ rule }}, {{ severity }} "
-            "and {{ labels.NAME }}."
+            "and {{ labels.NAME }}; anomaly rules also {{ expected }} (the band), {{ observed }} and {{ score }}."
         ),
     )
     runbook: str = Field(default="", max_length=1000, description="Link to what to do.")
@@ -152,8 +153,12 @@ class Rule(BaseModel):
     )
     enabled: bool = Field(default=True, description="Disabled rules are kept but not evaluated.")
     detector: str = Field(default="auto", description="Anomaly rules: zscore, iqr, seasonal or auto.")
-    sensitivity: float = Field(
-        default=0.5, ge=0, le=1, description="Anomaly rules: 0 flags only extreme points, 1 flags mild ones."
+    sensitivity: Annotated[float | str, BeforeValidator(parse_sensitivity)] = Field(
+        default="medium",
+        description=(
+            "Anomaly rules: low, medium or high (thresholds calibrated on labelled data, medium the default), "
+            "or a number from 0 (only extreme points) to 1 (mild ones); 0.5 is medium."
+        ),
     )
     lookback: Duration = Field(
         default=86_400.0,

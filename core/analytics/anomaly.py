@@ -1,36 +1,58 @@
 """Anomaly detectors for alert rules: rolling z-score, IQR fences, seasonal forecast interval, and a combined one.
 
-Every detector turns a series (evenly spaced values, oldest first) into a score per
-point in "how unusual" units and compares it with a threshold picked by a
-``sensitivity`` between 0 (only the wildest points) and 1 (anything a bit odd). They
-look only backwards (trailing windows shifted by one point), so the score of the
-newest point is exactly what an evaluation cycle sees. All work is vectorised in
-polars/numpy. Measured by bench/results.json (``anomaly_<name>_ms_per_1k_points``,
-trailing window of 720 points, on a 2-core machine): the plain z-score about
-0.2 ms per thousand points, IQR about 4 ms, seasonal about 2.5 ms and ``auto`` about
-7.5 ms — so an ``auto`` rule over a day of one-minute buckets (1,440 points) costs
-about 11 ms per series per evaluation, and one core scores on the order of a thousand
-series in a 15 s cycle.
+Every detector turns a series (oldest first) into a score per point in "how unusual"
+units, with the band it expected the point in (:class:`Scores`), and compares the
+score with a threshold chosen by a sensitivity: a preset (``low``, ``medium``,
+``high``) or a number between 0 (only the wildest points) and 1 (anything a bit
+odd). The thresholds behind the presets are calibrated by bench/anomaly.py on the
+labelled NAB series and stored in core/analytics/anomaly_calibration.py. Detectors look
+only backwards (trailing windows shifted by one point), so the score of the newest
+point is exactly what an evaluation cycle sees. Their parameters are durations
+converted with the series' step (core/analytics/anomaly_plan.py), so the same rule
+means the same on 10-second and on hourly data. Cost: bench/results.json
+(``anomaly_<name>_ms_per_1k_points``).
 
-The combined detector (``auto``) is the one the NAB benchmark (bench/anomaly.py)
-tunes: the largest of a level score (robust z against the trailing window) and a
-seasonal score, smoothed into Numenta-style "anomaly likelihood" so that a noisy
-series must stay odd for a few points, and a refractory period so that one incident
-raises one detection.
+The combined detector (``auto``) is the robust z-score of each point against the
+last day — or, when the data shows a daily or weekly pattern, of its residual from
+the median of the same phase in the last three periods — with a spread that stays
+meaningful on discrete and sparse series (:func:`robust_scale`). Scores are
+continuous and uncapped, so a huge spike ranks above a routine one; :func:`refractory`
+turns flagged points into alarms, one per incident, re-armed by a clearly stronger one.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import polars as pl
 
-Scorer = Callable[[np.ndarray, int], np.ndarray]
-MAD_TO_SIGMA = 1.4826
-EPS = 1e-9
+from core.analytics.anomaly_calibration import CALIBRATED, PRESETS
+from core.analytics.anomaly_plan import DAY_S, SEASONS, Plan, plan_series, resolution
+
+MAD_TO_SIGMA = 1.4826  # MAD of a normal distribution × this = its standard deviation
+MEAN_AD_TO_SIGMA = 1.2533  # mean absolute deviation of a normal distribution × this = its standard deviation
+TAIL_QUANTILE = 0.99  # the tail-aware spread: this quantile of absolute deviations …
+TAIL_Z = 2.5758  # … divided by what it is for a normal distribution (two-sided 99 %)
+REARM_FACTOR = 2.0  # a later point re-arms the refractory when it scores this many times the last alarm
+Sensitivity = float | str
+
+
+@dataclass(frozen=True)
+class Scores:
+    """Per point: the score, and the band the detector expected — ``expected ± (margin + threshold · scale)``."""
+
+    score: np.ndarray
+    expected: np.ndarray
+    scale: np.ndarray
+    margin: np.ndarray | float = 0.0
+
+    def band(self, threshold: float) -> tuple[np.ndarray, np.ndarray]:
+        """(low, high) per point: values inside score below ``threshold``."""
+        half = self.margin + threshold * self.scale
+        return self.expected - half, self.expected + half
 
 
 def _trailing(values: np.ndarray) -> pl.Series:
@@ -38,138 +60,169 @@ def _trailing(values: np.ndarray) -> pl.Series:
     return pl.Series(values, dtype=pl.Float64).shift(1)
 
 
-def _floor_scale(scale: np.ndarray, values: np.ndarray) -> np.ndarray:
-    """Floor the spread at 1 % of the typical level of ``values``.
+def _floor(values: np.ndarray, plan: Plan) -> float:
+    """The smallest spread: one quantum of the values (the plan's, or measured), or a last resort far below any
+    real change for a series that has never moved."""
+    quantum = plan.resolution if plan.resolution is not None else resolution(values)
+    finite = values[np.isfinite(values)]
+    return max(quantum, float(np.median(np.abs(finite))) * 1e-6 if finite.size else 0.0, 1e-9)
 
-    A spread of zero (a flat stretch) would make every later wiggle infinite.
+
+def robust_scale(values: np.ndarray, center: np.ndarray, plan: Plan, tail: bool = False) -> np.ndarray:
+    """The spread of the trailing window around ``center``, as a standard deviation that is never zero.
+
+    1.4826 × the median absolute deviation (MAD) where that is positive; where more than
+    half the window sits on one value (a sparse count, a flat gauge) MAD is 0, and the
+    mean absolute deviation (× 1.2533) takes over; both are floored at the series'
+    resolution (one count, one rounding step), since no change smaller than that can be
+    seen, so a single routine event on a mostly-zero series scores about 1, not infinity.
+
+    With ``tail``, the spread is also at least the 99th percentile of absolute deviations
+    ÷ 2.576 (what that percentile is for a normal distribution) over the window: on a normal
+    series this changes nothing, but a heavy-tailed or bursty one — where deviations
+    of ten MADs happen every day — is measured by the size of its routine excursions, so
+    only a larger one than it usually has scores high.
     """
-    level = float(np.nanmedian(np.abs(values))) if values.size else 0.0
-    return np.maximum(np.nan_to_num(scale, nan=np.inf), max(level * 0.01, EPS))
+    deviation = pl.Series(np.abs(values - center)).shift(1)
+    mad = deviation.rolling_median(plan.window, min_samples=plan.warmup).to_numpy() * MAD_TO_SIGMA
+    scale = mad
+    if (mad == 0).any():  # only then is the mean absolute deviation needed
+        mean_ad = deviation.rolling_mean(plan.window, min_samples=plan.warmup).to_numpy() * MEAN_AD_TO_SIGMA
+        scale = np.where(mad > 0, mad, mean_ad)
+    if tail:
+        q99 = deviation.rolling_quantile(TAIL_QUANTILE, window_size=plan.window, min_samples=plan.warmup).to_numpy()
+        scale = np.fmax(scale, q99 / TAIL_Z)
+    return np.maximum(np.nan_to_num(scale, nan=np.inf), _floor(values, plan))
 
 
-def zscore_scores(values: np.ndarray, window: int) -> np.ndarray:
-    """|x − mean| / std over the trailing ``window`` points: the plain rolling z-score (the benchmark baseline)."""
-    prior = _trailing(values)
-    mean = prior.rolling_mean(window, min_samples=max(3, window // 4)).to_numpy()
-    std = prior.rolling_std(window, min_samples=max(3, window // 4)).to_numpy()
-    return np.nan_to_num(np.abs(values - mean) / _floor_scale(std, values), nan=0.0)
+def robust_z(values: np.ndarray, plan: Plan, tail: bool = False) -> Scores:
+    """|x − median| / robust spread over the trailing window: a z-score that one earlier spike cannot inflate."""
+    median = _trailing(values).rolling_median(plan.window, min_samples=plan.warmup).to_numpy()
+    scale = robust_scale(values, median, plan, tail)
+    score = np.nan_to_num(np.abs(values - median) / scale, nan=0.0)
+    return Scores(score, median, scale)
 
 
-def iqr_scores(values: np.ndarray, window: int) -> np.ndarray:
-    """Distance outside the trailing [Q1, Q3] box in units of the box width (Tukey fences sit at 1.5)."""
-    prior = _trailing(values)
-    low_q = prior.rolling_quantile(0.25, window_size=window, min_samples=max(4, window // 4)).to_numpy()
-    high_q = prior.rolling_quantile(0.75, window_size=window, min_samples=max(4, window // 4)).to_numpy()
-    width = _floor_scale(high_q - low_q, values)
-    outside = np.maximum(low_q - values, values - high_q)
-    return np.nan_to_num(np.maximum(outside, 0.0) / width, nan=0.0)
-
-
-def robust_z(values: np.ndarray, window: int) -> np.ndarray:
-    """|x − median| / (1.4826 · MAD) over the trailing window: a z-score that one earlier spike cannot inflate."""
-    prior = _trailing(values)
-    minimum = max(4, window // 4)
-    median = prior.rolling_median(window, min_samples=minimum).to_numpy()
-    deviation = pl.Series(np.abs(values - median)).shift(1)
-    mad = deviation.rolling_median(window, min_samples=minimum).to_numpy() * MAD_TO_SIGMA
-    return np.nan_to_num(np.abs(values - median) / _floor_scale(mad, values), nan=0.0)
-
-
-def seasonal_scores(values: np.ndarray, window: int, period: int | None = None, seasons: int = 3) -> np.ndarray:
-    """How far x falls outside the forecast interval "median of the same phase in the last ``seasons`` periods".
-
-    The residual against that seasonal forecast is scaled by its own trailing robust
-    spread, so a daily pattern is expected rather than alarming. Without a period, or
-    with too little history for one, this falls back to :func:`robust_z`.
-    """
-    if not period or len(values) < period * 2:
-        return robust_z(values, window)
-    frame = pl.DataFrame({"x": values})
-    lagged = [pl.col("x").shift(period * k) for k in range(1, seasons + 1)]
-    expected = frame.select(pl.concat_list(lagged).list.drop_nulls().list.median()).to_series().to_numpy()
-    residual = values - np.where(np.isnan(expected), np.nanmedian(values), expected)
-    return robust_z(residual, window)
-
-
-def likelihood(scores: np.ndarray, short: int, long: int) -> np.ndarray:
-    """Numenta's anomaly likelihood: is the short-run mean score far into the tail of its own long-run distribution?
-
-    Returned as a z value (not a probability) so thresholds stay readable.
-    """
-    short_mean = pl.Series(scores).rolling_mean(short, min_samples=1)
-    history = short_mean.shift(1)
-    mean = history.rolling_mean(long, min_samples=max(short, 8)).to_numpy()
-    std = history.rolling_std(long, min_samples=max(short, 8)).to_numpy()
-    return np.nan_to_num((short_mean.to_numpy() - mean) / np.maximum(np.nan_to_num(std, nan=np.inf), 0.05), nan=0.0)
-
-
-def refractory(flags: np.ndarray, gap: int) -> np.ndarray:
-    """Keep a flag only if no kept flag lies within the previous ``gap`` points: one incident, one detection."""
-    out = np.zeros_like(flags, dtype=bool)
-    last = -gap - 1
-    for index in np.flatnonzero(flags).tolist():  # loops over flagged points only, which are rare
-        if index - last > gap:
-            out[index] = True
-            last = index
+def seasonal_expected(values: np.ndarray, period: int, seasons: int = SEASONS) -> np.ndarray:
+    """The median of the same phase in the last ``seasons`` periods (NaN until one period of history)."""
+    lagged = np.full((seasons, len(values)), np.nan)
+    for k in range(1, seasons + 1):
+        if period * k < len(values):
+            lagged[k - 1, period * k :] = values[: -period * k]
+    out = np.full(len(values), np.nan)
+    seen = ~np.isnan(lagged).all(axis=0)
+    out[seen] = np.nanmedian(lagged[:, seen], axis=0)
     return out
 
 
-def auto_scores(values: np.ndarray, window: int, period: int | None = None) -> np.ndarray:
-    """The combined detector: max of level and seasonal robust scores, then anomaly likelihood."""
-    level = np.minimum(robust_z(values, window), 50.0)
-    seasonal = np.minimum(seasonal_scores(values, window, period), 50.0) if period else level
-    raw = np.maximum(level, seasonal)
-    return likelihood(raw, short=5, long=window * 4)
+def seasonal_z(values: np.ndarray, plan: Plan, tail: bool = False) -> Scores:
+    """Robust z of the residual from :func:`seasonal_expected`: a daily pattern is expected rather than alarming.
+
+    Without a period, or with less than two periods of history, this is :func:`robust_z`.
+    """
+    if not plan.period or len(values) < plan.period * 2:
+        return robust_z(values, plan, tail)
+    expected = seasonal_expected(values, plan.period)
+    expected = np.where(np.isnan(expected), values, expected)  # no history yet: residual 0, nothing scored
+    inner = robust_z(values - expected, plan, tail)
+    return Scores(inner.score, expected + inner.expected, inner.scale)
+
+
+def zscore(values: np.ndarray, plan: Plan) -> Scores:
+    """|x − mean| / std over the trailing window: the plain rolling z-score (the benchmark baseline)."""
+    prior = _trailing(values)
+    mean = prior.rolling_mean(plan.window, min_samples=plan.warmup).to_numpy()
+    std = prior.rolling_std(plan.window, min_samples=plan.warmup).to_numpy()
+    scale = np.maximum(np.nan_to_num(std, nan=np.inf), _floor(values, plan))
+    return Scores(np.nan_to_num(np.abs(values - mean) / scale, nan=0.0), mean, scale)
+
+
+def iqr(values: np.ndarray, plan: Plan) -> Scores:
+    """Distance outside the trailing [Q1, Q3] box in box widths (Tukey fences sit at 1.5)."""
+    prior = _trailing(values)
+    low_q = prior.rolling_quantile(0.25, window_size=plan.window, min_samples=plan.warmup).to_numpy()
+    high_q = prior.rolling_quantile(0.75, window_size=plan.window, min_samples=plan.warmup).to_numpy()
+    width = np.maximum(np.nan_to_num(high_q - low_q, nan=np.inf), _floor(values, plan))
+    outside = np.maximum(np.maximum(low_q - values, values - high_q), 0.0)
+    return Scores(np.nan_to_num(outside / width, nan=0.0), (low_q + high_q) / 2, width, (high_q - low_q) / 2)
+
+
+def recurring_z(values: np.ndarray, plan: Plan) -> Scores:
+    """The ``auto`` detector: robust z with the tail-aware spread, against what is normal for this series.
+
+    When the data shows a daily or weekly pattern (the plan has a period), the residual
+    from the same phase of the last periods is scored. Otherwise a point that is unusual
+    for the last window but like the same time yesterday (a nightly batch job, a daily
+    backup spike) is recurring, not anomalous: the score is the smaller of the level z
+    and the same-time-yesterday z (once two days of history exist), and the expected
+    band is that of the smaller one — so a flagged value lies outside both.
+    """
+    if plan.period:
+        return seasonal_z(values, plan, tail=True)
+    level = robust_z(values, plan, tail=True)
+    day = round(DAY_S / plan.step_s)
+    if day < 4 or len(values) < 2 * day:
+        return level
+    daily = seasonal_z(values, replace(plan, period=day), tail=True)
+    pick = daily.score < level.score
+    return Scores(
+        np.where(pick, daily.score, level.score),
+        np.where(pick, daily.expected, level.expected),
+        np.where(pick, daily.scale, level.scale),
+    )
+
+
+def refractory(flags: np.ndarray, gap: int, scores: np.ndarray | None = None) -> np.ndarray:
+    """Alarms from flagged points: one per incident, without letting a weak early alarm swallow a strong one.
+
+    A flag becomes an alarm when no alarm lies within the previous ``gap`` points, or
+    (with ``scores``) when it scores at least :data:`REARM_FACTOR` times the last alarm:
+    a false alarm just before a real incident no longer hides the incident.
+    """
+    out = np.zeros_like(flags, dtype=bool)
+    last, last_score = -gap - 1, math.inf
+    for index in np.flatnonzero(flags).tolist():  # loops over flagged points only, which are rare
+        score = float(scores[index]) if scores is not None else 0.0
+        if index - last > gap or score >= REARM_FACTOR * last_score:
+            out[index] = True
+            last, last_score = index, (score if scores is not None else math.inf)
+    return out
 
 
 @dataclass(frozen=True)
 class Detector:
-    """One registered detector: how it scores and which score counts as anomalous at a sensitivity."""
+    """One registered detector: how it scores, and the calibrated thresholds behind each sensitivity."""
 
     name: str
     description: str
-    strict: float  # threshold at sensitivity 0
-    loose: float  # threshold at sensitivity 1
-    score: Callable[[np.ndarray, int, int | None], np.ndarray]
+    score_fn: Callable[[np.ndarray, Plan], Scores]
 
-    def threshold(self, sensitivity: float) -> float:
-        """Score threshold for ``sensitivity`` in [0, 1], interpolated geometrically between strict and loose."""
-        s = min(max(sensitivity, 0.0), 1.0)
-        return math.exp(math.log(self.strict) * (1 - s) + math.log(self.loose) * s)
+    def scores(self, values: np.ndarray, plan: Plan) -> Scores:
+        """Score every point of ``values`` (oldest first) with ``plan``."""
+        return self.score_fn(np.asarray(values, dtype=np.float64), plan)
 
-    def flags(self, values: np.ndarray, window: int, sensitivity: float, period: int | None = None) -> np.ndarray:
+    def score(self, values: np.ndarray, plan: Plan) -> np.ndarray:
+        """Only the scores."""
+        return self.scores(values, plan).score
+
+    def threshold(self, sensitivity: Sensitivity) -> float:
+        """The score threshold for a preset or a number in [0, 1] (:func:`threshold_for`)."""
+        return threshold_for(self.name, sensitivity)
+
+    def flags(self, values: np.ndarray, plan: Plan, sensitivity: Sensitivity = "medium") -> np.ndarray:
         """True where a point is anomalous at ``sensitivity``."""
-        return self.score(np.asarray(values, dtype=np.float64), window, period) >= self.threshold(sensitivity)
+        return self.score(values, plan) >= self.threshold(sensitivity)
 
 
 DETECTORS: tuple[Detector, ...] = (
-    Detector(
-        "zscore",
-        "Rolling z-score: distance from the trailing mean in standard deviations.",
-        6.0,
-        2.0,
-        lambda v, w, p: zscore_scores(v, w),
-    ),
-    Detector(
-        "iqr",
-        "Outside the trailing interquartile box by more than k box widths (Tukey fences).",
-        6.0,
-        1.0,
-        lambda v, w, p: iqr_scores(v, w),
-    ),
-    Detector(
-        "seasonal",
-        "Outside the seasonal forecast interval (same phase of the last three periods).",
-        9.0,
-        3.0,
-        seasonal_scores,
-    ),
+    Detector("zscore", "Rolling z-score: distance from the trailing mean in standard deviations.", zscore),
+    Detector("iqr", "Outside the trailing interquartile box by more than k box widths (Tukey fences).", iqr),
+    Detector("seasonal", "Outside the seasonal forecast interval (same phase of the last three periods).", seasonal_z),
     Detector(
         "auto",
-        "Level and seasonal robust scores combined, as an anomaly likelihood (best on NAB).",
-        8.0,
-        2.0,
-        auto_scores,
+        "Robust z against the series' own routine excursions; seasonal when the data shows a daily or weekly "
+        "pattern, and what recurs at the same time each day is not flagged (best on NAB).",
+        recurring_z,
     ),
 )
 
@@ -182,12 +235,49 @@ def detector(name: str) -> Detector:
     raise ValueError(f"unknown anomaly detector {name!r}; use one of {', '.join(d.name for d in DETECTORS)}")
 
 
-def infer_period(ts_ms: np.ndarray) -> int | None:
-    """Points per day for a regularly sampled series with at least three days of it, else None."""
-    if len(ts_ms) < 3:
-        return None
-    step = float(np.median(np.diff(ts_ms)))
-    if step <= 0 or ts_ms[-1] - ts_ms[0] < 3 * 86_400_000:
-        return None
-    per_day = round(86_400_000 / step)
-    return per_day if per_day >= 4 else None
+def parse_sensitivity(value: object) -> Sensitivity:
+    """A preset name or a number in [0, 1]; ValueError naming the accepted forms otherwise."""
+    if isinstance(value, str):
+        text = value.strip().lower()
+        if text in PRESETS:
+            return text
+        try:
+            value = float(text)
+        except ValueError:
+            raise ValueError(
+                f"sensitivity must be one of {', '.join(PRESETS)} or a number between 0 and 1, got {value!r}"
+            ) from None
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= float(value) <= 1:
+        raise ValueError(f"sensitivity must be one of {', '.join(PRESETS)} or a number between 0 and 1, got {value!r}")
+    return float(value)
+
+
+def threshold_for(name: str, sensitivity: Sensitivity) -> float:
+    """The score threshold of detector ``name`` at a preset or a number in [0, 1].
+
+    Presets are the calibrated thresholds themselves. A number places the threshold on
+    a log scale through them: 0.25 = low, 0.5 = medium, 0.75 = high, with 0 and 1 one
+    more step (the low-to-high ratio) beyond each end, so 0.5 and ``medium`` agree and
+    the threshold falls as the sensitivity rises.
+    """
+    levels = CALIBRATED[name]
+    if isinstance(sensitivity, str):
+        return levels[parse_sensitivity(sensitivity)]  # type: ignore[index]
+    low, medium, high = (math.log(levels[p]) for p in PRESETS)
+    spread = max(low - high, 0.1)
+    s = min(max(float(sensitivity), 0.0), 1.0)
+    return float(math.exp(np.interp(s, [0.0, 0.25, 0.5, 0.75, 1.0], [low + spread, low, medium, high, high - spread])))
+
+
+__all__ = [
+    "DETECTORS",
+    "Detector",
+    "Plan",
+    "Scores",
+    "detector",
+    "parse_sensitivity",
+    "plan_series",
+    "refractory",
+    "robust_scale",
+    "threshold_for",
+]

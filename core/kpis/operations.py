@@ -19,6 +19,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+import numpy as np
 import polars as pl
 from sqlalchemy.engine import Engine
 
@@ -259,22 +260,56 @@ def active_incidents(errors: pl.DataFrame, now_ms: int) -> pl.DataFrame:
     )
 
 
+ANOMALY_SCHEMA = pl.Schema(
+    {
+        "ts": pl.Datetime("ms", "UTC"),
+        "series": pl.String(),
+        "observed": pl.Float64(),
+        "expected": pl.String(),
+        "score": pl.Float64(),
+    }
+)
+
+
 def anomalies(
-    frame: pl.DataFrame, *, window: int = 20, sensitivity: float = 0.5, method: str = "zscore"
+    frame: pl.DataFrame, *, sensitivity: anomaly.Sensitivity = "medium", method: str = "auto"
 ) -> pl.DataFrame:
-    """Points flagged by core.analytics.anomaly in each series of a query result: ts, series, value, score."""
+    """Anomalies in each series of a query result: ts, series, observed, expected (the band), score; newest first.
+
+    The detector's parameters are durations converted with each series' own step
+    (core.analytics.anomaly_plan); flagged points go through the detector's refractory,
+    so one incident is one row (a clearly stronger point after it is another). The
+    expected band is the range of values that would have scored below the threshold.
+    """
     detect = anomaly.detector(method)
+    threshold = detect.threshold(sensitivity)
     found = []
     for (name,), group in frame.sort("ts").group_by(["series"], maintain_order=True):
-        values = group["value"].to_numpy().astype(float)
-        if len(values) <= window:
+        values = group["value"].cast(pl.Float64).to_numpy()
+        ts = group["ts"].dt.epoch("ms").to_numpy()
+        plan = anomaly.plan_series(ts, values)
+        if len(values) <= plan.warmup * 2:
             continue
-        flags = detect.flags(values, window, sensitivity)
-        if flags.any():
-            hit = group.filter(pl.Series(flags))
-            found.append(hit.select("ts", pl.lit(name).alias("series"), "value"))
+        scored = detect.scores(values, plan)
+        alarms = anomaly.refractory(scored.score >= threshold, plan.refractory, scored.score)
+        if not alarms.any():
+            continue
+        low, high = scored.band(threshold)
+        at = np.flatnonzero(alarms)
+        found.append(
+            pl.DataFrame(
+                {
+                    "ts": group["ts"].gather(at),
+                    "series": [str(name)] * len(at),
+                    "observed": values[at],
+                    "expected": [f"{lo:.4g} to {hi:.4g}" for lo, hi in zip(low[at], high[at], strict=True)],
+                    "score": np.round(scored.score[at], 1),
+                },
+                schema=ANOMALY_SCHEMA,
+            )
+        )
     if not found:
-        return pl.DataFrame(schema={"ts": pl.Datetime("ms", "UTC"), "series": pl.String, "value": pl.Float64})
+        return pl.DataFrame(schema=ANOMALY_SCHEMA)
     return pl.concat(found).sort("ts", descending=True)
 
 
@@ -346,8 +381,6 @@ def load_anomalies(engine: Engine, end_ms: int, settings: Settings | None = None
     ]
     frames = [f for f in frames if not f.is_empty()]
     if not frames:
-        return anomalies(
-            pl.DataFrame(schema={"ts": pl.Datetime("ms", "UTC"), "series": pl.String, "value": pl.Float64})
-        )
+        return pl.DataFrame(schema=ANOMALY_SCHEMA)
     found = anomalies(pl.concat([f.select("ts", "series", "value") for f in frames]))
     return found.filter(pl.col("ts").dt.epoch("ms") >= end_ms - HOUR_MS)
