@@ -4,7 +4,7 @@ A finding is a regression after a deployment, a migration operation the new syst
 drift away from a baseline, or an optimisation opportunity. Each has a stable id (dismissals key on
 it), an impact 0–100 (the ranking key), the numbers behind it, and the page that shows it:
 
-* regression impact = ``40 + 30 × effect + 30 × min(1, change % / 100)``;
+* regression (one per deployment, its worst series) impact = ``40 + 30 × effect + 30 × min(1, change % / 100)``;
 * migration regression impact = ``40 + 60 × min(1, slowdown % / 100)``;
 * drift impact = ``30 + 40 × min(1, minutes / 240)`` (a drift of four hours or more: 70);
 * opportunity impact — core.insights.opportunities.
@@ -54,25 +54,44 @@ def _clip(x: float) -> float:
     return max(0.0, min(1.0, x))
 
 
-def from_regression(r: Regression) -> Finding:
-    """A deployment regression: the deployment and component, change, effect size and confidence."""
-    c = r.comparison
-    change = c.change_percent or 0.0
-    return Finding(
-        f"regression:{r.deployment_id}:{r.series}",
-        "regression",
-        f"{r.component} worse after {r.deployed_component} {r.version}",
-        f"{r.series}: median {c.before_median:.4g} → {c.after_median:.4g} ({change:+.0f} %) after deployment "
-        f"{r.deployment_id}; Cliff's delta {c.effect:.2f}, Mann–Whitney p = {c.p_value:.1e} "
-        f"({c.n_before} vs {c.n_after} values). Likely cause: {r.deployed_component} {r.version}.",
-        round(40 + 30 * _clip(c.effect) + 30 * _clip(change / 100), 1),
-        "insights",
-        r.series,
-        "medium",
-        "roll back or fix the deployment",
-        r.confidence,
-        {"change_percent": round(change, 1), "effect": round(c.effect, 3), "p_value": c.p_value},
-    )
+def from_regressions(found: Sequence[Regression]) -> list[Finding]:
+    """One finding per deployment: its worst regression (largest effect) in the title, the others listed.
+
+    Impact of the worst: ``40 + 30 × effect + 30 × min(1, change % / 100)``; confidence is the worst one's 1 − p.
+    """
+    by: dict[str, list[Regression]] = {}
+    for r in found:
+        by.setdefault(r.deployment_id, []).append(r)
+    out = []
+    for deployment, group in by.items():
+        ranked = sorted(group, key=lambda r: (-r.comparison.effect, r.series))
+        worst, c = ranked[0], ranked[0].comparison
+        change = c.change_percent or 0.0
+        others = "; ".join(
+            f"{r.component} {r.series.split('{', 1)[0]} {r.comparison.change_percent or 0:+.0f} %" for r in ranked[1:]
+        )
+        components = sorted({r.component for r in ranked})
+        out.append(
+            Finding(
+                f"regression:{deployment}",
+                "regression",
+                f"{len(ranked)} series worse after {worst.deployed_component} {worst.version}"
+                if len(ranked) > 1
+                else f"{worst.component} worse after {worst.deployed_component} {worst.version}",
+                f"Likely cause: deployment {deployment} of {worst.deployed_component} {worst.version}; affected "
+                f"{', '.join(components)}. Worst: {worst.series} median {c.before_median:.4g} → {c.after_median:.4g} "
+                f"({change:+.0f} %), Cliff's delta {c.effect:.2f}, Mann–Whitney p = {c.p_value:.1e} "
+                f"({c.n_before} vs {c.n_after} values)." + (f" Also: {others}." if others else ""),
+                round(40 + 30 * _clip(c.effect) + 30 * _clip(change / 100), 1),
+                "insights",
+                worst.series,
+                "medium",
+                "roll back or fix the deployment",
+                worst.confidence,
+                {"series": float(len(ranked)), "change_percent": round(change, 1), "effect": round(c.effect, 3)},
+            )
+        )
+    return out
 
 
 def from_migration(performance: pl.DataFrame) -> list[Finding]:

@@ -175,7 +175,7 @@ def agents(load: pl.DataFrame, busy_pct: float, idle_pct: float) -> list[Opportu
                 f"Agent {agent} idle",
                 f"{agent} runs at {pct:.0f} % on average (below {idle_pct:g} %){take}.",
                 {"load_percent": round(pct, 1), "limit_percent": idle_pct},
-                impact((idle_pct - pct) / idle_pct if idle_pct else 0.0) * (1.0 if targets else 0.75),
+                round(impact((idle_pct - pct) / idle_pct if idle_pct else 0.0) * (1.0 if targets else 0.75), 1),
                 "low",
                 f"{idle_pct - pct:.0f} points of spare capacity",
                 "operations",

@@ -10,11 +10,15 @@ deployments, so a change is only ever attributed to the deployment it followed. 
   random after-value exceeds a random before-value three times in four);
 * material — the median moved by at least ``regression_min_change_percent`` in the worse direction.
 
+A series sampled sparsely (the 15-minute points of older history) gets windows wide enough for
+:data:`MIN_SIDE` values a side, still clipped at the neighbouring deployments.
+
 Requiring all three keeps noise out: samples taken a minute apart are correlated, so p alone
 overstates the evidence; the effect size does not grow with the sample count. The confidence is
 ``1 − p``; the likely cause is the deployment (its component and version) and the affected component
-comes from the series' labels. Pure over numpy/polars; the false-positive rate on noise is measured
-by tests/test_insights_regressions.py and stated in docs/insights.md.
+comes from the series' labels. Only durations, errors and hit/success/availability rates are tested
+(:func:`is_tested`): load and queue depth follow demand, not deployments. Pure over numpy/polars; the
+false-positive rate on noise is measured by tests/test_insights_regressions.py and stated in docs/insights.md.
 """
 
 from __future__ import annotations
@@ -35,6 +39,16 @@ LOWER_IS_WORSE = ("cache_hit", "availability", "success", "up{")  # metrics whos
 def worse_when_lower(name: str) -> bool:
     """True for series where lower values are worse (hit rates, availability, success rates)."""
     return any(part in name for part in LOWER_IS_WORSE) or name.startswith("up")
+
+
+def is_tested(name: str) -> bool:
+    """Series a deployment can regress: durations (``*_seconds``), errors, and hit/success/availability rates.
+
+    Load, utilisation and queue depth follow demand (a deployment at 14:00 meets the afternoon's traffic), so
+    they are baselined and scored but not blamed on deployments.
+    """
+    metric = name.split("{", 1)[0]
+    return metric.endswith("_seconds") or "error" in metric or worse_when_lower(name)
 
 
 def cliffs_delta(after: np.ndarray, before: np.ndarray) -> float:
@@ -115,6 +129,13 @@ def windows(deployed: Sequence[int], window_ms: int) -> list[tuple[int, int, int
     return out
 
 
+def window_for(ts: np.ndarray, window_ms: int) -> int:
+    """``window_ms``, widened to hold :data:`MIN_SIDE` values at the series' median spacing (sparse or old data)."""
+    if ts.size < 2:
+        return window_ms
+    return max(window_ms, int(MIN_SIDE * float(np.median(np.diff(ts)))))
+
+
 def detect(values: pl.DataFrame, deployments: pl.DataFrame, settings: Settings) -> list[Regression]:
     """Regressions of ``values`` (series, ts epoch ms, value) after ``deployments`` (id, component, version, ts).
 
@@ -123,10 +144,12 @@ def detect(values: pl.DataFrame, deployments: pl.DataFrame, settings: Settings) 
     if values.is_empty() or deployments.is_empty():
         return []
     deploys = deployments.sort("ts", "id").unique("ts", keep="first", maintain_order=True)
-    spans = windows(deploys["ts"].to_list(), int(settings.regression_window_s * 1000))
     found = []
     for (name,), group in values.sort("series", "ts").group_by("series", maintain_order=True):
+        if not is_tested(str(name)):
+            continue
         ts, v = group["ts"].to_numpy(), group["value"].to_numpy().astype(np.float64)
+        spans = windows(deploys["ts"].to_list(), window_for(ts, int(settings.regression_window_s * 1000)))
         lower = worse_when_lower(str(name))
         for (start, at, end), row in zip(spans, deploys.iter_rows(named=True), strict=True):
             lo, mid, hi = np.searchsorted(ts, [start, at, end])

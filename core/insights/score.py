@@ -11,7 +11,8 @@ A signal's score is 100 while its recent value (the mean of the last 15 minutes)
 upper edge of its baseline band, and loses 50 points per band half-width beyond it:
 ``100 × max(0, 1 − excess / 2)`` with ``excess = (value − hi) / (hi − expected)``. A saturation
 signal also never scores above its capacity score ``100 − 5 × max(0, value − 80)`` (as the Overview's
-resources component), so a host steadily at 97 % is not "normal" just because it always is.
+resources component), so a host steadily at 97 % is not "normal" just because it always is; below 50 %
+a saturation signal is judged on capacity only (an agent at 30 % that usually idles is busier, not slower).
 Within a role the worst signal counts; the component's score is the weighted mean of its roles
 (latency 0.4, errors 0.4, saturation 0.2, renormalised over the roles it has). Lower-is-better only:
 a value below the band never costs points.
@@ -23,6 +24,7 @@ import polars as pl
 
 from core.insights.regressions import component_of
 
+SATURATION_FLOOR = 50.0  # below half of capacity, use above the baseline costs nothing
 ROLE_WEIGHTS = {"latency": 0.4, "errors": 0.4, "saturation": 0.2}
 SCORE_SCHEMA = {
     "component": pl.String,
@@ -56,7 +58,9 @@ def signal_scores(banded: pl.DataFrame) -> pl.DataFrame:
     return (
         frame.with_columns(pl.Series("role", roles, pl.String), pl.Series("component", comps, pl.String))
         .with_columns(
-            pl.when(pl.col("role") == "saturation")
+            pl.when((pl.col("role") == "saturation") & (pl.col("value") < SATURATION_FLOOR))
+            .then(capacity)
+            .when(pl.col("role") == "saturation")
             .then(pl.min_horizontal(band_score, capacity))
             .otherwise(band_score)
             .alias("score")

@@ -23,6 +23,7 @@ from core.store.collector_state import get_state
 
 log = logging.getLogger(__name__)
 MIN_MS = 60_000
+MAX_DEPLOYMENTS = 40  # newest deployments of the range tested for regressions
 
 
 @dataclass(frozen=True)
@@ -51,15 +52,31 @@ def _migration(engine: Engine, settings: Settings, start_ms: int, end_ms: int) -
     return findings.from_migration(view.performance)
 
 
+def deployment_regressions(
+    engine: Engine, settings: Settings, start_ms: int, end_ms: int
+) -> list[regressions.Regression]:
+    """Regressions after the newest :data:`MAX_DEPLOYMENTS` deployments in [start, end).
+
+    Values are read around each deployment at one-minute steps (a long range would otherwise be read at the
+    hourly tier, too coarse for a two-hour window), wide enough for sparse history (regressions.window_for).
+    """
+    reach = max(int(settings.regression_window_s * 1000), regressions.MIN_SIDE * 15 * MIN_MS)
+    deploys = load_deployments(engine, start_ms, end_ms, settings=settings).tail(MAX_DEPLOYMENTS)
+    if deploys.is_empty():
+        return []
+    first, last = int(deploys["ts"].min()), int(deploys["ts"].max())  # type: ignore[arg-type]
+    around = load_deployments(engine, first - reach, last + reach, settings=settings)
+    parts = [baselines.read_values(engine, settings, t - reach, t + reach, MIN_MS) for t in deploys["ts"].unique()]
+    values = pl.concat(parts).unique(["series", "ts"]).sort("series", "ts")
+    wanted = set(deploys["id"].to_list())
+    return [r for r in regressions.detect(values, around, settings) if r.deployment_id in wanted]
+
+
 def _load(engine: Engine, settings: Settings, start_ms: int, end_ms: int) -> InsightsView:
     table, computed = baselines.load(engine)
-    window = int(settings.regression_window_s * 1000)
-    values = baselines.read_values(engine, settings, start_ms - window, end_ms, MIN_MS)
-    deploys = load_deployments(engine, start_ms, end_ms, settings=settings)
-    around = load_deployments(engine, start_ms - window, end_ms + window, settings=settings)
-    found = [r for r in regressions.detect(values, around, settings) if r.deployment_id in set(deploys["id"].to_list())]
+    found = deployment_regressions(engine, settings, start_ms, end_ms)
     recent_start = end_ms - max(int(settings.drift_minutes * 4 * MIN_MS), 3_600_000)
-    recent = values.filter(pl.col("ts") >= recent_start)
+    recent = baselines.read_values(engine, settings, recent_start, end_ms, MIN_MS)
     banded = baselines.bands(
         recent, table, sigma=settings.baseline_band_sigma, min_samples=settings.baseline_min_samples
     )
@@ -67,13 +84,13 @@ def _load(engine: Engine, settings: Settings, start_ms: int, end_ms: int) -> Ins
     chances = opportunities.find(inputs.gather(engine, settings, start_ms, end_ms), settings)
     listed = findings.rank(
         [
-            *(findings.from_regression(r) for r in found),
+            *findings.from_regressions(found),
             *_migration(engine, settings, start_ms, end_ms),
             *(findings.from_drift(d) for d in drifts),
             *(findings.from_opportunity(o) for o in chances),
         ]
     )
-    names = sorted(values["series"].unique().to_list())
+    names = sorted(set(table.filter(pl.col("slot") == baselines.ROLLING)["series"]) | set(recent["series"]))
     return InsightsView(listed, found, computed, get_state(engine, STATE, "scores"), names)
 
 
