@@ -21,7 +21,17 @@ from core.alerts import objects, store, views
 from core.alerts.permissions import AlertPermissionError
 from core.alerts.silences import Silence, parse_matchers
 from core.api.caller import Caller, caller_dependency, parse_time, run
-from core.api.envelope import DEFAULT_LIMIT, ERROR_RESPONSES, MAX_LIMIT, Envelope, ReadError, answer, page, plain
+from core.api.envelope import (
+    DEFAULT_LIMIT,
+    ERROR_RESPONSES,
+    MAX_LIMIT,
+    Envelope,
+    ErrorBody,
+    ReadError,
+    answer,
+    page,
+    plain,
+)
 from core.config import Settings
 from core.model import now_ms
 
@@ -118,7 +128,10 @@ def router(settings_provider: Callable[[], Settings]) -> APIRouter:
         return answer(request, data, started=started, newest_ms=None, max_age_s=0, cache=False)
 
     @routes.post(
-        "/alerts/{fingerprint}/acknowledge", summary="Acknowledge a firing alert (scope admin)", response_model=Envelope
+        "/alerts/{fingerprint}/acknowledge",
+        summary="Acknowledge a firing alert (scope admin)",
+        response_model=Envelope,
+        responses={409: {"model": ErrorBody, "description": "the alert is not firing"}},
     )
     async def acknowledge(
         request: Request,
