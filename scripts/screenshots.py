@@ -44,6 +44,7 @@ PAGES = (
     "qse",
     "migration",
     "capacity",
+    "insights",
 )
 SIZES = (("", 1920, 1080), ("-mobile", 375, 812))
 MAX_HEIGHT = 16_000
@@ -134,6 +135,31 @@ def wait_for_forecasts(store: Path, timeout_s: float = 600.0) -> None:
     raise TimeoutError(f"the forecast job did not finish within {timeout_s:.0f} s")
 
 
+def wait_for_insights(store: Path, since_ms: int, timeout_s: float = 600.0) -> None:
+    """Until the insights job has scored components since ``since_ms`` (the back-fill's end: its baselines then
+    hold the demo's history), for the Insights and Overview pages; the job runs every insights_interval_s."""
+    import sqlalchemy as sa
+
+    from core.insights.job import STATE
+    from core.store import schema
+
+    engine = sa.create_engine(f"sqlite:///{store}")
+    deadline = time.monotonic() + timeout_s
+    try:
+        while time.monotonic() < deadline:
+            with engine.connect() as connection:
+                state = schema.collector_state
+                scores = connection.scalar(
+                    sa.select(state.c.value).where(state.c.collector == STATE, state.c.key == "scores")
+                )
+            if scores and scores.get("components") and scores.get("computed_ms", 0) >= since_ms:
+                return
+            time.sleep(2)
+    finally:
+        engine.dispose()
+    raise TimeoutError(f"the insights job did not score components within {timeout_s:.0f} s")
+
+
 def settle(page) -> None:
     """Wait until the page has finished streaming in: every chart drawn and nothing added for two seconds in a row."""
     last = -1
@@ -176,8 +202,11 @@ def shoot(tmp: Path, pages: list[str], tablet: bool) -> None:
 
     with live_server(tmp, env={"PULSEBOARD_DEMO": "1", "PULSEBOARD_AUTH": "off"}, timeout_s=180) as server:
         wait_until_demo_is_ready(tmp / "pulseboard.db")
+        ready_ms = int(time.time() * 1000)
         if "capacity" in pages:
             wait_for_forecasts(tmp / "pulseboard.db")
+        if {"insights", "overview"} & set(pages):
+            wait_for_insights(tmp / "pulseboard.db", ready_ms)
         with sync_playwright() as driver:
             browser = driver.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
             sizes = [*SIZES, *([("-1024", 1024, 768)] if tablet else [])]

@@ -109,3 +109,17 @@ def test_the_job_stores_baselines_and_scores_and_refreshes_only_when_stale(engin
     assert not run_insights(engine, settings, now + 10 * 60_000).refreshed
     assert run_insights(engine, settings, now + H).refreshed
     query.clear_cache()
+
+
+def test_with_less_than_a_day_of_history_every_run_recomputes(sqlite_engine):
+    """A fresh install or the demo back-filling: a baseline of the first minutes must not stand for an hour."""
+    engine = sqlite_engine
+    settings = load_settings(database_url=engine.url.render_as_string(hide_password=False))
+    now = now_ms() // H * H
+    ts = np.arange(now - 3 * H, now, 5 * 60_000)
+    write_batch(engine, [Sample.of("system_cpu_percent", {"host": "h1"}, 40.0, int(t)) for t in ts], [])
+    run_rollup(engine, now)
+    query.clear_cache()
+    assert run_insights(engine, settings, now).refreshed
+    assert run_insights(engine, settings, now + 5 * 60_000).refreshed
+    query.clear_cache()

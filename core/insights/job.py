@@ -2,9 +2,11 @@
 
 Registered in app.py's scheduler as a singleton every ``insights_interval_s``. Baselines are
 recomputed when older than ``baseline_refresh_s`` (an hour: they describe weeks, a new hour adds
-little); the component scores every run, from the last 15 minutes. Scores are stored in
-``collector_state`` (:data:`STATE`, key ``scores``) where core.kpis.overview reads them for the
-Overview health score, so the Overview never computes baselines while a person waits.
+little), and on every run while some series has less than a day of history (a fresh install, or the
+demo still back-filling: a baseline of its first minutes would stand for an hour). The component
+scores are computed every run, from the last 15 minutes, and stored in ``collector_state``
+(:data:`STATE`, key ``scores``), where core.kpis.overview reads them for the Overview health score,
+so the Overview never computes baselines while a person waits.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from core.store.collector_state import put_state
 
 STATE = "insights"  # collector_state namespace: key "scores" (read by core.kpis.overview)
 RECENT_MS = 15 * 60_000
+YOUNG_HOURS = 24  # below a day of history every run recomputes (a fresh install, the demo back-filling)
 
 
 @dataclass(frozen=True)
@@ -44,7 +47,9 @@ def run_insights(engine: Engine, settings: Settings, now_ms: int | None = None) 
     now = clock_ms() if now_ms is None else now_ms
     table, computed = baselines.load(engine)
     rows, refreshed = table.height, False
-    if computed is None or now - computed >= settings.baseline_refresh_s * 1000:
+    rolling = table.filter(pl.col("slot") == baselines.ROLLING)["n"]
+    young = not rolling.len() or int(rolling.min()) < YOUNG_HOURS  # type: ignore[arg-type]
+    if computed is None or now - computed >= settings.baseline_refresh_s * 1000 or young:
         rows, refreshed = baselines.refresh(engine, settings, now), True
         table, _ = baselines.load(engine)
     components = score.component_scores(score.signal_scores(recent_bands(engine, settings, now, table)))
