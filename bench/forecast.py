@@ -201,11 +201,16 @@ def main() -> None:
     parser.add_argument("--no-page", action="store_true", help="skip the Capacity page timing")
     parser.add_argument("--only", default="", help="substring of the series names to run (exploration)")
     parser.add_argument("--dry", action="store_true", help="print the figures, do not record them")
+    parser.add_argument(
+        "--horizon", choices=list(HORIZONS), action="append", help="run only this horizon (repeatable; exploration)"
+    )
     args = parser.parse_args()
     corpus = [s for s in nab_series() + demo_series() if args.only in s.name]
     figures: dict[str, float] = {}
     week_fits: list[float] = []
     for label, horizon_s in HORIZONS.items():
+        if args.horizon and label not in args.horizon:
+            continue
         print(f"\nhorizon {label}: error per series over its origins — MAPE %, or WAPE % (w) where actuals touch zero")
         print(
             f"{'series':<40} {'n':>2} {'prophet':>8} {'s-naive':>8} {'last':>8} {'served':>8} {'by':>7}  "
@@ -269,7 +274,7 @@ def main() -> None:
     if not args.no_page and not args.only:
         figures["forecast_page_ms"] = page_ms()
     print()
-    if not (args.only or args.dry):
+    if not (args.only or args.dry or args.horizon):
         record(figures)
     else:
         for name, value in figures.items():

@@ -138,3 +138,42 @@ def test_seasonal_naive_serves_where_it_backtests_better():
     assert found.backtest["seasonal_naive"] < found.backtest["prophet"]
     assert found.yhat.tolist() == fc.seasonal_naive(ts, values.clip(0), 86_400).tolist()
     assert (found.q[0.1] <= found.yhat).mean() > 0.5 and (found.q[0.9] >= found.yhat).mean() > 0.5
+
+
+def test_the_daily_shape_has_as_many_fourier_terms_as_its_buckets_can_show_up_to_the_cap():
+    assert fc.daily_order(HOUR) == 12  # 24 buckets a day draw at most 12 harmonics
+    assert fc.daily_order(15 * MIN) == fc.daily_order(STEP) == fc.daily_order(MIN) == fc.DAILY_ORDER_MAX == 24
+
+
+@pytest.fixture(scope="module")
+def queue() -> tuple[np.ndarray, np.ndarray, fc.Forecast]:
+    """A review queue: empty outside 09:00-12:00, a Poisson(6) backlog inside; three quarters of buckets are 0."""
+    ts = grid(7 * 24)
+    hour = (ts % DAY) // HOUR
+    busy = (hour >= 9) & (hour < 12)
+    values = np.where(busy, np.random.default_rng(6).poisson(6, len(ts)), 0).astype(np.float64)
+    return ts, values, fc.forecast(ts, values, 86_400, bounds=fc.COUNT, step_ms=STEP)
+
+
+def test_a_zero_heavy_queue_is_forecast_empty_when_it_is_usually_empty_and_at_its_median_when_busy(queue):
+    _, values, found = queue
+    assert fc.zero_heavy(values, fc.COUNT) and not fc.zero_heavy(values + 1, fc.COUNT)
+    assert found.ok and found.model == "prophet"
+    hour = (found.ts % DAY) // HOUR
+    busy, quiet = (hour >= 10) & (hour < 11), (hour < 8) | (hour >= 13)  # an hour clear of the edges each side
+    assert (found.yhat[quiet] == 0).all()  # a least-squares curve rings above 0 here, and runs below 6 when busy
+    assert np.median(found.yhat[busy]) == pytest.approx(6, abs=1.0)
+    assert (found.q[0.025] >= 0).all() and (found.q[0.1][quiet] == 0).all() and (found.q[0.9][busy] >= 8).all()
+    fresh = np.where(busy, np.random.default_rng(7).poisson(6, len(found.ts)), 0)
+    covered = ((fresh >= found.q[0.1]) & (fresh <= found.q[0.9]))[busy].mean()
+    assert 0.65 <= covered <= 0.97
+
+
+def test_rare_events_forecast_zero_but_keep_a_chance_of_passing_a_threshold():
+    ts = grid(7 * 24)
+    rng = np.random.default_rng(8)
+    values = np.where(rng.random(len(ts)) < 0.1, rng.poisson(20, len(ts)) + 1, 0).astype(np.float64)
+    found = fc.forecast(ts, values, 86_400, bounds=fc.COUNT, step_ms=STEP, keep_paths=True)
+    assert found.ok and (found.yhat == 0).all()
+    assert (found.q[0.975] > 10).mean() > 0.6  # the upper bound keeps the events where their chance is over 2.5 %
+    assert 0.05 < fc.crossing(found, 15).probability < 0.4  # one bucket in ten has an event, nine in ten past 15
