@@ -7,6 +7,9 @@ import math
 import numpy as np
 import pytest
 from fastapi.testclient import TestClient
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hsettings
+from hypothesis import strategies as st
 
 from core.api.prometheus import create_prometheus_api
 from core.api.promjson import number_texts
@@ -178,3 +181,65 @@ def test_past_the_raw_horizon_queries_read_the_rollup_tier(engine, settings):
     tier = evaluate(engine, "level", at, at, 1, settings=settings, now_ms=NOW)
     assert raw.values[0, 0] == 22.0  # type: ignore[union-attr]  # the sample at 5:30
     assert tier.values[0, 0] == 19.0  # type: ignore[union-attr]  # last of the 4:00-5:00 bucket, at 4:45
+
+
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [
+        ({"query": "(" * 150 + "1" + ")" * 150}, "nests brackets 150 deep, at most 100 allowed"),
+        ({"query": "1" + "+1" * 400}, "400 operator characters, at most 300 allowed"),
+        ({"query": "x" * 20_000}, "20,000 characters, at most 16,384 allowed"),
+        ({"query": "up", "time": "1e30"}, 'invalid parameter "time": cannot parse "1e30"'),
+        ({"query": "topk(NaN, up)", "time": "1700000000"}, "topk's k must be a finite number"),
+    ],
+)
+def test_queries_that_would_stall_or_overflow_are_refused(client, params, message):
+    """The parser takes super-linear time on deep nesting and crashes past thousands of brackets: refused first."""
+    answer = client.get("/api/v1/query", params=params)
+    assert answer.status_code == 400, answer.text
+    assert message in answer.json()["error"]
+
+
+def test_huge_offsets_and_steps_answer_not_fail(client):
+    far = client.get("/api/v1/query", params={"query": "up offset 100000y", "time": "1700000000"})
+    assert far.status_code == 200 and far.json()["data"]["result"] == []
+    for query in ("up offset 100000000y", "up offset 100000000000y"):  # past the parser's own duration type
+        huge = client.get("/api/v1/query", params={"query": query, "time": "1700000000"})
+        assert huge.status_code == 400 and huge.json()["errorType"] == "bad_data"
+    step = client.get("/api/v1/query_range", params={"query": "up", "start": "0", "end": "10", "step": "1e30"})
+    assert step.status_code == 400 and 'invalid parameter "step"' in step.json()["error"]
+
+
+PROMQL_ALPHABET = st.sampled_from(
+    [*"abcxyz_01259(){}[],.:=!~+-*/%^<>\"' ", "up", "rate", "sum", "by", "offset", "5m", "bool", "on", "topk"]
+)
+
+
+@given(st.lists(PROMQL_ALPHABET, max_size=40).map("".join))
+@hsettings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+def test_any_query_text_answers_success_or_prometheus_error(sqlite_client, text):
+    for path, params in (
+        ("/api/v1/query", {"query": text, "time": "1700000000"}),
+        ("/api/v1/query_range", {"query": text, "start": "1699990000", "end": "1700000000", "step": "60"}),
+        ("/api/v1/series", {"match[]": text}),
+    ):
+        answer = sqlite_client.get(path, params=params)
+        assert answer.status_code in (200, 400, 422), (path, text, answer.text)
+        body = answer.json()
+        assert body["status"] == ("success" if answer.status_code == 200 else "error")
+
+
+@pytest.fixture
+def sqlite_client(sqlite_engine, tmp_path):
+    from core.config import load_settings
+
+    secured = load_settings(
+        database_url=sqlite_engine.url.render_as_string(hide_password=False),
+        data_dir=tmp_path,
+        demo=False,
+        collectors=False,
+        auth="on",
+    )
+    _, token = create_token(sqlite_engine, "fuzz", ["read"], "tests")
+    with TestClient(create_prometheus_api(lambda: secured), headers={"Authorization": f"Bearer {token}"}) as test:
+        yield test

@@ -23,13 +23,13 @@ import binascii
 import json
 import logging
 import math
+import re
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 from urllib.parse import parse_qsl
 
 import numpy as np
-import promql_parser as pp
 import sqlalchemy as sa
 from fastapi import FastAPI, Request
 from fastapi.responses import Response
@@ -68,6 +68,9 @@ def _bad(message: str) -> PromError:
     return PromError(400, "bad_data", message)
 
 
+LIMIT_S = 9_000_000_000_000  # ± 285,000 years: beyond it epoch milliseconds leave a 64-bit column
+
+
 def parse_time(text: str | None, name: str, default: int | None = None) -> int:
     """Epoch ms from Prometheus' forms: Unix seconds (may be fractional) or RFC 3339."""
     if text is None or text == "":
@@ -76,7 +79,7 @@ def parse_time(text: str | None, name: str, default: int | None = None) -> int:
         raise _bad(f'invalid parameter "{name}": cannot parse "" to a valid timestamp')
     try:
         seconds = float(text)
-        if not math.isfinite(seconds):
+        if not math.isfinite(seconds) or abs(seconds) > LIMIT_S:
             raise ValueError(text)
         return round(seconds * 1000)
     except ValueError:
@@ -90,21 +93,27 @@ def parse_time(text: str | None, name: str, default: int | None = None) -> int:
         raise _bad(f'invalid parameter "{name}": cannot parse "{text[:100]}" to a valid timestamp') from None
 
 
+DURATION_RE = re.compile(r"(?:(\d+)(ms|s|m|h|d|w|y))+")
+UNIT_MS = {"ms": 1, "s": 1_000, "m": 60_000, "h": 3_600_000, "d": 86_400_000, "w": 604_800_000, "y": 31_536_000_000}
+
+
 def parse_step(text: str | None) -> int:
-    """Step in ms from seconds (``15``, ``0.5``) or a PromQL duration (``1m``)."""
+    """Step in ms from seconds (``15``, ``0.5``) or a Prometheus duration (``1m``, ``1h30m``)."""
+    refused = _bad(f'invalid parameter "step": cannot parse "{(text or "")[:100]}" to a valid duration')
     if not text:
-        raise _bad('invalid parameter "step": cannot parse "" to a valid duration')
+        raise refused
     try:
         seconds = float(text)
-        if not math.isfinite(seconds):
-            raise ValueError(text)
-        return round(seconds * 1000)
     except ValueError:
-        pass
-    try:
-        return round(pp.parse_duration(text).total_seconds() * 1000)
-    except (ValueError, TypeError, OverflowError):
-        raise _bad(f'invalid parameter "step": cannot parse "{text[:100]}" to a valid duration') from None
+        if not DURATION_RE.fullmatch(text):
+            raise refused from None
+        total = sum(int(n) * UNIT_MS[unit] for n, unit in re.findall(r"(\d+)(ms|s|m|h|d|w|y)", text))
+        if total > LIMIT_S * 1000:
+            raise refused from None
+        return total
+    if not math.isfinite(seconds) or abs(seconds) > LIMIT_S:
+        raise refused
+    return round(seconds * 1000)
 
 
 async def params(request: Request) -> list[tuple[str, str]]:

@@ -56,13 +56,61 @@ class Raw:
     values: np.ndarray
 
 
+MAX_QUERY_CHARS = 16_384
+MAX_NESTING = 100  # brackets inside brackets
+MAX_OPERATORS = 300  # operator characters outside strings and braces
+
+
+def check_size(query: str) -> None:
+    """Refuse queries big enough to stall or crash the parser before it sees them.
+
+    The Rust parser takes super-linear time in nesting and in chained operators (3,000 ``+1``
+    take 8 s) and overflows its stack past some thousands of brackets, which would take the
+    whole server down; real queries stay far below these bounds.
+    """
+    if len(query) > MAX_QUERY_CHARS:
+        raise PromQLError(f"query is {len(query):,} characters, at most {MAX_QUERY_CHARS:,} allowed")
+    depth = deepest = operators = braces = 0
+    quote = ""
+    escaped = False
+    for char in query:
+        if quote:
+            if escaped:
+                escaped = False
+            elif char == "\\" and quote != "`":
+                escaped = True
+            elif char == quote:
+                quote = ""
+            continue
+        if char in "\"'`":
+            quote = char
+        elif char in "([{":
+            depth += 1
+            braces += char == "{"
+            deepest = max(deepest, depth)
+        elif char in ")]}":
+            depth -= 1
+            braces -= char == "}"
+        elif braces <= 0 and char in "+-*/%^<>=!":
+            operators += 1
+    if deepest > MAX_NESTING:
+        raise PromQLError(f"query nests brackets {deepest} deep, at most {MAX_NESTING} allowed")
+    if operators > MAX_OPERATORS:
+        raise PromQLError(f"query has {operators} operator characters, at most {MAX_OPERATORS} allowed")
+
+
 def parse(query: str) -> Any:
     """The parser's tree for ``query``; a syntax error or unknown function raises PromQLError naming it."""
     if not query.strip():
         raise PromQLError('invalid parameter "query": empty query; send a PromQL expression')
+    check_size(query)
     try:
         return pp.parse(query)
     except (ValueError, TypeError) as error:
+        raise PromQLError(f'invalid parameter "query": parse error: {error}') from None
+    except BaseException as error:  # the Rust parser's panics arrive as pyo3's PanicException, a BaseException
+        if type(error).__name__ != "PanicException":
+            raise
         raise PromQLError(f'invalid parameter "query": parse error: {error}') from None
 
 
@@ -70,8 +118,13 @@ def _op(node: Any) -> str:
     return str(node.op)
 
 
-def _ms(delta: Any) -> int:
-    return round(delta.total_seconds() * 1000) if delta is not None else 0
+def _duration_ms(node: Any, attribute: str) -> int:
+    """``node.offset`` or ``node.range`` in ms; one too large for the parser's own types is refused by name."""
+    try:
+        delta = getattr(node, attribute)
+        return round(delta.total_seconds() * 1000) if delta is not None else 0
+    except (ValueError, OverflowError):
+        raise PromQLError(f"the {attribute} in {str(node)[:100]!r} is too large") from None
 
 
 def selector_of(node: Any, settings: Settings) -> Selector:
@@ -122,9 +175,10 @@ class Evaluator:
         if node.at is not None:
             raise PromQLError("the @ modifier is not supported by Pulseboard")
         selector = selector_of(node, self.settings)
-        offset = _ms(node.offset)
-        start = int(self.steps[0]) - offset - (range_ms or LOOKBACK_MS)
-        end = int(self.steps[-1]) - offset
+        offset = _duration_ms(node, "offset")
+        bound = 2**62  # a huge offset or range must not overflow the 64-bit time column
+        start = max(-bound, min(bound, int(self.steps[0]) - offset - (range_ms or LOOKBACK_MS)))
+        end = max(-bound, min(bound, int(self.steps[-1]) - offset))
         try:
             found = find_series(self.engine, selector)
         except ValueError as error:
@@ -212,7 +266,7 @@ class Evaluator:
     def _eval_MatrixSelector(self, node: Any) -> Matrix:
         if len(self.steps) != 1:
             raise PromQLError("a range vector (selector[range]) can be asked for by an instant query only")
-        range_ms = _ms(node.range)
+        range_ms = _duration_ms(node, "range")
         series = self.load(node.vector_selector, range_ms)
         t = int(self.steps[0])
         points = []
@@ -232,7 +286,7 @@ class Evaluator:
 
     def scalar_arg(self, node: Any, what: str) -> float:
         """A parameter that must be one number (``topk``'s k, ``quantile``'s φ): its value at the first step."""
-        value = self.eval(node)
+        value = self.eval(node) if node is not None else None
         if not isinstance(value, Scalar):
             raise PromQLError(f"{what} must be a number")
         return float(value.values[0])
@@ -248,7 +302,7 @@ class Evaluator:
             self.eval(node)  # refused there, by name
         if type(node).__name__ != "MatrixSelector":
             raise PromQLError("expected a range vector (selector[range]) as the argument")
-        range_ms = _ms(node.range)
+        range_ms = _duration_ms(node, "range")
         series = self.load(node.vector_selector, range_ms)
         n = len(self.steps)
         values, present = np.zeros((len(series), n)), np.zeros((len(series), n), dtype=bool)
@@ -286,7 +340,10 @@ def evaluate(
     tree = parse(query)
     steps = steps_for(start_ms, end_ms, step_ms)
     evaluator = Evaluator(engine, steps, settings or get_settings(), clock_ms() if now_ms is None else now_ms)
-    value = evaluator.eval(tree)
+    try:
+        value = evaluator.eval(tree)
+    except RecursionError:
+        raise PromQLError("query is nested too deeply to evaluate") from None
     if isinstance(value, Matrix) and start_ms != end_ms:
         raise PromQLError("a range query must evaluate to an instant vector or a number, not a range vector")
     return value

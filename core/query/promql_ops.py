@@ -9,6 +9,7 @@ functions listed in :data:`FUNCTIONS`. Anything else is refused with a message n
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -44,7 +45,10 @@ def aggregate(ev: Evaluator, node: Any) -> Vector:
     if not isinstance(vector, Vector):
         raise PromQLError(f"expected an instant vector in aggregation {op!r}")
     if op in ("topk", "bottomk"):
-        return _rank(vector, node.modifier, int(ev.scalar_arg(node.param, f"{op}'s k")), op == "topk")
+        k = ev.scalar_arg(node.param, f"{op}'s k")
+        if not math.isfinite(k):
+            raise PromQLError(f"{op}'s k must be a finite number, got {k}")
+        return _rank(vector, node.modifier, int(min(k, len(vector.labels))), op == "topk")
     if op in ("count_values", "limitk", "limit_ratio"):
         raise PromQLError(f"aggregation {op!r} is not supported by Pulseboard")
     q = ev.scalar_arg(node.param, "quantile's φ") if op == "quantile" else 0.0
