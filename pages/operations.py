@@ -235,7 +235,7 @@ def live_history() -> None:
                 ctx=ctx,
                 deployments=deployments,
             )
-    anomaly_col, error_col = st.columns([2, 3])
+    anomaly_col, error_col = st.columns(2)  # half the page: the anomaly table's band and score columns stay in view
     with anomaly_col:
         chrome.widget(ANOMALIES, operations.load_anomalies(ctx.engine, win.end_ms, ctx.settings), ctx=ctx)
     with error_col:

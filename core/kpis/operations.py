@@ -301,7 +301,7 @@ def anomalies(
                 {
                     "ts": group["ts"].gather(at),
                     "series": [str(name)] * len(at),
-                    "observed": values[at],
+                    "observed": [float(f"{v:.4g}") for v in values[at]],
                     "expected": [f"{lo:.4g} to {hi:.4g}" for lo, hi in zip(low[at], high[at], strict=True)],
                     "score": np.round(scored.score[at], 1),
                 },
