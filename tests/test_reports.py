@@ -250,3 +250,24 @@ def test_export_neutralises_csv_and_round_trips_parquet_and_json():
     assert export.read_back(b"".join(export.chunks(big, "json", rows=50_000)), "json").height == 120_001
     with pytest.raises(ValueError, match="use one of csv, parquet, json"):
         export.data_bytes(frame, "xlsx")
+
+
+def test_a_regression_is_a_change_the_wrong_way_and_names_the_deployment():
+    from core.reports.content_technical import regressions
+
+    impact = pl.DataFrame(
+        {
+            "deployment": ["d1", "d1", "d2", "d3"],
+            "ts": [NOW, NOW, NOW, NOW],
+            "component": ["api", "api", "db", "ui"],
+            "version": ["1.2", "1.2", "3.0", "0.9"],
+            "metric": ["API error rate (%)", "API p95 latency (ms)", "Workflow step time (s)", "Requests per s"],
+            "before": [1.0, 100.0, 10.0, 50.0],
+            "after": [0.1, 150.0, 10.5, 30.0],
+            "delta": [-0.9, 50.0, 0.5, -20.0],
+            "delta_pct": [-90.0, 50.0, 5.0, -40.0],
+        }
+    )
+    found = regressions(impact)
+    assert found["metric"].to_list() == ["API p95 latency (ms)", "Requests per s"]  # fewer errors is no regression
+    assert found["likely cause"][0] == "deployment d1 of api 1.2"

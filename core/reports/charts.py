@@ -17,6 +17,7 @@ import vl_convert as vlc
 
 PALETTE = ["#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442", "#000000"]
 WIDTH, HEIGHT = 620, 200
+FONT = "DejaVu Sans"  # the font the PDF has (fonts-dejavu-core), so label widths are measured right
 _NAMESPACES = re.compile(r'\s+xmlns(:\w+)?="[^"]*"')
 
 
@@ -53,9 +54,10 @@ def bars(
 
 
 def svg(spec: dict[str, Any]) -> str:
-    """The chart as an SVG element for inline use: no namespace URLs, scales to the page width."""
-    drawn = vlc.vegalite_to_svg(spec)
-    drawn = _NAMESPACES.sub("", drawn, count=0)
-    return drawn.replace(
-        "<svg ", '<svg role="img" preserveAspectRatio="xMinYMin meet" style="max-width:100%;height:auto" ', 1
-    )
+    """The chart as an SVG element for inline use: no namespace URLs; it scales to the text width keeping its
+    aspect ratio (the fixed width and height go, the viewBox stays), so HTML and PDF lay it out alike."""
+    spec = spec | {"padding": 8, "config": {**spec.get("config", {}), "font": FONT}}
+    drawn = _NAMESPACES.sub("", vlc.vegalite_to_svg(spec))
+    head, rest = drawn.split(">", 1)
+    head = re.sub(r'\s(width|height)="[^"]*"', "", head)
+    return head + ' role="img" style="width:100%;height:auto">' + rest

@@ -241,8 +241,8 @@ def sla(engine: Engine, settings: Settings, start_ms: int, end_ms: int, now_ms: 
             else None,
         ),
         Section(
-            "Breaches",
-            table=breaches.select(
+            "Breaches, largest first",
+            table=breaches.sort("over_pct", descending=True, nulls_last=True).select(
                 pl.col("sla").alias("SLA"),
                 "severity",
                 pl.from_epoch("ts", time_unit="ms").alias("when"),
@@ -255,6 +255,8 @@ def sla(engine: Engine, settings: Settings, start_ms: int, end_ms: int, now_ms: 
             if breaches.height
             else None,
             empty="No breach in this period.",
+            limit=100,
+            more_note="; the largest 100 are listed, the SLA page's JSON download lists every breach",
         ),
         Section("Action items", notes=tuple(actions), empty="No action needed: every measured SLA met its objective."),
     ]

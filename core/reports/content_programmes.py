@@ -27,7 +27,14 @@ def _table(frame: pl.DataFrame, columns: list[str]) -> pl.DataFrame | None:
     if frame.is_empty():
         return None
     keep = [c for c in columns if c in frame.columns]
-    return frame.select(keep).with_columns(pl.col(pl.Float64).round(1))
+    times = [c for c in keep if (c == "ts" or c.endswith("_ms")) and frame.schema[c].is_integer()]
+    names = {c: "when" if c == "ts" else c.removesuffix("_ms") for c in times}
+    return (
+        frame.select(keep)
+        .with_columns(pl.col(pl.Float64).round(1))
+        .with_columns(pl.from_epoch(c, time_unit="ms") for c in times)
+        .rename(names)
+    )
 
 
 def qse(
@@ -70,15 +77,33 @@ def qse(
             if has_data
             else None,
         ),
-        Section("Weakest criteria", table=_table(view.weakest, list(view.weakest.columns)) if has_data else None),
+        Section(
+            "Weakest criteria",
+            table=_table(view.weakest, ["framework", "criterion", "score", "band", "previous", "trend_points"])
+            if has_data
+            else None,
+        ),
         Section(
             "Recommendations",
             table=_table(view.recommendations, list(view.recommendations.columns)) if has_data else None,
             empty="No recommendation.",
         ),
-        Section("Sessions", table=_table(view.sessions, list(view.sessions.columns)) if has_data else None),
         Section(
-            "Template effectiveness", table=_table(view.templates, list(view.templates.columns)) if has_data else None
+            "Sessions",
+            table=_table(
+                view.sessions, ["session", "template", "team", "status", "phase", "progress", "compliance", "band"]
+            )
+            if has_data
+            else None,
+        ),
+        Section(
+            "Template effectiveness",
+            table=_table(
+                view.templates,
+                ["template", "uses", "finished", "hours_vs_plan", "success_pct", "compliance_pct", "rating"],
+            )
+            if has_data
+            else None,
         ),
         Section("Teams", table=_table(view.teams, list(view.teams.columns)) if has_data else None),
     ], has_data
@@ -135,7 +160,11 @@ def migration(engine: Engine, settings: Settings, start_ms: int, end_ms: int) ->
         ),
         Section("Blockers", table=_table(view.blockers, list(view.blockers.columns)), empty="No blocker."),
         Section("Rollbacks", table=_table(view.rollbacks, list(view.rollbacks.columns)), empty="No rollback."),
-        Section("Issues", table=_table(view.issues, list(view.issues.columns)), empty="No issue."),
+        Section(
+            "Issues",
+            table=_table(view.issues, ["issue_id", "severity", "state", "component", "title", "age_h", "impact"]),
+            empty="No issue.",
+        ),
         Section(
             "Old vs new performance",
             table=_table(

@@ -24,7 +24,7 @@ from core.reports.model import Figure, Section, num
 from core.sla.report import build_report
 
 REGRESSION_PCT = 10.0
-HIGHER_IS_BETTER = ("throughput", "rate")  # impact metrics where a drop is the regression
+HIGHER_IS_BETTER = ("throughput", "requests per", "success")  # where a drop is the regression (not "error rate")
 
 
 def regressions(impact: pl.DataFrame, threshold_pct: float = REGRESSION_PCT) -> pl.DataFrame:

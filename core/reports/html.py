@@ -14,9 +14,8 @@ from html import escape
 import polars as pl
 
 from core.reports.charts import svg
-from core.reports.model import Report, Section, stamp
+from core.reports.model import MAX_ROWS, Report, Section, stamp
 
-MAX_ROWS = 500  # a report table longer than this says how many rows it leaves out (the data export has them all)
 CSS = """
 @page{size:A4;margin:20mm 14mm 18mm 14mm;
 @top-left{content:"Period: " string(period);font-size:8pt;color:#555}
@@ -35,7 +34,7 @@ table{border-collapse:collapse;width:100%;font-size:8.5pt;margin:.4rem 0}thead{d
 tr{break-inside:avoid}th{background:#eef1f5;text-align:left}
 th,td{padding:.2rem .35rem;border-bottom:1px solid #ddd;vertical-align:top;overflow-wrap:break-word}
 td.n{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
-.chart{break-inside:avoid;margin:.4rem 0}.chart svg{max-width:100%;height:auto}
+.chart{break-inside:avoid;margin:.4rem 0;max-width:760px}
 .empty{color:#666;font-style:italic}.nodata{border:1px solid #E69F00;background:#fff8e6;padding:.6rem;border-radius:6px}
 ul{margin:.3rem 0 .3rem 1.2rem;padding:0}
 """
@@ -44,12 +43,14 @@ ul{margin:.3rem 0 .3rem 1.2rem;padding:0}
 def _cell(value: object) -> str:
     if value is None:
         return "—"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
     if isinstance(value, float):
-        return f"{value:,.2f}"
+        return f"{value + 0.0:,.2f}"  # + 0.0: no "-0.00"
     return str(value)
 
 
-def table_html(frame: pl.DataFrame, limit: int = MAX_ROWS) -> str:
+def table_html(frame: pl.DataFrame, limit: int = MAX_ROWS, more_note: str = "") -> str:
     """A frame as an HTML table (numbers right-aligned, at most ``limit`` rows with a note on the rest)."""
     shown = frame.head(limit).with_columns(
         pl.col(name).dt.strftime("%Y-%m-%d %H:%M") for name, dtype in frame.schema.items() if dtype.is_temporal()
@@ -92,7 +93,7 @@ def section_html(section: Section) -> str:
     if section.chart:
         parts.append(f"<div class='chart'>{svg(section.chart)}</div>")
     if section.table is not None and section.table.height:
-        parts.append(table_html(section.table))
+        parts.append(table_html(section.table, section.limit, section.more_note))
     parts.append("</section>")
     return "".join(parts)
 

@@ -12,6 +12,7 @@ from typing import Any
 
 import polars as pl
 
+MAX_ROWS = 500  # rows a report table shows by default
 KINDS = {
     "executive": "Executive report",
     "technical": "Technical report",
@@ -41,6 +42,8 @@ class Section:
     chart: dict[str, Any] | None = None
     notes: tuple[str, ...] = ()
     empty: str = "No data in this period."
+    limit: int = MAX_ROWS  # rows of ``table`` shown; the rest are counted in a note
+    more_note: str = ""  # where the rest are, e.g. " (the SLA page's JSON download lists every breach)"
 
     @property
     def has_content(self) -> bool:
