@@ -263,5 +263,9 @@ def test_the_console_script_runs_the_stats_command_from_anywhere(store):
     assert ours == theirs and ours["health"] in ("healthy", "at risk", "critical")
     bad = run("summary", "--range", "2w")
     assert bad.returncode == 2 and bad.stderr.strip().count("\n") == 0 and "bad --range '2w'" in bad.stderr
+    usage = run("--help")
+    assert usage.returncode == 0 and usage.stdout.startswith("usage: pulseboard-stats [-h] {show,summary,report}")
+    wrong = run("show", "--limit", "many")
+    assert wrong.returncode == 2 and "usage: pulseboard-stats show" in wrong.stderr
     missing = run("show", "--database-url", f"sqlite:///{tmp / 'absent.db'}")
     assert missing.returncode == 3 and "no store at" in missing.stderr and not (tmp / "absent.db").exists()

@@ -15,7 +15,7 @@ from core.cli.stats import main
 
 def stats(argv: Sequence[str] | None = None) -> int:
     """``pulseboard-stats show|summary|report [options]``: the ``stats`` command; returns its exit code."""
-    return main(["stats", *(sys.argv[1:] if argv is None else argv)])
+    return main(["stats", *(sys.argv[1:] if argv is None else argv)], stats_prog="pulseboard-stats")
 
 
 if __name__ == "__main__":

@@ -44,10 +44,11 @@ class Problem(Exception):
         self.code = code
 
 
-def parser(extra: Callable[[Any], None] | None = None) -> argparse.ArgumentParser:
+def parser(extra: Callable[[Any], None] | None = None, stats_prog: str | None = None) -> argparse.ArgumentParser:
+    """The command line; ``stats_prog`` names the ``stats`` command in its usage lines (the console script's name)."""
     top = argparse.ArgumentParser(prog="python -m core.cli", description="Pulseboard command-line tools.")
     commands = top.add_subparsers(dest="command", required=True)
-    stats = commands.add_parser("stats", help="migration health from the store (docs/migration.md)")
+    stats = commands.add_parser("stats", help="migration health from the store (docs/migration.md)", prog=stats_prog)
     actions = stats.add_subparsers(dest="action", required=True)
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--range", default=None, help=f"time range ending now: {', '.join(RANGES)} (default 7d)")
@@ -68,9 +69,9 @@ def parser(extra: Callable[[Any], None] | None = None) -> argparse.ArgumentParse
     return top
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None, stats_prog: str | None = None) -> int:
     """Run one command; returns the exit code (0 on success)."""
-    args = parser().parse_args(argv)
+    args = parser(stats_prog=stats_prog).parse_args(argv)
     try:
         return run(args)
     except Problem as problem:
