@@ -149,11 +149,12 @@ def watch_in_browser(run: Run, viewers: int, errors: list[str], ready: threading
         pages = []
         for path in VIEWER_PAGES[:viewers]:
             page = browser.new_context(viewport={"width": 1600, "height": 1000}).new_page()
+            page.set_default_timeout(180_000)  # a loaded server (or one tracing its memory) draws slowly
             page.goto(run.target.url + "/")
             page.get_by_role("textbox", name="Username").fill("soak")
             page.get_by_role("textbox", name="Password", exact=True).fill(PASSWORD)
             page.get_by_role("button", name="Log in").click()
-            page.locator("[data-testid='stSidebarNav']").wait_for(timeout=60_000)
+            page.locator("[data-testid='stSidebarNav']").wait_for()
             page.goto(f"{run.target.url}/{path}")
             pages.append(page)
         ready.set()
