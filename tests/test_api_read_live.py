@@ -375,7 +375,9 @@ def test_forecast_endpoints_answer_from_the_stored_fits(server, store):
     stored = forecasts.load(store)
     assert data["total"] == forecasts.ranking(stored.capacity, now_ms()).height
     etas = ok(get(server, "/forecasts/etas", who="ops"))
-    assert len(etas["etas"]) == len(forecasts.etas(stored))
+    migration = forecasts.migration_etas_now(store, now_ms())  # the Migration page's schedule, read live
+    assert len(etas["etas"]) == len(forecasts.etas(stored, migration))
+    assert [e["eta_ms"] for e in etas["etas"] if e["kind"] == "migration"] == [e.eta_ms for e in migration[:1]]
     assert get(server, "/forecasts/capacity", who="dev").status_code == 403
 
 

@@ -4,7 +4,8 @@ QSE (``/sessions/{id}/metrics``, ``/organization/overview``, ``/compliance/const
 ``/templates/performance``) reads core.programmes.views as the QSE page does; migration
 (``/health/summary``, ``/migration/timeline``, ``/components/health``) reads
 core.programmes.migration_store.load_view as the Migration page and ``stats`` do; forecasts
-(``/forecasts/capacity``, ``/forecasts/etas``) read the stored fits the Capacity page shows.
+(``/forecasts/capacity``, ``/forecasts/etas``) read the stored fits the Capacity page shows, and the ETAs the
+migration's schedule as the Capacity page does.
 """
 
 from __future__ import annotations
@@ -286,7 +287,8 @@ def router(settings_provider: Callable[[], Settings]) -> APIRouter:
 
         def work() -> tuple[dict[str, Any], int | None]:
             stored = forecasts.load(caller.engine)
-            return {"etas": plain(forecasts.etas(stored), caller.viewer)}, stored.newest_fit_ms
+            migration = forecasts.migration_etas_now(caller.engine, now_ms(), caller.settings)  # as the page: live
+            return {"etas": plain(forecasts.etas(stored, migration), caller.viewer)}, stored.newest_fit_ms
 
         data, newest = await run(caller.settings, work)
         return answer(request, data, started=started, newest_ms=newest, max_age_s=ttl())
