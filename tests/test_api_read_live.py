@@ -417,3 +417,64 @@ def test_docs_page_renders_every_operation_and_tries_one_in_the_browser(server, 
     shown = slas.locator("pre").inner_text()
     assert '"status": "success"' in shown and '"total"' in shown
     assert outside == []
+
+
+def test_insights_are_the_pages_findings(server, store, settings):
+    from core.insights.findings import split, table
+    from core.insights.view import hidden, load_insights
+
+    data = ok(get(server, "/insights", who="dev", timeframe="7d"))
+    start, end = window(data)
+    shown, dismissed = split(load_insights(store, settings, start, end).findings, hidden(store))
+    assert [row["id"] for row in data["items"]] == table(shown)["id"].to_list()[:100]
+    assert same(data["items"], plain(table(shown))[:100]) and data["total"] == len(shown) > 0
+    assert same(data["dismissed"], plain(table(dismissed)))
+    assert get(server, "/insights", who="qal").status_code == 403  # QA leads have no Insights page
+
+
+def test_reports_generate_follow_and_download(server, store):
+    from core.reports import history
+
+    admin = {"Authorization": f"Bearer {TOKENS['exe']}"}
+    refused = httpx.post(f"{server.url}/api/v1/reports/generate", json={"kind": "nonsense"}, headers=admin)
+    assert refused.status_code == 422 and "kind" in refused.json()["error"]["details"]["parameter"]
+    developer = {"Authorization": f"Bearer {TOKENS['dev']}"}
+    assert (
+        httpx.post(f"{server.url}/api/v1/reports/generate", json={"kind": "sla"}, headers=developer).status_code == 403
+    )
+    made = httpx.post(
+        f"{server.url}/api/v1/reports/generate",
+        json={"kind": "sla", "format": "html", "timeframe": "24h"},
+        headers=admin,
+    )
+    assert made.status_code == 202, made.text
+    report = made.json()["data"]
+    assert report["requested_by"] == "exe" and report["end_ms"] - report["start_ms"] == 86_400_000
+    assert made.headers["location"].endswith(f"/v1/reports/{report['id']}")
+    deadline = time.monotonic() + 120
+    while (state := ok(get(server, f"/reports/{report['id']}", who="exe")))["status"] == "running":
+        assert time.monotonic() < deadline, state
+        time.sleep(0.5)
+    assert state["status"] == "done", state
+    content = httpx.get(f"{server.url}/api/v1/reports/{report['id']}/content", headers=admin, timeout=30)
+    assert content.status_code == 200 and content.headers["content-type"].startswith("text/html")
+    assert content.content == history.get(store, report["id"], content=True).content
+    assert report["filename"] in content.headers["content-disposition"]
+    assert get(server, "/reports/999999", who="exe").status_code == 404
+
+
+def test_report_generation_is_capped(server, store):
+    from core.reports import history
+
+    now = now_ms()
+    busy = [history.start(store, "sla", "html", now - 3_600_000, now, {}, "tests") for _ in range(2)]
+    try:
+        admin = {"Authorization": f"Bearer {TOKENS['exe']}"}
+        reply = httpx.post(f"{server.url}/api/v1/reports/generate", json={"kind": "sla"}, headers=admin)
+        assert reply.status_code == 429 and reply.headers["retry-after"] == "10"
+        assert reply.json()["error"]["code"] == "busy"
+        unfinished = httpx.get(f"{server.url}/api/v1/reports/{busy[0]}/content", headers=admin)
+        assert unfinished.status_code == 409 and unfinished.json()["error"]["details"]["status"] == "running"
+    finally:
+        for report_id in busy:
+            history.fail(store, report_id, "test over")

@@ -1,5 +1,6 @@
 """The read API under ``/api/v1``: dashboard summaries per audience, series, SLAs (alerts, QSE,
-migration and forecasts live beside it in read_alerts.py and read_programmes.py).
+migration, forecasts, insights and reports live beside it in read_alerts.py, read_programmes.py,
+read_insights.py and read_reports.py).
 
 Each endpoint calls the function its page calls, with the same window, filters and viewer,
 and sends what that function returns through core/api/envelope.py — no second computation,
@@ -19,7 +20,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from core.api import docs_page, read_alerts, read_programmes
+from core.api import docs_page, read_alerts, read_insights, read_programmes, read_reports
 from core.api.caller import (
     Caller,
     bad,
@@ -331,6 +332,8 @@ def install(api: FastAPI, settings_provider: Callable[[], Settings]) -> None:
     api.include_router(router(settings_provider))
     api.include_router(read_alerts.router(settings_provider))
     api.include_router(read_programmes.router(settings_provider))
+    api.include_router(read_insights.router(settings_provider))
+    api.include_router(read_reports.router(settings_provider))
     api.include_router(docs_page.router())
 
     @api.exception_handler(ReadError)
