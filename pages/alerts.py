@@ -175,7 +175,11 @@ def rules_tab() -> None:
                 "kind": r.kind,
                 "severity": r.severity,
                 "selector": r.selector,
-                "condition": f"{r.op} {r.threshold:g}" if r.threshold is not None else f"{r.detector} detector",
+                "condition": (
+                    f"{r.op} {r.threshold:g}"
+                    if r.threshold is not None
+                    else f"{r.detector} detector, sensitivity {r.sensitivity}"
+                ),
                 "for": r.dump().get("for", "0s"),
                 "enabled": r.enabled,
             }
