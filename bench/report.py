@@ -29,6 +29,8 @@ TARGETS: dict[str, tuple[str, float, str]] = {
     "anomaly_auto_ms_per_1k_points": ("le", 5, "ms"),
     "forecast_fit_s": ("le", 1.5, "s"),
     "forecast_page_ms": ("le", 1_000, "ms"),
+    "report_html_s_executive_30d": ("le", 5, "s"),
+    "report_pdf_s_executive_30d": ("le", 10, "s"),
     "viewers_25_update_latency_ms": ("le", 2_000, "ms"),
     "promql_p95_ms_": ("le", 150, "ms"),
     "peer_query_ratio_prometheus_": ("le", 1.0, "× Prometheus"),
