@@ -243,3 +243,29 @@ def sqlite_client(sqlite_engine, tmp_path):
     _, token = create_token(sqlite_engine, "fuzz", ["read"], "tests")
     with TestClient(create_prometheus_api(lambda: secured), headers={"Authorization": f"Bearer {token}"}) as test:
         yield test
+
+
+def test_instant_vectors_at_minute_steps_read_each_steps_latest_sample(engine, settings):
+    """At steps of a minute or more only each step's latest sample is read (one seek per step): same answers."""
+    from core.ingest import ingest
+    from core.model import Batch, Sample
+
+    start = (NOW - 7_200_000) // 60_000 * 60_000
+    stamps = [start + i * 20_000 for i in range(30)] + [start + 1_200_000 + i * 20_000 for i in range(30)]  # a gap
+    ingest(
+        engine, Batch(tuple(Sample.of("g", {"k": "1"}, float(i), t) for i, t in enumerate(stamps))), settings=settings
+    )
+    end = start + 1_800_000
+    vector = evaluate(engine, "g", start, end, 60_000, settings=settings, now_ms=NOW)
+    shifted = evaluate(engine, "g offset 1m", start, end, 120_000, settings=settings, now_ms=NOW)
+    want, want_shifted = [], []
+    for t in range(start, end + 1, 60_000):
+        seen = [i for i, s in enumerate(stamps) if t - 300_000 <= s <= t]
+        want.append(float(seen[-1]) if seen else None)
+    for t in range(start, end + 1, 120_000):
+        seen = [i for i, s in enumerate(stamps) if t - 60_000 - 300_000 <= s <= t - 60_000]
+        want_shifted.append(float(seen[-1]) if seen else None)
+    got = [float(v) if p else None for v, p in zip(vector.values[0], vector.present[0], strict=True)]  # type: ignore[union-attr]
+    got_shifted = [float(v) if p else None for v, p in zip(shifted.values[0], shifted.present[0], strict=True)]  # type: ignore[union-attr]
+    assert got == want and got_shifted == want_shifted
+    assert None in want and want.count(None) < len(want)  # the gap is longer than the lookback, the rest has values

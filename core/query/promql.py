@@ -160,6 +160,37 @@ def _fetch(connection: Any, sql: str, params: Sequence[int]) -> np.ndarray:
     return flat.reshape(len(rows), 3)
 
 
+SEEK_STEP_MS = 60_000  # from this step on, reading each step's latest sample beats reading them all
+
+
+def _fetch_latest(connection: Any, ids: Sequence[int], first: int, last: int, step: int) -> np.ndarray:
+    """For each series and each step time ``first, first + step, … ≤ last``: its latest sample within the lookback.
+
+    Exactly the samples an instant vector selector answers with; the same sample may come
+    once per step it answers, which does not change what any step sees.
+    """
+    if connection.dialect.name == "postgresql":
+        sql = (
+            "SELECT i.id, x.ts, x.value FROM unnest(%s::int[]) AS i(id) "
+            "CROSS JOIN generate_series(%s::bigint, %s::bigint, %s::bigint) AS s(t) "
+            "CROSS JOIN LATERAL (SELECT ts, value FROM samples WHERE series_id = i.id AND ts <= s.t "
+            "AND ts >= s.t - %s ORDER BY ts DESC LIMIT 1) AS x"
+        )
+        rows = _fetch(connection, sql, (list(ids), first, last, step, LOOKBACK_MS))  # type: ignore[arg-type]
+    else:
+        values = ", ".join(["(?)"] * len(ids))
+        sql = (
+            "WITH RECURSIVE steps(t) AS (SELECT ? UNION ALL SELECT t + ? FROM steps WHERE t + ? <= ?), "
+            f"ids(id) AS (VALUES {values}) "
+            "SELECT ids.id, x.ts, x.value FROM ids CROSS JOIN steps JOIN samples x ON x.series_id = ids.id "
+            "AND x.ts = (SELECT max(y.ts) FROM samples y WHERE y.series_id = ids.id AND y.ts <= steps.t "
+            "AND y.ts >= steps.t - ?)"
+        )
+        rows = _fetch(connection, sql, (first, step, step, last, *ids, LOOKBACK_MS))
+    order = np.lexsort((rows[:, 1], rows[:, 0]))
+    return rows[order]
+
+
 class Evaluator:
     """Evaluates one query at steps ``steps`` (epoch ms) against ``engine``."""
 
@@ -170,8 +201,13 @@ class Evaluator:
         self.now = now_ms
 
     # ---- data -----------------------------------------------------------------------------------
-    def load(self, node: Any, range_ms: int) -> list[Raw]:
-        """Samples of every series ``node`` selects, over the steps' windows (lookback or range, and offset)."""
+    def load(self, node: Any, range_ms: int, latest_only: bool = False) -> list[Raw]:
+        """Samples of every series ``node`` selects, over the steps' windows (lookback or range, and offset).
+
+        ``latest_only``: the caller reads each step's latest sample and nothing else (an instant
+        vector selector), so at steps of a minute or more only those samples are read — one index
+        seek per series and step — instead of every sample in the range.
+        """
         if node.at is not None:
             raise PromQLError("the @ modifier is not supported by Pulseboard")
         selector = selector_of(node, self.settings)
@@ -196,18 +232,21 @@ class Evaluator:
                 tier = "1m" if tier == "raw" else tier  # raw is gone there: the finest tier instead
             p = "%s" if connection.dialect.name == "postgresql" else "?"
             marks = ", ".join([p] * len(ids))
-            if tier == "raw":
+            step = int(self.steps[1] - self.steps[0]) if len(self.steps) > 1 else 0
+            if tier == "raw" and latest_only and step >= SEEK_STEP_MS:
+                rows = _fetch_latest(connection, ids, start + LOOKBACK_MS, end, step)
+            elif tier == "raw":
                 sql = (
                     f"SELECT series_id, ts, value FROM samples WHERE series_id IN ({marks}) AND ts >= {p} AND ts <= {p}"
                 )
-                params = (*ids, start, end)
+                rows = _fetch(connection, sql + " ORDER BY series_id, 2", (*ids, start, end))
             else:
                 sql = (
                     f"SELECT series_id, last_ts, last FROM samples_{tier} WHERE series_id IN ({marks}) "
                     f"AND bucket >= {p} AND bucket <= {p} AND last_ts >= {p} AND last_ts <= {p}"
                 )
                 params = (*ids, start - TIER_MS[tier], end, start, end)
-            rows = _fetch(connection, sql + " ORDER BY series_id, 2", params)
+                rows = _fetch(connection, sql + " ORDER BY series_id, 2", params)
         ids_read = rows[:, 0].astype(np.int64)
         cuts = np.flatnonzero(np.diff(ids_read)) + 1
         starts = np.concatenate(([0], cuts)) if len(rows) else np.array([], dtype=np.int64)
@@ -253,7 +292,7 @@ class Evaluator:
         raise PromQLError("unary minus applies to numbers and instant vectors only")
 
     def _eval_VectorSelector(self, node: Any) -> Vector:
-        series = self.load(node, 0)
+        series = self.load(node, 0, latest_only=True)
         n = len(self.steps)
         values, present = np.zeros((len(series), n)), np.zeros((len(series), n), dtype=bool)
         for row, raw in enumerate(series):
