@@ -177,3 +177,21 @@ def test_rare_events_forecast_zero_but_keep_a_chance_of_passing_a_threshold():
     assert found.ok and (found.yhat == 0).all()
     assert (found.q[0.975] > 10).mean() > 0.6  # the upper bound keeps the events where their chance is over 2.5 %
     assert 0.05 < fc.crossing(found, 15).probability < 0.4  # one bucket in ten has an event, nine in ten past 15
+
+
+def test_a_zero_heavy_queue_with_a_backlog_now_is_forecast_to_drain_from_its_current_length():
+    """A queue busy 09:00-12:00 whose length drifts (a long queue stays long for a while) and empty otherwise,
+    seen at the end of a busy spell with 25 waiting, far above its usual 6."""
+    ts = grid(7 * 24 - 12)  # ends at 12:00
+    hour = (ts % DAY) // HOUR
+    rng = np.random.default_rng(9)
+    drift = np.zeros(len(ts))
+    for i in range(1, len(ts)):
+        drift[i] = 0.9 * drift[i - 1] + rng.normal(0, 0.15)
+    values = np.where((hour >= 9) & (hour < 12), np.round(6 * np.exp(drift)).clip(1), 0.0)
+    values[-6:] = 25.0
+    found = fc.forecast(ts, values, 86_400, bounds=fc.COUNT, step_ms=STEP)
+    assert fc.zero_heavy(values, fc.COUNT)
+    assert found.yhat[0] > 12  # still long in five minutes, not the usual size of a busy bucket
+    eta = fc.crossing(found, 0.5, "<=")
+    assert eta.when_ms is not None and eta.when_ms - ts[-1] <= 6 * HOUR  # then empty, as every day at noon

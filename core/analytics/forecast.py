@@ -489,9 +489,11 @@ def _hurdle(
     Occurrence: the 0/1 indicator fitted like any series (its newest residual carried forward with
     its lag-1 autocorrelation, since a busy queue stays busy for a while), clipped to a probability
     p. Size: the logarithm of the non-zero values, fitted on those buckets alone, log-normal around
-    its curve with the residuals' spread. A bucket's value is 0 with probability 1 − p, else a size;
-    the point forecast is that mixture's median — 0 while p ≤ ½, else the size quantile
-    1 − ½ ÷ p — the value absolute errors are smallest around, and a value the series takes.
+    its curve with the residuals' spread; when the newest bucket is non-zero its size residual is
+    carried forward too (lag-1 autocorrelation of the non-zero buckets' residuals), so a backlog
+    drains from its length now. A bucket's value is 0 with probability 1 − p, else a size; the
+    point forecast is that mixture's median — 0 while p ≤ ½, else the size quantile 1 − ½ ÷ p —
+    the value absolute errors are smallest around, and a value the series takes.
     Simulated futures draw from the same mixture, so intervals and crossing probabilities follow.
     """
     n_changepoints = changepoints(len(ys), span_s, horizon_s)
@@ -504,7 +506,11 @@ def _hurdle(
     logs = np.log(ys[positive])
     if positive.sum() >= MIN_POINTS and float(np.ptp(logs)) > 0.0:
         _, size_inside, size_curve = _fit(ts[positive], logs, future, seasonal, 0)
-        spread = float(np.std(logs - size_inside))
+        size_residuals = logs - size_inside
+        spread = float(np.std(size_residuals))
+        if ys[-1] > 0.0:  # a backlog now: its size is carried forward the same way, a long queue stays long
+            size_rho, _ = ar1(size_residuals)
+            size_curve = size_curve + size_residuals[-1] * size_rho ** np.arange(1, len(future) + 1)
     else:  # too few bursts to fit a curve through: their mean and spread
         size_curve, spread = np.full(len(future), float(logs.mean())), float(np.std(logs))
     rng = np.random.default_rng(seed)
