@@ -5,8 +5,8 @@ and has every scope, so every operation is reached past authentication. For each
 schemathesis generates requests from the published schema (15 examples each, to stay
 within a minute or two) and checks the answers: never a 5xx, a body that matches the
 response schema the document declares, and a declared content type. The read API's
-operations (tag ``read``) must also answer only status codes the document lists for them
-and refuse requests the schema calls invalid.
+operations (tag ``read``) must also answer only status codes the document lists for them,
+and refuse every request the schema calls invalid with a 4xx.
 """
 
 from __future__ import annotations
@@ -35,7 +35,10 @@ SCHEMA_CHECKS = [
     oa_checks.response_schema_conformance,
     oa_checks.content_type_conformance,
 ]
-READ_CHECKS = [*SCHEMA_CHECKS, oa_checks.status_code_conformance, oa_checks.negative_data_rejection]
+READ_CHECKS = [*SCHEMA_CHECKS, oa_checks.status_code_conformance]
+# A schema-invalid request must be refused (4xx, never a 5xx). Its answer may come from outside the API: a path
+# parameter holding a newline or a slash matches no route, and the server's router answers a plain-text 404.
+NEGATIVE_CHECKS = [st_checks.not_a_server_error, oa_checks.negative_data_rejection]
 
 
 def _prepare(store: Engine, tmp: Path) -> None:
@@ -66,7 +69,7 @@ def test_every_operation_answers_within_its_schema(server):
         if "read" in (operation.tags or []):  # also requests the schema calls invalid: each must get a 4xx
             runs += [
                 (operation, GenerationMode.POSITIVE, READ_CHECKS),
-                (operation, GenerationMode.NEGATIVE, READ_CHECKS),
+                (operation, GenerationMode.NEGATIVE, NEGATIVE_CHECKS),
             ]
         else:
             runs.append((operation, GenerationMode.POSITIVE, SCHEMA_CHECKS))
