@@ -177,3 +177,30 @@ def test_durations():
 
 def test_now_is_used_for_a_missing_end():
     assert abs(parse_time("end", None, now_ms()) - now_ms()) < 5_000
+
+
+def test_an_unreachable_store_is_a_503_in_the_read_shape(settings):
+    """Nothing listens on port 1: the read endpoint answers 503 with Retry-After, never a traceback."""
+    down = settings.model_copy(
+        update={
+            "auth": "off",
+            "database_url": "postgresql+psycopg://postgres@127.0.0.1:1/none",
+            "api_store_timeout_s": 1,
+        }
+    )
+    with TestClient(create_api(lambda: down)) as client:
+        reply = client.get("/v1/slas")
+    assert reply.status_code == 503, reply.text
+    body = reply.json()
+    assert body["status"] == "error" and body["error"]["code"] == "store_unavailable"
+    assert int(reply.headers["retry-after"]) >= 1 and "cannot be read now" in body["error"]["message"]
+
+
+def test_executive_metrics_pick_kpi_groups(api, engine):
+    headers = token(engine, "exe", ["executive"])
+    data = api.get("/v1/dashboard/executive", params={"metrics": "quality"}, headers=headers).json()["data"]
+    assert set(data["current"]) == {"quality_score", "defect_detection_pct", "false_positive_pct", "compliance_pct"}
+    wrong = api.get("/v1/dashboard/executive", params={"metrics": "quality,vibes"}, headers=headers)
+    assert wrong.status_code == 400 and "vibes" in wrong.json()["error"]["message"]
+    developer = token(engine, "dev", ["developer"])
+    assert "cost" not in api.get("/v1/dashboard/developer", headers=developer).text
