@@ -97,7 +97,13 @@ def tokens_tab() -> None:
     with create.form("admin_create_token", clear_on_submit=True, border=True):
         st.subheader("Create token")
         name = st.text_input("Name", help="Who or what uses it, e.g. 'ci-runner-3'.")
-        scopes = st.multiselect("Scopes", tokens.SCOPES, default=["ingest"])
+        scopes = st.multiselect(
+            "Scopes",
+            tokens.SCOPES,
+            default=["ingest"],
+            help="ingest: push samples, events and reports. read: read the API as you — your roles decide which "
+            "pages' numbers and which fields. admin: also acknowledge alerts and create or expire silences.",
+        )
         days = st.number_input("Expires after (days; 0 = never)", min_value=0, max_value=3650, value=90)
         if st.form_submit_button("Create", type="primary"):
             expires = now_ms() + int(days) * 86_400_000 if days else None
