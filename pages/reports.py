@@ -35,7 +35,10 @@ win = ctx.window()
 
 pick, fmt_col, go = st.columns([3, 2, 2], vertical_alignment="bottom")
 kind = pick.selectbox("Report", list(KINDS), format_func=KINDS.__getitem__, key="report_kind")
-fmt = fmt_col.segmented_control("Format", ["html", "pdf"], default="pdf", key="report_format") or "pdf"
+fmt = (
+    fmt_col.segmented_control("Format", ["html", "pdf"], format_func=str.upper, default="pdf", key="report_format")
+    or "pdf"
+)
 if go.button("Generate report", type="primary", icon=":material/description:"):
     report_id, _ = start_background(
         engine, ctx.settings, kind, fmt, win.start_ms, win.end_ms, ctx.filters, viewer.username
@@ -96,8 +99,12 @@ else:
     )
     done = frame.filter(frame["status"] == "done")
     if done.height:
-        chosen = st.selectbox(
-            "Download an earlier report", done["id"].to_list(), format_func=lambda i: f"#{i}", key="report_history_pick"
+        labels = {
+            r["id"]: f"#{r['id']} · {KINDS[r['kind']]} ({r['format'].upper()}) by {r['by']}"
+            for r in done.iter_rows(named=True)
+        }
+        chosen = st.columns([2, 3])[0].selectbox(
+            "Download an earlier report", list(labels), format_func=labels.__getitem__, key="report_history_pick"
         )
         old = history.get(engine, int(chosen), content=True)
         if old is not None and old.content is not None:

@@ -45,6 +45,7 @@ PAGES = (
     "migration",
     "capacity",
     "insights",
+    "reports",
 )
 SIZES = (("", 1920, 1080), ("-mobile", 375, 812))
 MAX_HEIGHT = 16_000
@@ -207,6 +208,8 @@ def shoot(tmp: Path, pages: list[str], tablet: bool) -> None:
             wait_for_forecasts(tmp / "pulseboard.db")
         if {"insights", "overview"} & set(pages):
             wait_for_insights(tmp / "pulseboard.db", ready_ms)
+        if "reports" in pages:  # one generated report, so the history is not empty
+            generate_report(tmp / "pulseboard.db", tmp / "executive.pdf")
         with sync_playwright() as driver:
             browser = driver.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
             sizes = [*SIZES, *([("-1024", 1024, 768)] if tablet else [])]
@@ -235,6 +238,16 @@ def shoot(tmp: Path, pages: list[str], tablet: bool) -> None:
                         browser, f"{server.url}/qse?refresh=Off&session={session}", OUT / "qse-session.png", 1920, 1080
                     )
             browser.close()
+
+
+def generate_report(store: Path, out: Path) -> None:
+    """An Executive PDF of the last 30 days through ``python -m core.cli report``, recorded in the report history."""
+    import os
+    import subprocess
+
+    env = os.environ | {"PULSEBOARD_DATABASE_URL": f"sqlite:///{store}", "PULSEBOARD_DEMO": "0"}
+    command = [sys.executable, "-m", "core.cli", "report", "--type", "executive", "--range", "30d", "--out", str(out)]
+    subprocess.run(command, cwd=ROOT, env=env, check=True, timeout=600)
 
 
 def newest_qse_session(store: Path) -> str | None:

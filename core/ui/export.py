@@ -26,21 +26,21 @@ def download_buttons(
     on_click: Callable[..., None] | None = None,
     args: tuple[object, ...] = (),
 ) -> None:
-    """One download button per format for ``frame`` ("Download CSV", "Parquet", "JSON"), side by side; files are
+    """One download button per format for ``frame`` ("Download CSV", "Parquet", "JSON") in a row; files are
     ``<name>.<format>``. ``on_click(*args)`` runs on each download (the pages audit exports with it)."""
-    columns = st.columns(len(formats))
-    for column, fmt in zip(columns, formats, strict=True):
-        column.download_button(
-            f"Download {LABELS[fmt]}" if fmt == formats[0] else LABELS[fmt],
-            data_bytes(frame, fmt),
-            file_name=f"{name}.{fmt}",
-            mime=FORMATS[fmt],
-            key=f"{key}-{fmt}",
-            icon=":material/download:",
-            disabled=frame.is_empty(),
-            on_click=on_click or "ignore",
-            args=args,
-        )
+    with st.container(horizontal=True):
+        for fmt in formats:
+            st.download_button(
+                f"Download {LABELS[fmt]}" if fmt == formats[0] else LABELS[fmt],
+                data_bytes(frame, fmt),
+                file_name=f"{name}.{fmt}",
+                mime=FORMATS[fmt],
+                key=f"{key}-{fmt}",
+                icon=":material/download:",
+                disabled=frame.is_empty(),
+                on_click=on_click or "ignore",
+                args=args,
+            )
 
 
 __all__ = ["FORMULA_STARTS", "csv_bytes", "download_buttons", "neutralise"]
