@@ -1,5 +1,4 @@
-"""``python -m core.cli``: the command family, ``stats …`` (core/cli/stats.py) and ``report …`` (core/cli/reports.py).
-"""
+"""``python -m core.cli``: the command family, ``stats …`` (cli/stats.py) and ``report …`` (cli/reports.py)."""
 
 from __future__ import annotations
 
