@@ -11,6 +11,7 @@ migration's schedule as the Capacity page does.
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import PurePath
 from time import perf_counter
 from typing import Annotated, Any, Literal
 
@@ -216,9 +217,10 @@ def router(settings_provider: Callable[[], Settings]) -> APIRouter:
 
         def work() -> tuple[dict[str, Any], int | None]:
             view, problem = migration(caller, start, end)
-            return {"has_data": view.has_data, "plan_error": problem, **plain(view.summary(), caller.viewer)}, (
-                newest_migration_ms(caller.engine)
-            )
+            summary = plain(view.summary(), caller.viewer)
+            if summary.get("plan"):  # the file's name, not where it sits on the server
+                summary["plan"] = PurePath(str(summary["plan"])).name
+            return {"has_data": view.has_data, "plan_error": problem, **summary}, newest_migration_ms(caller.engine)
 
         data, newest = await run(caller.settings, work)
         return answer(request, data, started=started, newest_ms=newest, max_age_s=ttl())
