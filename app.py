@@ -31,11 +31,14 @@ from core.config import ConfigError, get_settings
 from core.jobs import Scheduler
 from core.store import get_engine
 from core.ui.netaddr import bound_to_localhost
+from core.ui.nodelay import listen_without_nagle
 
 # Everything this process creates — the SQLite store and its WAL, the spool, rejected inbox
 # lines, secrets — holds data or credentials for its own user only: files 0600, folders 0700.
 # Set before anything touches the data folder (docs/security.md, "Files").
 os.umask(0o077)
+selfmetrics.keep_native_memory_flat()  # before the jobs start their threads (docs/deployment.md, "Memory")
+listen_without_nagle()  # Streamlit has bound the port, uvicorn accepts nothing yet: no 40 ms Nagle wait per answer
 log = logging.getLogger("pulseboard")
 
 try:
@@ -92,6 +95,8 @@ def build_scheduler() -> Scheduler:
 async def lifespan(_app: Any) -> AsyncIterator[dict[str, Any]]:
     """Migrate the store, start background work, and stop it on shutdown."""
     engine = get_engine(settings)  # applies pending migrations before anything reads
+    if settings.memory_snapshot_dir is not None:
+        selfmetrics.start_memory_snapshots(settings.memory_snapshot_dir, settings.memory_snapshot_interval_s)
     if settings.auth == "on":
         users.ensure_first_admin(engine, settings.data_dir)  # logs the one-time password on first run
     # Import-time objects live forever: freeze them out of every GC pass, and let the

@@ -146,6 +146,16 @@ class Settings(BaseSettings):
     )
     max_future_skew_s: int = Field(default=600, ge=0, description="How far in the future a timestamp may lie.")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(default="INFO", description="Server log level.")
+    memory_snapshot_dir: Path | None = Field(
+        default=None,
+        description=(
+            "Diagnostics: when set, the server traces its allocations (tracemalloc, which costs CPU and memory) and "
+            "writes a snapshot here every memory_snapshot_interval_s, to find what grows (docs/deployment.md)."
+        ),
+    )
+    memory_snapshot_interval_s: float = Field(
+        default=300.0, ge=10.0, le=86_400.0, description="Seconds between two memory snapshots."
+    )
     system_top_n: int = Field(
         default=5,
         ge=0,
@@ -625,7 +635,6 @@ class Settings(BaseSettings):
             "As an environment variable, a JSON list."
         ),
     )
-
     insights_interval_s: float = Field(
         default=300.0,
         ge=10.0,
