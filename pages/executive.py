@@ -148,11 +148,13 @@ PREDICTIONS = w.TableConfig(
     empty="No predictions yet: the forecast job fits them within a minute of start (Capacity & forecasts page).",
 )
 
-SERVICE = w.TrendConfig(
-    title="Service trend: response time, error rate, availability",
-    y_title="",
-    empty="No API or agent samples in the range: send api_request_duration_seconds, api_errors_percent, qms_agent_up.",
+SERVICE = (
+    ("Response time p95 (ms)", "Response time (API p95)", "ms"),
+    ("Error rate %", "Error rate (API)", "%"),
+    ("Availability %", "Availability (agents up)", "%"),
 )
+SERVICE_EMPTY = "No samples in the range: send {}."
+SERVICE_SOURCES = ("api_request_duration_seconds", "api_errors_percent", "qms_agent_up")
 TEAMS = w.TableConfig(
     title="Team performance and cost",
     help=(
@@ -271,7 +273,12 @@ def executive() -> None:
             MERGE_TREND, trends.filter(pl.col("series") == "Time to merge (h)"), ctx=ctx, deployments=deployments
         )
     business = load_business(ctx.engine, win.start_ms, win.end_ms, win.step_ms(60), ctx.filters, ctx.settings)
-    chrome.widget(SERVICE, business.service, ctx=ctx, deployments=deployments)
+    st.markdown("**Service trend** · response time, error rate and availability")
+    for column, (series, title, unit), source in zip(st.columns(3), SERVICE, SERVICE_SOURCES, strict=True):
+        with column:
+            config = w.TrendConfig(title=title, y_title=unit, color=None, empty=SERVICE_EMPTY.format(source))
+            frame = business.service.filter(pl.col("series") == series)
+            chrome.widget(config, frame if frame.height else None, ctx=ctx, deployments=deployments)
     chrome.section("Business view", "Cost per team, team comparison, the quality programme's return and adoption.")
     currency = ctx.settings.cost_currency
     value = business.roi

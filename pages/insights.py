@@ -116,7 +116,8 @@ for index, finding in enumerate(shown[:SHOWN]):
             if finding.improvement:
                 extra.append(f"estimated improvement: {md_escape(finding.improvement)}")
             if finding.confidence is not None:
-                extra.append(f"confidence {finding.confidence * 100:.1f} %")
+                sure = "> 99.9" if finding.confidence >= 0.9995 else f"{finding.confidence * 100:.1f}"
+                extra.append(f"confidence {sure} %")
             if extra:
                 st.caption(" · ".join(extra))
         with side:
@@ -146,7 +147,8 @@ chrome.widget(SCORES, components if components.height else None, ctx=ctx)
 
 st.subheader("Baseline chart", anchor="baseline-chart")
 if view.series:
-    wanted = st.query_params.get("series")
+    top = next((f.chart for f in shown if f.chart in view.series), None)  # the top finding's chart by default
+    wanted = st.query_params.get("series") or top
     default = view.series.index(wanted) if wanted in view.series else 0
     picked = st.selectbox("Series", view.series, index=default, key="series")
     banded, deploys, marks = band_chart(

@@ -123,3 +123,10 @@ def test_with_less_than_a_day_of_history_every_run_recomputes(sqlite_engine):
     assert run_insights(engine, settings, now).refreshed
     assert run_insights(engine, settings, now + 5 * 60_000).refreshed
     query.clear_cache()
+
+
+def test_a_band_around_a_non_negative_value_stops_at_zero():
+    table = bl.compute(pl.DataFrame({"series": "s", "ts": np.arange(0, 48 * H, H), "value": [0.0, 2.0] * 24}))
+    band = bl.bands(pl.DataFrame({"series": ["s"], "ts": [0]}), table, sigma=3.0, min_samples=2).row(0, named=True)
+    # one value per slot: the rolling band, mean 1 ± 3 × 1.01
+    assert band["lo"] == 0.0 and band["hi"] > 3.9

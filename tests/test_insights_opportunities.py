@@ -54,9 +54,12 @@ def test_overprovisioned_hosts_need_both_limits_over_a_week(cpu, mem, days, fire
 def test_agents_overloaded_above_and_idle_below_with_a_rebalance_named():
     frame = pl.DataFrame({"agent": ["a", "b", "c", "d"], "load_pct": [85.0, 85.0 + EPS, 20.0, 20.0 - EPS]})
     found = op.agents(frame, S.opportunity_agent_busy_percent, S.opportunity_agent_idle_percent)
-    assert {(o.rule, o.subject) for o in found} == {("overloaded_agent", "b"), ("idle_agent", "d")}
+    assert {(o.rule, o.subject) for o in found} == {("overloaded_agent", "b"), ("idle_agent", "idle agents")}
     busy = next(o for o in found if o.rule == "overloaded_agent")
     assert "move work to d" in busy.explanation
+    idle = next(o for o in found if o.rule == "idle_agent")
+    assert idle.title == "1 agent idle" and idle.numbers["load_percent:d"] == 20.0 and "c" not in idle.explanation
+    assert "take work from b" in idle.explanation
 
 
 def test_weak_templates_need_enough_use_and_to_be_below_the_threshold():

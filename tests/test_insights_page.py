@@ -93,7 +93,8 @@ def test_insights_ranks_the_deployment_regression_and_the_rules_and_links_each(s
     at = run("insights")
     body = texts(at)
     assert "endpoint /reviews worse after gateway 4.2" in body
-    assert "Slow queries on qms" in body and "Agent a1 overloaded" in body and "Agent a2 idle" in body
+    assert "Slow queries on qms" in body and "Agent a1 overloaded" in body and "1 agent idle" in body
+    assert "a2 5 %; let them take work from a1" in body
     assert "move work to a2" in body
     assert "[Show the chart](./insights?series=" in body and "[Open Explore](./explore)" in body
     titles = [m.value for m in at.markdown if m.value.startswith("**")]

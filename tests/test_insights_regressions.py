@@ -181,3 +181,11 @@ def test_one_finding_per_deployment_names_its_worst_series_and_lists_the_others(
         "affected endpoint /reviews, endpoint /search" in finding.detail and "Also: endpoint /search" in finding.detail
     )
     assert finding.confidence is not None and finding.confidence > 0.99
+
+
+def test_autocorrelation_weakens_the_evidence_of_the_rank_test():
+    assert rg.autocorrelated_p(1e-6, 0.0) == 1e-6
+    assert rg.autocorrelated_p(1e-6, 0.9) > 0.05  # z 4.9 shrinks to 1.1: what 24 smooth values say
+    assert rg.autocorrelated_p(1e-300, 0.5) < 1e-50
+    smooth = np.convolve(np.random.default_rng(4).normal(0, 1, 300), np.ones(12) / 12, mode="valid")
+    assert rg.lag1_autocorrelation(smooth - np.median(smooth)) > 0.8

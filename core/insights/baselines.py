@@ -5,7 +5,8 @@ A baseline is the mean and standard deviation of a series' hourly values, per ho
 band at a time is ``mean ± sigma × spread`` of that time's slot when the slot holds at least
 ``min_samples`` hourly values, else of the rolling baseline; ``spread`` is the standard deviation,
 but at least 5 % of the mean's size, so a series that never moved (0 % errors) still has a band
-a real change can leave without every wobble being one.
+a real change can leave without every wobble being one. A band around a non-negative expected value
+stops at 0 (durations, rates and percentages cannot go below it).
 
 A series *drifts* when its newest values have all been outside the band (on the same side) for at
 least ``drift_minutes``: one spike is an anomaly, not a new normal. Pure functions over polars frames
@@ -81,7 +82,10 @@ def bands(values: pl.DataFrame, baselines: pl.DataFrame, *, sigma: float, min_sa
         .select(
             *values.columns,
             "expected",
-            (pl.col("expected") - pl.col("width")).alias("lo"),
+            pl.when(pl.col("expected") >= 0)
+            .then((pl.col("expected") - pl.col("width")).clip(lower_bound=0.0))
+            .otherwise(pl.col("expected") - pl.col("width"))
+            .alias("lo"),
             (pl.col("expected") + pl.col("width")).alias("hi"),
         )
     )

@@ -102,7 +102,9 @@ def teams(events: pl.DataFrame, start_ms: int, end_ms: int, settings: Settings) 
         )
         .with_columns(pl.when(pl.col("reviews") > 0).then(pl.col("cost") / pl.col("reviews")).alias("cost_per_review"))
     )
-    return frame.select(list(TEAM_SCHEMA)).sort("team")
+    rounded = [pl.col(c).round(d) for c, d in (("completion_pct", 1), ("cycle_h", 2), ("agent_hours", 1))]
+    money = [pl.col(c).round(2) for c in ("cost_rate", "cost", "cost_per_review")]
+    return frame.select(list(TEAM_SCHEMA)).with_columns(*rounded, *money).sort("team")
 
 
 @dataclass(frozen=True)

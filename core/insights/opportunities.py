@@ -11,7 +11,8 @@ low_cache_hit          mean database cache hit rate < opportunity_cache_hit_perc
 overprovisioned_host   CPU < 30 % and memory < 50 % on average over 7 days of history  low
 step_near_sla          a step's mean duration > 80 % of its SLA target (core.sla)      medium
 overloaded_agent       mean agent load > opportunity_agent_busy_percent (85 %)         low
-idle_agent             mean agent load < opportunity_agent_idle_percent (20 %)         low
+idle_agent             agents with mean load < opportunity_agent_idle_percent (20 %),  low
+                       one finding for all of them
 weak_template          a judged QSE template (≥ qse_template_min_uses uses) below      medium
                        qse_template_effective
 training_gap           a team's QSE gate pass rate < opportunity_gate_pass_percent     medium
@@ -165,19 +166,25 @@ def agents(load: pl.DataFrame, busy_pct: float, idle_pct: float) -> list[Opportu
                 "operations",
             )
         )
-    targets = busy["agent"].to_list()
-    for agent, pct in idle.select("agent", "load_pct").iter_rows():
-        take = f"; take work from {', '.join(targets[:3])}" if targets else "; consider fewer agents"
+    if idle.height:  # one finding for the idle pool: a card per idle agent would bury everything else
+        names, loads = idle["agent"].to_list(), idle["load_pct"].to_list()
+        targets = busy["agent"].to_list()
+        take = f"; let them take work from {', '.join(targets[:3])}" if targets else "; consider fewer agents"
+        listed = ", ".join(f"{a} {p:.0f} %" for a, p in zip(names[:6], loads[:6], strict=True))
+        more = f" and {len(names) - 6} more" if len(names) > 6 else ""
+        spare = sum(idle_pct - p for p in loads)
+        mean = sum(loads) / len(loads)
         out.append(
             Opportunity(
                 "idle_agent",
-                agent,
-                f"Agent {agent} idle",
-                f"{agent} runs at {pct:.0f} % on average (below {idle_pct:g} %){take}.",
-                {"load_percent": round(pct, 1), "limit_percent": idle_pct},
-                round(impact((idle_pct - pct) / idle_pct if idle_pct else 0.0) * (1.0 if targets else 0.75), 1),
+                "idle agents",
+                f"{len(names)} agent{'s' * (len(names) != 1)} idle",
+                f"Mean load below {idle_pct:g} %: {listed}{more}{take}.",
+                {"agents": float(len(names)), "mean_load_percent": round(mean, 1), "limit_percent": idle_pct}
+                | {f"load_percent:{a}": round(p, 1) for a, p in zip(names, loads, strict=True)},
+                round(impact((idle_pct - mean) / idle_pct if idle_pct else 0.0) * (1.0 if targets else 0.75), 1),
                 "low",
-                f"{idle_pct - pct:.0f} points of spare capacity",
+                f"{spare:.0f} agent-percent points of spare capacity in all",
                 "operations",
             )
         )

@@ -5,7 +5,10 @@ those after it. The windows are ``regression_window_s`` long but never reach pas
 deployments, so a change is only ever attributed to the deployment it followed. A regression is:
 
 * significant — Mann–Whitney p < ``regression_alpha`` (core.programmes.migration_stats, the same
-  test the migration's old-vs-new comparison uses);
+  test the migration's old-vs-new comparison uses), the p corrected for autocorrelation: values a
+  minute apart (and rolling means such as the step-duration recording rule) are correlated, so the
+  test's z is shrunk by √((1 − ρ) / (1 + ρ)), ρ the lag-1 autocorrelation of the values around
+  their window's median (:func:`autocorrelated_p`);
 * large — Cliff's delta (after vs before, worse direction) ≥ ``regression_min_effect`` (0.5: after a
   random after-value exceeds a random before-value three times in four);
 * material — the median moved by at least ``regression_min_change_percent`` in the worse direction.
@@ -13,18 +16,20 @@ deployments, so a change is only ever attributed to the deployment it followed. 
 A series sampled sparsely (the 15-minute points of older history) gets windows wide enough for
 :data:`MIN_SIDE` values a side, still clipped at the neighbouring deployments.
 
-Requiring all three keeps noise out: samples taken a minute apart are correlated, so p alone
-overstates the evidence; the effect size does not grow with the sample count. The confidence is
-``1 − p``; the likely cause is the deployment (its component and version) and the affected component
-comes from the series' labels. Only durations, errors and hit/success/availability rates are tested
-(:func:`is_tested`): load and queue depth follow demand, not deployments. Pure over numpy/polars; the
-false-positive rate on noise is measured by tests/test_insights_regressions.py and stated in docs/insights.md.
+Requiring all three keeps noise out: the effect size does not grow with the sample count as p does.
+The confidence is ``1 − p`` (corrected); the likely cause is the deployment (its component and
+version) and the affected component comes from the series' labels. Only durations, errors and
+hit/success/availability rates are tested (:func:`is_tested`): load and queue depth follow demand,
+not deployments. Pure over numpy/polars; the false-positive rate on noise is measured by
+tests/test_insights_regressions.py and stated in docs/insights.md.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from statistics import NormalDist
 
 import numpy as np
 import polars as pl
@@ -70,6 +75,7 @@ class Comparison:
     change_percent: float | None
     p_value: float
     effect: float  # Cliff's delta, signed so that positive is worse
+    autocorrelation: float = 0.0  # lag-1, of the values around their window's median; p is corrected for it
 
     def is_regression(self, alpha: float, min_effect: float, min_change_percent: float) -> bool:
         """Significant, large and material, all three in the worse direction."""
@@ -84,10 +90,32 @@ def compare_windows(before: np.ndarray, after: np.ndarray, *, lower_is_worse: bo
         return None
     sign = -1.0 if lower_is_worse else 1.0
     _, p = mann_whitney(a, b)
-    effect = sign * cliffs_delta(a, b)
     mb, ma = float(np.median(b)), float(np.median(a))
+    rho = lag1_autocorrelation(np.concatenate([b - mb, a - ma]))
+    effect = sign * cliffs_delta(a, b)
     change = None if mb == 0 else sign * (ma - mb) / abs(mb) * 100
-    return Comparison(int(b.size), int(a.size), mb, ma, change, float(p), effect)
+    return Comparison(int(b.size), int(a.size), mb, ma, change, autocorrelated_p(float(p), rho), effect, rho)
+
+
+def lag1_autocorrelation(residuals: np.ndarray) -> float:
+    """Lag-1 autocorrelation of residuals (each window around its own median), clipped to [0, 0.99]."""
+    x = residuals - residuals.mean()
+    denominator = float((x * x).sum())
+    if x.size < 3 or denominator == 0:
+        return 0.0
+    return float(min(0.99, max(0.0, float((x[1:] * x[:-1]).sum()) / denominator)))
+
+
+def autocorrelated_p(p: float, rho: float) -> float:
+    """The two-sided p of a rank test whose values are AR(1)-correlated at ``rho``.
+
+    Correlated values carry less evidence than their count says: the effective sample size is
+    n (1 − ρ) / (1 + ρ), so the test's z shrinks by the square root of that ratio.
+    """
+    if rho <= 0 or p >= 1:
+        return p
+    z = -NormalDist().inv_cdf(max(p, 1e-300) / 2) * math.sqrt((1 - rho) / (1 + rho))
+    return min(1.0, math.erfc(z / math.sqrt(2)))
 
 
 @dataclass(frozen=True)
