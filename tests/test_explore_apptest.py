@@ -83,7 +83,8 @@ def y_title(spec: dict) -> str:
 
 
 def csv(downloads: list[tuple[bytes, str | None]]) -> tuple[str | None, pl.DataFrame]:
-    data, name = downloads[-1]
+    """The newest CSV handed out (the table is also offered as Parquet and JSON)."""
+    data, name = next(d for d in reversed(downloads) if (d[1] or "").endswith(".csv"))
     return name, pl.read_csv(io.BytesIO(data))
 
 
