@@ -78,6 +78,7 @@ MAY_IMPORT["core.insights"] = {
     "core.sla",
     "core.store",
 } | BASE
+MAY_IMPORT["core.dashboards"] = {"core.auth", "core.query", "core.store"} | BASE
 MAY_IMPORT["core.api"] = set(MAY_IMPORT) - {"core.api"} | BASE | {"core.jobs"}  # every domain package, never core.ui
 
 

@@ -65,6 +65,10 @@ SAMPLES: dict[str, object] = {
     "delta": pl.DataFrame(
         {"operation": ["register", "query"], "delta_pct": [-20.0, 14.0], "verdict": ["improved", "regression"]}
     ),
+    "progress": 42.0,
+    "queue": LONG,
+    "topk": LONG,
+    "note": None,  # a note is its own content
 }
 
 
@@ -74,7 +78,8 @@ def test_every_registered_kind_has_a_sample_here():
 
 @pytest.mark.parametrize("kind", sorted(SAMPLES))
 def test_every_kind_builds_from_its_json_config(kind):
-    config = w.parse({"kind": kind, "title": f"A {kind}", "thresholds": {"warning": 10, "critical": 20}})
+    extra = {"text": "**Runbook**: restart the agent."} if kind == "note" else {}
+    config = w.parse({"kind": kind, "title": f"A {kind}", "thresholds": {"warning": 10, "critical": 20}} | extra)
     out = w.build(config, SAMPLES[kind])
     assert not isinstance(out, w.EmptyOut)
     if isinstance(out, w.ChartOut):
@@ -198,3 +203,41 @@ def test_windows_ranges_custom_and_refresh_defaults():
         window("2w")
     assert [default_refresh_key(s) for s in (30, 10, None, 15, 7)] == ["30s", "10s", "off", "15s", "off"]
     assert window("90d", 100 * DAY_MS).step_ms() == DAY_MS
+
+
+def test_progress_fills_to_value_over_target_and_clips():
+    config = w.ProgressConfig(title="Tests run", target=200, thresholds=w.Thresholds(warning=50, higher_is_worse=False))
+    out = w.build(config, 50.0)
+    assert isinstance(out, w.ProgressOut)
+    assert (out.fraction, out.text, out.level) == (0.25, "50 of 200 (25%)", "ok")
+    over = w.build(config, 300.0)
+    assert isinstance(over, w.ProgressOut) and over.fraction == 1.0 and over.text.endswith("(150%)")
+    assert w.build(config, None) == w.EmptyOut(config.empty)
+
+
+def test_queue_monitor_shows_each_queues_newest_depth():
+    out = w.build(w.QueueConfig(title="Queues"), LONG)  # a rises 1 → 4, b falls 4 → 1
+    rows = {r["series"]: r["value"] for r in _rows(out.chart)}
+    assert rows == {"a": 4.0, "b": 1.0}
+
+
+def test_top_k_ranks_by_the_aggregation_and_keeps_k():
+    frame = pl.DataFrame({"series": ["a", "a", "b", "c"], "value": [1.0, 9.0, 6.0, 2.0]})
+    out = w.build(w.TopKConfig(title="Top", k=2, agg="max"), frame)
+    rows = [(r["series"], r["value"]) for r in _rows(out.chart)]
+    assert sorted(rows) == [("a", 9.0), ("b", 6.0)]
+    bottom = w.build(w.TopKConfig(title="Bottom", k=1, agg="avg", bottom=True), frame)
+    assert [r["series"] for r in _rows(bottom.chart)] == ["c"]
+
+
+def test_every_registered_kind_declares_its_config_schema():
+    assert set(w.WIDGETS) == set(w.CONFIGS)
+    for kind, spec in w.WIDGETS.items():
+        assert spec.config is w.CONFIGS[kind]
+        assert spec.config.model_fields["kind"].default == kind
+
+
+def _rows(chart):
+    """The one dataset a bar chart draws."""
+    (rows,) = chart.to_dict()["datasets"].values()
+    return rows

@@ -172,19 +172,31 @@ def widget(
     ctx: PageContext | None = None,
     deployments: Any = None,
     key: str | None = None,
+    source: w.SourceContext | None = None,
 ) -> str | None:
     """Draw ``config`` with ``data`` (or data resolved from ``config.source``); return the clicked value, if any.
 
     ``config.title`` is drawn as Markdown: a page that puts a name from data in a title (a queue,
-    a suite) escapes it with :func:`core.ui.text.md_escape`.
+    a suite) escapes it with :func:`core.ui.text.md_escape`. ``source`` overrides the context data is
+    resolved in (a user dashboard's own window and variables).
     """
     if config.sensitive and ctx is not None and not ctx.can_see_costs:
         return None
-    if data is None and config.source and ctx is not None:
+    if data is None and config.source and source is not None:
+        data = w.resolve(config, source)
+    elif data is None and config.source and ctx is not None:
         data = w.resolve(config, w.SourceContext(ctx.engine, ctx.window(), ctx.filters, ctx.viewer))
     out = w.build(config, data, deployments=deployments)
     if isinstance(out, w.KpiOut):
         _kpi(out)
+    elif isinstance(out, w.ProgressOut):
+        level = "" if out.level in (None, "ok") else f" · {out.level}"
+        st.markdown(f"**{config.title}**{level}", help=out.help or None)
+        st.progress(out.fraction, text=out.text)
+    elif isinstance(out, w.NoteOut):
+        if config.title:
+            st.markdown(f"**{config.title}**")
+        st.markdown(out.text)
     elif isinstance(out, w.EmptyOut):
         st.markdown(f"**{config.title}**")
         empty(out.message)

@@ -7,243 +7,62 @@ with delta and sparkline), :class:`ChartOut` (an Altair chart) or :class:`TableO
 (a DataFrame) — or :class:`EmptyOut` with the message saying what to send to fill it.
 Building is pure and Streamlit-free; ``core.ui.chrome.widget`` draws the output.
 
-Role pages pass data they computed with core.kpis; user-built dashboards (saved as
-JSON, see :func:`parse`) let :func:`resolve` fetch it from ``source``: either
-``metric:<selector>`` (any stored series, through core.query) or a name registered
-with :func:`register_source`. Adding a kind means one :func:`register` call, never
-editing a switch.
+The config schemas live in core.dashboards.kinds (validated without Streamlit when a
+dashboard is saved or provisioned) and are re-exported here. Role pages pass data they
+computed with core.kpis; user dashboards (core.dashboards) let :func:`resolve` fetch it
+from ``source``: ``metric:<selector>`` (stored series), ``promql:<query>`` (evaluated
+in process) or a name registered with :func:`register_source`, with the dashboard's
+variables substituted safely. Adding a kind means one schema and one :func:`register`
+call, never editing a switch. :class:`ProgressOut` and :class:`NoteOut` are the
+progress bar's and the note's outputs.
 
-Kinds: kpi, trend, gauge, bar, table, heatmap, pipeline, status_grid, timeline,
-alert_list, forecast, gantt, roadmap, delta.
+Kinds: kpi, trend, gauge, progress, bar, table, heatmap, pipeline, queue, status_grid,
+timeline, alert_list, topk, forecast, gantt, roadmap, delta, note.
 
-Long on purpose: each widget kind's config schema and builder sit side by side in one registry,
-so role pages and user dashboards draw exactly the same kinds.
+Long on purpose: every kind's builder sits in one registry, so role pages and user dashboards
+draw exactly the same kinds.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
 import polars as pl
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 from sqlalchemy.engine import Engine
 
-from core.query import Agg, series
+from core.dashboards import sources
+from core.dashboards.kinds import (  # noqa: F401  (schemas live beside the dashboard model; re-exported for pages)
+    CONFIGS,
+    AlertListConfig,
+    AnyWidget,
+    BarConfig,
+    DeltaConfig,
+    ForecastConfig,
+    GanttConfig,
+    GaugeConfig,
+    HeatmapConfig,
+    KpiConfig,
+    NoteConfig,
+    PipelineConfig,
+    ProgressConfig,
+    QueueConfig,
+    RangeKey,
+    RoadmapConfig,
+    StatusGridConfig,
+    TableConfig,
+    Thresholds,
+    TimelineConfig,
+    TopKConfig,
+    TrendConfig,
+    WidgetConfig,
+    parse_widget,
+)
+from core.query import Agg
 from core.query.timewindow import Window
 from core.ui import charts, migration_charts, programme_charts
-
-RangeKey = Literal["1h", "6h", "24h", "7d", "30d", "90d"]
-
-
-class Thresholds(BaseModel):
-    """Warning and critical levels; ``higher_is_worse`` says which side is bad."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-    warning: float | None = Field(default=None, description="Level at which the value turns to warning.")
-    critical: float | None = Field(default=None, description="Level at which the value turns to critical.")
-    higher_is_worse: bool = Field(
-        default=True, description="True for depths and latencies; False for rates like availability."
-    )
-
-    def level(self, value: float | None) -> Literal["ok", "warning", "critical"] | None:
-        """The state of ``value``: ok, warning or critical (None for no value)."""
-        if value is None:
-            return None
-
-        def past(limit: float | None) -> bool:
-            return limit is not None and (value >= limit if self.higher_is_worse else value < limit)
-
-        return "critical" if past(self.critical) else "warning" if past(self.warning) else "ok"
-
-
-class WidgetConfig(BaseModel):
-    """What every widget kind has; each kind adds its display options."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-    kind: str
-    title: str = Field(description="Shown above the widget.")
-    id: str | None = Field(
-        default=None, description="Stable key (Streamlit widget key, saved layouts); defaults to the title."
-    )
-    source: str = Field(
-        default="", description="'metric:<selector>' or a registered source name; empty when the page passes data."
-    )
-    range: RangeKey | None = Field(default=None, description="Own time range; None follows the page's range picker.")
-    agg: Agg = Field(default="avg", description="Aggregation within each bucket for metric sources.")
-    thresholds: Thresholds = Field(default_factory=Thresholds)
-    unit: str = Field(default="", description="Unit written after values.")
-    help: str = Field(default="", description="Tooltip text: how the value is computed.")
-    empty: str = Field(
-        default="No data in this range.", description="Empty-state text: what to send to fill this widget."
-    )
-    height: int | None = Field(
-        default=None, ge=60, le=2000, description="Chart height in pixels; None picks one from the data."
-    )
-    sensitive: bool = Field(default=False, description="Holds cost data: hidden from roles that may not see costs.")
-
-    @property
-    def key(self) -> str:
-        """A stable identifier for this widget on its page."""
-        return self.id or self.title.lower().replace(" ", "-")
-
-
-class KpiConfig(WidgetConfig):
-    """A number with its change against the previous period and an optional sparkline."""
-
-    kind: Literal["kpi"] = "kpi"
-    format: str = Field(default="{:,.1f}", description="Python format for the value.")
-    delta_good: Literal["up", "down", "off"] = Field(
-        default="up", description="Which direction of change is good (colours the delta)."
-    )
-
-
-class TrendConfig(WidgetConfig):
-    """Values over time, one line per series, with threshold rules and deployment annotations."""
-
-    kind: Literal["trend"] = "trend"
-    color: str | None = Field(default="series", description="Column that splits lines.")
-    y: str = Field(default="value", description="Value column.")
-    y_title: str = ""
-    area: bool = Field(default=False, description="Stacked areas instead of lines.")
-    integer: bool = Field(default=False, description="The values are counts: whole-number axis ticks.")
-    annotations: bool = Field(default=True, description="Mark deployments on the time axis.")
-    zero: bool = Field(default=True, description="Start the value axis at 0; False fits it to the data.")
-
-
-class GaugeConfig(WidgetConfig):
-    """One value on a half-circle scale with a target tick."""
-
-    kind: Literal["gauge"] = "gauge"
-    target: float | None = None
-    lo: float = 0.0
-    hi: float = 100.0
-
-
-class BarConfig(WidgetConfig):
-    """One bar per category (clickable for drill-down), threshold rules on the value axis."""
-
-    kind: Literal["bar"] = "bar"
-    category: str = "category"
-    value: str = "value"
-    color: str | None = None
-    horizontal: bool = True
-    pick: bool = Field(default=False, description="Clicking a bar selects its category (drill-down).")
-    sort: list[str] | None = None
-    extra_tooltip: list[str] = Field(default_factory=list)
-    integer: bool = Field(default=False, description="The values are counts: whole-number axis ticks.")
-
-
-class TableConfig(WidgetConfig):
-    """Rows as a sortable table."""
-
-    kind: Literal["table"] = "table"
-    columns: list[str] | None = Field(default=None, description="Columns to show, in order; None shows all.")
-    max_rows: int = Field(default=200, ge=1, le=100_000)
-    progress: list[str] = Field(default_factory=list, description="Columns (0–100) drawn as progress bars.")
-    trend: list[str] = Field(default_factory=list, description="Columns of number lists drawn as sparklines.")
-
-
-class HeatmapConfig(WidgetConfig):
-    """A grid coloured by value (e.g. agent × hour load)."""
-
-    kind: Literal["heatmap"] = "heatmap"
-    x: str = "ts"
-    y: str = "series"
-    value: str = "value"
-    x_type: Literal["T", "O", "N", "Q"] = "T"
-    pick: bool = False
-
-
-class PipelineConfig(WidgetConfig):
-    """Workflow steps with the count in each state (columns step, state, count), clickable."""
-
-    kind: Literal["pipeline"] = "pipeline"
-    order: list[str] = Field(default_factory=list, description="Step order top to bottom.")
-
-
-class StatusGridConfig(WidgetConfig):
-    """One tile per item coloured by status (columns name, status, detail), clickable."""
-
-    kind: Literal["status_grid"] = "status_grid"
-    columns: int = Field(default=6, ge=1, le=24)
-    note: str | None = Field(
-        default=None, description="Column written at each tile's foot instead of the status (e.g. the lag)."
-    )
-    pick: bool = Field(default=True, description="Clicking a tile selects it (drill-down).")
-
-
-class TimelineConfig(WidgetConfig):
-    """Events over time in lanes (columns ts, kind, label, severity)."""
-
-    kind: Literal["timeline"] = "timeline"
-    lane: str = "kind"
-
-
-class AlertListConfig(WidgetConfig):
-    """Alerts as a list, most severe first (columns severity, title, since, state...)."""
-
-    kind: Literal["alert_list"] = "alert_list"
-    severities: list[str] = Field(default_factory=lambda: ["critical", "high", "warning", "info"])
-
-
-class ForecastConfig(WidgetConfig):
-    """Actuals and forecast with its interval (columns ts, value, lower, upper, kind)."""
-
-    kind: Literal["forecast"] = "forecast"
-    y_title: str = ""
-
-
-class GanttConfig(WidgetConfig):
-    """Planned against actual bars per task (long frame: task, kind planned/actual, start, end, status)."""
-
-    kind: Literal["gantt"] = "gantt"
-    task: str = Field(default="task", description="Column naming each row (a phase).")
-    start: str = Field(default="start", description="Column with each bar's start time.")
-    end: str = Field(default="end", description="Column with each bar's end time.")
-    lane: str = Field(default="kind", description="Column telling the planned bar from the actual one.")
-    status: str = Field(default="status", description="Column colouring the actual bar (done / running).")
-    order: list[str] = Field(default_factory=list, description="Task order top to bottom; empty: as they come.")
-    pick: bool = Field(default=False, description="Clicking a task selects it (drill-down).")
-
-
-class RoadmapConfig(WidgetConfig):
-    """A programme's phases: planned outlines, forecast bars by status, milestones, today (core.ui.migration_charts)."""
-
-    kind: Literal["roadmap"] = "roadmap"
-    order: list[str] = Field(default_factory=list, description="Phase order top to bottom; empty: as they come.")
-
-
-class DeltaConfig(WidgetConfig):
-    """Change per item as diverging bars coloured by verdict, with a threshold rule (old vs new performance)."""
-
-    kind: Literal["delta"] = "delta"
-    category: str = "operation"
-    value: str = "delta_pct"
-    verdict: str = "verdict"
-    extra_tooltip: list[str] = Field(default_factory=list)
-
-
-AnyWidget = Annotated[
-    KpiConfig
-    | TrendConfig
-    | GaugeConfig
-    | BarConfig
-    | TableConfig
-    | HeatmapConfig
-    | PipelineConfig
-    | StatusGridConfig
-    | TimelineConfig
-    | AlertListConfig
-    | ForecastConfig
-    | GanttConfig
-    | RoadmapConfig
-    | DeltaConfig,
-    Field(discriminator="kind"),
-]
-_ADAPTER: TypeAdapter[Any] = TypeAdapter(AnyWidget)
 
 
 @dataclass(frozen=True)
@@ -291,7 +110,25 @@ class EmptyOut:
     message: str
 
 
-Output = KpiOut | ChartOut | TableOut | EmptyOut
+@dataclass(frozen=True)
+class ProgressOut:
+    """A progress bar: the fraction filled (0–1), the text beside it and the thresholds' level."""
+
+    label: str
+    fraction: float
+    text: str
+    level: str | None
+    help: str
+
+
+@dataclass(frozen=True)
+class NoteOut:
+    """Markdown text written by the dashboard's author."""
+
+    text: str
+
+
+Output = KpiOut | ChartOut | TableOut | EmptyOut | ProgressOut | NoteOut
 
 
 @dataclass(frozen=True)
@@ -323,15 +160,17 @@ def register(
 
 def parse(spec: dict[str, Any]) -> WidgetConfig:
     """A widget config from its JSON form (``{"kind": "trend", "title": ..., ...}``); ValueError names what is wrong."""
-    config: WidgetConfig = _ADAPTER.validate_python(spec)
-    return config
+    return parse_widget(spec)
+
+
+NO_DATA_NEEDED = ("kpi", "note")  # a KPI card says "—" itself; a note is its own content
 
 
 def build(config: WidgetConfig, data: Any, *, deployments: pl.DataFrame | None = None) -> Output:
     """Render ``data`` as ``config`` says; empty data gives :class:`EmptyOut`."""
     if config.kind not in WIDGETS:
         raise ValueError(f"unknown widget kind {config.kind!r}; registered: {', '.join(WIDGETS)}")
-    if config.kind != "kpi" and (data is None or (isinstance(data, pl.DataFrame) and data.is_empty())):
+    if config.kind not in NO_DATA_NEEDED and (data is None or (isinstance(data, pl.DataFrame) and data.is_empty())):
         return EmptyOut(config.empty)
     return WIDGETS[config.kind].build(config, data, deployments)
 
@@ -541,6 +380,79 @@ def _delta(config: DeltaConfig, data: pl.DataFrame, _deployments: pl.DataFrame |
     return ChartOut(chart)
 
 
+def _latest(frame: pl.DataFrame, name: str) -> pl.DataFrame:
+    """A series result reduced to each series' newest value (for "right now" widgets); other frames unchanged."""
+    if "ts" not in frame.columns or name not in frame.columns:
+        return frame
+    return frame.sort("ts").group_by(name, maintain_order=True).last()
+
+
+@register("progress", "Progress bar", ProgressConfig)
+def _progress(config: ProgressConfig, data: KpiValue | float | None, _deployments: pl.DataFrame | None) -> Output:
+    value = data.value if isinstance(data, KpiValue) else data
+    if value is None:
+        return EmptyOut(config.empty)
+    share = float(value) / config.target
+    unit = f" {config.unit}" if config.unit else ""
+    text = f"{config.format.format(value)} of {config.format.format(config.target)}{unit}"
+    return ProgressOut(
+        config.title, min(max(share, 0.0), 1.0), f"{text} ({share:.0%})", config.thresholds.level(value), config.help
+    )
+
+
+@register("queue", "Queue monitor", QueueConfig)
+def _queue(config: QueueConfig, data: pl.DataFrame, _deployments: pl.DataFrame | None) -> Output:
+    t = config.thresholds
+    now = _latest(data, config.queue)
+    if config.queue not in now.columns or config.depth not in now.columns:
+        return EmptyOut(f"{config.empty} (expected columns {config.queue!r} and {config.depth!r})")
+    chart = charts.bars(
+        now.select(config.queue, config.depth),
+        category=config.queue,
+        value=config.depth,
+        value_title=config.unit or "waiting",
+        warning=t.warning,
+        critical=t.critical,
+        height=config.height,
+        integer=True,
+    )
+    return ChartOut(chart)
+
+
+@register("topk", "Top-k", TopKConfig)
+def _topk(config: TopKConfig, data: pl.DataFrame, _deployments: pl.DataFrame | None) -> Output:
+    if config.category not in data.columns or config.value not in data.columns:
+        return EmptyOut(f"{config.empty} (expected columns {config.category!r} and {config.value!r})")
+    per = data.group_by(config.category).agg(
+        {
+            "avg": pl.col(config.value).mean(),
+            "min": pl.col(config.value).min(),
+            "max": pl.col(config.value).max(),
+            "sum": pl.col(config.value).sum(),
+            "count": pl.col(config.value).count().cast(pl.Float64),
+            "last": pl.col(config.value).last(),
+        }[config.agg]
+    )
+    ranked = per.drop_nulls(config.value).sort(config.value, descending=not config.bottom).head(config.k)
+    t = config.thresholds
+    chart = charts.bars(
+        ranked,
+        category=config.category,
+        value=config.value,
+        value_title=config.unit,
+        warning=t.warning,
+        critical=t.critical,
+        sort=ranked[config.category].cast(pl.String).to_list(),
+        height=config.height,
+    )
+    return ChartOut(chart)
+
+
+@register("note", "Text / Markdown note", NoteConfig)
+def _note(config: NoteConfig, _data: Any, _deployments: pl.DataFrame | None) -> Output:
+    return NoteOut(config.text) if config.text.strip() else EmptyOut(config.empty)
+
+
 @dataclass(frozen=True)
 class SourceContext:
     """What a data source gets: the store, the window, the page filters and the viewer."""
@@ -549,6 +461,7 @@ class SourceContext:
     window: Window
     filters: dict[str, str] = field(default_factory=dict)
     viewer: Any = None
+    variables: Mapping[str, str] = field(default_factory=dict)  # a dashboard's $name values
 
 
 SOURCES: dict[str, Callable[[SourceContext, WidgetConfig], Any]] = {}
@@ -567,30 +480,46 @@ def register_source(
 
 
 def resolve(config: WidgetConfig, ctx: SourceContext) -> Any:
-    """The data for ``config.source``: a metric selector through core.query, or a registered source."""
-    if config.source.startswith("metric:"):
-        frame = series(
-            ctx.engine,
-            config.source.removeprefix("metric:"),
-            ctx.window.start_ms,
-            ctx.window.end_ms,
-            step_ms=ctx.window.step_ms(),
-            agg=config.agg,
-        )
-        if config.kind == "kpi":
-            return KpiValue(_over(frame, config.agg), trend=frame.group_by("ts").agg(pl.col("value").mean()).sort("ts"))
-        if config.kind == "gauge":
-            return None if frame.is_empty() else float(frame.sort("ts")["value"][-1])
-        return frame
+    """The data for ``config.source`` as ``ctx.viewer`` may see it (core.dashboards.sources).
+
+    ``metric:<selector>`` reads stored series, ``promql:<query>`` evaluates PromQL in process, both with
+    ``ctx.variables`` substituted as escaped literals; any other name is a registered source.
+    """
+    if config.source.startswith(("metric:", "promql:")):
+        start, end, step = ctx.window.start_ms, ctx.window.end_ms, ctx.window.step_ms()
+        if config.source.startswith("metric:"):
+            frame = sources.metric_frame(
+                ctx.engine,
+                config.source.removeprefix("metric:"),
+                start,
+                end,
+                step,
+                config.agg,
+                ctx.viewer,
+                ctx.variables,
+            )
+        else:
+            query = config.source.removeprefix("promql:")
+            frame = sources.promql_frame(ctx.engine, query, start, end, step, ctx.viewer, ctx.variables)
+        return shaped(config, frame)
     if config.source in SOURCES:
         return SOURCES[config.source](ctx, config)
     if config.source:
         known = ", ".join(SOURCES) or "none"
         raise ValueError(
             f"unknown data source {config.source!r} for widget {config.title!r}; "
-            f"use metric:<selector> or one of {known}"
+            f"use metric:<selector>, promql:<query> or one of {known}"
         )
     return None
+
+
+def shaped(config: WidgetConfig, frame: pl.DataFrame) -> Any:
+    """A series result frame as ``config``'s kind takes its data: one number for cards and gauges, else the frame."""
+    if config.kind == "kpi":
+        return KpiValue(_over(frame, config.agg), trend=frame.group_by("ts").agg(pl.col("value").mean()).sort("ts"))
+    if config.kind in ("gauge", "progress"):
+        return None if frame.is_empty() else float(frame.sort("ts")["value"][-1])
+    return frame
 
 
 def _over(frame: pl.DataFrame, agg: Agg) -> float | None:
