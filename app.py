@@ -99,6 +99,10 @@ async def lifespan(_app: Any) -> AsyncIterator[dict[str, Any]]:
         selfmetrics.start_memory_snapshots(settings.memory_snapshot_dir, settings.memory_snapshot_interval_s)
     if settings.auth == "on":
         users.ensure_first_admin(engine, settings.data_dir)  # logs the one-time password on first run
+    if settings.dashboards_dir is not None:  # dashboards as code; a bad file is logged and skipped, never fatal
+        from core.dashboards.provision import provision
+
+        provision(engine, settings.dashboards_dir)
     # Import-time objects live forever: freeze them out of every GC pass, and let the
     # many short-lived dicts of a 5,000-sample batch die young without a full collection.
     gc.collect()

@@ -415,6 +415,20 @@ class Settings(BaseSettings):
             "`python -m core.cli stats` judge the migration.* events against; a missing file means events only."
         ),
     )
+    dashboards_dir: Path | None = Field(
+        default=ROOT / "dashboards",
+        description=(
+            "Folder of dashboard JSON files provisioned into the store at start (docs/dashboards.md); a broken "
+            "file is logged with its field and skipped; a missing folder or none provisions nothing."
+        ),
+    )
+    report_schedules_file: Path = Field(
+        default=ROOT / "report_schedules.yaml",
+        description=(
+            "YAML file of scheduled reports (docs/reports.md): the scheduler reads it every minute and admins edit "
+            "it on the Reports page; a missing file means no schedule. A relative path is read from the project folder."
+        ),
+    )
     alert_repeat_interval_s: float = Field(
         default=14_400.0,
         ge=60.0,
@@ -776,12 +790,12 @@ class Settings(BaseSettings):
             raise ValueError("must not be empty")
         return pattern
 
-    @field_validator("data_dir", "inbox_dir")
+    @field_validator("data_dir", "inbox_dir", "report_schedules_file")
     @classmethod
     def _anchor_relative(cls, path: Path) -> Path:
         return path if path.is_absolute() else ROOT / path
 
-    @field_validator("migration_plan_file")
+    @field_validator("migration_plan_file", "dashboards_dir")
     @classmethod
     def _anchor_plan(cls, path: Path | None) -> Path | None:
         return path if path is None or path.is_absolute() else ROOT / path

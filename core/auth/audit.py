@@ -41,6 +41,7 @@ DEMO_PURGED = "demo_purged"
 INSIGHT_DISMISSED = "insight_dismissed"  # an insight dismissed, snoozed or shown again
 INSIGHT_SNOOZED = "insight_snoozed"
 INSIGHT_RESTORED = "insight_restored"
+DASHBOARD_CHANGED = "dashboard_changed"  # a dashboard created, saved, shared, made a default, deleted or provisioned
 
 ACTIONS = (
     LOGIN,
@@ -66,6 +67,7 @@ ACTIONS = (
     INSIGHT_DISMISSED,
     INSIGHT_SNOOZED,
     INSIGHT_RESTORED,
+    DASHBOARD_CHANGED,
 )
 
 COLUMNS = ("id", "ts", "actor", "action", "target", "detail", "address")

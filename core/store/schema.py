@@ -508,3 +508,23 @@ report_deliveries = sa.Table(
     sa.UniqueConstraint("schedule", "due_ms", "target", name="uq_report_deliveries_run"),
     sa.Index("ix_report_deliveries_status", "status"),
 )
+
+# User dashboards (alembic 0014, docs/dashboards.md): one row per saved or provisioned dashboard. ``definition``
+# is the validated JSON document (core.dashboards.model); ``shared_roles`` the roles that may open it besides its
+# owner, ``default_for`` the roles that see it first; ``version`` grows with every save; ``origin`` is ``user`` or
+# ``file:<name>.json`` for a provisioned one.
+dashboards = sa.Table(
+    "dashboards",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("slug", sa.String(64), nullable=False, unique=True),
+    sa.Column("title", sa.String(200), nullable=False),
+    sa.Column("owner", sa.String(64), nullable=False),
+    sa.Column("shared_roles", sa.JSON, nullable=False),
+    sa.Column("default_for", sa.JSON, nullable=False),
+    sa.Column("definition", sa.JSON, nullable=False),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("origin", sa.String(300), nullable=False),
+    sa.Column("updated_ms", sa.BigInteger, nullable=False),
+    sa.Column("updated_by", sa.String(64), nullable=False),
+)
