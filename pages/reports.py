@@ -12,7 +12,7 @@ from core.reports import history, scheduled
 from core.reports.deliver import filename
 from core.reports.generate import start_background
 from core.reports.model import KINDS, stamp
-from core.reports.schedule import DEFAULT_FILE, ScheduleError, load, parse
+from core.reports.schedule import ScheduleError, load, save
 from core.ui import chrome
 from core.ui.export import download_buttons
 from core.ui.login import require_page
@@ -121,15 +121,16 @@ else:
     download_buttons(frame.drop("progress"), "report-history", "report-history-export")
 
 st.subheader("Scheduled reports")
+schedule_file = ctx.settings.report_schedules_file
 try:
-    schedules = load(DEFAULT_FILE)
+    schedules = load(schedule_file)
     problem = None
 except ScheduleError as error:
     schedules, problem = [], str(error)
 if problem:
     st.error(f"The schedule file is not used: {problem}", icon=":material/error:")
 elif not schedules:
-    st.info(f"No schedule: add them to {DEFAULT_FILE.name} (docs/reports.md).", icon=":material/schedule:")
+    st.info(f"No schedule: add them to {schedule_file.name} (docs/reports.md).", icon=":material/schedule:")
 for s in schedules:
     st.markdown(
         f"**{s.name}** — {KINDS[s.report]} ({s.format.upper()}), {s.every} at {s.at} {s.timezone} → "
@@ -151,17 +152,15 @@ if deliveries:
 if "admin" in viewer.roles:
     with st.expander("Edit schedules"):
         text = st.text_area(
-            "report_schedules.yaml",
-            DEFAULT_FILE.read_text() if DEFAULT_FILE.is_file() else "schedules: []\n",
+            schedule_file.name,
+            schedule_file.read_text() if schedule_file.is_file() else "schedules: []\n",
             height=240,
+            key="schedule_text",
         )
-        if st.button("Check and save"):
+        if st.button("Check and save", key="schedule_save"):
             try:
-                parse(text, DEFAULT_FILE.name)
+                save(schedule_file, text)
             except ScheduleError as error:
-                st.error(str(error))
+                st.error(f"Not saved: {error}", icon=":material/error:")
             else:
-                partial = DEFAULT_FILE.with_name(DEFAULT_FILE.name + ".partial")
-                partial.write_text(text)
-                partial.replace(DEFAULT_FILE)
                 st.success("Saved; the scheduler reads it on its next run.")

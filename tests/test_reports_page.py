@@ -10,9 +10,9 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from core.auth.catalogue import PAGES
-from core.config import ROOT
+from core.config import ROOT, get_settings
 from core.reports import history
-from core.reports.schedule import DEFAULT_FILE
+from core.reports.schedule import load
 
 
 def run(role: str) -> AppTest:
@@ -52,13 +52,56 @@ def test_generate_preview_download_and_history(app_store, role):
     assert frame["kind"][0] == "technical"
 
 
+def schedule_file(monkeypatch, tmp_path, text: str | None = None):
+    """A schedule file of the test's own, named by the report_schedules_file setting the page reads."""
+    path = tmp_path / "schedules.yaml"
+    if text is not None:
+        path.write_text(text)
+    monkeypatch.setenv("PULSEBOARD_REPORT_SCHEDULES_FILE", str(path))
+    get_settings.cache_clear()
+    return path
+
+
 def test_a_broken_schedule_file_is_named_on_the_page(app_store, monkeypatch, tmp_path):
-    broken = tmp_path / "report_schedules.yaml"
-    broken.write_text("schedules:\n- {name: a, report: sla, every: hourly, deliver: [{folder: x}]}\n")
-    monkeypatch.setattr("core.reports.schedule.DEFAULT_FILE", broken)
-    at = AppTest.from_file(str(ROOT / "pages" / "reports.py"), default_timeout=120)
-    at.session_state["role"] = "admin"
-    at.run()
-    assert not at.exception
+    schedule_file(
+        monkeypatch, tmp_path, "schedules:\n- {name: a, report: sla, every: hourly, deliver: [{folder: x}]}\n"
+    )
+    at = run("admin")
     assert any("schedule 'a'" in e.value and "every" in e.value for e in at.error), [e.value for e in at.error]
-    assert DEFAULT_FILE.name == "report_schedules.yaml"
+
+
+GOOD = (
+    "schedules:\n"
+    "- {name: weekly-sla, report: sla, every: weekly, weekday: monday, at: '07:00', deliver: [{folder: out}]}\n"
+)
+
+
+def test_editing_schedules_saves_a_valid_file_and_refuses_an_invalid_one_whole(app_store, monkeypatch, tmp_path):
+    path = schedule_file(monkeypatch, tmp_path)
+    assert get_settings().report_schedules_file == path
+    at = run("admin")
+    assert any("No schedule" in i.value and "schedules.yaml" in i.value for i in at.info)
+    at.text_area(key="schedule_text").set_value(GOOD)
+    at.button(key="schedule_save").click().run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    assert any("Saved" in s.value for s in at.success)
+    assert path.read_text() == GOOD and [s.name for s in load(path)] == ["weekly-sla"]
+    at.run()  # the next run lists what was saved
+    assert any("weekly-sla" in m.value for m in at.markdown)
+
+    bad = GOOD.replace("every: weekly", "every: fortnightly").replace("weekly-sla", "bad-one")
+    at.text_area(key="schedule_text").set_value(bad)
+    at.button(key="schedule_save").click().run()
+    assert not at.exception
+    (error,) = [e.value for e in at.error]
+    assert "Not saved" in error and "schedule 'bad-one'" in error and "every" in error
+    assert not at.success
+    assert path.read_text() == GOOD  # the saved file is untouched, nothing half-written beside it
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith("schedules")) == ["schedules.yaml"]
+
+
+def test_only_admins_may_edit_schedules(app_store, monkeypatch, tmp_path):
+    schedule_file(monkeypatch, tmp_path, GOOD)
+    at = run("operations")
+    assert not [t for t in at.text_area if t.key == "schedule_text"]
+    assert any("weekly-sla" in m.value for m in at.markdown)

@@ -1,5 +1,6 @@
 """Report schedules: which report, how often (daily / weekly / monthly at a local time in a time zone), which
-format, and where it goes (email, webhook, folder) — read from ``report_schedules.yaml`` (docs/reports.md).
+format, and where it goes (email, webhook, folder) — read from the ``report_schedules_file`` setting
+(``report_schedules.yaml`` by default; docs/reports.md).
 
 A schedule's period is the one that just ended at its local midnight: a daily report covers yesterday, a
 weekly one the seven days before the run day, a monthly one the previous calendar month — in the schedule's
@@ -19,10 +20,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from core.config import ROOT
 from core.reports.model import KINDS
 
-DEFAULT_FILE = ROOT / "report_schedules.yaml"
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 
 
@@ -176,7 +175,7 @@ def parse(text: str, source: str = "report_schedules.yaml") -> list[Schedule]:
     return parsed.schedules
 
 
-def load(path: Path = DEFAULT_FILE) -> list[Schedule]:
+def load(path: Path) -> list[Schedule]:
     """The schedules of ``path``; none when the file does not exist."""
     if not path.is_file():
         return []
@@ -184,3 +183,14 @@ def load(path: Path = DEFAULT_FILE) -> list[Schedule]:
 
 
 assert set(KINDS) == {"executive", "technical", "sla", "qse", "migration"}  # the Literal above lists the same
+
+
+def save(path: Path, text: str) -> list[Schedule]:
+    """Check ``text`` and, only when every schedule in it is valid, replace ``path`` with it whole (written to a
+    ``.partial`` file beside it, then renamed), so the scheduler never reads a half-written or broken file.
+    :class:`ScheduleError` names the schedule and field of the first problem; ``path`` is then left as it was."""
+    schedules = parse(text, path.name)
+    partial = path.with_name(path.name + ".partial")
+    partial.write_text(text)
+    partial.replace(path)
+    return schedules

@@ -23,7 +23,7 @@ from core.model import now_ms as clock_ms
 from core.reports import deliver, history
 from core.reports.generate import generate
 from core.reports.model import KINDS, stamp
-from core.reports.schedule import DEFAULT_FILE, Schedule, Target, load
+from core.reports.schedule import Schedule, Target, load
 from core.store.schema import report_deliveries as rd
 
 log = logging.getLogger(__name__)
@@ -157,14 +157,15 @@ def _send(settings: Settings, target: Target, stored: history.Stored, schedule: 
         deliver.folder(target.folder, name, stored.content)
 
 
-def run_schedules(engine: Engine, settings: Settings, path: Path = DEFAULT_FILE, now_ms: int | None = None) -> int:
-    """One pass of the job; returns the number of delivery attempts made. A bad schedule file raises
+def run_schedules(engine: Engine, settings: Settings, path: Path | None = None, now_ms: int | None = None) -> int:
+    """One pass of the job over ``path`` (default: the ``report_schedules_file`` setting); returns the number of
+    delivery attempts made. A bad schedule file raises
     (core.reports.schedule.ScheduleError), so the scheduler records the job's error where the Admin page shows it;
     pending retries of existing runs are still attempted first."""
     now = clock_ms() if now_ms is None else now_ms
     problem: Exception | None = None
     try:
-        schedules = {s.name: s for s in load(path)}
+        schedules = {s.name: s for s in load(path or settings.report_schedules_file)}
     except ValueError as error:
         schedules, problem = {}, error
     for schedule in schedules.values():
