@@ -189,3 +189,11 @@ def test_autocorrelation_weakens_the_evidence_of_the_rank_test():
     assert rg.autocorrelated_p(1e-300, 0.5) < 1e-50
     smooth = np.convolve(np.random.default_rng(4).normal(0, 1, 300), np.ones(12) / 12, mode="valid")
     assert rg.lag1_autocorrelation(smooth - np.median(smooth)) > 0.8
+
+
+def test_a_smooth_series_with_few_independent_values_is_not_judged():
+    """14 values of a rolling mean after a deployment are one or two observations: no verdict, not a regression."""
+    rng = np.random.default_rng(5)
+    walk = np.convolve(rng.normal(0, 1, 60), np.ones(12) / 12, mode="valid")[:38]
+    before, after = 1 + 0.05 * walk[:24], 1.2 + 0.05 * walk[24:]
+    assert rg.compare_windows(before, after) is None

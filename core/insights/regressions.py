@@ -14,7 +14,8 @@ deployments, so a change is only ever attributed to the deployment it followed. 
 * material — the median moved by at least ``regression_min_change_percent`` in the worse direction.
 
 A series sampled sparsely (the 15-minute points of older history) gets windows wide enough for
-:data:`MIN_SIDE` values a side, still clipped at the neighbouring deployments.
+:data:`MIN_SIDE` values a side, still clipped at the neighbouring deployments; a pair with fewer than
+:data:`MIN_EFFECTIVE` independent values on a side (n (1 − ρ) / (1 + ρ)) is not judged.
 
 Requiring all three keeps noise out: the effect size does not grow with the sample count as p does.
 The confidence is ``1 − p`` (corrected); the likely cause is the deployment (its component and
@@ -38,6 +39,7 @@ from core.config import Settings
 from core.programmes.migration_stats import mann_whitney
 
 MIN_SIDE = 10  # values needed on each side of a deployment
+MIN_EFFECTIVE = 5.0  # ... and independent values: n (1 − ρ) / (1 + ρ) on the smaller side
 LOWER_IS_WORSE = ("cache_hit", "availability", "success", "up{")  # metrics whose fall is the regression
 
 
@@ -92,6 +94,8 @@ def compare_windows(before: np.ndarray, after: np.ndarray, *, lower_is_worse: bo
     _, p = mann_whitney(a, b)
     mb, ma = float(np.median(b)), float(np.median(a))
     rho = lag1_autocorrelation(np.concatenate([b - mb, a - ma]))
+    if min(b.size, a.size) * (1 - rho) / (1 + rho) < MIN_EFFECTIVE:  # too few independent values to judge
+        return None
     effect = sign * cliffs_delta(a, b)
     change = None if mb == 0 else sign * (ma - mb) / abs(mb) * 100
     return Comparison(int(b.size), int(a.size), mb, ma, change, autocorrelated_p(float(p), rho), effect, rho)
