@@ -151,7 +151,8 @@ else:
     st.dataframe(etas, hide_index=True, width="stretch")
     st.caption(
         "Migration: the Migration page's estimate — each running phase at its pace so far, a phase not started after "
-        "its dependencies (a rule, so no interval). QSE sessions: remaining planned hours at the "
+        "its dependencies; its interval: the ends at the 10th and 90th percentile of the last 14 days' daily progress. "
+        "QSE sessions: remaining planned hours at the "
         "pace of completed sessions (10th–90th percentile). Backlogs: when the 24 h forecast is back to the queue's "
         "median. “late”: the ETA passes the plan."
     )

@@ -231,9 +231,11 @@ def migration() -> None:
         f"### :{mf.HEALTH_BADGE.get(view.health, 'gray')}[{mf.HEALTH_ICON.get(view.health, '')} {view.health.upper()}]"
     )
     eta.markdown(
-        f"**Estimated completion {mf.day(view.eta_ms)}** · planned {mf.day(view.planned_end_ms)}"
+        f"**Estimated completion {mf.eta_text(view)}** · planned {mf.day(view.planned_end_ms)}"
         + (f" · {view.slip_days:+.1f} days" if view.slip_days else " · on plan")
     )
+    if view.eta_interval and view.eta_interval != "completed":
+        eta.caption(md_escape(view.eta_interval) + ".")
     for finding in view.findings:
         icon = ":material/error:" if finding.level == "critical" else ":material/warning:"
         st.markdown(f"{icon} **{finding.level}** — {md_escape(finding.message)}. {md_escape(finding.action)}")

@@ -365,6 +365,14 @@ def test_migration_endpoints_match_load_view(server, store, settings):
     assert same({k: v for k, v in data.items() if k not in ("has_data", "plan_error", "plan")}, expected)
     timeline = ok(get(server, "/migration/timeline", timeframe="7d"))
     assert same(timeline["phases"], plain(view.phases))
+    # the estimated completion with its 80 % interval, as the page words it (or why there is none)
+    assert timeline["eta_interval"] == view.eta_interval != ""
+    assert (timeline["eta_ms"], timeline["eta_low_ms"], timeline["eta_high_ms"]) == (
+        view.eta_ms,
+        view.eta_low_ms,
+        view.eta_high_ms,
+    )
+    assert {"forecast_low_ms", "forecast_high_ms"} <= set(timeline["phases"][0])
     components = ok(get(server, "/components/health", timeframe="7d"))
     assert same(components["items"], plain(view.components)[:100]) and components["items"]
 
@@ -379,6 +387,15 @@ def test_forecast_endpoints_answer_from_the_stored_fits(server, store):
     migration = forecasts.migration_etas_now(store, now_ms())  # the Migration page's schedule, read live
     assert len(etas["etas"]) == len(forecasts.etas(stored, migration))
     assert [e["eta_ms"] for e in etas["etas"] if e["kind"] == "migration"] == [e.eta_ms for e in migration[:1]]
+    # with the schedule's 80 % interval (a minute's leeway: the two reads are moments apart, and a bound may be "now")
+    (whole,) = [e for e in etas["etas"] if e["kind"] == "migration"]
+    assert {"low_ms", "high_ms", "message"} <= set(whole)
+    for key, value in (("low_ms", migration[0].low_ms), ("high_ms", migration[0].high_ms)):
+        assert (whole[key] is None) == (value is None) and abs((whole[key] or 0) - (value or 0)) < 60_000
+    if whole["low_ms"] is not None:
+        assert whole["low_ms"] <= whole["eta_ms"] <= (whole["high_ms"] or whole["eta_ms"])
+    else:
+        assert whole["message"].startswith("No interval yet")
     assert get(server, "/forecasts/capacity", who="dev").status_code == 403
 
 

@@ -226,9 +226,19 @@ def test_migration_eta_is_the_migration_schedule_and_late_past_the_plan():
     assert phase.name == "Verify" and phase.progress == pytest.approx(40)
     assert phase.eta_ms == expected and phase.planned_ms == NOW + 10 * DAY and phase.late
     assert whole.eta_ms == expected and whole.progress == pytest.approx(52) and whole.late
-    assert whole.low_ms is None and whole.high_ms is None  # a rule, not a fit: no interval is made up
+    # the interval: the last 14 days hold 13 daily rates, all 2 %/day — 0.95 × the average pace (40 % in 19 days).
+    # Never faster than the average: the fast end is the estimate; slow end: 60 % at 2 %/day, 30 days after the
+    # latest reading (NOW − 1 d + 6 h).
+    assert whole.low_ms == phase.low_ms == expected
+    assert whole.high_ms == phase.high_ms == NOW + 29 * DAY + 6 * HOUR
     table = view.eta_table(list(found.values()), NOW)
-    assert set(table["status"]) == {"late"} and set(table["80 % interval"]) == {"—"}
+    high_day = str(np.datetime64(NOW + 29 * DAY + 6 * HOUR, "ms").astype("datetime64[D]"))
+    assert set(table["status"]) == {"late"} and set(table["80 % interval"]) == {
+        f"{np.datetime64(expected, 'ms').astype('datetime64[D]')!s} – {high_day}"
+    }
+    # without rates there is no interval, and the table says why instead of a made-up one
+    bare = {e.kind: e for e in migration_etas(schedule(events(migration_rows(start)[:2]), None, NOW))}["migration"]
+    assert bare.low_ms is None and "No interval yet" in view.eta_table([bare], NOW)["80 % interval"][0]
 
 
 def test_the_capacity_page_and_the_migration_page_show_one_migration_eta(engine, tmp_path):
@@ -248,6 +258,8 @@ def test_the_capacity_page_and_the_migration_page_show_one_migration_eta(engine,
     assert page.planned_end_ms == capacity["migration"].planned_ms == NOW + 10 * DAY
     verify = page.phases.filter(pl.col("id") == "verify").row(0, named=True)
     assert verify["forecast_end_ms"] == capacity["migration phase"].eta_ms == expected
+    assert (page.eta_low_ms, page.eta_high_ms) == (capacity["migration"].low_ms, capacity["migration"].high_ms)
+    assert page.eta_high_ms == NOW + 29 * DAY + 6 * HOUR  # the hand-worked slow end above
 
 
 def test_qse_session_eta_scales_what_is_left_by_completed_sessions_pace():

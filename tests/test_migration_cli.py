@@ -139,6 +139,9 @@ def test_summary_json_has_the_headline_figures(store):
     assert summary["success_rate_percent"] == 99.0 and summary["batches"] == 12 and summary["rollbacks"] == 1
     assert summary["progress_percent"] == 50.0 and summary["phases"][0]["id"] == "load"
     assert summary["open_issues"]["warning"] == 1
+    # the estimated completion's 80 % interval (tests/test_migration_pace.py): one progress report is no pace yet
+    assert summary["estimated_completion_low"] is None and summary["estimated_completion_high"] is None
+    assert "No interval yet" in summary["estimated_completion_interval"]
     operations = {p["operation"]: p for p in summary["performance"]}
     assert operations["register"]["verdict"] == "improved" and operations["register"]["old_n"] == 8
     assert "response time" in operations  # the series tagged system=old|new
@@ -154,6 +157,8 @@ def test_summary_prints_aligned_tables(store):
     rule = lines[lines.index(header) + 1]
     assert set(rule.replace(" ", "")) == {"-"}  # a rule under every column
     assert "register" in done.stdout and "improved" in done.stdout
+    interval = next(line for line in lines if line.startswith("80 % interval"))
+    assert "No interval yet" in interval  # beside the estimated end, saying why there is none
 
 
 def test_show_lists_recent_operations_newest_first(store):

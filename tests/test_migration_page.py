@@ -113,6 +113,15 @@ def test_the_migration_page_and_the_capacity_page_show_the_same_estimated_comple
     assert datetime.strptime(whole["ETA"][:10], "%Y-%m-%d").strftime("%d %b %Y") == shown.group(1)
     phases = etas[etas["what"] == "migration phase"]
     assert len(phases) >= 1 and set(phases["how"]) == {set(etas[etas["what"] == "migration"]["how"]).pop()}
+    # and the same 80 % interval: both pages read it from the one schedule
+    if whole["80 % interval"].startswith("No interval yet"):
+        assert "(no interval yet)" in heading
+    else:
+        from core.ui.migration_frames import day_range
+
+        low, high = (datetime.strptime(t[:10], "%Y-%m-%d") for t in whole["80 % interval"].split(" – "))
+        span = day_range(int(low.timestamp() * 1000) + DAY // 2, int(high.timestamp() * 1000) + DAY // 2)
+        assert f"(80 %: {span})" in heading, (heading, whole["80 % interval"])
 
 
 @pytest.mark.parametrize("key", ["24 h", "30 d"])

@@ -236,6 +236,9 @@ def router(settings_provider: Callable[[], Settings]) -> APIRouter:
             return {
                 "plan_error": problem,
                 "eta_ms": view.eta_ms,
+                "eta_low_ms": view.eta_low_ms,
+                "eta_high_ms": view.eta_high_ms,
+                "eta_interval": view.eta_interval,
                 "planned_end_ms": view.planned_end_ms,
                 "phases": plain(view.phases, caller.viewer),
                 "milestones": plain(view.milestones, caller.viewer),

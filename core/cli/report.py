@@ -43,6 +43,14 @@ def _t(ms: int | None, fmt: str = "%Y-%m-%d") -> str:
     return "—" if ms is None else datetime.fromtimestamp(ms / 1000, UTC).strftime(fmt)
 
 
+def _interval(view: MigrationView) -> str:
+    """'<br>80 %: 2026-03-10 – 2026-03-21' under the estimated completion, when the schedule gives an interval."""
+    if view.eta_low_ms is None or view.eta_interval == "completed":
+        return ""
+    high = _t(view.eta_high_ms) if view.eta_high_ms is not None else "no upper bound"
+    return f"<br><small>80 %: {escape(_t(view.eta_low_ms))} – {escape(high)}</small>"
+
+
 def _n(value: Any, fmt: str = "{:,.1f}", suffix: str = "") -> str:
     return "—" if value is None else escape(fmt.format(value) + suffix)
 
@@ -167,7 +175,10 @@ def html_report(view: MigrationView) -> str:
     colour = HEALTH.get(view.health, "#999999")
     cards = [
         ("Progress", _n(view.progress_pct, suffix=" %")),
-        ("Estimated completion", escape(_t(view.eta_ms)) + (f" ({view.slip_days:+.1f} d)" if view.slip_days else "")),
+        (
+            "Estimated completion",
+            escape(_t(view.eta_ms)) + (f" ({view.slip_days:+.1f} d)" if view.slip_days else "") + _interval(view),
+        ),
         ("Success rate", _n(b["success_rate_pct"], "{:.2f}", " %")),
         ("Blockers", str(view.blockers.height)),
         ("Rollbacks", str(view.rollbacks.height)),

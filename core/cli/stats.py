@@ -218,6 +218,15 @@ def _day(ms: int | None) -> str:
     return "—" if ms is None else datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%d")
 
 
+def _interval(view: MigrationView) -> str:
+    """'2026-03-10 – 2026-03-21', 'from 2026-03-10 (no upper bound)', or why there is none."""
+    if view.eta_low_ms is None or view.eta_interval == "completed":
+        return view.eta_interval or "—"
+    if view.eta_high_ms is None:
+        return f"from {_day(view.eta_low_ms)} (no upper bound)"
+    return f"{_day(view.eta_low_ms)} – {_day(view.eta_high_ms)}"
+
+
 def _num(value: Any, fmt: str = "{:,.1f}", suffix: str = "") -> str:
     return "—" if value is None else fmt.format(value) + suffix
 
@@ -248,6 +257,7 @@ def summary_text(view: MigrationView) -> str:
         ("progress", _num(view.progress_pct, suffix=" %") + week),
         ("planned end", _day(view.planned_end_ms)),
         ("estimated end", _day(view.eta_ms) + slip),
+        ("80 % interval", _interval(view)),
         (
             "success rate",
             _num(b["success_rate_pct"], "{:.2f}", " %")

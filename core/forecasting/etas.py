@@ -5,7 +5,8 @@ against, and ``late`` when the estimate passes the plan. How each is estimated, 
 
 * **Migration** (``migration.phase_*`` events and the plan, docs/migration.md): exactly the Migration page's
   estimate — core.programmes.migration.schedule, each running phase at its pace so far, a phase not started
-  after its dependencies — so the two pages show one date. A rule, not a fit: it has no interval, and it is
+  after its dependencies — so the two pages show one date, with the schedule's 80 % interval (how steady
+  each running phase's daily progress has been, core.programmes.migration_pace). A rule, not a fit: it is
   computed when the page draws (it is cheap) rather than stored by the job.
 * **QSE sessions** (``qse.*``): a session reports a handful of phase events over a few days — too few
   points for any curve. Its remaining planned hours (phases not done, a running phase less its elapsed
@@ -72,7 +73,10 @@ def _iso_ms(column: str) -> pl.Expr:
 
 # --- the migration --------------------------------------------------------------------------------
 
-MIGRATION_METHOD = "each phase at its pace so far, after its dependencies (the Migration page's forecast)"
+MIGRATION_METHOD = (
+    "each phase at its pace so far, after its dependencies (the Migration page's forecast); interval: the 10th–90th "
+    "percentile of recent daily progress"
+)
 
 
 def migration_etas(plan_state: Schedule) -> list[Eta]:
@@ -80,8 +84,9 @@ def migration_etas(plan_state: Schedule) -> list[Eta]:
 
     ``plan_state`` is core.programmes.migration.schedule's answer (core.programmes.migration_store.load_schedule
     reads it): the estimated completion is its latest phase forecast end and a phase's ETA its forecast end,
-    so this page and the Migration page cannot disagree. The forecast is a rule (docs/migration.md,
-    "Forecast"), not a fit: no interval.
+    so this page and the Migration page cannot disagree. The interval is the schedule's too (``eta_low_ms``,
+    ``eta_high_ms``; a phase's ``forecast_low_ms``, ``forecast_high_ms``); a high of ``None`` beside a low is "no upper
+    bound", and when there is no interval ``message`` says why.
     """
     table = plan_state.phases
     if table.is_empty():
@@ -93,18 +98,19 @@ def migration_etas(plan_state: Schedule) -> list[Eta]:
             "Migration (all phases)",
             plan_state.progress_pct,
             plan_state.eta_ms,
-            None,
-            None,
+            plan_state.eta_low_ms,
+            plan_state.eta_high_ms,
             plan_state.planned_end_ms,
             MIGRATION_METHOD,
-            "done" if done else "",
+            "done" if done else "" if plan_state.eta_low_ms is not None else plan_state.eta_interval,
         )
     ]
     running = table.filter(pl.col("status").is_in(["in_progress", "blocked"]))
-    for name, progress, end, planned in running.select(
-        "name", "progress", "forecast_end_ms", "planned_end_ms"
+    for name, progress, end, low, high, planned in running.select(
+        "name", "progress", "forecast_end_ms", "forecast_low_ms", "forecast_high_ms", "planned_end_ms"
     ).iter_rows():
-        out.append(Eta("migration phase", str(name), progress, end, None, None, planned, MIGRATION_METHOD))
+        why = "" if low is not None else plan_state.eta_interval
+        out.append(Eta("migration phase", str(name), progress, end, low, high, planned, MIGRATION_METHOD, why))
     return out
 
 

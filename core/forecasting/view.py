@@ -314,6 +314,18 @@ def etas(stored: Stored, migration: list[Eta] | None = None) -> list[Eta]:
     return found
 
 
+def _interval(eta: Eta, daily: bool) -> str:
+    """'2026-03-10 – 2026-03-21'; 'from 2026-03-10 (no upper bound)' for a low bound alone; why there is none when an
+    estimate has no interval (the migration's message); '—' otherwise."""
+    if eta.eta_ms is None or eta.message == "done":
+        return "—"
+    if eta.low_ms is not None and eta.high_ms is not None:
+        return f"{_day(eta.low_ms, daily)} – {_day(eta.high_ms, daily)}"
+    if eta.low_ms is not None:
+        return f"from {_day(eta.low_ms, daily)} (no upper bound)"
+    return eta.message or "—"
+
+
 def eta_table(found: list[Eta], now_ms: int) -> pl.DataFrame:
     """ETAs with intervals and plans: late first, then by ETA."""
     rows = []
@@ -325,11 +337,7 @@ def eta_table(found: list[Eta], now_ms: int) -> pl.DataFrame:
         else:
             status = "late" if eta.late else "on plan" if eta.planned_ms is not None else "—"
         daily = eta.kind.startswith("migration")  # phases are planned in days: a time of day would be false precision
-        interval = (
-            f"{_day(eta.low_ms, daily)} – {_day(eta.high_ms, daily)}"
-            if eta.eta_ms is not None and eta.message != "done" and eta.low_ms is not None and eta.high_ms is not None
-            else "—"
-        )
+        interval = _interval(eta, daily)
         wait = span(eta.eta_ms - now_ms) if eta.eta_ms is not None else ""
         eta_text = (
             "—" if eta.eta_ms is None else f"{_day(eta.eta_ms, daily)} ({wait if wait == 'now' else 'in ' + wait})"

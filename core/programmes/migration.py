@@ -25,6 +25,7 @@ import polars as pl
 
 from core.kpis.quality import suite_status
 from core.kpis.records import iso_ms, number, text
+from core.programmes.migration_pace import interval, settle
 from core.programmes.migration_plan import HealthRules, Plan, PlannedMilestone, PlannedPhase, needs_anchor, place
 from core.programmes.migration_stats import compare, slowdown_percent
 
@@ -162,6 +163,10 @@ def phases(state: pl.DataFrame, planned: list[PlannedPhase] | None, now_ms: int)
     return out.select(list(PHASE_SCHEMA)).cast(PHASE_SCHEMA).sort("order")  # type: ignore[arg-type]
 
 
+def _int(value: float | None) -> int | None:
+    return None if value is None else round(value)
+
+
 def forecast(table: pl.DataFrame, now_ms: int) -> pl.DataFrame:
     """Add forecast_start_ms, forecast_end_ms and delay_days (forecast end − planned end, + = late) to phases.
 
@@ -200,25 +205,12 @@ def forecast(table: pl.DataFrame, now_ms: int) -> pl.DataFrame:
         .alias("forecast_end_ms"),
     )
     # not-started phases wait for their dependencies: walk them in dependency order (a handful of phases)
-    ends = dict(zip(table["id"].to_list(), table["forecast_end_ms"].to_list(), strict=True))
     rows = {row["id"]: row for row in table.iter_rows(named=True)}
-    starts: dict[str, int | None] = {}
-
-    def settle(pid: str, trail: frozenset[str] = frozenset()) -> int | None:
-        row = rows[pid]
-        if ends[pid] is not None or pid in trail:
-            return ends[pid]
-        deps = [settle(d, trail | {pid}) for d in row["depends_on"] if d in rows]
-        planned_start = row["planned_start_ms"]
-        start = max([now_ms, *(d for d in deps if d is not None), *([planned_start] if planned_start else [])])
-        span = (row["planned_end_ms"] - planned_start) if planned_start and row["planned_end_ms"] else 0
-        starts[pid], ends[pid] = start, start + max(span, 0)
-        return ends[pid]
-
-    for pid in rows:
-        settle(pid)
+    starts, ends = settle(
+        rows, dict(zip(table["id"].to_list(), table["forecast_end_ms"].to_list(), strict=True)), now_ms
+    )
     settled = pl.DataFrame(
-        [(pid, starts.get(pid), ends[pid]) for pid in rows],
+        [(pid, _int(starts.get(pid)), _int(ends[pid])) for pid in rows],
         schema={"id": pl.String, "settled_start": pl.Int64, "settled_end": pl.Int64},
         orient="row",
     )
@@ -230,6 +222,15 @@ def forecast(table: pl.DataFrame, now_ms: int) -> pl.DataFrame:
         )
         .drop("settled_start", "settled_end")
         .with_columns(((pl.col("forecast_end_ms") - pl.col("planned_end_ms")) / DAY_MS).round(2).alias("delay_days"))
+    )
+
+
+def progress_readings(state: pl.DataFrame, now_ms: int) -> pl.DataFrame:
+    """id, ts, progress of every phase event at or before ``now_ms`` that reports a progress (the pace's evidence)."""
+    return (
+        _upto(_of(state, *PHASE_TYPES), now_ms)
+        .select(text("phase_id").alias("id"), "ts", number("progress").clip(0, 100).alias("progress"))
+        .filter(pl.col("id").is_not_null() & pl.col("progress").is_not_null())
     )
 
 
@@ -769,6 +770,9 @@ class MigrationView:
     has_data: bool
     notes: list[str] = field(default_factory=list)
     suites: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=SUITE_SCHEMA))
+    eta_low_ms: int | None = None  # the 80 % interval of eta_ms (Schedule)
+    eta_high_ms: int | None = None
+    eta_interval: str = ""
 
     def with_suites(self, suites: pl.DataFrame) -> MigrationView:
         """The same view with the test-suite grid (read separately: test runs are not events)."""
@@ -798,6 +802,9 @@ class MigrationView:
             "weeks_total": self.weeks_total,
             "planned_end": iso(self.planned_end_ms),
             "estimated_completion": iso(self.eta_ms),
+            "estimated_completion_low": iso(self.eta_low_ms),
+            "estimated_completion_high": iso(self.eta_high_ms),
+            "estimated_completion_interval": self.eta_interval,
             "slip_days": self.slip_days,
             "success_rate_percent": self.batches["success_rate_pct"],
             "batches": self.batches["batches"],
@@ -860,8 +867,8 @@ def anchor(state: pl.DataFrame, plan: Plan, now_ms: int) -> int:
 class Schedule:
     """Where the programme stands against its plan as of ``now_ms``: the one answer to "when will it be done?".
 
-    The Migration page, the ``stats`` command and the Capacity page's migration ETAs all read
-    :func:`schedule`, so the estimated completion is the same number wherever it is shown.
+    The Migration page, the ``stats`` command, the read API and the Capacity page's migration ETAs all read
+    :func:`schedule`, so the estimated completion and its 80 % interval are the same wherever they are shown.
     """
 
     now_ms: int
@@ -875,6 +882,9 @@ class Schedule:
     week: int | None
     weeks_total: int | None
     notes: list[str] = field(default_factory=list)
+    eta_low_ms: int | None = None  # the 80 % interval of eta_ms (core.programmes.migration_pace)
+    eta_high_ms: int | None = None  # None with eta_low_ms set: no upper bound
+    eta_interval: str = ""  # what the interval rests on, or why there is none
 
     @property
     def done(self) -> bool:
@@ -888,7 +898,9 @@ def schedule(state: pl.DataFrame, plan: Plan | None, now_ms: int) -> Schedule:
     ``state`` holds the phase events (other types are ignored); ``plan`` places the phases (weeks anchored
     on the events when it names no start). Estimated completion = the latest phase forecast end
     (:func:`forecast`); slip = that minus the latest planned end; week *n* of *N* counted from the
-    earliest planned start.
+    earliest planned start. The 80 % interval of the completion and of each phase's end (``forecast_low_ms``,
+    ``forecast_high_ms``) comes from how steady each running phase's daily progress has been
+    (core.programmes.migration_pace.interval).
     """
     planned_phases: list[PlannedPhase] | None = None
     planned_milestones: list[PlannedMilestone] = []
@@ -902,6 +914,8 @@ def schedule(state: pl.DataFrame, plan: Plan | None, now_ms: int) -> Schedule:
                 "day of the first migration event (or today)."
             )
     table = forecast(phases(state, planned_phases, now_ms), now_ms)
+    spread = interval(table, progress_readings(state, now_ms), now_ms)
+    table = table.join(spread.phases, on="id", how="left")
     marks = milestones(planned_milestones, table, now_ms)
 
     def ms(value: object) -> int | None:
@@ -927,6 +941,9 @@ def schedule(state: pl.DataFrame, plan: Plan | None, now_ms: int) -> Schedule:
         week=week,
         weeks_total=weeks_total,
         notes=notes,
+        eta_low_ms=spread.low_ms,
+        eta_high_ms=spread.high_ms,
+        eta_interval=spread.note,
     )
 
 
@@ -996,6 +1013,9 @@ def migration_view(
         programme_start_ms=sched.programme_start_ms,
         planned_end_ms=sched.planned_end_ms,
         eta_ms=sched.eta_ms,
+        eta_low_ms=sched.eta_low_ms,
+        eta_high_ms=sched.eta_high_ms,
+        eta_interval=sched.eta_interval,
         slip_days=slip,
         batches=moved,
         rollbacks=backs,

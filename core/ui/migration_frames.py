@@ -36,6 +36,33 @@ def day(ms: int | None) -> str:
     return "—" if ms is None else datetime.fromtimestamp(ms / 1000, UTC).strftime("%d %b %Y")
 
 
+def day_range(low_ms: int, high_ms: int | None) -> str:
+    """'10–21 Mar 2026', '28 Feb – 21 Mar 2026', '28 Dec 2026 – 04 Jan 2027', one day alone, or 'from 10 Mar 2026'
+    without an upper bound: the interval as short as it reads unambiguously."""
+    if high_ms is None:
+        return f"from {day(low_ms)}"
+    low, high = (datetime.fromtimestamp(ms / 1000, UTC) for ms in (low_ms, high_ms))
+    if low.date() == high.date():
+        return day(low_ms)
+    if (low.year, low.month) == (high.year, high.month):
+        return f"{low:%d}–{day(high_ms)}"
+    if low.year == high.year:
+        return f"{low:%d %b} – {day(high_ms)}"
+    return f"{day(low_ms)} – {day(high_ms)}"
+
+
+def eta_text(view: MigrationView) -> str:
+    """'14 Mar 2026 (80 %: 10–21 Mar 2026)': the estimated completion with its interval, '(no interval yet)' when the
+    progress reports do not give one (docs/migration.md, "Forecast"), the date alone once the migration is done."""
+    if view.eta_ms is None:
+        return "—"
+    if view.eta_low_ms is None:
+        return f"{day(view.eta_ms)} (no interval yet)"
+    if view.eta_interval == "completed":
+        return day(view.eta_ms)
+    return f"{day(view.eta_ms)} (80 %: {day_range(view.eta_low_ms, view.eta_high_ms)})"
+
+
 def roadmap(view: MigrationView) -> pl.DataFrame:
     """Long frame for the ``roadmap`` widget: planned and forecast bars per phase, milestones, today, and the
     dependencies between phases (:func:`links`).
