@@ -120,8 +120,9 @@ def test_posted_sample_appears_on_overview(server, page):
     no_error_box(page)
 
 
-def test_placeholder_pages_say_they_are_not_built(server, page):
-    log_in(page, server.url, "root", PASSWORD, expect="Not built yet.", path="/dashboards")
+def test_dashboards_page_opens_with_the_provisioned_dashboard(server, page):
+    """The last placeholder page is built: /dashboards shows the dashboard provisioned from dashboards/."""
+    log_in(page, server.url, "root", PASSWORD, expect="QMS wall", path="/dashboards")
     no_error_box(page)
 
 

@@ -31,7 +31,9 @@ PAGES: tuple[PageSpec, ...] = (
     PageSpec("overview", "Overview", "Everyone", ":material/monitor_heart:", ALL, 30, "pages/overview.py"),
     PageSpec("explore", "Explore", "Everyone", ":material/query_stats:", ALL, None, "pages/explore.py", 4),
     PageSpec("migration", "Migration health", "Everyone", ":material/swap_horiz:", ALL, 30, "pages/migration.py", 17),
-    PageSpec("dashboards", "Dashboards", "Everyone", ":material/dashboard_customize:", ALL, None, None),
+    PageSpec(
+        "dashboards", "Dashboards", "Everyone", ":material/dashboard_customize:", ALL, None, "pages/dashboards.py", 20
+    ),
     PageSpec(
         "executive",
         "Executive",

@@ -22,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from core.dashboards.kinds import CONFIGS, AnyWidget, RangeKey, WidgetConfig
 from core.dashboards.variables import VARIABLE_NAME, references
+from core.query.selectors import LABEL_RE, NAME_RE
 
 SCHEMA_VERSION: Literal[2] = 2
 COLUMNS = 12
@@ -67,6 +68,20 @@ class Variable(BaseModel):
     def _name(cls, value: str) -> str:
         if not VARIABLE_NAME.match(value):
             raise ValueError("a variable name is letters, digits and '_' and does not start with a digit")
+        return value
+
+    @field_validator("label")
+    @classmethod
+    def _label(cls, value: str) -> str:
+        if not LABEL_RE.fullmatch(value):
+            raise ValueError("a label name is letters, digits and '_' and does not start with a digit")
+        return value
+
+    @field_validator("metric")
+    @classmethod
+    def _metric(cls, value: str) -> str:
+        if not NAME_RE.fullmatch(value):
+            raise ValueError("a metric name is letters, digits, '_' and ':' and does not start with a digit")
         return value
 
 
