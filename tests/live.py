@@ -97,20 +97,29 @@ def live_server(
     with log_path.open("wb") as log:
         process = subprocess.Popen(command, cwd=ROOT, env=environment, stdout=log, stderr=subprocess.STDOUT)
     server = LiveServer(f"http://127.0.0.1:{port}", log_path, process, token)
+    with running(process, f"{server.url}/api/v1/health", timeout_s, server.log, "server"):
+        yield server
+
+
+@contextmanager
+def running(
+    process: subprocess.Popen[bytes], ready_url: str, timeout_s: float, log: Callable[[], str], what: str
+) -> Iterator[None]:
+    """Wait until ``ready_url`` answers 200 (failing with ``log()`` if the process dies or is late); stop it after."""
     try:
         deadline = time.monotonic() + timeout_s
         while True:
             if process.poll() is not None:
-                raise RuntimeError(f"server exited with {process.returncode}:\n{server.log()}")
+                raise RuntimeError(f"{what} exited with {process.returncode}:\n{log()}")
             try:
-                if httpx.get(f"{server.url}/api/v1/health", timeout=1).status_code == 200:
+                if httpx.get(ready_url, timeout=1).status_code == 200:
                     break
             except httpx.HTTPError:
                 pass
             if time.monotonic() > deadline:
-                raise RuntimeError(f"server did not answer within {timeout_s} s:\n{server.log()}")
+                raise RuntimeError(f"{what} did not answer within {timeout_s} s:\n{log()}")
             time.sleep(0.2)
-        yield server
+        yield
     finally:
         if process.poll() is None:
             process.send_signal(signal.SIGTERM)

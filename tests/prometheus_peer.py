@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import random
 import shutil
-import signal
 import subprocess
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -20,7 +18,7 @@ from pathlib import Path
 
 import httpx
 
-from tests.live import free_port
+from tests.live import free_port, running
 
 PROMETHEUS = "/usr/bin/prometheus"
 PROMTOOL = "/usr/bin/promtool"
@@ -112,27 +110,9 @@ def prometheus(
         process = subprocess.Popen(command, cwd=tmp, stdout=log, stderr=subprocess.STDOUT)
     peer = Peer(f"http://127.0.0.1:{port}", log_path, process)
     try:
-        deadline = time.monotonic() + timeout_s
-        while True:
-            if process.poll() is not None:
-                raise RuntimeError(f"prometheus exited with {process.returncode}:\n{peer.log()}")
-            try:
-                if httpx.get(f"{peer.url}/-/ready", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"prometheus not ready within {timeout_s} s:\n{peer.log()}")
-            time.sleep(0.2)
-        yield peer
+        with running(process, f"{peer.url}/-/ready", timeout_s, peer.log, "prometheus"):
+            yield peer
     finally:
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
         shutil.rmtree(data, ignore_errors=True)
 
 
