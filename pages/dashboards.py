@@ -38,7 +38,7 @@ if params.get("kiosk") == "1":
     if shown is None:
         st.info(f"No dashboard {md_escape(slug)!s} to show here; check the name and that it is shared with you.")
         st.stop()
-    st.subheader(shown.dashboard.title)
+    st.title(shown.dashboard.title)  # the only heading on a wall screen
     range_key, values = view.controls(engine, shown.dashboard, viewer, compact=True)
     view.grid(engine, shown.dashboard, viewer, range_key, values)
     if shown.dashboard.time.refresh_s and not playlist:

@@ -46,6 +46,7 @@ PAGES = (
     "capacity",
     "insights",
     "reports",
+    "dashboards",
 )
 SIZES = (("", 1920, 1080), ("-mobile", 375, 812))
 MAX_HEIGHT = 16_000
@@ -230,6 +231,10 @@ def shoot(tmp: Path, pages: list[str], tablet: bool) -> None:
                     1920,
                     1080,
                     color_scheme="dark",
+                )
+            if "dashboards" in pages:  # the provisioned dashboard as a wall screen shows it (no sidebar, no header)
+                capture(
+                    browser, f"{server.url}/dashboards?kiosk=1&d=qms-wall", OUT / "dashboards-kiosk.png", 1920, 1080
                 )
             if "qse" in pages:  # the session detail, opened on the newest session that has started a phase
                 session = newest_qse_session(tmp / "pulseboard.db")

@@ -45,7 +45,33 @@ def metric_frame(
     variables: Mapping[str, str],
 ) -> pl.DataFrame:
     """Buckets of every series ``selector`` (variables substituted) selects, as ``viewer`` may see them."""
-    return visible_series(engine, substitute(selector, variables), start_ms, end_ms, viewer, agg=agg, step_ms=step_ms)
+    frame = visible_series(engine, substitute(selector, variables), start_ms, end_ms, viewer, agg=agg, step_ms=step_ms)
+    return short_names(frame)
+
+
+def short_names(frame: pl.DataFrame) -> pl.DataFrame:
+    """Series named by what tells them apart: the one varying label's value (``review``), or ``k=v, …`` of the
+    varying labels; a lone series by its metric name. Names that would collide stay as they were."""
+    if frame.is_empty() or "labels" not in frame.columns:
+        return frame
+    parsed = {name: json.loads(text) for name, text in frame.select("series", "labels").unique().iter_rows()}
+    if len(parsed) == 1:
+        ((name, labels),) = parsed.items()
+        mapping = {name: labels.get("__name__") or name.split("{")[0] or name}
+    else:
+        keys = sorted(set().union(*parsed.values()) - {"__name__"})
+        varying = [key for key in keys if len({labels.get(key) for labels in parsed.values()}) > 1]
+        if not varying:
+            return frame
+        mapping = {
+            name: labels.get(varying[0], "")
+            if len(varying) == 1
+            else ", ".join(f"{key}={labels.get(key, '')}" for key in varying)
+            for name, labels in parsed.items()
+        }
+    if len(set(mapping.values())) < len(mapping):
+        return frame
+    return frame.with_columns(pl.col("series").replace_strict(mapping, return_dtype=pl.String))
 
 
 def selectors_in(node: Any) -> Iterator[Any]:
@@ -102,4 +128,4 @@ def promql_frame(
     if not rows["ts"]:
         return pl.DataFrame(schema=RESULT_SCHEMA)
     schema = {**dict(RESULT_SCHEMA), "ts": pl.Int64()}
-    return pl.DataFrame(rows, schema=schema).with_columns(pl.col("ts").cast(pl.Datetime("ms", "UTC")))
+    return short_names(pl.DataFrame(rows, schema=schema).with_columns(pl.col("ts").cast(pl.Datetime("ms", "UTC"))))
