@@ -149,3 +149,25 @@ def test_executive_shows_the_business_view(store):
     # 3 × 0.5 agent hours × 60 + 3 × 5 fixed = 105 per team, 35 per review
     assert list(table["cost"]) == [105.0, 105.0] and list(table["cost_per_review"]) == [35.0, 35.0]
     assert "Escape cost avoided" in labels and labels["Quality programme ROI"].startswith("2,757")
+
+
+def test_the_executive_and_technical_reports_list_the_findings_and_leave_dismissed_ones_out(store):
+    from core.reports.build import build
+
+    now = now_ms()
+    start = now - 7 * 24 * H
+    technical = build(store, "technical", start, now, settings=get_settings(), now_ms=now)
+    (section,) = [s for s in technical.sections if s.title == "Insights: findings by impact"]
+    assert section.table is not None
+    rows = {r["finding"]: r for r in section.table.iter_rows(named=True)}
+    assert next(iter(rows)) == "Slow queries on qms"  # impact 100: 250 ms is past twice the limit
+    assert (
+        "Likely cause: deployment dep-7 of gateway 4.2" in rows["endpoint /reviews worse after gateway 4.2"]["detail"]
+    )
+    assert section.table["impact"].to_list() == sorted(section.table["impact"].to_list(), reverse=True)
+    dismissals.dismiss(store, "regression:dep-7", "rolled back already", "alice")
+    clear_cache()
+    executive = build(store, "executive", start, now, settings=get_settings(), now_ms=now)
+    (section,) = [s for s in executive.sections if s.title == "Insights: findings by impact"]
+    assert section.table is not None and "endpoint /reviews worse after gateway 4.2" not in section.table["finding"]
+    assert "Slow queries on qms" in section.table["finding"].to_list()

@@ -61,6 +61,7 @@ MAY_IMPORT = {
 }
 MAY_IMPORT["core.forecasting"] = {"core.analytics", "core.kpis", "core.programmes", "core.query", "core.store"} | BASE
 MAY_IMPORT["core.reports"] = {
+    "core.insights",
     "core.kpis",
     "core.sla",
     "core.programmes",

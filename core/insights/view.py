@@ -121,3 +121,18 @@ def band_chart(
     ).with_columns(pl.from_epoch("ts", time_unit="ms").dt.replace_time_zone("UTC"))
     deploys = marks(load_deployments(engine, start_ms, end_ms, settings=settings))
     return banded, deploys, regressions.chart_marks([r for r in found if r.series == name])
+
+
+REPORT_ROWS = 15
+
+
+def report_table(engine: Engine, settings: Settings, start_ms: int, end_ms: int) -> pl.DataFrame:
+    """The findings of [start, end) not dismissed or snoozed now, ranked by impact, for the Executive and Technical
+    reports: impact, kind, finding, detail, effort, estimated improvement, confidence, shown on (the first
+    :data:`REPORT_ROWS`).
+    """
+    found = load_insights(engine, settings, start_ms, end_ms).findings
+    shown, _ = findings.split(found, dismissals.hidden(engine))
+    table = findings.table(shown[:REPORT_ROWS]).drop("id")
+    details = pl.Series("detail", [f.detail for f in shown[:REPORT_ROWS]], pl.String)
+    return table.insert_column(3, details)

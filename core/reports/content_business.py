@@ -15,6 +15,7 @@ from sqlalchemy.engine import Engine
 
 from core.config import Settings
 from core.forecasting import view as capacity
+from core.insights.view import report_table
 from core.kpis import operations
 from core.kpis.executive import ExecutiveKpis, load_executive, risks
 from core.kpis.overview import load_overview
@@ -131,6 +132,7 @@ def executive(
             .head(3)
             .iter_rows(named=True)
         ]
+    insights = report_table(engine, settings, start_ms, end_ms)  # the Insights page's list, dismissals applied
     sections = [
         summary,
         health,
@@ -140,6 +142,13 @@ def executive(
         Section("Highlights", notes=tuple(highlights(k, before)), empty="No KPI improved against the previous period."),
         Section("Areas of concern", table=concerns if concerns.height else None, empty="No medium or high risk."),
         Section("Recommendations", notes=tuple(recs), empty="No bottleneck or capacity action needed."),
+        Section(
+            "Insights: findings by impact",
+            table=insights.select("impact", "kind", "finding", "estimated improvement", "shown on")
+            if insights.height
+            else None,
+            empty="No regression, drift or optimisation opportunity (docs/insights.md) in this period.",
+        ),
         Section(
             "Capacity projection",
             table=ranking.select(

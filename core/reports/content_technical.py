@@ -16,6 +16,7 @@ from sqlalchemy.engine import Engine
 
 from core.config import Settings
 from core.forecasting import view as capacity
+from core.insights.view import report_table
 from core.kpis import developer, operations
 from core.kpis.overview import load_overview
 from core.kpis.records import load_deployments
@@ -101,6 +102,7 @@ def technical(
         orient="row",
     )
     cpu = frames.get("CPU %", pl.DataFrame())
+    insights = report_table(engine, settings, start_ms, end_ms)  # the Insights page's list, dismissals applied
     sections = [
         Section(
             "Summary",
@@ -139,6 +141,11 @@ def technical(
             "Performance regressions and likely cause",
             table=found if found.height else None,
             empty=f"No metric moved the wrong way by more than {REGRESSION_PCT:g} % after a deployment.",
+        ),
+        Section(
+            "Insights: findings by impact",
+            table=insights if insights.height else None,
+            empty="No regression, drift or optimisation opportunity (docs/insights.md) in this period.",
         ),
         Section(
             "Resource use",
