@@ -24,13 +24,13 @@ Regular expressions in matchers are compiled by RE2 through
 
 from __future__ import annotations
 
-import itertools
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import polars as pl
 import promql_parser as pp
 from sqlalchemy.engine import Engine
 
@@ -41,6 +41,7 @@ from core.query.plan import choose_tier
 from core.query.promql_values import NAME, Matrix, PromQLError, Scalar, String, Value, Vector, drop_name
 from core.query.selectors import Matcher, Selector, SelectorError
 from core.query.series import find_series
+from core.store import columnar
 from core.store.rollup import RAW_HORIZON, TIER_MS, read_state
 
 LOOKBACK_MS = 300_000  # Prometheus' default --query.lookback-delta
@@ -147,36 +148,32 @@ def selector_of(node: Any, settings: Settings) -> Selector:
     return Selector(node.name or None, tuple(matchers))
 
 
-def _fetch(connection: Any, sql: str, params: Sequence[int]) -> np.ndarray:
-    """``(series_id, ts, value)`` rows as one float64 array of shape (n, 3), without a polars frame per row."""
-    cursor = connection.connection.driver_connection.cursor()
-    try:
-        cursor.execute(sql, tuple(params))
-        rows = cursor.fetchall()
-    finally:
-        cursor.close()
-    # ms timestamps and ids are far below 2**53, so float64 holds them exactly
-    flat = np.fromiter(itertools.chain.from_iterable(rows), dtype=np.float64, count=3 * len(rows))
-    return flat.reshape(len(rows), 3)
+SAMPLE_COLUMNS: dict[str, pl.DataType] = {"series_id": pl.Int64(), "ts": pl.Int64(), "value": pl.Float64()}
+
+
+def _fetch(engine: Engine, sql: str, params: Sequence[int]) -> pl.DataFrame:
+    """``(series_id, ts, value)`` rows, columnar (ADBC/Arrow where available): no Python object per row."""
+    return columnar.fetch(engine, sql, params, SAMPLE_COLUMNS)
 
 
 SEEK_STEP_MS = 60_000  # from this step on, reading each step's latest sample beats reading them all
 
 
-def _fetch_latest(connection: Any, ids: Sequence[int], first: int, last: int, step: int) -> np.ndarray:
+def _fetch_latest(engine: Engine, ids: Sequence[int], first: int, last: int, step: int) -> pl.DataFrame:
     """For each series and each step time ``first, first + step, … ≤ last``: its latest sample within the lookback.
 
     Exactly the samples an instant vector selector answers with; the same sample may come
-    once per step it answers, which does not change what any step sees.
+    once per step it answers, which does not change what any step sees. One primary-key seek
+    per series and step, the ids and times bound as parameters.
     """
-    if connection.dialect.name == "postgresql":
+    if engine.dialect.name == "postgresql":
         sql = (
-            "SELECT i.id, x.ts, x.value FROM unnest(%s::int[]) AS i(id) "
-            "CROSS JOIN generate_series(%s::bigint, %s::bigint, %s::bigint) AS s(t) "
+            f"SELECT i.id, x.ts, x.value FROM unnest(ARRAY[{', '.join(['?'] * len(ids))}]::bigint[]) AS i(id) "
+            "CROSS JOIN generate_series(?::bigint, ?::bigint, ?::bigint) AS s(t) "
             "CROSS JOIN LATERAL (SELECT ts, value FROM samples WHERE series_id = i.id AND ts <= s.t "
-            "AND ts >= s.t - %s ORDER BY ts DESC LIMIT 1) AS x"
+            "AND ts >= s.t - ? ORDER BY ts DESC LIMIT 1) AS x"
         )
-        rows = _fetch(connection, sql, (list(ids), first, last, step, LOOKBACK_MS))  # type: ignore[arg-type]
+        rows = _fetch(engine, sql, (*ids, first, last, step, LOOKBACK_MS))
     else:
         values = ", ".join(["(?)"] * len(ids))
         sql = (
@@ -186,9 +183,8 @@ def _fetch_latest(connection: Any, ids: Sequence[int], first: int, last: int, st
             "AND x.ts = (SELECT max(y.ts) FROM samples y WHERE y.series_id = ids.id AND y.ts <= steps.t "
             "AND y.ts >= steps.t - ?)"
         )
-        rows = _fetch(connection, sql, (first, step, step, last, *ids, LOOKBACK_MS))
-    order = np.lexsort((rows[:, 1], rows[:, 0]))
-    return rows[order]
+        rows = _fetch(engine, sql, (first, step, step, last, *ids, LOOKBACK_MS))
+    return rows.sort("series_id", "ts")
 
 
 class Evaluator:
@@ -225,29 +221,27 @@ class Evaluator:
         with self.engine.connect() as connection:
             # Raw samples are complete from the retention job's horizon on (0: nothing deleted yet).
             horizon = read_state(connection, RAW_HORIZON)
-            tier = "raw"
-            if start < horizon:
-                step = int(self.steps[1] - self.steps[0]) if len(self.steps) > 1 else None
-                tier = choose_tier(start, end + 1, self.now, self.settings, step)
-                tier = "1m" if tier == "raw" else tier  # raw is gone there: the finest tier instead
-            p = "%s" if connection.dialect.name == "postgresql" else "?"
-            marks = ", ".join([p] * len(ids))
-            step = int(self.steps[1] - self.steps[0]) if len(self.steps) > 1 else 0
-            if tier == "raw" and latest_only and step >= SEEK_STEP_MS:
-                rows = _fetch_latest(connection, ids, start + LOOKBACK_MS, end, step)
-            elif tier == "raw":
-                sql = (
-                    f"SELECT series_id, ts, value FROM samples WHERE series_id IN ({marks}) AND ts >= {p} AND ts <= {p}"
-                )
-                rows = _fetch(connection, sql + " ORDER BY series_id, 2", (*ids, start, end))
-            else:
-                sql = (
-                    f"SELECT series_id, last_ts, last FROM samples_{tier} WHERE series_id IN ({marks}) "
-                    f"AND bucket >= {p} AND bucket <= {p} AND last_ts >= {p} AND last_ts <= {p}"
-                )
-                params = (*ids, start - TIER_MS[tier], end, start, end)
-                rows = _fetch(connection, sql + " ORDER BY series_id, 2", params)
-        ids_read = rows[:, 0].astype(np.int64)
+        tier = "raw"
+        if start < horizon:
+            step = int(self.steps[1] - self.steps[0]) if len(self.steps) > 1 else None
+            tier = choose_tier(start, end + 1, self.now, self.settings, step)
+            tier = "1m" if tier == "raw" else tier  # raw is gone there: the finest tier instead
+        marks = ", ".join(["?"] * len(ids))
+        step = int(self.steps[1] - self.steps[0]) if len(self.steps) > 1 else 0
+        if tier == "raw" and latest_only and step >= SEEK_STEP_MS:
+            rows = _fetch_latest(self.engine, ids, start + LOOKBACK_MS, end, step)
+        elif tier == "raw":
+            sql = f"SELECT series_id, ts, value FROM samples WHERE series_id IN ({marks}) AND ts >= ? AND ts <= ?"
+            rows = _fetch(self.engine, sql + " ORDER BY series_id, ts", (*ids, start, end))
+        else:
+            sql = (
+                f"SELECT series_id, last_ts, last FROM samples_{tier} WHERE series_id IN ({marks}) "
+                "AND bucket >= ? AND bucket <= ? AND last_ts >= ? AND last_ts <= ? ORDER BY series_id, last_ts"
+            )
+            rows = _fetch(self.engine, sql, (*ids, start - TIER_MS[tier], end, start, end))
+        ids_read = rows["series_id"].to_numpy()
+        times = rows["ts"].to_numpy()
+        samples = rows["value"].to_numpy()
         cuts = np.flatnonzero(np.diff(ids_read)) + 1
         starts = np.concatenate(([0], cuts)) if len(rows) else np.array([], dtype=np.int64)
         ends = np.concatenate((cuts, [len(rows)])) if len(rows) else np.array([], dtype=np.int64)
@@ -257,9 +251,8 @@ class Evaluator:
             span = by_id.get(sid)
             if span is None:
                 continue
-            part = rows[span[0] : span[1]]
-            ts = part[:, 1].astype(np.int64) + offset
-            out.append(Raw({NAME: name, **json.loads(labels)}, ts, np.ascontiguousarray(part[:, 2])))
+            ts = times[span[0] : span[1]] + offset
+            out.append(Raw({NAME: name, **json.loads(labels)}, ts, np.ascontiguousarray(samples[span[0] : span[1]])))
         return out
 
     # ---- tree walk ------------------------------------------------------------------------------

@@ -24,6 +24,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from core.config import Settings, get_settings
+from core.store.columnar import close_all
 
 SQLITE_BUSY_TIMEOUT_MS = 10_000
 
@@ -132,7 +133,8 @@ def get_engine(settings: Settings | None = None, *, lock_timeout_s: float | None
 
 
 def dispose_engines() -> None:
-    """Close every pooled connection; used at shutdown and between tests."""
+    """Close every pooled connection (the engines' and the columnar reads' ADBC ones); at shutdown, between tests."""
+    close_all()
     with _lock:
         for engine in _engines.values():
             engine.dispose()
