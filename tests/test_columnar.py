@@ -229,3 +229,35 @@ def test_the_promql_read_binds_its_ids_and_times(engine: Engine) -> None:
     for sql, params in captured:
         assert "11" not in sql and "1000000" not in sql and "1120000" not in sql
         assert sql.count("?") == len(params)
+
+
+def test_rows_out_of_key_order_are_sorted_and_ordered_ones_kept() -> None:
+    rows = pl.DataFrame({"series_id": [2, 1, 1], "ts": [5, 3, 1], "value": [0.5, 0.3, 0.1]})
+    assert promql._in_key_order(rows).rows() == [(1, 1, 0.1), (1, 3, 0.3), (2, 5, 0.5)]
+    ordered = rows.sort("series_id", "ts")
+    assert promql._in_key_order(ordered) is ordered
+
+
+@pytest.mark.parametrize("agg", ["avg", "max", "last", "count"])
+def test_chart_series_reads_match_through_either_path(
+    engine: Engine,
+    settings,
+    monkeypatch: pytest.MonkeyPatch,
+    agg: str,
+) -> None:
+    """core.query.series (pages, API, alert rules) reads raw samples and rollup rows the same way."""
+    from core import query
+
+    _load(engine, infinities=False)
+    run_rollup(engine)
+    answers = []
+    for path in ("adbc", "rows"):
+        if path == "rows":
+            monkeypatch.setattr(columnar, "available", lambda _engine: False)
+        query.clear_cache()
+        answers.append(
+            query.series(engine, "temp", START, START + 3 * 3_600_000, agg=agg, settings=settings, now_ms=NOW)  # type: ignore[arg-type]
+        )
+    fast, rows = answers
+    assert fast.height > 100
+    assert fast.equals(rows)

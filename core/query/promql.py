@@ -184,6 +184,15 @@ def _fetch_latest(engine: Engine, ids: Sequence[int], first: int, last: int, ste
             "AND y.ts >= steps.t - ?)"
         )
         rows = _fetch(engine, sql, (first, step, step, last, *ids, LOOKBACK_MS))
+    return _in_key_order(rows)
+
+
+def _in_key_order(rows: pl.DataFrame) -> pl.DataFrame:
+    """``rows`` ordered by (series_id, ts); the seek queries already return them so, checked in one numpy pass."""
+    ids, times = rows["series_id"].to_numpy(), rows["ts"].to_numpy()
+    step_id, step_t = np.diff(ids), np.diff(times)
+    if bool(np.all((step_id > 0) | ((step_id == 0) & (step_t >= 0)))):
+        return rows
     return rows.sort("series_id", "ts")
 
 
