@@ -6,6 +6,8 @@ hand-made frames; this module only reads through core.query, core.sla and core.p
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import polars as pl
 from sqlalchemy.engine import Engine
 
@@ -61,8 +63,13 @@ def qse_frames(engine: Engine, settings: Settings, start_ms: int, end_ms: int) -
     return templates, gates
 
 
-def gather(engine: Engine, settings: Settings, start_ms: int, end_ms: int) -> Inputs:
-    """Every rule's input for [start, end); the host rule always looks back ``opportunity_host_days``."""
+def gather(
+    engine: Engine, settings: Settings, start_ms: int, end_ms: int, bottlenecks: Sequence[object] | None = None
+) -> Inputs:
+    """Every rule's input for [start, end); the host rule always looks back ``opportunity_host_days``.
+
+    ``bottlenecks``: the SLA report's, when the caller has built it already (the reports do); else built here.
+    """
     queries = label_means(engine, "db_query_duration_seconds", "database", start_ms, end_ms, settings, "mean_s")
     caches = label_means(engine, "db_cache_hit_percent", "database", start_ms, end_ms, settings, "hit_pct")
     host_start = end_ms - int(settings.opportunity_host_days * DAY_MS)
@@ -83,7 +90,9 @@ def gather(engine: Engine, settings: Settings, start_ms: int, end_ms: int) -> In
         queries=queries.with_columns((pl.col("mean_s") * 1000).alias("mean_ms")),
         caches=caches,
         hosts=hosts,
-        bottlenecks=list(build_report(engine, settings, start_ms, end_ms).bottlenecks),
+        bottlenecks=list(
+            build_report(engine, settings, start_ms, end_ms).bottlenecks if bottlenecks is None else bottlenecks
+        ),
         agents=load,
         templates=templates,
         teams=teams,

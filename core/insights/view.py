@@ -7,6 +7,7 @@ pages draw, they never compute statistics.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import polars as pl
@@ -72,7 +73,9 @@ def deployment_regressions(
     return [r for r in regressions.detect(values, around, settings) if r.deployment_id in wanted]
 
 
-def _load(engine: Engine, settings: Settings, start_ms: int, end_ms: int) -> InsightsView:
+def _load(
+    engine: Engine, settings: Settings, start_ms: int, end_ms: int, bottlenecks: Sequence[object] | None = None
+) -> InsightsView:
     table, computed = baselines.load(engine)
     found = deployment_regressions(engine, settings, start_ms, end_ms)
     recent_start = end_ms - max(int(settings.drift_minutes * 4 * MIN_MS), 3_600_000)
@@ -81,7 +84,7 @@ def _load(engine: Engine, settings: Settings, start_ms: int, end_ms: int) -> Ins
         recent, table, sigma=settings.baseline_band_sigma, min_samples=settings.baseline_min_samples
     )
     drifts = baselines.drifts(banded, min_minutes=settings.drift_minutes, step_ms=MIN_MS)
-    chances = opportunities.find(inputs.gather(engine, settings, start_ms, end_ms), settings)
+    chances = opportunities.find(inputs.gather(engine, settings, start_ms, end_ms, bottlenecks), settings)
     listed = findings.rank(
         [
             *findings.from_regressions(found),
@@ -126,12 +129,15 @@ def band_chart(
 REPORT_ROWS = 15
 
 
-def report_table(engine: Engine, settings: Settings, start_ms: int, end_ms: int) -> pl.DataFrame:
+def report_table(
+    engine: Engine, settings: Settings, start_ms: int, end_ms: int, bottlenecks: Sequence[object] | None = None
+) -> pl.DataFrame:
     """The findings of [start, end) not dismissed or snoozed now, ranked by impact, for the Executive and Technical
     reports: impact, kind, finding, detail, effort, estimated improvement, confidence, shown on (the first
     :data:`REPORT_ROWS`).
     """
-    found = load_insights(engine, settings, start_ms, end_ms).findings
+    view = load_insights(engine, settings, start_ms, end_ms) if bottlenecks is None else None
+    found = (view or _load(engine, settings, start_ms, end_ms, bottlenecks)).findings  # a report has the SLA's already
     shown, _ = findings.split(found, dismissals.hidden(engine))
     table = findings.table(shown[:REPORT_ROWS]).drop("id")
     details = pl.Series("detail", [f.detail for f in shown[:REPORT_ROWS]], pl.String)

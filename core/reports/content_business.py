@@ -132,7 +132,9 @@ def executive(
             .head(3)
             .iter_rows(named=True)
         ]
-    insights = report_table(engine, settings, start_ms, end_ms)  # the Insights page's list, dismissals applied
+    insights = report_table(
+        engine, settings, start_ms, end_ms, sla.bottlenecks
+    )  # the Insights page's list, dismissals applied
     sections = [
         summary,
         health,

@@ -102,7 +102,9 @@ def technical(
         orient="row",
     )
     cpu = frames.get("CPU %", pl.DataFrame())
-    insights = report_table(engine, settings, start_ms, end_ms)  # the Insights page's list, dismissals applied
+    insights = report_table(
+        engine, settings, start_ms, end_ms, sla.bottlenecks
+    )  # the Insights page's list, dismissals applied
     sections = [
         Section(
             "Summary",
