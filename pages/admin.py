@@ -10,7 +10,7 @@ from core.config import get_settings
 from core.ingest import demo_data
 from core.model import now_ms
 from core.store import get_engine
-from core.ui import audit_view
+from core.ui import audit_view, export
 from core.ui.login import client_address, require_page
 from core.ui.text import md_escape
 
@@ -18,6 +18,7 @@ viewer = require_page("admin")
 engine = get_engine()
 settings = get_settings()
 address = client_address()
+export.set_scope("admin", "", viewer, engine=engine, address=address)  # the tables' "Data" menus
 
 
 def show_secret_once(label: str, secret: str) -> None:
@@ -26,7 +27,9 @@ def show_secret_once(label: str, secret: str) -> None:
 
 
 def users_tab() -> None:
-    st.dataframe(users.users_frame(engine, settings.auth_session_idle_timeout_s), hide_index=True, width="stretch")
+    export.table(
+        users.users_frame(engine, settings.auth_session_idle_timeout_s), hide_index=True, width="stretch", panel="users"
+    )
     create, change = st.columns(2)
     with create.form("admin_create_user", clear_on_submit=True, border=True):
         st.subheader("Create user")
@@ -92,7 +95,7 @@ def users_tab() -> None:
 
 
 def tokens_tab() -> None:
-    st.dataframe(tokens.tokens_frame(engine), hide_index=True, width="stretch")
+    export.table(tokens.tokens_frame(engine), hide_index=True, width="stretch", panel="tokens")
     create, revoke = st.columns(2)
     with create.form("admin_create_token", clear_on_submit=True, border=True):
         st.subheader("Create token")

@@ -19,13 +19,14 @@ from core.auth.access import can, may_handle_alert
 from core.config import get_settings
 from core.model import now_ms
 from core.store import get_engine
-from core.ui import charts, login
+from core.ui import charts, export, login
 from core.ui.login import client_address, require_page
 from core.ui.text import md_escape
 
 viewer = require_page("alerts")
 engine, settings = get_engine(), get_settings()
 address = client_address()
+export.set_scope("alerts", "", viewer, engine=engine, address=address)  # the tables' "Data" menus
 may_edit = can(viewer, "edit_rules")
 ICONS = {
     "critical": ":material/error:",
@@ -69,8 +70,12 @@ def active_tab() -> None:
     shown = table.select(
         "state", "severity", "summary", "age_min", "acknowledged_by", "suppressed", "root_cause", "group_key", "labels"
     )
-    st.dataframe(
-        shown, hide_index=True, width="stretch", column_config={"age_min": st.column_config.NumberColumn("age (min)")}
+    export.table(
+        shown,
+        hide_index=True,
+        width="stretch",
+        column_config={"age_min": st.column_config.NumberColumn("age (min)")},
+        panel="active-alerts",
     )
     mine = table.filter(
         pl.col("labels").map_elements(lambda text: may_handle_alert(viewer, json.loads(text)), return_dtype=pl.Boolean)
@@ -111,7 +116,7 @@ def history_tab() -> None:
     cols[0].metric("Episodes", frame.height)
     cols[1].metric("Median duration", f"{(frame['duration_s'].median() or 0) / 60:.1f} min")
     cols[2].metric("Median time to acknowledge", f"{(frame['time_to_ack_s'].median() or 0) / 60:.1f} min")
-    st.dataframe(
+    export.table(
         frame.select(
             "fired_at",
             "severity",
@@ -125,6 +130,7 @@ def history_tab() -> None:
         ),
         hide_index=True,
         width="stretch",
+        panel="alert-history",
     )
 
 
@@ -153,7 +159,7 @@ def preview_chart(rule_text: str) -> None:
             .encode(x="start:T", x2="end:T")
         )
         chart = alt.layer(band, chart)
-    st.altair_chart(chart, width="stretch")
+    export.chart(chart, width="stretch", panel="rule-preview")
     st.caption(result.note or f"Would have fired {result.episodes.height} time(s) in the last 24 h (shaded).")
 
 
@@ -167,7 +173,7 @@ def rules_tab() -> None:
             icon=":material/signal_disconnected:",
         )
     state_of = dict(states.select("rule", "state").iter_rows())
-    st.dataframe(
+    export.table(
         [
             {
                 "name": r.name,
@@ -187,6 +193,7 @@ def rules_tab() -> None:
         ],
         hide_index=True,
         width="stretch",
+        panel="rules",
     )
     params = st.query_params
     names = ["(new rule)", *(r.name for r in rules)] if may_edit else [r.name for r in rules]
@@ -304,7 +311,7 @@ def channels_tab() -> None:
     if may_edit:
         channel_form()
     st.subheader("Delivery log")
-    st.dataframe(deliver.delivery_log(engine), hide_index=True, width="stretch")
+    export.table(deliver.delivery_log(engine), hide_index=True, width="stretch", panel="delivery-log")
 
 
 def channel_form() -> None:

@@ -8,7 +8,7 @@ import streamlit as st
 from core.kpis import developer as dev
 from core.kpis.records import apply_filters, load_deployments, load_events, marks, newest_event_ms, within
 from core.model import now_ms
-from core.ui import chrome
+from core.ui import chrome, export
 from core.ui import widgets as w
 from core.ui.login import require_page
 from core.ui.text import md_escape
@@ -117,11 +117,11 @@ def review_queue() -> None:
     )
     if queue.items.height:
         with st.expander(f"Open reviews ({queue.items.height})"):
-            st.dataframe(queue.items, hide_index=True, width="stretch")
+            export.table(queue.items, hide_index=True, width="stretch", panel="review-queue")
     people = dev.feedback_by_reviewer(steps, viewer, since_ms=win.start_ms, now_ms=now)
     if people is not None and people.height and queue.reviewer is None:
         with st.expander("Feedback time per reviewer"):
-            st.dataframe(people, hide_index=True, width="stretch")
+            export.table(people, hide_index=True, width="stretch", panel="feedback-per-reviewer")
 
 
 @chrome.live(ctx)

@@ -16,7 +16,7 @@ from core.insights import dismissals
 from core.insights.findings import PAGE_TITLES, Finding, split, table
 from core.insights.view import band_chart, hidden, load_insights
 from core.model import now_ms
-from core.ui import chrome
+from core.ui import chrome, export
 from core.ui import widgets as w
 from core.ui.insight_charts import baseline_chart
 from core.ui.login import require_page
@@ -156,7 +156,7 @@ if view.series:
     )
     if banded.filter(pl.col("hi").is_not_null()).is_empty():
         st.caption("No baseline for this series yet: the band appears once the insights job has computed one.")
-    st.altair_chart(baseline_chart(banded, deploys, marks, title=str(picked)), width="stretch")
+    export.chart(baseline_chart(banded, deploys, marks, title=str(picked)), width="stretch", panel="baseline")
     st.caption("Shaded: the baseline band; dashed: expected; dotted rules: deployments; solid red rules: regressions.")
 else:
     chrome.empty("No baselined series in this range: send the series listed in baseline_selectors (docs/insights.md).")

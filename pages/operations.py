@@ -13,7 +13,7 @@ from core.model import now_ms
 from core.query import series
 from core.query.feeds import feed_status
 from core.query.selectors import build_selector
-from core.ui import chrome
+from core.ui import chrome, export
 from core.ui import widgets as w
 from core.ui.feeds_view import TABLE as FEEDS
 from core.ui.feeds_view import table_frame
@@ -99,12 +99,13 @@ def live_state() -> None:
         if step:
             code = {v: k for k, v in workflow.STEP_LABELS.items()}.get(step, step)
             st.caption(f"Open workflows at **{md_escape(step)}**")
-            st.dataframe(
+            export.table(
                 open_now.filter(pl.col("step") == code)
                 .with_columns(pl.from_epoch("since_ms", time_unit="ms").dt.replace_time_zone("UTC").alias("since"))
                 .drop("since_ms"),
                 hide_index=True,
                 width="stretch",
+                panel="open-steps",
             )
         elif open_now.height:
             st.caption("Click a step to list its workflows.")
@@ -115,8 +116,11 @@ def live_state() -> None:
                 f"**{md_escape(agent)}** — {md_escape(ops.agents.filter(pl.col('name') == agent)['detail'].first())}; "
                 "workflows it is working on:"
             )
-            st.dataframe(
-                open_now.filter(pl.col("agent_id") == agent).drop("since_ms"), hide_index=True, width="stretch"
+            export.table(
+                open_now.filter(pl.col("agent_id") == agent).drop("since_ms"),
+                hide_index=True,
+                width="stretch",
+                panel="agent-open-items",
             )
     queue_col, comp_col = st.columns([1, 1])
     with queue_col:
@@ -156,10 +160,11 @@ def live_state() -> None:
         )
         if component:
             st.caption(f"Errors naming **{md_escape(component)}** in the range")
-            st.dataframe(
+            export.table(
                 operations.recent_errors(ops.errors).filter(pl.col("component") == component),
                 hide_index=True,
                 width="stretch",
+                panel="recent-errors",
             )
     alerts_panel(win.end_ms)
     chrome.widget(FEEDS, table_frame(feed_status(ctx.engine, ctx.settings, now_ms())), ctx=ctx)

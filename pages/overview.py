@@ -10,7 +10,7 @@ from core.kpis.overview import load_overview
 from core.model import now_ms
 from core.query.feeds import feed_status
 from core.query.inventory import latest_events, latest_samples, store_totals
-from core.ui import chrome
+from core.ui import chrome, export
 from core.ui import widgets as w
 from core.ui.feeds_view import STRIP as FEEDS
 from core.ui.feeds_view import strip_frame
@@ -138,7 +138,9 @@ def live_overview() -> None:
     )
     picked = chrome.widget(COMPONENTS, data.components, ctx=ctx)
     if picked:
-        st.dataframe(data.components.filter(pl.col("name") == picked), hide_index=True, width="stretch")
+        export.table(
+            data.components.filter(pl.col("name") == picked), hide_index=True, width="stretch", panel="component"
+        )
     elif data.components.height:
         st.caption("Click a component to see its detail.")
     chrome.widget(FEEDS, strip_frame(feed_status(ctx.engine, ctx.settings, now_ms())), ctx=ctx)
@@ -166,6 +168,6 @@ with st.expander("What is in the store", expanded=totals.series == 0 and totals.
         )
     samples_tab, events_tab = st.tabs(["Latest samples", "Latest events"])
     with samples_tab:
-        st.dataframe(latest_samples(ctx.engine), hide_index=True, width="stretch")
+        export.table(latest_samples(ctx.engine), hide_index=True, width="stretch", panel="latest-samples")
     with events_tab:
-        st.dataframe(latest_events(ctx.engine), hide_index=True, width="stretch")
+        export.table(latest_events(ctx.engine), hide_index=True, width="stretch", panel="latest-events")

@@ -7,7 +7,7 @@ import streamlit as st
 
 from core.kpis import quality as qa
 from core.kpis.records import load_deployments, marks, newest_event_ms
-from core.ui import chrome, quality_charts
+from core.ui import chrome, export, quality_charts
 from core.ui import widgets as w
 from core.ui.login import require_page
 from core.ui.text import md_escape
@@ -180,12 +180,13 @@ def gates_panel() -> None:
         )
     if gate:
         st.markdown(f"**{md_escape(gate)}** — execution time percentiles (s) and newest runs")
-        st.dataframe(
+        export.table(
             qa.gate_time_percentiles(ctx.engine, gate, win.start_ms, win.end_ms, ctx.filters),
             hide_index=True,
             width="stretch",
+            panel="gate-time-percentiles",
         )
-        st.dataframe(qa.gate_runs(data.gates, gate), hide_index=True, width="stretch", height=240)
+        export.table(qa.gate_runs(data.gates, gate), hide_index=True, width="stretch", height=240, panel="gate-runs")
 
     chrome.section("Defects")
     found = qa.found_between(data.defects, win.start_ms, win.end_ms)
@@ -228,7 +229,7 @@ def gates_panel() -> None:
         ctx=ctx,
     )
     if c.by_policy.height:
-        st.dataframe(c.by_policy, hide_index=True, width="stretch")
+        export.table(c.by_policy, hide_index=True, width="stretch", panel="coverage-by-policy")
 
     chrome.section(
         "Test suites", "From stored JUnit runs: the newest run of each suite, and its pass % over its last runs."
@@ -236,7 +237,7 @@ def gates_panel() -> None:
     suites = qa.suite_table(data.runs)
     suite = chrome.widget(SUITES, suites, ctx=ctx, key="suite-pick")
     if suites.height:
-        st.dataframe(
+        export.table(
             suites.drop("component", "fail_pct"),
             hide_index=True,
             width="stretch",
@@ -245,6 +246,7 @@ def gates_panel() -> None:
                 "pass_pct": st.column_config.NumberColumn("pass %", format="%.1f"),
                 "time_s": st.column_config.NumberColumn("time (s)"),
             },
+            panel="test-suites",
         )
     if suite:
         chrome.widget(
@@ -269,13 +271,14 @@ def gates_panel() -> None:
         if matrix.is_empty():
             chrome.empty("No gate runs or defects in this range to assess risk from.")
             return
-        state = st.altair_chart(
+        state = export.chart(
             quality_charts.risk_matrix(qa.risk_cells(matrix)),
             width="stretch",
             on_select="rerun",
             selection_mode="pick",
             key="risk-pick",
             height=300,
+            panel="risk-matrix",
         )
         likelihood, impact = chrome.picked(state, "likelihood_level"), chrome.picked(state, "impact_level")
         chosen = (
@@ -283,10 +286,11 @@ def gates_panel() -> None:
             if likelihood
             else matrix
         )
-        st.dataframe(
+        export.table(
             chosen.select("component", "risk", "gate_fail_pct", "defects", "mean_severity"),
             hide_index=True,
             width="stretch",
+            panel="risk-components",
         )
 
 

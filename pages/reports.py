@@ -13,7 +13,7 @@ from core.reports.deliver import filename
 from core.reports.generate import start_background
 from core.reports.model import KINDS, stamp
 from core.reports.schedule import ScheduleError, load, save
-from core.ui import chrome
+from core.ui import chrome, export
 from core.ui.export import download_buttons
 from core.ui.login import require_page
 
@@ -148,7 +148,7 @@ if deliveries:
             f"{failed} scheduled deliver{'y' if failed == 1 else 'ies'} failed after every retry.",
             icon=":material/error:",
         )
-    st.dataframe(rows.drop("created_ms"), hide_index=True, width="stretch")
+    export.table(rows.drop("created_ms"), hide_index=True, width="stretch", panel="scheduled-deliveries")
 if "admin" in viewer.roles:
     with st.expander("Edit schedules"):
         text = st.text_area(

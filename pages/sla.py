@@ -16,7 +16,7 @@ from core.sla.compliance import WINDOWS_S
 from core.sla.definitions import FORM_UNIT_S, KINDS, DefinitionError, SlaDefinition, form_values, parse_definition
 from core.sla.report import SlaReport, build_report, step_words
 from core.sla.status import SlaStatus, statuses
-from core.ui import charts, chrome
+from core.ui import charts, chrome, export
 from core.ui import widgets as w
 from core.ui.login import client_address, require_page
 from core.ui.text import md_escape
@@ -222,7 +222,7 @@ chrome.section(
     "Compliance",
     "Shares over the chosen range; budget and burn rates over each SLA's period (burn 1× spends it exactly).",
 )
-st.dataframe(
+export.table(
     view.summary(found, "range"),
     hide_index=True,
     width="stretch",
@@ -231,6 +231,7 @@ st.dataframe(
         "burn 6 h": st.column_config.NumberColumn(format="%.1f×"),
         "burn 3 d": st.column_config.NumberColumn(format="%.1f×"),
     },
+    panel="sla-summary",
 )
 
 chrome.section(
@@ -251,7 +252,7 @@ if cards:
             for c in cards
         ]
     )
-st.dataframe(
+export.table(
     view.comparison(report.lines),
     hide_index=True,
     width="stretch",
@@ -261,6 +262,7 @@ st.dataframe(
         "items change": st.column_config.NumberColumn(format="%+d"),
         "breaches change": st.column_config.NumberColumn(format="%+d"),
     },
+    panel="sla-comparison",
 )
 
 chrome.section("Trend and error budget")
@@ -279,9 +281,10 @@ if chosen is not None:
                 + (f" Send {md_escape(d.selector)} samples." if d.selector else " Send workflow step events.")
             )
         else:
-            st.altair_chart(
+            export.chart(
                 charts.trend(share, color=None, y_title="% good", warning=d.objective * 100, y_format=",.2f"),
                 width="stretch",
+                panel="good-share",
             )
     with budget_col:
         line = burn_down(
@@ -295,7 +298,7 @@ if chosen is not None:
         if line["remaining"].is_null().all():
             chrome.empty("No items in the budget period yet.")
         else:
-            st.altair_chart(
+            export.chart(
                 charts.trend(
                     line.with_columns(pl.col("remaining") * 100),
                     y="remaining",
@@ -305,8 +308,9 @@ if chosen is not None:
                     y_format=",.0f",
                 ),
                 width="stretch",
+                panel="error-budget",
             )
-    st.dataframe(view.windows(chosen), hide_index=True, width="stretch")
+    export.table(view.windows(chosen), hide_index=True, width="stretch", panel="sla-windows")
 
 chrome.section(
     "Breaches",
@@ -326,7 +330,7 @@ else:
         "Page", min_value=1, max_value=view.page_count(shown.height), value=1, step=1, key="sla-breach-page"
     )
     page = view.page_of(shown, int(number))
-    st.dataframe(
+    export.table(
         view.breaches_table(page.rows),
         hide_index=True,
         width="stretch",
@@ -334,6 +338,7 @@ else:
             "crossed": st.column_config.DatetimeColumn(format="MMM D, HH:mm"),
             "over %": st.column_config.NumberColumn(format="%.0f %%"),
         },
+        panel="breaches",
     )
     st.caption(f"{page.caption} The report downloads below list every one.")
 
@@ -345,10 +350,10 @@ if ranking.is_empty():
         icon=":material/check:",
     )
 else:
-    st.dataframe(view.bottleneck_table(ranking), hide_index=True, width="stretch")
+    export.table(view.bottleneck_table(ranking), hide_index=True, width="stretch", panel="bottlenecks")
 if not path.is_empty():
     st.markdown("**Critical path** (mean time each step adds per workflow, waits included)")
-    st.altair_chart(
+    export.chart(
         charts.bars(
             path.with_columns((pl.col("total_s") / 60).alias("minutes")),
             category="step",
@@ -359,6 +364,7 @@ if not path.is_empty():
             height=40 * path.height + 40,
         ),
         width="stretch",
+        panel="critical-path",
     )
 
 left, right = st.columns(2)

@@ -254,7 +254,8 @@ def test_operations_page_offers_every_control(alerting_store, monkeypatch):
     assert {"Acknowledge", "Resolve manually", "Silence", "Save channel"} <= {
         b.label for b in at.get("form_submit_button")
     }
-    assert [d.label for d in at.download_button] == ["Export all rules"]
+    assert [d.label for d in at.download_button if not (d.key or "").startswith("export-")] == ["Export all rules"]
+    assert {d.label for d in at.download_button if (d.key or "").startswith("export-")} == {"CSV", "Parquet", "JSON"}
     at.get("form_submit_button")[0].click().run()  # Acknowledge the one alert listed
     assert not at.exception
     rows = audit.entries(alerting_store, actor="local", actions=(audit.ALERT_ACKNOWLEDGED,))
@@ -281,7 +282,7 @@ def test_qa_lead_page_is_read_only_but_acknowledges_quality_alerts(alerting_stor
 @pytest.mark.parametrize("role", ["operations", "qa_lead", "admin"])
 def test_rule_export_is_audited(alerting_store, monkeypatch, role):
     at = alerts_page(role, monkeypatch)
-    at.download_button[0].click().run()
+    next(d for d in at.download_button if d.label == "Export all rules").click().run()
     assert not at.exception
     rows = audit.entries(alerting_store, actions=(audit.EXPORT,))
     assert rows["target"].to_list() == ["alert_rules"] and rows["address"][0] == ADDRESS

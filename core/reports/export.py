@@ -9,7 +9,8 @@ characters is written with a leading ``'``, which spreadsheets read as "this is 
 not show (CSV injection, as OWASP describes it). Numbers are left alone: ``-5`` stays a number.
 Parquet and JSON are read by programs, not spreadsheets, so their cells are written as they are.
 
-Times are written as UTC ISO 8601 with milliseconds (``2025-08-17T06:23:14.000Z``) in CSV and JSON.
+Times are written as UTC ISO 8601 with milliseconds (``2025-08-17T06:23:14.000Z``) in CSV and JSON; a list or
+struct cell (a table's sparkline values) is written to CSV as its JSON text.
 
 Large tables are written in slices of :data:`CHUNK_ROWS` rows (:func:`chunks`), so a download or a
 file never needs the whole encoded text in memory at once; Parquet is written by polars straight
@@ -50,6 +51,11 @@ def _times(name: str, dtype: pl.DataType) -> pl.Expr:
 def _cell(name: str, dtype: pl.DataType) -> pl.Expr:
     if dtype in (pl.String, pl.Categorical) or isinstance(dtype, pl.Enum):
         return neutralise(pl.col(name)).alias(name)
+    if isinstance(dtype, pl.List | pl.Array | pl.Struct):  # a sparkline's values: JSON text in one cell
+        as_struct = pl.struct(pl.col(name).alias("v")) if not isinstance(dtype, pl.Struct) else pl.col(name)
+        text = as_struct.struct.json_encode()
+        text = text if isinstance(dtype, pl.Struct) else text.str.slice(5).str.strip_suffix("}")
+        return pl.when(pl.col(name).is_not_null()).then(neutralise(text)).alias(name)
     return _times(name, dtype)
 
 
@@ -120,7 +126,8 @@ def read_back(data: bytes, fmt: str) -> pl.DataFrame:
         return pl.read_parquet(io.BytesIO(data))
     if fmt == "csv":
         return pl.read_csv(io.BytesIO(data))
-    return pl.DataFrame(json.loads(data)) if json.loads(data) else pl.DataFrame()
+    rows = json.loads(data)
+    return pl.DataFrame(rows, infer_schema_length=None) if rows else pl.DataFrame()
 
 
 __all__ = ["FORMATS", "FORMULA_STARTS", "chunks", "csv_bytes", "csv_safe", "data_bytes", "neutralise", "write"]

@@ -15,7 +15,8 @@ A role page is::
 interval (default from core.auth.catalogue), and the component/team/repository filters. All
 of them are bound to the URL query string (``?range=7d&refresh=10s&repository=org/x``)
 so a view can be shared by link. :func:`widget` draws a core.ui.widgets config and returns
-the value clicked on it (drill-down); :func:`kpi_row` lays KPI cards out in rows that
+the value clicked on it (drill-down); every table and chart it draws carries the "Data" export
+menu of its rows (core.ui.export); :func:`kpi_row` lays KPI cards out in rows that
 wrap on narrow screens; :func:`freshness` writes "last updated" and warns when the data
 has gone quiet; :func:`empty` is the empty state that says what to send.
 """
@@ -37,7 +38,7 @@ from core.config import Settings, get_settings
 from core.model import now_ms
 from core.query.timewindow import RANGE_LABELS, REFRESH, REFRESH_LABELS, Window, default_refresh_key, window
 from core.store import get_engine
-from core.ui import login
+from core.ui import export, login
 from core.ui import widgets as w
 from core.ui.outage import guarded, store_guard
 from core.ui.text import md_escape
@@ -140,6 +141,8 @@ def page(
                 + ", ".join(f"{k} = **{md_escape(v)}**" for k, v in chosen.items())
                 + " (events carrying that field)."
             )
+    span_label = f"{custom[0]}-to-{custom[1]}" if custom else str(range_key)
+    export.set_scope(slug, span_label, viewer, engine=engine, address=login.client_address())
     return PageContext(spec, engine, settings, viewer, str(range_key), custom, REFRESH.get(str(refresh_key)), chosen)
 
 
@@ -201,12 +204,12 @@ def widget(
         st.markdown(f"**{config.title}**")
         empty(out.message)
     elif isinstance(out, w.TableOut):
-        st.markdown(f"**{config.title}**", help=config.help or None)
+        _title(config, out.frame)
         st.dataframe(
             out.frame, hide_index=True, width="stretch", height=config.height or "auto", column_config=_columns(config)
         )
     elif isinstance(out, w.ChartOut):
-        st.markdown(f"**{config.title}**", help=config.help or None)
+        _title(config, export.chart_frame(out.chart))
         if out.pick is None:
             st.altair_chart(out.chart, width="stretch")
             return None
@@ -215,6 +218,13 @@ def widget(
         )
         return picked(state, out.pick)
     return None
+
+
+def _title(config: w.WidgetConfig, frame: Any) -> None:
+    """A table's or chart's title with its "Data" menu at the right (core.ui.export): the rows the panel draws."""
+    with st.container(horizontal=True, vertical_alignment="center", gap="small"):
+        st.markdown(f"**{config.title}**", help=config.help or None, width="stretch")
+        export.data_menu(frame, config.title or config.key, key=config.key)
 
 
 def _columns(config: w.WidgetConfig) -> dict[str, Any] | None:
