@@ -49,7 +49,7 @@ st.title("Dashboards")
 draft = st.session_state.get(view.DRAFT)  # {"doc": JSON dict, "version": int | None (new)}
 pick_col, new_col = st.columns([4, 1], vertical_alignment="bottom")
 slugs = list(saved)
-PICK = "dash-pick"
+PICK, SAVED = "dash-pick", "dash-saved"
 if (pending := st.session_state.pop(PICK, None)) in saved:
     st.session_state["d"] = pending
 start = params.get("d") or (default.slug if default else None)
@@ -71,6 +71,8 @@ if draft is None or (draft["version"] is not None and chosen is not None and dra
     draft = None if chosen is None else {"doc": chosen.dashboard.model_dump(mode="json"), "version": chosen.version}
     st.session_state[view.DRAFT] = draft
     view.bump()
+if message := st.session_state.pop(SAVED, None):  # said after the rerun that moved the picker to it
+    st.success(message, icon=":material/check:")
 if draft is None:
     st.info("No dashboard is shared with you yet. Press **New dashboard** to build one.", icon=":material/dashboard:")
     st.stop()
@@ -105,7 +107,7 @@ elif mode == "Edit":
             st.error(md_escape(str(error)), icon=":material/error:")
         else:
             st.session_state[PICK] = dashboard.slug  # applied to the picker before it is drawn on the rerun
-            st.toast(f"Saved {md_escape(dashboard.title)} (version {draft['version']})", icon=":material/check:")
+            st.session_state[SAVED] = f"Saved {md_escape(dashboard.title)} (version {draft['version']})"
             st.rerun()
     if is_new and cancel_col.button("Discard new dashboard"):
         st.session_state.pop(view.DRAFT, None)

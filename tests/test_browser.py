@@ -122,7 +122,7 @@ def test_posted_sample_appears_on_overview(server, page):
 
 def test_dashboards_page_opens_with_the_provisioned_dashboard(server, page):
     """The last placeholder page is built: /dashboards shows the dashboard provisioned from dashboards/."""
-    log_in(page, server.url, "root", PASSWORD, expect="QMS wall", path="/dashboards")
+    log_in(page, server.url, "root", PASSWORD, expect="Queue depth:", path="/dashboards")
     no_error_box(page)
 
 

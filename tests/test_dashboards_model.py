@@ -83,6 +83,12 @@ def test_consistency_problems_name_the_field():
     assert found["variables[1].name"] == "$host is defined twice"
     assert found["widgets[1].config.source"] == "$queue is not a variable of this dashboard"
     assert "used twice" in found["widgets[2].config.id"]
+    doc = json.loads(json.dumps(FULL))
+    doc["widgets"][0]["config"]["source"] = "metric:cpu{host=$host"
+    doc["widgets"][1]["config"]["source"] = "promql:sum(rate(x[5m])"
+    found = problems(doc)
+    assert "bad selector" in found["widgets[0].config.source"]
+    assert "parse error" in found["widgets[1].config.source"]
     assert "slug" in problems(FULL | {"slug": "Bad Slug!"})
     assert "variables[0].name" in problems(FULL | {"variables": [{"name": "9x", "label": "a", "metric": "m"}]})
     assert problems([1]) == {"": "a dashboard is a JSON object"}

@@ -191,7 +191,7 @@ def test_build_a_dashboard_in_the_editor_save_and_open_it_again(data):
     [t for t in at.text_input if t.label == "Source"][-1].input("promql:max(qms_queue_depth)")
     ok(by_label(at.button, "Add widget").click().run())
     ok(by_label(at.button, "Save dashboard").click().run())
-    assert any("Saved Queues (version 1)" in t.proto.body for t in at.toast), "the save is confirmed"
+    assert [s.value for s in at.success] == ["Saved Queues (version 1)"]
     assert by_label(at.selectbox, "Dashboard").value == "queues"  # the picker moved to the saved dashboard
     saved = store.get(data, "queues")
     assert saved is not None and saved.version == 1 and saved.owner == "local"
@@ -298,3 +298,36 @@ def test_editor_reorders_duplicates_resizes_and_deletes_widgets(data):
     assert [p.widget.title for p in saved.dashboard.widgets] == ["Second", "Second (copy)"]
     assert saved.dashboard.widgets[0].grid == model.Grid(x=0, y=0, w=12, h=4)
     assert saved.dashboard.widgets[1].grid.y == 1  # the copy goes below the others
+
+
+def test_an_unknown_or_hidden_dashboard_in_the_url_opens_the_picker_without_an_error(data):
+    shared_board(data)  # ana's, not shared
+    at = ok(run_page("operations", d="anas"))
+    assert by_label(at.selectbox, "Dashboard").options == []
+    assert "Hello **team**" not in [m.value for m in at.markdown]
+    at = ok(run_page("admin", d="nope"))
+    assert by_label(at.selectbox, "Dashboard").value == "anas"
+    ok(run_page("operations", kiosk="1", playlist="anas", every="soon"))
+
+
+def test_a_widget_the_viewer_may_not_see_shows_its_refusal_in_its_own_cell(data):
+    now = now_ms()
+    ingest(data, Batch((Sample.of("cost_per_task_usd", {"team": "a"}, 1.5, now - MIN),)))
+    board = model.validate(
+        {
+            "schema_version": 2,
+            "slug": "costs",
+            "title": "Costs",
+            "widgets": [
+                {"config": {"kind": "trend", "title": "Cost", "source": "metric:cost_per_task_usd"}},
+                {"config": {"kind": "note", "title": "Still here", "text": "Other widgets draw."}},
+            ],
+        }
+    )
+    owner = Viewer.of("exec", ["executive"])
+    store.save(data, board, owner)
+    store.share(data, "costs", ["developer"], owner)
+    at = run_page("developer", d="costs")
+    assert not at.exception
+    assert [e.value for e in at.error] and "not allowed" in at.error[0].value
+    assert "Other widgets draw." in [m.value for m in at.markdown]

@@ -21,8 +21,9 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from core.dashboards.kinds import CONFIGS, AnyWidget, RangeKey, WidgetConfig
-from core.dashboards.variables import VARIABLE_NAME, references
-from core.query.selectors import LABEL_RE, NAME_RE
+from core.dashboards.variables import VARIABLE_NAME, references, substitute
+from core.query import promql
+from core.query.selectors import LABEL_RE, NAME_RE, parse_selector
 
 SCHEMA_VERSION: Literal[2] = 2
 COLUMNS = 12
@@ -137,12 +138,27 @@ class Dashboard(BaseModel):
         for index, panel in enumerate(self.widgets):
             if panel.widget.key in ids[:index]:
                 problems.append((f"widgets[{index}].config.id", f"widget id {panel.widget.key!r} is used twice"))
-            for name in references(panel.widget.source):
-                if name not in names:
-                    problems.append((f"widgets[{index}].config.source", f"${name} is not a variable of this dashboard"))
+            missing = [name for name in references(panel.widget.source) if name not in names]
+            for name in missing:
+                problems.append((f"widgets[{index}].config.source", f"${name} is not a variable of this dashboard"))
+            if not missing and (wrong := source_problem(panel.widget.source, names)):
+                problems.append((f"widgets[{index}].config.source", wrong))
         if problems:
             raise DashboardError(problems)
         return self
+
+
+def source_problem(source: str, variables: list[str]) -> str | None:
+    """Why a ``metric:`` selector or ``promql:`` query cannot be parsed (variables stand in as a plain value)."""
+    stand_in = dict.fromkeys(variables, "value")
+    try:
+        if source.startswith("metric:"):
+            parse_selector(substitute(source.removeprefix("metric:"), stand_in))
+        elif source.startswith("promql:"):
+            promql.parse(substitute(source.removeprefix("promql:"), stand_in))
+    except ValueError as error:
+        return str(error)
+    return None
 
 
 def field_path(loc: tuple[int | str, ...]) -> str:
