@@ -18,12 +18,14 @@ from core.forecasting.resources import HORIZON_LABELS, resource
 from core.model import now_ms
 from core.store import get_engine
 from core.store.forecasts import progress, request_refit
+from core.ui import export
 from core.ui.forecast_charts import forecast_chart
 from core.ui.login import require_page
 
 viewer = require_page("capacity")
 settings = get_settings()
 engine = get_engine(settings)
+export.set_scope("capacity", "", viewer, engine=engine)  # the tables' and charts' "Data" menus
 MARKDOWN = re.compile(r"([\\`*_{}\[\]()#+\-.!|~<>$])")
 CHARTS = 4  # charts drawn by default: each costs about 0.1 s to build, and the ranking says which matter
 
@@ -75,7 +77,7 @@ if ranked.is_empty():
         icon=":material/hourglass_empty:",
     )
 else:
-    st.dataframe(ranked.drop("key", "rank"), hide_index=True, width="stretch")
+    export.table(ranked.drop("key", "rank"), "resources", hide_index=True, width="stretch")
     st.caption(
         "“reaches threshold”: when the forecast crosses it, with the 80 % interval of that time (its upper bound "
         "crosses first). Rows without a forecast say how much history they still need: system metrics start with "
@@ -137,7 +139,7 @@ for n, key in enumerate(shown):
             y_title=res.unit,
             y_format=",.0f" if res.unit != "%" else ",.1f",
         )
-        st.altair_chart(chart, width="stretch")
+        export.chart(chart, f"forecast {names[key]}", menu_key=f"forecast-{n}", width="stretch")
 
 st.subheader("Completion ETAs")
 etas = view.eta_table(view.etas(stored, view.migration_etas_now(engine, now, settings)), now)
@@ -148,7 +150,7 @@ if etas.is_empty():
         icon=":material/inbox:",
     )
 else:
-    st.dataframe(etas, hide_index=True, width="stretch")
+    export.table(etas, "completion etas", hide_index=True, width="stretch")
     st.caption(
         "Migration: the Migration page's estimate — each running phase at its pace so far, a phase not started after "
         "its dependencies; its interval: the ends at the 10th and 90th percentile of the last 14 days' daily progress. "
