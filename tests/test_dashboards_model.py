@@ -83,6 +83,8 @@ def test_consistency_problems_name_the_field():
     assert found["variables[1].name"] == "$host is defined twice"
     assert found["widgets[1].config.source"] == "$queue is not a variable of this dashboard"
     assert "used twice" in found["widgets[2].config.id"]
+    untitled = FULL | {"widgets": [{"config": {"kind": "kpi", "title": " "}}]}
+    assert problems(untitled) == {"widgets[0].config.title": "give the widget a title"}
     doc = json.loads(json.dumps(FULL))
     doc["widgets"][0]["config"]["source"] = "metric:cpu{host=$host"
     doc["widgets"][1]["config"]["source"] = "promql:sum(rate(x[5m])"

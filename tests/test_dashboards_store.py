@@ -138,3 +138,18 @@ def test_the_shipped_dashboards_folder_is_valid():
     good, problems = read_folder(ROOT / "dashboards")
     assert problems == []
     assert good, "an example dashboard ships in dashboards/"
+
+
+def test_a_stored_definition_that_no_longer_validates_is_left_out_not_fatal(engine):
+
+    from core.store.schema import dashboards
+
+    store.save(engine, board("good", "Good"), ANA)
+    store.save(engine, board("old", "Old"), ANA)
+    with engine.begin() as connection:
+        connection.execute(
+            dashboards.update()
+            .where(dashboards.c.slug == "old")
+            .values(definition={"schema_version": 2, "slug": "old"})
+        )
+    assert [s.slug for s in store.visible(engine, ANA)] == ["good"]

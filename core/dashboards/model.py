@@ -136,6 +136,8 @@ class Dashboard(BaseModel):
                 problems.append((f"variables[{index}].name", f"${name} is defined twice"))
         ids = [panel.widget.key for panel in self.widgets]
         for index, panel in enumerate(self.widgets):
+            if not panel.widget.title.strip() and panel.widget.kind != "note":
+                problems.append((f"widgets[{index}].config.title", "give the widget a title"))
             if panel.widget.key in ids[:index]:
                 problems.append((f"widgets[{index}].config.id", f"widget id {panel.widget.key!r} is used twice"))
             missing = [name for name in references(panel.widget.source) if name not in names]

@@ -16,6 +16,7 @@ Saves carry the version they started from: a save against an older version raise
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -26,11 +27,12 @@ from sqlalchemy.engine import Connection, Engine
 from core.auth import audit
 from core.auth.access import Viewer
 from core.auth.catalogue import ROLES
-from core.dashboards.model import Dashboard, validate
+from core.dashboards.model import Dashboard, DashboardError, validate
 from core.model import now_ms
 from core.store.schema import dashboards
 
 PROVISIONING = "provisioning"
+log = logging.getLogger(__name__)
 
 
 class Refused(PermissionError):
@@ -106,10 +108,20 @@ def get(engine: Engine, slug: str) -> Saved | None:
 
 
 def visible(engine: Engine, viewer: Viewer) -> list[Saved]:
-    """Every dashboard ``viewer`` may open, by title."""
+    """Every dashboard ``viewer`` may open, by title; a stored definition this version cannot read is logged and
+    left out (one broken row must not take the page down for everyone)."""
     with engine.connect() as connection:
         rows = connection.execute(sa.select(dashboards).order_by(dashboards.c.title, dashboards.c.slug)).all()
-    return [saved for saved in map(_row, rows) if may_view(saved, viewer)]
+    out = []
+    for row in rows:
+        try:
+            saved = _row(row)
+        except DashboardError as error:
+            log.warning("dashboard %r cannot be read and is left out: %s", row.slug, error)
+            continue
+        if may_view(saved, viewer):
+            out.append(saved)
+    return out
 
 
 def default_for(engine: Engine, viewer: Viewer) -> Saved | None:

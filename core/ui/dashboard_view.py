@@ -341,6 +341,9 @@ def _add_widget(draft: dict[str, Any]) -> None:
             except ValidationError as error:
                 st.error("; ".join(_problems(error, "new widget.")))
             else:
+                if not str(values.get("title", "")).strip() and kind != "note":
+                    st.error("new widget.title: give the widget a title")
+                    return
                 grid_place = {"x": int(x), "y": _next_y(draft), "w": int(width), "h": int(height)}
                 draft["widgets"].append({"config": {"kind": kind, **values}, "grid": grid_place})
                 bump()
