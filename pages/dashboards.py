@@ -103,7 +103,11 @@ elif mode == "Edit":
             )
         except model.DashboardError as error:
             view.save_problems(error.problems)
-        except (store.Conflict, store.Refused) as error:
+        except store.Conflict as error:
+            st.error(md_escape(str(error)), icon=":material/error:")
+            if draft["version"] is not None:  # saved elsewhere: the next run starts again from the stored version
+                st.session_state.pop(view.DRAFT, None)
+        except store.Refused as error:
             st.error(md_escape(str(error)), icon=":material/error:")
         else:
             st.session_state[PICK] = dashboard.slug  # applied to the picker before it is drawn on the rerun

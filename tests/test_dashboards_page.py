@@ -331,3 +331,19 @@ def test_a_widget_the_viewer_may_not_see_shows_its_refusal_in_its_own_cell(data)
     assert not at.exception
     assert [e.value for e in at.error] and "not allowed" in at.error[0].value
     assert "Other widgets draw." in [m.value for m in at.markdown]
+
+
+def test_a_dashboard_saved_elsewhere_refuses_the_stale_save_then_reloads(data):
+    shared_board(data)
+    ana = Viewer.of("ana", ["developer"])
+    store.share(data, "anas", [], ana)
+    at = run_page("admin", d="anas")
+    at.get("button_group")[0].set_value("Edit").run()
+    by_label(at.text_input, "Title").input("Admin's title").run()
+    newer = store.get(data, "anas").dashboard.model_copy(update={"title": "Ana's newer title"})
+    store.save(data, newer, ana, expected_version=1)  # saved in another tab meanwhile
+    by_label(at.button, "Save dashboard").click().run()
+    assert any("saved by someone else" in e.value for e in at.error), [e.value for e in at.error]
+    assert store.get(data, "anas").dashboard.title == "Ana's newer title"
+    at.run()  # the next run starts again from the stored version
+    assert by_label(at.text_input, "Title").value == "Ana's newer title"
