@@ -26,6 +26,7 @@ from core.auth.access import is_sensitive
 from core.config import ROOT
 from core.query.timewindow import RANGE_LABELS
 from core.reports.export import FORMULA_STARTS, data_bytes, read_back
+from core.ui import widgets as w
 from core.ui.export import chart_frame, file_stem
 from tests.test_role_pages_apptest import demo
 
@@ -110,9 +111,13 @@ def test_every_table_and_chart_exports_exactly_the_rows_it_drew(app_store, expor
         t.columns for t in tables if t.height and not any(comparable(f) == comparable(t) for f in files.values())
     ]
     assert not unmatched, unmatched
-    for datasets in charts:
+    gauges = [f for f in files.values() if f.columns == ["value", "target", "unit", "note"] and f.height == 1]
+    for datasets, spec in zip(charts, [c.proto.spec for c in at.get("vega_lite_chart")], strict=True):
         rows = sum(d.height for d in datasets)
         columns = {c for d in datasets for c in d.columns}
+        if '"arc"' in spec and {"part", "share"} <= columns:  # a gauge draws arcs; it exports the figure shown
+            assert gauges, sorted(files)
+            continue
         assert any(f.height == rows and columns <= set(f.columns) for f in files.values()), (columns, rows)
 
 
@@ -191,6 +196,12 @@ def test_file_names_say_page_panel_and_range():
     assert file_stem("qa", "risk/matrix", "2026-12-01-to-2026-12-07") == "qa-risk-matrix-2026-12-01-to-2026-12-07"
     assert file_stem("admin", "users") == "admin-users"
     assert file_stem("x", "../../etc/passwd", "") == "x-etc-passwd"
+
+
+def test_a_gauge_exports_its_figure_not_its_arcs():
+    out = w.build(w.GaugeConfig(kind="gauge", title="SLA compliance", target=99.3, unit="%"), (97.4, "12 items"))
+    assert isinstance(out, w.ChartOut) and out.rows is not None
+    assert out.rows.to_dicts() == [{"value": 97.4, "target": 99.3, "unit": "%", "note": "12 items"}]
 
 
 def test_chart_frame_is_the_drawn_rows_once_per_data_set():

@@ -209,7 +209,7 @@ def widget(
             out.frame, hide_index=True, width="stretch", height=config.height or "auto", column_config=_columns(config)
         )
     elif isinstance(out, w.ChartOut):
-        _title(config, export.chart_frame(out.chart))
+        _title(config, out.rows if out.rows is not None else export.chart_frame(out.chart))
         if out.pick is None:
             st.altair_chart(out.chart, width="stretch")
             return None

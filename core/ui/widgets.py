@@ -90,10 +90,12 @@ class KpiOut:
 
 @dataclass(frozen=True)
 class ChartOut:
-    """A rendered chart; ``pick`` is the selection field when it supports drill-down."""
+    """A rendered chart; ``pick`` is the selection field when it supports drill-down; ``rows`` is what its Data
+    menu exports when the chart's own data is drawing geometry (a gauge's arcs) rather than the figures shown."""
 
     chart: charts.Chart
     pick: str | None = None
+    rows: pl.DataFrame | None = None
 
 
 @dataclass(frozen=True)
@@ -260,7 +262,11 @@ def _gauge(
             critical=t.critical,
             higher_is_worse=t.higher_is_worse,
             height=config.height,
-        )
+        ),
+        rows=pl.DataFrame(
+            {"value": [value], "target": [config.target], "unit": [config.unit], "note": [label]},
+            schema={"value": pl.Float64, "target": pl.Float64, "unit": pl.String, "note": pl.String},
+        ),
     )
 
 
