@@ -9,8 +9,11 @@ each step's latest sample, a rollup tier past the raw horizon).
 from __future__ import annotations
 
 import math
+import os
 import shutil
+import sys
 import threading
+from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
 import numpy as np
@@ -22,7 +25,7 @@ from core.ingest.writer import write_batch
 from core.model import Sample
 from core.query import promql
 from core.query.promql import evaluate
-from core.store import columnar, make_engine
+from core.store import columnar, make_engine, sqlite_reader
 from core.store.rollup import RAW_HORIZON, run_rollup, write_state
 
 NOW = 1_800_000_000_000
@@ -155,17 +158,40 @@ def test_concurrent_readers_each_get_their_own_connection(engine: Engine) -> Non
     assert errors == []
     assert len(results) == 40
     assert all(result.equals(expected) for result in results)
-    idle = [len(pool) for pool in columnar._pools.values()]
-    assert idle and max(idle) <= columnar.POOL_SIZE
+    if engine.dialect.name == "postgresql":  # SQLite reads run in the worker processes, not in this pool
+        idle = [len(pool) for pool in columnar._pools.values()]
+        assert idle and max(idle) <= columnar.POOL_SIZE
 
 
 def test_close_all_empties_the_pools(engine: Engine) -> None:
     ids = _load(engine)
     columnar.fetch_adbc(engine, SQL, (*ids[:3], START, NOW), SCHEMA)
-    assert columnar._pools
+    if engine.dialect.name == "postgresql":
+        assert columnar._pools
     columnar.close_all()
     assert not columnar._pools
-    assert columnar.fetch_adbc(engine, SQL, (*ids[:3], START, NOW), SCHEMA).height > 0  # opens a fresh one
+    assert columnar.fetch_adbc(engine, SQL, (*ids[:3], START, NOW), SCHEMA).height > 0  # opens afresh
+
+
+def test_a_dead_worker_pool_is_replaced(sqlite_engine: Engine) -> None:
+    ids = _load(sqlite_engine)
+    columnar.fetch_adbc(sqlite_engine, SQL, (*ids[:3], START, NOW), SCHEMA)
+    workers = columnar._sqlite_workers()
+    workers.submit(os._exit, 1)  # a worker dies as one killed by the OOM killer would
+    with pytest.raises(BrokenProcessPool):
+        for _ in range(50):  # until the pool notices
+            columnar.fetch_adbc(sqlite_engine, SQL, (*ids[:3], START, NOW), SCHEMA)
+    assert columnar.fetch(sqlite_engine, SQL, (*ids[:3], START, NOW), SCHEMA).height > 0
+    assert columnar._workers is not None and columnar._workers is not workers
+
+
+def test_sqlite_reads_run_in_a_worker_process_not_beside_pythons_sqlite(sqlite_engine: Engine) -> None:
+    """The driver's own SQLite copy must not share this process's POSIX locks (see core.store.sqlite_reader)."""
+    ids = _load(sqlite_engine)
+    columnar.fetch_adbc(sqlite_engine, SQL, (*ids[:3], START, NOW), SCHEMA)
+    workers = columnar._sqlite_workers()
+    assert workers.submit(sqlite_reader.worker_pid).result() != os.getpid()
+    assert "adbc_driver_sqlite.dbapi" not in sys.modules  # never loaded here
 
 
 def test_sqlite_stores_adbc_cannot_serve_use_the_engine(tmp_path: Path) -> None:
@@ -261,3 +287,37 @@ def test_chart_series_reads_match_through_either_path(
     fast, rows = answers
     assert fast.height > 100
     assert fast.equals(rows)
+
+
+def test_workers_exit_when_their_process_is_killed(tmp_path: Path) -> None:
+    """A server that dies without cleaning up (SIGKILL, OOM) leaves no read workers behind."""
+    import subprocess
+    import time
+
+    script = (
+        "from core.store import columnar, sqlite_reader\n"
+        "import os, sys\n"
+        "if __name__ == '__main__':\n"
+        "    print(columnar._sqlite_workers().submit(sqlite_reader.worker_pid).result(), flush=True)\n"
+        "    os._exit(0)  # no atexit: as a killed process\n"
+    )
+    (tmp_path / "dies.py").write_text(script)
+    root = Path(__file__).resolve().parent.parent
+    done = subprocess.run(
+        [sys.executable, str(tmp_path / "dies.py")],
+        cwd=root,
+        env={**os.environ, "PYTHONPATH": str(root)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    worker = int(done.stdout.split()[0])
+    for _ in range(300):  # the watcher polls every second; allow a loaded machine 30 s
+        try:
+            os.kill(worker, 0)
+        except ProcessLookupError:
+            break
+        time.sleep(0.1)
+    else:
+        os.kill(worker, 9)
+        pytest.fail(f"read worker {worker} outlived its parent")

@@ -6,15 +6,19 @@ DB-API cursor cost several times more than the store's own work. ADBC drivers
 (``adbc-driver-sqlite``, ``adbc-driver-postgresql``) hand the result over as Arrow columns,
 which become a polars frame, and numpy arrays from it, without a Python object per value.
 
-SQLAlchemy stays the owner of the store's connections everywhere else; this module opens
-its own ADBC connections from the engine's URL (the SQLite file, or the Postgres DSN without
-SQLAlchemy's ``+psycopg``), keeps up to :data:`POOL_SIZE` idle ones per URL, and gives each to
-one thread at a time. They run in autocommit, so an idle connection never holds a read
-transaction (a SQLite snapshot that blocks checkpoints, or an ``idle in transaction`` on
-Postgres). Where ADBC cannot serve — the drivers are not installed, an in-memory SQLite,
-a driver error such as a locked file — the same SQL runs through the engine's DB-API cursor
-and the rows are packed into numpy arrays in one pass (:func:`fetch_rows`), with the same
-result: tests/test_columnar.py checks both paths give identical frames.
+SQLAlchemy stays the owner of the store's connections everywhere else. On Postgres this
+module opens its own ADBC connections from the engine's URL (the DSN without SQLAlchemy's
+``+psycopg``), keeps up to :data:`POOL_SIZE` idle ones per store and gives each to one thread at
+a time. On SQLite the reads run in a small pool of worker processes
+(:mod:`core.store.sqlite_reader` says why: the driver's own copy of SQLite must not share a
+process with Python's) that return Arrow tables; a file is keyed by its inode, so a file
+replaced under the same name (a restore) is opened afresh. Every ADBC connection runs in
+autocommit, so an idle one never holds a read transaction (a SQLite snapshot that blocks
+checkpoints, or an ``idle in transaction`` on Postgres). Where ADBC cannot serve — the drivers
+are not installed, an in-memory SQLite or a file not created yet, a driver or worker error —
+the same SQL runs through the engine's DB-API cursor and the rows are packed into numpy arrays
+in one pass (:func:`fetch_rows`), with the same result: tests/test_columnar.py checks both
+paths give identical frames.
 
 SQL is written once with ``?`` placeholders and bound parameters (never values in the text);
 they become ``$1, $2 …`` for ADBC on Postgres and ``%s`` for psycopg. Every column read this
@@ -26,37 +30,48 @@ from __future__ import annotations
 import atexit
 import itertools
 import logging
+import multiprocessing
 import os
 import re
+import tempfile
 import threading
 from collections.abc import Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
 import polars as pl
+import pyarrow as pa
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from core.store import sqlite_reader
+
 log = logging.getLogger(__name__)
 
-POOL_SIZE = 4  # idle ADBC connections kept per store URL
-MAX_URLS = 8  # stores with pooled connections (tests open many short-lived ones)
-SQLITE_BUSY_TIMEOUT_MS = 10_000  # as core.store.engine's connections wait
+POOL_SIZE = 4  # idle ADBC connections kept per Postgres store
+MAX_URLS = 8  # Postgres stores with pooled connections (tests open many short-lived ones)
+SQLITE_WORKERS = 2  # processes reading SQLite stores
+MAX_BROKEN_POOLS = 3
 
 Params = Sequence[int | float]
 
 _pools: dict[str, list[Any]] = {}
+_workers: ProcessPoolExecutor | None = None
+_broken_pools = 0  # pools whose workers died, in a row
+_workers_refused = False  # this process cannot start worker processes: SQLite reads go through the engine
 _lock = threading.Lock()
+_SPOOL = "/dev/shm" if os.access("/dev/shm", os.W_OK) else tempfile.gettempdir()  # where workers leave results
 _PLACEHOLDER = re.compile(r"\?")
 
 
-def _driver(url: sa.engine.URL) -> tuple[Any, str, str] | None:
-    """The ADBC DB-API module, connection URI and pool key for ``url``, or None where ADBC cannot serve it.
+def _driver(url: sa.engine.URL) -> tuple[str, str, str] | None:
+    """``(backend, connection URI or path, key)`` for reading ``url``'s store through ADBC, or None where it cannot.
 
-    A SQLite store's key includes the file's device and inode: a file replaced under the same
-    name (a restore) gets new connections instead of reading the old one through a pooled handle.
-    A file that does not exist yet is left to the engine, which creates it with its pragmas.
+    A SQLite store's key includes the file's device and inode (see the module docstring). A
+    file that does not exist yet is left to the engine, which creates it with its pragmas.
     """
     try:
         if url.get_backend_name() == "sqlite":
@@ -67,14 +82,18 @@ def _driver(url: sa.engine.URL) -> tuple[Any, str, str] | None:
                 status = os.stat(path)
             except OSError:
                 return None
-            import adbc_driver_sqlite.dbapi as sqlite_dbapi
+            import adbc_driver_sqlite  # noqa: F401 - installed, or the engine's path serves
 
-            return sqlite_dbapi, path, f"{os.path.abspath(path)}|{status.st_dev}|{status.st_ino}"
+            if _workers_refused:
+                return None
+
+            full = os.path.abspath(path)
+            return "sqlite", full, f"{full}|{status.st_dev}|{status.st_ino}"
         if url.get_backend_name() == "postgresql":
-            import adbc_driver_postgresql.dbapi as postgres_dbapi
+            import adbc_driver_postgresql  # noqa: F401
 
             dsn = url.set(drivername="postgresql").render_as_string(hide_password=False)
-            return postgres_dbapi, dsn, dsn
+            return "postgresql", dsn, dsn
     except ImportError:
         return None
     return None
@@ -86,43 +105,24 @@ def available(engine: Engine) -> bool:
 
 
 @contextmanager
-def _adbc_connection(engine: Engine) -> Iterator[Any]:
-    """An ADBC connection to ``engine``'s store for this thread alone, back to the pool after use."""
-    found = _driver(engine.url)
-    if found is None:
-        raise LookupError("no ADBC driver for this store")
-    module, uri, key = found
+def _postgres_connection(dsn: str) -> Iterator[Any]:
+    """An ADBC connection to the Postgres server ``dsn`` for this thread alone, back to the pool after use."""
+    import adbc_driver_postgresql.dbapi as dbapi
+
     with _lock:
-        idle = _pools.get(key)
+        idle = _pools.get(dsn)
         connection = idle.pop() if idle else None
     if connection is None:
-        connection = _open(module, uri, sqlite=engine.url.get_backend_name() == "sqlite")
+        connection = dbapi.connect(dsn, autocommit=True)
     healthy = False
     try:
         yield connection
         healthy = True
     finally:
         if healthy:
-            _release(key, connection)
+            _release(dsn, connection)
         else:
             _close(connection)
-
-
-def _open(module: Any, uri: str, *, sqlite: bool) -> Any:
-    """A new autocommit ADBC connection; on SQLite with the engine's busy timeout.
-
-    A WAL reader rarely waits, but one opening while others open or a checkpoint runs may
-    meet a lock for a moment: it waits as the engine's connections do instead of failing.
-    """
-    connection = module.connect(uri, autocommit=True)
-    if sqlite:
-        cursor = connection.cursor()
-        try:
-            cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
-            cursor.fetchall()
-        finally:
-            cursor.close()
-    return connection
 
 
 def _release(key: str, connection: Any) -> None:
@@ -144,8 +144,69 @@ def _close(connection: Any) -> None:
         log.debug("closing an ADBC connection failed", exc_info=True)
 
 
+def _sqlite_workers() -> ProcessPoolExecutor:
+    global _workers
+    with _lock:
+        if _workers is None:
+            # spawn, not fork: a fork would copy the server's threads, locks and open SQLite handles
+            _workers = ProcessPoolExecutor(
+                max_workers=SQLITE_WORKERS,
+                mp_context=multiprocessing.get_context("spawn"),
+                initializer=sqlite_reader.watch_parent,
+                initargs=(os.getpid(),),
+            )
+        return _workers
+
+
+def _replace(workers: ProcessPoolExecutor) -> None:
+    """Drop a pool whose worker died (killed, out of memory): the next read starts a fresh one.
+
+    After :data:`MAX_BROKEN_POOLS` in a row (workers that die while starting), stop trying.
+    """
+    global _workers, _broken_pools, _workers_refused
+    with _lock:
+        if _workers is workers:
+            _workers = None
+            _broken_pools += 1
+            _workers_refused = _broken_pools >= MAX_BROKEN_POOLS
+    workers.shutdown(wait=False, cancel_futures=True)
+
+
+def _read_sqlite(path: str, key: str, sql: str, params: Params) -> Any:
+    """A ``pyarrow.Table`` read by a worker process; a dead worker pool is replaced on the next read.
+
+    A process that cannot start workers at all (a script without a ``__main__`` guard, which
+    the spawn start method re-imports) stops trying and reads through its engine from then on.
+    """
+    global _workers_refused, _broken_pools
+    workers = _sqlite_workers()
+    try:
+        future = workers.submit(sqlite_reader.read, path, key, sql, tuple(params), _SPOOL)
+    except BrokenProcessPool:
+        _replace(workers)
+        raise
+    except Exception:
+        _workers_refused = True
+        log.warning("cannot start SQLite read workers; this process reads through its engine", exc_info=True)
+        raise
+    try:
+        name = future.result()
+    except BrokenProcessPool:
+        _replace(workers)
+        raise
+    _broken_pools = 0
+    try:
+        return pa.ipc.open_file(pa.memory_map(name)).read_all()  # the table keeps the mapping, not the name
+    finally:
+        os.unlink(name)
+
+
 def close_all() -> None:
-    """Close every pooled ADBC connection (at shutdown, between tests, before a store file is replaced)."""
+    """Close every pooled Postgres ADBC connection (at shutdown, between tests).
+
+    The SQLite read workers stay: they serve every store of the process, keep at most a few
+    files open each (closing the least recently used), and cost a process start to replace.
+    """
     with _lock:
         pools = list(_pools.values())
         _pools.clear()
@@ -153,7 +214,16 @@ def close_all() -> None:
         _close(connection)
 
 
+def _stop_workers() -> None:
+    global _workers
+    with _lock:
+        workers, _workers = _workers, None
+    if workers is not None:
+        workers.shutdown(wait=True, cancel_futures=True)
+
+
 atexit.register(close_all)  # before interpreter teardown, when a driver's own finaliser can no longer run
+atexit.register(_stop_workers)
 
 
 def _numbered(sql: str) -> str:
@@ -175,14 +245,20 @@ def fetch_adbc(engine: Engine, sql: str, params: Params, schema: dict[str, pl.Da
 
     Raises LookupError where ADBC cannot serve the store and the driver's own error on failure.
     """
-    postgres = engine.url.get_backend_name() == "postgresql"
-    with _adbc_connection(engine) as connection:
-        cursor = connection.cursor()
-        try:
-            cursor.execute(_numbered(sql) if postgres else sql, tuple(params))
-            table = cursor.fetch_arrow_table()
-        finally:
-            cursor.close()
+    found = _driver(engine.url)
+    if found is None:
+        raise LookupError("no ADBC driver for this store")
+    backend, uri, key = found
+    if backend == "sqlite":
+        table = _read_sqlite(uri, key, sql, params)
+    else:
+        with _postgres_connection(uri) as connection:
+            cursor = connection.cursor()
+            try:
+                cursor.execute(_numbered(sql), tuple(params))
+                table = cursor.fetch_arrow_table()
+            finally:
+                cursor.close()
     if table.num_columns != len(schema):
         raise ValueError(f"the query returned {table.num_columns} columns, {len(schema)} expected")
     frame = pl.from_arrow(table, rechunk=False)
@@ -225,4 +301,4 @@ def fetch(engine: Engine, sql: str, params: Params, schema: dict[str, pl.DataTyp
     return fetch_rows(engine, sql, params, schema)
 
 
-__all__ = ["POOL_SIZE", "available", "close_all", "fetch", "fetch_adbc", "fetch_rows"]
+__all__ = ["POOL_SIZE", "SQLITE_WORKERS", "available", "close_all", "fetch", "fetch_adbc", "fetch_rows"]

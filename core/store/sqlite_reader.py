@@ -1,0 +1,102 @@
+"""The worker side of columnar SQLite reads: runs in its own process, never in the server's.
+
+Why a separate process: the ADBC SQLite driver carries its own copy of SQLite, and Python's
+``sqlite3`` (SQLAlchemy's driver) uses the system one. SQLite's locks are POSIX advisory
+locks, which belong to a process, not to a connection: with two copies in one process, one
+copy closing a file drops the other's locks, and neither sees the other's WAL read marks, so
+a checkpoint could overwrite pages a read still needs ("multiple copies of SQLite linked into
+the same application" is on SQLite's own list of ways to corrupt a database). In a worker
+process the ADBC copy is the only one there, and its locks meet the server's as any two
+processes' do. ``core.store.columnar`` hands the worker SQL and parameters and gets an Arrow
+table back.
+
+This module imports nothing heavy at top level: it is what a freshly spawned worker loads.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import threading
+import time
+from collections import OrderedDict
+from typing import Any
+
+MAX_FILES = 8  # open store files per worker (tests open many short-lived ones)
+PARENT_POLL_S = 1.0
+BUSY_TIMEOUT_MS = 10_000  # as core.store.engine's connections wait for a lock
+
+_connections: OrderedDict[str, Any] = OrderedDict()
+
+
+def _connection(path: str, key: str) -> Any:
+    found = _connections.pop(key, None)
+    if found is None:
+        import adbc_driver_sqlite.dbapi as dbapi
+
+        found = dbapi.connect(path, autocommit=True)  # autocommit: no read transaction left open between reads
+        cursor = found.cursor()
+        try:
+            cursor.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+            cursor.fetchall()
+        finally:
+            cursor.close()
+    _connections[key] = found  # most recently used last
+    while len(_connections) > MAX_FILES:
+        _connections.popitem(last=False)[1].close()
+    return found
+
+
+def read(path: str, key: str, sql: str, params: tuple[int | float, ...], spool: str) -> str:
+    """Run ``sql`` on the SQLite file ``path`` (``key`` names its inode) and write the rows to an Arrow IPC file.
+
+    Returns the file's name, in the folder ``spool`` (a memory file system where there is one):
+    the caller maps it without a copy and deletes it — far cheaper than pickling the table
+    through the worker pipe. A connection that failed is closed and not reused; the caller
+    decides what to do with the error.
+    """
+    import pyarrow as pa
+
+    connection = _connection(path, key)
+    try:
+        cursor = connection.cursor()
+        try:
+            cursor.execute(sql, params)
+            table = cursor.fetch_arrow_table()
+        finally:
+            cursor.close()
+    except Exception:
+        _connections.pop(key, None)
+        connection.close()
+        raise
+    descriptor, name = tempfile.mkstemp(prefix="pb-read-", suffix=".arrow", dir=spool)
+    try:
+        with os.fdopen(descriptor, "wb") as sink, pa.ipc.new_file(sink, table.schema) as writer:
+            writer.write_table(table)
+    except BaseException:
+        os.unlink(name)
+        raise
+    return name
+
+
+def watch_parent(parent: int) -> None:
+    """Worker initialiser: exit when the process that started this worker is gone.
+
+    A server killed outright (SIGKILL, out of memory) never tells its workers to stop, and
+    a worker holds both ends of its own task pipe, so it would wait for work forever.
+    """
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(PARENT_POLL_S)
+        os._exit(0)
+
+    threading.Thread(target=watch, name="watch-parent", daemon=True).start()
+
+
+def worker_pid() -> int:
+    """The worker's process id (tests check the reads really leave the calling process)."""
+    return os.getpid()
+
+
+__all__ = ["read", "watch_parent", "worker_pid"]
