@@ -30,14 +30,15 @@ from __future__ import annotations
 import atexit
 import itertools
 import logging
-import multiprocessing
 import os
+import pickle
+import queue
 import re
+import subprocess
+import sys
 import tempfile
 import threading
 from collections.abc import Iterator, Sequence
-from concurrent.futures import ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
 from typing import Any
 
@@ -47,20 +48,16 @@ import pyarrow as pa
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from core.store import sqlite_reader
-
 log = logging.getLogger(__name__)
 
 POOL_SIZE = 4  # idle ADBC connections kept per Postgres store
 MAX_URLS = 8  # Postgres stores with pooled connections (tests open many short-lived ones)
 SQLITE_WORKERS = 2  # processes reading SQLite stores
-MAX_BROKEN_POOLS = 3
+MAX_BROKEN_WORKERS = 3  # workers dying in a row: stop starting them, read through the engine
 
 Params = Sequence[int | float]
 
 _pools: dict[str, list[Any]] = {}
-_workers: ProcessPoolExecutor | None = None
-_broken_pools = 0  # pools whose workers died, in a row
 _workers_refused = False  # this process cannot start worker processes: SQLite reads go through the engine
 _lock = threading.Lock()
 _SPOOL = "/dev/shm" if os.access("/dev/shm", os.W_OK) else tempfile.gettempdir()  # where workers leave results
@@ -144,61 +141,100 @@ def _close(connection: Any) -> None:
         log.debug("closing an ADBC connection failed", exc_info=True)
 
 
-def _sqlite_workers() -> ProcessPoolExecutor:
-    global _workers
+class _Worker:
+    """One ``python -m core.store.sqlite_reader`` process and its request/answer pipes; one caller at a time."""
+
+    def __init__(self) -> None:
+        root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+        environment = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))}
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "core.store.sqlite_reader"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            cwd=root,
+            env=environment,
+        )
+
+    def ask(self, request: tuple[Any, ...]) -> Any:
+        assert self.process.stdin is not None and self.process.stdout is not None
+        try:
+            pickle.dump(request, self.process.stdin)
+            self.process.stdin.flush()
+            status, value = pickle.load(self.process.stdout)
+        except (EOFError, OSError, pickle.UnpicklingError) as error:
+            raise WorkerGone(f"SQLite read worker {self.process.pid} is gone: {error}") from None
+        if status != "ok":
+            raise RuntimeError(f"SQLite read worker: {value}")
+        return value
+
+    def stop(self) -> None:
+        for pipe in (self.process.stdin, self.process.stdout):
+            if pipe is not None:
+                pipe.close()
+        try:
+            self.process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+
+
+class WorkerGone(RuntimeError):
+    """A SQLite read worker died (killed, out of memory); it is replaced on the next read."""
+
+
+_idle_workers: queue.LifoQueue[_Worker] = queue.LifoQueue()
+_started_workers = 0
+_broken_workers = 0  # workers that died, in a row
+
+
+@contextmanager
+def _sqlite_worker() -> Iterator[_Worker]:
+    """A worker for this caller alone: an idle one, a new one while fewer than SQLITE_WORKERS run, else wait."""
+    global _started_workers, _broken_workers, _workers_refused
     with _lock:
-        if _workers is None:
-            # spawn, not fork: a fork would copy the server's threads, locks and open SQLite handles
-            _workers = ProcessPoolExecutor(
-                max_workers=SQLITE_WORKERS,
-                mp_context=multiprocessing.get_context("spawn"),
-                initializer=sqlite_reader.watch_parent,
-                initargs=(os.getpid(),),
-            )
-        return _workers
-
-
-def _replace(workers: ProcessPoolExecutor) -> None:
-    """Drop a pool whose worker died (killed, out of memory): the next read starts a fresh one.
-
-    After :data:`MAX_BROKEN_POOLS` in a row (workers that die while starting), stop trying.
-    """
-    global _workers, _broken_pools, _workers_refused
+        start = _idle_workers.empty() and _started_workers < SQLITE_WORKERS
+        if start:
+            _started_workers += 1
+    if start:
+        try:
+            worker = _Worker()
+        except Exception:
+            with _lock:
+                _started_workers -= 1
+                _workers_refused = True  # cannot start processes here: read through the engine from now on
+            raise
+    else:
+        worker = _idle_workers.get()
+    try:
+        yield worker
+    except WorkerGone:
+        with _lock:
+            _started_workers -= 1
+            _broken_workers += 1
+            _workers_refused = _broken_workers >= MAX_BROKEN_WORKERS
+        worker.stop()
+        raise
+    except BaseException:
+        _idle_workers.put(worker)  # the query failed, the worker is fine
+        raise
     with _lock:
-        if _workers is workers:
-            _workers = None
-            _broken_pools += 1
-            _workers_refused = _broken_pools >= MAX_BROKEN_POOLS
-    workers.shutdown(wait=False, cancel_futures=True)
+        _broken_workers = 0
+    _idle_workers.put(worker)
 
 
 def _read_sqlite(path: str, key: str, sql: str, params: Params) -> Any:
-    """A ``pyarrow.Table`` read by a worker process; a dead worker pool is replaced on the next read.
-
-    A process that cannot start workers at all (a script without a ``__main__`` guard, which
-    the spawn start method re-imports) stops trying and reads through its engine from then on.
-    """
-    global _workers_refused, _broken_pools
-    workers = _sqlite_workers()
-    try:
-        future = workers.submit(sqlite_reader.read, path, key, sql, tuple(params), _SPOOL)
-    except BrokenProcessPool:
-        _replace(workers)
-        raise
-    except Exception:
-        _workers_refused = True
-        log.warning("cannot start SQLite read workers; this process reads through its engine", exc_info=True)
-        raise
-    try:
-        name = future.result()
-    except BrokenProcessPool:
-        _replace(workers)
-        raise
-    _broken_pools = 0
+    """A ``pyarrow.Table`` read by a worker process, handed over as an Arrow IPC file mapped without a copy."""
+    with _sqlite_worker() as worker:
+        name = worker.ask(("read", path, key, sql, tuple(params), _SPOOL))
     try:
         return pa.ipc.open_file(pa.memory_map(name)).read_all()  # the table keeps the mapping, not the name
     finally:
         os.unlink(name)
+
+
+def worker_pids() -> list[int]:
+    """Process ids of the idle SQLite read workers (for tests and diagnosis)."""
+    with _lock:
+        return [worker.process.pid for worker in list(_idle_workers.queue)]
 
 
 def close_all() -> None:
@@ -215,11 +251,15 @@ def close_all() -> None:
 
 
 def _stop_workers() -> None:
-    global _workers
-    with _lock:
-        workers, _workers = _workers, None
-    if workers is not None:
-        workers.shutdown(wait=True, cancel_futures=True)
+    global _started_workers
+    while True:
+        try:
+            worker = _idle_workers.get_nowait()
+        except queue.Empty:
+            return
+        with _lock:
+            _started_workers -= 1
+        worker.stop()
 
 
 atexit.register(close_all)  # before interpreter teardown, when a driver's own finaliser can no longer run

@@ -10,20 +10,21 @@ process the ADBC copy is the only one there, and its locks meet the server's as 
 processes' do. ``core.store.columnar`` hands the worker SQL and parameters and gets an Arrow
 table back.
 
-This module imports nothing heavy at top level: it is what a freshly spawned worker loads.
+A worker is ``python -m core.store.sqlite_reader``, started by the server with pipes for its
+standard input and output (not multiprocessing, whose spawned children re-import the main
+module — under Streamlit, the page script being run).
 """
 
 from __future__ import annotations
 
 import os
+import pickle
+import sys
 import tempfile
-import threading
-import time
 from collections import OrderedDict
 from typing import Any
 
 MAX_FILES = 8  # open store files per worker (tests open many short-lived ones)
-PARENT_POLL_S = 1.0
 BUSY_TIMEOUT_MS = 10_000  # as core.store.engine's connections wait for a lock
 
 _connections: OrderedDict[str, Any] = OrderedDict()
@@ -79,24 +80,28 @@ def read(path: str, key: str, sql: str, params: tuple[int | float, ...], spool: 
     return name
 
 
-def watch_parent(parent: int) -> None:
-    """Worker initialiser: exit when the process that started this worker is gone.
+def serve() -> None:
+    """The worker's loop: one pickled request on stdin, one pickled answer on stdout, until stdin closes.
 
-    A server killed outright (SIGKILL, out of memory) never tells its workers to stop, and
-    a worker holds both ends of its own task pipe, so it would wait for work forever.
+    Requests are ``("read", path, key, sql, params, spool)`` or ``("pid",)``; answers are
+    ``("ok", value)`` or ``("error", "Type: message")``. Stdin closes when the server that
+    started the worker exits or is killed, so a worker never outlives it.
     """
+    requests, answers = sys.stdin.buffer, sys.stdout.buffer
+    sys.stdout = sys.stderr  # nothing else may write into the answer stream
+    while True:
+        try:
+            request = pickle.load(requests)
+        except EOFError:
+            return
+        try:
+            value: Any = os.getpid() if request[0] == "pid" else read(*request[1:])
+            answer: tuple[str, Any] = ("ok", value)
+        except Exception as error:  # noqa: BLE001 - reported to the caller, which reads through its engine
+            answer = ("error", f"{type(error).__name__}: {error}")
+        pickle.dump(answer, answers)
+        answers.flush()
 
-    def watch() -> None:
-        while os.getppid() == parent:
-            time.sleep(PARENT_POLL_S)
-        os._exit(0)
 
-    threading.Thread(target=watch, name="watch-parent", daemon=True).start()
-
-
-def worker_pid() -> int:
-    """The worker's process id (tests check the reads really leave the calling process)."""
-    return os.getpid()
-
-
-__all__ = ["read", "watch_parent", "worker_pid"]
+if __name__ == "__main__":
+    serve()
