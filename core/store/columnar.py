@@ -142,18 +142,13 @@ def _close(connection: Any) -> None:
 
 
 class _Worker:
-    """One ``python -m core.store.sqlite_reader`` process and its request/answer pipes; one caller at a time."""
+    """One ``python -P core/store/sqlite_reader.py`` process and its request/answer pipes; one caller at a time."""
 
     def __init__(self) -> None:
-        root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-        environment = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))}
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "core.store.sqlite_reader"],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            cwd=root,
-            env=environment,
-        )
+        # The file, not ``-m core.store.sqlite_reader``: the worker needs neither the package nor
+        # SQLAlchemy (about 60 MB and half a second less); -P keeps its folder off sys.path.
+        script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "sqlite_reader.py")
+        self.process = subprocess.Popen([sys.executable, "-P", script], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
 
     def ask(self, request: tuple[Any, ...]) -> Any:
         assert self.process.stdin is not None and self.process.stdout is not None

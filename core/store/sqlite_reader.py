@@ -10,9 +10,9 @@ process the ADBC copy is the only one there, and its locks meet the server's as 
 processes' do. ``core.store.columnar`` hands the worker SQL and parameters and gets an Arrow
 table back.
 
-A worker is ``python -m core.store.sqlite_reader``, started by the server with pipes for its
-standard input and output (not multiprocessing, whose spawned children re-import the main
-module — under Streamlit, the page script being run).
+A worker is ``python -P core/store/sqlite_reader.py`` (stdlib, pyarrow and the driver only),
+started by the server with pipes for its standard input and output (not multiprocessing,
+whose spawned children re-import the main module — under Streamlit, the page script being run).
 """
 
 from __future__ import annotations
