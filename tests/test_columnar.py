@@ -329,3 +329,25 @@ def test_workers_exit_when_their_process_is_killed(tmp_path: Path) -> None:
     else:
         os.kill(worker, signal.SIGKILL)
         pytest.fail(f"read worker {worker} outlived its parent")
+
+
+def test_a_store_adbc_keeps_failing_on_is_read_through_the_engine(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A DSN psycopg accepts but the ADBC driver does not must not cost a failed attempt on every read."""
+    ids = _load(engine)
+    expected = columnar.fetch_rows(engine, SQL, (*ids[:3], START, NOW), SCHEMA)
+    calls = []
+
+    def refused(*args: object) -> pl.DataFrame:
+        calls.append(args)
+        raise RuntimeError("driver refuses this store")
+
+    monkeypatch.setattr(columnar, "fetch_adbc", refused)
+    for _ in range(columnar.MAX_FAILURES + 3):
+        assert columnar.fetch(engine, SQL, (*ids[:3], START, NOW), SCHEMA).equals(expected)
+    assert len(calls) == columnar.MAX_FAILURES
+    assert not columnar.available(engine)
+    assert "for good now" in caplog.text
+    monkeypatch.setattr(columnar, "_failures", {})  # a restarted server tries again
+    assert columnar.available(engine)

@@ -53,12 +53,14 @@ log = logging.getLogger(__name__)
 POOL_SIZE = 4  # idle ADBC connections kept per Postgres store
 MAX_URLS = 8  # Postgres stores with pooled connections (tests open many short-lived ones)
 SQLITE_WORKERS = 2  # processes reading SQLite stores
+MAX_FAILURES = 5  # ADBC reads of one store failing in a row: read it through the engine from then on
 MAX_BROKEN_WORKERS = 3  # workers dying in a row: stop starting them, read through the engine
 
 Params = Sequence[int | float]
 
 _pools: dict[str, list[Any]] = {}
 _workers_refused = False  # this process cannot start worker processes: SQLite reads go through the engine
+_failures: dict[str, int] = {}  # store key -> ADBC reads failed in a row
 _lock = threading.Lock()
 _SPOOL = "/dev/shm" if os.access("/dev/shm", os.W_OK) else tempfile.gettempdir()  # where workers leave results
 _PLACEHOLDER = re.compile(r"\?")
@@ -97,8 +99,10 @@ def _driver(url: sa.engine.URL) -> tuple[str, str, str] | None:
 
 
 def available(engine: Engine) -> bool:
-    """Whether reads from ``engine``'s store can go through ADBC here (driver installed, a file or server store)."""
-    return _driver(engine.url) is not None
+    """Whether reads from ``engine``'s store go through ADBC here (driver installed, a file or server store,
+    and not given up on after :data:`MAX_FAILURES` failed reads in a row)."""
+    found = _driver(engine.url)
+    return found is not None and _failures.get(found[2], 0) < MAX_FAILURES
 
 
 @contextmanager
@@ -328,11 +332,21 @@ def fetch(engine: Engine, sql: str, params: Params, schema: dict[str, pl.DataTyp
     Through ADBC where it can serve the store, else (or when the driver fails) through the
     engine's own connection: same frame either way.
     """
-    if available(engine):
+    found = _driver(engine.url)
+    if found is not None and available(engine):
+        key = found[2]
         try:
-            return fetch_adbc(engine, sql, params, schema)
+            frame = fetch_adbc(engine, sql, params, schema)
         except Exception:  # any driver trouble: the engine's own path still answers
-            log.warning("ADBC read failed; reading through the engine instead", exc_info=True)
+            with _lock:
+                _failures[key] = failed = _failures.get(key, 0) + 1
+            given_up = " (for good now: the last reads all failed)" if failed >= MAX_FAILURES else ""
+            log.warning("ADBC read failed; reading through the engine instead%s", given_up, exc_info=True)
+        else:
+            if key in _failures:
+                with _lock:
+                    _failures.pop(key, None)
+            return frame
     return fetch_rows(engine, sql, params, schema)
 
 
