@@ -106,6 +106,7 @@ def test_promql_answers_the_same_through_either_path(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     _load(engine)
+    monkeypatch.setattr(columnar, "SMALL_READ_ROWS", 0)  # these answers are small: make them use ADBC too
     start, end = START + 600_000, START + 2 * 3_600_000
     answers = {}
     for path in ("adbc", "rows"):
@@ -254,9 +255,9 @@ def test_the_promql_read_binds_its_ids_and_times(engine: Engine) -> None:
     captured: list[tuple[str, tuple]] = []
     original = columnar.fetch
 
-    def spy(engine_, sql, params, schema):
+    def spy(engine_, sql, params, schema, **options):
         captured.append((sql, tuple(params)))
-        return original(engine_, sql, params, schema)
+        return original(engine_, sql, params, schema, **options)
 
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(columnar, "fetch", spy)
@@ -352,3 +353,17 @@ def test_a_store_adbc_keeps_failing_on_is_read_through_the_engine(
     assert "for good now" in caplog.text
     columnar._failures.clear()  # a restarted server tries again
     assert columnar.available(engine)
+
+
+def test_answers_known_to_be_small_skip_adbc(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
+    """One series' latest sample per step (1,441 rows for a day at 1 minute) costs less than a worker hop."""
+    ids = _load(engine)
+
+    def refused(*args: object) -> pl.DataFrame:
+        raise AssertionError("a small answer went through ADBC")
+
+    monkeypatch.setattr(columnar, "fetch_adbc", refused)
+    small = columnar.fetch(engine, SQL, (*ids[:3], START, NOW), SCHEMA, at_most_rows=columnar.SMALL_READ_ROWS)
+    assert small.equals(columnar.fetch_rows(engine, SQL, (*ids[:3], START, NOW), SCHEMA))
+    rows = promql._fetch_latest(engine, ids[:1], START + 600_000, START + 3_600_000, 60_000)
+    assert rows.height == 51

@@ -151,9 +151,9 @@ def selector_of(node: Any, settings: Settings) -> Selector:
 SAMPLE_COLUMNS: dict[str, pl.DataType] = {"series_id": pl.Int64(), "ts": pl.Int64(), "value": pl.Float64()}
 
 
-def _fetch(engine: Engine, sql: str, params: Sequence[int]) -> pl.DataFrame:
+def _fetch(engine: Engine, sql: str, params: Sequence[int], at_most_rows: int | None = None) -> pl.DataFrame:
     """``(series_id, ts, value)`` rows, columnar (ADBC/Arrow where available): no Python object per row."""
-    return columnar.fetch(engine, sql, params, SAMPLE_COLUMNS)
+    return columnar.fetch(engine, sql, params, SAMPLE_COLUMNS, at_most_rows=at_most_rows)
 
 
 SEEK_STEP_MS = 60_000  # from this step on, reading each step's latest sample beats reading them all
@@ -166,6 +166,7 @@ def _fetch_latest(engine: Engine, ids: Sequence[int], first: int, last: int, ste
     once per step it answers, which does not change what any step sees. One primary-key seek
     per series and step, the ids and times bound as parameters.
     """
+    at_most = len(ids) * ((last - first) // step + 1)  # one row per series and step at most
     if engine.dialect.name == "postgresql":
         sql = (
             f"SELECT i.id, x.ts, x.value FROM unnest(ARRAY[{', '.join(['?'] * len(ids))}]::bigint[]) AS i(id) "
@@ -173,7 +174,7 @@ def _fetch_latest(engine: Engine, ids: Sequence[int], first: int, last: int, ste
             "CROSS JOIN LATERAL (SELECT ts, value FROM samples WHERE series_id = i.id AND ts <= s.t "
             "AND ts >= s.t - ? ORDER BY ts DESC LIMIT 1) AS x"
         )
-        rows = _fetch(engine, sql, (*ids, first, last, step, LOOKBACK_MS))
+        rows = _fetch(engine, sql, (*ids, first, last, step, LOOKBACK_MS), at_most)
     else:
         values = ", ".join(["(?)"] * len(ids))
         sql = (
@@ -183,7 +184,7 @@ def _fetch_latest(engine: Engine, ids: Sequence[int], first: int, last: int, ste
             "AND x.ts = (SELECT max(y.ts) FROM samples y WHERE y.series_id = ids.id AND y.ts <= steps.t "
             "AND y.ts >= steps.t - ?)"
         )
-        rows = _fetch(engine, sql, (first, step, step, last, *ids, LOOKBACK_MS))
+        rows = _fetch(engine, sql, (first, step, step, last, *ids, LOOKBACK_MS), at_most)
     return _in_key_order(rows)
 
 

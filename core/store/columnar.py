@@ -53,6 +53,7 @@ log = logging.getLogger(__name__)
 POOL_SIZE = 4  # idle ADBC connections kept per Postgres store
 MAX_URLS = 8  # Postgres stores with pooled connections (tests open many short-lived ones)
 SQLITE_WORKERS = 2  # processes reading SQLite stores
+SMALL_READ_ROWS = 5_000  # answers known to be this small skip ADBC (see fetch)
 MAX_FAILURES = 5  # ADBC reads of one store failing in a row: read it through the engine from then on
 MAX_BROKEN_WORKERS = 3  # workers dying in a row: stop starting them, read through the engine
 
@@ -326,14 +327,19 @@ def fetch_rows(engine: Engine, sql: str, params: Params, schema: dict[str, pl.Da
     return _frame([table[:, i] for i in range(width)], schema)
 
 
-def fetch(engine: Engine, sql: str, params: Params, schema: dict[str, pl.DataType]) -> pl.DataFrame:
+def fetch(
+    engine: Engine, sql: str, params: Params, schema: dict[str, pl.DataType], *, at_most_rows: int | None = None
+) -> pl.DataFrame:
     """The rows of ``sql`` (``?`` placeholders, numeric NOT NULL columns) as a polars frame of ``schema``.
 
     Through ADBC where it can serve the store, else (or when the driver fails) through the
-    engine's own connection: same frame either way.
+    engine's own connection: same frame either way. A caller that knows the answer has at most
+    :data:`SMALL_READ_ROWS` rows (``at_most_rows``) reads through the engine at once: a handful of
+    tuples costs less than the hop to a SQLite worker process on a busy machine.
     """
     found = _driver(engine.url)
-    if found is not None and available(engine):
+    small = at_most_rows is not None and at_most_rows <= SMALL_READ_ROWS
+    if found is not None and not small and available(engine):
         key = found[2]
         try:
             frame = fetch_adbc(engine, sql, params, schema)
@@ -350,4 +356,13 @@ def fetch(engine: Engine, sql: str, params: Params, schema: dict[str, pl.DataTyp
     return fetch_rows(engine, sql, params, schema)
 
 
-__all__ = ["POOL_SIZE", "SQLITE_WORKERS", "available", "close_all", "fetch", "fetch_adbc", "fetch_rows"]
+__all__ = [
+    "POOL_SIZE",
+    "SMALL_READ_ROWS",
+    "SQLITE_WORKERS",
+    "available",
+    "close_all",
+    "fetch",
+    "fetch_adbc",
+    "fetch_rows",
+]
