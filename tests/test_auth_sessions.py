@@ -75,6 +75,30 @@ def test_last_seen_is_written_at_most_once_a_minute(dana):
     assert last_seen() == T0 + MINUTE
 
 
+def refusing_writes(engine: sa.Engine) -> sa.Engine:
+    """The same store through connections that may only read (a read-only file or replica)."""
+    url = engine.url.render_as_string(hide_password=False)
+    if engine.dialect.name == "sqlite":
+        reader = sa.create_engine(url)
+        sa.event.listen(reader, "connect", lambda connection, _: connection.execute("PRAGMA query_only=1"))
+        return reader
+    return sa.create_engine(url, connect_args={"options": "-c default_transaction_read_only=on"})
+
+
+def test_a_store_that_refuses_writes_keeps_the_session_open(dana):
+    _, secret = start(dana)
+    reader = refusing_writes(dana)
+    try:
+        with pytest.raises(sa.exc.DBAPIError), reader.begin() as connection:  # the store really refuses writes
+            connection.execute(sa.text("UPDATE sessions SET last_seen_ms = 0"))
+        session = sessions.check(reader, secret, idle_s=IDLE_S, now=T0 + 5 * MINUTE)
+        assert session is not None and session.username == "dana"
+        assert session.last_seen_ms == T0  # not renewed: nothing was written
+    finally:
+        reader.dispose()
+    assert sessions.check(dana, secret, idle_s=IDLE_S, now=T0 + 6 * MINUTE).last_seen_ms == T0 + 6 * MINUTE
+
+
 def test_absolute_timeout_ends_even_a_busy_session(dana):
     _, secret = start(dana)
     absolute_ms = int(ABSOLUTE_S * 1000)

@@ -20,6 +20,7 @@ Times are epoch milliseconds and every function takes ``now``, so tests drive th
 from __future__ import annotations
 
 import hashlib
+import logging
 import re
 import secrets
 from dataclasses import dataclass
@@ -31,6 +32,8 @@ from sqlalchemy.engine import Engine
 
 from core.model import now_ms
 from core.store.schema import sessions
+
+log = logging.getLogger(__name__)
 
 # A session's last-seen time is written at most once a minute: every page run checks the
 # session, and one write per click would turn reads into writes for nothing (the idle
@@ -122,12 +125,18 @@ def check(engine: Engine, secret: str | None, *, idle_s: float, now: int | None 
         return None
     session = _session(row)
     if now - row.last_seen_ms >= TOUCH_GRANULARITY_MS:
-        with engine.begin() as connection:
-            connection.execute(
-                sessions.update()
-                .where(sessions.c.id == session.id, sessions.c.revoked_ms.is_(None), sessions.c.last_seen_ms < now)
-                .values(last_seen_ms=now)
-            )
+        try:
+            with engine.begin() as connection:
+                connection.execute(
+                    sessions.update()
+                    .where(sessions.c.id == session.id, sessions.c.revoked_ms.is_(None), sessions.c.last_seen_ms < now)
+                    .values(last_seen_ms=now)
+                )
+        except sa.exc.DBAPIError as error:
+            # A store that takes no writes (read-only, disk full, locked) must not end a viewer's reading:
+            # the session stays valid, only its idle clock is not renewed until writes come back.
+            log.warning("session last-seen time not renewed, the store refused the write: %s", error.orig)
+            return session
         session = Session(session.id, session.username, session.created_ms, now, session.expires_ms)
     return session
 
