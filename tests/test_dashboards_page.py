@@ -347,3 +347,34 @@ def test_a_dashboard_saved_elsewhere_refuses_the_stale_save_then_reloads(data):
     assert store.get(data, "anas").dashboard.title == "Ana's newer title"
     at.run()  # the next run starts again from the stored version
     assert by_label(at.text_input, "Title").value == "Ana's newer title"
+
+
+def test_the_named_alerts_source_feeds_an_alert_list(data):
+    from core.store import schema
+    from core.ui import dashboard_view
+
+    assert "alerts" in w.SOURCES, dashboard_view.NAMED_SOURCES  # the page's view module registers it
+
+    ctx = w.SourceContext(data, window("1h"), {}, Viewer.of("a", ["operations"]))
+    assert w.resolve(w.AlertListConfig(title="Alerts", source="alerts"), ctx).is_empty()
+    now = now_ms()
+    with data.begin() as connection:
+        for key, severity, state in (("a", "warning", "firing"), ("b", "critical", "firing"), ("c", "info", "pending")):
+            connection.execute(
+                schema.alerts.insert().values(
+                    fingerprint=key,
+                    rule=f"rule_{key}",
+                    labels="{}",
+                    severity=severity,
+                    state=state,
+                    active_since=now - 60_000,
+                    fired_at=None if state == "pending" else now - 30_000,
+                    last_eval_ms=now,
+                    summary=f"{key} fires",
+                )
+            )
+    frame = w.resolve(w.AlertListConfig(title="Alerts", source="alerts"), ctx)
+    assert frame.columns == ["severity", "state", "rule", "summary", "age_min"]
+    assert frame["rule"].to_list() == ["rule_b", "rule_a", "rule_c"]  # firing before pending, worst first
+    out = w.build(w.AlertListConfig(title="Alerts", source="alerts", severities=["critical", "warning"]), frame)
+    assert out.frame["rule"].to_list() == ["rule_b", "rule_a"]

@@ -28,11 +28,12 @@ from core.dashboards.kinds import CONFIGS, parse_widget
 from core.dashboards.model import COLUMNS, Dashboard, Variable, field_path
 from core.query import visible_metric_names
 from core.query.timewindow import RANGE_LABELS, window
-from core.ui import chrome, schema_form
+from core.ui import chrome, dashboard_sources, schema_form
 from core.ui import widgets as w
 from core.ui.text import md_escape
 
 ROW_PX = 80
+NAMED_SOURCES = dashboard_sources.__name__  # imported for its registrations ("source": "alerts")
 CHART_KINDS = frozenset(CONFIGS) - {"kpi", "progress", "note"}
 RANGES = [key for key in RANGE_LABELS if key != "custom"]
 KIOSK_CSS = """
