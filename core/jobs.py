@@ -110,23 +110,24 @@ class Scheduler:
         return {name: job.status for name, job in self._jobs.items()}
 
     def run_once(self, name: str) -> bool:
-        """Run one job now in the caller's thread; returns False if it raised."""
+        """Run one job now in the caller's thread; returns False if it (or taking its lease) raised."""
         job = self._jobs[name]
         status = job.status
         if job.singleton and self._engine is not None:
             ttl = int(max(job.interval_s * 3, 30) * 1000)
-            if not take_lease(self._engine, name, ttl):
+            try:
+                leader = take_lease(self._engine, name, ttl)
+            except Exception as error:  # noqa: BLE001 — the store is out or refuses writes: retry later, keep the thread
+                self._failed(name, status, error)
+                return False
+            if not leader:
                 status.skipped_not_leader += 1
                 return True
         started = time.perf_counter()
         try:
             job.run()
-        except Exception as error:  # a job must never take the scheduler down
-            status.errors += 1
-            status.consecutive_errors += 1
-            status.last_error = f"{type(error).__name__}: {error}"
-            selfmetrics.JOB_ERRORS.labels(name).inc()
-            log.exception("job %s failed (%d in a row)", name, status.consecutive_errors)
+        except Exception as error:  # noqa: BLE001 — a job must never take the scheduler down
+            self._failed(name, status, error)
             return False
         finally:
             status.runs += 1
@@ -135,6 +136,14 @@ class Scheduler:
             selfmetrics.JOB_SECONDS.labels(name).observe(status.last_duration_s)
         status.consecutive_errors = 0
         return True
+
+    @staticmethod
+    def _failed(name: str, status: JobStatus, error: Exception) -> None:
+        status.errors += 1
+        status.consecutive_errors += 1
+        status.last_error = f"{type(error).__name__}: {error}"
+        selfmetrics.JOB_ERRORS.labels(name).inc()
+        log.exception("job %s failed (%d in a row)", name, status.consecutive_errors)
 
     def _loop(self, job: _Job) -> None:
         while not self._stop.is_set():
