@@ -34,6 +34,12 @@ TARGETS: dict[str, tuple[str, float, str]] = {
     "viewers_25_update_latency_ms": ("le", 2_000, "ms"),
     "promql_p95_ms_": ("le", 150, "ms"),
     "peer_query_ratio_prometheus_": ("le", 1.0, "× Prometheus"),
+    "soak_lost_samples": ("le", 0, "samples"),
+    "soak_dup_samples": ("le", 0, "samples"),
+    "soak_ingest_p99_ms": ("le", 500, "ms"),
+    "soak_rss_growth_mb_per_h": ("le", 20, "MB/h"),
+    "fault_lost_samples": ("le", 0, "samples"),
+    "inbox_bad_files_crashes": ("le", 0, "crashes"),
 }
 
 # retired figure -> the figure that replaced it; the old value, still merged in results.json, is not reported
