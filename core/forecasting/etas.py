@@ -30,7 +30,7 @@ import numpy as np
 import polars as pl
 
 from core.analytics.forecast import Forecast, crossing
-from core.kpis.records import fields
+from core.kpis.records import fields, iso_ms
 from core.programmes.migration import Schedule
 
 DAY_MS = 86_400_000
@@ -65,10 +65,6 @@ class Eta:
     def from_json(cls, data: dict[str, Any]) -> Eta:
         known = {k: data.get(k) for k in cls.__dataclass_fields__}
         return cls(**known)  # type: ignore[arg-type]
-
-
-def _iso_ms(column: str) -> pl.Expr:
-    return pl.col(column).str.to_datetime(strict=False, time_zone="UTC").dt.epoch("ms")
 
 
 # --- the migration --------------------------------------------------------------------------------
@@ -182,7 +178,7 @@ def qse_etas(events: pl.DataFrame, now_ms: int) -> list[Eta]:
         events.filter(pl.col("type").is_in(["qse.phase_started", "qse.phase_completed"])),
         texts=ident | {"pe": "planned_end"},
         numbers={"planned": "planned_hours"},
-    ).with_columns(planned_end_ms=_iso_ms("pe"))
+    ).with_columns(planned_end_ms=iso_ms(pl.col("pe")))
     starts = rows.filter(pl.col("type") == "qse.phase_started")
     typical = starts.group_by("template", "phase").agg(pl.col("planned").median())
     fallback = float(starts["planned"].median() or 8.0)  # type: ignore[arg-type]

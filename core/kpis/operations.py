@@ -25,7 +25,7 @@ from sqlalchemy.engine import Engine
 
 from core.analytics import anomaly
 from core.config import Settings
-from core.kpis.records import apply_filters, fields, load_events
+from core.kpis.records import apply_filters, fields, iso_ms, load_events
 from core.query import label_column, series
 
 HOUR_MS = 3_600_000
@@ -253,7 +253,7 @@ def active_incidents(errors: pl.DataFrame, now_ms: int) -> pl.DataFrame:
     read = fields(
         errors, {"component": "component", "severity": "severity", "message": "message", "ends_at": "ends_at"}
     )
-    ends = pl.col("ends_at").str.to_datetime(time_zone="UTC", strict=False).dt.epoch("ms")
+    ends = iso_ms(pl.col("ends_at"))
     still = pl.when(pl.col("ends_at").is_null()).then(pl.col("ts") >= now_ms - HOUR_MS).otherwise(ends > now_ms)
     return read.filter(still & (pl.col("ts") <= now_ms)).select(
         pl.col("component").fill_null("unknown"), pl.col("severity").fill_null("error"), pl.col("message").fill_null("")
