@@ -1,4 +1,4 @@
-"""Making a real store file fail on purpose, for the store-outage tests."""
+"""Making a real store fail on purpose (an unwritable file, connections that may only read), for outage tests."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 
 
 @contextlib.contextmanager
@@ -30,3 +31,13 @@ def unwritable(path: Path) -> Iterator[None]:
         yield
     finally:
         path.chmod(mode)
+
+
+def refusing_writes(engine: sa.Engine) -> sa.Engine:
+    """The same store through connections that may only read (a read-only file or replica)."""
+    url = engine.url.render_as_string(hide_password=False)
+    if engine.dialect.name == "sqlite":
+        reader = sa.create_engine(url)
+        sa.event.listen(reader, "connect", lambda connection, _: connection.execute("PRAGMA query_only=1"))
+        return reader
+    return sa.create_engine(url, connect_args={"options": "-c default_transaction_read_only=on"})

@@ -13,6 +13,7 @@ import pytest
 import sqlalchemy as sa
 
 from core.auth import audit, sessions, users
+from tests.store_faults import refusing_writes
 
 PASSWORD = "correct horse battery"
 KEY = "k" * 64
@@ -73,16 +74,6 @@ def test_last_seen_is_written_at_most_once_a_minute(dana):
     assert last_seen() == T0
     sessions.check(dana, secret, idle_s=IDLE_S, now=T0 + MINUTE)
     assert last_seen() == T0 + MINUTE
-
-
-def refusing_writes(engine: sa.Engine) -> sa.Engine:
-    """The same store through connections that may only read (a read-only file or replica)."""
-    url = engine.url.render_as_string(hide_password=False)
-    if engine.dialect.name == "sqlite":
-        reader = sa.create_engine(url)
-        sa.event.listen(reader, "connect", lambda connection, _: connection.execute("PRAGMA query_only=1"))
-        return reader
-    return sa.create_engine(url, connect_args={"options": "-c default_transaction_read_only=on"})
 
 
 def test_a_store_that_refuses_writes_keeps_the_session_open(dana):

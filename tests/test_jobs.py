@@ -7,7 +7,7 @@ import threading
 import sqlalchemy as sa
 
 from core.jobs import Scheduler
-from tests.test_auth_sessions import refusing_writes
+from tests.store_faults import refusing_writes
 
 
 def test_a_lease_the_store_refuses_is_a_job_error_and_the_job_runs_once_writes_are_back(engine) -> None:
