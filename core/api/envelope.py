@@ -177,9 +177,21 @@ def page(items: list[Any], limit: int, cursor: str | None) -> dict[str, Any]:
     }
 
 
+def _settled(value: Any) -> Any:
+    """``value`` with floats cut to 12 significant digits: polars' parallel sums and means can differ in the
+    last bits from one call to the next over the same rows, and that noise must not change the tag."""
+    if isinstance(value, float):
+        return float(f"{value:.12g}")
+    if isinstance(value, Mapping):
+        return {key: _settled(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_settled(item) for item in value]
+    return value
+
+
 def etag_of(data: Any) -> str:
     """A strong ETag over the answer's data (not its timestamp), so an unchanged summary matches."""
-    body = json.dumps(data, sort_keys=True, separators=(",", ":"), default=str)
+    body = json.dumps(_settled(data), sort_keys=True, separators=(",", ":"), default=str)
     return '"' + hashlib.sha256(body.encode()).hexdigest()[:32] + '"'
 
 
