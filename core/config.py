@@ -348,6 +348,24 @@ class Settings(BaseSettings):
         le=3600.0,
         description="How long one series query result is shared between viewers, in seconds; 0 turns the cache off.",
     )
+    max_data_points: int = Field(
+        default=1_000,
+        ge=10,
+        le=11_000,
+        description=(
+            "Most points per series a chart or Explore asks for (about its width in pixels): the query step is the "
+            "range divided by this, rounded up to a rollup bucket."
+        ),
+    )
+    max_series_shown: int = Field(
+        default=100,
+        ge=1,
+        le=2_000,
+        description=(
+            "Most series Explore draws and /api/v1/query returns for one selector; past it the top ones by the chosen "
+            "statistic are shown and the rest counted as left out."
+        ),
+    )
     auth: Literal["on", "off"] = Field(
         default="on",
         description=(
