@@ -13,6 +13,7 @@ docs/configuration.md is generated from it (scripts/config_table.py).
 from __future__ import annotations
 
 import functools
+import json
 import os
 import re
 from pathlib import Path
@@ -45,6 +46,38 @@ URL_PASSWORD = re.compile(r"(\b[a-z][a-z0-9+.-]*://[^/?#@\s:]*:)[^@\s'\"]*@", re
 def redact_url_passwords(text: str) -> str:
     """``text`` with the password of every URL in it replaced by ``***``."""
     return URL_PASSWORD.sub(r"\1***@", text)
+
+
+TICKET_PLACEHOLDERS = (
+    "title",
+    "body",
+    "suite",
+    "test",
+    "status",
+    "message",
+    "failing_since",
+    "first_failed",
+    "run_link",
+)
+DEFAULT_TICKET_TEMPLATE = '{"title": "{title}", "body": "{body}", "labels": ["test-failure"]}'
+_PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+def check_ticket_template(template: str) -> dict[str, object]:
+    """The ticket template parsed; ValueError names the problem (not JSON, not an object, unknown placeholder)."""
+    try:
+        parsed = json.loads(template)
+    except json.JSONDecodeError as error:
+        raise ValueError(f"not valid JSON ({error.msg} at character {error.pos})") from None
+    if not isinstance(parsed, dict):
+        raise ValueError(f"must be a JSON object, got {type(parsed).__name__}")
+    unknown = sorted(set(_PLACEHOLDER.findall(template)) - set(TICKET_PLACEHOLDERS))
+    if unknown:
+        raise ValueError(
+            f"unknown placeholder(s) {', '.join('{' + u + '}' for u in unknown)}; "
+            f"use {', '.join('{' + p + '}' for p in TICKET_PLACEHOLDERS)}"
+        )
+    return parsed
 
 
 def anchor_sqlite_url(url: str) -> str:
@@ -492,6 +525,28 @@ class Settings(BaseSettings):
     alert_webhook_timeout_s: float = Field(
         default=10.0, gt=0.0, le=120.0, description="Timeout of one webhook delivery, in seconds."
     )
+    ticket_webhook_url: SecretStr | None = Field(
+        default=None,
+        description=(
+            "Where the QA page's \"Open an issue\" posts a failing test as JSON (an issue tracker's create-issue "
+            "URL, or a bridge to one); unset: the action is not offered. Kept secret: it may carry a token."
+        ),
+    )
+    ticket_webhook_token: SecretStr | None = Field(
+        default=None, description='Sent as "Authorization: Bearer <token>" with each ticket; unset: no header.'
+    )
+    ticket_webhook_template: str | None = Field(
+        default=None,
+        description=(
+            "JSON object posted for a ticket; string values may hold {title}, {body}, {suite}, {test}, {status}, "
+            "{message}, {failing_since}, {first_failed}, {run_link}. Unset: "
+            '{"title": "{title}", "body": "{body}", "labels": ["test-failure"]} (GitHub issues shape).'
+        ),
+    )
+    public_url: str | None = Field(
+        default=None,
+        description="Address people open Pulseboard at (https://pulse.example.com), for links in tickets; unset: none.",
+    )
     smtp_host: str = Field(
         default="localhost", description="SMTP server for email notifications (a channel may override it)."
     )
@@ -767,6 +822,20 @@ class Settings(BaseSettings):
         description="What a defect found after release costs, for the quality programme's ROI.",
     )
 
+    @field_validator("ticket_webhook_url")
+    @classmethod
+    def _ticket_http_url(cls, url: SecretStr | None) -> SecretStr | None:
+        if url is not None and not url.get_secret_value().startswith(("http://", "https://")):
+            raise ValueError("give the ticket webhook's http:// or https:// address")
+        return url
+
+    @field_validator("ticket_webhook_template")
+    @classmethod
+    def _ticket_template(cls, template: str | None) -> str | None:
+        if template is not None:
+            check_ticket_template(template)
+        return template
+
     @field_validator("database_url")
     @classmethod
     def _known_backend(cls, url: str) -> str:
@@ -875,7 +944,9 @@ def describe_errors(error: ValidationError) -> str:
     for item in error.errors():
         key = ".".join(str(part) for part in item["loc"]) or "(settings)"
         given = item.get("input")
-        shown = redact_url_passwords(f" (got {given!r})") if not isinstance(given, dict) else ""
+        field = Settings.model_fields.get(str(item["loc"][0])) if item["loc"] else None
+        secret = field is not None and "SecretStr" in str(field.annotation)  # never echo a secret, even a wrong one
+        shown = "" if secret or isinstance(given, dict) else redact_url_passwords(f" (got {given!r})")
         lines.append(f"{ENV_PREFIX}{key.upper()} / {key} in pulseboard.toml: {item['msg']}{shown}")
     return "Invalid Pulseboard configuration:\n  " + "\n  ".join(lines)
 
