@@ -42,6 +42,7 @@ INSIGHT_DISMISSED = "insight_dismissed"  # an insight dismissed, snoozed or show
 INSIGHT_SNOOZED = "insight_snoozed"
 INSIGHT_RESTORED = "insight_restored"
 DASHBOARD_CHANGED = "dashboard_changed"  # a dashboard created, saved, shared, made a default, deleted or provisioned
+GATE_THRESHOLDS_CHANGED = "gate_thresholds_changed"  # a new version of a quality gate scope's thresholds
 
 ACTIONS = (
     LOGIN,
@@ -68,6 +69,7 @@ ACTIONS = (
     INSIGHT_SNOOZED,
     INSIGHT_RESTORED,
     DASHBOARD_CHANGED,
+    GATE_THRESHOLDS_CHANGED,
 )
 
 COLUMNS = ("id", "ts", "actor", "action", "target", "detail", "address")

@@ -528,3 +528,23 @@ dashboards = sa.Table(
     sa.Column("updated_ms", sa.BigInteger, nullable=False),
     sa.Column("updated_by", sa.String(64), nullable=False),
 )
+
+# Quality gate thresholds (alembic 0015, docs/developer-qa.md): every change is a new version row of its scope
+# (``*``, ``project:<org/repo>`` or ``team:<name>``); the newest version of a scope is in force unless ``removed``.
+# A threshold left null is not checked.
+quality_gate_thresholds = sa.Table(
+    "quality_gate_thresholds",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("scope", sa.String(200), nullable=False),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("coverage_min", sa.Float, nullable=True),
+    sa.Column("pass_rate_min", sa.Float, nullable=True),
+    sa.Column("defect_density_max", sa.Float, nullable=True),
+    sa.Column("review_score_min", sa.Float, nullable=True),
+    sa.Column("removed", sa.Boolean, nullable=False),
+    sa.Column("note", sa.Text, nullable=False),
+    sa.Column("changed_by", sa.String(64), nullable=False),
+    sa.Column("changed_ms", sa.BigInteger, nullable=False),
+    sa.UniqueConstraint("scope", "version", name="uq_quality_gate_thresholds_version"),
+)
