@@ -533,7 +533,7 @@ class Settings(BaseSettings):
         ),
     )
     ticket_webhook_token: SecretStr | None = Field(
-        default=None, description='Sent as "Authorization: Bearer <token>" with each ticket; unset: no header.'
+        default=None, description="Bearer token sent in the Authorization header of each ticket; unset: no header."
     )
     ticket_webhook_template: str | None = Field(
         default=None,
