@@ -21,6 +21,7 @@ ACTIONS = (
     "edit_rules",  # alert rules, silences, mute timings and notification channels
     "edit_slas",
     "manage_quality_gates",
+    "open_tickets",  # "Open an issue" for a failing test through the ticket webhook (core/alerts/tickets.py)
     "export_reports",
     "view_audit_log",
     "manage_users",
@@ -42,7 +43,9 @@ ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
         }
     ),
     "developer": frozenset(),
-    "qa_lead": frozenset({"acknowledge_quality_alerts", "manage_quality_gates", "export_reports", "view_people"}),
+    "qa_lead": frozenset(
+        {"acknowledge_quality_alerts", "manage_quality_gates", "open_tickets", "export_reports", "view_people"}
+    ),
     "admin": frozenset(ACTIONS),
 }
 
