@@ -99,7 +99,10 @@ def test_chart_table_and_csv_show_the_seeded_values(seeded, downloads):
     name, rows = csv(downloads)
     assert name == "cpu_percent.csv"
     assert rows.columns == ["ts", "series", "value"] and rows["value"].to_list() == oldest_first
-    stamps = pl.from_epoch(pl.Series([seeded - (i + 1) * 60_000 for i in reversed(range(len(CPU)))]), "ms")
+    # an hour at 1,000 points is 5 s buckets of raw samples: each sample stands at the start of its bucket
+    stamps = pl.from_epoch(
+        pl.Series([(seeded - (i + 1) * 60_000) // 5_000 * 5_000 for i in reversed(range(len(CPU)))]), "ms"
+    )
     assert rows["ts"].to_list() == stamps.dt.strftime("%Y-%m-%dT%H:%M:%S%.3fZ").to_list()
     assert "10 points" in at.caption[0].value and "raw tier" in at.caption[0].value
 

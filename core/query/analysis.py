@@ -14,8 +14,10 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from core.config import Settings, get_settings
-from core.query.selectors import Selector
-from core.query.series import AGG_COLUMNS, CACHE, Agg, buckets, quantum_ms
+from core.query import aggregate
+from core.query.plan import plan
+from core.query.selectors import Selector, as_selector
+from core.query.series import CACHE, Agg, find_series, quantum_ms
 from core.store import schema
 
 QUANTILES = (0.5, 0.9, 0.95, 0.99)
@@ -128,16 +130,26 @@ def compare_previous(
     settings: Settings | None = None,
     now_ms: int | None = None,
 ) -> Comparison:
-    """``agg`` over ``[start, end)`` and over the same window ``offset_ms`` earlier (default: one range length)."""
+    """``agg`` over ``[start, end)`` and over the same window ``offset_ms`` earlier (default: one range length).
+
+    Both figures come from one aggregate query in the store (:func:`core.query.aggregate.period_figures`)
+    over the rows a chart of each range reads, not from a second full series read.
+    """
     offset = offset_ms if offset_ms is not None else end_ms - start_ms
     if agg not in _SCALAR:
         raise ValueError(f"unknown aggregation {agg!r}; use one of {', '.join(_SCALAR)}")
-    columns = AGG_COLUMNS[agg]  # "last" already reads last_ts; naming it twice made polars refuse the raw tier
-    current = buckets(engine, selector, start_ms, end_ms, settings=settings, now_ms=now_ms, columns=columns)
-    previous = buckets(
-        engine, selector, start_ms - offset, end_ms - offset, settings=settings, now_ms=now_ms, columns=columns
-    )
-    return Comparison(scalar(current.frame, agg), scalar(previous.frame, agg), offset)
+    settings = settings or get_settings()
+    sel = as_selector(selector)
+    start, end, now, step = aggregate.window(start_ms, end_ms, now_ms, settings, None, None)
+    before, before_end, _, _ = aggregate.window(start_ms - offset, end_ms - offset, now, settings, None, None)
+    key = ("compare", id(engine), str(engine.url), str(sel), agg, step, start, end, before, before_end, now)
+
+    def compute() -> Comparison:
+        plans = [plan(start, end, now, settings, step), plan(before, before_end, now, settings, step)]
+        current, previous = aggregate.period_figures(engine, find_series(engine, sel), plans, agg)
+        return Comparison(current, previous, offset)
+
+    return CACHE.get(key, settings.query_cache_ttl_s, compute)
 
 
 def event_percentiles(

@@ -1,11 +1,13 @@
-"""Which tier answers a query: the coarsest that still draws about 300 points and still holds the range.
+"""Which tier answers a query: the screen decides the step, the step decides the tier.
 
 Rule (docs/query.md):
 
-1. Without an explicit step, take the coarsest of 1h, 5m, 1m whose buckets give at
-   least :data:`MIN_POINTS` points over the range; if none does, raw samples. With
-   the default 300 that is raw up to 5 h, 1m up to 25 h, 5m up to 12.5 d, 1h beyond.
-   With a step, take the coarsest tier whose bucket width divides the step.
+1. Without an explicit step, the step is :func:`step_for` the range and the caller's
+   ``max_points`` (``max_data_points``, 1,000 by default: about a chart's width in pixels),
+   as Grafana's "max data points" does: range ÷ points, rounded up to a bucket the tiers
+   can build (1 s … 30 s from raw samples, 1m/2m from 1m, 5m … 30m from 5m, 1h and whole
+   hours or days from 1h), so no series has more than ``max_points`` buckets.
+   Then, and with an explicit step, take the coarsest tier whose bucket width divides the step.
 2. A tier is usable only where retention still keeps it: if the range starts before
    ``now - retention(tier)``, move to the next coarser tier (1h keeps 400 d).
 3. Rollups lag raw data by up to a couple of rollup intervals, so the newest buckets
@@ -15,6 +17,7 @@ Rule (docs/query.md):
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from core.config import Settings
@@ -24,6 +27,58 @@ RESOLUTION_MS = {"raw": 0, "1m": 60_000, "5m": 300_000, "1h": 3_600_000}
 MIN_POINTS = 300
 HOUR_MS = 3_600_000
 DAY_MS = 24 * HOUR_MS
+SECOND_MS = 1_000
+MINUTE_MS = 60_000
+# Steps that read well on an axis ("15 min buckets"), ascending; past the last, whole multiples of the coarsest tier.
+NICE_STEPS_MS = (
+    *(n * SECOND_MS for n in (1, 2, 5, 10, 15, 20, 30)),
+    *(n * MINUTE_MS for n in (1, 2, 5, 10, 15, 20, 30)),
+    *(n * HOUR_MS for n in (1, 2, 3, 6, 12)),
+    *(n * DAY_MS for n in (1, 2, 7)),
+)
+
+
+def step_candidates(tiers: Mapping[str, int]) -> list[int]:
+    """The steps :func:`step_for` may choose, ascending: each builds from one tier.
+
+    Below the finest rollup tier a step is made of raw samples; from there on it must be a
+    whole multiple of a tier's bucket (a 10 min step from the 5m tier, 2 h from the 1h tier).
+    """
+    widths = [w for w in tiers.values() if w > 0]
+    finest = min(widths, default=None)
+    return [
+        s for s in NICE_STEPS_MS if (finest is not None and s < finest) or any(s % w == 0 for w in widths) or not widths
+    ]
+
+
+def step_for(range_ms: int, max_points: int, tiers: Mapping[str, int] = RESOLUTION_MS) -> int:
+    """The bucket width for a chart of ``range_ms`` that may draw at most ``max_points`` points per series.
+
+    The smallest candidate step (:func:`step_candidates`) that is at least ``range ÷ (max_points − 1)``:
+    buckets are aligned to multiples of the step, so a range that starts mid-bucket touches one
+    bucket more than range ÷ step, and this keeps even that case within ``max_points``. Past the
+    largest candidate the step is the next whole multiple of the coarsest tier.
+    """
+    if max_points < 2:
+        raise ValueError(f"max_points must be at least 2, got {max_points}")
+    if range_ms <= 0:
+        raise ValueError(f"empty time range: {range_ms} ms")
+    least = -(-range_ms // (max_points - 1))  # ceil: ceil(range / step) + 1 <= max_points
+    for step in step_candidates(tiers):
+        if step >= least:
+            return step
+    coarsest = max([*tiers.values(), SECOND_MS])
+    return -(-least // coarsest) * coarsest
+
+
+def step_text(step_ms: int) -> str:
+    """'5 min buckets', '30 s buckets', '2 h buckets', '1 d buckets' or 'raw samples' (step 0)."""
+    if step_ms <= 0:
+        return "raw samples"
+    for unit, width in (("d", DAY_MS), ("h", HOUR_MS), ("min", 60_000), ("s", 1_000)):
+        if step_ms % width == 0:
+            return f"{step_ms // width} {unit} buckets"
+    return f"{step_ms} ms buckets"
 
 
 @dataclass(frozen=True)
@@ -48,7 +103,11 @@ def retention_ms(settings: Settings) -> dict[str, int]:
 
 
 def choose_tier(start_ms: int, end_ms: int, now_ms: int, settings: Settings, step_ms: int | None = None) -> str:
-    """The tier for ``[start_ms, end_ms)`` under the rule in this module's docstring."""
+    """The tier for ``[start_ms, end_ms)`` under the rule in this module's docstring.
+
+    :func:`plan` always passes a step; without one (PromQL's instant queries) the coarsest
+    tier still giving :data:`MIN_POINTS` points over the range is taken.
+    """
     span = max(end_ms - start_ms, 1)
     if step_ms:
         fits = [
@@ -65,12 +124,27 @@ def choose_tier(start_ms: int, end_ms: int, now_ms: int, settings: Settings, ste
     return TIERS[-1]
 
 
-def plan(start_ms: int, end_ms: int, now_ms: int, settings: Settings, step_ms: int | None = None) -> QueryPlan:
-    """Tier, bucket width, aligned range and raw tail for a query."""
+def plan(
+    start_ms: int,
+    end_ms: int,
+    now_ms: int,
+    settings: Settings,
+    step_ms: int | None = None,
+    max_points: int | None = None,
+) -> QueryPlan:
+    """Tier, bucket width, aligned range and raw tail for a query.
+
+    Without ``step_ms`` the step is :func:`step_for` the range and ``max_points`` (default
+    the ``max_data_points`` setting), so the answer has at most that many points per series.
+    """
     if end_ms <= start_ms:
         raise ValueError(f"empty time range: start {start_ms} is not before end {end_ms}")
     if step_ms is not None and step_ms <= 0:
         raise ValueError(f"step must be positive, got {step_ms} ms")
+    if max_points is not None and max_points < 2:
+        raise ValueError(f"max_points must be at least 2, got {max_points}")
+    if step_ms is None:
+        step_ms = step_for(end_ms - start_ms, max_points or settings.max_data_points)
     tier = choose_tier(start_ms, end_ms, now_ms, settings, step_ms)
     resolution = RESOLUTION_MS[tier]
     step = max(step_ms or 0, resolution)

@@ -20,7 +20,7 @@ from sqlalchemy.engine import Engine
 from core.config import Settings, get_settings
 from core.model import now_ms as clock_ms
 from core.query.cache import TTLCache
-from core.query.plan import RESOLUTION_MS, QueryPlan, plan
+from core.query.plan import RESOLUTION_MS, QueryPlan, plan, step_for
 from core.query.selectors import Selector, as_selector
 from core.selfmetrics import QUERY_SECONDS
 from core.store import columnar, schema
@@ -147,9 +147,12 @@ def buckets(
     now_ms: int | None = None,
     columns: Sequence[str] = BUCKET_COLUMNS[2:],
     kind: str = "buckets",
+    max_points: int | None = None,
 ) -> Buckets:
     """Plan, select and read ``columns``, cached for ``query_cache_ttl_s``.
 
+    Without ``step_ms`` the step is :func:`~core.query.plan.step_for` the range and
+    ``max_points`` (default ``max_data_points``): at most that many buckets per series.
     The cache key is (engine, selector, step, columns, range bucket).
 
     Each cache miss, i.e. each real read of the store, is timed in ``pulseboard_query_seconds``
@@ -161,6 +164,8 @@ def buckets(
     now = clock_ms() if now_ms is None else now_ms
     q = quantum_ms(start_ms, end_ms)
     start, end, now = start_ms - start_ms % q, -(-end_ms // q) * q, -(-now // q) * q
+    if step_ms is None:
+        step_ms = step_for(end - start, max_points or settings.max_data_points)
     key = ("buckets", id(engine), str(engine.url), str(sel), step_ms, tuple(columns), start, end, now)
 
     def compute() -> Buckets:
@@ -205,11 +210,13 @@ def series(
     agg: Agg = "avg",
     settings: Settings | None = None,
     now_ms: int | None = None,
+    max_points: int | None = None,
 ) -> pl.DataFrame:
     """One value per (series, bucket) for every series ``selector`` matches over ``[start_ms, end_ms)``.
 
     The tier is chosen by :func:`core.query.plan.plan`; ``agg`` picks avg, min, max,
-    sum, count or last within each bucket (exact at every tier).
+    sum, count or last within each bucket (exact at every tier). Without ``step_ms``, at
+    most ``max_points`` (default the ``max_data_points`` setting) buckets per series.
     """
     expr = value_expr(agg)
     found = buckets(
@@ -222,6 +229,7 @@ def series(
         now_ms=now_ms,
         columns=AGG_COLUMNS[agg],
         kind="series",
+        max_points=max_points,
     )
     return to_result(found, expr)
 
@@ -235,6 +243,7 @@ def rate(
     step_ms: int | None = None,
     settings: Settings | None = None,
     now_ms: int | None = None,
+    max_points: int | None = None,
 ) -> pl.DataFrame:
     """Per-second increase of counters between consecutive bucket ends, resets counted from zero.
 
@@ -251,6 +260,7 @@ def rate(
         now_ms=now_ms,
         columns=AGG_COLUMNS["rate"],
         kind="rate",
+        max_points=max_points,
     )
     frame = found.frame.sort("series_id", "bucket")
     previous = pl.col("last").shift(1).over("series_id")

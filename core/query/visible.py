@@ -114,13 +114,26 @@ def visible_series(
     step_ms: int | None = None,
     settings: Settings | None = None,
     now_ms: int | None = None,
+    max_points: int | None = None,
 ) -> pl.DataFrame:
     """:func:`~core.query.series` (or :func:`~core.query.rate` for ``agg="rate"``) as ``viewer`` may see it."""
     sel = visible_selector(engine, selector, viewer)
     if agg == "rate":
-        frame = rate(engine, sel, start_ms, end_ms, step_ms=step_ms, settings=settings, now_ms=now_ms)
+        frame = rate(
+            engine, sel, start_ms, end_ms, step_ms=step_ms, settings=settings, now_ms=now_ms, max_points=max_points
+        )
     else:
-        frame = series(engine, sel, start_ms, end_ms, step_ms=step_ms, agg=agg, settings=settings, now_ms=now_ms)
+        frame = series(
+            engine,
+            sel,
+            start_ms,
+            end_ms,
+            step_ms=step_ms,
+            agg=agg,
+            settings=settings,
+            now_ms=now_ms,
+            max_points=max_points,
+        )
     return redact_series(frame, viewer, agg)
 
 
