@@ -8,7 +8,7 @@ import streamlit as st
 from core.kpis import developer as dev
 from core.kpis.records import apply_filters, load_deployments, load_events, marks, newest_event_ms, within
 from core.model import now_ms
-from core.ui import chrome, export
+from core.ui import chrome, export, gate_thresholds_view
 from core.ui import widgets as w
 from core.ui.login import require_page
 from core.ui.text import md_escape
@@ -212,3 +212,5 @@ review_queue()
 workflow_steps()
 api_and_database()
 errors_and_deployments()
+window = ctx.window()
+gate_thresholds_view.section(ctx.engine, viewer, window.start_ms, window.end_ms, ctx.filters)

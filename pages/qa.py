@@ -7,7 +7,7 @@ import streamlit as st
 
 from core.kpis import quality as qa
 from core.kpis.records import load_deployments, marks, newest_event_ms
-from core.ui import chrome, export, quality_charts
+from core.ui import chrome, export, gate_thresholds_view, quality_charts
 from core.ui import widgets as w
 from core.ui.login import require_page
 from core.ui.text import md_escape
@@ -295,3 +295,5 @@ def gates_panel() -> None:
 
 
 gates_panel()
+window = ctx.window()
+gate_thresholds_view.section(ctx.engine, viewer, window.start_ms, window.end_ms, ctx.filters)
