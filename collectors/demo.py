@@ -19,6 +19,7 @@ import numpy as np
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from collectors.demo_ci_tests import ci_runs
 from collectors.demo_programmes import (
     api_profile,
     db_lock_waits,
@@ -31,7 +32,19 @@ from collectors.demo_programmes import (
     operations_day,
     qse_sessions,
 )
-from collectors.demo_workflow import AGENTS, DAY, HOUR, LIFETIME, MIN, STEPS, Incident, Pr, incidents_on, prs_in_hour
+from collectors.demo_workflow import (
+    AGENTS,
+    DAY,
+    HOUR,
+    LIFETIME,
+    MIN,
+    STEPS,
+    Incident,
+    Pr,
+    incidents_on,
+    prs_in_hour,
+    rng,
+)
 from core.config import Settings
 from core.ingest import ingest
 from core.ingest.demo_data import DEMO_SOURCE, STATE, demo_disabled
@@ -182,7 +195,7 @@ class DemoWorkload:
                         round(seconds / (passed + failed + skipped), 3),
                         "AssertionError: new system differs from old" if status == "failed" else None,
                     )
-                    for n, status in enumerate(["passed"] * passed + ["failed"] * failed + ["skipped"] * skipped)
+                    for n, status in enumerate(suite_statuses(self.seed, suite, passed, failed, skipped))
                 ]
                 run = TestRun(suite, tuple(cases), seconds, ts, f"demo-{suite}-{day}")
                 runs.append(
@@ -197,7 +210,23 @@ class DemoWorkload:
                         },
                     )
                 )
-        return runs
+        return runs + ci_runs(self.seed, self.anchor, start, end)
+
+
+def suite_statuses(seed: int, suite: str, passed: int, failed: int, skipped: int) -> list[str]:
+    """Each test's status by its index: the suite's most fragile tests fail, its last ones are skipped.
+
+    A fixed order per suite decides which tests those are, so the same tests fail run after run
+    and those at the edge flip (flaky), as in a real suite, instead of failures moving at random.
+    """
+    total = passed + failed + skipped
+    order = rng(seed, "fragility", suite).sample(range(total), total)
+    statuses = ["passed"] * total
+    for n in order[:failed]:
+        statuses[n] = "failed"
+    for n in order[total - skipped :]:
+        statuses[n] = "skipped"
+    return statuses
 
 
 class _Depth:

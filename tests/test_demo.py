@@ -109,15 +109,19 @@ def test_backfill_live_and_purge(engine: Engine) -> None:
     with engine.connect() as connection:
         labels = connection.scalars(sa.select(schema.series.c.labels)).all()
     assert labels and all('"source":"demo"' in x for x in labels)
-    assert count(engine, schema.test_runs, schema.test_runs.c.source == "demo") == 10  # 5 nightly suites x 2 nights
+    runs = schema.test_runs
+    assert count(engine, runs, runs.c.source == "demo", runs.c.component == "migration") == 10  # 5 suites x 2 nights
+    assert count(engine, runs, runs.c.source == "demo", runs.c.component == "qms-api") == 12  # CI every 4 h, 2 days
     clock[0] += 10 * MIN
     DemoCollector(engine, seed=7, clock=lambda: clock[0]).collect()  # a restarted process continues from the watermark
     assert count(engine, schema.events) > events
     DeploymentCollector(engine, None, "x").collect()
     assert count(engine, schema.deployments, schema.deployments.c.source == "demo") > 0
     ingest(engine, Batch(events=(Event("real-1", "workflow.pr_created", NOW - HOUR, "github", {}),)))
+    demo_runs = count(engine, runs, runs.c.source == "demo")
     counts = purge_demo(engine)
-    assert counts["events"] > 1000 and counts["samples"] > 0 and counts["test_runs"] == 10 and counts["deployments"] > 0
+    assert counts["events"] > 1000 and counts["samples"] > 0 and counts["test_runs"] == demo_runs >= 22
+    assert counts["deployments"] > 0
     assert not has_demo_data(engine)
     assert count(engine, schema.events) == 1  # real data survives
     assert count(engine, schema.samples) == 0 and count(engine, schema.test_cases) == 0
