@@ -2,6 +2,10 @@
 
 Every read goes through core.query's viewer-aware functions, so cost and per-person
 metrics and labels never reach a viewer whose roles may not see them (docs/security.md).
+The chart asks for at most ``max_data_points`` points per series (its caption names the
+bucket width), and a selector matching more than ``max_series_shown`` series shows the top
+ones by the "Rank by" statistic, says how many were left out and offers "avg by <label>"
+(core/query/guard.py).
 """
 
 from __future__ import annotations
@@ -16,6 +20,8 @@ from core.auth import audit
 from core.auth.access import NotAllowed
 from core.config import get_settings
 from core.model import now_ms
+from core.query import aggregate, guard
+from core.query.plan import step_text
 from core.query.selectors import SelectorError, build_selector, parse_selector
 from core.store import get_engine
 from core.ui import charts
@@ -34,9 +40,11 @@ RANGES = {
     "Custom": 0,
 }
 AGGREGATIONS = [*query.AGGS, "rate"]
+RANK_HELP = "Past {limit} matching series, the chart shows the {limit} with the largest max, mean or last value."
 
 viewer = require_page("explore")
 engine = get_engine()
+settings = get_settings()
 
 
 # Cached per permission set (the viewer itself is not hashed): what one role may see, all its viewers share.
@@ -86,31 +94,57 @@ with right:
         help='Prometheus syntax: name{label="v", other!="x", re=~"a|b", nre!~"c.*"}',
     )
     start, end = pick_range()
-    agg_col, group_col, top_col = st.columns(3)
+    agg_col, group_col, rank_col = st.columns(3)
     agg = agg_col.selectbox("Aggregation", AGGREGATIONS, help="Within each bucket; rate is per second, for counters.")
-    group_by = group_col.multiselect("Group by", list(labels), placeholder="no grouping")
-    top = top_col.number_input("Top k series (0 = all)", min_value=0, max_value=100, value=0)
+    group_by = group_col.multiselect("Group by", list(labels), placeholder="no grouping", key="group_by")
+    stat = rank_col.selectbox("Rank by", aggregate.STATS, help=RANK_HELP.format(limit=settings.max_series_shown))
 
 try:
     selector = parse_selector(typed) if typed.strip() else build_selector(name, picked)
-    frame = query.visible_series(engine, selector, start, end, viewer, agg=agg)
+    if group_by:
+        frame = guard.grouped_series(engine, selector, start, end, viewer, group_by, agg=agg)
+        guarded = None
+    else:
+        guarded = guard.guarded_series(engine, selector, start, end, viewer, agg=agg, stat=stat)
+        frame = guarded.frame
     comparison = query.visible_comparison(engine, selector, start, end, viewer, agg=agg)
 except (SelectorError, ValueError, NotAllowed) as error:
     st.error(md_escape(error), icon=":material/error:")  # the message quotes the typed selector
     st.stop()
 
-tier = query.plan(start, end, now_ms(), get_settings()).tier
-if top and not group_by:
-    frame = query.top_k(frame, int(top), "avg")
-if group_by:
-    frame = query.group_by_label(frame, group_by, "sum" if agg in ("sum", "count", "rate") else "avg")
+planned = query.plan(start, end, now_ms(), settings)
+if guarded is not None and guarded.notice:
+    combine = "sum" if agg in ("sum", "count", "rate") else "avg"
+    st.info(guarded.notice[0].upper() + guarded.notice[1:] + ".", icon=":material/filter_list:")
+    offers = guard.offer_labels(guarded.labels, guarded.total)
+    if offers:
+        by_col, go_col = st.columns([2, 1], vertical_alignment="bottom")
+        label = by_col.selectbox(
+            "Aggregate instead",
+            offers,
+            format_func=lambda k: f"{combine} by {k} ({guarded.labels[k]} lines)",
+            help="All matching series combined per value of one label, computed by the store.",
+        )
+        go_col.button(
+            f"{combine} by {label}",
+            icon=":material/functions:",
+            on_click=lambda: st.session_state.update(group_by=[label]),
+        )
 
 if frame.is_empty():
     st.warning(f"No data for {md_escape(selector)} in this range.", icon=":material/search_off:")
     st.stop()
 
 series_count = frame["series"].n_unique()
-st.caption(f"{md_escape(selector)} · {series_count} series · {frame.height:,} points · {agg} · from the {tier} tier")
+matched = (
+    f"{series_count} series" if guarded is None or not guarded.left_out else f"{series_count} of {guarded.total} series"
+)
+grouped = f" · {'sum' if agg in ('sum', 'count', 'rate') else 'avg'} by {', '.join(group_by)}" if group_by else ""
+resolution = step_text(planned.step_ms)
+st.caption(
+    f"{md_escape(selector)} · {matched}{grouped} · {frame.height:,} points · {agg} · "
+    f"{resolution} from the {planned.tier} tier"
+)
 st.metric(
     f"{agg} over the range, all matching series",
     figure(comparison.current),
@@ -122,7 +156,13 @@ st.metric(
     help=f"Against the same {agg} over the range just before, as long as this one ({figure(comparison.previous)}).",
 )
 st.altair_chart(
-    charts.trend(frame, color="series" if series_count > 1 else None, y_title=selector.name or "value", height=380),
+    charts.trend(
+        frame,
+        color="series" if series_count > 1 else None,
+        y_title=selector.name or "value",
+        title=f"{selector.name or 'value'} · {resolution}",
+        height=380,
+    ),
     width="stretch",
 )
 

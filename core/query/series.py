@@ -148,12 +148,14 @@ def buckets(
     columns: Sequence[str] = BUCKET_COLUMNS[2:],
     kind: str = "buckets",
     max_points: int | None = None,
+    only: Sequence[int] | None = None,
 ) -> Buckets:
     """Plan, select and read ``columns``, cached for ``query_cache_ttl_s``.
 
     Without ``step_ms`` the step is :func:`~core.query.plan.step_for` the range and
     ``max_points`` (default ``max_data_points``): at most that many buckets per series.
-    The cache key is (engine, selector, step, columns, range bucket).
+    ``only`` keeps just those series ids of the selected ones (the top N a guard chose).
+    The cache key is (engine, selector, step, columns, range bucket, only).
 
     Each cache miss, i.e. each real read of the store, is timed in ``pulseboard_query_seconds``
     under ``kind``, a short fixed name of the caller (never the selector, which would make
@@ -166,12 +168,15 @@ def buckets(
     start, end, now = start_ms - start_ms % q, -(-end_ms // q) * q, -(-now // q) * q
     if step_ms is None:
         step_ms = step_for(end - start, max_points or settings.max_data_points)
-    key = ("buckets", id(engine), str(engine.url), str(sel), step_ms, tuple(columns), start, end, now)
+    kept = None if only is None else tuple(sorted(only))
+    key = ("buckets", id(engine), str(engine.url), str(sel), step_ms, tuple(columns), start, end, now, kept)
 
     def compute() -> Buckets:
         started = time.perf_counter()
         qplan = plan(start, end, now, settings, step_ms)
         found = find_series(engine, sel)
+        if kept is not None:
+            found = found.filter(pl.col("series_id").is_in(kept))
         result = Buckets(qplan, found, read_buckets(engine, found, qplan, columns))
         QUERY_SECONDS.labels(kind).observe(time.perf_counter() - started)
         return result
@@ -211,6 +216,7 @@ def series(
     settings: Settings | None = None,
     now_ms: int | None = None,
     max_points: int | None = None,
+    only: Sequence[int] | None = None,
 ) -> pl.DataFrame:
     """One value per (series, bucket) for every series ``selector`` matches over ``[start_ms, end_ms)``.
 
@@ -230,6 +236,7 @@ def series(
         columns=AGG_COLUMNS[agg],
         kind="series",
         max_points=max_points,
+        only=only,
     )
     return to_result(found, expr)
 
@@ -244,6 +251,7 @@ def rate(
     settings: Settings | None = None,
     now_ms: int | None = None,
     max_points: int | None = None,
+    only: Sequence[int] | None = None,
 ) -> pl.DataFrame:
     """Per-second increase of counters between consecutive bucket ends, resets counted from zero.
 
@@ -261,6 +269,7 @@ def rate(
         columns=AGG_COLUMNS["rate"],
         kind="rate",
         max_points=max_points,
+        only=only,
     )
     frame = found.frame.sort("series_id", "bucket")
     previous = pl.col("last").shift(1).over("series_id")

@@ -13,6 +13,7 @@ that hidden metrics never match.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from typing import Literal
 
 import polars as pl
@@ -115,12 +116,24 @@ def visible_series(
     settings: Settings | None = None,
     now_ms: int | None = None,
     max_points: int | None = None,
+    only: Sequence[int] | None = None,
 ) -> pl.DataFrame:
-    """:func:`~core.query.series` (or :func:`~core.query.rate` for ``agg="rate"``) as ``viewer`` may see it."""
+    """:func:`~core.query.series` (or :func:`~core.query.rate` for ``agg="rate"``) as ``viewer`` may see it.
+
+    ``only`` keeps just those of the selected series' ids (:mod:`core.query.guard`'s top N).
+    """
     sel = visible_selector(engine, selector, viewer)
     if agg == "rate":
         frame = rate(
-            engine, sel, start_ms, end_ms, step_ms=step_ms, settings=settings, now_ms=now_ms, max_points=max_points
+            engine,
+            sel,
+            start_ms,
+            end_ms,
+            step_ms=step_ms,
+            settings=settings,
+            now_ms=now_ms,
+            max_points=max_points,
+            only=only,
         )
     else:
         frame = series(
@@ -133,6 +146,7 @@ def visible_series(
             settings=settings,
             now_ms=now_ms,
             max_points=max_points,
+            only=only,
         )
     return redact_series(frame, viewer, agg)
 
