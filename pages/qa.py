@@ -7,7 +7,7 @@ import streamlit as st
 
 from core.kpis import quality as qa
 from core.kpis.records import load_deployments, marks, newest_event_ms
-from core.ui import chrome, export, gate_thresholds_view, quality_charts
+from core.ui import chrome, export, gate_thresholds_view, quality_charts, test_results_view
 from core.ui import widgets as w
 from core.ui.login import require_page
 from core.ui.text import md_escape
@@ -254,6 +254,7 @@ def gates_panel() -> None:
             qa.suite_history(data.runs, suite),
             ctx=ctx,
         )
+    test_results_view.section(ctx, data.runs)
 
     chrome.section("Coverage and quality risk")
     left, right = st.columns(2)
