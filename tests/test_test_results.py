@@ -10,10 +10,8 @@ from __future__ import annotations
 
 import itertools
 import json
-import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from xml.etree import ElementTree
 
@@ -31,49 +29,17 @@ from core.ingest.junit import parse_junit, store_test_run
 from core.kpis import test_results as tr
 from core.kpis.records import load_test_runs
 from core.kpis.rerun_command import java_test, pytest_node_id, rerun_command
+from tests import junit_history
+from tests.junit_history import HISTORY
+from tests.ticket_receiver import Receiver, ticket_receiver
 
 JUNIT_DIR = Path(__file__).resolve().parent / "data" / "junit"
 T0 = 1_780_000_000_000  # the first crafted run
-HOUR = 3_600_000
-
-# One string per test: its outcome in runs 1..8 (P passed, F failed, E error, S skipped).
-HISTORY = {
-    "test_steady": "PPPPPPPP",
-    "test_alternating": "PFPFPFPF",
-    "test_twice_broken": "PPFFPPFF",
-    "test_broke_once": "PPPPPFFF",
-    "test_fixed": "FFPPPPPP",
-    "test_with_skips": "PPFSPFSF",
-    "test_erroring": "PPPPPPEE",
-}
-# durations (s) in runs 1..8: a real regression, a relative jump under the ms floor, a rise under the factor
-DURATIONS = {
-    "test_steady": [0.5, 0.52, 0.48, 0.5, 0.51, 0.49, 0.5, 1.6],
-    "test_fixed": [0.002, 0.002, 0.002, 0.002, 0.002, 0.002, 0.002, 0.010],
-    "test_broke_once": [1.0, 1.0, 1.1, 0.9, 1.0, 1.0, 1.0, 1.9],
-}
-STATUS = {"P": "passed", "F": "failed", "E": "error", "S": "skipped"}
+HOUR = junit_history.HOUR
 
 
-def run_xml(run: int, history: dict[str, str] = HISTORY, classname: str = "tests.test_shop.TestCart") -> bytes:
-    """Run ``run`` (0-based) of ``history`` as a pytest-style JUnit report."""
-    stamp = datetime.fromtimestamp((T0 + run * HOUR) / 1000, UTC).isoformat()
-    cases = []
-    for name, outcomes in history.items():
-        seconds = DURATIONS.get(name, [0.1] * 8)[run]
-        child = {
-            "P": "",
-            "F": f'<failure message="AssertionError: {name} run {run + 1}">trace line 1\ntrace line 2</failure>',
-            "E": '<error message="ConnectionError: db down">Traceback: db down</error>',
-            "S": '<skipped message="not today"/>',
-        }[outcomes[run]]
-        cases.append(f'<testcase classname="{classname}" name="{name}" time="{seconds}">{child}</testcase>')
-    return (f'<testsuite name="shop" timestamp="{stamp}">' + "".join(cases) + "</testsuite>").encode()
-
-
-def store_history(engine: Engine, history: dict[str, str] = HISTORY, suite: str = "shop") -> None:
-    for run in range(len(next(iter(history.values())))):
-        store_test_run(engine, parse_junit(run_xml(run, history)), {"suite": suite, "run_key": f"{suite}-{run}"})
+def store_history(engine: Engine) -> None:
+    junit_history.store_history(engine, T0)
 
 
 def cases_of(engine: Engine) -> pl.DataFrame:
@@ -295,39 +261,10 @@ def test_a_quote_in_a_test_name_stays_inside_its_shell_word():
 # --- the ticket webhook ----------------------------------------------------------------------------------------------
 
 
-class Receiver:
-    """A real HTTP server on an ephemeral port that records each POST and answers ``status``."""
-
-    def __init__(self) -> None:
-        self.received: list[tuple[str, dict[str, str], bytes]] = []
-        self.status = 201
-        self.answer = b'{"html_url": "https://tracker.example/issues/42"}'
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers["Content-Length"]))
-                receiver.received.append((self.path, dict(self.headers), body))
-                self.send_response(receiver.status)
-                self.send_header("Content-Type", "application/json")
-                self.end_headers()
-                self.wfile.write(receiver.answer)
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/repos/acme/shop/issues?token=s3cret-token"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-
 @pytest.fixture
 def receiver() -> Iterator[Receiver]:
-    found = Receiver()
-    yield found
-    found.server.shutdown()
-    found.server.server_close()
+    with ticket_receiver() as found:
+        yield found
 
 
 QA_LEAD = Viewer.of("quinn", ["qa_lead"])
@@ -431,8 +368,7 @@ def test_a_refusing_tracker_gives_a_clear_error_without_the_secret_url(sqlite_en
 
 def test_an_unreachable_tracker_is_named_without_the_url(sqlite_engine, receiver):
     settings = ticket_settings(receiver)
-    receiver.server.shutdown()
-    receiver.server.server_close()  # the port now refuses connections
+    receiver.close()  # the port now refuses connections
     with pytest.raises(tickets.TicketError, match=r"could not reach the ticket webhook \(ConnectError\)") as raised:
         tickets.open_ticket(sqlite_engine, settings, QA_LEAD, FAILING_ROW)
     assert "s3cret" not in str(raised.value)

@@ -141,7 +141,7 @@ def _ticket_button(ctx: PageContext, row: dict[str, Any], n: int) -> None:
         try:
             ticket = tickets.open_ticket(ctx.engine, ctx.settings, ctx.viewer, row, address=client_address())
         except (tickets.TicketError, NotAllowed) as error:
-            st.error(f"Could not open an issue: {error}", icon=":material/error:")
+            st.error(f"Could not open an issue: {md_escape(str(error))}", icon=":material/error:")
         else:
             where = f": {md_escape(ticket.reference)}" if ticket.reference else ""
             st.success(f"Issue opened (HTTP {ticket.status}){where}", icon=":material/check_circle:")
