@@ -62,7 +62,16 @@ def cfg(settings: Settings, tmp_path: Path) -> Settings:
 
 
 def test_registry_lists_every_channel_kind() -> None:
-    assert [n.kind for n in NOTIFIERS] == ["inapp", "webhook-slack", "webhook-generic", "smtp"]
+    assert [n.kind for n in NOTIFIERS] == [
+        "inapp",
+        "webhook-slack",
+        "webhook-generic",
+        "smtp",
+        "pagerduty",
+        "sms",
+        "webhook-teams",
+        "webhook-mattermost",
+    ]
 
 
 def test_email_reaches_a_real_smtp_server(engine: Engine, cfg: Settings, smtp: tuple[int, Inbox]) -> None:

@@ -2,8 +2,12 @@
 
 Queuing and sending are separate so a slow or broken webhook never holds up
 evaluation, a failure is retried ``alert_delivery_attempts`` times (waiting
-``alert_delivery_backoff_s``, then twice as long each time), and every attempt's
-outcome is visible on the Alerts page.
+``alert_delivery_backoff_s``, then twice as long each time; a channel may set its own
+``max_attempts`` and ``backoff_s``), and every attempt's outcome is visible on the Alerts page.
+Only failures that may pass are retried (timeouts, HTTP 5xx, 408, 429); an HTTP 4xx or a
+missing secret fails at once (core.alerts.notify.http). A channel with ``rate_limit_per_minute``
+sends at most that many in any 60 s; the rest wait, pending, with the reason in ``last_error``
+(core.alerts.notify.options).
 """
 
 from __future__ import annotations
@@ -14,7 +18,9 @@ import polars as pl
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from core.alerts.notify import Message, notifier
+from core.alerts.notify import Message, notifier, options
+from core.alerts.notify.base import stamp
+from core.alerts.notify.http import PermanentDeliveryError
 from core.alerts.objects import Channel, channels
 from core.alerts.permissions import Actor, require_edit
 from core.config import Settings
@@ -65,26 +71,56 @@ def deliver_due(engine: Engine, settings: Settings, now: int | None = None) -> d
     counts = {SENT: 0, PENDING: 0, FAILED: 0}
     for row in due:
         channel = by_name.get(row["channel"])
-        error = None
+        opts = options.of(channel.config if channel else {}, settings)
+        held = None if channel is None else held_until(engine, channel.name, opts.rate_limit_per_minute, now)
+        if held is not None:
+            note = f"held by the rate limit ({opts.rate_limit_per_minute} per minute) until {stamp(held)}"
+            with engine.begin() as connection:
+                connection.execute(
+                    table.update().where(table.c.id == row["id"]).values(next_attempt_ms=held, last_error=note)
+                )
+            counts[PENDING] += 1
+            continue
+        error, permanent = None, False
         try:
             if channel is None:
-                raise RuntimeError(f"channel {row['channel']!r} no longer exists")
+                raise PermanentDeliveryError(f"channel {row['channel']!r} no longer exists")
             notifier(channel.kind).send(channel.config, Message.from_payload(row["payload"]), settings)
         except Exception as failure:  # noqa: BLE001 - any delivery problem is retried, never raised into the job
             error = f"{type(failure).__name__}: {failure}"[:1000]
+            permanent = isinstance(failure, PermanentDeliveryError)
         attempts = row["attempts"] + 1
         if error is None:
             values = {"status": SENT, "attempts": attempts, "sent_ms": now, "next_attempt_ms": None, "last_error": None}
-        elif attempts >= settings.alert_delivery_attempts:
-            values = {"status": FAILED, "attempts": attempts, "next_attempt_ms": None, "last_error": error}
+        elif permanent or attempts >= opts.max_attempts:
+            error = f"not retried: {error}" if permanent else error
+            values = {"status": FAILED, "attempts": attempts, "next_attempt_ms": None, "last_error": error[:1000]}
             log.warning("notification %s to %s failed for good: %s", row["id"], row["channel"], error)
         else:
-            wait_ms = int(settings.alert_delivery_backoff_s * 1000 * 2 ** (attempts - 1))
+            wait_ms = int(opts.backoff_s * 1000 * 2 ** (attempts - 1))
             values = {"status": PENDING, "attempts": attempts, "next_attempt_ms": now + wait_ms, "last_error": error}
         with engine.begin() as connection:
             connection.execute(table.update().where(table.c.id == row["id"]).values(**values))
         counts[str(values["status"])] += 1
     return counts
+
+
+def held_until(engine: Engine, channel: str, per_minute: int | None, now: int) -> int | None:
+    """When ``channel`` may send again under its limit of ``per_minute`` in any 60 s; None when it may send now."""
+    if per_minute is None:
+        return None
+    table = schema.notifications
+    with engine.connect() as connection:
+        sent = list(
+            connection.scalars(
+                sa.select(table.c.sent_ms)
+                .where(table.c.channel == channel)
+                .where(table.c.sent_ms > now - 60_000)
+                .where(table.c.sent_ms <= now)
+                .order_by(table.c.sent_ms)
+            )
+        )
+    return None if len(sent) < per_minute else int(sent[len(sent) - per_minute]) + 60_000
 
 
 def send_test(engine: Engine, settings: Settings, channel: Channel, actor: Actor) -> str | None:

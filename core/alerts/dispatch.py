@@ -2,10 +2,12 @@
 
 An alert is notified when it starts firing, again every ``alert_repeat_interval_s``
 while it keeps firing unacknowledged, and once when it has stayed resolved for
-``alert_resolve_wait_s``. Because "already told them it fires" is remembered per
-alert (``notified_state``), an alert that flaps — resolves and fires again before
-the resolved notice went out — does not notify again. Silenced, muted and inhibited
-alerts wait. Alerts of one correlated group going to one channel share one message.
+``alert_resolve_wait_s``. When someone acknowledges a firing alert that was notified, the
+channels that follow acknowledgements (a notifier with ``follows_acknowledgements``, such as
+PagerDuty, whose incident is acknowledged in turn) get one "acknowledged" notice. Because
+"already told them it fires" is remembered per alert (``notified_state``), an alert that
+flaps — resolves and fires again before the resolved notice went out — does not notify again.
+Silenced, muted and inhibited alerts wait. Alerts of one correlated group going to one channel share one message.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from sqlalchemy.engine import Engine
 from core.alerts.correlate import Fired, correlate
 from core.alerts.deliver import queue
 from core.alerts.evaluate import FIRING, RESOLVED
-from core.alerts.notify import Message
+from core.alerts.notify import Message, notifier
 from core.alerts.objects import Channel, channels, mute_timings, silences
 from core.alerts.rules import Rule
 from core.alerts.silences import Candidate, inhibited, suppression
@@ -32,13 +34,19 @@ def _series_labels(labels: dict[str, str], rule: Rule | None) -> frozenset[tuple
     return frozenset((k, v) for k, v in labels.items() if k not in own and k not in ("alertname", "severity"))
 
 
+ACKNOWLEDGED = "acknowledged"  # notified_state once the acknowledgement went out; firing was told before it
+
+
 def _notice(row: dict[str, Any], settings: Settings, now: int) -> str | None:
+    told = row["notified_state"]
     if row["state"] == FIRING:
-        if row["notified_state"] != FIRING:
+        if told not in (FIRING, ACKNOWLEDGED):
             return "firing"
+        if row["acknowledged_by"] and told == FIRING:
+            return ACKNOWLEDGED
         repeat_due = now - (row["last_notified_ms"] or 0) >= settings.alert_repeat_interval_s * 1000
         return "firing" if repeat_due and not row["acknowledged_by"] else None
-    if row["state"] == RESOLVED and row["notified_state"] == FIRING:
+    if row["state"] == RESOLVED and told in (FIRING, ACKNOWLEDGED):
         return "resolved" if now - (row["resolved_at"] or now) >= settings.alert_resolve_wait_s * 1000 else None
     return None
 
@@ -131,11 +139,14 @@ def run(engine: Engine, settings: Settings, rules: dict[str, Rule], now: int) ->
                 "resolved_at": row["resolved_at"],
                 "root_cause": root,
                 "group": group,
+                "acknowledged_by": row["acknowledged_by"],
             }
             for channel in _routes(rule, code_rule_channels(row["rule"], settings), row["severity"], available):
+                if notice == ACKNOWLEDGED and not getattr(notifier(channel.kind), "follows_acknowledgements", False):
+                    continue
                 buckets.setdefault((channel.name, group, notice), []).append(alert)
             notified.append(key)
-            state = FIRING if notice == "firing" else RESOLVED
+            state = {"firing": FIRING, ACKNOWLEDGED: ACKNOWLEDGED}.get(notice, RESOLVED)
             connection.execute(
                 table.update().where(table.c.fingerprint == key).values(notified_state=state, last_notified_ms=now)
             )

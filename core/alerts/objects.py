@@ -11,7 +11,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from core.alerts.notify import notifier
+from core.alerts.notify import notifier, options
 from core.alerts.permissions import Actor, require_edit
 from core.alerts.rules import SEVERITIES
 from core.alerts.silences import MuteTiming, Silence, parse_matchers
@@ -133,6 +133,7 @@ def save_channel(engine: Engine, channel: Channel, actor: Actor, address: str | 
     if not channel.name.strip():
         raise ValueError("give the channel a name")
     notifier(channel.kind).check(channel.config)
+    options.check(channel.config)
     bad = [s for s in channel.severities if s not in SEVERITIES]
     if bad or not channel.severities:
         raise ValueError(f"severities: choose from {', '.join(SEVERITIES)}")
