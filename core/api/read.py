@@ -51,7 +51,7 @@ from core.kpis import quality as qa
 from core.kpis.executive import load_executive
 from core.kpis.records import newest_event_ms
 from core.model import now_ms
-from core.query import visible_series
+from core.query.guard import guarded_series
 from core.query.selectors import SelectorError
 from core.query.timewindow import HOUR_MS, Window
 from core.sla.compliance import WINDOWS_S
@@ -71,6 +71,7 @@ EXECUTIVE_GROUPS: dict[str, tuple[str, ...]] = {
 }
 QUERY_AGGS = ("avg", "min", "max", "sum", "count", "last", "rate")
 MAX_POINTS = 11_000  # per series, as Prometheus caps a range query
+MAX_SERIES = 2_000  # series one answer may carry (core.query.series.MAX_SERIES matches at most this many)
 
 Text = Annotated[str | None, Query(max_length=200)]
 Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT, description="items per page")]
@@ -179,16 +180,52 @@ def dashboard_data(
 # --- series -----------------------------------------------------------------------------------------------------
 
 
-def query_data(caller: Caller, selector: str, start: int, end: int, step: int | None, agg: str) -> dict[str, Any]:
-    """Series as the Explore page reads them (core.query.visible_series: the caller's role filters metrics)."""
-    frame = visible_series(caller.engine, selector, start, end, caller.viewer, agg=agg, step_ms=step)  # type: ignore[arg-type]
+def query_data(
+    caller: Caller,
+    selector: str,
+    start: int,
+    end: int,
+    step: int | None,
+    agg: str,
+    *,
+    max_points: int | None = None,
+    limit: int | None = None,
+    rank: str = "max",
+) -> dict[str, Any]:
+    """Series as the Explore page reads them (core.query.guard.guarded_series: the caller's role filters metrics).
+
+    Past ``limit`` (``max_series_shown``) matching series only the top ones by ``rank`` come back, as on Explore;
+    ``series_total`` and ``left_out`` say how many matched and how many were cut.
+    """
+    guarded = guarded_series(
+        caller.engine,
+        selector,
+        start,
+        end,
+        caller.viewer,
+        agg=agg,  # type: ignore[arg-type]
+        stat=rank,  # type: ignore[arg-type]
+        limit=limit,
+        max_points=max_points if step is None else None,
+        step_ms=step,
+    )
+    frame = guarded.frame
     result = []
     if frame.height:
         grouped = frame.sort("series", "ts").group_by("series", "labels", maintain_order=True).agg("ts", "value")
         for name, labels, stamps, values in grouped.iter_rows():
             points = [[int(ts.timestamp() * 1000), plain(v)] for ts, v in zip(stamps, values, strict=True)]
             result.append({"series": name, "labels": plain(labels), "points": points})
-    return {"selector": selector, "agg": agg, "window": window_data(start, end), "step_ms": step, "result": result}
+    return {
+        "selector": selector,
+        "agg": agg,
+        "window": window_data(start, end),
+        "step_ms": guarded.step_ms,
+        "series_total": guarded.total,
+        "left_out": guarded.left_out,
+        "rank": rank,
+        "result": result,
+    }
 
 
 # --- router -----------------------------------------------------------------------------------------------------
@@ -241,6 +278,16 @@ def router(settings_provider: Callable[[], Settings]) -> APIRouter:
             str | None, Query(max_length=20, description="bucket width: 60, 5m, 1h …; default by range")
         ] = None,
         agg: Literal["avg", "min", "max", "sum", "count", "last", "rate"] = "avg",
+        max_points: Annotated[
+            int | None,
+            Query(
+                ge=2, le=MAX_POINTS, description="without step: at most this many points per series (max_data_points)"
+            ),
+        ] = None,
+        limit: Annotated[
+            int | None, Query(ge=1, le=MAX_SERIES, description="series returned at most (max_series_shown)")
+        ] = None,
+        rank: Literal["max", "mean", "min", "last"] = "max",
         caller: Caller = reader,
     ) -> Response:
         started = perf_counter()
@@ -257,7 +304,9 @@ def router(settings_provider: Callable[[], Settings]) -> APIRouter:
 
         def work() -> dict[str, Any]:
             try:
-                return query_data(caller, selector, start_ms, end_ms, step_ms, agg)
+                return query_data(
+                    caller, selector, start_ms, end_ms, step_ms, agg, max_points=max_points, limit=limit, rank=rank
+                )
             except SelectorError as error:
                 raise bad("selector", str(error)) from None
             except NotAllowed as error:

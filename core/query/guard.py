@@ -41,6 +41,7 @@ class Guarded:
     shown: int
     stat: Stat
     labels: dict[str, int]  # label key -> distinct values among the matching series (for the aggregation offer)
+    step_ms: int  # the bucket width the series were read at
 
     @property
     def left_out(self) -> int:
@@ -81,6 +82,7 @@ def guarded_series(
     stat: Stat = "max",
     limit: int | None = None,
     max_points: int | None = None,
+    step_ms: int | None = None,
     settings: Settings | None = None,
     now_ms: int | None = None,
 ) -> Guarded:
@@ -98,6 +100,8 @@ def guarded_series(
     found = find_series(engine, sel)
     total = found.height
     spread = label_spread(found)
+    now = clock_ms() if now_ms is None else now_ms
+    qplan = plan(start_ms, end_ms, now, settings, step_ms, max_points)
 
     def read(only: list[int] | None = None) -> pl.DataFrame:
         return visible_series(
@@ -107,6 +111,7 @@ def guarded_series(
             end_ms,
             viewer,
             agg=agg,
+            step_ms=step_ms,
             settings=settings,
             now_ms=now_ms,
             max_points=max_points,
@@ -114,15 +119,13 @@ def guarded_series(
         )
 
     if total <= shown_at_most:
-        return Guarded(read(), total, total, stat, spread)
+        return Guarded(read(), total, total, stat, spread, qplan.step_ms)
     if agg == "rate":
         frame = top_k(read(), shown_at_most, RANK_AGG[stat])
-        return Guarded(frame, total, frame["series_id"].n_unique(), stat, spread)
-    now = clock_ms() if now_ms is None else now_ms
-    qplan = plan(start_ms, end_ms, now, settings, None, max_points)
+        return Guarded(frame, total, frame["series_id"].n_unique(), stat, spread, qplan.step_ms)
     ranked = aggregate.rank(engine, found["series_id"].to_list(), qplan, stat)
     keep = ranked.sort("value", "series_id", descending=[True, False], nulls_last=True).head(shown_at_most)
-    return Guarded(read(keep["series_id"].to_list()), total, keep.height, stat, spread)
+    return Guarded(read(keep["series_id"].to_list()), total, keep.height, stat, spread, qplan.step_ms)
 
 
 def grouped_series(
