@@ -26,11 +26,13 @@ from core.auth.catalogue import PAGES, SECTIONS, PageSpec
 from core.config import ROOT
 from core.ingest.demo_data import has_demo_data
 from core.store import get_engine
+from core.ui import accessibility
 from core.ui.login import gate, refusal_page
 from core.ui.outage import guarded, store_guard
 from core.ui.text import md_escape
 
 st.set_page_config(page_title="Pulseboard", page_icon=":material/monitor_heart:", layout="wide")
+accessibility.apply()  # high contrast, text size and the focus ring, the login screen included
 
 
 def _placeholder(spec: PageSpec) -> st.Page:
@@ -87,6 +89,7 @@ if "alerts" in pages:  # in-app toasts on every page, each new firing notificati
     toasts, st.session_state[SEEN_KEY] = _toasts(st.session_state.get(SEEN_KEY))
     for text in toasts:
         st.toast(md_escape(text), icon=":material/notifications:")  # an alert's summary carries label values
+accessibility.settings_menu()
 if _demo_in_store():
     st.sidebar.badge("Demo data", icon=":material/science:", color="orange")
     st.sidebar.caption("Figures include simulated data (`source=demo`); an admin can purge it.")

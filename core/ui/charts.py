@@ -25,6 +25,8 @@ from typing import Any
 import altair as alt
 import polars as pl
 
+from core.ui import units
+
 PICK = "pick"
 Chart = alt.Chart | alt.LayerChart  # what the builders return; st.altair_chart draws either
 PALETTE = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442", "#999999")
@@ -178,21 +180,23 @@ def trend(
     y_format: str = ",.2f",
     integer: bool = False,
     zero: bool = True,
+    unit: str = "",
 ) -> Chart:
     """Lines (or stacked areas) over time from a long frame with ``ts``, ``y`` and ``color`` columns.
 
     ``integer`` makes the y axis a count axis; ``zero=False`` lets it start near the data (scores
-    that move between 80 and 95 % would otherwise be flat lines at the top of a 0–100 axis).
+    that move between 80 and 95 % would otherwise be flat lines at the top of a 0–100 axis). A ``unit`` that
+    core.ui.units humanises ("B/s", "ms") writes the axis labels and tooltip that way ("1.5 MiB/s").
     """
     frame = finite_rows(frame, y)
-    tooltip = [TS_TOOLTIP, alt.Tooltip(f"{y}:Q", title=y_title or y, format=",.0f" if integer else y_format)]
+    tooltip = [TS_TOOLTIP, _value_tooltip(y, y_title or y, ",.0f" if integer else y_format, unit)]
     encoding: dict[str, Any] = {
         "x": alt.X("ts:T", title=None),
         "y": alt.Y(
             f"{y}:Q",
-            title=y_title,
+            title=units.axis_title(unit, y_title) if unit else y_title,
             stack=True if area else None,
-            axis=count_axis() if integer else alt.Undefined,
+            axis=count_axis() if integer else _unit_axis(unit),
             scale=alt.Undefined if zero else alt.Scale(zero=False),
         ),
     }
@@ -207,7 +211,7 @@ def trend(
         else alt.Chart(frame).mark_line(point=len(frame) < 40, strokeWidth=2)
     )
     layers = [
-        mark.encode(tooltip=tooltip, **encoding),
+        _with_shown(mark.encode(tooltip=tooltip, **encoding), y, unit),
         *threshold_rules(warning, critical),
         *deployment_rules(deployments),
     ]
@@ -218,6 +222,26 @@ def trend(
 
 
 LEGEND_ROW_PX = 18
+SHOWN = "_shown"  # a tooltip's humanised value, calculated in the browser from the raw one
+
+
+def _unit_axis(unit: str) -> Any:
+    """A value axis whose labels are humanised for ``unit`` (core.ui.units), or the default axis."""
+    expr = units.vega_expr(unit)
+    return alt.Axis(labelExpr=expr) if expr else alt.Undefined
+
+
+def _value_tooltip(field: str, title: str, number_format: str, unit: str) -> alt.Tooltip:
+    """The value's tooltip: humanised for ``unit`` (the field :func:`_with_shown` calculates), else formatted."""
+    if units.vega_expr(unit):
+        return alt.Tooltip(f"{SHOWN}:N", title=units.axis_title(unit, title))
+    return alt.Tooltip(f"{field}:Q", title=title, format=number_format)
+
+
+def _with_shown(chart: alt.Chart, field: str, unit: str) -> alt.Chart:
+    """``chart`` with the humanised :data:`SHOWN` field its tooltip reads, when ``unit`` is humanised."""
+    expr = units.vega_expr(unit, f"datum[{field!r}]")
+    return chart.transform_calculate(**{SHOWN: expr}) if expr else chart
 
 
 def bars(
@@ -237,10 +261,12 @@ def bars(
     value_format: str = ",.1f",
     extra_tooltip: Sequence[str] = (),
     integer: bool = False,
+    unit: str = "",
 ) -> Chart:
     """One bar per category (or stacked by ``color``), threshold rules on the value axis, optional click selection.
 
-    ``integer`` marks a count axis: whole-number ticks and tooltip values.
+    ``integer`` marks a count axis: whole-number ticks and tooltip values; a ``unit`` that core.ui.units humanises
+    writes the value axis and tooltip that way.
     """
     frame = finite_rows(frame, value)
     order: list[str] | str = list(sort) if sort else "-x" if horizontal else "-y"
@@ -249,7 +275,8 @@ def bars(
         if horizontal
         else alt.X(f"{category}:N", title=None, sort=order, axis=alt.Axis(labelAngle=-30, labelLimit=160))
     )
-    axis = count_axis() if integer else alt.Undefined
+    axis = count_axis() if integer else _unit_axis(unit)
+    value_title = units.axis_title(unit, value_title) if unit else value_title
     val = (
         alt.X(f"{value}:Q", title=value_title, axis=axis)
         if horizontal
@@ -257,7 +284,7 @@ def bars(
     )
     tooltip = [
         alt.Tooltip(f"{category}:N"),
-        alt.Tooltip(f"{value}:Q", title=value_title or value, format=",.0f" if integer else value_format),
+        _value_tooltip(value, value_title or value, ",.0f" if integer else value_format, unit),
         *[alt.Tooltip(f"{c}") for c in extra_tooltip],
     ]
     encoding: dict[str, Any] = {"x": val, "y": cat} if horizontal else {"x": cat, "y": val}
@@ -268,7 +295,7 @@ def bars(
         tooltip.insert(1, alt.Tooltip(f"{color}:N"))
     else:
         encoding["color"] = alt.value(PALETTE[0])
-    chart = alt.Chart(frame).mark_bar().encode(tooltip=tooltip, **encoding)
+    chart = _with_shown(alt.Chart(frame).mark_bar().encode(tooltip=tooltip, **encoding), value, unit)
     if pick:
         selection = alt.selection_point(name=PICK, fields=[category], on="click")
         chart = chart.add_params(selection).encode(opacity=alt.condition(selection, alt.value(1.0), alt.value(0.45)))

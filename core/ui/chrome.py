@@ -210,11 +210,20 @@ def widget(
         )
     elif isinstance(out, w.ChartOut):
         _title(config, out.rows if out.rows is not None else export.chart_frame(out.chart))
+        title = config.title or config.key
         if out.pick is None:
-            st.altair_chart(out.chart, width="stretch")
+            export.drawn_chart(out.chart, title, config.key, rows=out.rows, unit=config.unit, width="stretch")
             return None
-        state = st.altair_chart(
-            out.chart, width="stretch", on_select="rerun", selection_mode="pick", key=key or f"chart-{config.key}"
+        state = export.drawn_chart(
+            out.chart,
+            title,
+            config.key,
+            rows=out.rows,
+            unit=config.unit,
+            width="stretch",
+            on_select="rerun",
+            selection_mode="pick",
+            key=key or f"chart-{config.key}",
         )
         return picked(state, out.pick)
     return None

@@ -10,7 +10,8 @@ exports the same way:
   when a format is clicked (Streamlit's deferred ``data=`` callable), so a page with twenty panels does not encode
   sixty files on every rerun; each download is audited. Files are named ``<page>-<panel>-<range>.<format>``.
 - :func:`table` and :func:`chart` — ``st.dataframe`` / ``st.altair_chart`` plus that menu, for pages that draw a
-  frame or an Altair chart themselves; ``core.ui.chrome.widget`` adds it to every registry widget.
+  frame or an Altair chart themselves; ``core.ui.chrome.widget`` adds it to every registry widget. Every chart is
+  drawn by :func:`drawn_chart`, which adds its text alternative and "Show data" table (core.ui.accessibility).
 - :func:`download_buttons` — three full-size buttons, for the pages where export is the point (Explore, the audit
   log, the report history).
 
@@ -36,6 +37,7 @@ from streamlit.runtime.scriptrunner import get_script_run_ctx
 from core.auth import audit
 from core.auth.access import Viewer, redact
 from core.reports.export import FORMATS, FORMULA_STARTS, csv_bytes, data_bytes, neutralise
+from core.ui import accessibility
 
 LABELS = {"csv": "CSV", "parquet": "Parquet", "json": "JSON"}
 SCOPE_KEY = "export_scope"
@@ -135,7 +137,7 @@ def _download(frame: pl.DataFrame, fmt: str, file_name: str, where: Scope) -> by
     return data_bytes(frame, fmt)
 
 
-def _free_key(base: str) -> str:
+def free_key(base: str) -> str:
     """``base``, or ``base-2``, ``base-3`` … when a panel of the same name already drew its menu in this run (a page
     drawing one config per queue); deterministic per run, so a live fragment's rerun gets the same keys."""
     run = get_script_run_ctx()
@@ -159,7 +161,7 @@ def data_menu(frame: pl.DataFrame, panel: str, *, key: str | None = None) -> Non
     shown = exported(frame, where.viewer)
     stem = file_stem(where.page, panel, where.range_label)
     rows = f"{shown.height:,} row{'s' if shown.height != 1 else ''}"
-    base = _free_key(f"export-{key or slug(panel)}")
+    base = free_key(f"export-{key or slug(panel)}")
     with st.popover(
         MENU_LABEL,
         icon=":material/download:",
@@ -192,10 +194,30 @@ def table(frame: Any, panel: str, *, menu_key: str | None = None, **dataframe: A
     return drawn
 
 
+def drawn_chart(
+    figure: Any,
+    panel: str,
+    panel_key: str,
+    *,
+    rows: pl.DataFrame | None = None,
+    unit: str | None = None,
+    **altair_chart: Any,
+) -> Any:
+    """``st.altair_chart`` with the chart's text alternative (core.ui.accessibility.chart): its "Show data" table
+    holds the rows the Data menu exports (``rows``, else what the chart draws), redacted for the viewer alike."""
+
+    def data() -> pl.DataFrame:
+        return exported(rows if rows is not None else chart_frame(figure), scope().viewer)
+
+    show_key = free_key(f"show-{panel_key}")
+    return accessibility.chart(figure, title=panel, show_key=show_key, data=data, rows=rows, unit=unit, **altair_chart)
+
+
 def chart(figure: Any, panel: str, *, menu_key: str | None = None, **altair_chart: Any) -> Any:
-    """``st.altair_chart(figure, **altair_chart)`` followed by the :func:`data_menu` of the rows it draws;
-    returns what ``st.altair_chart`` returned (the selection state of a clickable chart)."""
-    state = st.altair_chart(figure, **altair_chart)
+    """``st.altair_chart(figure, **altair_chart)`` with its text alternative (core.ui.accessibility.chart),
+    followed by the :func:`data_menu` of the rows it draws; returns what ``st.altair_chart`` returned (the
+    selection state of a clickable chart)."""
+    state = drawn_chart(figure, panel, menu_key or slug(panel), **altair_chart)
     with st.container(horizontal=True, horizontal_alignment="right"):
         data_menu(chart_frame(figure), panel, key=menu_key)
     return state
@@ -235,8 +257,10 @@ __all__ = [
     "csv_bytes",
     "data_menu",
     "download_buttons",
+    "drawn_chart",
     "exported",
     "file_stem",
+    "free_key",
     "neutralise",
     "set_scope",
     "table",

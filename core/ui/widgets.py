@@ -62,7 +62,7 @@ from core.dashboards.kinds import (  # noqa: F401  (schemas live beside the dash
 )
 from core.query import Agg
 from core.query.timewindow import Window
-from core.ui import charts, migration_charts, programme_charts
+from core.ui import charts, migration_charts, programme_charts, units
 
 
 @dataclass(frozen=True)
@@ -194,6 +194,8 @@ def _kpi(config: KpiConfig, data: KpiValue | float | None, _deployments: pl.Data
     text = (
         "—"
         if kpi.value is None
+        else units.humanise(kpi.value, config.unit)  # "1.5 MiB/s", "2 min 5 s" (core.ui.units)
+        if units.kind_of(config.unit)
         else config.format.format(kpi.value) + (config.unit if config.unit in ("%", "") else f" {config.unit}")
     )
     spark = None
@@ -239,6 +241,7 @@ def _trend(config: TrendConfig, data: pl.DataFrame, deployments: pl.DataFrame | 
             height=config.height,
             integer=config.integer,
             zero=config.zero,
+            unit=config.unit,
         )
     )
 
@@ -287,6 +290,7 @@ def _bar(config: BarConfig, data: pl.DataFrame, _deployments: pl.DataFrame | Non
         extra_tooltip=config.extra_tooltip,
         height=config.height,
         integer=config.integer,
+        unit=config.unit,
     )
     return ChartOut(chart, config.category if config.pick else None)
 
