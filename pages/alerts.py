@@ -11,7 +11,7 @@ import streamlit as st
 import yaml
 
 from core.alerts import deliver, objects, store, views
-from core.alerts.notify import NOTIFIERS
+from core.alerts.notify import NOTIFIERS, secrets
 from core.alerts.rules import SEVERITIES, Rule, dump_yaml, parse_rule
 from core.alerts.silences import MuteTiming
 from core.auth import audit
@@ -305,6 +305,7 @@ def channels_tab() -> None:
         cols[0].markdown(
             f"**{md_escape(channel.name)}** · {md_escape(channel.kind)} · {md_escape(', '.join(channel.severities))}"
         )
+        cols[0].caption(md_escape(json.dumps(secrets.masked(channel.config), ensure_ascii=False)))
         if may_edit and cols[1].button("Send test", key=f"test-{channel.name}"):
             error = deliver.send_test(engine, settings, channel, viewer)
             cols[0].error(md_escape(error)) if error else cols[0].success("Delivered.")
@@ -314,27 +315,63 @@ def channels_tab() -> None:
     export.table(deliver.delivery_log(engine), hide_index=True, width="stretch", panel="delivery-log")
 
 
+def config_template(kind: str) -> str:
+    """The JSON a new channel of ``kind`` starts from: its fields, empty, plus the delivery options."""
+    fields = next(n.fields for n in NOTIFIERS if n.kind == kind)
+    return json.dumps({key: "" for key in fields}, indent=1) if fields else "{}"
+
+
 def channel_form() -> None:
+    st.markdown("**Add or change a channel**")
+    existing = {c.name: c for c in objects.channels(engine)}
+    picked = st.selectbox("Channel", ["(new channel)", *existing], key="channel-pick")
+    current = existing.get(picked)
+    kinds = [n.kind for n in NOTIFIERS]
+    kind = st.selectbox(
+        "Kind",
+        kinds,
+        index=kinds.index(current.kind) if current else 0,
+        format_func=lambda k: f"{k} — {next(n.description for n in NOTIFIERS if n.kind == k)}",
+        key=f"channel-kind-{picked}",
+    )
+    fields = next(n.fields for n in NOTIFIERS if n.kind == kind)
+    st.caption(
+        " · ".join(f"`{md_escape(k)}`: {md_escape(v)}" for k, v in fields.items())
+        + " · every kind also takes `max_attempts` (1–20), `backoff_s` (0–3600) and `rate_limit_per_minute` "
+        "(1–600; more wait their turn). Secrets are never entered here: a `…_setting` field names the "
+        "environment setting (PULSEBOARD_…) holding them."
+    )
     with st.form("channel"):
-        name = st.text_input("Name")
-        kind = st.selectbox(
-            "Kind",
-            [n.kind for n in NOTIFIERS],
-            format_func=lambda k: f"{k} — {next(n.description for n in NOTIFIERS if n.kind == k)}",
+        name = st.text_input("Name", picked if current else "")
+        config_text = st.text_area(
+            "Config (JSON)",
+            json.dumps(current.config, indent=1) if current and current.kind == kind else config_template(kind),
+            height=160,
+            key=f"channel-config-{picked}-{kind}",
         )
-        config_text = st.text_input("Config (JSON: url for webhooks; to, host, port for email)", "{}")
-        severities = st.multiselect("Severities routed here", SEVERITIES, default=["warning", "error", "critical"])
-        if st.form_submit_button("Save channel"):
-            try:
-                objects.save_channel(
-                    engine,
-                    objects.Channel(name, kind, yaml.safe_load(config_text) or {}, tuple(severities)),
-                    viewer,
-                    address,
-                )
-                st.rerun()
-            except (ValueError, yaml.YAMLError) as error:
-                st.error(f"Refused: {md_escape(error)}")
+        severities = st.multiselect(
+            "Severities routed here",
+            SEVERITIES,
+            default=list(current.severities) if current else ["warning", "error", "critical"],
+        )
+        save_col, test_col = st.columns(2)
+        save = save_col.form_submit_button("Save channel")
+        test = test_col.form_submit_button("Send test notification")
+    if not (save or test):
+        return
+    try:
+        config = yaml.safe_load(config_text) or {}
+        channel = objects.Channel(name, kind, config, tuple(severities))
+        objects.check_channel(channel)
+    except (ValueError, yaml.YAMLError) as error:
+        st.error(f"Refused: {md_escape(error)}")
+        return
+    if test:
+        error = deliver.send_test(engine, settings, channel, viewer)
+        st.error(f"Test failed: {md_escape(error)}") if error else st.success("Test notification delivered.")
+        return
+    objects.save_channel(engine, channel, viewer, address)
+    st.rerun()
 
 
 firing_now = store.alerts_frame(engine)

@@ -127,16 +127,23 @@ class Channel:
     enabled: bool = True
 
 
-def save_channel(engine: Engine, channel: Channel, actor: Actor, address: str | None = None) -> None:
-    """Validate with the notifier's own check, then insert or replace."""
-    actor = require_edit(engine, actor, f"save the channel {channel.name}")
+def check_channel(channel: Channel) -> None:
+    """Raise ValueError naming what is wrong: no name, a bad config value or delivery option, or no severity."""
     if not channel.name.strip():
         raise ValueError("give the channel a name")
+    if not isinstance(channel.config, dict):
+        raise ValueError("config: give a JSON object of the kind's fields")
     notifier(channel.kind).check(channel.config)
     options.check(channel.config)
     bad = [s for s in channel.severities if s not in SEVERITIES]
     if bad or not channel.severities:
         raise ValueError(f"severities: choose from {', '.join(SEVERITIES)}")
+
+
+def save_channel(engine: Engine, channel: Channel, actor: Actor, address: str | None = None) -> None:
+    """Validate with the notifier's own check, then insert or replace."""
+    actor = require_edit(engine, actor, f"save the channel {channel.name}")
+    check_channel(channel)
     table = schema.notification_channels
     values = {
         "kind": channel.kind,
