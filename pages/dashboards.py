@@ -15,6 +15,7 @@ from core.config import get_settings
 from core.dashboards import model, store
 from core.dashboards.provision import read_folder
 from core.store import get_engine
+from core.ui import builtin_levels_view
 from core.ui import dashboard_view as view
 from core.ui.login import client_address, require_page
 from core.ui.text import md_escape
@@ -75,6 +76,7 @@ if message := st.session_state.pop(SAVED, None):  # said after the rerun that mo
     st.success(message, icon=":material/check:")
 if draft is None:
     st.info("No dashboard is shared with you yet. Press **New dashboard** to build one.", icon=":material/dashboard:")
+    builtin_levels_view.section(engine, viewer)
     st.stop()
 
 is_new = draft["version"] is None
@@ -155,6 +157,7 @@ elif mode == "Import / export":
             view.bump()
             st.rerun()
 
+builtin_levels_view.section(engine, viewer)
 if "admin" in viewer.roles and (folder := get_settings().dashboards_dir) is not None:
     _, problems = read_folder(folder)
     if problems:

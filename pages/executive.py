@@ -6,6 +6,7 @@ import polars as pl
 import streamlit as st
 
 from core.auth.access import redact
+from core.dashboards import builtin
 from core.insights.business import load_business
 from core.kpis import alerting, operations
 from core.kpis.developer import filter_options
@@ -24,88 +25,6 @@ from core.ui import chrome
 from core.ui import widgets as w
 from core.ui.login import require_page
 
-HIGHER = w.Thresholds(warning=90, critical=80, higher_is_worse=False)
-QUALITY = (
-    w.KpiConfig(
-        title="Quality score",
-        unit="%",
-        thresholds=w.Thresholds(warning=85, critical=70, higher_is_worse=False),
-        help="Mean quality-gate score (metrics.score × 100).",
-        empty="Send workflow.quality_gate_passed/failed with metrics.score.",
-    ),
-    w.KpiConfig(
-        title="Defect detection rate",
-        unit="%",
-        thresholds=HIGHER,
-        help="Share of defects found before release.",
-        empty="Send qa.defect_found events.",
-    ),
-    w.KpiConfig(
-        title="False-positive rate",
-        unit="%",
-        delta_good="down",
-        thresholds=w.Thresholds(warning=10, critical=20),
-        help="Share of resolved defects closed as not a defect.",
-        empty="Send qa.defect_resolved with resolution = false_positive or fixed.",
-    ),
-    w.KpiConfig(
-        title="Compliance adherence",
-        unit="%",
-        thresholds=HIGHER,
-        help="Share of passed qa.compliance_check events.",
-        empty="Send qa.compliance_check events.",
-    ),
-)
-EFFICIENCY = (
-    w.KpiConfig(
-        title="Review cycle time",
-        unit="h",
-        format="{:,.2f}",
-        delta_good="down",
-        help="Mean hands-on review time per completed workflow (sum of its step durations).",
-        empty="Send workflow.step_completed with duration_s.",
-    ),
-    w.KpiConfig(
-        title="Workflow completion",
-        unit="%",
-        thresholds=HIGHER,
-        help="Completed ÷ (completed + failed).",
-        empty="Send workflow.workflow_completed/failed events.",
-    ),
-    w.KpiConfig(
-        title="Agent utilisation",
-        unit="%",
-        delta_good="off",
-        thresholds=w.Thresholds(warning=85, critical=95),
-        help="Mean qms_agent_load_percent.",
-        empty="Send qms_agent_load_percent samples.",
-    ),
-    w.KpiConfig(
-        title="SLA adherence",
-        unit="%",
-        help="Step and workflow SLA items within their target time.",
-        empty="Send workflow step and completion events.",
-    ),
-)
-BUSINESS = (
-    w.KpiConfig(
-        title="Cost per review",
-        format="{:,.2f}",
-        delta_good="down",
-        sensitive=True,
-        help="(agent hours × cost_per_agent_hour) ÷ reviews + cost_per_review_fixed (settings).",
-        empty="No completed reviews.",
-    ),
-    w.KpiConfig(
-        title="Time to merge",
-        unit="h",
-        format="{:,.2f}",
-        delta_good="down",
-        help="Mean PR created → workflow completed.",
-        empty="Send workflow.workflow_completed with duration_s.",
-    ),
-    w.KpiConfig(title="Reviews completed", format="{:,.0f}", help="Workflows completed in the range."),
-)
 QUALITY_TREND = w.TrendConfig(
     title="Quality trend",
     y_title="%",
@@ -165,38 +84,6 @@ TEAMS = w.TableConfig(
     progress=["completion_pct"],
     empty="No workflow ended in the range: send workflow.workflow_completed/failed and step events.",
 )
-ROI = (
-    w.KpiConfig(
-        title="Defects caught before release",
-        format="{:,.0f}",
-        help="Defects found in the range before a released stage.",
-        empty="Send qa.defect_found events.",
-    ),
-    w.KpiConfig(
-        title="Escape cost avoided",
-        format="{:,.0f}",
-        sensitive=True,
-        help="Caught defects × cost_per_escaped_defect (settings).",
-    ),
-    w.KpiConfig(
-        title="Review cost", format="{:,.0f}", sensitive=True, help="Agent hours × rate + fixed cost per review."
-    ),
-    w.KpiConfig(
-        title="Quality programme ROI",
-        unit="%",
-        format="{:,.0f}",
-        sensitive=True,
-        help="(escape cost avoided − review cost) ÷ review cost × 100.",
-        empty="No review cost in the range.",
-    ),
-    w.KpiConfig(
-        title="Process adoption (QSE)",
-        unit="%",
-        thresholds=w.Thresholds(warning=80, critical=50, higher_is_worse=False),
-        help="Share of the organisation's teams that ran a QSE session in the range.",
-        empty="No QSE sessions or teams known.",
-    ),
-)
 
 viewer = require_page("executive")
 ctx = chrome.page(
@@ -205,6 +92,25 @@ ctx = chrome.page(
     default_range="7d",
     filter_options=filter_options,
     caption="Quality, efficiency and cost against the previous period of the same length.",
+)
+# the KPI panels and their levels: core/dashboards/defaults/executive.json, with an admin's levels on top
+PANELS = builtin.panels(ctx.engine, "executive")
+QUALITY = tuple(
+    PANELS[k] for k in ("quality-score", "defect-detection-rate", "false-positive-rate", "compliance-adherence")
+)
+EFFICIENCY = tuple(
+    PANELS[k] for k in ("review-cycle-time", "workflow-completion", "agent-utilisation", "sla-adherence")
+)
+BUSINESS = tuple(PANELS[k] for k in ("cost-per-review", "time-to-merge", "reviews-completed"))
+ROI = tuple(
+    PANELS[k]
+    for k in (
+        "defects-caught-before-release",
+        "escape-cost-avoided",
+        "review-cost",
+        "quality-programme-roi",
+        "process-adoption-qse",
+    )
 )
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import polars as pl
 import streamlit as st
 
+from core.dashboards import builtin
 from core.kpis.developer import filter_options
 from core.kpis.overview import load_overview
 from core.model import now_ms
@@ -18,15 +19,6 @@ from core.ui.login import require_page
 from core.ui.text import md_escape
 from core.ui.timefmt import ago
 
-HEALTH = w.GaugeConfig(
-    title="Health score",
-    unit="",
-    thresholds=w.Thresholds(warning=85, critical=70, higher_is_worse=False),
-    help=(
-        "Weighted mean of the component scores (bands: ≥ 95 excellent, ≥ 85 good, ≥ 70 warning, ≥ 50 poor, < 50 "
-        "critical)."
-    ),
-)
 DRAGS = w.BarConfig(
     title="What drags it down",
     category="component",
@@ -52,44 +44,6 @@ COMPONENTS = w.StatusGridConfig(
         "system.error_occurred events."
     ),
 )
-STRIP = (
-    w.KpiConfig(
-        title="Active workflows",
-        format="{:,.0f}",
-        delta_good="off",
-        help="Workflows without a completed/failed event (last 3 days).",
-        empty="Send workflow.pr_created and step events.",
-    ),
-    w.KpiConfig(
-        title="Completed",
-        format="{:,.0f}",
-        help="Workflows completed in the range.",
-        empty="Send workflow.workflow_completed events.",
-    ),
-    w.KpiConfig(
-        title="Completion rate",
-        unit="%",
-        help="Completed ÷ (completed + failed) in the range.",
-        thresholds=w.Thresholds(warning=90, critical=80, higher_is_worse=False),
-        empty="Send workflow.workflow_completed/failed events.",
-    ),
-    w.KpiConfig(
-        title="Time to merge",
-        unit="h",
-        format="{:,.2f}",
-        delta_good="down",
-        help="Mean created → completed time.",
-        empty="Send workflow.workflow_completed with duration_s.",
-    ),
-    w.KpiConfig(
-        title="Gate pass rate",
-        unit="%",
-        help="Share of quality-gate runs passed in the range.",
-        thresholds=w.Thresholds(warning=90, critical=80, higher_is_worse=False),
-        empty="Send workflow.quality_gate_passed/failed events.",
-    ),
-    w.KpiConfig(title="Agents up", format="{:,.0f}", delta_good="off", empty="Send qms_agent_up samples."),
-)
 
 viewer = require_page("overview")
 ctx = chrome.page(
@@ -97,6 +51,13 @@ ctx = chrome.page(
     viewer,
     filter_options=filter_options,
     caption="Is everything healthy right now, and if not, what is dragging it down?",
+)
+# the KPI panels and their levels: core/dashboards/defaults/overview.json, with an admin's levels on top
+PANELS = builtin.panels(ctx.engine, "overview")
+HEALTH = PANELS["health-score"]
+STRIP = tuple(
+    PANELS[k]
+    for k in ("active-workflows", "completed", "completion-rate", "time-to-merge", "gate-pass-rate", "agents-up")
 )
 
 

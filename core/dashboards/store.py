@@ -8,7 +8,9 @@ Who may do what:
 * a role's default dashboard is also shared with that role; one default per role (marking
   another one moves the mark);
 * provisioned dashboards (core.dashboards.provision) are owned by ``provisioning`` and
-  changed by admins only.
+  changed by admins only;
+* slugs starting ``builtin-`` hold admins' levels for the role pages' panels
+  (core.dashboards.builtin): admins only, never listed, never taken by a person or a file.
 
 Saves carry the version they started from: a save against an older version raises
 :class:`Conflict` instead of silently overwriting another person's change.
@@ -32,6 +34,8 @@ from core.model import now_ms
 from core.store.schema import dashboards
 
 PROVISIONING = "provisioning"
+BUILTIN = "builtin"
+RESERVED = "builtin-"
 log = logging.getLogger(__name__)
 
 
@@ -119,7 +123,7 @@ def visible(engine: Engine, viewer: Viewer) -> list[Saved]:
         except DashboardError as error:
             log.warning("dashboard %r cannot be read and is left out: %s", row.slug, error)
             continue
-        if may_view(saved, viewer):
+        if saved.origin != BUILTIN and may_view(saved, viewer):
             out.append(saved)
     return out
 
@@ -142,6 +146,11 @@ def _editable(connection: Connection, slug: str, viewer: Viewer) -> Saved:
     return saved
 
 
+def _not_reserved(slug: str) -> None:
+    if slug.startswith(RESERVED):
+        raise Conflict(f"the slug {slug!r} is reserved: '{RESERVED}…' holds the role pages' built-in panels")
+
+
 def save(
     engine: Engine,
     dashboard: Dashboard,
@@ -155,6 +164,7 @@ def save(
     ``expected_version`` is the version the editor started from (None for a new dashboard): a
     dashboard with that slug at another version raises :class:`Conflict`.
     """
+    _not_reserved(dashboard.slug)
     now, definition = now_ms(), dashboard.model_dump(mode="json")
     with engine.begin() as connection:
         row = connection.execute(sa.select(dashboards.c.version).where(dashboards.c.slug == dashboard.slug)).first()
@@ -251,6 +261,7 @@ def put_provisioned(
     A slug already used by a user's own dashboard is left alone (raises Conflict): a file never takes a
     person's dashboard over.
     """
+    _not_reserved(dashboard.slug)
     definition, chosen, defaults = dashboard.model_dump(mode="json"), _roles(roles), _roles(default)
     chosen = tuple(sorted(set(chosen) | set(defaults)))
     values = {
@@ -283,3 +294,52 @@ def put_provisioned(
             change = "updated"
     audit.record(engine, PROVISIONING, audit.DASHBOARD_CHANGED, dashboard.slug, {"change": change, "from": origin})
     return change
+
+
+def put_builtin(
+    engine: Engine, dashboard: Dashboard, viewer: Viewer, *, expected_version: int | None, address: str | None = None
+) -> int:
+    """Store an admin's version of a role page's built-in panels (core.dashboards.builtin); returns the version.
+
+    ``expected_version`` is the version the editor started from (None: none stored yet); another
+    admin's save in between raises :class:`Conflict`.
+    """
+    if not dashboard.slug.startswith(RESERVED):
+        raise ValueError(f"{dashboard.slug!r} is not a built-in slug")
+    if not _is_admin(viewer):
+        raise Refused(f"{viewer.username} may not change built-in thresholds: admins only")
+    definition = dashboard.model_dump(mode="json")
+    with engine.begin() as connection:
+        row = connection.execute(sa.select(dashboards.c.version).where(dashboards.c.slug == dashboard.slug)).first()
+        found = None if row is None else row.version
+        if found != expected_version:
+            raise Conflict(
+                f"the levels of {dashboard.slug!r} were changed by someone else since you opened them "
+                f"(version {found}, you started from {expected_version}); reload and apply your change"
+            )
+        values = {"title": dashboard.title, "definition": definition, "updated_ms": now_ms()}
+        if row is None:
+            version = 1
+            connection.execute(
+                dashboards.insert().values(
+                    slug=dashboard.slug,
+                    owner=BUILTIN,
+                    shared_roles=[],
+                    default_for=[],
+                    version=version,
+                    origin=BUILTIN,
+                    updated_by=viewer.username,
+                    **values,
+                )
+            )
+        else:
+            version = row.version + 1
+            connection.execute(
+                dashboards.update()
+                .where(dashboards.c.slug == dashboard.slug)
+                .values(version=version, updated_by=viewer.username, **values)
+            )
+    levels = {p.widget.key: p.widget.thresholds.model_dump() for p in dashboard.widgets}
+    detail = {"change": "thresholds", "version": version, "levels": levels}
+    audit.record(engine, viewer.username, audit.DASHBOARD_CHANGED, dashboard.slug, detail, address)
+    return version
