@@ -116,13 +116,14 @@ planned = query.plan(start, end, now_ms(), settings)
 if guarded is not None and guarded.notice:
     combine = "sum" if agg in ("sum", "count", "rate") else "avg"
     st.info(guarded.notice[0].upper() + guarded.notice[1:] + ".", icon=":material/filter_list:")
-    offers = guard.offer_labels(guarded.labels, guarded.total)
+    spread = guarded.labels
+    offers = guard.offer_labels(spread, guarded.total)
     if offers:
         by_col, go_col = st.columns([2, 1], vertical_alignment="bottom")
         label = by_col.selectbox(
             "Aggregate instead",
             offers,
-            format_func=lambda k: f"{combine} by {k} ({guarded.labels[k]} lines)",
+            format_func=lambda k: f"{combine} by {k} ({spread[k]} lines)",
             help="All matching series combined per value of one label, computed by the store.",
         )
         go_col.button(

@@ -1,4 +1,8 @@
-"""Operations: the live pipeline, agents, queues, resources, components, alerts, anomalies and errors."""
+"""Operations: the live pipeline, agents, queues, resources, components, alerts, anomalies and errors.
+
+Trend panels ask for about their width in points (:data:`PANEL_POINTS`, core.query.plan.step_for) and say
+the bucket width they were drawn at; the heatmap keeps cells wide enough to read (:data:`HEATMAP_CELLS`).
+"""
 
 from __future__ import annotations
 
@@ -12,6 +16,7 @@ from core.kpis.records import load_deployments, marks, newest_event_ms
 from core.model import now_ms
 from core.query import series
 from core.query.feeds import feed_status
+from core.query.plan import step_for, step_text
 from core.query.selectors import build_selector
 from core.ui import chrome, export
 from core.ui import widgets as w
@@ -63,6 +68,8 @@ ANOMALIES = w.TableConfig(
 )
 ERRORS = w.TimelineConfig(title="Errors over time", empty="No system.error_occurred events in the range.")
 ERROR_TABLE = w.TableConfig(title="Recent errors", height=240, empty="No system.error_occurred events in the range.")
+PANEL_POINTS = 300  # a quarter- or half-width trend panel is about 300 px wide: no more points than that per series
+HEATMAP_CELLS = 120  # columns of the agent heatmap: fewer and wider, so each stays a few pixels wide
 RESOURCE_LIMITS = {"CPU": (80.0, 90.0), "Memory": (80.0, 90.0), "Disk": (80.0, 90.0), "Network": (None, None)}
 
 viewer = require_page("operations")
@@ -134,17 +141,18 @@ def live_state() -> None:
                 )
             )
         if queue:
+            queue_step = step_for(win.span_ms, PANEL_POINTS)
             trend = series(
                 ctx.engine,
                 build_selector("qms_queue_depth", {"queue": [queue]}),
                 win.start_ms,
                 win.end_ms,
-                step_ms=win.step_ms(),
+                step_ms=queue_step,
                 settings=ctx.settings,
             )
             chrome.widget(
                 w.TrendConfig(
-                    title=f"{md_escape(queue)} depth over the range",
+                    title=f"{md_escape(queue)} depth over the range · {step_text(queue_step)}",
                     thresholds=QUEUES.thresholds,
                     color=None,
                     integer=True,
@@ -207,13 +215,16 @@ def alerts_panel(now: int) -> None:
 @chrome.live(ctx)
 def live_history() -> None:
     win = ctx.window()
-    step = win.step_ms()
+    cells = win.step_ms(HEATMAP_CELLS)
     heat_col, wait_col = st.columns([3, 2])
     with heat_col:
         load = series(
-            ctx.engine, "qms_agent_load_percent", win.start_ms, win.end_ms, step_ms=step, settings=ctx.settings
+            ctx.engine, "qms_agent_load_percent", win.start_ms, win.end_ms, step_ms=cells, settings=ctx.settings
         )
-        chrome.widget(HEATMAP, operations.workload_heatmap(load), ctx=ctx)
+        heatmap = HEATMAP.model_copy(
+            update={"title": f"{HEATMAP.title} · {step_text(cells).replace('buckets', 'cells')}"}
+        )
+        chrome.widget(heatmap, operations.workload_heatmap(load), ctx=ctx)
     with wait_col:
         done = workflow.outcomes(
             workflow.load_workflow_events(ctx.engine, win.start_ms, win.end_ms, ctx.filters, ctx.settings),
@@ -221,7 +232,8 @@ def live_history() -> None:
             win.end_ms,
         )
         chrome.widget(WAITS, done.step_wait_s, ctx=ctx)
-    chrome.section("Resource utilisation")
+    step = step_for(win.span_ms, PANEL_POINTS)
+    chrome.section("Resource utilisation", f"{step_text(step).capitalize()}, at most {PANEL_POINTS} points per series.")
     frames = operations.resource_frames(ctx.engine, win.start_ms, win.end_ms, step, ctx.settings)
     deployments = marks(load_deployments(ctx.engine, win.start_ms, win.end_ms, settings=ctx.settings))
     for column, (name, frame) in zip(st.columns(4), frames.items(), strict=True):

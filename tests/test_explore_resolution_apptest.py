@@ -114,3 +114,32 @@ def test_a_selector_matching_400_series_shows_the_top_100_says_so_and_offers_avg
     # dc0 holds i = 0, 4, …, 396 (mean 198), dc1 1, 5, …, 397 (199) …: the avg is computed by the store
     assert older == [1198.0, 1199.0, 1200.0, 1201.0]
     assert "avg by dc" in at.caption[0].value
+
+
+@pytest.fixture
+def day_of_cpu(app_store) -> int:
+    """system_cpu_percent of one host every 15 s for the last day (5,760 samples), rolled up."""
+    now = now_ms()
+    samples = [
+        Sample("system_cpu_percent", (("host", "web-1"),), 20.0 + (ts // SCRAPE) % 9, ts)
+        for ts in range(now - DAY, now, SCRAPE)
+    ]
+    write_batch(app_store, samples, ())
+    run_rollup(app_store)
+    return now
+
+
+@pytest.mark.parametrize("engine", ["sqlite"], indirect=True)
+def test_operations_resource_panels_ask_for_their_width_and_name_the_buckets(day_of_cpu):
+    at = AppTest.from_file(str(ROOT / "pages" / "operations.py"), default_timeout=180)
+    at.session_state["role"] = "operations"
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert "5 min buckets, at most 300 points per series." in [c.value for c in at.caption]  # 24 h / 299 -> 5 min
+    cpu = None
+    for chart in at.get("vega_lite_chart") or at.get("arrow_vega_lite_chart"):
+        for dataset in chart.proto.datasets:
+            data = pl.from_arrow(pa.ipc.open_stream(dataset.data.data).read_all())
+            if isinstance(data, pl.DataFrame) and "value" in data.columns and data.height > 200:
+                cpu = data
+    assert cpu is not None and 280 <= cpu.height <= 300  # 5,760 samples drawn as 288 (or 289) buckets
