@@ -308,7 +308,10 @@ def channels_tab() -> None:
         cols[0].caption(md_escape(json.dumps(secrets.masked(channel.config), ensure_ascii=False)))
         if may_edit and cols[1].button("Send test", key=f"test-{channel.name}"):
             error = deliver.send_test(engine, settings, channel, viewer)
-            cols[0].error(md_escape(error)) if error else cols[0].success("Delivered.")
+            if error:
+                cols[0].error(md_escape(error))
+            else:
+                cols[0].success("Delivered.")
     if may_edit:
         channel_form()
     st.subheader("Delivery log")
@@ -368,7 +371,10 @@ def channel_form() -> None:
         return
     if test:
         error = deliver.send_test(engine, settings, channel, viewer)
-        st.error(f"Test failed: {md_escape(error)}") if error else st.success("Test notification delivered.")
+        if error:
+            st.error(f"Test failed: {md_escape(error)}")
+        else:
+            st.success("Test notification delivered.")
         return
     objects.save_channel(engine, channel, viewer, address)
     st.rerun()
