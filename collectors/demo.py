@@ -189,7 +189,7 @@ class DemoWorkload:
                 cases = [
                     TestCase(
                         suite,
-                        f"migration.{suite.split()[0].lower()}",
+                        f"tests.migration.test_{suite.split()[0].lower()}",
                         f"test_{n:03d}",
                         status,
                         round(seconds / (passed + failed + skipped), 3),

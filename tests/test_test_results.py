@@ -90,6 +90,8 @@ def test_failing_tests_and_when_they_first_failed(sqlite_engine):
         assert row["failing_since"] == run_ts(ref["since"]), row["name"]
         assert row["streak_runs"] == ref["streak"], row["name"]
         assert row["first_failed"] == run_ts(ref["first"]), row["name"]
+    by_hand = sorted(failing.iter_rows(named=True), key=lambda r: (-expected[r["name"]]["since"], r["test"]))
+    assert failing["name"].to_list() == [r["name"] for r in by_hand]  # the newest breakage first
     with_skips = failing.row(by_predicate=pl.col("name") == "test_with_skips", named=True)
     assert (with_skips["failing_since"], with_skips["streak_runs"]) == (run_ts(6), 2)  # the skip in run 7 is neutral
     erroring = failing.row(by_predicate=pl.col("name") == "test_erroring", named=True)

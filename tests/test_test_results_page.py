@@ -65,7 +65,7 @@ def test_failing_list_with_trace_and_rerun_command(seeded):
     assert sorted(table["name"]) == FAILING_NOW
     assert set(table["suite"]) == {"shop"}
     labels = [expander.label for expander in at.expander]
-    assert f"{CLASSNAME}.test_erroring — ConnectionError: db down" in labels
+    assert f"shop · {CLASSNAME}.test_erroring — ConnectionError: db down" in labels
     codes = [code.value for code in at.code]
     assert "Traceback: db down" in codes and "trace line 1\ntrace line 2" in codes
     command = next(code for code in codes if code.startswith("pytest "))

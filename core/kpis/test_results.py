@@ -143,7 +143,7 @@ def split_message(message: pl.Expr) -> tuple[pl.Expr, pl.Expr]:
 
 
 def failing_tests(cases: pl.DataFrame, first_failures: pl.DataFrame | None = None) -> pl.DataFrame:
-    """Tests failing in their suite's newest run, newest breakage first within each suite.
+    """Tests failing in their suite's newest run, the newest breakage first (then by suite and test).
 
     Columns: suite, test, classname, name, status, message, trace, failing_since (first run of the current
     streak), streak_runs (failing runs in a row), first_failed (earliest stored failure: ``first_failures``
@@ -167,7 +167,7 @@ def failing_tests(cases: pl.DataFrame, first_failures: pl.DataFrame | None = Non
     return (
         now_failing.join(streak, on=KEY, how="left", nulls_equal=True)
         .join(earliest, on=KEY, how="left", nulls_equal=True)
-        .sort(["suite", "since_ts", "test"], descending=[False, True, False])
+        .sort(["since_ts", "suite", "test"], descending=[True, False, False])
         .select(
             "suite",
             "test",

@@ -25,7 +25,7 @@ from core.ui.text import md_escape
 
 ALL = "All suites"
 SUITE_PARAM = "test_suite"  # ?test_suite=<suite> opens the section on one suite (ticket links use it)
-MAX_DETAILS = 25  # failing tests drawn with their trace; the table and its export hold them all
+MAX_DETAILS = 10  # failing tests drawn with their trace (newest breakage first); the table and its export hold all
 PASS_TREND = w.TrendConfig(
     title="Pass % per run, each suite (newest runs)",
     y="pass_pct",
@@ -119,9 +119,12 @@ def _failing(ctx: PageContext, failing: pl.DataFrame) -> None:
     may_ticket = can(ctx.viewer, "open_tickets") and tickets.configured(ctx.settings)
     shown = failing.head(MAX_DETAILS)
     if failing.height > MAX_DETAILS:
-        st.caption(f"Details of the first {MAX_DETAILS} of {failing.height}; the table and its Data menu hold all.")
+        st.caption(
+            f"Traces of the {MAX_DETAILS} newest failures of {failing.height}; pick a suite to narrow the list, or "
+            "download them all from the table's Data menu."
+        )
     for n, row in enumerate(shown.iter_rows(named=True)):
-        with st.expander(f"{row['test']} — {row['message'] or row['status']}"[:160]):
+        with st.expander(f"{row['suite']} · {row['test']} — {row['message'] or row['status']}"[:160]):
             st.caption(
                 f"{md_escape(row['suite'])} · {row['status']} · failing {row['streak_runs']} run(s) in a row since "
                 f"{_time(row['failing_since'])} · first failed {_time(row['first_failed'])}"
