@@ -305,7 +305,8 @@ def channels_tab() -> None:
         cols[0].markdown(
             f"**{md_escape(channel.name)}** · {md_escape(channel.kind)} · {md_escape(', '.join(channel.severities))}"
         )
-        cols[0].caption(md_escape(json.dumps(secrets.masked(channel.config), ensure_ascii=False)))
+        if channel.config:
+            cols[0].caption(md_escape(json.dumps(secrets.masked(channel.config), ensure_ascii=False)))
         if may_edit and cols[1].button("Send test", key=f"test-{channel.name}"):
             error = deliver.send_test(engine, settings, channel, viewer)
             if error:
@@ -339,7 +340,7 @@ def channel_form() -> None:
     )
     fields = next(n.fields for n in NOTIFIERS if n.kind == kind)
     st.caption(
-        " · ".join(f"`{md_escape(k)}`: {md_escape(v)}" for k, v in fields.items())
+        " · ".join(f"`{k}`: {md_escape(v)}" for k, v in fields.items())  # keys are the notifiers' own constants
         + " · every kind also takes `max_attempts` (1–20), `backoff_s` (0–3600) and `rate_limit_per_minute` "
         "(1–600; more wait their turn). Secrets are never entered here: a `…_setting` field names the "
         "environment setting (PULSEBOARD_…) holding them."
