@@ -38,11 +38,12 @@ def _fresh_cache() -> Iterator[None]:
         (HOUR, "raw", 5_000),  # 3.6 s a point at 1,000 points: 5 s buckets of raw samples
         (5 * HOUR, "raw", 20_000),
         (6 * HOUR, "raw", 30_000),
-        (24 * HOUR, "1m", 2 * MIN),  # 86.5 s: 2 min from the 1m tier (720 points)
-        (25 * HOUR, "1m", 2 * MIN),
-        (7 * DAY, "5m", 15 * MIN),  # 605 s: 15 min from the 5m tier (672 points)
-        (12 * DAY, "5m", 20 * MIN),
-        (20 * DAY, "5m", 30 * MIN),
+        (12 * HOUR, "1m", MIN),  # 43.2 s: the 1m tier's minute (720 points)
+        (24 * HOUR, "5m", 5 * MIN),  # 86.5 s: rounded up to the 5m tier's bucket (288 points)
+        (25 * HOUR, "5m", 5 * MIN),
+        (3 * DAY, "5m", 5 * MIN),  # 864 points
+        (4 * DAY, "1h", HOUR),  # 346 s: 1 h (96 points)
+        (7 * DAY, "1h", HOUR),
         (30 * DAY, "1h", HOUR),
         (90 * DAY, "1h", 3 * HOUR),
     ],
@@ -56,8 +57,8 @@ def test_recent_ranges_take_the_step_of_max_data_points_and_the_coarsest_tier_se
 
 
 def test_a_caller_may_ask_for_fewer_points() -> None:
-    assert query.plan(NOW - DAY, NOW, NOW, SETTINGS, max_points=100).step_ms == 15 * MIN  # 864 s -> 15 min, 5m tier
-    assert query.plan(NOW - DAY, NOW, NOW, SETTINGS, max_points=100).tier == "5m"
+    assert query.plan(NOW - 6 * HOUR, NOW, NOW, SETTINGS, max_points=100).step_ms == 5 * MIN  # 218 s -> 5 min
+    assert query.plan(NOW - 6 * HOUR, NOW, NOW, SETTINGS, max_points=100).tier == "5m"
     with pytest.raises(ValueError, match="max_points must be at least 2"):
         query.plan(NOW - DAY, NOW, NOW, SETTINGS, max_points=1)
 
@@ -113,8 +114,9 @@ def _tiered_store(engine: Engine) -> int:
     ("start_ago", "span", "value", "points"),
     [
         (HOUR, HOUR, 1.0, 120),  # 5 s buckets of samples 30 s apart
-        (DAY, DAY, 2.0, 720),  # 2 min buckets from the 1m tier
-        (7 * DAY, 7 * DAY, 3.0, 672),  # 15 min from 5m
+        (12 * HOUR, 12 * HOUR, 2.0, 720),  # 1 min buckets from the 1m tier
+        (DAY, DAY, 3.0, 288),  # 5 min from 5m
+        (7 * DAY, 7 * DAY, 4.0, 168),  # 1 h from 1h
         (30 * DAY, 30 * DAY, 4.0, 720),  # 1 h
         (90 * DAY, 90 * DAY, 4.0, 721),  # 3 h from 1h; NOW is not on a 3 h boundary: one bucket more
         (3 * DAY, HOUR, 2.0, 60),  # raw is gone: 1m, its step rounded up from 5 s
@@ -354,7 +356,7 @@ def test_sqlite_and_postgres_agree_on_the_5m_and_1h_tiers_and_event_percentiles(
     rng = random.Random(11)
     span = 20 * DAY  # at 300 points a 2 h step: read from the 1h tier
     assert query.plan(NOW - span, NOW, NOW, SETTINGS, max_points=300).tier == "1h"
-    assert query.plan(NOW - 7 * DAY, NOW, NOW, SETTINGS).tier == "5m"
+    assert query.plan(NOW - 7 * DAY, NOW, NOW, SETTINGS, max_points=3000).tier == "5m"  # 202 s -> 5 min
     points = [
         Sample("load", (("host", h),), round(rng.uniform(0, 100), 3), NOW - rng.randrange(1, span // 1000) * 1000)
         for h in ("a", "b", "c")
@@ -391,7 +393,7 @@ def test_sqlite_and_postgres_agree_on_the_5m_and_1h_tiers_and_event_percentiles(
                         agg=agg,
                         now_ms=NOW,
                         settings=SETTINGS,
-                        max_points=300 if days == 20 else None,
+                        max_points={7: 3000, 20: 300}[days],
                     ).drop("series_id")
                 )
             per_engine.append(
@@ -402,7 +404,7 @@ def test_sqlite_and_postgres_agree_on_the_5m_and_1h_tiers_and_event_percentiles(
                     NOW,
                     now_ms=NOW,
                     settings=SETTINGS,
-                    max_points=300 if days == 20 else None,
+                    max_points={7: 3000, 20: 300}[days],
                 ).drop("series_id")
             )
             for by in (None, "agent_id"):

@@ -15,8 +15,9 @@ S, MIN, HOUR, DAY = 1_000, 60_000, 3_600_000, 86_400_000
     ("range_ms", "max_points", "step"),
     [
         (HOUR, 1000, 5 * S),  # 3,600 s / 999 = 3.6 s -> 5 s, raw samples
-        (24 * HOUR, 1000, 2 * MIN),  # 86.5 s -> 2 min, from the 1m tier
-        (7 * DAY, 1000, 15 * MIN),  # 605.4 s -> 15 min, from the 5m tier (10 min would give 1,008 + 1)
+        (12 * HOUR, 1000, MIN),  # 43.2 s -> the 1m tier's own minute
+        (24 * HOUR, 1000, 5 * MIN),  # 86.5 s -> 5 min: no step between the 1m and 5m tiers
+        (7 * DAY, 1000, HOUR),  # 605.4 s -> 1 h
         (30 * DAY, 1000, HOUR),  # 2,594.6 s -> 1 h
         (90 * DAY, 1000, 3 * HOUR),  # 7,783.8 s -> 3 h
         (400 * DAY, 1000, 12 * HOUR),  # 34,594.6 s -> 12 h
@@ -30,12 +31,14 @@ def test_hand_computed_steps(range_ms: int, max_points: int, step: int) -> None:
     assert step_for(range_ms, max_points, RESOLUTION_MS) == step
 
 
-def test_candidates_are_whole_multiples_of_a_tier_or_raw_seconds() -> None:
-    candidates = step_candidates(RESOLUTION_MS)
-    assert candidates[:4] == [S, 2 * S, 5 * S, 10 * S]
-    assert 10 * MIN in candidates and 25 * MIN not in candidates and 2 * HOUR in candidates
-    for step in candidates:
-        assert step < MIN or any(step % w == 0 for w in RESOLUTION_MS.values() if w)
+def test_candidates_are_raw_seconds_then_each_tiers_bucket_then_multiples_of_the_coarsest() -> None:
+    assert step_candidates(RESOLUTION_MS) == [
+        *(n * S for n in (1, 2, 5, 10, 15, 20, 30)),
+        MIN,
+        5 * MIN,
+        *(n * HOUR for n in (1, 2, 3, 6, 12, 24, 48, 168)),
+    ]
+    assert step_candidates({"raw": 0, "10s": 10 * S}) == [S, 2 * S, 5 * S, *(n * 10 * S for n in (1, 2, 3, 6, 12, 24, 48, 168))]
 
 
 @pytest.mark.parametrize(

@@ -31,7 +31,7 @@ from sqlalchemy.engine import Engine
 
 from core.config import Settings, get_settings
 from core.model import now_ms as clock_ms
-from core.query.plan import QueryPlan, plan, step_for
+from core.query.plan import HOUR_MS, QueryPlan, plan, step_for
 from core.query.selectors import Selector, as_selector
 from core.query.series import CACHE, Agg, find_series, quantum_ms
 from core.store import columnar
@@ -53,25 +53,49 @@ _WITHIN = {
 _STAT = {"max": "MAX(mx)", "min": "MIN(mn)", "mean": _WITHIN["avg"]}
 
 
-def _sources(qplan: QueryPlan, ids: Sequence[int], period: int = 0) -> tuple[list[str], list[int]]:
+def _pieces(qplan: QueryPlan, coarse: bool) -> list[tuple[str, int, int]]:
+    """(tier or "raw", start, end) spans that together read ``qplan``'s range exactly once.
+
+    ``coarse`` (whole-range figures, not per bucket) reads the whole hours inside the tier's
+    span from the 1h tier, which holds the same samples' count, sum, min, max and last: a
+    24 h figure then reads about 24 rows a series where 1m rows would be 1,440.
+    """
+    if qplan.tier == "raw":
+        return [("raw", qplan.start_ms, qplan.end_ms)]
+    body_end = qplan.end_ms if qplan.tail_from_ms is None else qplan.tail_from_ms
+    spans = [(qplan.tier, qplan.start_ms, body_end)]
+    hours_from, hours_to = -(-qplan.start_ms // HOUR_MS) * HOUR_MS, body_end - body_end % HOUR_MS
+    if coarse and qplan.tier != "1h" and hours_to > hours_from:
+        spans = [
+            (qplan.tier, qplan.start_ms, hours_from),
+            ("1h", hours_from, hours_to),
+            (qplan.tier, hours_to, body_end),
+        ]
+    if qplan.tail_from_ms is not None:
+        spans.append(("raw", qplan.tail_from_ms, qplan.end_ms))
+    return [(tier, lo, hi) for tier, lo, hi in spans if hi > lo]
+
+
+def _sources(
+    qplan: QueryPlan, ids: Sequence[int], period: int = 0, *, coarse: bool = False
+) -> tuple[list[str], list[int]]:
     """SELECTs giving uniform rows ``p, series_id, t, c, s, mn, mx, lst, lts`` for ``qplan``: tier rows, then raw."""
     marks = ", ".join(["?"] * len(ids))
-    raw = (
-        f"SELECT {int(period)} AS p, series_id, ts AS t, 1 AS c, value AS s, value AS mn, value AS mx, "
-        f"value AS lst, ts AS lts FROM samples WHERE series_id IN ({marks}) AND ts >= ? AND ts < ?"
-    )
-    if qplan.tier == "raw":
-        return [raw], [*ids, qplan.start_ms, qplan.end_ms]
-    body_end = qplan.end_ms if qplan.tail_from_ms is None else qplan.tail_from_ms
-    tier = (
-        f'SELECT {int(period)} AS p, series_id, bucket AS t, "count" AS c, "sum" AS s, "min" AS mn, "max" AS mx, '
-        f'"last" AS lst, last_ts AS lts FROM samples_{qplan.tier} '
-        f"WHERE series_id IN ({marks}) AND bucket >= ? AND bucket < ?"
-    )
-    selects, params = [tier], [*ids, qplan.start_ms, body_end]
-    if qplan.tail_from_ms is not None:
-        selects.append(raw)
-        params += [*ids, qplan.tail_from_ms, qplan.end_ms]
+    selects: list[str] = []
+    params: list[int] = []
+    for tier, lo, hi in _pieces(qplan, coarse):
+        if tier == "raw":
+            selects.append(
+                f"SELECT {int(period)} AS p, series_id, ts AS t, 1 AS c, value AS s, value AS mn, value AS mx, "
+                f"value AS lst, ts AS lts FROM samples WHERE series_id IN ({marks}) AND ts >= ? AND ts < ?"
+            )
+        else:
+            selects.append(
+                f'SELECT {int(period)} AS p, series_id, bucket AS t, "count" AS c, "sum" AS s, "min" AS mn, '
+                f'"max" AS mx, "last" AS lst, last_ts AS lts FROM samples_{tier} '
+                f"WHERE series_id IN ({marks}) AND bucket >= ? AND bucket < ?"
+            )
+        params += [*ids, lo, hi]
     return selects, params
 
 
@@ -185,7 +209,7 @@ def rank(engine: Engine, ids: Sequence[int], qplan: QueryPlan, stat: Stat) -> pl
     schema: dict[str, pl.DataType] = {"series_id": pl.Int64(), "value": pl.Float64()}
     if not ids:
         return pl.DataFrame(schema=schema)
-    selects, params = _sources(qplan, ids)
+    selects, params = _sources(qplan, ids, coarse=True)
     union = " UNION ALL ".join(selects)
     if stat == "last":
         sql = (
@@ -209,7 +233,7 @@ def period_figures(engine: Engine, found: pl.DataFrame, plans: Sequence[QueryPla
     selects: list[str] = []
     params: list[int] = []
     for period, qplan in enumerate(plans):
-        more, values = _sources(qplan, ids, period)
+        more, values = _sources(qplan, ids, period, coarse=True)
         selects += more
         params += values
     union = " UNION ALL ".join(selects)

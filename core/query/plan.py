@@ -4,9 +4,9 @@ Rule (docs/query.md):
 
 1. Without an explicit step, the step is :func:`step_for` the range and the caller's
    ``max_points`` (``max_data_points``, 1,000 by default: about a chart's width in pixels),
-   as Grafana's "max data points" does: range ÷ points, rounded up to a bucket the tiers
-   can build (1 s … 30 s from raw samples, 1m/2m from 1m, 5m … 30m from 5m, 1h and whole
-   hours or days from 1h), so no series has more than ``max_points`` buckets.
+   as Grafana's "max data points" does: range ÷ points, rounded up to a tier's bucket
+   (1 s … 30 s of raw samples, 1 min, 5 min, 1 h, then 2 h … 7 d and whole hours from the
+   1h tier), so no series has more than ``max_points`` buckets.
    Then, and with an explicit step, take the coarsest tier whose bucket width divides the step.
 2. A tier is usable only where retention still keeps it: if the range starts before
    ``now - retention(tier)``, move to the next coarser tier (1h keeps 400 d).
@@ -28,27 +28,23 @@ MIN_POINTS = 300
 HOUR_MS = 3_600_000
 DAY_MS = 24 * HOUR_MS
 SECOND_MS = 1_000
-MINUTE_MS = 60_000
-# Steps that read well on an axis ("15 min buckets"), ascending; past the last, whole multiples of the coarsest tier.
-NICE_STEPS_MS = (
-    *(n * SECOND_MS for n in (1, 2, 5, 10, 15, 20, 30)),
-    *(n * MINUTE_MS for n in (1, 2, 5, 10, 15, 20, 30)),
-    *(n * HOUR_MS for n in (1, 2, 3, 6, 12)),
-    *(n * DAY_MS for n in (1, 2, 7)),
-)
+RAW_STEPS_MS = (1_000, 2_000, 5_000, 10_000, 15_000, 20_000, 30_000)  # below the finest tier: whole seconds of raw
+COARSE_MULTIPLES = (1, 2, 3, 6, 12, 24, 48, 168)  # of the coarsest tier: 1 h … 2 d, a week
 
 
 def step_candidates(tiers: Mapping[str, int]) -> list[int]:
-    """The steps :func:`step_for` may choose, ascending: each builds from one tier.
+    """The steps :func:`step_for` may choose, ascending: each is read from one tier without waste.
 
-    Below the finest rollup tier a step is made of raw samples; from there on it must be a
-    whole multiple of a tier's bucket (a 10 min step from the 5m tier, 2 h from the 1h tier).
+    Below the finest rollup tier, whole seconds of raw samples; then each tier's own bucket
+    (1 min, 5 min, 1 h); past the coarsest, a few of its multiples (2 h … 7 d). A step between
+    two tiers (2 min, 15 min) is not offered: it would read the finer tier's rows, several
+    for each point drawn, where the coarser tier's bucket is still within the budget.
     """
-    widths = [w for w in tiers.values() if w > 0]
-    finest = min(widths, default=None)
-    return [
-        s for s in NICE_STEPS_MS if (finest is not None and s < finest) or any(s % w == 0 for w in widths) or not widths
-    ]
+    widths = sorted({w for w in tiers.values() if w > 0})
+    if not widths:
+        return list(RAW_STEPS_MS)
+    raw = [s for s in RAW_STEPS_MS if s < widths[0]]
+    return sorted({*raw, *widths[:-1], *(widths[-1] * m for m in COARSE_MULTIPLES)})
 
 
 def step_for(range_ms: int, max_points: int, tiers: Mapping[str, int] = RESOLUTION_MS) -> int:
