@@ -38,7 +38,12 @@ def test_candidates_are_raw_seconds_then_each_tiers_bucket_then_multiples_of_the
         5 * MIN,
         *(n * HOUR for n in (1, 2, 3, 6, 12, 24, 48, 168)),
     ]
-    assert step_candidates({"raw": 0, "10s": 10 * S}) == [S, 2 * S, 5 * S, *(n * 10 * S for n in (1, 2, 3, 6, 12, 24, 48, 168))]
+    assert step_candidates({"raw": 0, "10s": 10 * S}) == [
+        S,
+        2 * S,
+        5 * S,
+        *(n * 10 * S for n in (1, 2, 3, 6, 12, 24, 48, 168)),
+    ]
 
 
 @pytest.mark.parametrize(
