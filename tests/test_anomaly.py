@@ -12,6 +12,9 @@ the delay it is held to (from the first anomalous point to the first alarm):
   the peak of the day and stays there, a value that is ordinary for the day as a
   whole): within 30 minutes (one point at hourly steps);
 
+while a daily job's spike whose start drifts by minutes from day to day stops alarming
+once it has recurred, and the same spike at another time of day still alarms;
+
 with at most two alarms, or one per 5,000 points, in the stretch before the change; and
 on 10,000 points of pure noise, fewer than five alarms (one per 2,000 points).
 """
@@ -170,6 +173,28 @@ def test_refractory_keeps_one_alarm_per_incident_but_rearms_on_a_stronger_one() 
     scores[[10, 11, 12, 40, 80, 81]] = [4.0, 5.0, 9.0, 4.0, 6.0, 30.0]
     # 12 scores over twice the alarm at 10: the weak early alarm does not swallow it; 81 likewise re-arms
     assert np.flatnonzero(refractory(flags, 20, scores)).tolist() == [10, 12, 40, 80, 81]
+
+
+def test_a_daily_job_whose_start_drifts_is_routine_but_the_same_spike_at_another_time_is_not() -> None:
+    """A 03:00 job spike (+20 σ) starting 5 minutes later each day: only the first days alarm; 15:00 does."""
+    rng = np.random.default_rng(6)
+    per_day = DAY_S // 300
+    values = 50 + rng.normal(0, 1, 8 * per_day)
+    jobs = [day * per_day + per_day // 8 + day for day in range(8)]  # 03:00 + 5 min per day
+    values[jobs] += 20
+    odd = 6 * per_day + per_day * 5 // 8  # 15:00 on day 6
+    values[odd] += 20
+    ts = np.arange(values.size) * 300_000
+    plan = plan_series(ts, values)
+    found = set(alarms(values, plan).tolist())
+    assert odd in found
+    assert not found & set(jobs[3:]), f"routine job spikes alarmed: {sorted(found & set(jobs))}"
+    scored = detector("auto").scores(values, plan)
+    threshold = detector("auto").threshold("medium")
+    low, high = scored.band(threshold)
+    scoring = np.arange(2 * plan.warmup, values.size)
+    inside = (low[scoring] <= values[scoring]) & (values[scoring] <= high[scoring])
+    assert np.array_equal(inside, scored.score[scoring] < threshold)  # the band widens where a job recurs
 
 
 def test_band_holds_normal_points_and_not_the_anomaly() -> None:

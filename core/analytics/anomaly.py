@@ -16,8 +16,11 @@ The combined detector (``auto``) is the robust z-score of each point against the
 last day — or, when the data shows a daily or weekly pattern, of its residual from
 the median of the same phase in the last three periods — with a spread that stays
 meaningful on discrete and sparse series (:func:`robust_scale`). Scores are
-continuous and uncapped, so a huge spike ranks above a routine one; :func:`refractory`
-turns flagged points into alarms, one per incident, re-armed by a clearly stronger one.
+continuous and uncapped, so a huge spike ranks above a routine one. An excursion like one
+that happened around the same time (± half an hour) on most of the last three days is a
+scheduled job, not an incident, even when its start drifts by a few minutes
+(:func:`discount_recurring`). :func:`refractory` turns flagged points into alarms, one per
+incident, re-armed by a clearly stronger one.
 """
 
 from __future__ import annotations
@@ -37,22 +40,45 @@ MEAN_AD_TO_SIGMA = 1.2533  # mean absolute deviation of a normal distribution ×
 TAIL_QUANTILE = 0.99  # the tail-aware spread: this quantile of absolute deviations …
 TAIL_Z = 2.5758  # … divided by what it is for a normal distribution (two-sided 99 %)
 REARM_FACTOR = 2.0  # a later point re-arms the refractory when it scores this many times the last alarm
+RECURRING_TOLERANCE_S = 1800.0  # a daily excursion this close to the same time on earlier days recurs
 Sensitivity = float | str
 
 
 @dataclass(frozen=True)
 class Scores:
-    """Per point: the score, and the band the detector expected — ``expected ± (margin + threshold · scale)``."""
+    """Per point: the score, and the band the detector expected — ``expected ± (margin + threshold · scale)``.
+
+    ``recurring_high`` / ``recurring_low`` (``auto`` only) are the usual excursions above / below
+    the expected value around the same time on earlier days, in the values' units
+    (:func:`discount_recurring`); they widen the band on their side where a job recurs.
+    """
 
     score: np.ndarray
     expected: np.ndarray
     scale: np.ndarray
     margin: np.ndarray | float = 0.0
+    recurring_high: np.ndarray | float = 0.0
+    recurring_low: np.ndarray | float = 0.0
 
     def band(self, threshold: float) -> tuple[np.ndarray, np.ndarray]:
         """(low, high) per point: values inside score below ``threshold``."""
-        half = self.margin + threshold * self.scale
-        return self.expected - half, self.expected + half
+        return (
+            self.expected - self.margin - _reach(threshold * self.scale, self.recurring_low),
+            self.expected + self.margin + _reach(threshold * self.scale, self.recurring_high),
+        )
+
+
+def _reach(plain: np.ndarray, usual: np.ndarray | float) -> np.ndarray:
+    """How far from the expected value a point may lie and still score below the threshold.
+
+    ``plain`` is threshold × scale; where a recurring excursion of size ``usual`` discounts the
+    score (:func:`discount_recurring`: score = d/scale · clip(d/usual − 1, 0, 1)), the limit is
+    the root of d·(d − usual) = usual · plain when that lies below 2 · usual, else ``plain``.
+    """
+    usual = np.asarray(usual, dtype=np.float64)
+    with np.errstate(invalid="ignore"):  # warm-up: an infinite spread times no usual excursion
+        root = (usual + np.sqrt(usual * usual + 4.0 * usual * plain)) / 2.0
+    return np.where((usual > 0) & (plain < REARM_FACTOR * usual), root, plain)
 
 
 def _trailing(values: np.ndarray) -> pl.Series:
@@ -155,21 +181,70 @@ def recurring_z(values: np.ndarray, plan: Plan) -> Scores:
     for the last window but like the same time yesterday (a nightly batch job, a daily
     backup spike) is recurring, not anomalous: the score is the smaller of the level z
     and the same-time-yesterday z (once two days of history exist), and the expected
-    band is that of the smaller one — so a flagged value lies outside both.
+    band is that of the smaller one — so a flagged value lies outside both. Either way,
+    an excursion that recurs daily with a drifting start is discounted
+    (:func:`discount_recurring`).
     """
     if plan.period:
-        return seasonal_z(values, plan, tail=True)
+        return discount_recurring(seasonal_z(values, plan, tail=True), values, plan)
     level = robust_z(values, plan, tail=True)
     day = round(DAY_S / plan.step_s)
     if day < 4 or len(values) < 2 * day:
         return level
     daily = seasonal_z(values, replace(plan, period=day), tail=True)
     pick = daily.score < level.score
-    return Scores(
+    scored = Scores(
         np.where(pick, daily.score, level.score),
         np.where(pick, daily.expected, level.expected),
         np.where(pick, daily.scale, level.scale),
     )
+    return discount_recurring(scored, values, plan)
+
+
+def _same_time_earlier_days(excursion: np.ndarray, day: int, tolerance: int) -> np.ndarray:
+    """Per point: the median over the last :data:`SEASONS` days of the largest ``excursion`` within ± ``tolerance``
+    points of the same time of day (0 without a day of history)."""
+    nearby = pl.Series(excursion).rolling_max(2 * tolerance + 1, center=True, min_samples=1).to_numpy()
+    lagged = np.full((SEASONS, len(excursion)), np.nan)
+    for k in range(1, SEASONS + 1):
+        if day * k < len(excursion):
+            lagged[k - 1, day * k :] = nearby[: -day * k]
+    seen = ~np.isnan(lagged).all(axis=0)
+    out = np.zeros(len(excursion))
+    out[seen] = np.nanmedian(lagged[:, seen], axis=0)
+    return np.nan_to_num(np.maximum(out, 0.0), nan=0.0)
+
+
+def discount_recurring(scored: Scores, values: np.ndarray, plan: Plan) -> Scores:
+    """Scores with daily recurring excursions discounted, even when their time of day drifts.
+
+    A cron job's spike moves by a few minutes from day to day, so comparing each point
+    with exactly the same phase yesterday (or the same-phase median) misses it and
+    alarms on it every day. Here a point's excursion ``d`` from the expected value is
+    compared with ``p``, the usual excursion on the same side around this time: the
+    largest within ± :data:`RECURRING_TOLERANCE_S` of the same time of day, the median
+    over the last three days (so it must be routine, not a one-off). The score ``a`` becomes
+    ``a · clip(d / p − 1, 0, 1)``: 0 up to the usual size, in full from
+    :data:`REARM_FACTOR` (2) times it, continuous in between.
+
+    Only an earlier excursion that noise cannot explain counts: the largest of ``m``
+    normal points is about √(2 ln m) spreads, so ``p`` must reach twice that (in the
+    current spread) — on a series without jobs nothing is discounted, at any step.
+    """
+    day = round(DAY_S / plan.step_s)
+    if day < 4 or len(values) <= day:
+        return scored
+    tolerance = max(1, round(RECURRING_TOLERANCE_S / plan.step_s))
+    noise_max = math.sqrt(2.0 * math.log(2 * tolerance + 1))
+    deviation = np.nan_to_num(values - scored.expected, nan=0.0)
+    up = _same_time_earlier_days(np.maximum(deviation, 0.0), day, tolerance)
+    down = _same_time_earlier_days(np.maximum(-deviation, 0.0), day, tolerance)
+    gate = REARM_FACTOR * noise_max * scored.scale
+    up, down = np.where(up >= gate, up, 0.0), np.where(down >= gate, down, 0.0)
+    usual = np.where(deviation >= 0, up, down)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        excess = np.where(usual > 0, np.clip(np.abs(deviation) / usual - 1.0, 0.0, 1.0), 1.0)
+    return replace(scored, score=scored.score * excess, recurring_high=up, recurring_low=down)
 
 
 def refractory(flags: np.ndarray, gap: int, scores: np.ndarray | None = None) -> np.ndarray:
@@ -275,6 +350,7 @@ __all__ = [
     "Plan",
     "Scores",
     "detector",
+    "discount_recurring",
     "parse_sensitivity",
     "plan_series",
     "refractory",
