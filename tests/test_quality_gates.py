@@ -221,7 +221,7 @@ def test_a_bad_value_saves_nothing_and_names_the_field(engine):
 
 def test_migration_0015_up_and_down_keeps_earlier_tables(empty_engine):
     upgrade(empty_engine, "0014")
-    upgrade(empty_engine)
+    upgrade(empty_engine, "0015")
     config = alembic_config()
     with empty_engine.begin() as connection:
         assert current_revision(connection) == "0015"

@@ -161,14 +161,14 @@ METRIC_COLUMNS = {c.key: c for c in CRITERIA}
 EVALUATION_SCHEMA = pl.Schema(
     {
         "project": pl.String(),
-        "team": pl.String(),
+        "result": pl.String(),  # verdict and misses first: they stay on screen when a phone scrolls the rest
+        "failed": pl.String(),
         "scope": pl.String(),
+        "team": pl.String(),
         "coverage": pl.Float64(),
         "pass_rate": pl.Float64(),
         "defect_density": pl.Float64(),
         "review_score": pl.Float64(),
-        "result": pl.String(),
-        "failed": pl.String(),
         "runs": pl.Int64(),
         "runs_failing_pct": pl.Float64(),
     }

@@ -49,6 +49,8 @@ def section(engine: Engine, viewer: Viewer, start_ms: int, end_ms: int, filters:
     if judged.is_empty():
         chrome.empty("No quality gate runs in this range to judge. Send workflow.quality_gate_* events with metrics.")
     else:
+        if judged["team"].null_count() == judged.height:  # no source sends a team: the column would only say None
+            judged = judged.drop("team")
         export.table(
             judged,
             hide_index=True,
