@@ -5,6 +5,7 @@ from __future__ import annotations
 import polars as pl
 import streamlit as st
 
+from core.dashboards import builtin
 from core.kpis import developer as dev
 from core.kpis.records import apply_filters, load_deployments, load_events, marks, newest_event_ms, within
 from core.model import now_ms
@@ -45,16 +46,6 @@ STEPS = w.BarConfig(
     ),
 )
 STEP_TABLE = w.TableConfig(title="Steps")
-API = w.TrendConfig(
-    title="API p95 response time per endpoint",
-    y="ms",
-    color="endpoint",
-    unit="ms",
-    thresholds=w.Thresholds(warning=dev.API_P95_WARNING_MS, critical=dev.API_P95_CRITICAL_MS),
-    empty=f"No API metrics. Send {dev.API_LATENCY}{{endpoint, quantile}} (0.5/0.95/0.99), {dev.API_RATE}{{endpoint}} "
-    f"and {dev.API_ERRORS}{{endpoint}} samples to /api/v1/metrics (or scrape them), or one {dev.API_REQUEST_EVENT} "
-    "event per request (endpoint, duration_ms, status) to /api/v1/events.",
-)
 API_TABLE = w.TableConfig(title="Endpoints (range averages)")
 DB = w.TrendConfig(
     title="Database",
@@ -87,6 +78,8 @@ ctx = chrome.page(
         "events and samples."
     ),
 )
+# panels with levels: core/dashboards/defaults/developer.json, with an admin's levels on top
+API = builtin.panels(ctx.engine, "developer")["api-p95"]
 
 
 @chrome.live(ctx)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import polars as pl
 import streamlit as st
 
+from core.dashboards import builtin
 from core.kpis import quality as qa
 from core.kpis.records import load_deployments, marks, newest_event_ms
 from core.ui import chrome, export, gate_thresholds_view, quality_charts, test_results_view
@@ -27,23 +28,6 @@ GATE_KPIS = (
         delta_good="down",
         help="Mean metrics.execution_time of the gate runs.",
     ),
-)
-GATES = w.BarConfig(
-    title="Failure rate per gate (click a gate for its detail)",
-    category="gate",
-    value="fail_pct",
-    unit="% failed",
-    pick=True,
-    thresholds=w.Thresholds(warning=5, critical=10),
-    extra_tooltip=["executed", "failed", "pass_pct", "avg_time_s"],
-    empty="No quality gate runs in this range. Send workflow.quality_gate_passed / _failed events with gate_name.",
-)
-GATE_TREND = w.TrendConfig(
-    title="Gate failure rate over time (all gates, and the gate you picked)",
-    y="fail_pct",
-    color="gate",
-    unit="% failed",
-    thresholds=w.Thresholds(warning=5, critical=10),
 )
 DEFECT_KPIS = (
     w.KpiConfig(
@@ -121,18 +105,6 @@ SUITES = w.BarConfig(
         "/api/v1/junit."
     ),
 )
-COVERAGE = w.BarConfig(
-    title="Coverage per repository (latest report)",
-    category="repository",
-    value="latest_pct",
-    unit="% covered",
-    thresholds=w.Thresholds(warning=80, critical=70, higher_is_worse=False),
-    extra_tooltip=["mean_pct", "reports"],
-    empty=(
-        "No coverage reported. Add metrics.coverage_percentage to workflow.quality_gate_* events (e.g. "
-        "code-coverage-gate)."
-    ),
-)
 
 viewer = require_page("qa")
 ctx = chrome.page(
@@ -145,6 +117,9 @@ ctx = chrome.page(
         "events and JUnit runs."
     ),
 )
+# panels with levels: core/dashboards/defaults/qa.json, with an admin's levels on top
+PANELS = builtin.panels(ctx.engine, "qa")
+GATES, GATE_TREND, COVERAGE = (PANELS[k] for k in ("gate-failure-rate", "gate-failure-trend", "coverage"))
 
 
 @chrome.live(ctx)

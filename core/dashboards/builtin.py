@@ -29,7 +29,7 @@ from core.dashboards.kinds import Thresholds, WidgetConfig
 from core.dashboards.model import Dashboard, DashboardError, Panel, validate
 
 DEFAULTS = Path(__file__).with_name("defaults")
-PAGES = ("overview", "executive")
+PAGES = ("overview", "executive", "developer", "qa")
 PREFIX = "builtin-"
 
 

@@ -40,7 +40,6 @@ QUEUE_LOOKBACK_MS = 3 * DAY_MS  # a review still open after this is treated as a
 IMPACT_WINDOW_MS = HOUR_MS
 STEP_WINDOW_MS = 4 * HOUR_MS  # "workflow performance by step" looks at the last 4 h whatever the page range (issue 5)
 STALE_AFTER_S = 900  # no workflow or API data for this long: the page warns that its sources went quiet
-API_P95_WARNING_MS, API_P95_CRITICAL_MS = 300.0, 600.0
 ERROR_PCT_WARNING, ERROR_PCT_CRITICAL = 1.0, 5.0
 
 API_LATENCY = "api_request_duration_seconds"  # labels: endpoint, quantile ("0.5", "0.95", "0.99")
