@@ -7,6 +7,7 @@ differ), one integration test erroring since 6 hours ago, one report test that b
 four times slower 8 hours ago, and one test always skipped. Times are relative to the demo's
 anchor (its first start), so the story is the same in every fresh store; runs are deterministic
 in the seed and the run's slot, and stored with ``source = "demo"`` like the rest of the demo.
+Each commit is tested by two consecutive runs, so a flaky test can pass and fail on one commit.
 """
 
 from __future__ import annotations
@@ -137,6 +138,7 @@ def ci_run(seed: int, slot: int, anchor: int) -> tuple[TestRun, dict[str, str]]:
         "phase": "ci",
         "source": DEMO_SOURCE,
         "run_key": f"demo-{seed}-ci-{slot}",
+        "commit": f"{rng(seed, 'ci-commit', slot // 2).getrandbits(40):010x}",  # each commit is tested twice
     }
     return run, labels
 

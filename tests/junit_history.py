@@ -48,7 +48,17 @@ def run_xml(run: int, t0: int, history: dict[str, str] = HISTORY) -> bytes:
     return (f'<testsuite name="shop" timestamp="{stamp}">' + "".join(cases) + "</testsuite>").encode()
 
 
-def store_history(engine: Engine, t0: int, history: dict[str, str] = HISTORY, suite: str = "shop") -> None:
-    """Store every run of ``history`` as suite ``suite``, run n at ``t0`` + n hours."""
+def store_history(
+    engine: Engine,
+    t0: int,
+    history: dict[str, str] = HISTORY,
+    suite: str = "shop",
+    commits: str | None = None,
+) -> None:
+    """Store every run of ``history`` as suite ``suite``, run n at ``t0`` + n hours; ``commits`` has one letter per
+    run, the commit it tested (None: runs pushed without a commit)."""
     for run in range(len(next(iter(history.values())))):
-        store_test_run(engine, parse_junit(run_xml(run, t0, history)), {"suite": suite, "run_key": f"{suite}-{run}"})
+        labels = {"suite": suite, "run_key": f"{suite}-{run}"}
+        if commits:
+            labels["commit"] = commits[run]
+        store_test_run(engine, parse_junit(run_xml(run, t0, history)), labels)

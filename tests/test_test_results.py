@@ -132,6 +132,34 @@ def test_flaky_tests_with_their_rate(sqlite_engine):
     assert (alternating["runs"], alternating["failures"], alternating["flips"]) == (8, 4, 7)
 
 
+SAME_COMMIT = {
+    "test_blip_on_one_commit": "PPPFPPPP",  # run 4 failed on commit b, which run 3 passed
+    "test_broke_with_a_commit": "PPPPFFFF",  # failed from commit c on, every run of it
+    "test_steady": "PPPPPPPP",
+}
+COMMITS = "aabbccdd"
+
+
+def test_passing_and_failing_on_the_same_commit_is_flaky(engine):
+    junit_history.store_history(engine, T0, SAME_COMMIT, commits=COMMITS)
+    flaky = tr.flaky_tests(cases_of(engine))
+    by_hand = {}
+    for name, outcomes in SAME_COMMIT.items():
+        seen: dict[str, set[bool]] = {}
+        for commit, outcome in zip(COMMITS, outcomes, strict=True):
+            seen.setdefault(commit, set()).add(outcome in "FE")
+        if mixed := sum(1 for results in seen.values() if len(results) == 2):
+            by_hand[name] = (mixed, reference(outcomes)["flips"])
+    assert by_hand == {"test_blip_on_one_commit": (1, 2)}  # 2 flips alone would not make it flaky
+    assert {r["name"]: (r["mixed_commits"], r["flips"]) for r in flaky.iter_rows(named=True)} == by_hand
+
+
+def test_runs_without_a_commit_are_judged_by_flips_alone(sqlite_engine):
+    junit_history.store_history(sqlite_engine, T0, SAME_COMMIT)
+    assert tr.flaky_tests(cases_of(sqlite_engine)).is_empty()
+    assert cases_of(sqlite_engine)["commit"].is_null().all()
+
+
 def test_a_test_that_broke_once_is_not_flaky(sqlite_engine):
     store_history(sqlite_engine)
     assert {"test_broke_once", "test_fixed", "test_erroring"}.isdisjoint(
@@ -404,3 +432,23 @@ def test_any_template_text_is_accepted_or_refused_with_a_reason(text):
         assert any(word in str(error) for word in ("not valid JSON", "must be a JSON object", "unknown placeholder"))
     else:
         assert isinstance(parsed, dict)
+
+
+def test_the_api_stores_the_commit_a_report_tested(settings, engine):
+    from fastapi.testclient import TestClient
+
+    from core.api.routes import create_api
+
+    report = (JUNIT_DIR / "pytest-report.xml").read_bytes()
+    with TestClient(create_api(lambda: settings)) as client:
+        for commit in ("9f3c2ab", "9f3c2ab", "1d0e7c4"):
+            response = client.post(
+                f"/v1/junit?suite=lib&commit={commit}", content=report, headers={"content-type": "application/xml"}
+            )
+            assert response.status_code == 201, response.text
+    cases = cases_of(engine)
+    assert sorted(cases["commit"].unique()) == [
+        "1d0e7c4",
+        "9f3c2ab",
+    ]  # the same report twice on one commit: stored once
+    assert cases["run_id"].n_unique() == 2

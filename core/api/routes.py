@@ -261,11 +261,13 @@ def create_api(settings_provider: Callable[[], Settings] = get_settings) -> Fast
     @api.post(
         "/v1/junit", summary="Store a JUnit XML report as a test run", status_code=201, dependencies=[ingest_scope]
     )
-    async def post_junit(request: Request, suite: str = "", component: str = "", phase: str = "") -> JSONResponse:
+    async def post_junit(
+        request: Request, suite: str = "", component: str = "", phase: str = "", commit: str = ""
+    ) -> JSONResponse:
         settings = settings_provider()
         media = _require_type(request, XML_CONTENT_TYPES)
         body = await read_body(request, settings)
-        labels = {"suite": suite, "component": component, "phase": phase}
+        labels = {"suite": suite, "component": component, "phase": phase, "commit": commit}
         try:
             result = await run_in_threadpool(
                 lambda: receive_junit(

@@ -262,9 +262,10 @@ def store_test_run(
     """Write the run and its cases in one transaction and return its id; idempotent on run_key.
 
     Labels read: ``suite`` (overrides the report's name), ``component``, ``phase``,
-    ``source`` (default "junit"), ``run_key`` (to supply your own identity). Reports do not
-    pass through :func:`core.ingest.ingest`, so a new run renews ``feed`` here, in the same
-    transaction (core/ingest/feeds.py); a report stored before renews nothing.
+    ``source`` (default "junit"), ``commit`` (the commit tested, cut to 64 characters), ``run_key``
+    (to supply your own identity). Reports do not pass through :func:`core.ingest.ingest`, so a
+    new run renews ``feed`` here, in the same transaction (core/ingest/feeds.py); a report stored
+    before renews nothing.
     """
     key = labels.get("run_key") or run_key(run, labels)
     runs, cases = schema.test_runs, schema.test_cases
@@ -280,6 +281,7 @@ def store_test_run(
             "source": (labels.get("source") or "junit")[:128],
             "ts": run.ts if run.ts is not None else now_ms(),
             "duration_s": run.duration_s,
+            "commit": (labels.get("commit") or None) and labels["commit"][:64],
             **run.summary(),
         }
         run_id = int(connection.execute(sa.insert(runs).values(row).returning(runs.c.id)).scalar_one())

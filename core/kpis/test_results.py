@@ -10,11 +10,11 @@ Definitions (also in docs/qa.md, "Test results"):
 - **failing**: failed or error in its suite's newest run. Its *current streak* starts at the
   first failing run after its last pass (skips neither break nor extend a streak); *first
   failed* is its earliest stored failure, over the whole store, not only the range.
-- **flaky**: its outcome (pass, or fail/error) flipped at least :data:`FLAKY_MIN_FLIPS` times
-  between consecutive runs in which it ran. ``flake_rate`` = flips / (runs − 1): 1.0 for a
-  test that alternates every run, 0 for a steady one. A test that broke once and was fixed
-  flips twice and is not called flaky; one that failed, passed and failed again is. Runs do
-  not record a commit, so "passed and failed on the same commit" cannot be told apart.
+- **flaky**: it passed and failed on the same commit (runs pushed with ``commit``), or its
+  outcome (pass, or fail/error) flipped at least :data:`FLAKY_MIN_FLIPS` times between
+  consecutive runs in which it ran. ``flake_rate`` = flips / (runs − 1): 1.0 for a test that
+  alternates every run, 0 for a steady one. A test that broke once and was fixed flips twice
+  and is not called flaky by flips alone; one that failed, passed and failed again is.
 - **duration regression**: its duration in its suite's newest run is at least
   :data:`REGRESSION_FACTOR` × the median of its previous :data:`REGRESSION_RUNS` runs, and at
   least :data:`REGRESSION_FLOOR_MS` longer (a 2 ms test taking 5 ms is noise, not a
@@ -48,6 +48,7 @@ CASE_SCHEMA = pl.Schema(
         "component": pl.String(),
         "source": pl.String(),
         "run_no": pl.Int64(),  # 1 = the suite's oldest run in the history
+        "commit": pl.String(),  # the commit the run tested; null when it was not pushed with one
         "classname": pl.String(),
         "name": pl.String(),
         "test": pl.String(),
@@ -80,19 +81,22 @@ def load_case_history(engine: Engine, runs: pl.DataFrame, per_suite: int = HISTO
     component filter; only the cases of at most ``per_suite`` runs per suite are read.
     """
     chosen = newest_runs(runs, per_suite)
-    c = schema.test_cases
+    c, r = schema.test_cases, schema.test_runs
     rows: list[tuple[object, ...]] = []
     ids = chosen["id"].to_list()
     with engine.connect() as connection:
         for start in range(0, len(ids), _CHUNK):
-            query = sa.select(c.c.run_id, c.c.classname, c.c.name, c.c.status, c.c.duration_s, c.c.message).where(
-                c.c.run_id.in_(ids[start : start + _CHUNK])
+            query = (
+                sa.select(c.c.run_id, r.c.commit, c.c.classname, c.c.name, c.c.status, c.c.duration_s, c.c.message)
+                .join(r, r.c.id == c.c.run_id)
+                .where(c.c.run_id.in_(ids[start : start + _CHUNK]))
             )
             rows.extend(tuple(row) for row in connection.execute(query))
     cases = pl.DataFrame(
         rows,
         schema={
             "run_id": pl.Int64,
+            "commit": pl.String,
             "classname": pl.String,
             "name": pl.String,
             "status": pl.String,
@@ -209,14 +213,22 @@ def load_first_failures(engine: Engine, failing: pl.DataFrame) -> pl.DataFrame:
 
 
 def flaky_tests(cases: pl.DataFrame, min_flips: int = FLAKY_MIN_FLIPS) -> pl.DataFrame:
-    """Tests whose outcome flipped at least ``min_flips`` times over the runs they ran in, flakiest first.
+    """Tests whose outcome flipped at least ``min_flips`` times over the runs they ran in, or that passed and
+    failed on the same commit; flakiest first.
 
-    Columns: suite, test, classname, name, runs, failures, flips, flake_rate (flips / (runs − 1)), last_status,
-    last_run.
+    Columns: suite, test, classname, name, runs, failures, flips, flake_rate (flips / (runs − 1)),
+    mixed_commits (commits on which the test both passed and failed), last_status, last_run.
     """
+    history = _history(cases)
+    mixed = (
+        history.filter(pl.col("commit").is_not_null())
+        .group_by(*KEY, "commit")
+        .agg(pl.col("fail").any().alias("failed"), (~pl.col("fail")).any().alias("passed"))
+        .group_by(KEY)
+        .agg((pl.col("failed") & pl.col("passed")).sum().cast(pl.Int64).alias("mixed_commits"))
+    )
     flips = (
-        _history(cases)
-        .with_columns(
+        history.with_columns(
             (pl.col("fail") != pl.col("fail").shift(1)).over(KEY, order_by="run_no").fill_null(False).alias("flip")
         )
         .group_by(KEY)
@@ -230,7 +242,9 @@ def flaky_tests(cases: pl.DataFrame, min_flips: int = FLAKY_MIN_FLIPS) -> pl.Dat
         )
     )
     return (
-        flips.filter(pl.col("flips") >= min_flips)
+        flips.join(mixed, on=KEY, how="left", nulls_equal=True)
+        .with_columns(pl.col("mixed_commits").fill_null(0))
+        .filter((pl.col("flips") >= min_flips) | (pl.col("mixed_commits") > 0))
         .with_columns((pl.col("flips") / (pl.col("runs") - 1)).round(3).alias("flake_rate"))
         .sort(["flake_rate", "flips", "suite", "test"], descending=[True, True, False, False])
         .select(
@@ -242,6 +256,7 @@ def flaky_tests(cases: pl.DataFrame, min_flips: int = FLAKY_MIN_FLIPS) -> pl.Dat
             "failures",
             "flips",
             "flake_rate",
+            "mixed_commits",
             "last_status",
             _utc("last_ts").alias("last_run"),
         )

@@ -105,6 +105,7 @@ test_runs = sa.Table(
     sa.Column("errors", sa.Integer, nullable=False),
     sa.Column("skipped", sa.Integer, nullable=False),
     sa.Column("duration_s", sa.Float, nullable=False),
+    sa.Column("commit", sa.String(64), nullable=True),  # alembic 0016: the commit the run tested, when pushed with it
 )
 
 test_cases = sa.Table(

@@ -152,8 +152,9 @@ def _ticket_button(ctx: PageContext, row: dict[str, Any], n: int) -> None:
 
 def _flaky(flaky: pl.DataFrame) -> None:
     st.caption(
-        f"A test is flaky when its outcome flipped between pass and fail at least {tr.FLAKY_MIN_FLIPS} times over the "
-        "runs it ran in; flake rate = flips ÷ (runs − 1), 100 % for a test that alternates every run."
+        "A test is flaky when it passed and failed on the same commit (runs pushed with a commit), or its outcome "
+        f"flipped between pass and fail at least {tr.FLAKY_MIN_FLIPS} times over the runs it ran in; flake rate = "
+        "flips ÷ (runs − 1), 100 % for a test that alternates every run."
     )
     if flaky.is_empty():
         st.success("No flaky tests: no test flipped that often in the runs shown.")
@@ -163,9 +164,22 @@ def _flaky(flaky: pl.DataFrame) -> None:
         "flaky-tests",
         hide_index=True,
         width="stretch",
-        column_order=("suite", "test", "flake_rate", "flips", "runs", "failures", "last_status", "last_run"),
+        column_order=(
+            "suite",
+            "test",
+            "flake_rate",
+            "flips",
+            "runs",
+            "failures",
+            "mixed_commits",
+            "last_status",
+            "last_run",
+        ),
         column_config={
             "flake_rate": st.column_config.ProgressColumn("flake rate", min_value=0.0, max_value=1.0, format="percent"),
+            "mixed_commits": st.column_config.NumberColumn(
+                "same-commit", help="Commits on which the test both passed and failed."
+            ),
             "last_status": st.column_config.TextColumn("last result"),
             "last_run": st.column_config.DatetimeColumn("last run", format=TIME),
         },
