@@ -1,6 +1,6 @@
 """Screenshots of the pages for docs/screenshots/: the app as `make run` starts it, in Debian Chromium.
 
-    .venv/bin/python scripts/screenshots.py [PAGE ...] [--tablet]
+    .venv/bin/python scripts/screenshots.py [PAGE ...] [--tablet] [--contrast]
 
 where each PAGE is one of overview, executive, operations, developer, qa, sla, alerts,
 explore, qse or migration (all of them when none is named).
@@ -11,7 +11,9 @@ localhost, every collector and job running, and waits until the demo has back-fi
 has run: what a user sees a minute after their first `make run`, nothing added by hand.
 
 Each page is saved whole as ``<page>.png`` at 1920 px and ``<page>-mobile.png`` at 375 px
-(``<page>-1024.png`` with --tablet), plus ``operations-dark.png`` in the dark theme and
+(``<page>-1024.png`` with --tablet; ``<page>-contrast.png`` at 1920 px in high contrast with 130 % text with
+--contrast, the link form ``?contrast=high&text=130`` of the sidebar's Accessibility settings), plus
+``operations-dark.png`` in the dark theme and
 ``qse-session.png``, the QSE page with its newest running session opened.
 Streamlit scrolls inside its main container, so a full-page screenshot of the window
 would stop at the first screen: the window is grown to the main container's scroll
@@ -79,10 +81,10 @@ PROBLEMS = """() => ({
 })"""
 
 
-def main(pages: list[str], tablet: bool) -> None:
+def main(pages: list[str], tablet: bool, contrast: bool = False) -> None:
     OUT.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
-        shoot(Path(tmp), pages, tablet)
+        shoot(Path(tmp), pages, tablet, contrast)
 
 
 def wait_until_demo_is_ready(store: Path, timeout_s: float = 600.0) -> None:
@@ -199,7 +201,7 @@ def capture(browser, url: str, path: Path, width: int, height: int, color_scheme
         page.close()
 
 
-def shoot(tmp: Path, pages: list[str], tablet: bool) -> None:
+def shoot(tmp: Path, pages: list[str], tablet: bool, contrast: bool = False) -> None:
     from playwright.sync_api import sync_playwright
 
     with live_server(tmp, env={"PULSEBOARD_DEMO": "1", "PULSEBOARD_AUTH": "off"}, timeout_s=180) as server:
@@ -222,6 +224,14 @@ def shoot(tmp: Path, pages: list[str], tablet: bool) -> None:
                         OUT / f"{name}{suffix}.png",
                         width,
                         height,
+                    )
+                if contrast:  # the sidebar's Accessibility settings, given in the link
+                    capture(
+                        browser,
+                        f"{server.url}/{'' if name == 'overview' else name}?refresh=Off&contrast=high&text=130",
+                        OUT / f"{name}-contrast.png",
+                        1920,
+                        1080,
                     )
             if "operations" in pages:  # the dark theme, as a viewer whose system prefers dark sees it
                 capture(
@@ -280,4 +290,4 @@ def newest_qse_session(store: Path) -> str | None:
 
 if __name__ == "__main__":
     args = [a for a in sys.argv[1:] if not a.startswith("--")]
-    main(args or list(PAGES), "--tablet" in sys.argv)
+    main(args or list(PAGES), "--tablet" in sys.argv, "--contrast" in sys.argv)

@@ -68,6 +68,13 @@ def test_bars_name_highest_lowest_and_total_summed_over_stacks():
     assert describe(chart, title="Failures") == "Failures, 3 bars: highest db 17, lowest web 1, total 30."
 
 
+def test_bars_of_one_value_say_so_and_ties_are_broken_by_name():
+    frame = pl.DataFrame({"queue": ["b", "a", "c"], "value": [0.0, 0.0, 0.0]})
+    assert describe(charts.bars(frame, category="queue"), title="Queues") == "Queues, 3 bars: all at 0."
+    tied = pl.DataFrame({"queue": ["b", "a", "c"], "value": [1.0, 1.0, 3.0]})
+    assert describe(charts.bars(tied, category="queue"), title="Q") == "Q, 3 bars: highest c 3, lowest b 1, total 5."
+
+
 def test_heatmap_names_its_hottest_cell_and_the_grid_size():
     frame = cpu_frame().rename({"series": "host"})
     chart = charts.heatmap(frame, x="ts", y="host", value_title="load %")

@@ -3,7 +3,8 @@
 - :func:`apply` injects the style sheet of the viewer's preferences (core.ui.contrast: high contrast, text size,
   and a visible focus ring for everyone); pages/navigation.py calls it on every run, the login screen included.
 - :func:`settings_menu` is the sidebar's "Accessibility" section where the viewer sets them. Pulseboard keeps no
-  per-user preferences in its store, so they last for the browser session (every page of it).
+  per-user preferences in its store, so they last for the browser session (every page of it) and ride along in
+  the page's link (``?contrast=high&text=130``), which is how a reload, a bookmark or a wall screen keeps them.
 - :func:`chart` draws an Altair chart the way every page does (through ``core.ui.export.drawn_chart``, which
   ``core.ui.chrome.widget`` and ``core.ui.export.chart`` call): styled for the preferences, with its one-line summary
   (core.ui.chart_text) as the chart's accessible description and as a caption under it, and a "Show data"
@@ -26,10 +27,33 @@ CONTRAST_KEY, SIZE_KEY = "a11y_high_contrast", "a11y_text_size"
 SAVED_KEY = "a11y_prefs"  # survives runs in which the sidebar's controls are not drawn (the login screen)
 
 
+def from_link(contrast: str | None, text: str | None) -> tuple[Prefs, list[str]]:
+    """Preferences asked for in a link (``?contrast=high&text=130``) and the problems with what was asked: a
+    link can open Pulseboard already in high contrast (a wall screen, a screenshot) without a click."""
+    problems = []
+    high = contrast == "high"
+    if contrast not in (None, "high", "standard"):
+        problems.append(f"contrast={contrast} is not 'high' or 'standard'")
+    size = 100
+    if text is not None:
+        if text.isdigit() and int(text) in TEXT_SIZES:
+            size = int(text)
+        else:
+            problems.append(f"text={text} is not a text size in % ({', '.join(map(str, TEXT_SIZES))})")
+    return Prefs(high, size), problems
+
+
 def prefs() -> Prefs:
-    """The viewer's preferences for this browser session (the defaults until they change them)."""
+    """The viewer's preferences for this browser session: what the first link of the session asked for
+    (:func:`from_link`), then what they set in the sidebar."""
     saved = st.session_state.get(SAVED_KEY)
-    return saved if isinstance(saved, Prefs) else Prefs()
+    if isinstance(saved, Prefs):
+        return saved
+    chosen, problems = from_link(st.query_params.get("contrast"), st.query_params.get("text"))
+    for problem in problems:
+        st.toast(f"Display setting ignored: {md_escape(problem)}.", icon=":material/warning:")
+    st.session_state[SAVED_KEY] = chosen
+    return chosen
 
 
 def _save() -> None:
@@ -39,9 +63,25 @@ def _save() -> None:
     )
 
 
+def link_params(chosen: Prefs) -> dict[str, str]:
+    """The link form of ``chosen`` (what :func:`from_link` reads back): only the settings that differ from the
+    defaults, so a default viewer's links stay clean."""
+    return ({"contrast": "high"} if chosen.high_contrast else {}) | (
+        {"text": str(chosen.text_size)} if chosen.text_size != 100 else {}
+    )
+
+
 def apply() -> None:
-    """Inject the style sheet for the viewer's preferences (takes no room on the page)."""
-    st.html(f"<style>{css(prefs())}</style>")
+    """Inject the style sheet for the viewer's preferences (takes no room on the page), and keep them in the
+    page's link, so a reload or a copied link opens the same way (a new browser session starts from the link)."""
+    chosen = prefs()
+    st.html(f"<style>{css(chosen)}</style>")
+    wanted = link_params(chosen)
+    for name in ("contrast", "text"):
+        if name in wanted and st.query_params.get(name) != wanted[name]:
+            st.query_params[name] = wanted[name]
+        elif name not in wanted and name in st.query_params:
+            del st.query_params[name]
 
 
 def settings_menu() -> None:
@@ -95,4 +135,4 @@ def chart(
     return state
 
 
-__all__ = ["apply", "chart", "prefs", "settings_menu"]
+__all__ = ["apply", "chart", "from_link", "link_params", "prefs", "settings_menu"]

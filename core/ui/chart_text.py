@@ -200,14 +200,20 @@ def _over_time(frame: pl.DataFrame, r: Roles, title: str, unit: str) -> str:
 
 def _per_category(frame: pl.DataFrame, r: Roles, title: str, unit: str) -> str:
     assert r.category is not None and r.value is not None
-    totals = frame.group_by(r.category).agg(pl.col(r.value).sum()).sort(r.value, descending=True, nulls_last=True)
-    high, low = totals.row(0), totals.row(-1)
-    text = (
-        f"{title}, {totals.height} {'bar' if totals.height == 1 else 'bars'}: highest {high[0]} {amount(high[1], unit)}"
+    totals = (
+        frame.group_by(r.category)
+        .agg(pl.col(r.value).sum())
+        .sort([r.value, r.category], descending=[True, False], nulls_last=True)
     )
+    high, low = totals.row(0), totals.row(-1)
+    bars = f"{title}, {totals.height} {'bar' if totals.height == 1 else 'bars'}"
+    if totals.height > 1 and high[1] == low[1]:
+        return f"{bars}: all at {amount(high[1], unit)}"
+    text = f"{bars}: highest {high[0]} {amount(high[1], unit)}"
     if totals.height > 1:
         text += f", lowest {low[0]} {amount(low[1], unit)}"
-    if units.kind_of(unit) is None or units.kind_of(unit)[0] in ("size", "count"):  # type: ignore[index]
+    kind = units.kind_of(unit)
+    if kind is None or kind[0] in ("size", "count"):  # a total of durations or rates would mean nothing
         text += f", total {amount(totals[r.value].sum(), unit)}"
     return text
 

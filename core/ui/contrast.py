@@ -19,6 +19,7 @@ TEXT_SIZES = (100, 115, 130, 150)  # % of the browser's default text size
 BLACK, WHITE, FOCUS = "#000000", "#ffffff", "#0b57d0"
 THICK_MARKS = ("line", "rule", "trail")
 BASE_LABEL_PX, BASE_TITLE_PX = 12, 13
+COOKIE_FRAME = "extra_streamlit_components.CookieManager.cookie_manager"  # the frame's title attribute
 
 
 @dataclass(frozen=True)
@@ -39,16 +40,26 @@ class Prefs:
 
 
 # Every viewer: a focus ring that keyboard users can see on every control (Streamlit's own is faint or absent on
-# some widgets), and captions dark enough to read (Streamlit's grey fails WCAG AA contrast on white).
+# some widgets); captions dark enough to read (Streamlit's grey fails WCAG AA contrast on white); and the login
+# cookie's invisible component frame (core/ui/login.py) out of the Tab order — hidden frames still run, but a
+# keyboard user would otherwise land twice on nothing at the top of every page.
 FOCUS_CSS = f"""
 :is(a, button, input, textarea, select, summary, [role="button"], [role="tab"], [role="radio"], [role="option"],
     [role="switch"], [role="checkbox"], [role="combobox"], [role="slider"], [tabindex]):focus-visible {{
   outline: 3px solid {FOCUS} !important;
   outline-offset: 2px !important;
 }}
+.stApp [data-testid="stCaptionContainer"], .stApp [data-testid="stExpander"] summary {{
+  color: inherit !important;
+  opacity: 0.8;
+}}
+iframe[title="{COOKIE_FRAME}"] {{
+  visibility: hidden;
+}}
 """
 
 HIGH_CONTRAST_CSS = f"""
+/* pulseboard: high contrast */
 .stApp, .stApp [data-testid="stHeader"], .stApp [data-testid="stSidebar"], .stApp [data-testid="stSidebarContent"],
 .stApp [data-testid="stMain"], .stApp [data-testid="stBottomBlockContainer"], div[data-baseweb="popover"] *,
 div[role="dialog"], div[data-testid="stPopoverBody"] {{
