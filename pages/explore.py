@@ -24,8 +24,8 @@ from core.query import aggregate, guard
 from core.query.plan import step_text
 from core.query.selectors import SelectorError, build_selector, parse_selector
 from core.store import get_engine
-from core.ui import charts
-from core.ui.export import download_buttons
+from core.ui import charts, units
+from core.ui.export import download_buttons, drawn_chart
 from core.ui.login import client_address, require_page
 from core.ui.text import md_escape
 
@@ -58,7 +58,9 @@ def label_values(_url: str, _permissions: tuple[str, ...], name: str) -> dict[st
     return query.visible_label_values(engine, name, viewer)
 
 
-def figure(value: float | None) -> str:
+def figure(value: float | None, unit: str = "") -> str:
+    if value is not None and units.kind_of(unit):
+        return units.humanise(value, unit)  # "1.5 MiB/s", "250 ms" (core.ui.units)
     return "–" if value is None else f"{value:,.4g}" if abs(value) < 1e6 else f"{value:,.0f}"
 
 
@@ -142,28 +144,34 @@ matched = (
 )
 grouped = f" · {'sum' if agg in ('sum', 'count', 'rate') else 'avg'} by {', '.join(group_by)}" if group_by else ""
 resolution = step_text(planned.step_ms)
+unit = units.metric_unit(selector.name or "", agg)  # the name's unit (…_bytes, …_seconds) humanises figures and axis
 st.caption(
     f"{md_escape(selector)} · {matched}{grouped} · {frame.height:,} points · {agg} · "
     f"{resolution} from the {planned.tier} tier"
 )
 st.metric(
     f"{agg} over the range, all matching series",
-    figure(comparison.current),
+    figure(comparison.current, unit),
     comparison.text,
     delta_color="off",
     delta_arrow="off",
     border=True,
     width="content",
-    help=f"Against the same {agg} over the range just before, as long as this one ({figure(comparison.previous)}).",
+    help=f"Against the same {agg} over the range just before, as long as this one "
+    f"({figure(comparison.previous, unit)}).",
 )
-st.altair_chart(
+drawn_chart(  # with its text alternative (core.ui.accessibility)
     charts.trend(
         frame,
         color="series" if series_count > 1 else None,
         y_title=selector.name or "value",
         title=f"{selector.name or 'value'} · {resolution}",
         height=380,
+        unit=unit,
     ),
+    selector.name or "value",
+    "explore",
+    unit=unit,
     width="stretch",
 )
 

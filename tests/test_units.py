@@ -138,3 +138,19 @@ def test_vega_expressions_scale_the_raw_field_and_name_the_unit():
     latency = units.vega_expr("ms", "datum['value']")
     assert latency is not None and "(datum['value'] * 0.001)" in latency and "' ms'" in latency
     assert "' k'" in units.vega_expr("count")  # type: ignore[operator]
+
+
+@pytest.mark.parametrize(
+    ("name", "agg", "unit"),
+    [
+        ("system_network_receive_bytes_per_second", "avg", "B/s"),
+        ("system_memory_used_bytes", "max", "B"),
+        ("process_written_bytes_total", "rate", "B/s"),
+        ("api_request_duration_seconds", "avg", "s"),
+        ("api_request_duration_seconds", "count", ""),
+        ("cpu_seconds_total", "rate", ""),
+        ("system_cpu_percent", "avg", ""),
+    ],
+)
+def test_a_metric_name_declares_its_unit_as_read_after_the_aggregation(name, agg, unit):
+    assert units.metric_unit(name, agg) == unit

@@ -53,6 +53,25 @@ def kind_of(unit: str) -> tuple[Kind, float] | None:
     return UNITS.get(unit.strip())
 
 
+METRIC_SUFFIXES = (  # Prometheus naming: the base unit is the name's last word(s)
+    ("_bytes_per_second", "B/s"),
+    ("_bytes_total", "B"),
+    ("_bytes", "B"),
+    ("_seconds_total", "s"),
+    ("_seconds", "s"),
+)
+
+
+def metric_unit(name: str, agg: str = "") -> str:
+    """The unit a metric's name declares (``…_bytes`` → "B", ``…_seconds`` → "s", ``…_bytes_per_second`` →
+    "B/s"), as read after the aggregation ``agg``: a per-second rate of bytes is "B/s", and of seconds or of
+    anything else a number with no unit to humanise; "" when the name declares none this module humanises."""
+    unit = next((unit for suffix, unit in METRIC_SUFFIXES if name.endswith(suffix)), "")
+    if agg == "rate":
+        return "B/s" if unit == "B" else ""
+    return "" if agg == "count" else unit
+
+
 def axis_title(unit: str, title: str = "") -> str:
     """The axis title for values in ``unit``: ``title`` when given, else what the values are ("duration"), since
     humanised tick labels carry their own unit; a unit not humanised is its own title, as before."""
@@ -172,4 +191,15 @@ def vega_expr(unit: str, field: str = "datum.value") -> str | None:
     return _vega_steps(value, [(step, suffix) for step, suffix in COUNT_STEPS], f"format({value}, ',~r')")
 
 
-__all__ = ["axis_title", "count", "duration", "humanise", "humanise_expr", "kind_of", "rate", "size", "vega_expr"]
+__all__ = [
+    "axis_title",
+    "count",
+    "duration",
+    "humanise",
+    "humanise_expr",
+    "kind_of",
+    "metric_unit",
+    "rate",
+    "size",
+    "vega_expr",
+]
