@@ -13,7 +13,7 @@ from core.reports.deliver import filename
 from core.reports.generate import start_background
 from core.reports.model import KINDS, stamp
 from core.reports.schedule import ScheduleError, load, save
-from core.ui import chrome, export
+from core.ui import chrome, export, units
 from core.ui.export import download_buttons
 from core.ui.login import require_page
 
@@ -67,7 +67,7 @@ def current() -> None:
         return
     assert stored.content is not None
     name = filename(stored.kind, stored.start_ms, stored.end_ms, stored.format)
-    st.success(f"{KINDS[stored.kind]} ready ({stored.size:,} bytes).", icon=":material/check_circle:")
+    st.success(f"{KINDS[stored.kind]} ready ({units.size(stored.size or 0)}).", icon=":material/check_circle:")
     st.download_button(
         f"Download {name}",
         stored.content,
@@ -92,7 +92,7 @@ if frame.is_empty():
     st.info("No report generated yet.", icon=":material/history:")
 else:
     st.dataframe(
-        frame.drop("message"),
+        frame.drop("message").with_columns(units.humanise_expr(pl.col("size"), "B")),  # "1.2 MiB", not 1258291
         hide_index=True,
         width="stretch",
         column_config={"progress": st.column_config.ProgressColumn("progress", min_value=0, max_value=1)},
