@@ -143,3 +143,15 @@ def test_operations_resource_panels_ask_for_their_width_and_name_the_buckets(day
             if isinstance(data, pl.DataFrame) and "value" in data.columns and data.height > 200:
                 cpu = data
     assert cpu is not None and 280 <= cpu.height <= 300  # 5,760 samples drawn as 288 (or 289) buckets
+
+
+def test_a_chart_of_100_series_reserves_room_for_the_legend_vega_draws_not_one_row_per_series():
+    from datetime import UTC, datetime
+
+    from core.ui import charts
+
+    frame = pl.DataFrame(
+        {"ts": [datetime(2026, 12, 7, tzinfo=UTC)] * 100, "series": [f"s{i}" for i in range(100)], "value": [1.0] * 100}
+    )
+    spec = charts.trend(frame, height=380).to_dict()
+    assert spec["height"] == 380 + charts.LEGEND_MAX_ENTRIES * charts.LEGEND_ROW_PX  # Vega stops at 30: "… 70 entries"

@@ -216,12 +216,13 @@ def trend(
         *deployment_rules(deployments),
     ]
     # the chart's height holds its legend too: room for one legend row per series
-    # (a narrow chart lists them in one column)
-    legend_px = LEGEND_ROW_PX * frame[color].n_unique() if color and "color" in encoding else 0
+    # (a narrow chart lists them in one column); Vega lists at most LEGEND_MAX_ENTRIES, then "… N entries"
+    legend_px = LEGEND_ROW_PX * min(frame[color].n_unique(), LEGEND_MAX_ENTRIES) if color and "color" in encoding else 0
     return _base(_layer(*layers), (height or 240) + legend_px, title)
 
 
 LEGEND_ROW_PX = 18
+LEGEND_MAX_ENTRIES = 30  # Vega-Lite's default legend symbolLimit: past it the legend ends in "… N entries"
 SHOWN = "_shown"  # a tooltip's humanised value, calculated in the browser from the raw one
 
 
