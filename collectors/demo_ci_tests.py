@@ -3,11 +3,13 @@
 So the QA page's "Test results" section has something to show under ``make run``: two flaky
 tests (one times out now and then, one depends on the wall clock), one test failing for the last
 20 hours that had also failed for a while nine days earlier (its streak and its first failure
-differ), one integration test erroring since 6 hours ago, one report test that became about
-four times slower 8 hours ago, and one test always skipped. Times are relative to the demo's
+differ), one integration test erroring since the newest commit, one report test about four
+times slower for the newest one or two commits, and one test always skipped. Times are relative to the demo's
 anchor (its first start), so the story is the same in every fresh store; runs are deterministic
 in the seed and the run's slot, and stored with ``source = "demo"`` like the rest of the demo.
-Each commit is tested by two consecutive runs, so a flaky test can pass and fail on one commit.
+Each commit is tested by two consecutive runs, so a flaky test can pass and fail on one commit;
+the scripted breakages and the slow-down start with a commit (both of its runs agree), as real
+ones do.
 """
 
 from __future__ import annotations
@@ -93,14 +95,15 @@ NEWLY_FAILING = "test_routes_to_senior_reviewer"
 FAILING_SINCE = 20 * HOUR  # before the anchor
 FAILED_BEFORE = (9 * DAY, 8 * DAY + 12 * HOUR)  # an earlier failing spell, before the anchor: (from, to)
 ERRORING = "test_migrations_round_trip"
-ERRORING_SINCE = 6 * HOUR
+ERRORING_SINCE = 8 * HOUR  # a commit starts every 8 h, so the newest commit before the anchor has it
 SLOWER = "test_pdf_report_renders"
-SLOWER_SINCE = 8 * HOUR
+SLOWER_SINCE = 16 * HOUR  # the newest one or two commits
 SLOWER_BY = 4.5
 SKIPPED = "test_pool_recovers_after_restart"
 
 
 def _status(test: DemoTest, ts: int, anchor: int, roll: float) -> str:
+    """The outcome of ``test`` on the commit first run at ``ts``; ``roll`` (0–1) decides a flaky test's fate."""
     if test.name == SKIPPED:
         return "skipped"
     if test.name == ERRORING and ts >= anchor - ERRORING_SINCE:
@@ -115,14 +118,15 @@ def _status(test: DemoTest, ts: int, anchor: int, roll: float) -> str:
 def ci_run(seed: int, slot: int, anchor: int) -> tuple[TestRun, dict[str, str]]:
     """The run of slot ``slot`` (its start is ``slot * EVERY + OFFSET``) and the labels it is stored with."""
     ts = slot * EVERY + OFFSET
+    pushed = (slot // 2 * 2) * EVERY + OFFSET  # the first run of this run's commit: changes arrive with a commit
     r = rng(seed, "ci-tests", slot)
     cases = []
     for test in TESTS:
-        status = _status(test, ts, anchor, r.random())
+        status = _status(test, pushed, anchor, r.random())
         seconds = (
             test.seconds
             * r.uniform(0.85, 1.15)
-            * (SLOWER_BY if test.name == SLOWER and ts >= anchor - SLOWER_SINCE else 1)
+            * (SLOWER_BY if test.name == SLOWER and pushed >= anchor - SLOWER_SINCE else 1)
         )
         if status == "skipped":
             seconds, message = 0.0, "skipped: needs a Docker daemon"

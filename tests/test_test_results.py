@@ -452,3 +452,23 @@ def test_the_api_stores_the_commit_a_report_tested(settings, engine):
         "9f3c2ab",
     ]  # the same report twice on one commit: stored once
     assert cases["run_id"].n_unique() == 2
+
+
+@pytest.mark.parametrize("hour", [0, 3, 5, 7])
+def test_the_demo_ci_suite_tells_its_story_whenever_the_demo_starts(sqlite_engine, hour):
+    from collectors import demo_ci_tests as ci
+
+    anchor = T0 + hour * HOUR + 1234  # the demo's first start, at different times of a commit's 8-hour cycle
+    for run, labels in ci.ci_runs(7, anchor, anchor - 10 * 24 * HOUR, anchor):
+        store_test_run(sqlite_engine, run, labels)
+    cases = cases_of(sqlite_engine)
+    failing = tr.failing_tests(cases, tr.load_first_failures(sqlite_engine, tr.failing_tests(cases)))
+    status = dict(zip(failing["name"], failing["status"], strict=True))
+    assert status[ci.NEWLY_FAILING] == "failed" and status[ci.ERRORING] == "error"
+    routing = failing.row(by_predicate=pl.col("name") == ci.NEWLY_FAILING, named=True)
+    assert routing["first_failed"] < routing["failing_since"]  # it failed once before, nine days earlier
+    flaky = tr.flaky_tests(cases)
+    assert set(flaky["name"]) == {test.name for test in ci.TESTS if test.flaky}
+    assert tr.duration_regressions(cases)["name"].to_list() == [ci.SLOWER]
+    skipped = cases.filter(pl.col("name") == ci.SKIPPED)["status"].unique().to_list()
+    assert skipped == ["skipped"]
