@@ -84,6 +84,7 @@ def test_qa_lead_sees_judgements_and_saves_a_new_version(store):
     at.text_input[-1].set_value("lower bar for legacy repos")
     at.button(key="FormSubmitter:gate-thresholds-Save thresholds").click().run()
     assert not at.exception and not at.error, [e.value for e in at.error]
+    assert [s.value for s in at.success] == ["Saved \\* as version 1."]  # shown once, after the rerun
     now = gt.current_thresholds(store)["*"]
     assert (now.coverage_min, now.version, now.changed_by, now.note) == (75.0, 1, "quinn", "lower bar for legacy repos")
     rows = {r["project"]: r for r in table(at, "runs_failing_pct").to_dict("records")}

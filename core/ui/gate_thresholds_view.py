@@ -24,6 +24,7 @@ from core.ui.login import client_address
 from core.ui.text import md_escape
 
 NEW_SCOPE = "(new project or team scope)"
+SAVED_KEY = "gate-thresholds-saved"  # session state: the note of the last save, shown once after the rerun
 HELP = {
     "coverage_min": "Lowest metrics.coverage_percentage a run may report, 0–100. Empty: not checked.",
     "pass_rate_min": "Lowest metrics.pass_rate_percentage (test pass rate), 0–100. Empty: not checked.",
@@ -83,6 +84,8 @@ def _shown(frame: pl.DataFrame) -> pl.DataFrame:
 def editor(engine: Engine, viewer: Viewer, current: Mapping[str, Thresholds]) -> None:
     """The change form: pick a scope (or name a new one), edit its four thresholds, say why, save."""
     st.markdown("**Change thresholds**")
+    if saved_note := st.session_state.pop(SAVED_KEY, None):
+        st.success(saved_note)
     picked = st.selectbox("Scope to change", [*current, NEW_SCOPE], key="gate-scope")
     base = current.get(picked, current[DEFAULT_SCOPE])
     with st.form("gate-thresholds"):
@@ -102,8 +105,8 @@ def editor(engine: Engine, viewer: Viewer, current: Mapping[str, Thresholds]) ->
     if saved:
         try:
             done = gt.save_thresholds(engine, viewer, scope, raw, note, address=client_address())
-            st.success(f"Saved {md_escape(done.scope)} as version {done.version}.")
-            st.rerun()
+            st.session_state[SAVED_KEY] = f"Saved {md_escape(done.scope)} as version {done.version}."
+            st.rerun()  # the tables above read the store before the form: draw them again with the new version
         except (ValueError, NotAllowed) as error:
             st.error(f"Refused: {md_escape(error)}")
     if picked not in (DEFAULT_SCOPE, NEW_SCOPE) and st.button(f"Remove scope {picked}", key="gate-remove"):
