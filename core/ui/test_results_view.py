@@ -108,14 +108,16 @@ def _failing(ctx: PageContext, failing: pl.DataFrame) -> None:
             ),
         },
     )
-    st.markdown("**Re-run the failing tests**")
-    for suite, group in failing.group_by("suite", maintain_order=True):
-        rerun = rerun_command(zip(group["classname"].to_list(), group["name"].to_list(), strict=True))
-        if rerun.command:
-            st.caption(f"{md_escape(str(suite[0]))} · {rerun.runner}, {rerun.tests} test(s)")
-            st.code(rerun.command, language="bash", wrap_lines=True)
-        else:
-            st.caption(f"{md_escape(str(suite[0]))}: no command — {md_escape(rerun.reason)}")
+    suites = failing["suite"].n_unique()
+    label = "Re-run the failing tests" + (f" ({suites} suites, one command each)" if suites > 1 else "")
+    with st.expander(label, icon=":material/replay:", expanded=suites == 1):  # many suites: folded, it is long
+        for suite, group in failing.group_by("suite", maintain_order=True):
+            rerun = rerun_command(zip(group["classname"].to_list(), group["name"].to_list(), strict=True))
+            if rerun.command:
+                st.caption(f"{md_escape(str(suite[0]))} · {rerun.runner}, {rerun.tests} test(s)")
+                st.code(rerun.command, language="bash", wrap_lines=True)
+            else:
+                st.caption(f"{md_escape(str(suite[0]))}: no command — {md_escape(rerun.reason)}")
     may_ticket = can(ctx.viewer, "open_tickets") and tickets.configured(ctx.settings)
     shown = failing.head(MAX_DETAILS)
     if failing.height > MAX_DETAILS:
