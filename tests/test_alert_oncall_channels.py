@@ -18,7 +18,7 @@ from pathlib import Path
 from urllib.parse import parse_qs
 
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 from sqlalchemy.engine import Engine
 
@@ -381,3 +381,23 @@ def test_a_missing_secret_fails_at_once_naming_the_setting(engine: Engine, cfg: 
     )
     assert hook.requests == []
     assert secrets.masked(pager(hook.url).config)["routing_key_setting"] == f"{KEY_SETTING} (•••• NOT SET)"
+
+
+@example({"max_attempts": "5.0", "rate_limit_per_minute": " 7 "})
+@given(
+    st.dictionaries(
+        st.sampled_from(["max_attempts", "backoff_s", "rate_limit_per_minute"]),
+        st.one_of(st.none(), st.booleans(), st.integers(-5, 1000), st.floats(allow_nan=True), st.text(max_size=5)),
+    )
+)
+def test_delivery_options_are_in_range_or_refused_naming_the_option(config: dict[str, object]) -> None:
+    from core.alerts.notify import options
+
+    try:
+        options.check(config)
+    except ValueError as error:
+        assert str(error).split(":")[0] in config
+        return
+    chosen = options.of(config, Settings())
+    assert 1 <= chosen.max_attempts <= 50 and 0 <= chosen.backoff_s <= 3600
+    assert chosen.rate_limit_per_minute is None or 1 <= chosen.rate_limit_per_minute <= 600

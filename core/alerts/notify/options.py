@@ -52,7 +52,7 @@ def of(config: Mapping[str, Any], settings: Settings) -> DeliveryOptions:
     backoff = config.get("backoff_s")
     limit = config.get("rate_limit_per_minute")
     return DeliveryOptions(
-        int(attempts) if attempts not in (None, "") else settings.alert_delivery_attempts,
+        int(float(attempts)) if attempts not in (None, "") else settings.alert_delivery_attempts,
         float(backoff) if backoff not in (None, "") else settings.alert_delivery_backoff_s,
-        int(limit) if limit not in (None, "") else None,
+        int(float(limit)) if limit not in (None, "") else None,
     )
