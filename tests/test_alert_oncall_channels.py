@@ -401,3 +401,19 @@ def test_delivery_options_are_in_range_or_refused_naming_the_option(config: dict
     chosen = options.of(config, Settings())
     assert 1 <= chosen.max_attempts <= 50 and 0 <= chosen.backoff_s <= 3600
     assert chosen.rate_limit_per_minute is None or 1 <= chosen.rate_limit_per_minute <= 600
+
+
+def test_a_stored_channel_with_a_bad_option_still_delivers_with_the_settings(engine: Engine, cfg: Settings) -> None:
+    import sqlalchemy as sa
+
+    from core.store import schema
+
+    with receiver() as hook:
+        channel = Channel("old", "webhook-teams", {"url": hook.url}, ("critical",))
+        save_channel(engine, channel, "tester")
+        with engine.begin() as connection:  # as a row written before the options were checked could hold
+            connection.execute(
+                sa.update(schema.notification_channels).values(config={"url": hook.url, "max_attempts": "many"})
+            )
+        queue(engine, channel, Message("firing", "g", "t", (ALERT,)), 0)
+        assert deliver_due(engine, cfg, 0) == {"sent": 1, "pending": 0, "failed": 0}

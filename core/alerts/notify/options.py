@@ -47,10 +47,13 @@ def check(config: Mapping[str, Any]) -> None:
 
 
 def of(config: Mapping[str, Any], settings: Settings) -> DeliveryOptions:
-    """The channel's options, the settings filling what it leaves out (``config`` passed :func:`check`)."""
-    attempts = config.get("max_attempts")
-    backoff = config.get("backoff_s")
-    limit = config.get("rate_limit_per_minute")
+    """The channel's options, the settings filling what it leaves out. A config :func:`check` refuses (a row saved
+    before the options existed) gets the settings' values for all three, so one odd row cannot stop deliveries."""
+    try:
+        check(config)
+    except ValueError:
+        config = {}
+    attempts, backoff, limit = (config.get(key) for key in KEYS)
     return DeliveryOptions(
         int(float(attempts)) if attempts not in (None, "") else settings.alert_delivery_attempts,
         float(backoff) if backoff not in (None, "") else settings.alert_delivery_backoff_s,
