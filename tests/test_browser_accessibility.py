@@ -292,3 +292,36 @@ def test_show_data_opens_the_table_a_chart_draws(server, sessions):
     assert expander.locator("[data-testid='stDataFrame']").count() == 0  # closed: not built
     expander.get_by_text("Show data").click()
     expander.locator("[data-testid='stDataFrame']").wait_for(timeout=30_000)
+
+
+# Vega's expression functions the unit expressions use; ``format`` stands in for d3-format's '.3~r' (three
+# significant digits, trailing zeros trimmed), ',~r' and '.0f', the only specifiers they use.
+VEGA_STUB = """([expr, values]) => {
+  const {abs, floor, round} = Math;
+  const format = (v, spec) => spec === '.0f' ? v.toFixed(0)
+    : spec === '.3~r' ? String(Number(v.toPrecision(3))) : v.toLocaleString('en-US');
+  const run = new Function('datum', 'abs', 'floor', 'round', 'format', 'return ' + expr);
+  return values.map(value => run({value}, abs, floor, round, format));
+}"""
+
+
+@pytest.mark.parametrize(
+    ("unit", "values"),
+    [
+        ("s", [0, 0.25, 1.5, 12.3, 65, 600, 4200, 3725, 90_000, 200_000]),
+        ("ms", [250, 1_500, 420_000]),
+        ("B", [0, 512, 1_536, 3 * 2**20, 1.5 * 2**30]),
+        ("B/s", [1_024, 5 * 2**20]),
+        ("count", [5, 999, 12_400, 3.1e6]),
+    ],
+)
+def test_chart_axis_labels_say_what_the_python_wording_says(browser, unit, values):
+    """The Vega expression (axis labels, tooltips) and the Python function (cards, summaries) agree."""
+    from core.ui import units
+
+    page = browser.new_page()
+    try:
+        shown = page.evaluate(VEGA_STUB, [units.vega_expr(unit), values])
+    finally:
+        page.close()
+    assert shown == [units.humanise(v, unit) for v in values]

@@ -17,6 +17,7 @@ Sizes are binary (KiB = 1,024 bytes, as memory and disk tools report them).
 
 from __future__ import annotations
 
+import itertools
 import math
 from typing import Literal
 
@@ -172,9 +173,21 @@ def _vega_steps(value: str, steps: list[tuple[float, str]], smallest: str) -> st
     return f"({expr})"
 
 
+def _vega_duration(value: str) -> str:
+    """:func:`duration` as a Vega expression: decimals below a minute, the two largest whole units above."""
+    whole = f"round(abs({value}))"
+    expr = f"{whole} + ' s'"  # not reached: a minute or more always meets "min"
+    for (big, length), (small, small_length) in reversed(list(itertools.pairwise(DURATION_STEPS))):
+        rest = f"floor({whole} % {length} / {small_length})"
+        text = f"floor({whole} / {length}) + ' {big}' + ({rest} > 0 ? ' ' + {rest} + ' {small}' : '')"
+        expr = f"({whole} >= {length} ? {text} : {expr})"
+    below = f"(abs({value}) < 1 ? format(abs({value}) * 1000, '.3~r') + ' ms' : format(abs({value}), '.3~r') + ' s')"
+    return f"({value} == 0 ? '0 s' : ({value} < 0 ? '−' : '') + (abs({value}) < 60 ? {below} : {expr}))"
+
+
 def vega_expr(unit: str, field: str = "datum.value") -> str | None:
-    """A Vega expression writing ``field`` (in ``unit``) humanised, one unit per value ("1.5 MiB/s", "2.5 h"): an
-    axis ``labelExpr`` or a ``transform_calculate`` for tooltips. None for a unit not humanised."""
+    """A Vega expression writing ``field`` (in ``unit``) humanised as the functions above do ("1.5 MiB/s",
+    "1 h 10 min"): an axis ``labelExpr`` or a ``transform_calculate`` for tooltips. None for a unit not humanised."""
     known = kind_of(unit)
     if known is None:
         return None
@@ -185,9 +198,7 @@ def vega_expr(unit: str, field: str = "datum.value") -> str | None:
         expr = _vega_steps(value, steps, f"format({value}, '.0f') + ' B'")
         return f"{expr} + '/s'" if kind == "rate" else expr
     if kind == "duration":
-        below_a_second = f"{value} == 0 ? '0 s' : format({value} * 1000, '.3~r') + ' ms'"
-        steps = [(86_400.0, "d"), (3_600.0, "h"), (60.0, "min"), (1.0, "s")]
-        return _vega_steps(value, steps, below_a_second)
+        return _vega_duration(value)
     return _vega_steps(value, [(step, suffix) for step, suffix in COUNT_STEPS], f"format({value}, ',~r')")
 
 
