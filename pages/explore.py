@@ -114,7 +114,7 @@ except (SelectorError, ValueError, NotAllowed) as error:
     st.error(md_escape(error), icon=":material/error:")  # the message quotes the typed selector
     st.stop()
 
-planned = query.plan(start, end, now_ms(), settings)
+planned = query.plan(start, end, now_ms(), settings, max_points=settings.max_data_points)
 if guarded is not None and guarded.notice:
     combine = "sum" if agg in ("sum", "count", "rate") else "avg"
     st.info(guarded.notice[0].upper() + guarded.notice[1:] + ".", icon=":material/filter_list:")

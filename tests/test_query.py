@@ -33,14 +33,32 @@ def _fresh_cache() -> Iterator[None]:
 
 
 @pytest.mark.parametrize(
+    ("span", "tier"),
+    [
+        (HOUR, "raw"),
+        (5 * HOUR - MIN, "raw"),
+        (5 * HOUR, "1m"),  # 300 one-minute points
+        (6 * HOUR, "1m"),
+        (24 * HOUR, "1m"),  # 5m would give 288 < 300
+        (25 * HOUR, "5m"),
+        (7 * DAY, "5m"),
+        (12 * DAY, "5m"),
+        (12 * DAY + 12 * HOUR, "1h"),
+        (30 * DAY, "1h"),
+        (90 * DAY, "1h"),
+    ],
+)
+def test_recent_ranges_pick_the_coarsest_tier_with_300_points(span: int, tier: str) -> None:
+    assert query.plan(NOW - span, NOW, NOW, SETTINGS).tier == tier
+
+
+@pytest.mark.parametrize(
     ("span", "tier", "step"),
     [
         (HOUR, "raw", 5_000),  # 3.6 s a point at 1,000 points: 5 s buckets of raw samples
-        (5 * HOUR, "raw", 20_000),
         (6 * HOUR, "raw", 30_000),
         (12 * HOUR, "1m", MIN),  # 43.2 s: the 1m tier's minute (720 points)
         (24 * HOUR, "5m", 5 * MIN),  # 86.5 s: rounded up to the 5m tier's bucket (288 points)
-        (25 * HOUR, "5m", 5 * MIN),
         (3 * DAY, "5m", 5 * MIN),  # 864 points
         (4 * DAY, "1h", HOUR),  # 346 s: 1 h (96 points)
         (7 * DAY, "1h", HOUR),
@@ -48,19 +66,31 @@ def _fresh_cache() -> Iterator[None]:
         (90 * DAY, "1h", 3 * HOUR),
     ],
 )
-def test_recent_ranges_take_the_step_of_max_data_points_and_the_coarsest_tier_serving_it(
+def test_a_chart_takes_the_step_of_its_max_points_and_the_coarsest_tier_serving_it(
     span: int, tier: str, step: int
 ) -> None:
-    planned = query.plan(NOW - span, NOW, NOW, SETTINGS)
+    planned = query.plan(NOW - span, NOW, NOW, SETTINGS, max_points=SETTINGS.max_data_points)
     assert (planned.tier, planned.step_ms) == (tier, step)
     assert span // step < SETTINGS.max_data_points
-
-
-def test_a_caller_may_ask_for_fewer_points() -> None:
-    assert query.plan(NOW - 6 * HOUR, NOW, NOW, SETTINGS, max_points=100).step_ms == 5 * MIN  # 218 s -> 5 min
-    assert query.plan(NOW - 6 * HOUR, NOW, NOW, SETTINGS, max_points=100).tier == "5m"
     with pytest.raises(ValueError, match="max_points must be at least 2"):
         query.plan(NOW - DAY, NOW, NOW, SETTINGS, max_points=1)
+
+
+@pytest.mark.parametrize("agg", ["avg", "max"])
+def test_a_chart_of_24_h_reads_at_most_its_max_points_per_series(engine: Engine, agg: str) -> None:
+    _tiered_store(engine)
+    frame = query.series(
+        engine,
+        'probe_value{host="a"}',
+        NOW - DAY,
+        NOW,
+        agg=agg,
+        now_ms=NOW,
+        settings=SETTINGS,
+        max_points=100,  # type: ignore[arg-type]
+    )
+    assert frame.height == 24  # 864 s a point: the 1h tier's hour
+    assert set(frame["value"].to_list()) <= {4.0, 1.0}  # 1h rows, and the raw tail
 
 
 @pytest.mark.parametrize(
@@ -113,13 +143,12 @@ def _tiered_store(engine: Engine) -> int:
 @pytest.mark.parametrize(
     ("start_ago", "span", "value", "points"),
     [
-        (HOUR, HOUR, 1.0, 120),  # 5 s buckets of samples 30 s apart
-        (12 * HOUR, 12 * HOUR, 2.0, 720),  # 1 min buckets from the 1m tier
-        (DAY, DAY, 3.0, 288),  # 5 min from 5m
-        (7 * DAY, 7 * DAY, 4.0, 168),  # 1 h from 1h
-        (30 * DAY, 30 * DAY, 4.0, 720),  # 1 h
-        (90 * DAY, 90 * DAY, 4.0, 721),  # 3 h from 1h; NOW is not on a 3 h boundary: one bucket more
-        (3 * DAY, HOUR, 2.0, 60),  # raw is gone: 1m, its step rounded up from 5 s
+        (HOUR, HOUR, 1.0, 120),
+        (DAY, DAY, 2.0, 1440),
+        (7 * DAY, 7 * DAY, 3.0, 2016),
+        (30 * DAY, 30 * DAY, 4.0, 720),
+        (90 * DAY, 90 * DAY, 4.0, 2160),
+        (3 * DAY, HOUR, 2.0, 60),
     ],
 )
 def test_series_reads_the_planned_tier(engine: Engine, start_ago: int, span: int, value: float, points: int) -> None:
@@ -147,7 +176,7 @@ def test_aggregations_and_the_raw_tail(engine: Engine) -> None:
     write_batch(engine, [Sample("m", (), 11.0, NOW - 10_000)], ())  # not rolled up yet: comes from the tail
     want = {"avg": 1.875, "min": -1.0, "max": 4.0, "sum": 7.5, "count": 4.0, "last": 1.5}
     for agg, expected in want.items():
-        frame = query.series(engine, "m", NOW - 6 * HOUR, NOW, step_ms=MIN, agg=agg, now_ms=NOW, settings=SETTINGS)  # type: ignore[arg-type]
+        frame = query.series(engine, "m", NOW - 6 * HOUR, NOW, agg=agg, now_ms=NOW, settings=SETTINGS)  # type: ignore[arg-type]
         assert frame["value"][0] == expected, agg
         assert (
             frame["value"][-1] == {"avg": 10.0, "min": 9.0, "max": 11.0, "sum": 20.0, "count": 2.0, "last": 11.0}[agg]
@@ -354,9 +383,9 @@ def test_sqlite_and_postgres_agree_on_the_5m_and_1h_tiers_and_event_percentiles(
     sqlite_engine: Engine, pg_engine: Engine
 ) -> None:
     rng = random.Random(11)
-    span = 20 * DAY  # at 300 points a 2 h step: read from the 1h tier
-    assert query.plan(NOW - span, NOW, NOW, SETTINGS, max_points=300).tier == "1h"
-    assert query.plan(NOW - 7 * DAY, NOW, NOW, SETTINGS, max_points=3000).tier == "5m"  # 202 s -> 5 min
+    span = 20 * DAY  # past the 5m tier's 14 days: read from the 1h tier
+    assert query.plan(NOW - span, NOW, NOW, SETTINGS).tier == "1h"
+    assert query.plan(NOW - 7 * DAY, NOW, NOW, SETTINGS).tier == "5m"
     points = [
         Sample("load", (("host", h),), round(rng.uniform(0, 100), 3), NOW - rng.randrange(1, span // 1000) * 1000)
         for h in ("a", "b", "c")
@@ -386,26 +415,11 @@ def test_sqlite_and_postgres_agree_on_the_5m_and_1h_tiers_and_event_percentiles(
             for agg in query.AGGS:
                 per_engine.append(
                     query.series(
-                        engine,
-                        'load{host=~"a|b"}',
-                        NOW - days * DAY,
-                        NOW,
-                        agg=agg,
-                        now_ms=NOW,
-                        settings=SETTINGS,
-                        max_points={7: 3000, 20: 300}[days],
+                        engine, 'load{host=~"a|b"}', NOW - days * DAY, NOW, agg=agg, now_ms=NOW, settings=SETTINGS
                     ).drop("series_id")
                 )
             per_engine.append(
-                query.rate(
-                    engine,
-                    "jobs_total",
-                    NOW - days * DAY,
-                    NOW,
-                    now_ms=NOW,
-                    settings=SETTINGS,
-                    max_points={7: 3000, 20: 300}[days],
-                ).drop("series_id")
+                query.rate(engine, "jobs_total", NOW - days * DAY, NOW, now_ms=NOW, settings=SETTINGS).drop("series_id")
             )
             for by in (None, "agent_id"):
                 per_engine.append(
@@ -427,5 +441,5 @@ def test_sqlite_and_postgres_agree_on_the_5m_and_1h_tiers_and_event_percentiles(
         assert on_sqlite.with_columns(pl.col(numeric).round(9)).equals(
             on_postgres.with_columns(pl.col(numeric).round(9))
         )
-    hourly = frames[0][len(query.AGGS) + 3]  # the first 20-day series: one row per 2 h bucket and series
-    assert hourly.height > 300 and (hourly["ts"].dt.epoch("ms") % (2 * HOUR) == 0).all()
+    hourly = frames[0][len(query.AGGS) + 3]  # the first 20-day series: one row per hour bucket and series
+    assert hourly.height > 300 and (hourly["ts"].dt.epoch("ms") % HOUR == 0).all()

@@ -20,6 +20,7 @@ from core.store.rollup import run_rollup
 MIN, HOUR, DAY = 60_000, 3_600_000, 86_400_000
 NOW = 498_611 * HOUR
 SETTINGS = load_settings()
+POINTS = SETTINGS.max_data_points  # what across() reads at by default, as a chart does
 
 
 @pytest.fixture(autouse=True)
@@ -109,7 +110,7 @@ def _random_store(engine: Engine, seed: int) -> None:
 def test_store_aggregates_equal_python_aggregates_of_the_same_rows(engine: Engine, span: int) -> None:
     _random_store(engine, 5)
     for agg in aggregate.STORE_AGGS:
-        frame = query.series(engine, "load", NOW - span, NOW, agg=agg, now_ms=NOW, settings=SETTINGS)
+        frame = query.series(engine, "load", NOW - span, NOW, agg=agg, now_ms=NOW, settings=SETTINGS, max_points=POINTS)
         for by in ([], ["host"], ["host", "disk"]):
             for combine in aggregate.COMBINES:
                 stored = aggregate.across(
@@ -122,12 +123,12 @@ def test_store_aggregates_equal_python_aggregates_of_the_same_rows(engine: Engin
                 assert left.height == right.height > 0, (agg, by, combine)
                 assert left.drop("value").equals(right.drop("value"))
                 assert (left["value"] - right["value"]).abs().max() < 1e-9 * max(1.0, right["value"].abs().max())  # type: ignore[operator]
-        whole = buckets(engine, "load", NOW - span, NOW, now_ms=NOW, settings=SETTINGS)
+        whole = buckets(engine, "load", NOW - span, NOW, now_ms=NOW, settings=SETTINGS, max_points=POINTS)
         qplan = whole.plan
         figure = aggregate.period_figures(engine, whole.series, [qplan], agg)[0]
         assert figure == pytest.approx(query.scalar(whole.frame, agg), rel=1e-12)
     ids = query.find_series(engine, "load")["series_id"].to_list()
-    frame = query.series(engine, "load", NOW - span, NOW, agg="max", now_ms=NOW, settings=SETTINGS)
+    frame = query.series(engine, "load", NOW - span, NOW, agg="max", now_ms=NOW, settings=SETTINGS, max_points=POINTS)
     ranked = aggregate.rank(engine, ids, qplan, "max").sort("series_id")
     python_max = frame.group_by("series_id").agg(pl.col("value").max()).sort("series_id")
     assert ranked["value"].to_list() == python_max["value"].to_list()

@@ -101,6 +101,7 @@ def guarded_series(
     total = found.height
     spread = label_spread(found)
     now = clock_ms() if now_ms is None else now_ms
+    max_points = None if step_ms is not None else max_points or settings.max_data_points
     qplan = plan(start_ms, end_ms, now, settings, step_ms, max_points)
 
     def read(only: list[int] | None = None) -> pl.DataFrame:

@@ -2,12 +2,15 @@
 
 Rule (docs/query.md):
 
-1. Without an explicit step, the step is :func:`step_for` the range and the caller's
-   ``max_points`` (``max_data_points``, 1,000 by default: about a chart's width in pixels),
-   as Grafana's "max data points" does: range ÷ points, rounded up to a tier's bucket
-   (1 s … 30 s of raw samples, 1 min, 5 min, 1 h, then 2 h … 7 d and whole hours from the
-   1h tier), so no series has more than ``max_points`` buckets.
-   Then, and with an explicit step, take the coarsest tier whose bucket width divides the step.
+1. A caller that draws (Explore, dashboards, ``/api/v1/query``) passes ``max_points``
+   (``max_data_points``, 1,000 by default: about a chart's width in pixels); without an
+   explicit step the step is then :func:`step_for` the range and those points, as Grafana's
+   "max data points" does: range ÷ points, rounded up to a tier's bucket (1 s … 30 s of raw
+   samples, 1 min, 5 min, 1 h, then 2 h … 7 d and whole hours from the 1h tier), so no series
+   has more than ``max_points`` buckets. With a computed or an explicit step, take the
+   coarsest tier whose bucket width divides the step. Without either (alert rules, SLAs and
+   KPIs, which read data, not pixels), take the coarsest of 1h, 5m, 1m whose buckets give at
+   least :data:`MIN_POINTS` points over the range; if none does, raw samples as stored.
 2. A tier is usable only where retention still keeps it: if the range starts before
    ``now - retention(tier)``, move to the next coarser tier (1h keeps 400 d).
 3. Rollups lag raw data by up to a couple of rollup intervals, so the newest buckets
@@ -101,8 +104,7 @@ def retention_ms(settings: Settings) -> dict[str, int]:
 def choose_tier(start_ms: int, end_ms: int, now_ms: int, settings: Settings, step_ms: int | None = None) -> str:
     """The tier for ``[start_ms, end_ms)`` under the rule in this module's docstring.
 
-    :func:`plan` always passes a step; without one (PromQL's instant queries) the coarsest
-    tier still giving :data:`MIN_POINTS` points over the range is taken.
+    Without a step the coarsest tier still giving :data:`MIN_POINTS` points over the range is taken.
     """
     span = max(end_ms - start_ms, 1)
     if step_ms:
@@ -130,8 +132,9 @@ def plan(
 ) -> QueryPlan:
     """Tier, bucket width, aligned range and raw tail for a query.
 
-    Without ``step_ms`` the step is :func:`step_for` the range and ``max_points`` (default
-    the ``max_data_points`` setting), so the answer has at most that many points per series.
+    Without ``step_ms`` but with ``max_points`` the step is :func:`step_for` the range and
+    those points, so the answer has at most that many points per series; without both, the
+    :data:`MIN_POINTS` rule of the module docstring.
     """
     if end_ms <= start_ms:
         raise ValueError(f"empty time range: start {start_ms} is not before end {end_ms}")
@@ -139,8 +142,8 @@ def plan(
         raise ValueError(f"step must be positive, got {step_ms} ms")
     if max_points is not None and max_points < 2:
         raise ValueError(f"max_points must be at least 2, got {max_points}")
-    if step_ms is None:
-        step_ms = step_for(end_ms - start_ms, max_points or settings.max_data_points)
+    if step_ms is None and max_points is not None:
+        step_ms = step_for(end_ms - start_ms, max_points)
     tier = choose_tier(start_ms, end_ms, now_ms, settings, step_ms)
     resolution = RESOLUTION_MS[tier]
     step = max(step_ms or 0, resolution)

@@ -152,8 +152,8 @@ def buckets(
 ) -> Buckets:
     """Plan, select and read ``columns``, cached for ``query_cache_ttl_s``.
 
-    Without ``step_ms`` the step is :func:`~core.query.plan.step_for` the range and
-    ``max_points`` (default ``max_data_points``): at most that many buckets per series.
+    Without ``step_ms`` but with ``max_points`` the step is :func:`~core.query.plan.step_for`
+    the range and those points: at most that many buckets per series.
     ``only`` keeps just those series ids of the selected ones (the top N a guard chose).
     The cache key is (engine, selector, step, columns, range bucket, only).
 
@@ -166,8 +166,8 @@ def buckets(
     now = clock_ms() if now_ms is None else now_ms
     q = quantum_ms(start_ms, end_ms)
     start, end, now = start_ms - start_ms % q, -(-end_ms // q) * q, -(-now // q) * q
-    if step_ms is None:
-        step_ms = step_for(end - start, max_points or settings.max_data_points)
+    if step_ms is None and max_points is not None:
+        step_ms = step_for(end - start, max_points)
     kept = None if only is None else tuple(sorted(only))
     key = ("buckets", id(engine), str(engine.url), str(sel), step_ms, tuple(columns), start, end, now, kept)
 
@@ -221,8 +221,8 @@ def series(
     """One value per (series, bucket) for every series ``selector`` matches over ``[start_ms, end_ms)``.
 
     The tier is chosen by :func:`core.query.plan.plan`; ``agg`` picks avg, min, max,
-    sum, count or last within each bucket (exact at every tier). Without ``step_ms``, at
-    most ``max_points`` (default the ``max_data_points`` setting) buckets per series.
+    sum, count or last within each bucket (exact at every tier). Without ``step_ms``, a
+    chart passes ``max_points`` (``max_data_points``) to get at most that many buckets per series.
     """
     expr = value_expr(agg)
     found = buckets(

@@ -20,7 +20,7 @@ import polars as pl
 from sqlalchemy.engine import Engine
 
 from core.auth.access import NotAllowed, Viewer, hidden_by
-from core.config import Settings
+from core.config import Settings, get_settings
 from core.model import canonical_labels, labels_json
 from core.query.analysis import Comparison, compare_previous
 from core.query.selectors import Matcher, Selector, as_selector, escape_regex
@@ -120,9 +120,13 @@ def visible_series(
 ) -> pl.DataFrame:
     """:func:`~core.query.series` (or :func:`~core.query.rate` for ``agg="rate"``) as ``viewer`` may see it.
 
-    ``only`` keeps just those of the selected series' ids (:mod:`core.query.guard`'s top N).
+    What a viewer reads is drawn: without ``step_ms`` it comes at most ``max_points`` (default
+    the ``max_data_points`` setting) points per series. ``only`` keeps just those of the
+    selected series' ids (:mod:`core.query.guard`'s top N).
     """
     sel = visible_selector(engine, selector, viewer)
+    if step_ms is None and max_points is None:
+        max_points = (settings or get_settings()).max_data_points
     if agg == "rate":
         frame = rate(
             engine,
