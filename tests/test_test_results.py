@@ -472,3 +472,23 @@ def test_the_demo_ci_suite_tells_its_story_whenever_the_demo_starts(sqlite_engin
     assert tr.duration_regressions(cases)["name"].to_list() == [ci.SLOWER]
     skipped = cases.filter(pl.col("name") == ci.SKIPPED)["status"].unique().to_list()
     assert skipped == ["skipped"]
+
+
+names = st.text(alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"), max_size=40)
+
+
+@given(st.lists(st.tuples(st.one_of(st.none(), names), names), max_size=5))
+def test_any_test_names_give_one_shell_word_per_test_or_a_reason(cases):
+    """Names come from uploaded reports: whatever they hold, the command splits back into exactly its words."""
+    import shlex
+
+    rerun = rerun_command(cases)
+    if rerun.command is None:
+        assert rerun.reason
+        return
+    words = shlex.split(rerun.command)
+    wanted = list(dict.fromkeys(cases))
+    if rerun.runner == "pytest":
+        assert words == ["pytest", *(pytest_node_id(classname, name) for classname, name in wanted)]
+    else:
+        assert words[:2] == ["mvn", "test"] and len(words) == 3 and words[2].startswith("-Dtest=")
