@@ -91,3 +91,30 @@ def test_changing_the_sidebar_controls_saves_the_preferences(app_store):
     at.toggle(key=CONTRAST_KEY).set_value(True).run()
     assert at.session_state[SAVED_KEY] == Prefs(high_contrast=True, text_size=100)
     assert any("#000000" in h.proto.body for h in at.get("html"))
+
+
+def test_a_link_sets_the_preferences_and_names_what_it_could_not_use():
+    from core.ui.accessibility import from_link, link_params
+
+    assert from_link("high", "130") == (Prefs(high_contrast=True, text_size=130), [])
+    assert from_link(None, None) == (Prefs(), [])
+    chosen, problems = from_link("loud", "120")
+    assert chosen == Prefs()
+    assert problems == [
+        "contrast=loud is not 'high' or 'standard'",
+        "text=120 is not a text size in % (100, 115, 130, 150)",
+    ]
+    assert link_params(Prefs(high_contrast=True, text_size=150)) == {"contrast": "high", "text": "150"}
+    assert link_params(Prefs()) == {}  # a default viewer's links stay clean
+
+
+def test_a_page_opened_with_display_settings_in_its_link_keeps_them_there(app_store):
+    at = AppTest.from_file(str(ROOT / "pages/navigation.py"), default_timeout=120)
+    at.query_params["contrast"] = "high"
+    at.query_params["text"] = "150"
+    at.run()
+    assert not at.exception
+    assert at.session_state[SAVED_KEY] == Prefs(high_contrast=True, text_size=150)
+    assert any("font-size: 150%" in h.proto.body for h in at.get("html"))
+    at.toggle(key=CONTRAST_KEY).set_value(False).run()
+    assert "contrast" not in at.query_params and at.query_params["text"] == "150"
