@@ -266,3 +266,29 @@ def test_clicking_a_gate_opens_its_detail(server, browser):
         assert page.locator("[data-testid='stException']").count() == 0
     finally:
         context.close()
+
+
+def test_qa_test_results_show_a_suite_failures_trace_rerun_command_and_trend(server, browser):
+    """The demo's CI suite picked through ?test_suite=: a newly failing test's trace opens, its re-run command is
+    offered with a copy button, and the pass-rate tab draws its chart."""
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    page = context.new_page()
+    try:
+        page.goto(server.url + "/qa?test_suite=qms-api%20(pytest)")
+        page.get_by_role("heading", name="Test results").wait_for(timeout=90_000)
+        failure = page.get_by_text(re.compile(r"test_routes_to_senior_reviewer — AssertionError")).first
+        failure.wait_for(timeout=60_000)
+        failure.click()
+        page.get_by_text('assert route(workflow).reviewer_level == "senior"').first.wait_for(timeout=30_000)
+        command = page.locator("[data-testid='stCode']", has_text="pytest ").first
+        assert "tests/engine/test_decisions.py::TestRouting::test_routes_to_senior_reviewer" in command.inner_text()
+        command.hover()
+        assert command.locator("button").count() >= 1  # Streamlit's copy button
+        charts = '[data-testid="stVegaLiteChart"] canvas, [data-testid="stVegaLiteChart"] svg'
+        before = page.locator(charts).count()
+        page.get_by_role("tab", name="Pass-rate trend").click()
+        page.wait_for_function(f"n => document.querySelectorAll('{charts}').length > n", arg=before, timeout=60_000)
+        assert page.get_by_text("Pass % per run, each suite (newest runs)").first.is_visible()
+        assert page.locator("[data-testid='stException']").count() == 0
+    finally:
+        context.close()
