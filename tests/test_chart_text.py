@@ -73,6 +73,8 @@ def test_bars_of_one_value_say_so_and_ties_are_broken_by_name():
     assert describe(charts.bars(frame, category="queue"), title="Queues") == "Queues, 3 bars: all at 0."
     tied = pl.DataFrame({"queue": ["b", "a", "c"], "value": [1.0, 1.0, 3.0]})
     assert describe(charts.bars(tied, category="queue"), title="Q") == "Q, 3 bars: highest c 3, lowest b 1, total 5."
+    one = pl.DataFrame({"severity": ["warning"], "value": [8.0]})
+    assert describe(charts.bars(one, category="severity"), title="Alerts") == "Alerts: warning 8."
 
 
 def test_heatmap_names_its_hottest_cell_and_the_grid_size():

@@ -206,12 +206,12 @@ def _per_category(frame: pl.DataFrame, r: Roles, title: str, unit: str) -> str:
         .sort([r.value, r.category], descending=[True, False], nulls_last=True)
     )
     high, low = totals.row(0), totals.row(-1)
-    bars = f"{title}, {totals.height} {'bar' if totals.height == 1 else 'bars'}"
-    if totals.height > 1 and high[1] == low[1]:
+    if totals.height == 1:
+        return f"{title}: {high[0]} {amount(high[1], unit)}"
+    bars = f"{title}, {totals.height} bars"
+    if high[1] == low[1]:
         return f"{bars}: all at {amount(high[1], unit)}"
-    text = f"{bars}: highest {high[0]} {amount(high[1], unit)}"
-    if totals.height > 1:
-        text += f", lowest {low[0]} {amount(low[1], unit)}"
+    text = f"{bars}: highest {high[0]} {amount(high[1], unit)}, lowest {low[0]} {amount(low[1], unit)}"
     kind = units.kind_of(unit)
     if kind is None or kind[0] in ("size", "count"):  # a total of durations or rates would mean nothing
         text += f", total {amount(totals[r.value].sum(), unit)}"
