@@ -85,6 +85,7 @@ div[role="dialog"], div[data-testid="stPopoverBody"] {{
 }}
 .stApp button[kind="primary"] *, .stApp button[data-testid="stBaseButton-primary"] * {{ color: {WHITE} !important; }}
 .stApp [data-testid="stCaptionContainer"], .stApp small {{ opacity: 1 !important; }}
+.stApp [data-testid="stExpander"] summary {{ padding-left: 0.5rem; }}
 {FOCUS_CSS.replace(FOCUS, BLACK).replace("3px", "4px")}
 """
 
