@@ -56,7 +56,9 @@ def page(browser):
 def test_qa_lead_is_told_the_bad_field_then_saves_a_version(server, page):
     log_in(page, server.url, "quinn", PASSWORD, expect="Quality", path="/qa")
     page.goto(server.url + "/qa?refresh=Off")
-    page.get_by_role("heading", name="Quality gate thresholds").wait_for(timeout=60_000)
+    page.get_by_role("heading", name="Quality gate thresholds").wait_for(
+        timeout=180_000
+    )  # the last section: the whole page draws first
     coverage = page.get_by_role("textbox", name="coverage (min)")
 
     def bad() -> None:
@@ -80,7 +82,9 @@ def test_qa_lead_is_told_the_bad_field_then_saves_a_version(server, page):
 def test_developer_sees_the_thresholds_without_a_form(server, page):
     log_in(page, server.url, "dev", PASSWORD, expect="Developer", path="/developer")
     page.goto(server.url + "/developer?refresh=Off")
-    page.get_by_role("heading", name="Quality gate thresholds").wait_for(timeout=60_000)
+    page.get_by_role("heading", name="Quality gate thresholds").wait_for(
+        timeout=180_000
+    )  # the last section: the whole page draws first
     page.get_by_text("you can look but not change").wait_for()
     assert page.get_by_role("button", name="Save thresholds").count() == 0
     no_error_box(page)
