@@ -46,7 +46,7 @@ UNITS: dict[str, tuple[Kind, float]] = {
     "days": ("duration", 86_400.0),
     "count": ("count", 1.0),
 }
-TITLES: dict[Kind, str] = {"size": "size", "rate": "bytes per second", "duration": "duration", "count": "count"}
+TITLES: dict[Kind, str] = {"size": "size", "rate": "bytes/s", "duration": "duration", "count": "count"}
 
 
 def kind_of(unit: str) -> tuple[Kind, float] | None:
