@@ -199,8 +199,9 @@ def wait_for_charts(page, title: str, minimum: int) -> None:
 
 
 def pick_range(page, label: str) -> None:
-    """Click a button of the time-range picker (a segmented control)."""
-    page.get_by_test_id("stButtonGroup").first.locator("button", has_text=re.compile(f"^{label}$")).click(
+    """Click a button of the time-range picker (the main area's first segmented control: the sidebar has its own)."""
+    main = page.get_by_test_id("stMain")
+    main.get_by_test_id("stButtonGroup").first.locator("button", has_text=re.compile(f"^{label}$")).click(
         timeout=30_000
     )
 
