@@ -133,7 +133,9 @@ def test_exports_follow_the_filters_the_page_applies(app_store, exports):
     files = parquet_exports(exports)
     tables = drawn_tables(at)
     assert files.keys() <= unfiltered.keys()  # a panel the filter empties draws the empty state, without a menu
-    assert files.keys() < unfiltered.keys() or any(files[n].height < unfiltered[n].height for n in files)
+    # the filter changed what some panel exports: fewer panels, fewer rows, or other figures in the same rows (which
+    # of these depends on the hour the demo ends in)
+    assert files.keys() < unfiltered.keys() or any(not files[n].equals(unfiltered[n]) for n in files)
     for table in tables:
         assert any(comparable(f) == comparable(table) for f in files.values()), table.columns
     for frame in files.values():
