@@ -112,14 +112,14 @@ def _marks(chart: Any) -> list[Any]:
 
 
 def _thicker(chart: Any) -> None:
-    """Lines and rules at least 3 px, bars and areas outlined in black (in place, on a copy)."""
+    """Lines and rules at least 3 px, bars, areas and arcs outlined in black (in place, on a copy)."""
     for part in _marks(chart):
         mark = part.mark
         kind = mark if isinstance(mark, str) else str(getattr(mark, "type", "") or "")
         props = {} if isinstance(mark, str) else {k: v for k, v in mark.to_dict().items() if k != "type"}
         if kind in THICK_MARKS:
             props["strokeWidth"] = max(3.0, float(props.get("strokeWidth", 0) or 0))
-        elif kind in ("bar", "rect", "area", "arc") and "stroke" not in props:
+        elif kind in ("bar", "area", "arc") and "stroke" not in props:  # not rect: heatmap cells would drown
             props |= {"stroke": BLACK, "strokeWidth": 1}
         else:
             continue
