@@ -17,7 +17,7 @@ from streamlit.testing.v1 import AppTest
 from core.config import ROOT
 from core.ingest import ingest
 from core.model import Batch, Sample, now_ms
-from core.ui.text import md_escape
+from core.ui.text import md_escape, md_plain
 
 # Streamlit renders GitHub-flavoured Markdown: CommonMark plus tables and strikethrough (autolinks checked apart)
 PARSER = MarkdownIt("commonmark").enable(["table", "strikethrough"])
@@ -76,6 +76,16 @@ def test_autolink_literals_are_broken_by_the_escapes():
     for value in ("http://evil.example/x", "www.evil.example", "mail@evil.example"):
         escaped = md_escape(value)
         assert "://" not in escaped and "www." not in escaped and "@" not in escaped.replace("\\@", "")
+
+
+@given(st.text().filter(lambda t: "\n" not in t and "\r" not in t))
+def test_md_plain_reads_back_what_md_escape_wrote(value):
+    """A chart's text alternative is built from an escaped title; read back, it is the title itself."""
+    assert md_plain(md_escape(value)) == value
+
+
+def test_md_plain_of_a_dashboard_title_with_a_variable():
+    assert md_plain("Queue depth: " + md_escape("dod_validation")) == "Queue depth: dod_validation"
 
 
 def test_plain_words_stay_readable():

@@ -21,7 +21,7 @@ import streamlit as st
 
 from core.ui import chart_text
 from core.ui.contrast import TEXT_SIZES, Prefs, css, style_chart
-from core.ui.text import md_escape
+from core.ui.text import md_escape, md_plain
 
 CONTRAST_KEY, SIZE_KEY = "a11y_high_contrast", "a11y_text_size"
 SAVED_KEY = "a11y_prefs"  # survives runs in which the sidebar's controls are not drawn (the login screen)
@@ -122,7 +122,7 @@ def chart(
     data" expander (widget key ``show_key``) holding the table ``data()`` returns, called only while it is open.
     Returns what ``st.altair_chart`` returned (the selection of a clickable chart)."""
     chosen = prefs()
-    summary = chart_text.describe(figure, rows, title, unit)
+    summary = chart_text.describe(figure, rows, md_plain(title), unit)  # titles are Markdown; the summary is text
     shown = style_chart(figure, chosen).properties(description=summary)
     if chosen.high_contrast:
         altair_chart.setdefault("theme", None)  # Vega's plain black-on-white look; Streamlit's greys are fainter

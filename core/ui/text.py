@@ -12,6 +12,7 @@ by us, keeps its Markdown.
 
 from __future__ import annotations
 
+import re
 import string
 
 # CommonMark lets any ASCII punctuation be backslash-escaped, and an escaped character is
@@ -33,4 +34,16 @@ def md_escape(text: object) -> str:
     return str(text).translate(_ESCAPES)
 
 
-__all__ = ["md_escape"]
+_ESCAPED = re.compile(r"\\([" + re.escape(string.punctuation) + r"])")
+
+
+def md_plain(markdown: str) -> str:
+    """What an escaped Markdown string such as a widget title reads as: backslash escapes of punctuation removed.
+
+    For the places that need the text itself rather than Markdown (a chart's text alternative,
+    a Vega description), so ``dod\\_validation`` reads as ``dod_validation`` and is not escaped twice.
+    """
+    return _ESCAPED.sub(r"\1", markdown)
+
+
+__all__ = ["md_escape", "md_plain"]
