@@ -33,6 +33,25 @@ def machine() -> dict[str, object]:
     return {"cores": os.cpu_count(), "memory_gib": round(memory, 1), "python": platform.python_version(), **versions}
 
 
+def pages_read(database_url: str, data_dir: Path) -> None:
+    """Point page scripts run in this process (AppTest) at one store: no demo, no login, no config file."""
+    os.environ.update(
+        {
+            "PULSEBOARD_DATABASE_URL": database_url,
+            "PULSEBOARD_DATA_DIR": str(data_dir),
+            "PULSEBOARD_DEMO": "0",
+            "PULSEBOARD_AUTH": "off",
+            "PULSEBOARD_CONFIG": "/nonexistent/pulseboard.toml",
+        }
+    )
+    from streamlit import config as st_config
+
+    from core.config import get_settings
+
+    st_config.set_option("server.address", "127.0.0.1")
+    get_settings.cache_clear()
+
+
 def record(figures: dict[str, float]) -> None:
     """Merge ``figures`` into bench/results.json and print them."""
     results = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}

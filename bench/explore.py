@@ -23,7 +23,6 @@ Figures:
 from __future__ import annotations
 
 import argparse
-import os
 import shutil
 import statistics
 import sys
@@ -35,7 +34,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import record
+from bench.common import pages_read, record
 
 HOUR = 3_600_000
 DAY = 24 * HOUR
@@ -109,23 +108,12 @@ def query_path(path: Path, now: int) -> dict[str, float]:
 
 def page_run(path: Path, runs: int = 5) -> dict[str, float]:
     """Explore in AppTest on the 400-series metric: run → chart built, median of ``runs``."""
-    os.environ.update(
-        {
-            "PULSEBOARD_DATABASE_URL": f"sqlite:///{path}",
-            "PULSEBOARD_DATA_DIR": str(path.parent),
-            "PULSEBOARD_DEMO": "0",
-            "PULSEBOARD_AUTH": "off",
-            "PULSEBOARD_CONFIG": "/nonexistent/pulseboard.toml",
-        }
-    )
-    from streamlit import config as st_config
+    pages_read(f"sqlite:///{path}", path.parent)
     from streamlit.testing.v1 import AppTest
 
     from core import query
-    from core.config import ROOT, get_settings
+    from core.config import ROOT
 
-    st_config.set_option("server.address", "127.0.0.1")
-    get_settings.cache_clear()
     times = []
     for _ in range(runs + 1):
         at = AppTest.from_file(str(ROOT / "pages" / "explore.py"), default_timeout=120)

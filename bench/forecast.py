@@ -45,7 +45,7 @@ import polars as pl
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import ROOT, record
+from bench.common import ROOT, pages_read, record
 from core.analytics import forecast as fc
 
 NAB = ROOT / "tests" / "data" / "nab" / "data"
@@ -288,7 +288,6 @@ def page_ms(runs: int = 5) -> float:
     three days of system metrics (CPU, memory, two disks) every 5 minutes, rolled up; then one forced run of
     the forecast job stores every forecast, as a server does within a minute of start.
     """
-    import os
     import tempfile
 
     from collectors.demo import BACKFILL_STEP, DemoCollector, DemoWorkload
@@ -330,22 +329,9 @@ def page_ms(runs: int = 5) -> float:
     report = run_forecasts(engine, settings, now, force=True)
     print(f"\nforecast job on the page's store: {report.rows} rows in {time.perf_counter() - started:.1f} s")
     engine.dispose()
-    os.environ.update(
-        {
-            "PULSEBOARD_DATABASE_URL": url,
-            "PULSEBOARD_DATA_DIR": str(tmp),
-            "PULSEBOARD_DEMO": "0",
-            "PULSEBOARD_AUTH": "off",
-            "PULSEBOARD_CONFIG": "/nonexistent/pulseboard.toml",
-        }
-    )
-    from streamlit import config as st_config
+    pages_read(url, tmp)
     from streamlit.testing.v1 import AppTest
 
-    from core.config import get_settings
-
-    st_config.set_option("server.address", "127.0.0.1")
-    get_settings.cache_clear()
     times = []
     for _ in range(runs + 1):
         at = AppTest.from_file(str(ROOT / "pages" / "capacity.py"), default_timeout=120)

@@ -28,7 +28,6 @@ its value shown on the Operations page with the refresh at 1 s, median of 5.
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import sys
 import tempfile
@@ -38,7 +37,7 @@ from typing import TYPE_CHECKING
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import record
+from bench.common import pages_read, record
 
 if TYPE_CHECKING:
     pass
@@ -114,22 +113,11 @@ def build_dataset(path: Path, days: int = 90) -> dict[str, int]:
 
 def script_times(path: Path, runs: int = 5) -> dict[str, float]:
     """Median warm AppTest run time per page (and the cold first run), in ms."""
-    os.environ.update(
-        {
-            "PULSEBOARD_DATABASE_URL": f"sqlite:///{path}",
-            "PULSEBOARD_DATA_DIR": str(path.parent),
-            "PULSEBOARD_DEMO": "0",
-            "PULSEBOARD_AUTH": "off",
-            "PULSEBOARD_CONFIG": "/nonexistent/pulseboard.toml",
-        }
-    )
-    from streamlit import config as st_config
+    pages_read(f"sqlite:///{path}", path.parent)
     from streamlit.testing.v1 import AppTest
 
-    from core.config import ROOT, get_settings
+    from core.config import ROOT
 
-    st_config.set_option("server.address", "127.0.0.1")
-    get_settings.cache_clear()
     figures: dict[str, float] = {}
     import importlib
 
