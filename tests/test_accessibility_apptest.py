@@ -54,7 +54,8 @@ def test_a_chart_page_writes_each_charts_summary_and_offers_its_data(resources):
     cpu = [c for c in text if c.startswith("CPU over ")]
     assert cpu and re.search(r"max \d+(\.\d+)? % at \d\d:\d\d, min 40 %, latest 40 %\.$", cpu[0]), text
     network = [c for c in text if c.startswith("Network over ")]
-    assert network and re.search(r"max \d+(\.\d+)? [KM]iB/s at .*, min 512 KiB/s, latest 512 KiB/s\.$", network[0]), text
+    peak = r"max \d+(\.\d+)? [KM]iB/s at .*, min 512 KiB/s, latest 512 KiB/s\.$"
+    assert network and re.search(peak, network[0]), text
     shows = [e for e in at.expander if e.label == "Show data"]
     assert len(shows) == len(at.get("vega_lite_chart")) == 2  # one per chart drawn: CPU and network
     assert all(not e.children for e in shows)  # closed: the table is not built
