@@ -9,6 +9,7 @@ import time
 
 import httpx
 import pytest
+from playwright.sync_api import Error as PlaywrightError
 
 from tests.live import live_server
 
@@ -67,13 +68,25 @@ def test_page_loads_and_its_charts_draw(server, page, slug):
     assert_no_error(page)
 
 
+def shot(chart) -> bytes:
+    """A screenshot of ``chart``; a live panel redrawn during the capture is taken again (the locator finds the
+    new element), instead of failing on the detached old one."""
+    for _ in range(4):
+        try:
+            return chart.screenshot(timeout=30_000)
+        except PlaywrightError as error:
+            if "not attached" not in str(error):
+                raise
+    return chart.screenshot(timeout=30_000)
+
+
 @pytest.mark.parametrize("slug", SLUGS)
 def test_changing_the_time_range_redraws_the_charts_and_the_url(server, page, slug):
     open_page(page, server, slug)
     # Overview's and Executive's KPIs are range totals, so they change;
     # Operations' KPI row is "right now", its workload heatmap is the range
     heatmap = page.locator("[data-testid='stVegaLiteChart']").filter(has=page.locator("canvas, svg")).nth(4)
-    before = heatmap.screenshot() if slug == "operations" else page.evaluate(METRICS)
+    before = shot(heatmap) if slug == "operations" else page.evaluate(METRICS)
     page.get_by_role("radio", name="1 h", exact=True).click()
     page.wait_for_url(re.compile(r"range=1(\+|%20)h"), timeout=30_000)
     if slug != "operations":
@@ -81,9 +94,9 @@ def test_changing_the_time_range_redraws_the_charts_and_the_url(server, page, sl
     page.wait_for_function(CHARTS_DRAWN, arg=MIN_CHARTS, timeout=60_000)
     if slug == "operations":
         deadline = time.monotonic() + 30
-        while heatmap.screenshot() == before and time.monotonic() < deadline:
+        while shot(heatmap) == before and time.monotonic() < deadline:
             time.sleep(0.5)
-        assert heatmap.screenshot() != before
+        assert shot(heatmap) != before
     else:
         assert page.evaluate(METRICS) != before
     assert page.get_by_role("radio", name="1 h", exact=True).get_attribute("aria-checked") == "true"
