@@ -13,15 +13,15 @@ from sqlalchemy.engine import Engine
 
 from core.auth.access import Viewer
 from core.dashboards import builtin, model, store
-from core.dashboards.kinds import Thresholds
+from core.dashboards.kinds import Thresholds, WidgetConfig
 from core.ui.login import client_address
 from core.ui.text import md_escape
 
 SAVED = "builtin-saved"
 
 
-def levels_frame(engine: Engine, page: str) -> pl.DataFrame:
-    """The panels of ``page`` that carry levels: id, title, unit, direction and the levels in force."""
+def levels_frame(page: str, panels: dict[str, WidgetConfig]) -> pl.DataFrame:
+    """The panels of ``page`` that carry levels (``panels``: builtin.panels): id, title, unit, direction, levels."""
     tuned = {p.widget.key for p in builtin.shipped(page).widgets if p.widget.thresholds != Thresholds()}
     rows = [
         {
@@ -32,7 +32,7 @@ def levels_frame(engine: Engine, page: str) -> pl.DataFrame:
             "warning": config.thresholds.warning,
             "critical": config.thresholds.critical,
         }
-        for key, config in builtin.panels(engine, page).items()
+        for key, config in panels.items()
         if key in tuned
     ]
     schema = {"id": pl.String, "panel": pl.String, "unit": pl.String, "worse when": pl.String}
@@ -59,14 +59,15 @@ def section(engine: Engine, viewer: Viewer) -> None:
             "a change applies to every viewer on their next refresh and is kept as a new audited version."
         )
         page = st.selectbox("Page", builtin.PAGES, format_func=str.title, key="builtin-page")
-        _levels, version = builtin.stored_levels(engine, page)
         saved = store.get(engine, builtin.slug_of(page))
+        version = None if saved is None else saved.version
+        panels = builtin.panels(engine, page)
         st.caption(
             "Shipped levels (never adjusted)."
             if saved is None
             else f"Version {version}, last changed by {md_escape(saved.updated_by)}."
         )
-        frame = levels_frame(engine, page)
+        frame = levels_frame(page, panels)
         edited = st.data_editor(
             frame.to_pandas(),
             disabled=["id", "panel", "unit", "worse when"],
@@ -100,7 +101,7 @@ def section(engine: Engine, viewer: Viewer) -> None:
             st.rerun()
         export_col.download_button(
             "Export JSON",
-            model.export(builtin.adjusted(page, {k: c.thresholds for k, c in builtin.panels(engine, page).items()})),
+            model.export(builtin.adjusted(page, {k: c.thresholds for k, c in panels.items()})),
             f"{builtin.slug_of(page)}.json",
             "application/json",
             icon=":material/download:",
