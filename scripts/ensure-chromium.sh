@@ -7,5 +7,5 @@ if [ "$(id -u)" != "0" ]; then
   exit 1
 fi
 echo "Installing Debian chromium for the browser tests..."
-apt-get update -qq
-DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+apt-get -o DPkg::Lock::Timeout=600 update -qq
+DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -qq chromium >/dev/null

@@ -10,5 +10,5 @@ if [ "$(id -u)" != "0" ]; then
   exit 1
 fi
 echo "Installing Pango and fonts for PDF reports..."
-apt-get update -qq
-DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libpango-1.0-0 libpangoft2-1.0-0 fonts-dejavu-core >/dev/null
+apt-get -o DPkg::Lock::Timeout=600 update -qq
+DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -qq libpango-1.0-0 libpangoft2-1.0-0 fonts-dejavu-core >/dev/null

@@ -8,6 +8,6 @@ if [ "$(id -u)" != "0" ]; then
   exit 1
 fi
 echo "Installing Debian prometheus for the PromQL conformance tests..."
-apt-get update -qq
+apt-get -o DPkg::Lock::Timeout=600 update -qq
 # The package's post-install would start a system service; there is no init here, and none is wanted.
-DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null
+DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends prometheus >/dev/null
