@@ -134,4 +134,5 @@ def build_scheduler(
     """
     chosen = build_collectors(settings, engine) if collectors is None else list(collectors)
     intervals = {origin_of(c): c.interval for c in chosen}
-    return schedule(Scheduler(engine), chosen, sink or store_sink(settings, engine, intervals), settings.spool_retry_s)
+    scheduler = Scheduler(engine, lease_s=settings.job_lease_s)
+    return schedule(scheduler, chosen, sink or store_sink(settings, engine, intervals), settings.spool_retry_s)

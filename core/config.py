@@ -296,6 +296,16 @@ class Settings(BaseSettings):
             "(its batches are spooled); 0 refuses every request that cannot be verified (docs/security.md)."
         ),
     )
+    job_lease_s: float = Field(
+        default=30.0,
+        ge=1.0,
+        le=3600.0,
+        description=(
+            "Lease of each store-wide job (rollups, alerts, reports …) with several replicas on one Postgres: the "
+            "holder renews it every third of this; when it dies, another replica takes its jobs over within this "
+            "many seconds (docs/deployment.md)."
+        ),
+    )
     rollup_interval_s: float = Field(
         default=30.0,
         ge=1.0,

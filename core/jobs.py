@@ -9,24 +9,31 @@ the store first, so with several app replicas on one Postgres only one runs them
 from __future__ import annotations
 
 import logging
-import os
-import socket
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from core import selfmetrics
 from core.model import now_ms
-from core.store import schema
+from core.store.leases import (
+    OWNER,
+    LeaseLost,
+    holding,
+    lease_of,
+    release_lease,
+    renew_lease,
+    start_run,
+    take_lease,
+)
+from core.store.leases import finish_run as _finish_run
 
 log = logging.getLogger(__name__)
 
 MAX_BACKOFF_S = 300.0
-OWNER = f"{socket.gethostname()}:{os.getpid()}"
+__all__ = ["OWNER", "JobStatus", "Scheduler", "take_lease"]
 
 
 @dataclass
@@ -42,6 +49,9 @@ class JobStatus:
     last_duration_s: float | None = None
     last_error: str | None = None
     skipped_not_leader: int = 0
+    singleton: bool = False
+    lease_token: int | None = None  # the fencing token while this replica holds the job's lease
+    lease_lost: int = 0  # runs cut short because the lease moved to another replica
 
     def as_dict(self) -> dict[str, object]:
         """JSON form."""
@@ -57,38 +67,20 @@ class _Job:
     status: JobStatus = field(init=False)
 
     def __post_init__(self) -> None:
-        self.status = JobStatus(self.name, self.interval_s)
-
-
-def take_lease(engine: Engine, job: str, ttl_ms: int, owner: str = OWNER) -> bool:
-    """True if this process holds (or just took) the lease for ``job`` for ``ttl_ms``."""
-    now = now_ms()
-    table = schema.job_leases
-    with engine.begin() as connection:
-        updated = connection.execute(
-            table.update()
-            .where(table.c.job == job)
-            .where(sa.or_(table.c.owner == owner, table.c.expires_ms < now))
-            .values(owner=owner, expires_ms=now + ttl_ms)
-        ).rowcount
-        if updated:
-            return True
-        try:
-            with connection.begin_nested():
-                connection.execute(table.insert().values(job=job, owner=owner, expires_ms=now + ttl_ms))
-            return True
-        except sa.exc.IntegrityError:
-            return False
+        self.status = JobStatus(self.name, self.interval_s, singleton=self.singleton)
 
 
 class Scheduler:
     """Runs registered jobs periodically until :meth:`stop`."""
 
-    def __init__(self, engine: Engine | None = None) -> None:
+    def __init__(self, engine: Engine | None = None, lease_s: float = 30.0) -> None:
         self._engine = engine
+        self._lease_ms = int(lease_s * 1000)
         self._jobs: dict[str, _Job] = {}
         self._threads: list[threading.Thread] = []
         self._stop = threading.Event()
+        self._held: dict[str, int] = {}  # job -> fencing token of the lease this process holds
+        self._lock = threading.Lock()
 
     def add(self, name: str, interval_s: float, run: Callable[[], object], *, singleton: bool = False) -> None:
         """Register ``run`` to be called every ``interval_s`` seconds once started."""
@@ -112,30 +104,74 @@ class Scheduler:
     def run_once(self, name: str) -> bool:
         """Run one job now in the caller's thread; returns False if it (or taking its lease) raised."""
         job = self._jobs[name]
-        status = job.status
-        if job.singleton and self._engine is not None:
-            ttl = int(max(job.interval_s * 3, 30) * 1000)
-            try:
-                leader = take_lease(self._engine, name, ttl)
-            except Exception as error:  # noqa: BLE001 — the store is out or refuses writes: retry later, keep the thread
-                self._failed(name, status, error)
-                return False
-            if not leader:
-                status.skipped_not_leader += 1
-                return True
-        started = time.perf_counter()
+        if not job.singleton:
+            return self._run(job, None)
+        ok, token = self._take(job)
+        if token is None:
+            return ok
+        return self._run(job, token)
+
+    def _take(self, job: _Job) -> tuple[bool, int | None]:
+        """Whether the store answered, and the job's lease token (None when another replica holds it)."""
+        assert self._engine is not None
         try:
-            job.run()
+            token = take_lease(self._engine, job.name, self._lease_ms)
+        except Exception as error:  # noqa: BLE001 — the store is out or refuses writes: retry later, keep the thread
+            self._failed(job.name, job.status, error)
+            return False, None
+        with self._lock:
+            if token is None:
+                self._held.pop(job.name, None)
+                job.status.skipped_not_leader += 1
+            else:
+                self._held[job.name] = token
+            job.status.lease_token = token
+        return True, token
+
+    def _run(self, job: _Job, token: int | None) -> bool:
+        status = job.status
+        started = time.perf_counter()
+        run_id, error_text = None, None
+        try:
+            if token is None:
+                job.run()
+            else:
+                assert self._engine is not None
+                run_id = start_run(self._engine, job.name, token)
+                with holding(job.name, token):
+                    job.run()
+        except LeaseLost as lost:  # another replica has the job now: not a failure of the job
+            error_text = str(lost)
+            self._lost(job, token)
+            log.warning("job %s stopped: %s", job.name, lost)
+            return True
         except Exception as error:  # noqa: BLE001 — a job must never take the scheduler down
-            self._failed(name, status, error)
+            error_text = f"{type(error).__name__}: {error}"
+            self._failed(job.name, status, error)
             return False
         finally:
             status.runs += 1
             status.last_run_ms = now_ms()
             status.last_duration_s = time.perf_counter() - started
-            selfmetrics.JOB_SECONDS.labels(name).observe(status.last_duration_s)
+            selfmetrics.JOB_SECONDS.labels(job.name).observe(status.last_duration_s)
+            if run_id is not None:
+                self._finish_run(run_id, job.name, error_text)
         status.consecutive_errors = 0
         return True
+
+    def _finish_run(self, run_id: int, name: str, error: str | None) -> None:
+        assert self._engine is not None
+        try:
+            _finish_run(self._engine, run_id, name, error)
+        except Exception:
+            log.warning("job %s: could not log the end of run %s", name, run_id, exc_info=True)
+
+    def _lost(self, job: _Job, token: int | None) -> None:
+        with self._lock:
+            if token is not None and self._held.get(job.name) == token:
+                del self._held[job.name]
+            job.status.lease_token = None
+            job.status.lease_lost += 1
 
     @staticmethod
     def _failed(name: str, status: JobStatus, error: Exception) -> None:
@@ -145,26 +181,81 @@ class Scheduler:
         selfmetrics.JOB_ERRORS.labels(name).inc()
         log.exception("job %s failed (%d in a row)", name, status.consecutive_errors)
 
+    def _step(self, job: _Job) -> float:
+        """Do what is due for ``job`` now; returns the seconds until its next step."""
+        if not job.singleton:
+            return self._delay(job, self._run(job, None))
+        held_before = self._held.get(job.name)
+        ok, token = self._take(job)
+        if not ok:
+            return self._delay(job, False)
+        if token is None:  # another replica runs it: try again the moment its lease would end
+            return self._until_expiry(job)
+        if held_before != token:  # just taken over: run once the interval since the last owner's run has passed
+            lease = lease_of(self._engine, job.name) if self._engine is not None else None
+            wait_ms = (lease.last_run_ms or 0) + job.interval_s * 1000 - now_ms() if lease else 0
+            if wait_ms > 0:
+                return float(wait_ms) / 1000
+        return self._delay(job, self._run(job, token))
+
+    def _until_expiry(self, job: _Job) -> float:
+        try:
+            lease = lease_of(self._engine, job.name) if self._engine is not None else None
+        except Exception:  # noqa: BLE001 — the store is out: try at the next interval
+            return job.interval_s
+        if lease is None:
+            return 0.05
+        return max(0.05, min(job.interval_s, (lease.expires_ms - now_ms() + 20) / 1000))
+
+    @staticmethod
+    def _delay(job: _Job, ok: bool) -> float:
+        return job.interval_s if ok else min(job.interval_s * 2**job.status.consecutive_errors, MAX_BACKOFF_S)
+
     def _loop(self, job: _Job) -> None:
         while not self._stop.is_set():
-            ok = self.run_once(job.name)
-            delay = job.interval_s if ok else min(job.interval_s * 2**job.status.consecutive_errors, MAX_BACKOFF_S)
-            self._stop.wait(delay)
+            self._stop.wait(self._step(job))
+
+    def _heartbeat(self) -> None:
+        """Renew every lease this process holds a third of a lease apart, also while its job runs long."""
+        assert self._engine is not None
+        while not self._stop.wait(self._lease_ms / 3000):
+            with self._lock:
+                held = dict(self._held)
+            for name, token in held.items():
+                try:
+                    kept = renew_lease(self._engine, name, token, self._lease_ms)
+                except Exception:
+                    log.warning("job %s: could not renew its lease", name, exc_info=True)
+                    continue
+                if not kept:
+                    self._lost(self._jobs[name], token)
+                    log.warning("job %s: its lease moved to another replica", name)
 
     def start(self) -> None:
-        """Start one daemon thread per job."""
+        """Start one daemon thread per job, and one renewing the leases of singleton jobs."""
         self._stop.clear()
         self._threads = [
             threading.Thread(target=self._loop, args=(job,), name=f"job-{job.name}", daemon=True)
             for job in self._jobs.values()
         ]
+        if any(job.singleton for job in self._jobs.values()):
+            self._threads.append(threading.Thread(target=self._heartbeat, name="job-leases", daemon=True))
         for thread in self._threads:
             thread.start()
 
     def stop(self, timeout_s: float = 10.0) -> None:
-        """Ask every job to stop and wait for the current runs to finish."""
+        """Ask every job to stop, wait for the current runs to finish, and hand the leases back."""
         self._stop.set()
         deadline = time.monotonic() + timeout_s
         for thread in self._threads:
             thread.join(max(0.0, deadline - time.monotonic()))
         self._threads = []
+        with self._lock:
+            held, self._held = dict(self._held), {}
+        if self._engine is None:
+            return
+        for name, token in held.items():
+            try:
+                release_lease(self._engine, name, token)
+            except Exception:
+                log.warning("job %s: could not hand its lease back", name, exc_info=True)

@@ -16,7 +16,7 @@ import logging
 
 import polars as pl
 import sqlalchemy as sa
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 
 from core.alerts.notify import Message, notifier, options
 from core.alerts.notify.base import stamp
@@ -26,30 +26,56 @@ from core.alerts.permissions import Actor, require_edit
 from core.config import Settings
 from core.model import now_ms
 from core.store import schema
+from core.store.leases import fence
 
 log = logging.getLogger(__name__)
 PENDING, SENT, FAILED = "pending", "sent", "failed"
+CLAIM_MS = 300_000  # a send claimed by a replica that died before recording the outcome is tried again after this
 
 
 def queue(engine: Engine, channel: Channel, message: Message, now: int) -> int:
     """Add one notification for ``channel``; returns its id."""
     with engine.begin() as connection:
-        key = connection.execute(
-            schema.notifications.insert().values(
-                channel=channel.name,
-                kind=channel.kind,
-                notice=message.notice,
-                group_key=message.group[:256],
-                alert_count=len(message.alerts),
-                title=message.title,
-                payload=message.payload(),
-                status=PENDING,
-                attempts=0,
-                next_attempt_ms=now,
-                created_ms=now,
-            )
-        ).inserted_primary_key
+        return queue_on(connection, channel, message, now)
+
+
+def queue_on(connection: Connection, channel: Channel, message: Message, now: int) -> int:
+    """Add one notification for ``channel`` in the caller's transaction (committed with what it notifies about)."""
+    key = connection.execute(
+        schema.notifications.insert().values(
+            channel=channel.name,
+            kind=channel.kind,
+            notice=message.notice,
+            group_key=message.group[:256],
+            alert_count=len(message.alerts),
+            title=message.title,
+            payload=message.payload(),
+            status=PENDING,
+            attempts=0,
+            next_attempt_ms=now,
+            created_ms=now,
+        )
+    ).inserted_primary_key
     return int(key[0]) if key else 0
+
+
+def claim(engine: Engine, row_id: int, attempts: int, now: int) -> bool:
+    """Take one pending notification for sending; False when another replica (or run) took it first.
+
+    The claim counts the attempt and moves the next try ``CLAIM_MS`` away, so two replicas
+    that read the same pending row never both send it; it is fenced, so a replica whose
+    alerts lease moved on sends nothing.
+    """
+    table = schema.notifications
+    with engine.begin() as connection:
+        fence(connection)
+        return bool(
+            connection.execute(
+                table.update()
+                .where(table.c.id == row_id, table.c.status == PENDING, table.c.attempts == attempts)
+                .values(attempts=attempts + 1, next_attempt_ms=now + CLAIM_MS)
+            ).rowcount
+        )
 
 
 def deliver_due(engine: Engine, settings: Settings, now: int | None = None) -> dict[str, int]:
@@ -80,6 +106,8 @@ def deliver_due(engine: Engine, settings: Settings, now: int | None = None) -> d
                     table.update().where(table.c.id == row["id"]).values(next_attempt_ms=held, last_error=note)
                 )
             counts[PENDING] += 1
+            continue
+        if not claim(engine, row["id"], row["attempts"], now):
             continue
         error, permanent = None, False
         try:

@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from core.alerts.correlate import Fired, correlate
-from core.alerts.deliver import queue
+from core.alerts.deliver import queue_on
 from core.alerts.evaluate import FIRING, RESOLVED
 from core.alerts.notify import Message, notifier
 from core.alerts.objects import Channel, channels, mute_timings, silences
@@ -27,6 +27,7 @@ from core.alerts.rules import Rule
 from core.alerts.silences import Candidate, inhibited, suppression
 from core.config import Settings
 from core.store import schema
+from core.store.leases import fence
 
 
 def _series_labels(labels: dict[str, str], rule: Rule | None) -> frozenset[tuple[str, str]]:
@@ -110,7 +111,8 @@ def run(engine: Engine, settings: Settings, rules: dict[str, Rule], now: int) ->
     buckets: dict[tuple[str, str, str], list[dict[str, Any]]] = {}
     by_name = {c.name: c for c in available}
     notified: list[str] = []
-    with engine.begin() as connection:
+    with engine.begin() as connection:  # states and the notifications about them commit together, fenced
+        fence(connection)
         for row in rows:
             key = row["fingerprint"]
             muted = suppression(row["labels_map"], now, active_silences, timings) or (
@@ -150,6 +152,7 @@ def run(engine: Engine, settings: Settings, rules: dict[str, Rule], now: int) ->
             connection.execute(
                 table.update().where(table.c.fingerprint == key).values(notified_state=state, last_notified_ms=now)
             )
-    for (channel_name, group, notice), alerts in sorted(buckets.items()):
-        queue(engine, by_name[channel_name], Message(notice, group, _title(notice, alerts), tuple(alerts)), now)
+        for (channel_name, group, notice), alerts in sorted(buckets.items()):
+            message = Message(notice, group, _title(notice, alerts), tuple(alerts))
+            queue_on(connection, by_name[channel_name], message, now)
     return len(buckets)

@@ -27,6 +27,7 @@ from core.model import now_ms as clock_ms
 from core.query import series
 from core.query.selectors import parse_selector
 from core.store import schema
+from core.store.leases import LeaseLost
 
 log = logging.getLogger(__name__)
 FRAME_SCHEMA = {"ts": pl.Datetime("ms", "UTC"), "labels": pl.String, "value": pl.Float64}
@@ -138,6 +139,8 @@ def evaluate_all(engine: Engine, settings: Settings, now_ms: int | None = None) 
             report.transitions += transitions
             report.rules += 1
             seen[rule.name] = {"at": now, "series": series_seen}
+        except LeaseLost:
+            raise  # another replica evaluates now: this one stops, it is no rule's fault
         except Exception as error:  # noqa: BLE001 - one broken rule (a vanished table, a too-wide selector) must not stop the rest
             report.errors[rule.name] = f"{type(error).__name__}: {error}"
             seen[rule.name] = {"at": now, "series": 0, "error": report.errors[rule.name]}

@@ -25,6 +25,7 @@ from core.auth.access import SYSTEM
 from core.model import labels_json, now_ms
 from core.store import schema
 from core.store.collector_state import get_state, put_state
+from core.store.leases import fence
 
 RESOLVED_KEEP_MS = 86_400_000  # resolved alerts stay on the active list's "recently resolved" for a day
 
@@ -132,7 +133,11 @@ def save_states(
     summaries: dict[str, str],
     now: int,
 ) -> None:
-    """Write one rule's evaluation: states, transitions, and history episodes opened or closed."""
+    """Write one rule's evaluation: states, transitions, and history episodes opened or closed.
+
+    Fenced: a replica whose alerts lease moved on writes nothing (core/store/leases.py).
+    """
+    fence(connection)
     table, history = schema.alerts, schema.alert_history
     changed = {t.fingerprint: t for t in transitions}
     for t in transitions:

@@ -10,6 +10,7 @@ kept on disk, else 503 with ``Retry-After`` (core/api/outage.py).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from collections.abc import Callable
@@ -34,6 +35,7 @@ from core.ingest.promtext import parse_prometheus
 from core.ingest.validate import MAX_PROBLEMS, Limits, Problem, check_batch
 from core.model import Batch, now_ms
 from core.store import current_revision, get_engine, head_revision
+from core.store.leases import OWNER, leases
 from core.store.outage import Outage
 
 log = logging.getLogger(__name__)
@@ -321,7 +323,11 @@ def may_see_checks(settings: Settings, request: Request) -> bool:
 
 
 def readiness(settings: Settings, scheduler: Any) -> dict[str, Any]:
-    """Whether this replica can serve: store reachable and migrated, jobs alive."""
+    """Whether this replica can serve: store reachable and migrated, jobs alive.
+
+    The jobs check also lists every store-wide job's lease (which replica holds it, its fencing
+    token, when it expires), so an operator sees from any replica where each job runs.
+    """
     checks: dict[str, Any] = {}
     started = time.perf_counter()
     try:
@@ -339,5 +345,18 @@ def readiness(settings: Settings, scheduler: Any) -> dict[str, Any]:
         checks["collectors"] = {
             "ok": scheduler is not None and scheduler.running,
             "jobs": {name: status.as_dict() for name, status in jobs.items()},
+            "replica": OWNER,
         }
+        if checks["database"]["ok"]:
+            with contextlib.suppress(sa.exc.SQLAlchemyError):
+                checks["collectors"]["leases"] = {
+                    lease.job: {
+                        "owner": lease.owner,
+                        "token": lease.token,
+                        "expires_ms": lease.expires_ms,
+                        "last_run_ms": lease.last_run_ms,
+                        "mine": lease.owner == OWNER,
+                    }
+                    for lease in leases(get_engine(settings))
+                }
     return {"ready": all(check["ok"] for check in checks.values()), "checks": checks}

@@ -24,6 +24,7 @@ from core.reports import deliver, history
 from core.reports.generate import generate
 from core.reports.model import KINDS, stamp
 from core.reports.schedule import Schedule, Target, load
+from core.store.leases import fence
 from core.store.schema import report_deliveries as rd
 
 log = logging.getLogger(__name__)
@@ -41,6 +42,7 @@ def backoff_ms(attempts: int) -> int:
 def _new_run(engine: Engine, schedule: Schedule, due_ms: int, now: int) -> bool:
     """Claim the run ``(schedule, due_ms)``: insert its pending rows; False when a row already exists."""
     with engine.begin() as connection:
+        fence(connection)  # a replica whose reports lease moved on claims nothing
         exists = connection.scalar(
             sa.select(rd.c.id).where(rd.c.schedule == schedule.name, rd.c.due_ms == due_ms).limit(1)
         )

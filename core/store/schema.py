@@ -88,6 +88,21 @@ job_leases = sa.Table(
     sa.Column("expires_ms", sa.BigInteger, nullable=False),
     sa.Column("last_run_ms", sa.BigInteger, nullable=True),
     sa.Column("last_error", sa.Text, nullable=True),
+    sa.Column("token", sa.BigInteger, nullable=False, server_default="0"),  # alembic 0017: fencing token
+)
+
+# alembic 0017: one row per run of a singleton job (core/store/leases.py), a week kept per job.
+job_runs = sa.Table(
+    "job_runs",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("job", sa.String(64), nullable=False),
+    sa.Column("owner", sa.String(128), nullable=False),
+    sa.Column("token", sa.BigInteger, nullable=False),
+    sa.Column("started_ms", sa.BigInteger, nullable=False),
+    sa.Column("finished_ms", sa.BigInteger, nullable=True),
+    sa.Column("error", sa.Text, nullable=True),
+    sa.Index("ix_job_runs_job_started", "job", "started_ms"),
 )
 
 test_runs = sa.Table(
