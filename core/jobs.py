@@ -73,8 +73,9 @@ class _Job:
 class Scheduler:
     """Runs registered jobs periodically until :meth:`stop`."""
 
-    def __init__(self, engine: Engine | None = None, lease_s: float = 30.0) -> None:
+    def __init__(self, engine: Engine | None = None, lease_s: float = 30.0, owner: str = OWNER) -> None:
         self._engine = engine
+        self.owner = owner  # this replica's name in job_leases and job_runs: host:pid
         self._lease_ms = int(lease_s * 1000)
         self._jobs: dict[str, _Job] = {}
         self._threads: list[threading.Thread] = []
@@ -115,7 +116,7 @@ class Scheduler:
         """Whether the store answered, and the job's lease token (None when another replica holds it)."""
         assert self._engine is not None
         try:
-            token = take_lease(self._engine, job.name, self._lease_ms)
+            token = take_lease(self._engine, job.name, self._lease_ms, self.owner)
         except Exception as error:  # noqa: BLE001 — the store is out or refuses writes: retry later, keep the thread
             self._failed(job.name, job.status, error)
             return False, None
@@ -137,8 +138,8 @@ class Scheduler:
                 job.run()
             else:
                 assert self._engine is not None
-                run_id = start_run(self._engine, job.name, token)
-                with holding(job.name, token):
+                run_id = start_run(self._engine, job.name, token, self.owner)
+                with holding(job.name, token, self.owner):
                     job.run()
         except LeaseLost as lost:  # another replica has the job now: not a failure of the job
             error_text = str(lost)
@@ -223,7 +224,7 @@ class Scheduler:
                 held = dict(self._held)
             for name, token in held.items():
                 try:
-                    kept = renew_lease(self._engine, name, token, self._lease_ms)
+                    kept = renew_lease(self._engine, name, token, self._lease_ms, self.owner)
                 except Exception:
                     log.warning("job %s: could not renew its lease", name, exc_info=True)
                     continue
@@ -256,6 +257,6 @@ class Scheduler:
             return
         for name, token in held.items():
             try:
-                release_lease(self._engine, name, token)
+                release_lease(self._engine, name, token, self.owner)
             except Exception:
                 log.warning("job %s: could not hand its lease back", name, exc_info=True)
