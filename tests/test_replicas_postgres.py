@@ -219,3 +219,8 @@ def test_two_replicas_run_each_job_once_and_a_killed_holder_hands_over_within_on
         assert notifications(engine) == ["firing", "resolved"]
         assert_once_per_interval(job_runs(engine))
         assert job_status(survivor, "alerts")["lease_token"] == token + 1
+        shown = httpx.get(f"{survivor.url}/api/v1/ready", timeout=10).json()["checks"]["collectors"]
+        assert shown["replica"] == survivor_owner
+        assert {job: (lease["owner"], lease["mine"]) for job, lease in shown["leases"].items()} == {
+            job: (survivor_owner, True) for job in INTERVALS
+        }
