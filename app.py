@@ -25,6 +25,7 @@ from starlette.routing import Mount, Route
 from core import selfmetrics
 from core.api.prometheus import create_prometheus_api
 from core.api.routes import create_api
+from core.api.session_cookie import clear_cookie, set_cookie
 from core.auth import users
 from core.auth.tokens import TokenRefused, authorize
 from core.config import ConfigError, get_settings
@@ -139,5 +140,11 @@ async def metrics(request: Request) -> Response:
 app = st.App(
     "pages/navigation.py",
     lifespan=lifespan,
-    routes=[Mount("/api", app=api), Mount("/prometheus", app=prometheus_api), Route("/metrics", metrics)],
+    routes=[
+        Mount("/api", app=api),
+        Mount("/prometheus", app=prometheus_api),
+        Route("/metrics", metrics),
+        Route("/auth/session", set_cookie, methods=["POST"]),  # the login cookie, HttpOnly (docs/security.md)
+        Route("/auth/logout", clear_cookie, methods=["POST"]),
+    ],
 )

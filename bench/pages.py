@@ -49,7 +49,6 @@ PAGE_IMPORTS = (
     "streamlit",
     "altair",
     "polars",
-    "streamlit_authenticator",
     "core.ui.login",
     "core.ui.chrome",
     "core.ui.widgets",

@@ -9,9 +9,10 @@ from streamlit.testing.v1 import AppTest
 from core.auth import audit, sessions, users
 from core.auth.access import Viewer
 from core.auth.catalogue import PAGES, ROLES
+from core.auth.sessions import cookie_key
 from core.config import ROOT, get_settings
 from core.store import get_engine
-from core.ui.login import REFUSED_ICON, SESSION_KEY, cookie_key
+from core.ui.login import REFUSED_ICON, SESSION_KEY
 
 PASSWORD = "correct horse battery"
 

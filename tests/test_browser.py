@@ -68,9 +68,8 @@ def no_error_box(page):
 def submit_until(page, fill, button: str, done, tries: int = 3) -> None:
     """Fill a form and press ``button`` until ``done`` (a locator) shows.
 
-    Right after a page loads, the cookie component reports back and reruns the script
-    once; a form submitted during that rerun is dropped and the form stays as it was.
-    Pressing again is what a person would do, so a submit that changed nothing within
+    A form submitted while the page is still connecting can be dropped and stay as it
+    was. Pressing again is what a person would do, so a submit that changed nothing within
     20 s is repeated; one that went through (the form is gone) is just waited for.
     """
     for attempt in range(tries):
@@ -88,7 +87,6 @@ def submit_until(page, fill, button: str, done, tries: int = 3) -> None:
 def log_in(page, url, username, password, expect="Overview", path="/"):
     page.goto(url + path)
     page.get_by_role("textbox", name="Username").wait_for(timeout=30_000)
-    page.wait_for_timeout(1_500)  # the cookie component reports back and reruns once; a click during it is dropped
     if path != "/":  # a logged-out deep link may first say the page is unknown to an anonymous session
         page.wait_for_timeout(1_000)
         if page.get_by_text("Page not found").count():
@@ -100,6 +98,7 @@ def log_in(page, url, username, password, expect="Overview", path="/"):
 
     if expect:
         submit_until(page, fill, "Log in", page.get_by_text(expect))
+        wait_for_cookie(page, present=True)  # the page posts it to the server right after the login
     else:  # a failed login is the subject: press once, the caller reads the answer
         fill()
         page.get_by_role("button", name="Log in").click()
@@ -168,7 +167,6 @@ def test_each_role_is_refused_when_forcing_other_pages_urls(server, page, role):
     links = [link.inner_text().splitlines()[-1] for link in nav.get_by_role("link").all()]
     refused = forbidden(role)
     assert refused and "Overview" in links and not {title for _, title in refused} & set(links)
-    wait_for_cookie(page, present=True)
     for slug, title in refused:  # the session cookie keeps the user logged in across the forced loads
         page.goto(f"{server.url}/{slug}")
         page.get_by_text("Access refused").first.wait_for(timeout=30_000)
@@ -179,7 +177,7 @@ def test_each_role_is_refused_when_forcing_other_pages_urls(server, page, role):
 
 
 def wait_for_cookie(page, *, present: bool) -> None:
-    """The cookie is written (or expired) by a component in the page, a moment after the rerun."""
+    """The server sets (or clears) the cookie when the page posts it, a moment after the login (or logout) run."""
     for _ in range(100):
         if any(cookie["name"] == "pulseboard_auth" for cookie in page.context.cookies()) == present:
             return
@@ -189,7 +187,6 @@ def wait_for_cookie(page, *, present: bool) -> None:
 
 def test_session_cookie_survives_a_reload_and_logout_ends_it(server, page):
     log_in(page, server.url, "dev", PASSWORD)
-    wait_for_cookie(page, present=True)
     page.reload()
     page.locator("[data-testid='stSidebarNav']").wait_for(timeout=30_000)
     assert page.get_by_role("button", name="Log in").count() == 0
@@ -240,9 +237,9 @@ def sidebar_or_login(page) -> str:
 
 def test_a_cookie_copied_before_logout_is_refused_after_it(server, browser, page):
     log_in(page, server.url, "dev", PASSWORD)
-    wait_for_cookie(page, present=True)
     copied = [c for c in page.context.cookies() if c["name"] == "pulseboard_auth"]
-    assert copied and copied[0]["sameSite"] == "Strict"
+    assert copied and copied[0]["sameSite"] == "Strict" and copied[0]["httpOnly"]  # no script can read it
+    assert page.evaluate("document.cookie").find("pulseboard_auth") == -1
     thief = browser.new_context(viewport={"width": 1400, "height": 900})
     try:
         thief.add_cookies(copied)

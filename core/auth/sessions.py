@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 import re
 import secrets
 from dataclasses import dataclass
@@ -30,10 +31,13 @@ import polars as pl
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from core.config import Settings
 from core.model import now_ms
 from core.store.schema import sessions
 
 log = logging.getLogger(__name__)
+
+COOKIE_NAME = "pulseboard_auth"  # the re-login cookie: this JWT, set HttpOnly by core/api/session_cookie.py
 
 # A session's last-seen time is written at most once a minute: every page run checks the
 # session, and one write per click would turn reads into writes for nothing (the idle
@@ -193,6 +197,21 @@ def active_frame(engine: Engine, *, idle_s: float, now: int | None = None) -> pl
         .drop("last_seen_ms")
         .sort("username")
     )
+
+
+def cookie_key(settings: Settings) -> str:
+    """The installation's cookie-signing secret, created (mode 0600) on first use; replicas must share it."""
+    if settings.cookie_key is not None:
+        return settings.cookie_key.get_secret_value()
+    path = settings.data_dir / "secrets" / "cookie_key"
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return path.read_text().strip()
+    with os.fdopen(fd, "w") as handle:
+        handle.write(secrets.token_urlsafe(48))
+    return path.read_text().strip()
 
 
 def encode_cookie(secret: str, key: str, expires_ms: int) -> str:

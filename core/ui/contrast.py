@@ -19,7 +19,6 @@ TEXT_SIZES = (100, 115, 130, 150)  # % of the browser's default text size
 BLACK, WHITE, FOCUS = "#000000", "#ffffff", "#0b57d0"
 THICK_MARKS = ("line", "rule", "trail")
 BASE_LABEL_PX, BASE_TITLE_PX = 12, 13
-COOKIE_FRAME = "extra_streamlit_components.CookieManager.cookie_manager"  # the frame's title attribute
 
 
 @dataclass(frozen=True)
@@ -40,9 +39,7 @@ class Prefs:
 
 
 # Every viewer: a focus ring that keyboard users can see on every control (Streamlit's own is faint or absent on
-# some widgets); captions dark enough to read (Streamlit's grey fails WCAG AA contrast on white); and the login
-# cookie's invisible component frame (core/ui/login.py) out of the Tab order — hidden frames still run, but a
-# keyboard user would otherwise land twice on nothing at the top of every page.
+# some widgets); and captions dark enough to read (Streamlit's grey fails WCAG AA contrast on white).
 FOCUS_CSS = f"""
 :is(a, button, input, textarea, select, summary, [role="button"], [role="tab"], [role="radio"], [role="option"],
     [role="switch"], [role="checkbox"], [role="combobox"], [role="slider"], [tabindex]):focus-visible {{
@@ -52,9 +49,6 @@ FOCUS_CSS = f"""
 .stApp [data-testid="stCaptionContainer"], .stApp [data-testid="stExpander"] summary {{
   color: inherit !important;
   opacity: 0.8;
-}}
-iframe[title="{COOKIE_FRAME}"] {{
-  visibility: hidden;
 }}
 """
 

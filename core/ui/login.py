@@ -12,28 +12,23 @@ sessions" revokes it, and the browser is back at the login at its next click.
 The re-login cookie carries the same session secret, in a JWT signed with the installation's
 cookie key (:func:`core.auth.sessions.encode_cookie`); a new browser session reads it from
 the handshake and resumes the session only while the store says it is live, so a cookie
-copied before a logout is refused after it. The cookie is written by a component in the
-browser (streamlit-authenticator's cookie manager, all that is still used of that library):
-Streamlit gives the script no HTTP response to set a header on, so the cookie cannot be
-HttpOnly; it is SameSite=Strict, and Secure when the page was served over HTTPS. Pulseboard's
-own form checks passwords, under the same lock-out as the login.
+copied before a logout is refused after it. Streamlit gives the script no HTTP response to
+set a header on, so the page posts the cookie to the server's ``/auth/session`` right after
+the login, and the server sets it HttpOnly (core/api/session_cookie.py); a logout has the
+server clear it. Pulseboard's own form checks passwords, under the same lock-out as the login.
 
 Slightly over 300 lines: the login, first-run and password screens share one session flow.
 """
 
 from __future__ import annotations
 
-import contextlib
 import functools
+import json
 import math
-import os
-import secrets
 from collections.abc import Callable
-from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 import streamlit as st
-import streamlit_authenticator as stauth
 from sqlalchemy.engine import Engine
 from streamlit.runtime.scriptrunner import get_script_run_ctx
 
@@ -51,13 +46,8 @@ VIEWER_KEY = "viewer"
 SESSION_KEY = "pulseboard_session"  # the session secret, server-side
 REFUSED_COOKIE_KEY = "pulseboard_refused_cookie"  # a cookie already refused is not checked again
 NOTICE_KEY = "pulseboard_login_notice"
-COOKIE_NAME = "pulseboard_auth"
 REFUSED_ICON = ":material/block:"
-# The cookie component acts only once its frame has loaded, and the cookie manager's own
-# first value triggers a rerun that may unmount it before then; so a cookie change is
-# repeated on the next few full runs.
-COOKIE_OP_KEY = "pulseboard_cookie_op"
-COOKIE_OP_RUNS = 3
+COOKIE_OP_KEY = "pulseboard_cookie_op"  # a cookie change for the server to make, drawn in the next run
 
 
 def auth_required(settings: Settings) -> bool:
@@ -65,40 +55,14 @@ def auth_required(settings: Settings) -> bool:
     return settings.auth == "on" or not bound_to_localhost()
 
 
-def cookie_key(settings: Settings) -> str:
-    """The installation's cookie-signing secret, created (mode 0600) on first use."""
-    if settings.cookie_key is not None:
-        return settings.cookie_key.get_secret_value()
-    path = settings.data_dir / "secrets" / "cookie_key"
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        return path.read_text().strip()
-    with os.fdopen(fd, "w") as handle:
-        handle.write(secrets.token_urlsafe(48))
-    return path.read_text().strip()
-
-
 def client_address() -> str | None:
     address = st.context.ip_address
     return address if isinstance(address, str) else None
 
 
-def _cookie_jar(settings: Settings) -> Any:
-    """The browser's cookie component (streamlit-authenticator's CookieManager), drawn once per run.
-
-    Built with no credentials: the library neither checks passwords nor reads the cookie here.
-    """
-    authenticator = stauth.Authenticate(
-        {"usernames": {}}, COOKIE_NAME, cookie_key(settings), settings.auth_cookie_expiry_days, auto_hash=False
-    )
-    return authenticator.cookie_controller.cookie_model.cookie_manager
-
-
 def browser_cookie() -> str | None:
     """The login cookie as the browser sent it when this session connected (None when it sent none)."""
-    value = st.context.cookies.get(COOKIE_NAME)
+    value = st.context.cookies.get(sessions.COOKIE_NAME)
     return value if isinstance(value, str) else None
 
 
@@ -120,7 +84,7 @@ def current_viewer(settings: Settings | None = None) -> Viewer | None:
     )
     if user is None:
         if secret is not None and not st.session_state.get(COOKIE_OP_KEY):  # ended elsewhere: drop its cookie
-            st.session_state[COOKIE_OP_KEY] = ("delete", COOKIE_OP_RUNS, "", 0)
+            st.session_state[COOKIE_OP_KEY] = ("delete", "")
         _forget_session()
         return None
     viewer = user.viewer()
@@ -192,27 +156,34 @@ def _establish(engine: Engine, settings: Settings, user: users.User) -> None:
     st.session_state[VIEWER_KEY] = user.viewer()
     if settings.auth_cookie_expiry_days > 0:
         expires_ms = min(session.expires_ms, now_ms() + int(settings.auth_cookie_expiry_days * 86_400_000))
-        value = sessions.encode_cookie(secret, cookie_key(settings), expires_ms)
-        st.session_state[COOKIE_OP_KEY] = ("set", COOKIE_OP_RUNS, value, expires_ms)
-
-
-def _pending_cookie_op(jar: Any, logged_in: bool) -> None:
-    operation, runs, value, expires_ms = st.session_state.get(COOKIE_OP_KEY) or (None, 0, "", 0)
-    if operation == "set" and logged_in:
-        jar.set(
-            COOKIE_NAME,
-            value,
-            expires_at=datetime.fromtimestamp(expires_ms / 1000, UTC),
-            secure=(st.context.url or "").startswith("https://") or None,
-            same_site="strict",
+        st.session_state[COOKIE_OP_KEY] = (
+            "set",
+            sessions.encode_cookie(secret, sessions.cookie_key(settings), expires_ms),
         )
+
+
+def _pending_cookie_op(logged_in: bool) -> None:
+    """Hand a cookie change to the server, once: the page posts it and the answer sets or clears the cookie.
+
+    The element is drawn in this run only; the request it starts outlives it.
+    """
+    operation, value = st.session_state.pop(COOKIE_OP_KEY, None) or (None, "")
+    if operation == "set" and logged_in:
+        request = f"fetch('/auth/session', {{{_POST}, body: JSON.stringify({{cookie: {_js_string(value)}}})}})"
     elif operation == "delete":
-        with contextlib.suppress(KeyError):  # the component had not reported the cookie yet; the delete went out
-            jar.delete(COOKIE_NAME)
-    if runs > 1:
-        st.session_state[COOKIE_OP_KEY] = (operation, runs - 1, value, expires_ms)
+        request = f"fetch('/auth/logout', {{{_POST}, body: '{{}}'}})"
     else:
-        st.session_state.pop(COOKIE_OP_KEY, None)
+        return
+    hide = "<style>.stElementContainer:has(.pb-cookie-op) {display: none}</style>"  # no empty gap for it
+    st.html(f'{hide}<span class="pb-cookie-op"></span><script>{request};</script>', unsafe_allow_javascript=True)
+
+
+_POST = "method: 'POST', credentials: 'same-origin', keepalive: true, headers: {'Content-Type': 'application/json'}"
+
+
+def _js_string(value: str) -> str:
+    """``value`` as a JavaScript string literal that cannot close the script element."""
+    return json.dumps(value).replace("<", "\\u003c")
 
 
 def _login_from_cookie(engine: Engine, settings: Settings) -> Viewer | None:
@@ -224,12 +195,12 @@ def _login_from_cookie(engine: Engine, settings: Settings) -> Viewer | None:
     value = browser_cookie()
     if value is None or value == st.session_state.get(REFUSED_COOKIE_KEY):
         return None
-    secret = sessions.decode_cookie(value, cookie_key(settings))
+    secret = sessions.decode_cookie(value, sessions.cookie_key(settings))
     user = users.session_user(engine, secret, idle_s=settings.auth_session_idle_timeout_s) if secret else None
     if user is None or secret is None:
         st.session_state[REFUSED_COOKIE_KEY] = value
         if not st.session_state.get(COOKIE_OP_KEY):
-            st.session_state[COOKIE_OP_KEY] = ("delete", COOKIE_OP_RUNS, "", 0)
+            st.session_state[COOKIE_OP_KEY] = ("delete", "")
         return None
     st.session_state[SESSION_KEY] = secret
     viewer = user.viewer()
@@ -337,7 +308,7 @@ def _logout(engine: Engine, viewer: Viewer) -> None:
     """End this browser's session in the store (every tab and every copy of its cookie), then show the login."""
     sessions.end(engine, st.session_state.get(SESSION_KEY), viewer.username)
     audit.record(engine, viewer.username, audit.LOGOUT, viewer.username, {}, client_address())
-    st.session_state[COOKIE_OP_KEY] = ("delete", COOKIE_OP_RUNS, "", 0)
+    st.session_state[COOKIE_OP_KEY] = ("delete", "")
     _forget_session()
     st.rerun()
 
@@ -377,9 +348,8 @@ def gate() -> Viewer:
         return viewer
     engine = get_engine(settings)
     users.ensure_first_admin(engine, settings.data_dir)
-    jar = _cookie_jar(settings)
     viewer = current_viewer(settings) or _login_from_cookie(engine, settings)
-    _pending_cookie_op(jar, logged_in=viewer is not None)
+    _pending_cookie_op(logged_in=viewer is not None)
     if viewer is None:
         _only(lambda: _login_screen(engine, settings), "Log in")
     assert viewer is not None

@@ -1,8 +1,6 @@
 """Whether this server is reachable from other machines, for the "no login" rule.
 
-Kept apart from core.ui.login so app.py can ask without importing the login UI: that
-module pulls in streamlit-authenticator, whose cookie component must be declared after
-Streamlit's runtime exists, or the browser gets a 404 for it and no cookie is ever set.
+Kept apart from core.ui.login so app.py (and the API) can ask without importing the login UI.
 """
 
 from __future__ import annotations
