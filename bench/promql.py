@@ -15,11 +15,13 @@ Prometheus, Pulseboard, …) in one run so both see the same machine:
 Both answers are checked equal before timing. Figures: ``promql_p95_ms_24h``,
 ``promql_p95_ms_24h_agg50`` (Pulseboard's p95) and ``peer_query_ratio_prometheus_24h``,
 ``peer_query_ratio_prometheus_24h_agg50`` (Pulseboard's p95 ÷ Prometheus' p95), plus both
-sides' p50 for the record.
+sides' p50 for the record. ``--quick`` times 15 rounds after 2 warm-up rounds and prints the figures
+without recording them (for iterating on the query path); ``--no-record`` times all rounds and records nothing.
 """
 
 from __future__ import annotations
 
+import argparse
 import math
 import random
 import statistics
@@ -62,7 +64,7 @@ def p95(samples: list[float]) -> float:
     return ordered[min(len(ordered) - 1, math.ceil(0.95 * len(ordered)) - 1)]
 
 
-def main() -> None:
+def main(repeats: int = REPEATS, warmup: int = WARMUP, save: bool = True) -> None:
     end = (int(time.time() * 1000) // 60_000) * 60_000
     series = dataset(end)
     with tempfile.TemporaryDirectory(prefix="pb-bench-promql-") as folder:
@@ -92,7 +94,7 @@ def main() -> None:
                     for x, y in zip(a[0]["values"], b[0]["values"], strict=True)
                 ), name
             times: dict[tuple[str, str], list[float]] = {}
-            for round_ in range(WARMUP + REPEATS):
+            for round_ in range(warmup + repeats):
                 for name, params in params_of.items():
                     for side, client, url, headers in (
                         ("pulseboard", ours, f"{server.url}/prometheus", server.headers),
@@ -102,7 +104,7 @@ def main() -> None:
                         answer = client.get(f"{url}/api/v1/query_range", params=params, headers=headers)
                         elapsed = (time.perf_counter() - t0) * 1000
                         answer.raise_for_status()
-                        if round_ >= WARMUP:
+                        if round_ >= warmup:
                             times.setdefault((side, name), []).append(elapsed)
     figures: dict[str, float] = {}
     for name in QUERIES:
@@ -112,8 +114,19 @@ def main() -> None:
         figures[f"promql_p50_ms_{name}"] = statistics.median(mine)
         figures[f"prometheus_p95_ms_{name}"] = p95(peers)
         figures[f"prometheus_p50_ms_{name}"] = statistics.median(peers)
-    record(figures)
+    if save:
+        record(figures)
+    else:
+        for name, value in figures.items():
+            print(f"  {name:<40}  {value:>10,.2f}")
 
 
 if __name__ == "__main__":
-    main()
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="15 rounds after 2 warm-up rounds; print, record nothing")
+    parser.add_argument("--no-record", action="store_true", help="all rounds; print, record nothing")
+    options = parser.parse_args()
+    if options.quick:
+        main(15, 2, save=False)
+    else:
+        main(save=not options.no_record)

@@ -217,37 +217,58 @@ def create_prometheus_api(settings_provider: Callable[[], Settings] = get_settin
         await run_in_threadpool(_authorize, settings, request, scope)
         return settings
 
-    async def run_query(settings: Settings, query: str, start: int, end: int, step: int) -> Any:
+    def run_query(settings: Settings, query: str, start: int, end: int, step: int) -> Any:
         try:
-            return await run_in_threadpool(evaluate, api_engine(settings), query, start, end, step, settings=settings)
+            return evaluate(api_engine(settings), query, start, end, step, settings=settings)
         except PromQLError as error:
             raise PromError(400 if error.kind == "bad_data" else 422, error.kind, str(error)) from None
 
-    @app.api_route("/api/v1/query", methods=["GET", "POST"])
-    async def query(request: Request) -> Response:
-        settings = await check(request, "read")
-        pairs = await params(request)
+    async def answer(request: Request, work: Callable[[Settings, list[tuple[str, str]]], bytes]) -> Response:
+        """Authorize a read, then ``work(settings, parameters)`` in a worker thread: one thread for a GET.
+
+        Why one: every hop between the event loop and a thread waits for the scheduler, and on a
+        busy host three hops cost more than a small query itself. A GET carries everything in its
+        URL, so the token check, the evaluation and the rendering share one thread; a POST's form
+        body is read only after its token is accepted, so it takes two.
+        """
+        settings = settings_provider()
+        if request.method == "POST":
+            await run_in_threadpool(_authorize, settings, request, "read")
+            pairs = await params(request)
+            return reply(await run_in_threadpool(work, settings, pairs))
+        pairs = await params(request)  # the query string alone
+
+        def authorized() -> bytes:
+            _authorize(settings, request, "read")
+            return work(settings, pairs)
+
+        return reply(await run_in_threadpool(authorized))
+
+    def instant_answer(settings: Settings, pairs: list[tuple[str, str]]) -> bytes:
         text = _one(pairs, "query") or ""
         at = parse_time(_one(pairs, "time"), "time", default=now_ms())
-        value = await run_query(settings, text, at, at, 1)
-        return reply(await run_in_threadpool(promjson.instant_json, value, at))
+        return promjson.instant_json(run_query(settings, text, at, at, 1), at)
 
-    @app.api_route("/api/v1/query_range", methods=["GET", "POST"])
-    async def query_range(request: Request) -> Response:
-        settings = await check(request, "read")
-        pairs = await params(request)
+    def range_answer(settings: Settings, pairs: list[tuple[str, str]]) -> bytes:
         text = _one(pairs, "query") or ""
         start = parse_time(_one(pairs, "start"), "start")
         end = parse_time(_one(pairs, "end"), "end")
         step = parse_step(_one(pairs, "step"))
-        value = await run_query(settings, text, start, end, step)
+        value = run_query(settings, text, start, end, step)
         if not isinstance(value, Vector | Scalar):
             raise _bad(
                 f"invalid expression type {type(value).__name__.lower()!r} for range query, "
                 "must be Scalar or instant Vector"
             )
-        steps = np.arange(start, end + 1, step, dtype=np.int64)
-        return reply(await run_in_threadpool(promjson.matrix_json, value, steps))
+        return promjson.matrix_json(value, np.arange(start, end + 1, step, dtype=np.int64))
+
+    @app.api_route("/api/v1/query", methods=["GET", "POST"])
+    async def query(request: Request) -> Response:
+        return await answer(request, instant_answer)
+
+    @app.api_route("/api/v1/query_range", methods=["GET", "POST"])
+    async def query_range(request: Request) -> Response:
+        return await answer(request, range_answer)
 
     @app.api_route("/api/v1/series", methods=["GET", "POST"])
     async def series(request: Request) -> Response:

@@ -25,7 +25,9 @@ Regular expressions in matchers are compiled by RE2 through
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -156,6 +158,42 @@ def _fetch(engine: Engine, sql: str, params: Sequence[int], at_most_rows: int | 
     return columnar.fetch(engine, sql, params, SAMPLE_COLUMNS, at_most_rows=at_most_rows)
 
 
+PARALLEL_MIN_SERIES = 4  # fewer series are read in one statement: a second reader would cost more than it saves
+_readers: ThreadPoolExecutor | None = None
+_readers_lock = threading.Lock()
+
+
+def _reader_pool() -> ThreadPoolExecutor:
+    global _readers
+    with _readers_lock:
+        if _readers is None:
+            _readers = ThreadPoolExecutor(max_workers=columnar.READERS, thread_name_prefix="promql-read")
+        return _readers
+
+
+def _fetch_by_series(
+    engine: Engine, ids: Sequence[int], read: Callable[[Sequence[int]], pl.DataFrame], rows_per_series: int | None
+) -> pl.DataFrame:
+    """``read(ids)`` for many series, split into runs of ids read side by side, in (series_id, ts) order.
+
+    Why: one SQLite statement runs on one core, and reading a day of 50 series is tens of
+    milliseconds of the reader's work however the SQL is written (the seeks or the rows'
+    conversion to Arrow); the ADBC readers (SQLite worker processes, pooled Postgres
+    connections) can each take a share at once. ``rows_per_series``: the most rows one series
+    can give, where known — a read too small to go through ADBC (see
+    :func:`core.store.columnar.fetch`) is not split.
+    """
+    ordered = sorted(ids)
+    parts = min(columnar.READERS, len(ordered) // PARALLEL_MIN_SERIES)
+    small = rows_per_series is not None and rows_per_series * len(ordered) <= columnar.SMALL_READ_ROWS
+    if parts < 2 or small or not columnar.available(engine):
+        return read(ordered)
+    size = -(-len(ordered) // parts)
+    runs = [ordered[i : i + size] for i in range(0, len(ordered), size)]
+    frames = list(_reader_pool().map(read, runs))  # runs in id order, each in (series_id, ts) order
+    return pl.concat(frames, rechunk=False)
+
+
 SEEK_STEP_MS = 60_000  # from this step on, reading each step's latest sample beats reading them all
 
 
@@ -166,7 +204,15 @@ def _fetch_latest(engine: Engine, ids: Sequence[int], first: int, last: int, ste
     once per step it answers, which does not change what any step sees. One primary-key seek
     per series and step, the ids and times bound as parameters.
     """
-    at_most = len(ids) * ((last - first) // step + 1)  # one row per series and step at most
+    per_series = (last - first) // step + 1  # one row per series and step at most
+    return _in_key_order(
+        _fetch_by_series(engine, ids, lambda run: _seek_latest(engine, run, first, last, step), per_series)
+    )
+
+
+def _seek_latest(engine: Engine, ids: Sequence[int], first: int, last: int, step: int) -> pl.DataFrame:
+    """:func:`_fetch_latest` for one run of series, in one statement."""
+    at_most = len(ids) * ((last - first) // step + 1)
     if engine.dialect.name == "postgresql":
         sql = (
             f"SELECT i.id, x.ts, x.value FROM unnest(ARRAY[{', '.join(['?'] * len(ids))}]::bigint[]) AS i(id) "
@@ -185,7 +231,20 @@ def _fetch_latest(engine: Engine, ids: Sequence[int], first: int, last: int, ste
             "AND y.ts >= steps.t - ?)"
         )
         rows = _fetch(engine, sql, (first, step, step, last, *ids, LOOKBACK_MS), at_most)
-    return _in_key_order(rows)
+    return rows
+
+
+def _read_range(engine: Engine, ids: Sequence[int], tier: str, start: int, end: int) -> pl.DataFrame:
+    """Every sample of series ``ids`` from ``start`` to ``end`` (or, from a rollup tier, each bucket's last one)."""
+    marks = ", ".join(["?"] * len(ids))
+    if tier == "raw":
+        sql = f"SELECT series_id, ts, value FROM samples WHERE series_id IN ({marks}) AND ts >= ? AND ts <= ?"
+        return _fetch(engine, sql + " ORDER BY series_id, ts", (*ids, start, end))
+    sql = (
+        f"SELECT series_id, last_ts, last FROM samples_{tier} WHERE series_id IN ({marks}) "
+        "AND bucket >= ? AND bucket <= ? AND last_ts >= ? AND last_ts <= ? ORDER BY series_id, last_ts"
+    )
+    return _fetch(engine, sql, (*ids, start - TIER_MS[tier], end, start, end))
 
 
 def _in_key_order(rows: pl.DataFrame) -> pl.DataFrame:
@@ -236,19 +295,11 @@ class Evaluator:
             step = int(self.steps[1] - self.steps[0]) if len(self.steps) > 1 else None
             tier = choose_tier(start, end + 1, self.now, self.settings, step)
             tier = "1m" if tier == "raw" else tier  # raw is gone there: the finest tier instead
-        marks = ", ".join(["?"] * len(ids))
         step = int(self.steps[1] - self.steps[0]) if len(self.steps) > 1 else 0
         if tier == "raw" and latest_only and step >= SEEK_STEP_MS:
             rows = _fetch_latest(self.engine, ids, start + LOOKBACK_MS, end, step)
-        elif tier == "raw":
-            sql = f"SELECT series_id, ts, value FROM samples WHERE series_id IN ({marks}) AND ts >= ? AND ts <= ?"
-            rows = _fetch(self.engine, sql + " ORDER BY series_id, ts", (*ids, start, end))
         else:
-            sql = (
-                f"SELECT series_id, last_ts, last FROM samples_{tier} WHERE series_id IN ({marks}) "
-                "AND bucket >= ? AND bucket <= ? AND last_ts >= ? AND last_ts <= ? ORDER BY series_id, last_ts"
-            )
-            rows = _fetch(self.engine, sql, (*ids, start - TIER_MS[tier], end, start, end))
+            rows = _fetch_by_series(self.engine, ids, lambda run: _read_range(self.engine, run, tier, start, end), None)
         ids_read = rows["series_id"].to_numpy()
         times = rows["ts"].to_numpy()
         samples = rows["value"].to_numpy()

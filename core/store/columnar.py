@@ -53,6 +53,7 @@ log = logging.getLogger(__name__)
 POOL_SIZE = 4  # idle ADBC connections kept per Postgres store
 MAX_URLS = 8  # Postgres stores with pooled connections (tests open many short-lived ones)
 SQLITE_WORKERS = 2  # processes reading SQLite stores
+READERS = min(SQLITE_WORKERS, POOL_SIZE)  # reads one caller may run side by side on either backend
 SMALL_READ_ROWS = 5_000  # answers known to be this small skip ADBC (see fetch)
 MAX_FAILURES = 5  # ADBC reads of one store failing in a row: read it through the engine from then on
 MAX_BROKEN_WORKERS = 3  # workers dying in a row: stop starting them, read through the engine
@@ -358,6 +359,7 @@ def fetch(
 
 __all__ = [
     "POOL_SIZE",
+    "READERS",
     "SMALL_READ_ROWS",
     "SQLITE_WORKERS",
     "available",
