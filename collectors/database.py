@@ -196,6 +196,8 @@ class DatabaseCollector:
     Postgres collector opens its own single-connection pool on first use.
     """
 
+    shared = True  # one replica reads it (collectors.base)
+
     def __init__(
         self,
         target: WatchedDatabase,

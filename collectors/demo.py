@@ -266,6 +266,7 @@ class DemoCollector:
     """Runs the workload: back-fill once, then the window since the last run on each call."""
 
     name = "demo"
+    shared = True  # one replica writes the workload (collectors.base)
 
     def __init__(
         self,

@@ -52,6 +52,8 @@ class ScrapeError(Exception):
 class PrometheusCollector:
     """One scrape target: fetch, parse, label, and report its health."""
 
+    shared = True  # one replica scrapes it (collectors.base)
+
     def __init__(
         self,
         target: PrometheusTarget,

@@ -115,7 +115,10 @@ def collector_job(collector: Collector, sink: SpoolingSink) -> Callable[[], None
 def schedule(scheduler: Scheduler, collectors: Iterable[Collector], sink: SpoolingSink, retry_s: float) -> Scheduler:
     """Add one job per collector and the spool replay job to ``scheduler``."""
     for collector in collectors:
-        scheduler.add(f"collector:{collector.name}", collector.interval, collector_job(collector, sink))
+        shared = bool(getattr(collector, "shared", False)) and scheduler.leases  # see collectors.base
+        scheduler.add(
+            f"collector:{collector.name}", collector.interval, collector_job(collector, sink), singleton=shared
+        )
     scheduler.add(REPLAY_JOB, retry_s, sink.flush)
     return scheduler
 

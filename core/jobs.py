@@ -94,6 +94,11 @@ class Scheduler:
         self._jobs[name] = _Job(name, interval_s, run, singleton)
 
     @property
+    def leases(self) -> bool:
+        """Whether this scheduler can run singleton jobs (it has a store to hold their leases in)."""
+        return self._engine is not None
+
+    @property
     def running(self) -> bool:
         """True while every job thread is alive."""
         return bool(self._threads) and all(t.is_alive() for t in self._threads) and not self._stop.is_set()

@@ -172,3 +172,26 @@ def test_a_pending_notification_is_claimed_by_one_sender_only(engine: Engine, cf
         with holding("alerts", 2, B):
             assert deliver_due(engine, cfg, T0)["sent"] == 1
         assert len(hook.bodies) == 1
+
+
+def test_a_scrape_target_is_scraped_by_one_replica_and_each_host_measures_itself(engine: Engine, cfg: Settings) -> None:
+    from collectors.prometheus import PrometheusCollector
+    from collectors.runner import schedule, store_sink
+    from core.config import PrometheusTarget
+    from core.model import Batch
+
+    class HostCollector:  # a per-host collector: no ``shared`` attribute
+        name, interval = "host", 60.0
+
+        def collect(self) -> Batch:
+            return Batch()
+
+    target = PrometheusTarget(url="http://127.0.0.1:9/metrics", job="node", timeout_s=0.5)  # down: ``up`` 0 is data
+    replicas = [Scheduler(engine, owner=owner) for owner in (A, B)]
+    for scheduler in replicas:
+        schedule(scheduler, [PrometheusCollector(target), HostCollector()], store_sink(cfg, engine), 60.0)
+        assert scheduler.run_once("collector:prometheus:node:127.0.0.1:9") and scheduler.run_once("collector:host")
+    scrape = [scheduler.status()["collector:prometheus:node:127.0.0.1:9"] for scheduler in replicas]
+    assert [status.skipped_not_leader for status in scrape] == [0, 1]
+    assert runs(engine, "collector:prometheus:node:127.0.0.1:9") == [(A, 1)]
+    assert [scheduler.status()["collector:host"].runs for scheduler in replicas] == [1, 1]
