@@ -3,7 +3,9 @@
 Batches of 5,000 samples over 50 series (100 samples per series, 10 s apart), the
 shape a busy collector fleet sends. Figures: ingest_sqlite_samples_per_s,
 ingest_postgres_samples_per_s, ingest_http_samples_per_s (BENCH.md targets 200k,
-100k and 50k).
+100k and 50k), and ingest_postgres_bytes_per_sample: what the Postgres ``samples``
+table (heap, primary-key index and their maps, ``pg_total_relation_size``) holds per
+sample once the run is stored, reported without a target.
 """
 
 from __future__ import annotations
@@ -81,15 +83,28 @@ def over_http(tmp: Path) -> float:
     return (len(bodies) - 1) * BATCH / elapsed
 
 
-def postgres() -> float:
+def bytes_per_sample(url: str) -> float:
+    """Size of the Postgres samples table, indexes included, over its row count."""
+    engine = sa.create_engine(url)
+    try:
+        with engine.connect() as connection:
+            size, count = connection.exec_driver_sql(
+                "SELECT pg_total_relation_size('samples'), (SELECT count(*) FROM samples)"
+            ).one()
+    finally:
+        engine.dispose()
+    return float(size) / count
+
+
+def postgres() -> tuple[float, float]:
+    """Samples per second into a fresh Postgres database, and the bytes each then takes there."""
     name = f"pulseboard_bench_{uuid.uuid4().hex[:8]}"
     admin = sa.create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
     with admin.connect() as connection:
         connection.exec_driver_sql(f'CREATE DATABASE "{name}"')
     try:
-        return in_process(
-            sa.engine.make_url(POSTGRES_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
-        )
+        url = sa.engine.make_url(POSTGRES_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
+        return in_process(url), bytes_per_sample(url)
     finally:
         with admin.connect() as connection:
             connection.exec_driver_sql(f'DROP DATABASE "{name}" WITH (FORCE)')
@@ -99,7 +114,7 @@ def postgres() -> float:
 def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         figures = {"ingest_sqlite_samples_per_s": in_process(f"sqlite:///{Path(tmp) / 'bench.db'}")}
-        figures["ingest_postgres_samples_per_s"] = postgres()
+        figures["ingest_postgres_samples_per_s"], figures["ingest_postgres_bytes_per_sample"] = postgres()
         figures["ingest_http_samples_per_s"] = over_http(Path(tmp) / "http")
     print("ingest (batches of 5,000 samples)")
     record(figures)

@@ -3,8 +3,9 @@
 Pydantic checks shapes and types strictly (the string "1.5" is not a number, ``true``
 is not a number, and an unknown field such as a misspelt ``lables`` is an error, not
 silently dropped); :mod:`core.ingest.validate` then applies the limits shared with
-every other writer. A well-formed batch is validated in one call into Rust; only a
-batch with errors is re-checked item by item, to name each bad item.
+every other writer. A well-formed body is parsed and validated in one call into Rust
+(pydantic's own JSON parser); any other body is read by ``json.loads`` and re-checked
+item by item, to name each bad item.
 
 ``NaN``, ``Infinity`` and numbers too large for a float (``1e999``) are read as the
 non-finite floats they stand for and then refused item by item, so the answer names
@@ -14,6 +15,7 @@ non-finite floats they stand for and then refused item by item, so the answer na
 from __future__ import annotations
 
 import json
+import re
 from datetime import datetime
 from typing import Annotated, Any, NotRequired
 
@@ -66,10 +68,27 @@ class EventIn(TypedDict):
     metadata: NotRequired[dict[str, Any]]
 
 
+@with_config(ConfigDict(extra="forbid"))
+class SamplesBody(TypedDict):
+    """The object form of a samples body: ``{"samples": [...]}``."""
+
+    samples: list[SampleIn]
+
+
+@with_config(ConfigDict(extra="forbid"))
+class EventsBody(TypedDict):
+    """The object form of an events body: ``{"events": [...]}``."""
+
+    events: list[EventIn]
+
+
 _sample_item = TypeAdapter(SampleIn)
 _sample_list = TypeAdapter(list[SampleIn])
+_sample_body = TypeAdapter(SamplesBody)
 _event_item = TypeAdapter(EventIn)
 _event_list = TypeAdapter(list[EventIn])
+_event_body = TypeAdapter(EventsBody)
+_JSON_SPACE = re.compile(rb"[ \t\n\r]*")
 
 
 class BodyError(ValueError):
@@ -78,6 +97,28 @@ class BodyError(ValueError):
 
 class BatchTooLong(ValueError):
     """The body holds more items than one batch may (HTTP 413)."""
+
+
+def _too_long(count: int, key: str, max_items: int | None) -> None:
+    if max_items is not None and count > max_items:
+        raise BatchTooLong(f"{count} {key}, at most {max_items} per batch (PULSEBOARD_MAX_BATCH_ITEMS)")
+
+
+def _well_formed(body: bytes, whole: TypeAdapter[Any], wrapped: TypeAdapter[Any], key: str) -> list[Any] | None:
+    """Every item of a body with nothing wrong in it, parsed and checked in one call into Rust; else None.
+
+    Most bodies are fine, and this skips building Python objects from ``json.loads`` only to
+    validate them into new ones. Anything this parser or schema refuses (a bad item, NaN, a
+    byte-order mark, a lone surrogate) goes the item-by-item way, which names each problem.
+    """
+    space = _JSON_SPACE.match(body)  # always matches, if only the empty string
+    start = space.end() if space else 0
+    try:
+        if body[start : start + 1] == b"[":
+            return whole.validate_json(body)
+        return wrapped.validate_json(body)[key]
+    except ValidationError:
+        return None
 
 
 def _items(body: bytes, key: str, max_items: int | None) -> list[Any]:
@@ -91,8 +132,7 @@ def _items(body: bytes, key: str, max_items: int | None) -> list[Any]:
         document = document[key]
     if not isinstance(document, list):
         raise BodyError(f'body must be a JSON array of {key} or an object {{"{key}": [...]}}')
-    if max_items is not None and len(document) > max_items:
-        raise BatchTooLong(f"{len(document)} {key}, at most {max_items} per batch (PULSEBOARD_MAX_BATCH_ITEMS)")
+    _too_long(len(document), key, max_items)
     return document
 
 
@@ -109,9 +149,15 @@ def _problems(kind: str, index: int, error: ValidationError) -> list[Problem]:
 
 
 def _validate(
-    items: list[Any], whole: TypeAdapter[Any], one: TypeAdapter[Any], kind: str
+    body: bytes, key: str, max_items: int | None, adapters: tuple[TypeAdapter[Any], ...], kind: str
 ) -> tuple[list[tuple[int, Any]], list[Problem]]:
     """Well-formed items with their index, and the problems of the others."""
+    whole, wrapped, one = adapters
+    fast = _well_formed(body, whole, wrapped, key)
+    if fast is not None:
+        _too_long(len(fast), key, max_items)
+        return list(enumerate(fast)), []
+    items = _items(body, key, max_items)
     try:
         return list(enumerate(whole.validate_python(items))), []
     except ValidationError:
@@ -130,27 +176,34 @@ def decode_samples(
     body: bytes, default_ts: int, max_items: int | None = None
 ) -> tuple[list[tuple[int, Sample]], list[Problem]]:
     """(original index, sample) for each well-formed item, and the problems of the others."""
-    good, problems = _validate(_items(body, "samples", max_items), _sample_list, _sample_item, "sample")
+    good, problems = _validate(body, "samples", max_items, (_sample_list, _sample_body, _sample_item), "sample")
     canonical: dict[tuple[tuple[str, str], ...], Labels] = {}  # label sets repeat: sort each once
-    samples = []
+    samples: list[tuple[int, Sample]] = []
+    append = samples.append  # bound once, like the checks below: this loop runs for every sample
     for index, item in good:
-        raw = tuple(item.get("labels", {}).items())
+        given = item.get("labels")
+        raw = tuple(given.items()) if given else ()
         labels = canonical.get(raw)
         if labels is None:
             labels = canonical[raw] = canonical_labels(raw)
         stamp = item.get("timestamp")
-        try:
-            ts = default_ts if stamp is None else parse_timestamp(stamp)
-        except ValueError as error:
-            problems.append(Problem("sample", index, "timestamp", str(error)))
-            continue
-        samples.append((index, Sample(item["name"], labels, float(item["value"]), ts)))
+        if stamp is None:
+            ts = default_ts
+        elif type(stamp) is float and -MILLISECOND_EPOCH_THRESHOLD < stamp < MILLISECOND_EPOCH_THRESHOLD:
+            ts = round(stamp * 1000)  # parse_timestamp's seconds case, inline for the usual form
+        else:
+            try:
+                ts = parse_timestamp(stamp)
+            except ValueError as error:
+                problems.append(Problem("sample", index, "timestamp", str(error)))
+                continue
+        append((index, Sample(item["name"], labels, float(item["value"]), ts)))
     return samples, problems
 
 
 def decode_events(body: bytes, max_items: int | None = None) -> tuple[list[tuple[int, Event]], list[Problem]]:
     """(original index, event) for each well-formed item, and the problems of the others."""
-    good, problems = _validate(_items(body, "events", max_items), _event_list, _event_item, "event")
+    good, problems = _validate(body, "events", max_items, (_event_list, _event_body, _event_item), "event")
     events = []
     for index, item in good:
         try:
