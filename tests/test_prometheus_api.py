@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 
 import numpy as np
@@ -11,11 +12,13 @@ from hypothesis import HealthCheck, given
 from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 
+from core.api import promjson
 from core.api.prometheus import create_prometheus_api
 from core.api.promjson import number_texts
 from core.auth.tokens import create_token
 from core.ingest.remote_write import encode
 from core.query.promql import evaluate
+from core.query.promql_values import Vector
 
 WRITE = {"Content-Type": "application/x-protobuf", "Content-Encoding": "snappy"}
 NOW = 1_765_000_000_000  # fixed "now" is not possible through HTTP; tests pass explicit times
@@ -149,6 +152,25 @@ def test_values_are_written_as_prometheus_writes_them():
         "-2.5",
         "3.0000000000000004",
     ]
+
+
+def test_small_and_large_answers_are_written_alike(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Up to SMALL_POINTS points are formatted in plain Python, more by polars: the same bytes either way."""
+    rng = np.random.default_rng(7)
+    special = [1.0, 0.1, 1e21, 1e-7, math.inf, -math.inf, math.nan, -2.5, 3.0000000000000004, -0.0, 0.0, 5e-324]
+    special += [1.7976931348623157e308, 123456789012345680.0, 1e15, 1e16, 2.5e-5, 1e-4, 12345.678, -1e22]
+    values = np.concatenate([special, rng.normal(0, 1e6, 400), np.round(rng.random(400) * 100, 2), rng.random(400)])
+    assert promjson.small_number_texts(values) == promjson._polars_number_texts(values).to_list()
+    series = 4
+    values = values[: len(values) // series * series].reshape(series, -1)
+    steps = NOW + np.arange(values.shape[1], dtype=np.int64) * 1_500 + 7  # fractional seconds too
+    vector = Vector([{"__name__": "m", "i": str(3 - i)} for i in range(series)], values, rng.random(values.shape) > 0.2)
+    small = promjson.matrix_json(vector, steps)
+    monkeypatch.setattr(promjson, "SMALL_POINTS", 0)
+    assert promjson.matrix_json(vector, steps) == small
+    result = json.loads(small)["data"]["result"]
+    assert [r["metric"]["i"] for r in result] == ["0", "1", "2", "3"]  # sorted by labels
+    assert sum(len(r["values"]) for r in result) == int(vector.present.sum())
 
 
 def test_lookback_hides_a_series_five_minutes_after_its_last_sample(engine, settings):

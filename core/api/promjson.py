@@ -5,6 +5,12 @@ string object for each and handing them to ``json.dumps`` costs more than the qu
 pairs are formatted column-wise by polars (times as seconds, values as Prometheus writes
 them: shortest round-trip digits, no exponent, ``NaN``/``+Inf``/``-Inf``), joined per series,
 and only the label sets go through orjson.
+
+Small answers (up to :data:`SMALL_POINTS` points: one series over a day at a minute's step)
+are formatted by plain Python instead, with the same rules: each polars operation has a fixed
+cost, and on a busy host its worker threads wait for the scheduler, so a 1,441-point answer
+took several times longer through polars than through ``repr``. tests/test_prometheus_api.py
+checks both ways give the same bytes.
 """
 
 from __future__ import annotations
@@ -28,8 +34,31 @@ def _positional(text: str) -> str:
     return format(Decimal(text), "f")
 
 
+SMALL_POINTS = 10_000  # answers up to this many points are formatted without polars (see the module docstring)
+_SPECIAL = {"inf": "+Inf", "-inf": "-Inf", "nan": "NaN"}
+
+
+def _text_of(shortest: str) -> str:
+    """Python's shortest ``repr`` of a float (not ending in ``.0``) as Prometheus writes it."""
+    special = _SPECIAL.get(shortest)
+    if special is not None:
+        return special
+    return _positional(shortest) if "e" in shortest else shortest
+
+
+def small_number_texts(values: np.ndarray) -> list[str]:
+    """:func:`number_texts` for a few values, as a list: shortest round-trip digits from ``repr``."""
+    return [text[:-2] if (text := repr(v)).endswith(".0") else _text_of(text) for v in values.tolist()]
+
+
 def number_texts(values: np.ndarray) -> pl.Series:
     """Each value as Prometheus' ``strconv.FormatFloat(v, 'f', -1, 64)``."""
+    if len(values) <= SMALL_POINTS:
+        return pl.Series("v", small_number_texts(values), dtype=pl.String)
+    return _polars_number_texts(values)
+
+
+def _polars_number_texts(values: np.ndarray) -> pl.Series:
     texts = pl.Series("v", values, dtype=pl.Float64).cast(pl.String)
     texts = (
         pl.DataFrame({"v": texts})
@@ -64,7 +93,9 @@ def _series_points(labels: list[dict[str, str]], rows: np.ndarray, times: np.nda
     """``{"metric":…,"values":[[t,"v"],…]}`` per series that has points, sorted by labels."""
     if len(rows) == 0:
         return []
-    frame = pl.DataFrame({"row": rows, "t": times, "v": number_texts(values)})
+    if len(rows) <= SMALL_POINTS and bool(np.all(np.diff(rows) >= 0)):
+        return _small_series_points(labels, rows, [_time(t) for t in times.tolist()], values)
+    frame = pl.DataFrame({"row": rows, "t": times, "v": _polars_number_texts(values)})
     joined = frame.group_by("row", maintain_order=True).agg(
         pl.format('[{},"{}"]', _seconds(pl.col("t")), pl.col("v")).str.join(",").alias("points")
     )
@@ -72,6 +103,20 @@ def _series_points(labels: list[dict[str, str]], rows: np.ndarray, times: np.nda
         (_label_key(labels[row]), f'{{"metric":{orjson.dumps(labels[row]).decode()},"values":[{points}]}}')
         for row, points in joined.iter_rows()
     ]
+    return [text for _, text in sorted(out, key=lambda item: item[0])]
+
+
+def _small_series_points(
+    labels: list[dict[str, str]], rows: np.ndarray, time_texts: list[str], values: np.ndarray
+) -> list[str]:
+    """:func:`_series_points` in plain Python for a few points, ``rows`` grouped (each series' points together)."""
+    value_texts = small_number_texts(values)
+    cuts = (np.flatnonzero(np.diff(rows)) + 1).tolist()
+    out = []
+    for start, end in zip([0, *cuts], [*cuts, len(rows)], strict=True):
+        points = ",".join([f'[{t},"{v}"]' for t, v in zip(time_texts[start:end], value_texts[start:end], strict=True)])
+        row = int(rows[start])
+        out.append((_label_key(labels[row]), f'{{"metric":{orjson.dumps(labels[row]).decode()},"values":[{points}]}}'))
     return [text for _, text in sorted(out, key=lambda item: item[0])]
 
 

@@ -52,11 +52,16 @@ MAX_POINTS = 11_000  # points per series a range query may ask for, as Prometheu
 
 @dataclass(frozen=True)
 class Raw:
-    """One series' samples in a time range."""
+    """One series' samples in a time range.
+
+    ``per_step``: ``ts`` are the query's step times and ``values`` each step's answer
+    (:func:`_fetch_latest`); a step without a row has no value.
+    """
 
     labels: dict[str, str]
     ts: np.ndarray
     values: np.ndarray
+    per_step: bool = False
 
 
 MAX_QUERY_CHARS = 16_384
@@ -198,11 +203,11 @@ SEEK_STEP_MS = 60_000  # from this step on, reading each step's latest sample be
 
 
 def _fetch_latest(engine: Engine, ids: Sequence[int], first: int, last: int, step: int) -> pl.DataFrame:
-    """For each series and each step time ``first, first + step, … ≤ last``: its latest sample within the lookback.
+    """For each series and step time ``first, first + step, … ≤ last``: its latest sample's value in the lookback.
 
-    Exactly the samples an instant vector selector answers with; the same sample may come
-    once per step it answers, which does not change what any step sees. One primary-key seek
-    per series and step, the ids and times bound as parameters.
+    Exactly what an instant vector selector answers with, as ``(series_id, step time, value)``
+    rows: the time is the step's, not the sample's, and a step without a sample in its lookback
+    has no row. One primary-key seek per series and step, the ids and times bound as parameters.
     """
     per_series = (last - first) // step + 1  # one row per series and step at most
     return _in_key_order(
@@ -211,27 +216,32 @@ def _fetch_latest(engine: Engine, ids: Sequence[int], first: int, last: int, ste
 
 
 def _seek_latest(engine: Engine, ids: Sequence[int], first: int, last: int, step: int) -> pl.DataFrame:
-    """:func:`_fetch_latest` for one run of series, in one statement."""
+    """:func:`_fetch_latest` for one run of series, in one statement.
+
+    SQLite: the seek is a correlated subquery giving the value alone — one index descent per
+    step; reading the sample's time as well takes a second one (a third of the read's time).
+    The pairs are materialised before steps without a value are dropped, since a filter on the
+    subquery's column would run it again.
+    """
     at_most = len(ids) * ((last - first) // step + 1)
     if engine.dialect.name == "postgresql":
         sql = (
-            f"SELECT i.id, x.ts, x.value FROM unnest(ARRAY[{', '.join(['?'] * len(ids))}]::bigint[]) AS i(id) "
+            f"SELECT i.id, s.t, x.value FROM unnest(ARRAY[{', '.join(['?'] * len(ids))}]::bigint[]) AS i(id) "
             "CROSS JOIN generate_series(?::bigint, ?::bigint, ?::bigint) AS s(t) "
-            "CROSS JOIN LATERAL (SELECT ts, value FROM samples WHERE series_id = i.id AND ts <= s.t "
+            "CROSS JOIN LATERAL (SELECT value FROM samples WHERE series_id = i.id AND ts <= s.t "
             "AND ts >= s.t - ? ORDER BY ts DESC LIMIT 1) AS x"
         )
-        rows = _fetch(engine, sql, (*ids, first, last, step, LOOKBACK_MS), at_most)
-    else:
-        values = ", ".join(["(?)"] * len(ids))
-        sql = (
-            "WITH RECURSIVE steps(t) AS (SELECT ? UNION ALL SELECT t + ? FROM steps WHERE t + ? <= ?), "
-            f"ids(id) AS (VALUES {values}) "
-            "SELECT ids.id, x.ts, x.value FROM ids CROSS JOIN steps JOIN samples x ON x.series_id = ids.id "
-            "AND x.ts = (SELECT max(y.ts) FROM samples y WHERE y.series_id = ids.id AND y.ts <= steps.t "
-            "AND y.ts >= steps.t - ?)"
-        )
-        rows = _fetch(engine, sql, (first, step, step, last, *ids, LOOKBACK_MS), at_most)
-    return rows
+        return _fetch(engine, sql, (*ids, first, last, step, LOOKBACK_MS), at_most)
+    values = ", ".join(["(?)"] * len(ids))
+    sql = (
+        "WITH RECURSIVE steps(t) AS (SELECT ? UNION ALL SELECT t + ? FROM steps WHERE t + ? <= ?), "
+        f"ids(id) AS (VALUES {values}), "
+        "latest(id, t, value) AS MATERIALIZED (SELECT ids.id, steps.t, (SELECT y.value FROM samples y "
+        "WHERE y.series_id = ids.id AND y.ts <= steps.t AND y.ts >= steps.t - ? ORDER BY y.ts DESC LIMIT 1) "
+        "FROM ids CROSS JOIN steps) "
+        "SELECT id, t, value FROM latest WHERE value IS NOT NULL"
+    )
+    return _fetch(engine, sql, (first, step, step, last, *ids, LOOKBACK_MS), at_most)
 
 
 def _read_range(engine: Engine, ids: Sequence[int], tier: str, start: int, end: int) -> pl.DataFrame:
@@ -270,8 +280,8 @@ class Evaluator:
         """Samples of every series ``node`` selects, over the steps' windows (lookback or range, and offset).
 
         ``latest_only``: the caller reads each step's latest sample and nothing else (an instant
-        vector selector), so at steps of a minute or more only those samples are read — one index
-        seek per series and step — instead of every sample in the range.
+        vector selector), so at steps of a minute or more only each step's answer is read — one index
+        seek per series and step, :attr:`Raw.per_step` — instead of every sample in the range.
         """
         if node.at is not None:
             raise PromQLError("the @ modifier is not supported by Pulseboard")
@@ -296,7 +306,8 @@ class Evaluator:
             tier = choose_tier(start, end + 1, self.now, self.settings, step)
             tier = "1m" if tier == "raw" else tier  # raw is gone there: the finest tier instead
         step = int(self.steps[1] - self.steps[0]) if len(self.steps) > 1 else 0
-        if tier == "raw" and latest_only and step >= SEEK_STEP_MS:
+        per_step = tier == "raw" and latest_only and step >= SEEK_STEP_MS
+        if per_step:
             rows = _fetch_latest(self.engine, ids, start + LOOKBACK_MS, end, step)
         else:
             rows = _fetch_by_series(self.engine, ids, lambda run: _read_range(self.engine, run, tier, start, end), None)
@@ -313,7 +324,8 @@ class Evaluator:
             if span is None:
                 continue
             ts = times[span[0] : span[1]] + offset
-            out.append(Raw({NAME: name, **json.loads(labels)}, ts, np.ascontiguousarray(samples[span[0] : span[1]])))
+            values = np.ascontiguousarray(samples[span[0] : span[1]])
+            out.append(Raw({NAME: name, **json.loads(labels)}, ts, values, per_step))
         return out
 
     # ---- tree walk ------------------------------------------------------------------------------
@@ -352,7 +364,8 @@ class Evaluator:
         for row, raw in enumerate(series):
             index = np.searchsorted(raw.ts, self.steps, side="right") - 1
             safe = np.maximum(index, 0)
-            present[row] = (index >= 0) & (raw.ts[safe] >= self.steps - LOOKBACK_MS)
+            found = raw.ts[safe] == self.steps if raw.per_step else raw.ts[safe] >= self.steps - LOOKBACK_MS
+            present[row] = (index >= 0) & found
             values[row] = raw.values[safe]
         return Vector([raw.labels for raw in series], values, present)
 
