@@ -1,8 +1,9 @@
 """Write a validated batch in one transaction: all of it or none of it.
 
 Series ids are resolved through a per-engine cache so the hot path is one
-``executemany`` of plain tuples. A repeated (series, ts) overwrites the value, which
-makes re-sending a batch harmless; a repeated event id is counted and skipped.
+``executemany`` of plain tuples (SQLite) or one binary COPY (Postgres). A repeated
+(series, ts) overwrites the value, which makes re-sending a batch harmless; a repeated
+event id is counted and skipped.
 """
 
 from __future__ import annotations
