@@ -319,7 +319,8 @@ class Evaluator:
         ends = np.concatenate((cuts, [len(rows)])) if len(rows) else np.array([], dtype=np.int64)
         by_id = {int(ids_read[a]): (a, b) for a, b in zip(starts, ends, strict=True)}
         out = []
-        for sid, name, labels in found.select("series_id", "name", "labels").iter_rows():
+        columns = (found[column].to_list() for column in ("series_id", "name", "labels"))  # a select is a polars query
+        for sid, name, labels in zip(*columns, strict=True):
             span = by_id.get(sid)
             if span is None:
                 continue
