@@ -2,7 +2,8 @@
 
 On Postgres a batch is staged by binary COPY and tried as a plain INSERT first, falling back
 to an upsert when it meets stored points; a JSON body is parsed by pydantic's parser unless
-that refuses it, when ``json.loads`` and the item-by-item checks read it instead.
+that refuses it, when ``json.loads`` and the item-by-item checks read it instead; Prometheus
+text parses each repeated label block and each name's kind once per body.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from hypothesis import strategies as st
 from sqlalchemy.engine import Engine
 
 from core.ingest.jsonbody import BatchTooLong, decode_events, decode_samples
+from core.ingest.promtext import parse_prometheus
 from core.ingest.writer import series_cache, write_batch, write_samples
 from core.model import Event, Sample
 
@@ -140,3 +142,27 @@ def test_a_well_formed_body_too_long_is_refused_before_anything_else(wrapped):
     for form in (body, BOM + body):
         with pytest.raises(BatchTooLong, match="4 samples, at most 3 per batch"):
             decode_samples(form, 0, 3)
+
+
+def test_prometheus_text_parses_each_repeated_label_block_and_kind_as_on_first_sight():
+    text = "\n".join(
+        [
+            'jobs_total{queue="a",b="x"} 1 1000',
+            'jobs_total{queue="a",b="x"} 2 2000',  # the same block again
+            'jobs_total{queue="a" b="x"} 3 3000',  # a bad block is refused on each of its lines
+            'jobs_total{queue="a" b="x"} 4 4000',
+            "jobs_total 5 5000",
+            "# TYPE jobs counter",  # from here on jobs_total is the counter's sample
+            'jobs_total{queue="a",b="x"} 6 6000',
+            "jobs_total 7 7000",
+        ]
+    )
+    parsed = parse_prometheus(text, 0)
+    assert [line for line, _ in parsed.errors] == [3, 4]
+    assert [(s.labels, s.value, s.kind) for s in parsed.samples] == [
+        ((("b", "x"), ("queue", "a")), 1.0, "untyped"),
+        ((("b", "x"), ("queue", "a")), 2.0, "untyped"),
+        ((), 5.0, "untyped"),
+        ((("b", "x"), ("queue", "a")), 6.0, "counter"),
+        ((), 7.0, "counter"),
+    ]

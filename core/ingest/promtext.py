@@ -15,7 +15,7 @@ import math
 import re
 from dataclasses import dataclass, field
 
-from core.model import Sample, canonical_labels
+from core.model import Labels, Sample, canonical_labels
 
 METRIC_NAME = r"[a-zA-Z_:][a-zA-Z0-9_:]*"
 LABEL_NAME = r"[a-zA-Z_][a-zA-Z0-9_]*"
@@ -93,6 +93,9 @@ def parse_prometheus(text: str, default_ts: int) -> ParseResult:
     """Parse exposition text; samples without a timestamp get ``default_ts`` (epoch ms)."""
     result = ParseResult()
     types: dict[str, str] = {}
+    # A series repeats its label block on each of its lines and a name its kind: work each out once per body.
+    label_sets: dict[str, Labels] = {"": ()}  # "": a line without a label block
+    kinds: dict[str, str] = {}  # emptied whenever a TYPE line adds a type, which may change a name's kind
     # Only "\n" ends a line: str.splitlines() would also split inside label values at \x85 or \u2028.
     for number, line in enumerate(text.split("\n"), start=1):
         stripped = line.strip(" \t\r")
@@ -108,6 +111,7 @@ def parse_prometheus(text: str, default_ts: int) -> ParseResult:
                     )
                 else:
                     types.setdefault(name, kind)
+                    kinds.clear()
             elif re.match(r"#[ \t]+(TYPE|HELP)\b", stripped) and not _HELP.fullmatch(stripped):
                 result.errors.append(
                     (number, "malformed TYPE/HELP line; expected '# TYPE name type' or '# HELP name text'")
@@ -118,11 +122,13 @@ def parse_prometheus(text: str, default_ts: int) -> ParseResult:
             result.errors.append((number, "not a sample line; expected 'name{label=\"value\"} value [timestamp_ms]'"))
             continue
         name, label_block, raw_value, raw_ts = match.groups()
-        try:
-            labels = _parse_labels(label_block) if label_block else {}
-        except ValueError as problem:
-            result.errors.append((number, str(problem)))
-            continue
+        labels = label_sets.get(label_block or "")
+        if labels is None:
+            try:
+                labels = label_sets[label_block] = canonical_labels(_parse_labels(label_block))
+            except ValueError as problem:
+                result.errors.append((number, str(problem)))
+                continue
         value = float(raw_value)
         if math.isnan(value):
             result.skipped_nan += 1
@@ -136,5 +142,8 @@ def parse_prometheus(text: str, default_ts: int) -> ParseResult:
             if abs(ts) > MAX_TIMESTAMP_MS:
                 result.errors.append((number, f"timestamp {raw_ts} does not fit in 64 bits"))
                 continue
-        result.samples.append(Sample(name, canonical_labels(labels), value, ts, _kind_of(name, types)))
+        kind = kinds.get(name)
+        if kind is None:
+            kind = kinds[name] = _kind_of(name, types)
+        result.samples.append(Sample(name, labels, value, ts, kind))
     return result
