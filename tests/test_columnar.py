@@ -367,3 +367,38 @@ def test_answers_known_to_be_small_skip_adbc(engine: Engine, monkeypatch: pytest
     assert small.equals(columnar.fetch_rows(engine, SQL, (*ids[:3], START, NOW), SCHEMA))
     rows = promql._fetch_latest(engine, ids[:1], START + 600_000, START + 3_600_000, 60_000)
     assert rows.height == 51
+
+
+def test_reads_of_many_series_split_across_readers_give_the_same_answers(
+    engine: Engine, settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Twelve series with gaps: every query answers the same read in one statement or in runs side by side."""
+    samples = []
+    for s in range(12):
+        for i in range(3 * 240):  # every 15 s for 3 hours, a gap of 2.5-8 minutes every 40
+            if (i + 7 * s) % 160 >= 10 + 2 * s:
+                samples.append(Sample.of("load", {"host": f"h{s:02d}"}, float((i * (s + 3)) % 23), START + i * 15_000))
+    write_batch(engine, samples, [])
+    calls: list[int] = []
+    original = columnar.fetch
+
+    def counted(*args, **options):  # type: ignore[no-untyped-def]
+        calls.append(1)
+        return original(*args, **options)
+
+    monkeypatch.setattr(columnar, "fetch", counted)
+    monkeypatch.setattr(columnar, "SMALL_READ_ROWS", 100)  # these reads count as large, as a day's would
+    queries = [("avg(load)", 60_000), ("load", 120_000), ("sum(rate(load[5m]))", 60_000), ("max(load)", 15_000)]
+    for query, step in queries:
+        answers = []
+        for least in (10**6, promql.PARALLEL_MIN_SERIES):  # one statement, then the split
+            monkeypatch.setattr(promql, "PARALLEL_MIN_SERIES", least)
+            calls.clear()
+            answers.append(evaluate(engine, query, START + 3_600_000, NOW, step, settings=settings, now_ms=NOW))
+            reads = len(calls)
+        assert reads == columnar.READERS, query  # the split did happen
+        one, split = answers
+        assert one.labels == split.labels and np.array_equal(one.present, split.present), query
+        assert np.array_equal(np.where(one.present, one.values, 0), np.where(split.present, split.values, 0)), query
+        if query == "load":
+            assert 0 < one.present.sum() < one.present.size  # the longer gaps leave steps empty

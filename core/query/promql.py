@@ -164,6 +164,7 @@ def _fetch(engine: Engine, sql: str, params: Sequence[int], at_most_rows: int | 
 
 
 PARALLEL_MIN_SERIES = 4  # fewer series are read in one statement: a second reader would cost more than it saves
+PARALLEL_MIN_SPAN_MS = 3_600_000  # reads of every sample over a shorter span (instant queries) are not split either
 _readers: ThreadPoolExecutor | None = None
 _readers_lock = threading.Lock()
 
@@ -177,20 +178,19 @@ def _reader_pool() -> ThreadPoolExecutor:
 
 
 def _fetch_by_series(
-    engine: Engine, ids: Sequence[int], read: Callable[[Sequence[int]], pl.DataFrame], rows_per_series: int | None
+    engine: Engine, ids: Sequence[int], read: Callable[[Sequence[int]], pl.DataFrame], small: bool
 ) -> pl.DataFrame:
     """``read(ids)`` for many series, split into runs of ids read side by side, in (series_id, ts) order.
 
     Why: one SQLite statement runs on one core, and reading a day of 50 series is tens of
     milliseconds of the reader's work however the SQL is written (the seeks or the rows'
     conversion to Arrow); the ADBC readers (SQLite worker processes, pooled Postgres
-    connections) can each take a share at once. ``rows_per_series``: the most rows one series
-    can give, where known — a read too small to go through ADBC (see
-    :func:`core.store.columnar.fetch`) is not split.
+    connections) can each take a share at once. ``small``: the caller knows the read is small
+    (too small to go through ADBC, see :func:`core.store.columnar.fetch`, or over a short
+    span), so a second reader would only add a hop.
     """
     ordered = sorted(ids)
     parts = min(columnar.READERS, len(ordered) // PARALLEL_MIN_SERIES)
-    small = rows_per_series is not None and rows_per_series * len(ordered) <= columnar.SMALL_READ_ROWS
     if parts < 2 or small or not columnar.available(engine):
         return read(ordered)
     size = -(-len(ordered) // parts)
@@ -211,7 +211,12 @@ def _fetch_latest(engine: Engine, ids: Sequence[int], first: int, last: int, ste
     """
     per_series = (last - first) // step + 1  # one row per series and step at most
     return _in_key_order(
-        _fetch_by_series(engine, ids, lambda run: _seek_latest(engine, run, first, last, step), per_series)
+        _fetch_by_series(
+            engine,
+            ids,
+            lambda run: _seek_latest(engine, run, first, last, step),
+            small=per_series * len(ids) <= columnar.SMALL_READ_ROWS,
+        )
     )
 
 
@@ -310,7 +315,12 @@ class Evaluator:
         if per_step:
             rows = _fetch_latest(self.engine, ids, start + LOOKBACK_MS, end, step)
         else:
-            rows = _fetch_by_series(self.engine, ids, lambda run: _read_range(self.engine, run, tier, start, end), None)
+            rows = _fetch_by_series(
+                self.engine,
+                ids,
+                lambda run: _read_range(self.engine, run, tier, start, end),
+                small=end - start < PARALLEL_MIN_SPAN_MS,
+            )
         ids_read = rows["series_id"].to_numpy()
         times = rows["ts"].to_numpy()
         samples = rows["value"].to_numpy()
