@@ -16,7 +16,12 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-import streamlit as st
+# polars' jemalloc reads its options once, when polars loads (before any import below can load it): a
+# background thread hands freed pages back within a second instead of keeping them for later
+# (docs/deployment.md, "Memory"). An operator's own _RJEM_MALLOC_CONF wins.
+os.environ.setdefault("_RJEM_MALLOC_CONF", "background_thread:true,dirty_decay_ms:1000,muzzy_decay_ms:0")
+
+import streamlit as st  # after the allocator options above
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
