@@ -9,7 +9,7 @@ PORT   ?= 8501
 # localhost only by default; ADDRESS=0.0.0.0 serves other machines (login stays on there)
 ADDRESS ?= 127.0.0.1
 
-.PHONY: run test lint format typecheck pytest bench browser postgres prometheus pdf-libs clean
+.PHONY: run test lint format typecheck pytest bench soak browser postgres prometheus pdf-libs clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -60,8 +60,14 @@ pytest: $(VENV)/.dev browser postgres prometheus pdf-libs
 
 test: lint typecheck pytest
 
-bench: $(VENV)/.dev postgres prometheus pdf-libs
-	@for script in bench/*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done
+# every benchmark but the soak (an hour by design: `make soak`); common.py and report.py are helpers, not benchmarks
+bench: $(VENV)/.dev browser postgres prometheus pdf-libs
+	@for script in $(filter-out bench/common.py bench/report.py bench/soak.py,$(wildcard bench/*.py)); do \
+		echo "== $$script"; $(BIN)/python $$script || exit 1; done
+	$(BIN)/python bench/report.py
+
+soak: $(VENV)/.dev browser
+	$(BIN)/python bench/soak.py --minutes 62
 	$(BIN)/python bench/report.py
 
 clean:
