@@ -226,6 +226,7 @@ def test_bad_event_is_named_and_nothing_is_stored(client, engine, item, field, m
         (b"m 1", "", 415, "unsupported Content-Type"),
         (b"[" + b"1," * 200 + b"1]", "application/json", 422, None),
         (b'[{"name": "m", "value": 1e400}]', "application/json", 422, "+Inf cannot be stored"),
+        (b'[{"name": "m", "value": ' + b"7" * 5_000 + b"}]", "application/json", 400, "more than 4300 digits"),
     ],
 )
 def test_malformed_bodies_get_clear_statuses(client, engine, body, content_type, status, message):

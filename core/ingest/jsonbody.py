@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 from datetime import datetime
 from typing import Annotated, Any, NotRequired
 
@@ -128,6 +129,8 @@ def _items(body: bytes, key: str, max_items: int | None) -> list[Any]:
         raise BodyError(f"body is not valid JSON: {error}") from None
     except RecursionError:
         raise BodyError("body is nested too deeply") from None
+    except ValueError:  # json.loads' only other refusal: an integer literal past Python's 4,300-digit limit
+        raise BodyError(f"body holds a number of more than {sys.get_int_max_str_digits()} digits") from None
     if isinstance(document, dict) and set(document) == {key}:
         document = document[key]
     if not isinstance(document, list):
