@@ -53,11 +53,14 @@ def pages_read(database_url: str, data_dir: Path) -> None:
 
 
 def record(figures: dict[str, float]) -> None:
-    """Merge ``figures`` into bench/results.json and print them."""
+    """Merge ``figures`` into bench/results.json (with the time and the 1-minute load average) and print them."""
     results = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
     results.update({name: round(value, 3) for name, value in figures.items()})
     results["_machine"] = machine()
     results["_when"] = datetime.now(UTC).isoformat(timespec="seconds")
+    # when each figure was taken and how busy the machine was then: figures of one run share a time
+    load = round(os.getloadavg()[0], 1)
+    results.setdefault("_measured", {}).update({name: [results["_when"], load] for name in figures})
     RESULTS.write_text(json.dumps(results, indent=2, sort_keys=True) + "\n")
     width = max(len(name) for name in figures)
     for name, value in figures.items():
