@@ -14,7 +14,7 @@ means the same on 10-second and on hourly data. Cost: bench/results.json
 
 The combined detector (``auto``) is the robust z-score of each point against the
 last day — or, when the data shows a daily or weekly pattern, of its residual from
-the median of the same phase in the last three periods — with a spread that stays
+the median of the same phase (± a quarter hour) in the last three periods — with a spread that stays
 meaningful on discrete and sparse series (:func:`robust_scale`). Scores are
 continuous and uncapped, so a huge spike ranks above a routine one. An excursion like one
 that happened around the same time (± half an hour) on most of the last three days is a
@@ -41,6 +41,7 @@ TAIL_QUANTILE = 0.99  # the tail-aware spread: this quantile of absolute deviati
 TAIL_Z = 2.5758  # … divided by what it is for a normal distribution (two-sided 99 %)
 REARM_FACTOR = 2.0  # a later point re-arms the refractory when it scores this many times the last alarm
 RECURRING_TOLERANCE_S = 1800.0  # a daily excursion this close to the same time on earlier days recurs
+PHASE_JITTER_S = 900.0  # the seasonal forecast reads each earlier period ± this around the phase (timing wobble)
 Sensitivity = float | str
 
 
@@ -129,12 +130,23 @@ def robust_z(values: np.ndarray, plan: Plan, tail: bool = False) -> Scores:
     return Scores(score, median, scale)
 
 
-def seasonal_expected(values: np.ndarray, period: int, seasons: int = SEASONS) -> np.ndarray:
-    """The median of the same phase in the last ``seasons`` periods (NaN until one period of history)."""
+def seasonal_expected(values: np.ndarray, period: int, seasons: int = SEASONS, jitter: int = 0) -> np.ndarray:
+    """The median of the same phase in the last ``seasons`` periods (NaN until one period of history).
+
+    With ``jitter`` (points), each earlier period contributes the median of its ± ``jitter`` points around that
+    phase rather than the single point at it: a daily pattern's timing wobbles by minutes from day to day (a job
+    starting late, a ramp a little early), and one sample a day is then a noisy forecast — a routine spike that
+    happened to sit exactly on that phase on two of three days makes every calm point there look low.
+    """
+    source = values
+    if jitter > 0:
+        source = (
+            pl.Series(values, dtype=pl.Float64).rolling_median(2 * jitter + 1, center=True, min_samples=1).to_numpy()
+        )
     lagged = np.full((seasons, len(values)), np.nan)
     for k in range(1, seasons + 1):
         if period * k < len(values):
-            lagged[k - 1, period * k :] = values[: -period * k]
+            lagged[k - 1, period * k :] = source[: -period * k]
     out = np.full(len(values), np.nan)
     seen = ~np.isnan(lagged).all(axis=0)
     out[seen] = np.nanmedian(lagged[:, seen], axis=0)
@@ -148,7 +160,8 @@ def seasonal_z(values: np.ndarray, plan: Plan, tail: bool = False) -> Scores:
     """
     if not plan.period or len(values) < plan.period * 2:
         return robust_z(values, plan, tail)
-    expected = seasonal_expected(values, plan.period)
+    jitter = min(round(PHASE_JITTER_S / plan.step_s), plan.period // 4)
+    expected = seasonal_expected(values, plan.period, jitter=jitter)
     expected = np.where(np.isnan(expected), values, expected)  # no history yet: residual 0, nothing scored
     inner = robust_z(values - expected, plan, tail)
     return Scores(inner.score, expected + inner.expected, inner.scale)

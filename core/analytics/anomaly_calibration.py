@@ -26,6 +26,6 @@ CALIBRATED: dict[str, dict[str, float]] = {
     "zscore": {"low": 6.0, "medium": 4.0, "high": 3.0},
     "iqr": {"low": 4.5, "medium": 3.0, "high": 1.5},
     "seasonal": {"low": 9.0, "medium": 6.0, "high": 4.0},
-    "auto": {"low": 4.77, "medium": 3.82, "high": 3.06},
+    "auto": {"low": 4.64, "medium": 3.71, "high": 2.97},
 }
 # fmt: on
