@@ -38,6 +38,7 @@ from core.jobs import Scheduler
 from core.store import get_engine
 from core.ui.netaddr import bound_to_localhost
 from core.ui.nodelay import listen_without_nagle
+from core.ui.warmup import warm_up_in_background
 
 # Everything this process creates — the SQLite store and its WAL, the spool, rejected inbox
 # lines, secrets — holds data or credentials for its own user only: files 0600, folders 0700.
@@ -109,6 +110,7 @@ async def lifespan(_app: Any) -> AsyncIterator[dict[str, Any]]:
         from core.dashboards.provision import provision
 
         provision(engine, settings.dashboards_dir)
+    warm_up_in_background(engine)  # Streamlit's table imports and the SQLite readers, before the first viewer
     # Import-time objects live forever: freeze them out of every GC pass, and let the
     # many short-lived dicts of a 5,000-sample batch die young without a full collection.
     gc.collect()

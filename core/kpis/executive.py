@@ -102,17 +102,42 @@ def compute(
 
     The frame reaches 3 days before start.
     """
-    current = within(events, start_ms, end_ms)
-    gates = current.filter(pl.col("type").is_in(GATE_SCORE_TYPES))
-    defects = defect_kpis(
+    return compute_prepared(prepare(events, now_ms), utilisation_pct, start_ms, end_ms, settings)
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """What :func:`compute` reads from a frame whatever the window: the JSON fields are parsed once per frame,
+    not once per period (the page computes this period and the one before from the same frame)."""
+
+    events: pl.DataFrame
+    now_ms: int
+    defects: pl.DataFrame  # core.kpis.quality.defect_frame of the defect events
+    work: pl.DataFrame  # core.kpis.workflow.outcome_fields
+    sla_items: tuple[pl.DataFrame, pl.DataFrame]  # core.kpis.workflow.sla_items
+
+
+def prepare(events: pl.DataFrame, now_ms: int) -> Prepared:
+    """The window-independent part of :func:`compute` for ``events``."""
+    return Prepared(
+        events,
+        now_ms,
         defect_frame(events.filter(pl.col("type").is_in(DEFECT_EVENTS))),
-        start_ms=start_ms,
-        end_ms=end_ms,
-        day_start_ms=end_ms,
+        wf.outcome_fields(events),
+        wf.sla_items(events.filter(pl.col("type").is_in(wf.WORKFLOW_TYPES)), now_ms),
     )
+
+
+def compute_prepared(
+    ready: Prepared, utilisation_pct: float | None, start_ms: int, end_ms: int, settings: Settings
+) -> ExecutiveKpis:
+    """:func:`compute` from what :func:`prepare` returned."""
+    current = within(ready.events, start_ms, end_ms)
+    gates = current.filter(pl.col("type").is_in(GATE_SCORE_TYPES))
+    defects = defect_kpis(ready.defects, start_ms=start_ms, end_ms=end_ms, day_start_ms=end_ms)
     checks = compliance(current.filter(pl.col("type") == COMPLIANCE_EVENT))
-    done = wf.outcomes(events, start_ms, end_ms)
-    sla = wf.sla_adherence(events.filter(pl.col("type").is_in(wf.WORKFLOW_TYPES)), start_ms, end_ms, now_ms)
+    done = wf.outcomes_of(ready.work, start_ms, end_ms)
+    sla = wf.adherence_of(ready.sla_items, start_ms, end_ms)
     cost = wf.cost_per_review(
         done.agent_hours, done.completed, settings.cost_per_agent_hour, settings.cost_per_review_fixed
     )
@@ -286,14 +311,10 @@ def _load(
         value = frame["value"].mean() if frame.height else None
         return None if value is None else float(value)  # type: ignore[arg-type]
 
-    current = compute(events, utilisation(start_ms, end_ms), start_ms, end_ms, now_ms, settings)
-    previous = compute(events, utilisation(start_ms - span, start_ms), start_ms - span, start_ms, now_ms, settings)
-    defects = defect_kpis(
-        defect_frame(events.filter(pl.col("type").is_in(DEFECT_EVENTS))),
-        start_ms=start_ms,
-        end_ms=end_ms,
-        day_start_ms=end_ms,
-    )
+    ready = prepare(events, now_ms)
+    current = compute_prepared(ready, utilisation(start_ms, end_ms), start_ms, end_ms, settings)
+    previous = compute_prepared(ready, utilisation(start_ms - span, start_ms), start_ms - span, start_ms, settings)
+    defects = defect_kpis(ready.defects, start_ms=start_ms, end_ms=end_ms, day_start_ms=end_ms)
     return ExecutiveData(
         current,
         previous,

@@ -78,8 +78,10 @@ def _load(
             load_events(engine, GATE_EVENTS, min(start_ms - span, end_ms - DAY_MS), end_ms, settings=settings), filters
         )
     )
-    now_out, before = workflow.outcomes(events, start_ms, end_ms), workflow.outcomes(events, start_ms - span, start_ms)
-    day = workflow.outcomes(events, end_ms - DAY_MS, end_ms)
+    work = workflow.outcome_fields(events)  # parsed once for the three windows
+    now_out = workflow.outcomes_of(work, start_ms, end_ms)
+    before = workflow.outcomes_of(work, start_ms - span, start_ms)
+    day = workflow.outcomes_of(work, end_ms - DAY_MS, end_ms)
     gates = {
         key: gate_totals(within(gates_all, a, b))
         for key, (a, b) in {

@@ -45,6 +45,7 @@ WORKFLOW_TYPES = (
     "workflow.workflow_completed",
     "workflow.workflow_failed",
 )
+ENDED = ["workflow.workflow_completed", "workflow.workflow_failed"]
 OPEN_LOOKBACK_MS = 3 * 24 * HOUR_MS  # a workflow silent for longer is abandoned, not pending (as on the Developer page)
 OPEN_SCHEMA = pl.Schema(
     {
@@ -149,14 +150,22 @@ class Outcomes:
 
 def outcomes(events: pl.DataFrame, start_ms: int, end_ms: int) -> Outcomes:
     """Outcomes of workflows that ended in [start, end); ``events`` must reach back far enough to hold their steps."""
-    read = fields(
-        events,
+    return outcomes_of(outcome_fields(events), start_ms, end_ms)
+
+
+def outcome_fields(events: pl.DataFrame) -> pl.DataFrame:
+    """The events :func:`outcomes_of` reads, with their fields parsed: once for several windows of one frame."""
+    # Only these types are read: parsing the JSON of the others (gates, defects on the Executive page) is wasted.
+    return fields(
+        events.filter(pl.col("type").is_in([*ENDED, "workflow.step_completed", "workflow.step_started"])),
         {"workflow_id": "workflow_id", "step": "step"},
         {"duration_s": "duration_s", "queue_wait_s": "queue_wait_s"},
     )
-    ended = within(
-        read.filter(pl.col("type").is_in(["workflow.workflow_completed", "workflow.workflow_failed"])), start_ms, end_ms
-    )
+
+
+def outcomes_of(read: pl.DataFrame, start_ms: int, end_ms: int) -> Outcomes:
+    """:func:`outcomes` from a frame :func:`outcome_fields` prepared."""
+    ended = within(read.filter(pl.col("type").is_in(ENDED)), start_ms, end_ms)
     done = ended.filter(pl.col("type") == "workflow.workflow_completed")
     failed = ended.height - done.height
     merge = done["duration_s"].mean()
@@ -199,7 +208,22 @@ def sla_adherence(
     events: pl.DataFrame, start_ms: int, end_ms: int, now_ms: int, definitions: Sequence[SlaDefinition] = DEFAULTS
 ) -> SlaAdherence:
     """How many step/workflow items in [start, end) met their SLA target (core.sla's definitions and item model)."""
-    steps, workflows = sla.step_items(events, now_ms), sla.workflow_items(events, now_ms)
+    return adherence_of(sla_items(events, now_ms), start_ms, end_ms, definitions)
+
+
+def sla_items(events: pl.DataFrame, now_ms: int) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Step and workflow SLA items of ``events`` as of ``now_ms``: built once for several windows of one frame."""
+    return sla.step_items(events, now_ms), sla.workflow_items(events, now_ms)
+
+
+def adherence_of(
+    items: tuple[pl.DataFrame, pl.DataFrame],
+    start_ms: int,
+    end_ms: int,
+    definitions: Sequence[SlaDefinition] = DEFAULTS,
+) -> SlaAdherence:
+    """:func:`sla_adherence` from the items :func:`sla_items` built."""
+    steps, workflows = items
     rows = []
     for definition in definitions:
         if definition.kind not in ("step", "workflow") or not definition.enabled:

@@ -232,6 +232,46 @@ def _read_sqlite(path: str, key: str, sql: str, params: Params) -> Any:
         os.unlink(name)
 
 
+def start_readers(engine: Engine) -> int:
+    """Start the SQLite read workers not running yet and have each open ``engine``'s store; returns how many.
+
+    Why: a worker's process start and its import of pyarrow and the driver take about half a second
+    on a 2-core machine, which otherwise falls on the first chart a viewer opens. The server calls
+    this once at start (core.ui.warmup); a store ADBC cannot read, or Postgres, needs nothing. Never
+    waits for a busy worker: only missing ones are started.
+    """
+    global _started_workers
+    found = _driver(engine.url)
+    if found is None or found[0] != "sqlite" or not available(engine):
+        return 0
+    _, path, key = found
+    with _lock:
+        missing = max(SQLITE_WORKERS - _started_workers, 0)
+        _started_workers += missing
+    workers = []
+    for _ in range(missing):  # all processes first: they start side by side
+        try:
+            workers.append(_Worker())
+        except Exception:
+            with _lock:
+                _started_workers -= 1
+            log.debug("could not start a SQLite read worker", exc_info=True)
+    started = 0
+    for worker in workers:
+        try:
+            os.unlink(worker.ask(("read", path, key, "SELECT 1", (), _SPOOL)))
+        except WorkerGone:
+            with _lock:
+                _started_workers -= 1
+            worker.stop()
+            continue
+        except Exception:  # a read that fails is the normal read path's to report (and fall back from)
+            log.debug("SQLite read worker warm-up read failed", exc_info=True)
+        _idle_workers.put(worker)
+        started += 1
+    return started
+
+
 def worker_pids() -> list[int]:
     """Process ids of the idle SQLite read workers (for tests and diagnosis)."""
     with _lock:
@@ -367,4 +407,5 @@ __all__ = [
     "fetch",
     "fetch_adbc",
     "fetch_rows",
+    "start_readers",
 ]
