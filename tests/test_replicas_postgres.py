@@ -55,6 +55,7 @@ INTERVALS = {
     "insights": 10.0,
     "reports": 60.0,
 }
+DB_INTERVAL_S = 5.0
 METRIC = "replica_probe_depth"
 
 
@@ -126,7 +127,7 @@ def firing_notices(hook: Receiver) -> list[str]:
     return [str(body["status"]) for body in hook.bodies]
 
 
-def assert_once_per_interval(runs: dict[str, list[sa.Row]]) -> None:
+def assert_once_per_interval(runs: dict[str, list[sa.Row]], intervals: dict[str, float]) -> None:
     """No two runs of a job overlap, none comes sooner than its interval, and each token has one owner."""
     for job, rows in runs.items():
         owners: dict[int, str] = {}
@@ -136,13 +137,15 @@ def assert_once_per_interval(runs: dict[str, list[sa.Row]]) -> None:
             assert later.token >= earlier.token, (job, earlier, later)
             if earlier.finished_ms is not None:
                 assert later.started_ms >= earlier.finished_ms, f"{job}: runs overlap: {earlier} {later}"
-            assert later.started_ms - earlier.started_ms >= INTERVALS[job] * 1000 - 100, f"{job}: {earlier} {later}"
+            assert later.started_ms - earlier.started_ms >= intervals[job] * 1000 - 100, f"{job}: {earlier} {later}"
 
 
 def test_two_replicas_run_each_job_once_and_a_killed_holder_hands_over_within_one_lease(
     database: tuple[str, Engine], tmp_path: Path
 ) -> None:
     url, engine = database
+    # store-wide jobs and the one shared collector here (the database watch of the store itself, collectors.base)
+    jobs = INTERVALS | {f"collector:database:postgresql:{engine.url.database}": DB_INTERVAL_S}
     (tmp_path / "none.yaml").write_text("rules: []\n")
     env = {
         "PULSEBOARD_DATABASE_URL": url,
@@ -155,6 +158,7 @@ def test_two_replicas_run_each_job_once_and_a_killed_holder_hands_over_within_on
         "PULSEBOARD_FORECAST_INTERVAL_S": str(INTERVALS["forecasts"]),
         "PULSEBOARD_RETENTION_INTERVAL_S": str(INTERVALS["retention"]),
         "PULSEBOARD_INSIGHTS_INTERVAL_S": str(INTERVALS["insights"]),
+        "PULSEBOARD_DB_INTERVAL_S": str(DB_INTERVAL_S),
         "PULSEBOARD_ALERT_RULES_FILE": str(tmp_path / "none.yaml"),
         "PULSEBOARD_ALERT_RESOLVE_WAIT_S": "0",
         "PULSEBOARD_QUERY_CACHE_TTL_S": "0",
@@ -168,7 +172,7 @@ def test_two_replicas_run_each_job_once_and_a_killed_holder_hands_over_within_on
         write_values(engine, 20.0, now_ms() - 2_000)
 
         first = stack.enter_context(live_server(tmp_path / "a", env=env))
-        wait_for(lambda: set(INTERVALS) <= set(leases(engine)), "the first replica takes every job")
+        wait_for(lambda: set(jobs) <= set(leases(engine)), "the first replica takes every job")
         second = stack.enter_context(live_server(tmp_path / "b", env=env))
         servers = {first.process.pid: first, second.process.pid: second}
 
@@ -181,7 +185,7 @@ def test_two_replicas_run_each_job_once_and_a_killed_holder_hands_over_within_on
         wait_for(lambda: job_status(survivor, "alerts")["skipped_not_leader"] >= 3, "the survivor keeps trying")
         assert firing_notices(hook) == ["firing"] and notifications(engine) == ["firing"]
         held = {job for job, (owner, _) in leases(engine).items() if owner == holder_owner}
-        assert held == set(INTERVALS)  # one replica runs the lot; the other has run nothing
+        assert held == set(jobs)  # one replica runs the lot; the other has run nothing
         assert {row.owner for rows in job_runs(engine).values() for row in rows} == {holder_owner}
 
         # The holder dies without handing anything back.
@@ -217,10 +221,10 @@ def test_two_replicas_run_each_job_once_and_a_killed_holder_hands_over_within_on
         wait_for(lambda: len([r for r in job_runs(engine)["alerts"] if r.owner == survivor_owner]) >= settled, "more")
         assert firing_notices(hook) == ["firing", "resolved"]
         assert notifications(engine) == ["firing", "resolved"]
-        assert_once_per_interval(job_runs(engine))
+        assert_once_per_interval(job_runs(engine), jobs)
         assert job_status(survivor, "alerts")["lease_token"] == token + 1
         shown = httpx.get(f"{survivor.url}/api/v1/ready", timeout=10).json()["checks"]["collectors"]
         assert shown["replica"] == survivor_owner
         assert {job: (lease["owner"], lease["mine"]) for job, lease in shown["leases"].items()} == {
-            job: (survivor_owner, True) for job in INTERVALS
+            job: (survivor_owner, True) for job in jobs
         }
