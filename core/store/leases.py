@@ -122,6 +122,11 @@ def holding(job: str, token: int, owner: str = OWNER) -> Iterator[None]:
         _current.reset(mark)
 
 
+def _require(connection: Connection, job: str, token: int, owner: str) -> None:
+    if not still_holds(connection, job, token, owner):
+        raise LeaseLost(f"job {job}: lease token {token} of {owner} is no longer current")
+
+
 def fence(connection: Connection) -> None:
     """Refuse this transaction with :class:`LeaseLost` if it runs in a job whose lease moved to another replica.
 
@@ -131,16 +136,14 @@ def fence(connection: Connection) -> None:
     if current is None:
         return
     job, token, owner = current
-    if not still_holds(connection, job, token, owner):
-        raise LeaseLost(f"job {job}: lease token {token} of {owner} is no longer current")
+    _require(connection, job, token, owner)
 
 
 def start_run(engine: Engine, job: str, token: int, owner: str = OWNER) -> int:
     """Log the start of a run (fenced: a run whose lease moved on does not start); returns its ``job_runs`` id."""
     now = now_ms()
     with engine.begin() as connection:
-        if not still_holds(connection, job, token, owner):
-            raise LeaseLost(f"job {job}: lease token {token} of {owner} is no longer current")
+        _require(connection, job, token, owner)
         connection.execute(schema.job_leases.update().where(schema.job_leases.c.job == job).values(last_run_ms=now))
         key = connection.execute(
             schema.job_runs.insert().values(job=job, owner=owner, token=token, started_ms=now)
