@@ -22,6 +22,8 @@ from core.alerts.rules import parse_rule
 from core.config import Settings
 from core.jobs import Scheduler
 from core.store import schema
+from core.store.retention import run_retention
+from core.store.rollup import run_rollup
 from core.store.leases import (
     LeaseLost,
     fence,
@@ -87,6 +89,35 @@ def test_a_write_fenced_with_a_stale_token_is_refused_and_rolled_back(engine: En
         assert connection.execute(sa.select(sa.func.count()).select_from(schema.collector_state)).scalar() == 0
     with engine.begin() as connection:
         fence(connection)  # outside a leased run there is nothing to check
+
+
+def count(engine: Engine, table: sa.Table) -> int:
+    with engine.connect() as connection:
+        return int(connection.execute(sa.select(sa.func.count()).select_from(table)).scalar() or 0)
+
+
+def test_a_replica_that_lost_a_store_job_lease_writes_no_rollup_sample_or_retention_delete(
+    engine: Engine, cfg: Settings
+) -> None:
+    feed(engine, "cpu", {"host": "a"}, [1.0, 2.0, 3.0], start=T0 - 3 * 86_400_000)  # older than raw retention
+    for job in ("rollup", "recording", "retention"):
+        take_lease(engine, job, 60_000, A)
+        expire(engine, job)
+        take_lease(engine, job, 60_000, B)
+    with holding("rollup", 1, A), pytest.raises(LeaseLost):
+        run_rollup(engine)
+    assert count(engine, schema.samples_1m) == 0
+    with holding("recording", 1, A), pytest.raises(LeaseLost):  # a recording rule writes through ingest
+        feed(engine, "job:cpu:avg", {}, [2.0])
+    assert count(engine, schema.samples) == 3
+    with holding("rollup", 2, B):
+        run_rollup(engine)
+    assert count(engine, schema.samples_1m) > 0
+    with holding("retention", 1, A), pytest.raises(LeaseLost):
+        run_retention(engine, cfg, T0)
+    assert count(engine, schema.samples) == 3
+    with holding("retention", 2, B):
+        assert run_retention(engine, cfg, T0).deleted["samples"] == 3
 
 
 def test_two_schedulers_on_one_store_run_a_singleton_once_and_log_the_run(engine: Engine) -> None:

@@ -21,6 +21,7 @@ from sqlalchemy.engine import Connection, Engine
 from core.ingest.feeds import FeedMark, record_feed
 from core.model import Event, Sample, labels_json, now_ms, series_fingerprint
 from core.store import schema
+from core.store.leases import fence
 from core.store.rollup import mark_dirty, mark_dirty_sql
 
 CHUNK = 500  # keeps IN (...) lists under every backend's parameter limit
@@ -242,6 +243,7 @@ def write_batch(
     for attempt in (1, 2):
         try:
             with engine.begin() as connection:
+                fence(connection)  # in a leased job (recording rules, shared collectors): only the lease holder writes
                 written, fresh, created = write_samples(connection, samples, cache)
                 events_written, duplicates = write_events(connection, events) if events else (0, 0)
                 if feed is not None:

@@ -25,6 +25,7 @@ from sqlalchemy.engine import Engine
 from core.config import Settings
 from core.query import series as read_series
 from core.store import schema
+from core.store.leases import fence
 
 HOUR_MS = 3_600_000
 DAY_MS = 24 * HOUR_MS
@@ -168,6 +169,7 @@ def save(engine: Engine, baselines: pl.DataFrame, computed_ms: int) -> None:
     table = schema.baselines
     rows = [{**r, "id": _row_id(r["series"], r["slot"]), "computed_ms": computed_ms} for r in baselines.to_dicts()]
     with engine.begin() as connection:
+        fence(connection)  # a replica whose insights lease moved on replaces nothing
         connection.execute(sa.delete(table))
         for first in range(0, len(rows), 2_000):
             connection.execute(table.insert(), rows[first : first + 2_000])

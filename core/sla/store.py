@@ -22,6 +22,7 @@ from core.sla.alerting import AlertsSink
 from core.sla.compliance import EVENT_SCHEMA
 from core.sla.definitions import DEFAULTS, DefinitionError, SlaDefinition
 from core.store import schema
+from core.store.leases import fence
 
 WORKFLOW_EVENT_TYPES = (
     "workflow.step_started",
@@ -202,6 +203,7 @@ def upsert_breaches(
     new: list[dict[str, Any]] = []
     escalated: list[dict[str, Any]] = []
     with engine.begin() as connection:
+        fence(connection)  # a replica whose sla_check lease moved on logs no breach twice
         for row in rows:
             found = connection.execute(
                 sa.select(table.c.id, table.c.escalated, table.c.ended_ms).where(

@@ -17,6 +17,7 @@ from sqlalchemy.engine import Engine
 
 from core.store import schema
 from core.store.collector_state import get_state, put_state
+from core.store.leases import fence
 
 STATE = "forecasts"  # collector_state namespace: keys "request" and "progress"
 _table = schema.forecasts
@@ -61,6 +62,7 @@ def save(engine: Engine, rows: list[StoredForecast]) -> None:
         for key, r in zip(ids, rows, strict=True)
     ]
     with engine.begin() as connection:
+        fence(connection)  # a replica whose forecasts lease moved on overwrites no newer fit
         connection.execute(sa.delete(_table).where(_table.c.id.in_(ids)))
         connection.execute(_table.insert(), values)
 
@@ -101,6 +103,7 @@ def drop(engine: Engine, subject: str, gone: set[tuple[str, int]]) -> int:
         return 0
     ids = [row_id(subject, target, horizon) for target, horizon in gone]
     with engine.begin() as connection:
+        fence(connection)
         return connection.execute(sa.delete(_table).where(_table.c.id.in_(ids))).rowcount or 0
 
 

@@ -27,6 +27,7 @@ from sqlalchemy.engine import Connection, Engine
 from core.config import Settings
 from core.model import now_ms as clock_ms
 from core.store import schema
+from core.store.leases import fence
 from core.store.rollup import MINUTE_MS, RAW_HORIZON, TIER_MS, read_state, write_state
 
 HOUR_MS = 3_600_000
@@ -114,6 +115,7 @@ def _delete_raw(engine: Engine, cutoff: int, deadline: float, stats: RetentionSt
         try:
             with engine.begin() as connection:
                 write_state(connection, RAW_HORIZON, end)  # first statement: takes SQLite's write lock
+                fence(connection)  # a replica whose retention lease moved on deletes nothing
                 p = "%s" if connection.dialect.name == "postgresql" else "?"
                 count = connection.exec_driver_sql(
                     f"DELETE FROM samples WHERE series_id IN (SELECT id FROM series) AND ts >= {p} AND ts < {p}",
@@ -147,6 +149,7 @@ def _delete_tier(engine: Engine, tier: str, cutoff: int, deadline: float, stats:
             stats.finished = False
             break
         with engine.begin() as connection:
+            fence(connection)
             deleted += connection.execute(
                 table.delete().where(
                     table.c.series_id.in_(ids[start : start + SERIES_PER_CHUNK]), table.c.bucket < cutoff
@@ -169,6 +172,7 @@ def _delete_events(engine: Engine, cut: Cutoffs, deadline: float, stats: Retenti
                 stats.deleted["events"] = deleted
                 return
             with engine.begin() as connection:
+                fence(connection)
                 ids = sa.select(table.c.id).where(condition).limit(EVENTS_PER_CHUNK).scalar_subquery()
                 count = connection.execute(table.delete().where(table.c.id.in_(ids))).rowcount
             deleted += count
@@ -185,6 +189,7 @@ def _delete_breaches(engine: Engine, cutoff: int, deadline: float, stats: Retent
             stats.finished = False
             break
         with engine.begin() as connection:
+            fence(connection)
             ids = (
                 sa.select(table.c.id)
                 .where(table.c.ts < cutoff)

@@ -28,6 +28,8 @@ from dataclasses import dataclass, field
 import polars as pl
 from sqlalchemy.engine import Connection, Engine
 
+from core.store.leases import fence
+
 MINUTE_MS = 60_000
 TIER_MS = {"1m": 60_000, "5m": 300_000, "1h": 3_600_000}
 RAW_HORIZON = "raw_horizon"
@@ -282,6 +284,7 @@ def run_rollup(engine: Engine, now_ms: int | None = None, *, chunk: int = CHUNK_
                 )
             ]
             if dirty:
+                fence(connection)  # a replica whose rollup lease moved on writes no tier
                 _roll_chunk(connection, dirty, stats)
         if len(dirty) < chunk:
             break
