@@ -31,10 +31,12 @@ from core.ingest.writer import series_cache
 from core.store.engine import dispose_engines, make_engine
 from core.store.migrate import upgrade
 from core.store.schema import metadata
+from core.ui.schema_check import set_checking
 
 st_config.set_option("server.address", "127.0.0.1")  # AppTest sessions count as a localhost-bound server
 # .streamlit/config.toml hides exception details from browsers; tests are development and want them.
 st_config.set_option("client.showErrorDetails", "full")
+set_checking(True)  # every chart a test draws is checked against the Vega-Lite schema; the app skips the check
 
 POSTGRES_ADMIN_URL = os.environ.get("PULSEBOARD_TEST_POSTGRES", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}

@@ -21,6 +21,7 @@ import streamlit as st
 
 from core.ui import chart_text
 from core.ui.contrast import TEXT_SIZES, Prefs, css, style_chart
+from core.ui.schema_check import unchecked
 from core.ui.text import md_escape, md_plain
 
 CONTRAST_KEY, SIZE_KEY = "a11y_high_contrast", "a11y_text_size"
@@ -126,7 +127,7 @@ def chart(
     shown = style_chart(figure, chosen).properties(description=summary)
     if chosen.high_contrast:
         altair_chart.setdefault("theme", None)  # Vega's plain black-on-white look; Streamlit's greys are fainter
-    state = st.altair_chart(shown, **altair_chart)
+    state = st.altair_chart(unchecked(shown), **altair_chart)
     st.caption(md_escape(summary))  # label values come from whoever writes to the store
     with st.expander("Show data", type="compact", key=show_key, on_change="rerun") as box:
         if box.open:
