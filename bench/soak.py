@@ -129,15 +129,35 @@ def send_forever(run: Run, client: Client) -> None:
             time.sleep(max(0.0, next_at - time.monotonic()))
 
 
-def sample_rss(run: Run, rss: list[tuple[float, float]], every_s: float = 5.0) -> None:
-    """(seconds since start, MB) of the server process while the steady phase lasts."""
+def sample_rss(run: Run, rss: list[tuple[float, float, float]], every_s: float = 5.0) -> None:
+    """(seconds since start, RSS MB, file-backed and shared part MB) of the server while the steady phase lasts.
+
+    The file-backed part (SQLite pages read through the OS, mapped libraries) is kept apart
+    because the kernel can drop it under pressure; the rest is the process' own heap.
+    """
     started = time.monotonic()
     while not run.stop.is_set() and run.phase == "steady":
         process = run.process
         if process is not None:
             with contextlib.suppress(psutil.Error):
-                rss.append((time.monotonic() - started, process.memory_info().rss / 2**20))
+                memory = process.memory_info()
+                rss.append((time.monotonic() - started, memory.rss / 2**20, memory.shared / 2**20))
         run.stop.wait(every_s)
+
+
+def pools(run: Run) -> str:
+    """The server's own account of its memory (``pulseboard_memory_bytes`` at /metrics), for the minute lines."""
+    try:
+        text = httpx.get(f"{run.target.url}/metrics", timeout=10).text
+    except httpx.HTTPError as error:
+        return f"(/metrics: {error})"
+    shown = []
+    for line in text.splitlines():
+        if line.startswith("pulseboard_memory_bytes{"):
+            shown.append(f"{line.split(chr(34))[1]} {float(line.rsplit(' ', 1)[1]) / 2**20:.1f}")
+        elif line.startswith("pulseboard_threads "):
+            shown.append(f"threads {float(line.rsplit(' ', 1)[1]):.0f}")
+    return " ".join(shown)
 
 
 def watch_in_browser(run: Run, viewers: int, errors: list[str], ready: threading.Event) -> None:
@@ -316,7 +336,7 @@ def main() -> None:
         port = free_port()
         run = Run(Target("", {}), args.rate)
         clients = [Client(n) for n in range(args.clients)]
-        rss: list[tuple[float, float]] = []
+        rss: list[tuple[float, float, float]] = []
         viewer_errors: list[str] = []
         last.callback(run.stop.set)  # runs before the server stops: clients and viewers end first
         first = contextlib.ExitStack()
@@ -335,7 +355,8 @@ def main() -> None:
         while time.monotonic() < deadline:
             time.sleep(min(60, max(0.0, deadline - time.monotonic())))
             acked = sum(len(b) for c in clients for b in c.acked.values()) * args.rate
-            print(f"  rss {rss[-1][1] if rss else float('nan'):7.1f} MB  acknowledged {acked:,}", flush=True)
+            now_mb, shared_mb = rss[-1][1:] if rss else (float("nan"), float("nan"))
+            print(f"  rss {now_mb:7.1f} MB (shared {shared_mb:5.1f}) {pools(run)}  acknowledged {acked:,}", flush=True)
         run.phase = "kill"
         killed = time.monotonic()
         server.process.kill()
@@ -378,7 +399,8 @@ def main() -> None:
         f"viewer errors: {viewer_errors or 'none'}; inbox: {inbox}; server alive at the end: {alive}; "
         f"API spool batches not replayed when verified: {waiting:g}"
     )
-    rss_mb = [mb for _, mb in rss]
+    rss_mb = [mb for _, mb, _ in rss]
+    warmup_s = args.warmup_min * 60
     figures = {
         "soak_lost_samples": found.get("lost_steady", 0),
         "soak_dup_samples": found["duplicates"],
@@ -386,7 +408,8 @@ def main() -> None:
         "soak_ingest_p99_ms": float(np.percentile(steady, 99)),
         "soak_rss_start_mb": rss_mb[0],
         "soak_rss_end_mb": rss_mb[-1],
-        "soak_rss_growth_mb_per_h": slope_mb_per_h(rss, args.warmup_min * 60),
+        "soak_rss_growth_mb_per_h": slope_mb_per_h([(t, mb) for t, mb, _ in rss], warmup_s),
+        "soak_rss_anon_growth_mb_per_h": slope_mb_per_h([(t, mb - shared) for t, mb, shared in rss], warmup_s),
         "soak_minutes": args.minutes,
         "soak_viewer_errors": len(viewer_errors),
         "fault_lost_samples": sum(v for k, v in found.items() if k.startswith("lost_") and k != "lost_steady"),

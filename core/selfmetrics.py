@@ -112,6 +112,54 @@ SCRAPES = Counter(
     registry=REGISTRY,
 )
 
+MEMORY_BYTES = Gauge(
+    "pulseboard_memory_bytes",
+    "Where this process's memory is, by pool: rss, the C heap (glibc_in_use, glibc_free), arrow (pyarrow's pool).",
+    ["pool"],
+    registry=REGISTRY,
+)
+THREADS = Gauge("pulseboard_threads", "Python threads alive in this process.", registry=REGISTRY)
+THREADS.set_function(threading.active_count)
+
+
+def memory_pools() -> dict[str, float]:
+    """Bytes held per memory pool now: a growing RSS is only actionable once the pool that grows is known."""
+    import sys
+
+    import psutil
+
+    pools = {"rss": float(psutil.Process().memory_info().rss)}
+    libc = _libc()
+    if libc is not None and hasattr(libc, "mallinfo2"):
+        info = _mallinfo2(libc)
+        pools["glibc_in_use"] = float(info.uordblks + info.hblkhd)
+        pools["glibc_free"] = float(info.fordblks)
+    if "pyarrow" in sys.modules:  # never imported just to say it holds nothing
+        pools["arrow"] = float(sys.modules["pyarrow"].total_allocated_bytes())
+    return pools
+
+
+# struct mallinfo2's fields, in glibc's order
+MALLINFO2_FIELDS: tuple[str, ...] = ("arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks", "fsmblks")
+MALLINFO2_FIELDS += ("uordblks", "fordblks", "keepcost")
+
+
+def _mallinfo2(libc: Any) -> Any:
+    import ctypes
+
+    class MallInfo2(ctypes.Structure):
+        _fields_ = [(name, ctypes.c_size_t) for name in MALLINFO2_FIELDS]
+
+    libc.mallinfo2.restype = MallInfo2
+    return libc.mallinfo2()
+
+
+def exposition() -> bytes:
+    """The current values in Prometheus text format 0.0.4."""
+    for pool, value in memory_pools().items():
+        MEMORY_BYTES.labels(pool).set(value)
+    return generate_latest(REGISTRY)
+
 
 class PageRuns:
     """Slowest and count of page script runs per page since the last :meth:`drain`.
@@ -152,11 +200,6 @@ def record_page_run(page: str, seconds: float) -> None:
     ``record_page_run("overview", time.perf_counter() - started)``.
     """
     PAGE_RUNS.record(page, seconds)
-
-
-def exposition() -> bytes:
-    """The current values in Prometheus text format 0.0.4."""
-    return generate_latest(REGISTRY)
 
 
 def start_memory_snapshots(folder: Path, every_s: float) -> threading.Thread:

@@ -41,6 +41,14 @@ def test_json_and_prometheus_batches_are_stored_and_counted(server):
     assert prom_reply.status_code == 200 and prom_reply.json()["samples_written"] == 1
     exposition = httpx.get(f"{server.url}/metrics").text
     assert 'pulseboard_ingest_items_total{kind="sample",origin="api"}' in exposition
+    pools = {
+        line.split('"')[1]: float(line.rsplit(" ", 1)[1])
+        for line in exposition.splitlines()
+        if line.startswith("pulseboard_memory_bytes{")
+    }
+    # the server's memory by pool: the C heap and Arrow's pool are parts of its RSS
+    assert set(pools) == {"rss", "glibc_in_use", "glibc_free", "arrow"}
+    assert pools["rss"] > max(pools["glibc_in_use"], pools["arrow"]) > 0
 
 
 def test_bad_batch_gets_422_with_reasons(server):
