@@ -47,7 +47,7 @@ def test_json_and_prometheus_batches_are_stored_and_counted(server):
         if line.startswith("pulseboard_memory_bytes{")
     }
     # the server's memory by pool: the C heap and Arrow's pool are parts of its RSS
-    assert set(pools) == {"rss", "glibc_in_use", "glibc_free", "arrow"}
+    assert set(pools) == {"rss", "glibc_in_use", "glibc_free", "arrow", "query_cache"}
     assert pools["rss"] > max(pools["glibc_in_use"], pools["arrow"]) > 0
 
 
