@@ -59,22 +59,37 @@ def display_name(name: str, labels: dict[str, str]) -> str:
     return f"{name}{{{inner}}}" if inner else name
 
 
+_SERIES_SQL = "SELECT id, name, labels FROM series{where} ORDER BY name, labels"
+
+
 def find_series(engine: Engine, selector: str | Selector) -> pl.DataFrame:
-    """Series matching ``selector``: series_id, name, labels (JSON), series (display text)."""
+    """Series matching ``selector``: series_id, name, labels (JSON), series (display text).
+
+    Every query starts here (a Prometheus-compatible read of one series spends a fifth of its time
+    in it), so the statement is plain SQL and the driver's own tuples are read: no SQLAlchemy
+    statement built and no Row made per series.
+    """
     sel = as_selector(selector)
-    table = schema.series
-    query = sa.select(table.c.id, table.c.name, table.c.labels).order_by(table.c.name, table.c.labels)
-    if sel.exact_name is not None:
-        query = query.where(table.c.name == sel.exact_name)
-    rows = []
+    mark = "%s" if engine.dialect.name == "postgresql" else "?"
+    by_name = sel.exact_name is not None
+    sql = _SERIES_SQL.format(where=f" WHERE name = {mark}" if by_name else "")
     with engine.connect() as connection:
-        for sid, name, text in connection.execute(query):
-            labels = json.loads(text)
-            if sel.matches(name, labels):
-                rows.append((sid, name, text, display_name(name, labels)))
-    if len(rows) > MAX_SERIES:
-        raise ValueError(f"selector {sel} matches {len(rows)} series; narrow it to at most {MAX_SERIES}")
-    return pl.DataFrame(rows, schema=SERIES_SCHEMA, orient="row")
+        result = connection.exec_driver_sql(sql, (sel.exact_name,) if by_name else ())
+        try:
+            found = result.cursor.fetchall()
+        finally:
+            result.close()
+    ids, names, texts, shown = [], [], [], []
+    for sid, name, text in found:
+        labels = json.loads(text)
+        if sel.matches(name, labels):
+            ids.append(sid)
+            names.append(name)
+            texts.append(text)
+            shown.append(display_name(name, labels))
+    if len(ids) > MAX_SERIES:
+        raise ValueError(f"selector {sel} matches {len(ids)} series; narrow it to at most {MAX_SERIES}")
+    return pl.DataFrame({"series_id": ids, "name": names, "labels": texts, "series": shown}, schema=SERIES_SCHEMA)
 
 
 AGG_COLUMNS: dict[str, tuple[str, ...]] = {
