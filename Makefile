@@ -62,8 +62,10 @@ test: lint typecheck pytest
 
 # every benchmark but the soak (an hour by design: `make soak`); common.py and report.py are helpers, not benchmarks
 bench: $(VENV)/.dev browser postgres prometheus pdf-libs
-	@for script in $(filter-out bench/common.py bench/report.py bench/soak.py,$(wildcard bench/*.py)); do \
-		echo "== $$script"; $(BIN)/python $$script || exit 1; done
+	@started=$$(date +%s); for script in $(filter-out bench/common.py bench/report.py bench/soak.py,$(wildcard bench/*.py)); do \
+		echo "== $$script"; at=$$(date +%s); $(BIN)/python $$script || exit 1; \
+		echo "== $$script took $$(( $$(date +%s) - at )) s"; done; \
+		echo "== make bench: every script in $$(( $$(date +%s) - started )) s"
 	$(BIN)/python bench/report.py
 
 soak: $(VENV)/.dev browser
