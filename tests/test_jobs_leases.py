@@ -22,8 +22,6 @@ from core.alerts.rules import parse_rule
 from core.config import Settings
 from core.jobs import Scheduler
 from core.store import schema
-from core.store.retention import run_retention
-from core.store.rollup import run_rollup
 from core.store.leases import (
     LeaseLost,
     fence,
@@ -35,6 +33,8 @@ from core.store.leases import (
     still_holds,
     take_lease,
 )
+from core.store.retention import run_retention
+from core.store.rollup import run_rollup
 from tests.alert_support import T0, alert_settings, feed, http_receiver
 
 A, B = "host-a:1", "host-b:2"

@@ -21,7 +21,7 @@ import streamlit as st
 
 from core.ui import chart_text
 from core.ui.contrast import TEXT_SIZES, Prefs, css, style_chart
-from core.ui.schema_check import unchecked
+from core.ui.schema_check import unchecked, with_properties
 from core.ui.text import md_escape, md_plain
 
 CONTRAST_KEY, SIZE_KEY = "a11y_high_contrast", "a11y_text_size"
@@ -124,7 +124,7 @@ def chart(
     Returns what ``st.altair_chart`` returned (the selection of a clickable chart)."""
     chosen = prefs()
     summary = chart_text.describe(figure, rows, md_plain(title), unit)  # titles are Markdown; the summary is text
-    shown = style_chart(figure, chosen).properties(description=summary)
+    shown = with_properties(style_chart(figure, chosen), description=summary)
     if chosen.high_contrast:
         altair_chart.setdefault("theme", None)  # Vega's plain black-on-white look; Streamlit's greys are fainter
     state = st.altair_chart(unchecked(shown), **altair_chart)

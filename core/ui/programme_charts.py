@@ -13,7 +13,7 @@ from typing import Any
 import altair as alt
 import polars as pl
 
-from core.ui.charts import PALETTE, PICK, Chart
+from core.ui.charts import PALETTE, PICK, Chart, picked_opacity
 
 GANTT_COLORS = {"planned": "#A0A0A0", "done": PALETTE[0], "running": PALETTE[1]}  # grey reads on light and dark
 GANTT_ROW_PX = 50  # one task: its planned bar above its actual bar (the height holds the axis and legend too)
@@ -65,7 +65,7 @@ def gantt(
     chart = alt.Chart(shown).mark_bar(cornerRadius=3).encode(**encoding)
     if pick:
         selection = alt.selection_point(name=PICK, fields=[task], on="click")
-        chart = chart.add_params(selection).encode(opacity=alt.condition(selection, alt.value(1.0), alt.value(0.5)))
+        chart = chart.add_params(selection).encode(opacity=picked_opacity(selection, other=0.5))
     props: dict[str, Any] = {"height": height or GANTT_ROW_PX * max(len(tasks), 1) + 90, "width": "container"}
     if title:
         props["title"] = title

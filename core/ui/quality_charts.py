@@ -9,7 +9,7 @@ from __future__ import annotations
 import altair as alt
 import polars as pl
 
-from core.ui.charts import PICK, fitted_gradient_legend
+from core.ui.charts import PICK, fitted_gradient_legend, picked_opacity
 
 LEVELS = ["low", "medium", "high"]
 
@@ -44,7 +44,7 @@ def risk_matrix(cells: pl.DataFrame, *, height: int = 260) -> alt.TopLevelMixin:
                 title="risk score",
                 legend=fitted_gradient_legend(),
             ),
-            opacity=alt.condition(selection, alt.value(1.0), alt.value(0.55)),
+            opacity=picked_opacity(selection, other=0.55),
         )
         .add_params(selection)
     )

@@ -46,6 +46,16 @@ def unchecked(chart: T) -> T:
     return chart
 
 
+def with_properties(chart: T, **properties: Any) -> T:
+    """``chart.properties(**properties)``, which checks each one against the schema, without the check unless on."""
+    if _checking:
+        return chart.properties(**properties)  # type: ignore[attr-defined, no-any-return]
+    shown = chart.copy(deep=False)  # type: ignore[attr-defined]
+    for key, value in properties.items():
+        setattr(shown, key, value)  # Altair stores it as a spec property, as properties() does
+    return shown  # type: ignore[no-any-return]
+
+
 set_checking(False)
 
-__all__ = ["set_checking", "unchecked"]
+__all__ = ["set_checking", "unchecked", "with_properties"]
