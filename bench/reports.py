@@ -23,7 +23,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.common import record
-from bench.pages import build_dataset
+from bench.pages import build_dataset, needs_building
 
 RUNS = 3
 DAY = 86_400_000
@@ -48,7 +48,7 @@ def main() -> None:
     parser.add_argument("--rebuild", action="store_true")
     parser.add_argument("--examples", type=Path, default=None, help="also write one example of each report here")
     args = parser.parse_args()
-    if args.rebuild or not args.db.exists():
+    if args.rebuild or needs_building(args.db):
         build_dataset(args.db, 30)
     from core.config import load_settings
     from core.reports.model import KINDS

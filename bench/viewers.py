@@ -237,9 +237,9 @@ def main() -> None:
     parser.add_argument("--refresh", type=int, default=10, help="the Operations refresh every viewer uses, seconds")
     parser.add_argument("--no-record", action="store_true", help="print, do not merge into bench/results.json")
     args = parser.parse_args()
-    if not args.db.exists():
-        from bench.pages import build_dataset
+    from bench.pages import build_dataset, needs_building
 
+    if needs_building(args.db):
         build_dataset(args.db)
     levels = tuple(int(n) for n in args.levels.split(","))
     run(args.db, args.db.parent / "live-viewers", levels, args.window, args.refresh, show if args.no_record else record)
