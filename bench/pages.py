@@ -88,7 +88,8 @@ def needs_building(path: Path) -> bool:
     Its history ends when it was built, and Operations' live panels (agents, queues) show only the
     last minutes: an hour-old copy draws fewer charts and the browser timings would wait for them.
     """
-    return not path.exists() or time.time() - path.stat().st_mtime > FRESH_FOR_S
+    built = Path(f"{path}.built")  # the store file's own time moves with every page run that writes to it
+    return not path.exists() or not built.exists() or time.time() - float(built.read_text()) > FRESH_FOR_S
 
 
 def build_dataset(path: Path, days: int = 90) -> dict[str, int]:
@@ -106,7 +107,7 @@ def build_dataset(path: Path, days: int = 90) -> dict[str, int]:
     from core.store.rollup import run_rollup
 
     path.parent.mkdir(parents=True, exist_ok=True)
-    for suffix in ("", "-wal", "-shm"):
+    for suffix in ("", "-wal", "-shm", ".built"):
         Path(f"{path}{suffix}").unlink(missing_ok=True)
     url = f"sqlite:///{path}"
     settings = load_settings(database_url=url, data_dir=path.parent, demo=False, collectors=False)
@@ -132,6 +133,7 @@ def build_dataset(path: Path, days: int = 90) -> dict[str, int]:
             for t in ("events", "series", "samples", "samples_1m", "samples_5m", "samples_1h")
         }
     engine.dispose()
+    Path(f"{path}.built").write_text(str(now / 1000))
     print(f"  dataset: {days} days in {generated:.0f} s: " + ", ".join(f"{k} {v:,}" for k, v in counts.items()))
     return counts
 
