@@ -114,7 +114,7 @@ SCRAPES = Counter(
 
 MEMORY_BYTES = Gauge(
     "pulseboard_memory_bytes",
-    "Where this process's memory is, by pool: rss, the C heap (glibc_in_use, glibc_free), arrow (pyarrow's pool).",
+    "Where this process's memory is, by pool: rss, glibc_in_use, glibc_free, arrow, query_cache (docs/metrics.md).",
     ["pool"],
     registry=REGISTRY,
 )
@@ -139,9 +139,18 @@ def memory_pools() -> dict[str, float]:
     return pools
 
 
-# struct mallinfo2's fields, in glibc's order
-MALLINFO2_FIELDS: tuple[str, ...] = ("arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks", "fsmblks")
-MALLINFO2_FIELDS += ("uordblks", "fordblks", "keepcost")
+MALLINFO2_FIELDS = (  # struct mallinfo2, in glibc's order
+    "arena",
+    "ordblks",
+    "smblks",
+    "hblks",
+    "hblkhd",
+    "usmblks",
+    "fsmblks",
+    "uordblks",
+    "fordblks",
+    "keepcost",
+)
 
 
 def _mallinfo2(libc: Any) -> Any:
