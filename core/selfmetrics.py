@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 import threading
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,7 @@ from prometheus_client import (
     disable_created_metrics,
     generate_latest,
 )
+from prometheus_client.core import GaugeMetricFamily
 
 disable_created_metrics()  # the _created series only double the exposition
 REGISTRY = CollectorRegistry(auto_describe=True)
@@ -112,12 +114,31 @@ SCRAPES = Counter(
     registry=REGISTRY,
 )
 
-MEMORY_BYTES = Gauge(
-    "pulseboard_memory_bytes",
-    "Where this process's memory is, by pool: rss, glibc_in_use, glibc_free, arrow, query_cache (docs/metrics.md).",
-    ["pool"],
-    registry=REGISTRY,
+MEMORY_HELP = (
+    "Where this process's memory is, by pool: rss, glibc_in_use, glibc_free, arrow, query_cache (docs/metrics.md)."
 )
+_MEMORY_READERS: dict[str, Callable[[], float]] = {}  # pools other modules own (the query cache)
+
+
+def add_memory_pool(pool: str, read: Callable[[], float]) -> None:
+    """Report ``read()`` as ``pulseboard_memory_bytes{pool=...}`` at every collection."""
+    _MEMORY_READERS[pool] = read
+
+
+class _MemoryPools:
+    """``pulseboard_memory_bytes``, read when the registry is collected: by /metrics and by the stored copy alike."""
+
+    def describe(self) -> list[GaugeMetricFamily]:
+        return [GaugeMetricFamily("pulseboard_memory_bytes", MEMORY_HELP, labels=["pool"])]
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        family = GaugeMetricFamily("pulseboard_memory_bytes", MEMORY_HELP, labels=["pool"])
+        for pool, value in {**memory_pools(), **{p: float(r()) for p, r in _MEMORY_READERS.items()}}.items():
+            family.add_metric([pool], value)
+        yield family
+
+
+REGISTRY.register(_MemoryPools())
 THREADS = Gauge("pulseboard_threads", "Python threads alive in this process.", registry=REGISTRY)
 THREADS.set_function(threading.active_count)
 
@@ -165,8 +186,6 @@ def _mallinfo2(libc: Any) -> Any:
 
 def exposition() -> bytes:
     """The current values in Prometheus text format 0.0.4."""
-    for pool, value in memory_pools().items():
-        MEMORY_BYTES.labels(pool).set(value)
     return generate_latest(REGISTRY)
 
 

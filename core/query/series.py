@@ -22,7 +22,7 @@ from core.model import now_ms as clock_ms
 from core.query.cache import TTLCache
 from core.query.plan import RESOLUTION_MS, QueryPlan, plan, step_for
 from core.query.selectors import Selector, as_selector
-from core.selfmetrics import MEMORY_BYTES, QUERY_SECONDS
+from core.selfmetrics import QUERY_SECONDS, add_memory_pool
 from core.store import columnar, schema
 from core.store.rollup import BUCKET_COLUMNS, BUCKET_SCHEMA, compose, empty_buckets, raw_as_buckets
 
@@ -41,7 +41,7 @@ RESULT_SCHEMA = pl.Schema(
 MAX_SERIES = 2_000  # more than any chart can show; a selector this wide is a mistake
 
 CACHE = TTLCache()
-MEMORY_BYTES.labels("query_cache").set_function(lambda: CACHE.size_bytes)  # estimated, as the cache bounds itself
+add_memory_pool("query_cache", lambda: CACHE.size_bytes)  # estimated, as the cache bounds itself
 
 
 @dataclass(frozen=True)
